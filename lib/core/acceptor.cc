@@ -1,0 +1,78 @@
+#include "acceptor.h"
+
+namespace synod::detail {
+
+void Acceptor::reject(const Message& msg) {
+  Message r;
+  r.type = MessageType::reject;
+  r.to = msg.from;
+  r.ballot = ctx_.hard.promised;
+  r.slot = msg.slot;
+  r.commit = ctx_.log.commit();
+  ctx_.send(std::move(r));
+}
+
+bool Acceptor::on_prepare(const Message& msg) {
+  if (msg.ballot < ctx_.hard.promised) {
+    reject(msg);
+    return false;
+  }
+  // Stickiness: while a live leader is heard, prepares from others are
+  // ignored (always safe: ignoring is a lost message).
+  bool fresh = msg.ballot > ctx_.hard.promised;
+  if (fresh && !msg.force && ctx_.heard_leader_recently() && msg.from != ctx_.leader) return false;
+
+  ctx_.promise(msg.ballot);
+  SYNOD_ASSERT(ctx_.hard.promised == msg.ballot, "promised what was asked");
+
+  // Report accepted entries from msg.slot on, one bounded chunk at a time; the
+  // candidate pulls the next chunk with another prepare.
+  Message p;
+  p.type = MessageType::promise;
+  p.to = msg.from;
+  p.ballot = msg.ballot;
+  p.slot = msg.slot;
+  p.commit = ctx_.log.commit();
+  Slot next;
+  p.entries = ctx_.log.collect(msg.slot, ctx_.log.last(), ctx_.config.message_bytes_max / 2, &next);
+  p.slot_end = next;
+  p.more = next <= ctx_.log.last();
+  ctx_.send(std::move(p));
+  return fresh;
+}
+
+bool Acceptor::on_accept(const Message& msg) {
+  bool below = msg.ballot < ctx_.hard.promised;
+  if (below && !ctx_.planted(PlantedBug::accept_below_promise)) {
+    reject(msg);
+    return false;
+  }
+  if (!below) ctx_.promise(msg.ballot);
+
+  Slot lo = msg.entries.front().slot;
+  for (const Entry& e : msg.entries) {
+    // Slots in the chosen prefix keep their value (any later ballot proposes
+    // the same one, Paxos Made Simple P2c); nothing to persist.
+    if (e.slot <= ctx_.log.commit()) continue;
+    ctx_.log.accept(e.slot, msg.ballot, e.value);
+    ctx_.persist(Entry{e.slot, msg.ballot, e.value});
+  }
+  Message a;
+  a.type = MessageType::accepted;
+  a.to = msg.from;
+  a.ballot = msg.ballot;
+  a.slot = lo;
+  a.slot_end = msg.entries.back().slot.next();
+  ctx_.send(std::move(a));
+  return true;
+}
+
+bool Acceptor::on_heartbeat(const Message& msg) {
+  if (msg.ballot < ctx_.hard.promised) {
+    reject(msg);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace synod::detail

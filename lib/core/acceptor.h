@@ -1,0 +1,28 @@
+// The acceptor role: promises (phase 1b) and acceptances (phase 2b).
+// Paxos Made Simple, section 2.2: never accept below a promise.
+#pragma once
+
+#include "context.h"
+
+namespace synod::detail {
+
+class Acceptor {
+ public:
+  explicit Acceptor(Context& ctx) : ctx_(ctx) {}
+
+  // Phase 1b. Returns true when the promise rose to msg.ballot (the caller
+  // steps its proposer down if that ballot outranks it).
+  bool on_prepare(const Message& msg);
+  // Phase 2b. Returns true when the entries were accepted.
+  bool on_accept(const Message& msg);
+  // A heartbeat below the promise is answered with a reject; returns whether
+  // the heartbeat's ballot is acceptable.
+  bool on_heartbeat(const Message& msg);
+
+ private:
+  void reject(const Message& msg);
+
+  Context& ctx_;
+};
+
+}  // namespace synod::detail

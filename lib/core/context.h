@@ -1,0 +1,95 @@
+// State shared by the proposer, acceptor and learner of one replica, and the
+// outbox they fill for the next Ready.
+#pragma once
+
+#include <vector>
+
+#include "assert.h"
+#include "log_window.h"
+#include "quorum.h"
+#include "rng.h"
+#include "synod/config.h"
+#include "synod/ready.h"
+#include "synod/storage.h"
+
+namespace synod::detail {
+
+// What the next Ready carries. Messages leave only after the hard state and
+// entries staged with them are durable (DESIGN invariant 6).
+struct Outbox {
+  bool hard_state_dirty = false;
+  bool must_sync = false;
+  std::vector<Entry> entries;
+  std::vector<Message> messages;
+  std::vector<ProposalOutcome> outcomes;
+
+  bool empty() const {
+    return !hard_state_dirty && entries.empty() && messages.empty() && outcomes.empty();
+  }
+};
+
+struct Context {
+  explicit Context(const Config& c) : config(c), quorum(c), rng(c.seed ^ (c.id.value * 0x9e37)) {}
+
+  Config config;
+  Quorum quorum;
+  Rng rng;
+  LogWindow log;
+  // Invariant: hard.promised never decreases (DESIGN invariant 1).
+  HardState hard;
+  Outbox out;
+
+  // Best guess of the current leader, for hints and catch-up.
+  NodeId leader{};
+  // Ticks since this replica last heard a live leader (stickiness, timeouts).
+  std::uint64_t ticks_since_leader = 0;
+  // Highest round seen in any message: a new ballot goes above it.
+  std::uint64_t max_round_seen = 0;
+
+  NodeId self() const { return config.id; }
+  bool heard_leader_recently() const {
+    return leader.valid() && ticks_since_leader < config.election_ticks;
+  }
+  bool planted(PlantedBug b) const { return config.planted_bug == b; }
+
+  void send(Message m) {
+    m.from = config.id;
+    m.group = config.group;
+    out.messages.push_back(std::move(m));
+  }
+
+  // Raise the promise; durable before any message of this Ready leaves.
+  void promise(Ballot b) {
+    SYNOD_ASSERT(b >= hard.promised, "promise would go back");
+    if (b == hard.promised) return;
+    hard.promised = b;
+    if (b.round > max_round_seen) max_round_seen = b.round;
+    if (planted(PlantedBug::skip_persist_before_send)) return;
+    out.hard_state_dirty = true;
+    out.must_sync = true;
+  }
+
+  // Stage an entry for the next Ready, durable before its messages leave.
+  void persist(const Entry& e) {
+    if (planted(PlantedBug::skip_persist_before_send)) return;
+    out.entries.push_back(e);
+    out.must_sync = true;
+  }
+
+  void set_commit(Slot to) {
+    log.advance_commit(to);
+    if (log.commit() > hard.commit) {
+      hard.commit = log.commit();
+      out.hard_state_dirty = true;
+    }
+  }
+
+  void set_voting(bool voting) {
+    if (hard.voting == voting) return;
+    hard.voting = voting;
+    out.hard_state_dirty = true;
+    out.must_sync = true;
+  }
+};
+
+}  // namespace synod::detail

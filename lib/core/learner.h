@@ -1,0 +1,44 @@
+// The learner role: learns which slots are chosen, fetches chosen values it
+// lacks (catch-up), and hands the chosen prefix to the host in order.
+#pragma once
+
+#include <vector>
+
+#include "context.h"
+
+namespace synod::detail {
+
+class Learner {
+ public:
+  Learner(Context& ctx, Slot applied) : ctx_(ctx), applied_(applied) {}
+
+  // A leader of ballot b says slots up to commit are chosen. Pitfall (DESIGN
+  // section 10): only entries this replica accepted in ballot b are known
+  // chosen by this; the rest are fetched.
+  void on_leader_commit(NodeId from, Ballot b, Slot commit);
+  // A peer reports its chosen prefix (promise, reject, ack): fetch if behind.
+  void on_peer_commit(NodeId from, Slot commit);
+  void on_catchup_request(const Message& msg);
+  void on_catchup_reply(const Message& msg);
+  void tick();
+
+  // The highest commit index heard of, anywhere.
+  Slot known_commit() const { return known_commit_; }
+  Slot applied() const { return applied_; }
+  bool has_committed() const { return ctx_.log.commit() > applied_; }
+  // Chosen entries not yet handed to the host; marks them applied.
+  std::vector<Entry> take_committed();
+
+ private:
+  void maybe_request();
+
+  Context& ctx_;
+  Slot applied_;
+  Slot known_commit_{};
+  NodeId source_{};  // the peer to fetch from
+  bool requesting_ = false;
+  std::uint64_t ticks_waiting_ = 0;
+  unsigned rotation_ = 0;
+};
+
+}  // namespace synod::detail

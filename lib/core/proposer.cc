@@ -1,0 +1,307 @@
+#include "proposer.h"
+
+#include <algorithm>
+
+namespace synod::detail {
+
+Proposer::Proposer(Context& ctx) : ctx_(ctx), promises_(ctx.quorum.size()) {}
+
+// ---- Phase 1 -------------------------------------------------------------
+
+void Proposer::campaign(bool force, bool exclude_self) {
+  if (role_ == Role::leader) step_down(NodeId{});
+  std::uint64_t round = std::max(ctx_.max_round_seen, ctx_.hard.promised.round) + 1;
+  ballot_ = Ballot{round, ctx_.self()};
+  role_ = Role::candidate;
+  force_ = force;
+  exclude_self_ = exclude_self;
+  from_slot_ = ctx_.log.commit().next();
+  reported_.clear();
+  promised_mask_ = 0;
+  for (auto& p : promises_) p = PeerPromise{false, from_slot_};
+
+  // Pitfall (DESIGN section 10): the candidate's own promise is durable
+  // before its Prepare leaves, so a restart never reuses this ballot.
+  ctx_.promise(ballot_);
+  ctx_.leader = NodeId{};
+  if (!exclude_self_) promised_mask_ |= ctx_.quorum.bit(ctx_.self());
+  for (NodeId v : ctx_.quorum.voters())
+    if (v != ctx_.self()) send_prepare(v, from_slot_);
+  if (ctx_.quorum.is_quorum(promised_mask_)) become_leader();
+}
+
+void Proposer::retry_campaign() {
+  if (ctx_.max_round_seen > ballot_.round || ctx_.hard.promised > ballot_) {
+    campaign(force_, exclude_self_);
+    return;
+  }
+  for (NodeId v : ctx_.quorum.voters()) {
+    auto i = *ctx_.quorum.index_of(v);
+    if (v != ctx_.self() && !promises_[i].done) send_prepare(v, promises_[i].next);
+  }
+}
+
+void Proposer::send_prepare(NodeId to, Slot from) {
+  Message m;
+  m.type = MessageType::prepare;
+  m.to = to;
+  m.ballot = ballot_;
+  m.slot = from;
+  m.force = force_;
+  ctx_.send(std::move(m));
+}
+
+void Proposer::merge_report(const Entry& e, bool chosen) {
+  auto [it, fresh] = reported_.try_emplace(e.slot, Reported{e.ballot, e.value, chosen});
+  if (fresh) return;
+  Reported& r = it->second;
+  if (r.chosen) return;
+  bool take = chosen || (ctx_.planted(PlantedBug::choose_not_highest) ? e.ballot < r.ballot
+                                                                          : e.ballot > r.ballot);
+  if (take) r = Reported{e.ballot, e.value, chosen};
+}
+
+void Proposer::on_promise(const Message& msg) {
+  if (role_ != Role::candidate || msg.ballot != ballot_) return;
+  auto idx = ctx_.quorum.index_of(msg.from);
+  if (!idx || promises_[*idx].done) return;
+  PeerPromise& peer = promises_[*idx];
+  // Every chunk of a promise for this ballot reports true acceptances, so even
+  // a duplicate is safe to merge.
+  for (const Entry& e : msg.entries) merge_report(e, e.slot <= msg.commit);
+  if (msg.slot != peer.next) return;  // a duplicate or stale chunk
+  if (msg.more) {
+    peer.next = msg.slot_end;
+    send_prepare(msg.from, peer.next);
+    return;
+  }
+  peer.done = true;
+  promised_mask_ |= ctx_.quorum.bit(msg.from);
+  if (ctx_.quorum.is_quorum(promised_mask_)) become_leader();
+}
+
+// The value a new leader proposes for slot s: a chosen value if any acceptor
+// reported one, else the highest-ballot value reported (Paxos Made Simple
+// P2c), else a no-op.
+Value Proposer::recovered_value(Slot s) const {
+  auto it = reported_.find(s);
+  const Record* own = exclude_self_ ? nullptr : ctx_.log.find(s);
+  if (it == reported_.end()) return own ? own->value : Value::noop();
+  const Reported& r = it->second;
+  if (r.chosen || !own) return r.value;
+  bool own_wins = ctx_.planted(PlantedBug::choose_not_highest) ? own->ballot < r.ballot
+                                                                : own->ballot > r.ballot;
+  return own_wins ? own->value : r.value;
+}
+
+void Proposer::become_leader() {
+  SYNOD_ASSERT(ctx_.hard.promised == ballot_, "leading a ballot this replica did not promise");
+  role_ = Role::leader;
+  ctx_.leader = ctx_.self();
+  ctx_.ticks_since_leader = 0;
+  heard_mask_ = 0;
+  ticks_in_quorum_window_ = 0;
+  ticks_since_heartbeat_ = 0;
+  inflight_.clear();
+
+  // Pitfall: re-propose every slot up to the highest reported, filling holes
+  // with no-ops, before the commit index can move past them.
+  Slot last = exclude_self_ ? Slot{} : ctx_.log.last();
+  if (!reported_.empty()) last = std::max(last, reported_.rbegin()->first);
+  Slot first = ctx_.log.commit().next();
+  next_slot_ = first;
+  sent_upto_ = ctx_.log.commit();
+  for (Slot s = first; s <= last; s = s.next()) assign_slot(recovered_value(s), {});
+  reported_.clear();
+  if (exclude_self_) exclude_self_ = false, ctx_.set_voting(true);
+
+  send_admitted();
+  send_heartbeats();
+  flush();
+}
+
+void Proposer::step_down(NodeId hint) {
+  if (role_ == Role::follower) return;
+  for (InFlight& f : inflight_)
+    for (Ticket t : f.tickets) ctx_.out.outcomes.push_back({t, Outcome::unknown, {}, 0, {}});
+  for (Pending& p : pending_)
+    ctx_.out.outcomes.push_back({p.ticket, Outcome::not_leader, {}, 0, hint});
+  inflight_.clear();
+  pending_.clear();
+  pending_bytes_ = 0;
+  role_ = Role::follower;
+  if (ctx_.leader == ctx_.self()) ctx_.leader = hint;
+  reported_.clear();
+}
+
+// ---- Phase 2 -------------------------------------------------------------
+
+ProposeResult Proposer::propose(std::string command) {
+  if (role_ != Role::leader) return {Status::not_leader, {}, ctx_.leader};
+  if (command.size() > ctx_.config.batch_bytes_max) return {Status::too_large, {}, {}};
+  if (pending_bytes_ + command.size() > ctx_.config.pending_bytes_max)
+    return {Status::overloaded, {}, {}};
+  Ticket t{next_ticket_++};
+  pending_bytes_ += command.size();
+  pending_.push_back(Pending{t, std::move(command)});
+  return {Status::ok, t, ctx_.self()};
+}
+
+bool Proposer::can_flush() const {
+  return role_ == Role::leader && !pending_.empty() && next_slot_ <= window_end();
+}
+
+void Proposer::flush() {
+  if (role_ != Role::leader) return;
+  Slot first_new = next_slot_;
+  while (!pending_.empty() && next_slot_ <= window_end()) {
+    std::vector<std::string> batch;
+    std::vector<Ticket> tickets;
+    std::size_t bytes = 0;
+    while (!pending_.empty() && batch.size() < ctx_.config.batch_count_max &&
+           (batch.empty() || bytes + pending_.front().command.size() <= ctx_.config.batch_bytes_max)) {
+      bytes += pending_.front().command.size();
+      pending_bytes_ -= pending_.front().command.size();
+      batch.push_back(std::move(pending_.front().command));
+      tickets.push_back(pending_.front().ticket);
+      pending_.pop_front();
+    }
+    assign_slot(Value::of_commands(std::move(batch)), std::move(tickets));
+  }
+  if (next_slot_ > first_new) send_admitted();
+}
+
+// Accepts for every assigned slot the in-flight window now admits.
+void Proposer::send_admitted() {
+  send_accepts(sent_upto_.next(), std::min(window_end(), next_slot_.prev()), 0);
+}
+
+void Proposer::assign_slot(const Value& v, std::vector<Ticket> tickets) {
+  Slot s = next_slot_;
+  next_slot_ = s.next();
+  // The leader accepts its own proposal as an acceptor would.
+  ctx_.log.accept(s, ballot_, v);
+  ctx_.persist(Entry{s, ballot_, v});
+  inflight_.push_back(InFlight{0, now_, std::move(tickets)});
+}
+
+Proposer::InFlight* Proposer::inflight(Slot s) {
+  Slot first = ctx_.log.commit().next();
+  if (s < first || s.value - first.value >= inflight_.size()) return nullptr;
+  return &inflight_[s.value - first.value];
+}
+
+// Accepts for [lo, hi] to every peer not in skip, consecutive slots in
+// messages of at most message_bytes_max.
+void Proposer::send_accepts(Slot lo, Slot hi, VoterMask skip) {
+  if (hi < lo) return;
+  if (skip == 0 && hi > sent_upto_) sent_upto_ = hi;
+  Slot s = lo;
+  while (s <= hi) {
+    Slot next;
+    auto entries = ctx_.log.collect(s, hi, ctx_.config.message_bytes_max / 2, &next);
+    for (Slot t = s; t < next; t = t.next())
+      if (InFlight* f = inflight(t)) f->sent_tick = now_;
+    for (NodeId v : ctx_.quorum.voters()) {
+      if (v == ctx_.self() || (skip & ctx_.quorum.bit(v))) continue;
+      Message m;
+      m.type = MessageType::accept;
+      m.to = v;
+      m.ballot = ballot_;
+      m.commit = ctx_.log.commit();
+      m.entries = entries;
+      ctx_.send(std::move(m));
+    }
+    s = next;
+  }
+}
+
+void Proposer::on_accepted(const Message& msg) {
+  if (role_ != Role::leader || msg.ballot != ballot_) return;
+  // Pitfall: only acceptances in this very ballot count toward a quorum.
+  VoterMask who = ctx_.quorum.bit(msg.from);
+  heard_mask_ |= who;
+  ack(msg.slot, msg.slot_end.prev(), who);
+}
+
+void Proposer::on_heartbeat_ack(const Message& msg) {
+  if (role_ != Role::leader || msg.ballot != ballot_) return;
+  heard_mask_ |= ctx_.quorum.bit(msg.from);
+}
+
+void Proposer::on_durable(const Entry& e) {
+  if (role_ != Role::leader || e.ballot != ballot_) return;
+  ack(e.slot, e.slot, ctx_.quorum.bit(ctx_.self()));
+}
+
+void Proposer::ack(Slot lo, Slot hi, VoterMask who) {
+  for (Slot s = lo; s <= hi; s = s.next())
+    if (InFlight* f = inflight(s)) f->acks |= who;
+  commit_chosen_prefix();
+}
+
+void Proposer::commit_chosen_prefix() {
+  Slot commit = ctx_.log.commit();
+  while (!inflight_.empty() && ctx_.quorum.is_quorum(inflight_.front().acks)) {
+    commit = commit.next();
+    std::uint32_t i = 0;
+    for (Ticket t : inflight_.front().tickets)
+      ctx_.out.outcomes.push_back({t, Outcome::committed, commit, i++, {}});
+    inflight_.pop_front();
+  }
+  if (commit == ctx_.log.commit()) return;
+  ctx_.set_commit(commit);
+  send_admitted();  // the window moved
+}
+
+// ---- Timers --------------------------------------------------------------
+
+void Proposer::send_heartbeats() {
+  ticks_since_heartbeat_ = 0;
+  for (NodeId v : ctx_.quorum.voters()) {
+    if (v == ctx_.self()) continue;
+    Message m;
+    m.type = MessageType::heartbeat;
+    m.to = v;
+    m.ballot = ballot_;
+    m.commit = ctx_.log.commit();
+    ctx_.send(std::move(m));
+  }
+}
+
+// Accepts lost on the way are sent again to the peers that have not answered.
+void Proposer::resend_unacked() {
+  Slot s = ctx_.log.commit().next();
+  std::uint64_t stale = 2ull * ctx_.config.heartbeat_ticks;
+  for (const InFlight& f : inflight_) {
+    if (s > sent_upto_) break;
+    if (now_ - f.sent_tick >= stale) {
+      VoterMask all = (ctx_.quorum.size() == 64) ? ~VoterMask{0}
+                                                 : (VoterMask{1} << ctx_.quorum.size()) - 1;
+      VoterMask skip = f.acks | ctx_.quorum.bit(ctx_.self());
+      if ((skip & all) != all) send_accepts(s, s, skip);
+    }
+    s = s.next();
+  }
+}
+
+void Proposer::tick() {
+  ++now_;
+  if (role_ == Role::candidate) return;
+  if (role_ != Role::leader) return;
+  ctx_.ticks_since_leader = 0;
+  if (++ticks_since_heartbeat_ >= ctx_.config.heartbeat_ticks) {
+    send_heartbeats();
+    resend_unacked();
+  }
+  // Check-quorum: a leader that has not heard from a majority within an
+  // election timeout steps down rather than block proposals forever.
+  if (++ticks_in_quorum_window_ >= ctx_.config.election_ticks) {
+    VoterMask heard = heard_mask_ | ctx_.quorum.bit(ctx_.self());
+    heard_mask_ = 0;
+    ticks_in_quorum_window_ = 0;
+    if (!ctx_.quorum.is_quorum(heard)) step_down(NodeId{});
+  }
+}
+
+}  // namespace synod::detail

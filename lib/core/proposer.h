@@ -1,0 +1,114 @@
+// The proposer role: phase 1 for all slots at once (candidate), then phase 2
+// with batching and pipelining (leader). Paxos Made Simple, section 3.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "context.h"
+#include "synod/replica.h"
+
+namespace synod::detail {
+
+class Proposer {
+ public:
+  explicit Proposer(Context& ctx);
+
+  Role role() const { return role_; }
+  bool leading() const { return role_ == Role::leader; }
+  bool campaigning() const { return role_ == Role::candidate; }
+  // The ballot this replica leads or campaigns with; zero when following.
+  Ballot ballot() const { return role_ == Role::follower ? Ballot{} : ballot_; }
+  std::size_t pending() const { return pending_.size(); }
+
+  // Phase 1a with a ballot above every round seen. force: bypass acceptors'
+  // stickiness. exclude_self: do not count this replica's own promise (a
+  // replica rejoining after amnesia has nothing trustworthy to report).
+  void campaign(bool force, bool exclude_self);
+  // Election timeout while campaigning: retry, with a new ballot only if a
+  // higher round was seen.
+  void retry_campaign();
+  void on_promise(const Message& msg);
+  // Another ballot outranks ours: stop leading or campaigning. Proposals in
+  // slots end unknown, queued ones not_leader.
+  void step_down(NodeId hint);
+
+  ProposeResult propose(std::string command);
+  void on_accepted(const Message& msg);
+  void on_heartbeat_ack(const Message& msg);
+  // An entry staged by this replica is now durable: the leader counts its
+  // own acceptance only now (DESIGN section 10).
+  void on_durable(const Entry& e);
+  // Move queued proposals into slots while the in-flight window allows.
+  void flush();
+  bool can_flush() const;
+  // Leader: heartbeats, resends and check-quorum. Candidate: resends.
+  void tick();
+  // Set when the replica became leader without counting itself (rejoin):
+  // the caller turns voting back on.
+  bool took_lead_excluding_self() const { return leading() && exclude_self_; }
+
+ private:
+  struct PeerPromise {
+    bool done = false;
+    Slot next{};  // the chunk asked for next
+  };
+  struct Reported {
+    Ballot ballot{};
+    Value value{};
+    bool chosen = false;
+  };
+  struct InFlight {
+    VoterMask acks = 0;
+    std::uint64_t sent_tick = 0;
+    std::vector<Ticket> tickets;
+  };
+  struct Pending {
+    Ticket ticket;
+    std::string command;
+  };
+
+  void send_prepare(NodeId to, Slot from);
+  void merge_report(const Entry& e, bool chosen);
+  void become_leader();
+  Value recovered_value(Slot s) const;
+  void assign_slot(const Value& v, std::vector<Ticket> tickets);
+  void send_accepts(Slot lo, Slot hi, VoterMask skip);
+  void send_admitted();
+  void send_heartbeats();
+  void resend_unacked();
+  void ack(Slot lo, Slot hi, VoterMask who);
+  void commit_chosen_prefix();
+  InFlight* inflight(Slot s);
+  Slot window_end() const { return Slot{ctx_.log.commit().value + ctx_.config.max_inflight}; }
+
+  Context& ctx_;
+  Role role_ = Role::follower;
+  Ballot ballot_{};
+  bool force_ = false;
+  bool exclude_self_ = false;
+  std::uint64_t now_ = 0;  // ticks since construction
+
+  // Candidate state.
+  Slot from_slot_{};
+  std::vector<PeerPromise> promises_;  // indexed by voter index
+  VoterMask promised_mask_ = 0;
+  std::map<Slot, Reported> reported_;
+
+  // Leader state. Invariant: inflight_[i] is slot commit + 1 + i, and every
+  // slot in [commit + 1, next_slot_) holds this ballot's value in the log.
+  std::deque<InFlight> inflight_;
+  Slot next_slot_{};
+  Slot sent_upto_{};  // Accepts went out for slots up to here
+  VoterMask heard_mask_ = 0;
+  std::uint64_t ticks_in_quorum_window_ = 0;
+  std::uint64_t ticks_since_heartbeat_ = 0;
+
+  std::deque<Pending> pending_;
+  std::uint64_t pending_bytes_ = 0;
+  std::uint64_t next_ticket_ = 1;
+};
+
+}  // namespace synod::detail

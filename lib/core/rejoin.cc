@@ -1,0 +1,49 @@
+#include "rejoin.h"
+
+namespace synod::detail {
+
+VoterMask Rejoiner::others() const {
+  VoterMask all = 0;
+  for (NodeId v : ctx_.quorum.voters())
+    if (v != ctx_.self()) all |= ctx_.quorum.bit(v);
+  return all;
+}
+
+void Rejoiner::start() {
+  ctx_.set_voting(false);
+  replied_ = 0;
+  query_missing();
+}
+
+void Rejoiner::query_missing() {
+  for (NodeId v : ctx_.quorum.voters()) {
+    if (v == ctx_.self() || (replied_ & ctx_.quorum.bit(v))) continue;
+    Message m;
+    m.type = MessageType::rejoin_query;
+    m.to = v;
+    ctx_.send(std::move(m));
+  }
+}
+
+void Rejoiner::on_reply(const Message& msg) {
+  if (!active()) return;
+  replied_ |= ctx_.quorum.bit(msg.from);
+  if (msg.ballot.round > ctx_.max_round_seen) ctx_.max_round_seen = msg.ballot.round;
+  if (msg.commit > commit_target_) commit_target_ = msg.commit;
+}
+
+void Rejoiner::on_election_timeout() {
+  if (!active() || proposer_.leading()) return;
+  if ((replied_ & others()) != others()) {
+    query_missing();
+    return;
+  }
+  // Catching up the chosen prefix first keeps the promise reports short.
+  if (ctx_.log.commit() < commit_target_) return;
+  if (proposer_.campaigning())
+    proposer_.retry_campaign();
+  else
+    proposer_.campaign(/*force=*/true, /*exclude_self=*/true);
+}
+
+}  // namespace synod::detail

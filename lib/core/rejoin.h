@@ -1,0 +1,38 @@
+// Rejoining after amnesia (DESIGN invariant 6). A replica that lost its
+// durable state may have promised a ballot, or helped choose a value, that it
+// no longer remembers. It does not vote until:
+//  1. every other voter reported its promise, so the ballot it campaigns with
+//     is above any ballot it could have promised before (a candidate's own
+//     promise is durable before its Prepare leaves, so every such ballot is
+//     held by some other voter); and
+//  2. it completed phase 1 in that ballot with a majority of the OTHER voters,
+//     which intersects every quorum that chose a value with its lost vote.
+// It then leads with everything re-proposed, and votes again.
+#pragma once
+
+#include "context.h"
+#include "proposer.h"
+
+namespace synod::detail {
+
+class Rejoiner {
+ public:
+  Rejoiner(Context& ctx, Proposer& proposer) : ctx_(ctx), proposer_(proposer) {}
+
+  bool active() const { return !ctx_.hard.voting; }
+  void start();
+  void on_reply(const Message& msg);
+  // Resends queries to voters that have not answered; retries the campaign.
+  void on_election_timeout();
+
+ private:
+  void query_missing();
+  VoterMask others() const;
+
+  Context& ctx_;
+  Proposer& proposer_;
+  VoterMask replied_ = 0;
+  Slot commit_target_{};
+};
+
+}  // namespace synod::detail

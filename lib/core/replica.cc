@@ -1,0 +1,228 @@
+// Replica: wires proposer, acceptor and learner to one shared context, runs
+// the timers, validates incoming messages and builds Readys.
+#include "synod/replica.h"
+
+#include "acceptor.h"
+#include "context.h"
+#include "learner.h"
+#include "message_check.h"
+#include "proposer.h"
+#include "rejoin.h"
+
+namespace synod {
+
+using namespace detail;
+
+class Replica::Core {
+ public:
+  Core(const Config& config, const Storage& storage);
+
+  void tick();
+  void step(const Message& msg);
+  ProposeResult propose(std::string command);
+  void campaign() {
+    if (!rejoin.active()) proposer.campaign(/*force=*/true, /*exclude_self=*/false);
+  }
+  bool has_ready() const {
+    return !ctx.out.empty() || learner.has_committed() || proposer.can_flush();
+  }
+  Ready ready();
+  void advance(const Ready& rd);
+  ReplicaInfo info() const;
+
+ private:
+  void recover(const Storage& storage);
+  void hear_leader(NodeId from, Ballot b);
+  void outranked(NodeId hint);
+  void reset_election_timer();
+
+  Context ctx;
+  Acceptor acceptor{ctx};
+  Proposer proposer{ctx};
+  Learner learner;
+  Rejoiner rejoin{ctx, proposer};
+  std::uint64_t election_elapsed = 0;
+  std::uint64_t election_timeout = 0;
+};
+
+Replica::Core::Core(const Config& config, const Storage& storage)
+    : ctx(config), learner(ctx, config.applied) {
+  std::string why;
+  SYNOD_ASSERT(config.validate(&why) == Status::ok, "invalid config: {}", why);
+  recover(storage);
+  reset_election_timer();
+  bool amnesiac = storage.empty() ? config.join_existing : !ctx.hard.voting;
+  if (amnesiac) rejoin.start();
+}
+
+void Replica::Core::recover(const Storage& storage) {
+  ctx.hard = storage.hard_state();
+  ctx.max_round_seen = ctx.hard.promised.round;
+  for (const Entry& e : storage.entries()) {
+    ctx.log.accept(e.slot, e.ballot, e.value);
+    if (e.ballot.round > ctx.max_round_seen) ctx.max_round_seen = e.ballot.round;
+  }
+  // The stored commit covers only entries that are really there (a torn
+  // write may have kept the hard state and lost an entry).
+  Slot commit{};
+  while (commit < ctx.hard.commit && ctx.log.find(commit.next())) commit = commit.next();
+  ctx.log.advance_commit(commit);
+  ctx.hard.commit = commit;
+}
+
+void Replica::Core::reset_election_timer() {
+  election_elapsed = 0;
+  election_timeout = ctx.rng.between(ctx.config.election_ticks, 2ull * ctx.config.election_ticks);
+}
+
+void Replica::Core::tick() {
+  if (!proposer.leading()) ++ctx.ticks_since_leader;
+  proposer.tick();
+  learner.tick();
+  if (proposer.leading() || ++election_elapsed < election_timeout) return;
+  reset_election_timer();
+  if (rejoin.active())
+    rejoin.on_election_timeout();
+  else if (proposer.campaigning())
+    proposer.retry_campaign();
+  else
+    proposer.campaign(/*force=*/false, /*exclude_self=*/false);
+}
+
+// A ballot above the one this replica leads or campaigns with was promised
+// or seen: stop proposing.
+void Replica::Core::outranked(NodeId hint) {
+  if (proposer.role() != Role::follower && ctx.hard.promised > proposer.ballot())
+    proposer.step_down(hint);
+}
+
+void Replica::Core::hear_leader(NodeId from, Ballot b) {
+  outranked(from);
+  if (proposer.role() != Role::follower) return;
+  ctx.leader = from;
+  ctx.ticks_since_leader = 0;
+  election_elapsed = 0;
+  (void)b;
+}
+
+void Replica::Core::step(const Message& msg) {
+  if (!well_formed(ctx, msg)) return;
+  if (msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
+  bool voting = !rejoin.active();
+
+  switch (msg.type) {
+    case MessageType::prepare:
+      // An amnesiac replica never answers (DESIGN invariant 6).
+      if (!voting) return;
+      if (acceptor.on_prepare(msg)) {
+        outranked(NodeId{});
+        if (ctx.leader != ctx.self()) ctx.leader = NodeId{};
+        election_elapsed = 0;
+      }
+      return;
+    case MessageType::accept:
+      if (voting && acceptor.on_accept(msg)) hear_leader(msg.from, msg.ballot);
+      learner.on_leader_commit(msg.from, msg.ballot, msg.commit);
+      return;
+    case MessageType::heartbeat:
+      if (voting && acceptor.on_heartbeat(msg)) {
+        hear_leader(msg.from, msg.ballot);
+        Message ack;
+        ack.type = MessageType::heartbeat_ack;
+        ack.to = msg.from;
+        ack.ballot = msg.ballot;
+        ack.commit = ctx.log.commit();
+        ctx.send(std::move(ack));
+      }
+      learner.on_leader_commit(msg.from, msg.ballot, msg.commit);
+      return;
+    case MessageType::promise:
+      proposer.on_promise(msg);
+      learner.on_peer_commit(msg.from, msg.commit);
+      return;
+    case MessageType::accepted:
+      proposer.on_accepted(msg);
+      return;
+    case MessageType::heartbeat_ack:
+      proposer.on_heartbeat_ack(msg);
+      return;
+    case MessageType::reject:
+      if (proposer.role() != Role::follower && msg.ballot > proposer.ballot())
+        proposer.step_down(msg.ballot.node);
+      learner.on_peer_commit(msg.from, msg.commit);
+      return;
+    case MessageType::catchup_request:
+      learner.on_catchup_request(msg);
+      return;
+    case MessageType::catchup_reply:
+      if (!proposer.leading()) learner.on_catchup_reply(msg);
+      return;
+    case MessageType::rejoin_query: {
+      Message r;
+      r.type = MessageType::rejoin_reply;
+      r.to = msg.from;
+      r.ballot = ctx.hard.promised;
+      r.commit = ctx.log.commit();
+      ctx.send(std::move(r));
+      return;
+    }
+    case MessageType::rejoin_reply:
+      rejoin.on_reply(msg);
+      learner.on_peer_commit(msg.from, msg.commit);
+      return;
+  }
+}
+
+ProposeResult Replica::Core::propose(std::string command) {
+  if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
+  return proposer.propose(std::move(command));
+}
+
+Ready Replica::Core::ready() {
+  proposer.flush();
+  Ready rd;
+  if (ctx.out.hard_state_dirty) rd.hard_state = ctx.hard;
+  rd.entries = std::move(ctx.out.entries);
+  rd.must_sync = ctx.out.must_sync;
+  rd.messages = std::move(ctx.out.messages);
+  rd.committed = learner.take_committed();
+  rd.outcomes = std::move(ctx.out.outcomes);
+  ctx.out = Outbox{};
+  return rd;
+}
+
+void Replica::Core::advance(const Ready& rd) {
+  for (const Entry& e : rd.entries) proposer.on_durable(e);
+}
+
+ReplicaInfo Replica::Core::info() const {
+  ReplicaInfo i;
+  i.id = ctx.self();
+  i.role = rejoin.active() && !proposer.leading() ? Role::rejoining : proposer.role();
+  i.leader = ctx.leader;
+  i.ballot = proposer.ballot();
+  i.promised = ctx.hard.promised;
+  i.commit = ctx.log.commit();
+  i.applied = learner.applied();
+  i.last_slot = ctx.log.last();
+  i.pending_proposals = proposer.pending();
+  return i;
+}
+
+// ---- Replica: forwards to Core -------------------------------------------
+
+Replica::Replica(const Config& config, const Storage& storage)
+    : core_(std::make_unique<Core>(config, storage)) {}
+Replica::~Replica() = default;
+Replica::Replica(Replica&&) noexcept = default;
+Replica& Replica::operator=(Replica&&) noexcept = default;
+void Replica::tick() { core_->tick(); }
+void Replica::step(const Message& msg) { core_->step(msg); }
+ProposeResult Replica::propose(std::string command) { return core_->propose(std::move(command)); }
+void Replica::campaign() { core_->campaign(); }
+bool Replica::has_ready() const { return core_->has_ready(); }
+Ready Replica::ready() { return core_->ready(); }
+void Replica::advance(const Ready& rd) { core_->advance(rd); }
+ReplicaInfo Replica::info() const { return core_->info(); }
+
+}  // namespace synod

@@ -1,0 +1,68 @@
+// Everything a Replica is told at construction. validate() before use.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "synod/status.h"
+#include "synod/types.h"
+
+namespace synod {
+
+// Test-only: deliberately broken behaviours the simulator must catch (the
+// planted-bug gate). Never set outside tests.
+enum class PlantedBug : std::uint8_t {
+  none = 0,
+  skip_persist_before_send,  // promises/accepts leave without being persisted
+  accept_below_promise,      // an acceptor accepts a ballot below its promise
+  choose_not_highest,        // a new leader re-proposes the lowest-ballot value
+  quorum_too_small,          // a quorum one smaller than a majority
+};
+
+struct Config {
+  NodeId id{};
+  GroupId group{};
+  // Voting members, this replica included. At most 64.
+  std::vector<NodeId> voters;
+
+  // Time is ticks. A follower that hears no leader for a random number of
+  // ticks in [election_ticks, 2 * election_ticks) starts an election.
+  std::uint32_t election_ticks = 10;
+  // The leader sends heartbeats (and resends unanswered requests) every
+  // heartbeat_ticks. Must be below election_ticks.
+  std::uint32_t heartbeat_ticks = 1;
+
+  // Pipelining: slots in flight past the commit index, at most.
+  std::uint32_t max_inflight = 256;
+  // Batching: commands and command bytes in one slot, at most.
+  std::uint32_t batch_count_max = 1024;
+  std::uint32_t batch_bytes_max = 1u << 20;
+  // Bytes of entries in one message (promise chunks, accepts, catch-up).
+  std::uint32_t message_bytes_max = 4u << 20;
+  // Bytes of proposals queued but not yet in a slot; propose() answers
+  // overloaded beyond it.
+  std::uint64_t pending_bytes_max = 64u << 20;
+
+  // Seeds the PRNG behind election timeouts. Same seed, same behaviour.
+  std::uint64_t seed = 1;
+
+  // The host's state machine already holds every slot up to this one (it
+  // survived the restart): committed entries start after it.
+  Slot applied{};
+
+  // True when this replica's storage is empty but the cluster may have run
+  // before (new disk, wiped data, in-memory storage after a restart). Such a
+  // replica rejoins before it votes (DESIGN invariant 6). False only when
+  // bootstrapping a brand-new cluster.
+  bool join_existing = false;
+
+  PlantedBug planted_bug = PlantedBug::none;
+
+  // ok, or invalid_config with *why set to a sentence naming the setting.
+  Status validate(std::string* why) const;
+
+  std::size_t quorum() const;  // a majority of voters
+};
+
+}  // namespace synod

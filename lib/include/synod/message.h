@@ -1,0 +1,66 @@
+// The core's messages. Transports never see these: hosts encode them with
+// lib/wire before sending (or pass them directly in-process).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "synod/types.h"
+#include "synod/value.h"
+
+namespace synod {
+
+enum class MessageType : std::uint8_t {
+  // Phase 1a. ballot: the candidate's; slot: first slot whose accepted entries
+  // the acceptor must report.
+  prepare = 1,
+  // Phase 1b. ballot: the promised ballot; slot: the first slot this chunk
+  // covers; slot_end: where the next chunk starts; more: chunks remain;
+  // entries: accepted entries in [slot, slot_end); commit: the acceptor's
+  // chosen prefix (entries at or below it are chosen values).
+  promise = 2,
+  // Phase 2a. ballot: the leader's; entries: values for consecutive slots, all
+  // in this ballot; commit: the leader's commit index.
+  accept = 3,
+  // Phase 2b. ballot: the accepted ballot; [slot, slot_end): the slots.
+  accepted = 4,
+  // Leader liveness. ballot: the leader's; commit: its commit index.
+  heartbeat = 5,
+  // Answer to heartbeat. ballot: the leader's; commit: the follower's.
+  heartbeat_ack = 6,
+  // A ballot below the sender's promise. ballot: the sender's promise;
+  // slot: echo of the rejected request's slot.
+  reject = 7,
+  // Ask for chosen entries from slot; commit: how far the asker wants to go.
+  catchup_request = 8,
+  // Chosen entries only, consecutive from slot; commit: the sender's.
+  catchup_reply = 9,
+  // A replica that lost its durable state asks every voter for its promise.
+  rejoin_query = 10,
+  // Answer to rejoin_query. ballot: the sender's promise; commit: its commit.
+  rejoin_reply = 11,
+};
+
+std::string_view to_string(MessageType t);
+
+struct Message {
+  MessageType type = MessageType::heartbeat;
+  GroupId group{};
+  NodeId from{};
+  NodeId to{};
+  Ballot ballot{};
+  Slot slot{};
+  Slot slot_end{};
+  Slot commit{};
+  // promise: more chunks follow from slot_end.
+  bool more = false;
+  // prepare: bypass leader stickiness (rejoin after amnesia, leadership
+  // transfer); the acceptor answers even while it hears a live leader.
+  bool force = false;
+  std::vector<Entry> entries;
+
+  friend bool operator==(const Message&, const Message&) = default;
+};
+
+}  // namespace synod

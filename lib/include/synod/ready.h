@@ -1,0 +1,59 @@
+// A batch of work the Replica hands its host: persist, then send, then apply.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "synod/message.h"
+#include "synod/storage.h"
+#include "synod/types.h"
+#include "synod/value.h"
+
+namespace synod {
+
+enum class Outcome : std::uint8_t {
+  // Chosen at `slot`, command number `index` of that slot's batch.
+  committed = 0,
+  // Certainly never sent in an Accept: it will never be applied. Retry on the
+  // leader named by the hint (if valid).
+  not_leader = 1,
+  // Sent in an Accept, then the leader lost its ballot: a later leader may
+  // still choose it. The host must not report failure.
+  unknown = 2,
+};
+
+std::string_view to_string(Outcome o);
+
+// Each proposal ends with exactly one of these, never silently.
+struct ProposalOutcome {
+  Ticket ticket{};
+  Outcome outcome = Outcome::unknown;
+  Slot slot{};              // committed only
+  std::uint32_t index = 0;  // committed only: position in the slot's batch
+  NodeId leader_hint{};     // not_leader only; NodeId{} when unknown
+};
+
+struct Ready {
+  // 1. Persist before anything else. Set when it changed.
+  std::optional<HardState> hard_state;
+  // 1. Persist (save) together with hard_state.
+  std::vector<Entry> entries;
+  // 1. When true, sync() before step 2: a promise or accept is in `messages`.
+  bool must_sync = false;
+  // 2. Send only after step 1 is durable (DESIGN invariant 6).
+  std::vector<Message> messages;
+  // 3. Apply in order after step 1. Chosen values, ascending consecutive slots.
+  std::vector<Entry> committed;
+  // 4. Report after applying `committed` (a committed outcome names a slot in
+  //    `committed` or earlier).
+  std::vector<ProposalOutcome> outcomes;
+
+  bool empty() const {
+    return !hard_state && entries.empty() && messages.empty() && committed.empty() &&
+           outcomes.empty();
+  }
+};
+
+}  // namespace synod

@@ -1,0 +1,74 @@
+// The pure Multi-Paxos state machine: proposer, acceptor and learner in one.
+// No I/O, no clocks, no threads: the host drives it (DESIGN.md section 2).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "synod/config.h"
+#include "synod/message.h"
+#include "synod/ready.h"
+#include "synod/status.h"
+#include "synod/storage.h"
+
+namespace synod {
+
+enum class Role : std::uint8_t { follower, candidate, leader, rejoining };
+std::string_view to_string(Role r);
+
+// A read-only view of a replica, for hosts (INFO), tests and the simulator.
+struct ReplicaInfo {
+  NodeId id{};
+  Role role = Role::follower;
+  NodeId leader{};      // best guess; NodeId{} when unknown
+  Ballot ballot{};      // the ballot this replica leads or campaigns with
+  Ballot promised{};
+  Slot commit{};        // chosen prefix held locally
+  Slot applied{};       // handed to the host in a Ready
+  Slot last_slot{};     // highest slot holding an entry
+  std::size_t pending_proposals = 0;
+};
+
+// propose() either queues the command (ticket) or refuses it (status, with a
+// leader hint for not_leader).
+struct ProposeResult {
+  Status status = Status::ok;
+  Ticket ticket{};
+  NodeId leader_hint{};
+  bool ok() const { return status == Status::ok; }
+};
+
+class Replica {
+ public:
+  // Recovers promised ballot, commit index and entries from storage.
+  // Precondition: config.validate() == ok. Aborts loudly otherwise.
+  Replica(const Config& config, const Storage& storage);
+  ~Replica();
+  Replica(Replica&&) noexcept;
+  Replica& operator=(Replica&&) noexcept;
+
+  // One logical tick of the host's timer.
+  void tick();
+  // A message from a peer. Messages for another group or node, from
+  // non-members, or malformed are dropped (safe: Paxos tolerates loss).
+  void step(const Message& msg);
+  // Queue a command for the next slot. Leader only.
+  ProposeResult propose(std::string command);
+  // Start an election now (tests, leadership transfer by hand).
+  void campaign();
+
+  bool has_ready() const;
+  Ready ready();
+  // The host finished the Ready: persisted, sent, applied.
+  void advance(const Ready& rd);
+
+  ReplicaInfo info() const;
+
+  class Core;
+
+ private:
+  std::unique_ptr<Core> core_;
+};
+
+}  // namespace synod
