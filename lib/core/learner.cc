@@ -16,13 +16,32 @@ void Learner::on_leader_commit(NodeId from, Ballot b, Slot commit) {
 void Learner::on_peer_commit(NodeId from, Slot commit) {
   if (commit > known_commit_) {
     known_commit_ = commit;
-    source_ = from;
+    best_ = from;
   }
   maybe_request();
 }
 
+// Next fetch target after `source_` failed us: the peer that reported the
+// highest commit, unless that was the one that failed; then the next voter.
+void Learner::switch_source() {
+  if (best_.valid() && best_ != source_) {
+    source_ = best_;
+    return;
+  }
+  const auto& voters = ctx_.quorum.voters();
+  for (std::size_t i = 0; i < voters.size(); ++i) {
+    NodeId v = voters[rotation_++ % voters.size()];
+    if (v != ctx_.self() && v != source_) {
+      source_ = v;
+      return;
+    }
+  }
+}
+
 void Learner::maybe_request() {
-  if (requesting_ || ctx_.log.commit() >= known_commit_ || !source_.valid()) return;
+  if (requesting_ || ctx_.log.commit() >= known_commit_) return;
+  if (!source_.valid()) source_ = best_;
+  if (!source_.valid()) return;
   Message m;
   m.type = MessageType::catchup_request;
   m.to = source_;
@@ -36,20 +55,8 @@ void Learner::maybe_request() {
 void Learner::tick() {
   if (!requesting_) return;
   if (++ticks_waiting_ < 2ull * ctx_.config.election_ticks) return;
-  // No answer: the source may be down. Try the leader, else the next voter.
-  requesting_ = false;
-  const auto& voters = ctx_.quorum.voters();
-  if (ctx_.leader.valid() && ctx_.leader != ctx_.self() && ctx_.leader != source_) {
-    source_ = ctx_.leader;
-  } else {
-    for (std::size_t i = 0; i < voters.size(); ++i) {
-      NodeId v = voters[rotation_++ % voters.size()];
-      if (v != ctx_.self() && v != source_) {
-        source_ = v;
-        break;
-      }
-    }
-  }
+  requesting_ = false;  // no answer: the source may be down
+  switch_source();
   maybe_request();
 }
 
@@ -68,7 +75,11 @@ void Learner::on_catchup_request(const Message& msg) {
 }
 
 void Learner::on_catchup_reply(const Message& msg) {
-  if (msg.from == source_) requesting_ = false;
+  if (msg.from == source_) {
+    requesting_ = false;
+    // A source no further than this replica cannot help: ask elsewhere.
+    if (msg.commit < msg.slot) switch_source();
+  }
   Slot s = ctx_.log.commit();
   for (const Entry& e : msg.entries) {
     if (e.slot <= s) continue;

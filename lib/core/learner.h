@@ -31,11 +31,13 @@ class Learner {
 
  private:
   void maybe_request();
+  void switch_source();
 
   Context& ctx_;
   Slot applied_;
   Slot known_commit_{};
-  NodeId source_{};  // the peer to fetch from
+  NodeId best_{};    // the peer that reported known_commit_
+  NodeId source_{};  // the peer fetched from now
   bool requesting_ = false;
   std::uint64_t ticks_waiting_ = 0;
   unsigned rotation_ = 0;

@@ -57,11 +57,13 @@ Replica::Core::Core(const Config& config, const Storage& storage)
 
 void Replica::Core::recover(const Storage& storage) {
   ctx.hard = storage.hard_state();
-  ctx.max_round_seen = ctx.hard.promised.round;
   for (const Entry& e : storage.entries()) {
     ctx.log.accept(e.slot, e.ballot, e.value);
-    if (e.ballot.round > ctx.max_round_seen) ctx.max_round_seen = e.ballot.round;
+    // Accepting in a ballot implies promising it: a torn write may have kept
+    // the entry but lost the hard state that raised the promise.
+    if (e.ballot > ctx.hard.promised) ctx.hard.promised = e.ballot;
   }
+  ctx.max_round_seen = ctx.hard.promised.round;
   // The stored commit covers only entries that are really there (a torn
   // write may have kept the hard state and lost an entry).
   Slot commit{};
@@ -97,12 +99,12 @@ void Replica::Core::outranked(NodeId hint) {
 }
 
 void Replica::Core::hear_leader(NodeId from, Ballot b) {
-  outranked(from);
+  // A live leader of a higher ballot: this replica's own ballot is over.
+  if (proposer.role() != Role::follower && b > proposer.ballot()) proposer.step_down(from);
   if (proposer.role() != Role::follower) return;
   ctx.leader = from;
   ctx.ticks_since_leader = 0;
   election_elapsed = 0;
-  (void)b;
 }
 
 void Replica::Core::step(const Message& msg) {

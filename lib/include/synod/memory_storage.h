@@ -31,6 +31,14 @@ class MemoryStorage final : public Storage {
   void wipe() { *this = MemoryStorage(tracking_); }
   std::size_t unsynced_writes() const { return staged_.size(); }
 
+  // What survives a crash (tests check that promises and accepts were durable
+  // before they were sent). Only meaningful with track_durability.
+  const HardState& synced_hard_state() const { return durable_.hard; }
+  const Entry* synced_entry(Slot s) const {
+    auto it = durable_.entries.find(s.value);
+    return it == durable_.entries.end() ? nullptr : &it->second;
+  }
+
  private:
   struct Image {
     bool written = false;

@@ -1,0 +1,91 @@
+#include "checker.h"
+
+#include <fmt/format.h>
+
+namespace synod::sim {
+
+namespace {
+[[noreturn]] void fail(std::string what) { throw CheckFailure(std::move(what)); }
+std::string b(Ballot x) { return fmt::format("{}.{}", x.round, x.node.value); }
+}  // namespace
+
+void Checker::on_start(NodeId n, bool wiped) {
+  NodeState& ns = nodes_.at(n.value);
+  ns.applied = Slot{};
+  if (!wiped) return;
+  ns.promised_now = Ballot{};
+  ns.amnesiac = true;
+}
+
+void Checker::on_apply(NodeId n, const Entry& e) {
+  NodeState& ns = nodes_.at(n.value);
+  if (e.slot != ns.applied.next())
+    fail(fmt::format("node {} applied slot {} after {}", n.value, e.slot.value, ns.applied.value));
+  ns.applied = e.slot;
+  auto [it, fresh] = chosen_.try_emplace(e.slot.value, e.value);
+  if (!fresh) {
+    if (!(it->second == e.value)) fail(fmt::format("agreement: slot {} has two values", e.slot.value));
+    return;
+  }
+  std::uint32_t i = 0;
+  for (const std::string& c : e.value.commands()) {
+    auto [p, first] = placed_.try_emplace(c, Place{e.slot, i});
+    if (!first)
+      fail(fmt::format("command {} chosen twice: slots {} and {}", c, p->second.slot.value,
+                       e.slot.value));
+    ++i;
+  }
+}
+
+void Checker::on_outcome(NodeId n, const ProposalOutcome& o, const std::string& payload) {
+  if (o.outcome != Outcome::committed) return;
+  auto it = chosen_.find(o.slot.value);
+  if (it == chosen_.end())
+    fail(fmt::format("node {} acknowledged slot {} before applying it", n.value, o.slot.value));
+  const auto& cmds = it->second.commands();
+  if (o.index >= cmds.size() || cmds[o.index] != payload)
+    fail(fmt::format("acknowledged {} is not at slot {}[{}]", payload, o.slot.value, o.index));
+  acked_[payload] = Place{o.slot, o.index};
+}
+
+void Checker::on_send(NodeId n, const Message& m, const MemoryStorage& s) {
+  NodeState& ns = nodes_.at(n.value);
+  if (m.type == MessageType::promise) {
+    if (s.synced_hard_state().promised < m.ballot)
+      fail(fmt::format("node {} sent a promise for {} before it was durable", n.value, b(m.ballot)));
+  }
+  if (m.type == MessageType::accepted) {
+    for (Slot x = m.slot; x < m.slot_end; x = x.next())
+      if (s.synced_entry(x) == nullptr)
+        fail(fmt::format("node {} acknowledged slot {} before it was durable", n.value, x.value));
+  }
+  if (m.type == MessageType::promise || m.type == MessageType::accepted ||
+      m.type == MessageType::reject) {
+    if (ns.amnesiac && m.ballot < ns.promised_sent)
+      fail(fmt::format("node {} voted for {} after amnesia, below its earlier {}", n.value,
+                       b(m.ballot), b(ns.promised_sent)));
+    ns.amnesiac = false;
+    if (m.ballot > ns.promised_sent) ns.promised_sent = m.ballot;
+  }
+}
+
+void Checker::on_promise_seen(NodeId n, Ballot promised) {
+  NodeState& ns = nodes_.at(n.value);
+  if (promised < ns.promised_now)
+    fail(fmt::format("node {} promise went back from {} to {}", n.value, b(ns.promised_now),
+                     b(promised)));
+  if (!ns.amnesiac && promised < ns.promised_sent)
+    fail(fmt::format("node {} promise {} is below the {} it sent before", n.value, b(promised),
+                     b(ns.promised_sent)));
+  ns.promised_now = promised;
+}
+
+void Checker::final_check() const {
+  for (const auto& [cmd, place] : acked_) {
+    auto p = placed_.find(cmd);
+    if (p == placed_.end() || p->second.slot != place.slot || p->second.index != place.index)
+      fail(fmt::format("acknowledged command {} is not where it was acknowledged", cmd));
+  }
+}
+
+}  // namespace synod::sim

@@ -1,0 +1,64 @@
+// Safety checks the simulator runs on every event (DESIGN section 4):
+// agreement per slot, chosen values never change, each replica applies one
+// chosen log in order, promises never go back (across restarts too), promises
+// and accepts are durable before they leave, and every acknowledged command
+// is in the chosen log exactly once.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "synod/memory_storage.h"
+#include "synod/message.h"
+#include "synod/ready.h"
+
+namespace synod::sim {
+
+struct CheckFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Checker {
+ public:
+  explicit Checker(std::size_t nodes) : nodes_(nodes + 1) {}
+
+  // A replica (re)started: its state machine is empty again. wiped: its
+  // storage was lost too, so its promise legitimately restarts from zero, but
+  // it must not vote below anything it voted for before (DESIGN invariant 6).
+  void on_start(NodeId n, bool wiped);
+  // The host applied a committed entry on node n.
+  void on_apply(NodeId n, const Entry& e);
+  // A proposal ended; payload is the command the ticket carried.
+  void on_outcome(NodeId n, const ProposalOutcome& o, const std::string& payload);
+  // The host is about to send m from node n, whose storage is s.
+  void on_send(NodeId n, const Message& m, const MemoryStorage& s);
+  // After every event: the promise seen now on node n.
+  void on_promise_seen(NodeId n, Ballot promised);
+
+  // End of run: every acknowledged command sits where it was acknowledged.
+  void final_check() const;
+
+  std::size_t chosen_slots() const { return chosen_.size(); }
+  std::size_t acknowledged() const { return acked_.size(); }
+
+ private:
+  struct NodeState {
+    Slot applied{};
+    Ballot promised_now{};
+    Ballot promised_sent{};  // the highest promise that left this node
+    bool amnesiac = false;   // wiped and not yet voting again
+  };
+  struct Place {
+    Slot slot{};
+    std::uint32_t index = 0;
+  };
+
+  std::vector<NodeState> nodes_;
+  std::map<std::uint64_t, Value> chosen_;
+  std::map<std::string, Place> placed_;  // command -> where it was chosen
+  std::map<std::string, Place> acked_;
+};
+
+}  // namespace synod::sim

@@ -1,0 +1,135 @@
+// synod-sim: the seeded simulator. `--seed N` runs (or replays) one seed;
+// `--seeds A..B` runs many. Exit status 0 when every seed passed.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "synod/panic.h"
+#include "world.h"
+
+using namespace synod;
+
+namespace {
+
+struct Args {
+  std::uint64_t first = 1, last = 1;
+  sim::Options opt;
+  bool expect_failure = false;  // the planted-bug gate: some seed must fail
+  bool print_hash = false;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  fmt::print(stderr,
+             "synod-sim: {}\n"
+             "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
+             "                 [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
+             "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
+             "quorum_too_small\n",
+             why);
+  std::exit(2);
+}
+
+PlantedBug parse_bug(const std::string& s) {
+  if (s == "skip_persist_before_send") return PlantedBug::skip_persist_before_send;
+  if (s == "accept_below_promise") return PlantedBug::accept_below_promise;
+  if (s == "choose_not_highest") return PlantedBug::choose_not_highest;
+  if (s == "quorum_too_small") return PlantedBug::quorum_too_small;
+  usage("unknown bug " + s);
+}
+
+std::uint64_t number(const std::string& s) {
+  try {
+    std::size_t used = 0;
+    std::uint64_t v = std::stoull(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  usage("not a number: " + s);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) usage(k + " needs a value");
+      return argv[++i];
+    };
+    if (k == "--seed") {
+      a.first = a.last = number(val());
+    } else if (k == "--seeds") {
+      std::string v = val();
+      auto dots = v.find("..");
+      if (dots == std::string::npos) usage("--seeds takes A..B");
+      a.first = number(v.substr(0, dots));
+      a.last = number(v.substr(dots + 2));
+      if (a.last < a.first) usage("--seeds: B is below A");
+    } else if (k == "--replicas") {
+      a.opt.replicas = number(val());
+      if (a.opt.replicas != 3 && a.opt.replicas != 5) usage("--replicas takes 3 or 5");
+    } else if (k == "--fault-ticks") {
+      a.opt.fault_ticks = number(val());
+      if (a.opt.fault_ticks < 400) usage("--fault-ticks must be at least 400");
+    } else if (k == "--plant") {
+      a.opt.bug = parse_bug(val());
+    } else if (k == "--expect-failure") {
+      a.expect_failure = true;
+    } else if (k == "--verbose") {
+      a.opt.verbose = true;
+    } else if (k == "--hash") {
+      a.print_hash = true;
+    } else {
+      usage("unknown argument " + k);
+    }
+  }
+  return a;
+}
+
+void report_failure(std::uint64_t seed, const sim::Result& r) {
+  fmt::print("seed {} FAILED: {}\n  scenario: {}\n  trace hash {:016x} after {} events\n", seed,
+             r.failure, r.scenario, r.trace_hash, r.events);
+  fmt::print("  last events:\n");
+  for (const auto& line : r.last_events) fmt::print("    {}\n", line);
+  fmt::print("  replay: synod-sim --seed {} --verbose\n", seed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  set_panic_handler([](const char* what) { throw std::runtime_error(what); });
+  auto t0 = std::chrono::steady_clock::now();
+  std::uint64_t passed = 0, failed = 0, slots = 0, acked = 0;
+  for (std::uint64_t seed = a.first; seed <= a.last; ++seed) {
+    a.opt.seed = seed;
+    sim::Result r = sim::run(a.opt);
+    slots += r.chosen_slots;
+    acked += r.acknowledged;
+    if (a.print_hash || a.first == a.last)
+      fmt::print("seed {}: {} ({}), {} slots chosen, {} acknowledged, {} ticks, trace hash {:016x}\n",
+                 seed, r.ok ? "ok" : "FAILED", r.scenario, r.chosen_slots, r.acknowledged, r.ticks,
+                 r.trace_hash);
+    if (r.ok) {
+      ++passed;
+      continue;
+    }
+    ++failed;
+    if (a.expect_failure) {
+      fmt::print("planted bug caught at seed {}: {}\n", seed, r.failure);
+      return 0;
+    }
+    report_failure(seed, r);
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print("sim: seeds {}..{}: {} passed, {} failed ({:.1f} seeds/s, {} slots chosen, {} "
+             "commands acknowledged)\n",
+             a.first, a.last, passed, failed, (passed + failed) / secs, slots, acked);
+  if (a.expect_failure) {
+    fmt::print("planted bug NOT caught in seeds {}..{}\n", a.first, a.last);
+    return 1;
+  }
+  return failed == 0 ? 0 : 1;
+}

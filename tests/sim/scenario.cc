@@ -1,0 +1,94 @@
+#include "scenario.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace synod::sim {
+
+namespace {
+
+struct Draw {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }
+  double unit() { return (next() >> 11) * 0x1.0p-53; }
+  bool chance(double p) { return unit() < p; }
+};
+
+void add_crashes(Draw& d, Scenario& sc) {
+  // At least 3 crash-restarts per run; a node's down times never overlap.
+  std::vector<std::vector<std::pair<std::uint64_t, std::uint64_t>>> down(sc.replicas + 1);
+  std::size_t crashes = d.between(3, 7);
+  for (std::size_t tries = 0; crashes > 0 && tries < 100; ++tries) {
+    std::uint64_t at = d.between(30, sc.fault_ticks - 200);
+    std::uint64_t back = at + d.between(5, 150);
+    NodeId n{d.between(1, sc.replicas)};
+    bool overlaps = false;
+    for (auto [lo, hi] : down[n.value]) overlaps |= at <= hi + 5 && lo <= back + 5;
+    if (overlaps) continue;
+    down[n.value].push_back({at, back});
+    sc.events.push_back(Event{at, EventKind::crash, n, {}, d.chance(0.5), d.below(4), false});
+    sc.events.push_back(Event{back, EventKind::restart, n, {}, false, 0, d.chance(0.15)});
+    --crashes;
+  }
+}
+
+void add_partitions(Draw& d, Scenario& sc) {
+  std::size_t parts = d.below(7);
+  for (std::size_t i = 0; i < parts; ++i) {
+    std::uint64_t at = d.between(10, sc.fault_ticks - 100);
+    std::uint64_t until = std::min(at + d.between(20, 300), sc.fault_ticks - 1);
+    NodeId a{d.between(1, sc.replicas)};
+    bool isolate = d.chance(0.5);
+    bool one_way = d.chance(0.3);
+    for (std::uint64_t p = 1; p <= sc.replicas; ++p) {
+      NodeId b{p};
+      if (b == a) continue;
+      if (!isolate && !d.chance(0.5)) continue;
+      sc.events.push_back(Event{at, EventKind::block, a, b});
+      sc.events.push_back(Event{until, EventKind::unblock, a, b});
+      if (one_way) continue;
+      sc.events.push_back(Event{at, EventKind::block, b, a});
+      sc.events.push_back(Event{until, EventKind::unblock, b, a});
+    }
+  }
+}
+
+}  // namespace
+
+Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t fault_ticks) {
+  Draw d{seed * 0x2545f4914f6cdd1dULL + 7};
+  Scenario sc;
+  sc.replicas = replicas ? replicas : (d.chance(0.5) ? 3 : 5);
+  sc.fault_ticks = fault_ticks;
+  sc.faults.drop_rate = d.unit() * 0.30;
+  sc.faults.duplicate_rate = d.unit() * 0.50;
+  sc.faults.delay_min = 1;
+  sc.faults.delay_max = d.between(1, 40);  // steps; a tick is 10 steps
+  add_crashes(d, sc);
+  add_partitions(d, sc);
+  std::stable_sort(sc.events.begin(), sc.events.end(),
+                   [](const Event& a, const Event& b) { return a.tick < b.tick; });
+  return sc;
+}
+
+std::string Scenario::describe() const {
+  std::size_t crashes = 0, wipes = 0, blocks = 0;
+  for (const Event& e : events) {
+    crashes += e.kind == EventKind::crash;
+    wipes += e.kind == EventKind::restart && e.wipe;
+    blocks += e.kind == EventKind::block;
+  }
+  return fmt::format("replicas={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={}",
+                     replicas, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes,
+                     wipes, blocks);
+}
+
+}  // namespace synod::sim

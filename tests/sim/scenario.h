@@ -1,0 +1,36 @@
+// What one seed does: its fault rates and a timeline of crashes, restarts,
+// wipes and partitions, all drawn from the seed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "synod/memory_network.h"
+
+namespace synod::sim {
+
+enum class EventKind { crash, restart, block, unblock };
+
+struct Event {
+  std::uint64_t tick = 0;
+  EventKind kind = EventKind::crash;
+  NodeId node{};
+  NodeId peer{};                // block/unblock: the other end (from node to peer)
+  bool mid_ready = false;       // crash: between save and sync of a Ready
+  std::size_t keep_unsynced = 0;  // crash: how much of the unsynced tail survives
+  bool wipe = false;            // restart: with its storage lost (amnesia)
+};
+
+struct Scenario {
+  std::size_t replicas = 3;
+  NetworkFaults faults;
+  std::uint64_t fault_ticks = 1500;  // faults stop here; then liveness is due
+  std::vector<Event> events;         // ascending by tick
+  std::string describe() const;
+};
+
+// replicas: 3 or 5, or 0 to draw it from the seed.
+Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t fault_ticks);
+
+}  // namespace synod::sim

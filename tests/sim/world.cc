@@ -1,0 +1,231 @@
+#include "world.h"
+
+#include <fmt/format.h>
+
+namespace synod::sim {
+
+World::World(const Options& opt)
+    : opt_(opt),
+      scenario_(draw_scenario(opt.seed, opt.replicas, opt.fault_ticks)),
+      net_(opt.seed * 31 + 17),
+      checker_(scenario_.replicas),
+      trace_(opt.trace_keep),
+      nodes_(scenario_.replicas),
+      clients_(3),
+      rng_(opt.seed * 0x9e3779b97f4a7c15ULL + 3) {
+  net_.set_faults(scenario_.faults);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) nodes_[i].id = NodeId{i + 1};
+}
+
+Config World::config_for(NodeId id, bool join) const {
+  Config c;
+  c.id = id;
+  for (const Node& n : nodes_) c.voters.push_back(n.id);
+  c.election_ticks = 10;
+  c.heartbeat_ticks = 2;
+  c.max_inflight = 16;
+  c.batch_count_max = 4;
+  c.message_bytes_max = 1u << 12;
+  c.batch_bytes_max = 1u << 10;
+  c.pending_bytes_max = 1u << 16;
+  c.seed = opt_.seed * 1000 + id.value * 10 + nodes_[id.value - 1].incarnation;
+  c.join_existing = join;
+  c.planted_bug = opt_.bug;
+  return c;
+}
+
+void World::trace(std::string line) {
+  if (opt_.verbose) fmt::print("{}\n", line);
+  trace_.add(std::move(line));
+}
+
+std::string World::describe(const Message& m) const {
+  return fmt::format("{}->{} {} b={}.{} s={}..{} c={} n={}{}", m.from.value, m.to.value,
+                     to_string(m.type), m.ballot.round, m.ballot.node.value, m.slot.value,
+                     m.slot_end.value, m.commit.value, m.entries.size(), m.more ? " more" : "");
+}
+
+void World::start(Node& n, bool wipe) {
+  if (wipe) n.storage.wipe();
+  ++n.incarnation;
+  // Every restart says the cluster already exists: a replica that finds its
+  // storage empty then rejoins before it votes.
+  bool join = n.incarnation > 1;
+  n.replica.emplace(config_for(n.id, join), n.storage);
+  checker_.on_start(n.id, wipe);
+  net_.set_down(n.id, false);
+  trace(fmt::format("t={} start {}{}", now_, n.id.value, wipe ? " wiped" : ""));
+  process_ready(n);
+}
+
+void World::crash(Node& n, bool mid_ready, std::size_t keep) {
+  if (!n.replica) return;
+  if (mid_ready && n.replica->has_ready()) {
+    n.crash_mid_ready = true;
+    n.keep_unsynced = keep;
+    process_ready(n);  // crashes between save and sync
+    return;
+  }
+  n.storage.crash(keep);
+  n.replica.reset();
+  n.crash_mid_ready = false;
+  net_.set_down(n.id, true);
+  // The process died: its clients never hear back, so for them it is unknown.
+  for (auto& [ticket, p] : n.pending) client_done(p.client, false);
+  n.pending.clear();
+  trace(fmt::format("t={} crash {} keep={}", now_, n.id.value, keep));
+}
+
+void World::process_ready(Node& n) {
+  while (n.replica && n.replica->has_ready()) {
+    Ready rd = n.replica->ready();
+    n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+    if (n.crash_mid_ready) {
+      n.crash_mid_ready = false;
+      crash(n, false, n.keep_unsynced);
+      return;
+    }
+    if (rd.must_sync) n.storage.sync();
+    for (const Message& m : rd.messages) {
+      checker_.on_send(n.id, m, n.storage);
+      trace(fmt::format("t={} send {}", now_, describe(m)));
+      net_.send(now_, n.id, m.to, m);
+    }
+    for (const Entry& e : rd.committed) checker_.on_apply(n.id, e);
+    for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
+    n.replica->advance(rd);
+  }
+  if (n.replica) checker_.on_promise_seen(n.id, n.replica->info().promised);
+}
+
+void World::handle_outcome(Node& n, const ProposalOutcome& o) {
+  auto it = n.pending.find(o.ticket.value);
+  if (it == n.pending.end()) throw CheckFailure(fmt::format("node {}: outcome for an unknown ticket", n.id.value));
+  Pending p = std::move(it->second);
+  n.pending.erase(it);
+  checker_.on_outcome(n.id, o, p.payload);
+  trace(fmt::format("t={} outcome {} ticket {} {}", now_, n.id.value, o.ticket.value, to_string(o.outcome)));
+  if (o.outcome == Outcome::not_leader) {
+    // Certainly never applied: the same command may be retried elsewhere.
+    Client& c = clients_[p.client];
+    c.outstanding = false;
+    c.target = o.leader_hint.valid() ? o.leader_hint : NodeId{rng_++ % nodes_.size() + 1};
+    return;
+  }
+  client_done(p.client, o.outcome == Outcome::committed);
+}
+
+void World::client_done(std::size_t c, bool committed) {
+  Client& cl = clients_[c];
+  cl.outstanding = false;
+  cl.payload.clear();  // committed or unknown: never resend it
+  if (faults_over_ && cl.quota_after_faults > 0 && committed) --cl.quota_after_faults;
+}
+
+void World::clients_act() {
+  for (std::size_t c = 0; c < clients_.size(); ++c) {
+    Client& cl = clients_[c];
+    if (cl.outstanding || (faults_over_ && cl.quota_after_faults == 0)) continue;
+    if (cl.payload.empty()) cl.payload = fmt::format("c{}.{}", c, ++cl.seq);
+    if (!cl.target.valid()) cl.target = NodeId{(c + now_) % nodes_.size() + 1};
+    Node& n = node(cl.target);
+    if (!n.replica) {
+      cl.target = NodeId{cl.target.value % nodes_.size() + 1};
+      continue;
+    }
+    ProposeResult r = n.replica->propose(cl.payload);
+    if (!r.ok()) {
+      cl.target = r.leader_hint.valid() && r.leader_hint != cl.target
+                      ? r.leader_hint
+                      : NodeId{cl.target.value % nodes_.size() + 1};
+      continue;
+    }
+    cl.outstanding = true;
+    n.pending[r.ticket.value] = Pending{c, cl.payload};
+    process_ready(n);
+  }
+}
+
+void World::apply_event(const Event& e) {
+  Node& n = node(e.node);
+  switch (e.kind) {
+    case EventKind::crash: crash(n, e.mid_ready, e.keep_unsynced); break;
+    case EventKind::restart: if (!n.replica) start(n, e.wipe); break;
+    case EventKind::block: net_.block(e.node, e.peer); break;
+    case EventKind::unblock: net_.unblock(e.node, e.peer); break;
+  }
+}
+
+void World::enter_liveness_phase() {
+  faults_over_ = true;
+  net_.set_faults(NetworkFaults{0, 0, 1, 5});
+  net_.heal();
+  for (Node& n : nodes_)
+    if (!n.replica) start(n, false);
+  trace(fmt::format("t={} faults over", now_));
+}
+
+bool World::settled() const {
+  Slot top{};
+  for (const Node& n : nodes_) {
+    if (!n.replica) return false;
+    ReplicaInfo i = n.replica->info();
+    if (i.role == Role::rejoining) return false;
+    top = std::max(top, i.commit);
+  }
+  for (const Node& n : nodes_)
+    if (n.replica->info().applied != top) return false;
+  for (const Client& c : clients_)
+    if (c.outstanding || c.quota_after_faults > 0) return false;
+  return true;
+}
+
+Result World::run() {
+  Result res;
+  res.scenario = scenario_.describe();
+  std::size_t next_event = 0;
+  const std::uint64_t deadline = (scenario_.fault_ticks + opt_.liveness_ticks) * kStepsPerTick;
+  try {
+    for (Node& n : nodes_) start(n, false);
+    for (now_ = 0; now_ < deadline; ++now_) {
+      net_.deliver_due(now_, [&](auto& d) {
+        Node& n = node(d.to);
+        if (!n.replica) return;
+        trace(fmt::format("t={} recv {}", now_, describe(d.payload)));
+        n.replica->step(d.payload);
+        process_ready(n);
+      });
+      for (Node& n : nodes_) {
+        // Nodes tick at different phases, as real timers drift.
+        if (!n.replica || (now_ + n.id.value * 3) % kStepsPerTick != 0) continue;
+        n.replica->tick();
+        process_ready(n);
+      }
+      if (now_ % kStepsPerTick != 0) continue;
+      std::uint64_t tick = now_ / kStepsPerTick;
+      while (next_event < scenario_.events.size() && scenario_.events[next_event].tick <= tick)
+        apply_event(scenario_.events[next_event++]);
+      if (tick == scenario_.fault_ticks) enter_liveness_phase();
+      clients_act();
+      if (faults_over_ && settled()) break;
+    }
+    if (now_ >= deadline)
+      throw CheckFailure(fmt::format("liveness: not settled {} ticks after faults stopped",
+                                     opt_.liveness_ticks));
+    checker_.final_check();
+  } catch (const std::exception& e) {
+    res.ok = false;
+    res.failure = e.what();
+  }
+  res.trace_hash = trace_.hash();
+  res.events = trace_.events();
+  res.chosen_slots = checker_.chosen_slots();
+  res.acknowledged = checker_.acknowledged();
+  res.ticks = now_ / kStepsPerTick;
+  res.last_events.assign(trace_.last().begin(), trace_.last().end());
+  return res;
+}
+
+Result run(const Options& opt) { return World(opt).run(); }
+
+}  // namespace synod::sim
