@@ -45,7 +45,7 @@ void Learner::maybe_request() {
   Message m;
   m.type = MessageType::catchup_request;
   m.to = source_;
-  m.slot = ctx_.log.commit().next();
+  m.slot = requested_ = ctx_.log.commit().next();
   m.commit = known_commit_;
   ctx_.send(std::move(m));
   requesting_ = true;
@@ -75,11 +75,9 @@ void Learner::on_catchup_request(const Message& msg) {
 }
 
 void Learner::on_catchup_reply(const Message& msg) {
-  if (msg.from == source_) {
-    requesting_ = false;
-    // A source no further than this replica cannot help: ask elsewhere.
-    if (msg.commit < msg.slot) switch_source();
-  }
+  // Only the answer to the request outstanding may trigger the next one: a
+  // duplicated reply must not multiply requests.
+  bool answers = requesting_ && msg.from == source_ && msg.slot == requested_;
   Slot s = ctx_.log.commit();
   for (const Entry& e : msg.entries) {
     if (e.slot <= s) continue;
@@ -89,8 +87,19 @@ void Learner::on_catchup_reply(const Message& msg) {
     ctx_.persist(Entry{e.slot, r->ballot, r->value});
     s = e.slot;
   }
-  if (s > ctx_.log.commit()) ctx_.set_commit(s);
-  on_peer_commit(msg.from, msg.commit);
+  bool progress = s > ctx_.log.commit();
+  if (progress) ctx_.set_commit(s);
+  if (msg.commit > known_commit_) known_commit_ = msg.commit, best_ = msg.from;
+  if (!answers) return;
+  if (progress) {
+    requesting_ = false;
+    maybe_request();
+    return;
+  }
+  // A source no further than this replica cannot help: ask elsewhere, from the
+  // next tick on (at most one useless round trip per tick).
+  switch_source();
+  ticks_waiting_ = 2ull * ctx_.config.election_ticks - 1;
 }
 
 std::vector<Entry> Learner::take_committed() {

@@ -26,6 +26,9 @@ void add_crashes(Draw& d, Scenario& sc) {
   // At least 3 crash-restarts per run; a node's down times never overlap.
   std::vector<std::vector<std::pair<std::uint64_t, std::uint64_t>>> down(sc.replicas + 1);
   std::size_t crashes = d.between(3, 7);
+  // A wiped replica counts as failed until it rejoins: at most f wipes, or no
+  // quorum may remember a chosen value.
+  std::size_t wipes_left = (sc.replicas - 1) / 2;
   for (std::size_t tries = 0; crashes > 0 && tries < 100; ++tries) {
     std::uint64_t at = d.between(30, sc.fault_ticks - 200);
     std::uint64_t back = at + d.between(5, 150);
@@ -35,7 +38,9 @@ void add_crashes(Draw& d, Scenario& sc) {
     if (overlaps) continue;
     down[n.value].push_back({at, back});
     sc.events.push_back(Event{at, EventKind::crash, n, {}, d.chance(0.5), d.below(4), false});
-    sc.events.push_back(Event{back, EventKind::restart, n, {}, false, 0, d.chance(0.15)});
+    bool wipe = wipes_left > 0 && d.chance(0.15);
+    wipes_left -= wipe;
+    sc.events.push_back(Event{back, EventKind::restart, n, {}, false, 0, wipe});
     --crashes;
   }
 }
