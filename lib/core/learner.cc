@@ -39,7 +39,7 @@ void Learner::switch_source() {
 }
 
 void Learner::maybe_request() {
-  if (requesting_ || ctx_.log.commit() >= known_commit_) return;
+  if (requesting_ || holding_ || ctx_.log.commit() >= known_commit_) return;
   if (!source_.valid()) source_ = best_;
   if (!source_.valid()) return;
   Message m;
@@ -53,10 +53,11 @@ void Learner::maybe_request() {
 }
 
 void Learner::tick() {
-  if (!requesting_) return;
-  if (++ticks_waiting_ < 2ull * ctx_.config.election_ticks) return;
-  requesting_ = false;  // no answer: the source may be down
-  switch_source();
+  holding_ = false;
+  if (requesting_ && ++ticks_waiting_ >= 2ull * ctx_.config.election_ticks) {
+    requesting_ = false;  // no answer: the source may be down
+    switch_source();
+  }
   maybe_request();
 }
 
@@ -98,8 +99,9 @@ void Learner::on_catchup_reply(const Message& msg) {
   }
   // A source no further than this replica cannot help: ask elsewhere, from the
   // next tick on (at most one useless round trip per tick).
+  requesting_ = false;
+  holding_ = true;
   switch_source();
-  ticks_waiting_ = 2ull * ctx_.config.election_ticks - 1;
 }
 
 std::vector<Entry> Learner::take_committed() {
