@@ -67,6 +67,17 @@ bool Acceptor::on_accept(const Message& msg) {
   return true;
 }
 
+void Acceptor::on_probe(const Message& msg) {
+  bool sticky = ctx_.heard_leader_recently() && msg.from != ctx_.leader;
+  Message r;
+  r.type = MessageType::probe_reply;
+  r.to = msg.from;
+  r.ballot = msg.ballot;
+  r.commit = ctx_.log.commit();
+  r.reject = sticky || msg.ballot <= ctx_.hard.promised;
+  ctx_.send(std::move(r));
+}
+
 bool Acceptor::on_heartbeat(const Message& msg) {
   if (msg.ballot < ctx_.hard.promised) {
     reject(msg);

@@ -18,6 +18,9 @@ class Acceptor {
   // A heartbeat below the promise is answered with a reject; returns whether
   // the heartbeat's ballot is acceptable.
   bool on_heartbeat(const Message& msg);
+  // Pre-vote: answers whether a prepare for msg.ballot would be promised now.
+  // Changes nothing.
+  void on_probe(const Message& msg);
 
  private:
   void reject(const Message& msg);

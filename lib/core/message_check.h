@@ -39,6 +39,9 @@ inline bool well_formed(const Context& ctx, const Message& m) {
       return ascending_slots(m.entries, true);
     case MessageType::catchup_request:
       return m.slot.value > 0 && m.entries.empty();
+    case MessageType::probe:
+      return m.ballot.node == m.from && m.ballot.round > 0 && m.entries.empty();
+    case MessageType::probe_reply:
     case MessageType::heartbeat_ack:
     case MessageType::reject:
     case MessageType::rejoin_query:

@@ -18,6 +18,8 @@ std::string_view to_string(MessageType t) {
     case MessageType::catchup_reply: return "catchup_reply";
     case MessageType::rejoin_query: return "rejoin_query";
     case MessageType::rejoin_reply: return "rejoin_reply";
+    case MessageType::probe: return "probe";
+    case MessageType::probe_reply: return "probe_reply";
   }
   return "?";
 }

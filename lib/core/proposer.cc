@@ -10,6 +10,7 @@ Proposer::Proposer(Context& ctx) : ctx_(ctx), promises_(ctx.quorum.size()) {}
 
 void Proposer::campaign(bool force, bool exclude_self) {
   if (role_ == Role::leader) step_down(NodeId{});
+  probing_ = false;
   std::uint64_t round = std::max(ctx_.max_round_seen, ctx_.hard.promised.round) + 1;
   ballot_ = Ballot{round, ctx_.self()};
   role_ = Role::candidate;
@@ -28,6 +29,33 @@ void Proposer::campaign(bool force, bool exclude_self) {
   for (NodeId v : ctx_.quorum.voters())
     if (v != ctx_.self()) send_prepare(v, from_slot_);
   if (ctx_.quorum.is_quorum(promised_mask_)) become_leader();
+}
+
+void Proposer::probe() {
+  probing_ = true;
+  probe_ballot_ = Ballot{std::max(ctx_.max_round_seen, ctx_.hard.promised.round) + 1, ctx_.self()};
+  probe_mask_ = ctx_.quorum.bit(ctx_.self());
+  if (ctx_.quorum.is_quorum(probe_mask_)) {
+    probing_ = false;
+    campaign(/*force=*/false, /*exclude_self=*/false);
+    return;
+  }
+  for (NodeId v : ctx_.quorum.voters()) {
+    if (v == ctx_.self()) continue;
+    Message m;
+    m.type = MessageType::probe;
+    m.to = v;
+    m.ballot = probe_ballot_;
+    ctx_.send(std::move(m));
+  }
+}
+
+void Proposer::on_probe_reply(const Message& msg) {
+  if (!probing_ || role_ != Role::follower || msg.ballot != probe_ballot_ || msg.reject) return;
+  probe_mask_ |= ctx_.quorum.bit(msg.from);
+  if (!ctx_.quorum.is_quorum(probe_mask_)) return;
+  probing_ = false;
+  campaign(/*force=*/false, /*exclude_self=*/false);
 }
 
 void Proposer::retry_campaign() {

@@ -27,6 +27,12 @@ class Proposer {
   // stickiness. exclude_self: do not count this replica's own promise (a
   // replica rejoining after amnesia has nothing trustworthy to report).
   void campaign(bool force, bool exclude_self);
+  // Pre-vote (a follower's election timeout): ask whether a majority would
+  // promise a new ballot; campaign only if so.
+  void probe();
+  void on_probe_reply(const Message& msg);
+  bool probing() const { return probing_; }
+  void stop_probing() { probing_ = false; }
   // Election timeout while campaigning: retry, with a new ballot only if a
   // higher round was seen.
   void retry_campaign();
@@ -90,6 +96,11 @@ class Proposer {
   bool force_ = false;
   bool exclude_self_ = false;
   std::uint64_t now_ = 0;  // ticks since construction
+
+  // Pre-vote state.
+  bool probing_ = false;
+  Ballot probe_ballot_{};
+  VoterMask probe_mask_ = 0;
 
   // Candidate state.
   Slot from_slot_{};

@@ -88,7 +88,7 @@ void Replica::Core::tick() {
   else if (proposer.campaigning())
     proposer.retry_campaign();
   else
-    proposer.campaign(/*force=*/false, /*exclude_self=*/false);
+    proposer.probe();
 }
 
 // A ballot above the one this replica leads or campaigns with was promised
@@ -102,6 +102,7 @@ void Replica::Core::hear_leader(NodeId from, Ballot b) {
   // A live leader of a higher ballot: this replica's own ballot is over.
   if (proposer.role() != Role::follower && b > proposer.ballot()) proposer.step_down(from);
   if (proposer.role() != Role::follower) return;
+  proposer.stop_probing();
   ctx.leader = from;
   ctx.ticks_since_leader = 0;
   election_elapsed = 0;
@@ -109,7 +110,9 @@ void Replica::Core::hear_leader(NodeId from, Ballot b) {
 
 void Replica::Core::step(const Message& msg) {
   if (!well_formed(ctx, msg)) return;
-  if (msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
+  // A probed ballot is only a question: it raises nothing.
+  bool real_ballot = msg.type != MessageType::probe && msg.type != MessageType::probe_reply;
+  if (real_ballot && msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
   bool voting = !rejoin.active();
 
   switch (msg.type) {
@@ -168,6 +171,13 @@ void Replica::Core::step(const Message& msg) {
       ctx.send(std::move(r));
       return;
     }
+    case MessageType::probe:
+      if (voting) acceptor.on_probe(msg);
+      return;
+    case MessageType::probe_reply:
+      proposer.on_probe_reply(msg);
+      learner.on_peer_commit(msg.from, msg.commit);
+      return;
     case MessageType::rejoin_reply:
       rejoin.on_reply(msg);
       learner.on_peer_commit(msg.from, msg.commit);

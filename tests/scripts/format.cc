@@ -41,6 +41,10 @@ unsigned fields_of(MessageType t) {
       return 0;
     case MessageType::rejoin_reply:
       return f_ballot | f_commit;
+    case MessageType::probe:
+      return f_ballot;
+    case MessageType::probe_reply:
+      return f_ballot | f_commit;
   }
   return f_ballot | f_slot | f_slot_end | f_commit | f_entries;
 }
@@ -89,6 +93,7 @@ std::string to_text(const Message& m) {
   if (f & f_commit) out += fmt::format(" commit={}", m.commit.value);
   if (m.more) out += " more";
   if (m.force) out += " force";
+  if (m.reject) out += " reject";
   // Entries are printed whenever present, even where the type defines none:
   // a malformed message must not look well-formed in a script.
   if ((f & f_entries) || !m.entries.empty()) out += " entries=" + to_text(m.entries);

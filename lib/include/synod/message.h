@@ -40,6 +40,13 @@ enum class MessageType : std::uint8_t {
   rejoin_query = 10,
   // Answer to rejoin_query. ballot: the sender's promise; commit: its commit.
   rejoin_reply = 11,
+  // Pre-vote: would the receiver promise this ballot? Nothing is promised or
+  // persisted; a follower campaigns only after a majority said yes, so a
+  // partitioned replica cannot raise ballots and depose a healthy leader.
+  // ballot: the ballot the sender would campaign with.
+  probe = 12,
+  // Answer to probe. ballot: the probed ballot; reject: would not promise it.
+  probe_reply = 13,
 };
 
 std::string_view to_string(MessageType t);
@@ -58,6 +65,8 @@ struct Message {
   // prepare: bypass leader stickiness (rejoin after amnesia, leadership
   // transfer); the acceptor answers even while it hears a live leader.
   bool force = false;
+  // probe_reply: the receiver would not promise the probed ballot.
+  bool reject = false;
   std::vector<Entry> entries;
 
   friend bool operator==(const Message&, const Message&) = default;
