@@ -1,0 +1,155 @@
+#include "rules.h"
+
+#include <fmt/format.h>
+
+#include "framing.h"
+
+namespace synod::wire::detail {
+
+bool known_type(MessageType t) {
+  switch (t) {
+    case MessageType::prepare:
+    case MessageType::promise:
+    case MessageType::accept:
+    case MessageType::accepted:
+    case MessageType::heartbeat:
+    case MessageType::heartbeat_ack:
+    case MessageType::reject:
+    case MessageType::catchup_request:
+    case MessageType::catchup_reply:
+    case MessageType::rejoin_query:
+    case MessageType::rejoin_reply:
+    case MessageType::probe:
+    case MessageType::probe_reply:
+      return true;
+  }
+  return false;
+}
+
+bool known_kind(ValueKind k) {
+  switch (k) {
+    case ValueKind::noop:
+    case ValueKind::commands:
+      return true;
+  }
+  return false;
+}
+
+namespace {
+
+DecodeResult invalid(std::string what) {
+  return refuse(Status::malformed, WireError::invalid, std::move(what), 0);
+}
+
+// Invariant 7: a non-zero ballot names its proposer.
+bool sound_ballot(Ballot b) { return b.node.valid() || b.round == 0; }
+
+bool carries_entries(MessageType t) {
+  return t == MessageType::promise || t == MessageType::accept ||
+         t == MessageType::catchup_reply;
+}
+
+// The sender's own ballot, which it must have picked (round >= 1, its id).
+bool needs_ballot(MessageType t) {
+  return t == MessageType::prepare || t == MessageType::accept || t == MessageType::heartbeat ||
+         t == MessageType::probe;
+}
+
+DecodeResult check_counts(const Message& m, const WireLimits& limits) {
+  if (m.entries.size() > limits.entries_max) {
+    return refuse(Status::oversized, WireError::oversized,
+                  fmt::format("{} entries exceed entries_max {}", m.entries.size(),
+                              limits.entries_max),
+                  0);
+  }
+  std::size_t commands = 0;
+  for (const Entry& e : m.entries) {
+    commands += e.value.commands().size();
+    for (const std::string& c : e.value.commands()) {
+      if (c.size() > limits.command_bytes_max) {
+        return refuse(Status::oversized, WireError::oversized,
+                      fmt::format("a command of {} bytes at slot {} exceeds command_bytes_max {}",
+                                  c.size(), e.slot.value, limits.command_bytes_max),
+                      0);
+      }
+    }
+  }
+  if (commands > limits.commands_max) {
+    return refuse(Status::oversized, WireError::oversized,
+                  fmt::format("{} commands exceed commands_max {}", commands, limits.commands_max),
+                  0);
+  }
+  return {};
+}
+
+DecodeResult check_entries(const Message& m) {
+  if (!m.entries.empty() && !carries_entries(m.type))
+    return invalid(fmt::format("a {} carries {} entries", to_string(m.type), m.entries.size()));
+  if (m.type == MessageType::accept && m.entries.empty()) return invalid("an accept without entries");
+  const bool consecutive =
+      m.type == MessageType::accept || m.type == MessageType::catchup_reply;
+  Slot prev{};
+  for (const Entry& e : m.entries) {
+    if (!known_kind(e.value.kind()))
+      return invalid(fmt::format("entry at slot {} has an unknown value kind", e.slot.value));
+    if (e.slot.value == 0) return invalid("an entry at slot 0");
+    if (e.slot <= prev)
+      return invalid(fmt::format("entry slots not ascending ({} after {})", e.slot.value,
+                                 prev.value));
+    if (consecutive && prev.value != 0 && e.slot != prev.next())
+      return invalid(fmt::format("a {} skips from slot {} to {}", to_string(m.type), prev.value,
+                                 e.slot.value));
+    if (!sound_ballot(e.ballot))
+      return invalid(fmt::format("entry at slot {} has a ballot of round {} without a node",
+                                 e.slot.value, e.ballot.round));
+    prev = e.slot;
+  }
+  return {};
+}
+
+DecodeResult check_ranges(const Message& m) {
+  switch (m.type) {
+    case MessageType::promise:
+      if (m.slot.value == 0) return invalid("a promise from slot 0");
+      if (m.slot_end < m.slot)
+        return invalid(fmt::format("a promise with slot_end {} below slot {}", m.slot_end.value,
+                                   m.slot.value));
+      if (m.more && m.slot_end == m.slot) return invalid("a promise with more but an empty range");
+      if (!m.entries.empty() &&
+          (m.entries.front().slot < m.slot || m.entries.back().slot >= m.slot_end))
+        return invalid("a promise with entries outside [slot, slot_end)");
+      return {};
+    case MessageType::accepted:
+      if (m.slot.value == 0) return invalid("an accepted from slot 0");
+      if (m.slot_end <= m.slot)
+        return invalid(fmt::format("an accepted with an empty range [{}, {})", m.slot.value,
+                                   m.slot_end.value));
+      return {};
+    case MessageType::catchup_request:
+      if (m.slot.value == 0) return invalid("a catchup_request from slot 0");
+      return {};
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+DecodeResult check_message(const Message& m, const WireLimits& limits) {
+  if (!known_type(m.type))
+    return refuse(Status::malformed, WireError::unknown_type,
+                  fmt::format("unknown message type {}", static_cast<unsigned>(m.type)), 0);
+  if (!m.from.valid() || !m.to.valid())
+    return invalid(fmt::format("a {} from node {} to node {}: node 0 is nobody", to_string(m.type),
+                               m.from.value, m.to.value));
+  if (!sound_ballot(m.ballot))
+    return invalid(fmt::format("a {} with a ballot of round {} without a node", to_string(m.type),
+                               m.ballot.round));
+  if (needs_ballot(m.type) && m.ballot.round == 0)
+    return invalid(fmt::format("a {} without a ballot", to_string(m.type)));
+  if (DecodeResult r = check_counts(m, limits); r.status != Status::ok) return r;
+  if (DecodeResult r = check_entries(m); r.status != Status::ok) return r;
+  return check_ranges(m);
+}
+
+}  // namespace synod::wire::detail
