@@ -1,0 +1,152 @@
+#include "synod/tcp_transport.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "tcp_address.h"
+#include "tcp_link.h"
+
+namespace synod {
+
+using tcp_wire::put_u32;
+
+TcpTransport::TcpTransport(uv_loop_t* loop, TcpTransportOptions options)
+    : loop_(loop), opt_(std::move(options)) {
+  for (const Peer& p : opt_.peers) add_peer(p);
+}
+
+TcpTransport::~TcpTransport() {
+  // Handles must have been closed by stop() and the loop run; links left
+  // here own no handles.
+}
+
+void TcpTransport::log(std::string_view line) const {
+  if (opt_.log) {
+    opt_.log(line);
+    return;
+  }
+  fmt::print(stderr, "synod tcp [{}]: {}\n", opt_.self.value, line);
+}
+
+void TcpTransport::set_handler(Handler handler) { handler_ = std::move(handler); }
+
+int TcpTransport::bound_port() const {
+  if (!listener_) return -1;
+  sockaddr_storage sa{};
+  int len = sizeof sa;
+  if (uv_tcp_getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return -1;
+  if (sa.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port);
+}
+
+Status TcpTransport::start() {
+  if (running_) return Status::ok;
+  sockaddr_storage addr{};
+  std::string why;
+  if (!parse_address(opt_.listen_address, &addr, &why)) {
+    log(fmt::format("bad listen address '{}': {}", opt_.listen_address, why));
+    return Status::invalid_config;
+  }
+  listener_ = new uv_tcp_t;
+  uv_tcp_init(loop_, listener_);
+  listener_->data = this;
+  int rc = uv_tcp_bind(listener_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, [](uv_stream_t* s, int status) {
+      if (status == 0) static_cast<TcpTransport*>(s->data)->on_inbound(s);
+    });
+  if (rc != 0) {
+    log(fmt::format("cannot listen on {}: {}", opt_.listen_address, uv_strerror(rc)));
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    listener_ = nullptr;
+    return Status::unavailable;
+  }
+  running_ = true;
+  for (auto& [id, link] : links_) dial(*link);
+  return Status::ok;
+}
+
+void TcpTransport::stop() {
+  if (!running_) return;
+  running_ = false;
+  for (auto& [id, link] : links_) {
+    release(*link);
+    link->queue.clear();
+  }
+  for (Connection* c : std::vector<Connection*>(pending_)) close(c);
+  if (listener_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    listener_ = nullptr;
+  }
+}
+
+bool TcpTransport::connected(NodeId peer) const {
+  auto it = links_.find(peer.value);
+  return it != links_.end() && it->second->conn != nullptr;
+}
+
+void TcpTransport::add_peer(const Peer& p) {
+  if (p.id == opt_.self || links_.count(p.id.value)) return;
+  auto link = std::make_unique<Link>();
+  link->peer = p;
+  std::string why;
+  link->addr_ok = parse_address(p.address, &link->addr, &why);
+  if (!link->addr_ok) log(fmt::format("peer {}: bad address '{}': {}", p.id.value, p.address, why));
+  link->backoff_ms = opt_.reconnect_min_ms;
+  Link& l = *link;
+  links_[p.id.value] = std::move(link);
+  if (running_) dial(l);
+}
+
+void TcpTransport::set_peers(const std::vector<Peer>& peers) {
+  std::vector<NodeId> gone;
+  for (auto& [id, link] : links_) {
+    bool kept = std::any_of(peers.begin(), peers.end(), [&](const Peer& p) { return p.id.value == id; });
+    if (!kept) gone.push_back(NodeId{id});
+  }
+  for (NodeId id : gone) remove_peer(id);
+  for (const Peer& p : peers) add_peer(p);
+}
+
+void TcpTransport::remove_peer(NodeId id) {
+  auto it = links_.find(id.value);
+  if (it == links_.end()) return;
+  release(*it->second);
+  links_.erase(it);
+}
+
+// Closes the link's connections and timer; their memory is freed in the
+// close callbacks.
+void TcpTransport::release(Link& link) {
+  close(link.conn);
+  close(link.dialing);
+  if (link.timer) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&link.timer->handle),
+             [](uv_handle_t* h) { delete static_cast<Link::Timer*>(h->data); });
+    link.timer = nullptr;
+  }
+}
+
+Status TcpTransport::send(NodeId to, std::span<const std::uint8_t> frame) {
+  auto it = links_.find(to.value);
+  if (!running_ || it == links_.end()) return Status::unavailable;
+  if (frame.size() > opt_.frame_bytes_max) return Status::oversized;
+  Link& link = *it->second;
+  if (link.queue.size() + 4 + frame.size() > opt_.queue_bytes_max) {
+    ++stats_.frames_dropped;
+    return Status::overloaded;
+  }
+  std::size_t at = link.queue.size();
+  link.queue.resize(at + 4 + frame.size());
+  put_u32(link.queue.data() + at, static_cast<std::uint32_t>(frame.size()));
+  std::memcpy(link.queue.data() + at + 4, frame.data(), frame.size());
+  ++stats_.frames_sent;
+  flush(link);
+  return Status::ok;
+}
+
+}  // namespace synod
