@@ -9,6 +9,11 @@ VoterMask Rejoiner::others() const {
   return all;
 }
 
+bool Rejoiner::all_empty() const {
+  return (empty_ & others()) == others() && ctx_.hard.promised.is_zero() &&
+         ctx_.log.last().value == 0;
+}
+
 void Rejoiner::start() {
   ctx_.set_voting(false);
   replied_ = 0;
@@ -28,6 +33,8 @@ void Rejoiner::query_missing() {
 void Rejoiner::on_reply(const Message& msg) {
   if (!active()) return;
   replied_ |= ctx_.quorum.bit(msg.from);
+  if (msg.ballot.is_zero() && msg.commit.value == 0) empty_ |= ctx_.quorum.bit(msg.from);
+  else empty_ &= ~ctx_.quorum.bit(msg.from);
   if (msg.ballot.round > ctx_.max_round_seen) ctx_.max_round_seen = msg.ballot.round;
   if (msg.commit > commit_target_) commit_target_ = msg.commit;
 }
@@ -36,6 +43,10 @@ void Rejoiner::on_election_timeout() {
   if (!active() || proposer_.leading()) return;
   if ((replied_ & others()) != others()) {
     query_missing();
+    return;
+  }
+  if (all_empty()) {
+    ctx_.set_voting(true);
     return;
   }
   // Catching up the chosen prefix first keeps the promise reports short.

@@ -8,6 +8,11 @@
 //  2. it completed phase 1 in that ballot with a majority of the OTHER voters,
 //     which intersects every quorum that chose a value with its lost vote.
 // It then leads with everything re-proposed, and votes again.
+//
+// One exception: when every other voter reports no promise and no commit,
+// nobody ever campaigned (a candidate's own promise is durable before its
+// prepare leaves), so this replica never voted either: it is a new cluster
+// (every in-memory replica started together), and voting is safe at once.
 #pragma once
 
 #include "context.h"
@@ -31,7 +36,10 @@ class Rejoiner {
 
   Context& ctx_;
   Proposer& proposer_;
+  bool all_empty() const;
+
   VoterMask replied_ = 0;
+  VoterMask empty_ = 0;  // replied with no promise and no commit
   Slot commit_target_{};
 };
 
