@@ -1,0 +1,195 @@
+// The durable Storage: a write-ahead log of CRC32C-checked records in segment
+// files, with group commit, crash recovery and compaction. docs/storage.md
+// describes the format, the recovery rules and how a host uses it.
+//
+//   auto opened = LogStorage::open("/var/lib/app/log", LogOptions{});
+//   if (!opened.ok()) { log(opened.error); exit(1); }      // corrupt, locked, ...
+//   Replica replica(config, *opened.storage);                // reads it once
+//   ... per Ready: storage.save(hs, entries); if (rd.must_sync) storage.sync();
+//
+// or, so the loop never waits for the disk, a LogWriter (synod/log_writer.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "synod/file_system.h"
+#include "synod/storage.h"
+
+namespace synod {
+
+namespace storage {
+class SegmentLog;
+struct StagedWrite;
+}  // namespace storage
+
+enum class Preallocation : std::uint8_t {
+  // Files grow as records are appended.
+  none = 0,
+  // fallocate each new segment to its full size: no block allocation on the
+  // append path, and a disk too full for a segment fails at the roll.
+  allocate = 1,
+  // Write zeros over each new segment: appends then overwrite initialised
+  // blocks, so fdatasync needs no extent conversion in the file system
+  // journal (faster steady state, slower roll).
+  write_zeros = 2,
+};
+
+struct LogOptions {
+  // A segment rolls when the next batch would take it past this size (a
+  // single batch larger than this gets a segment of its own). Compaction
+  // drops whole segments, so this is also its granularity.
+  std::uint64_t segment_bytes = 64u << 20;
+  Preallocation preallocation = Preallocation::allocate;
+  // An entry whose value encodes to more bytes than this is refused by
+  // save() with too_large. At most 1 GiB (a format limit).
+  std::uint32_t record_bytes_max = 64u << 20;
+  // Create the directory (not its parents) when missing.
+  bool create_if_missing = true;
+  // nullptr: the real file system. Not owned; must outlive the storage.
+  FileSystem* file_system = nullptr;
+
+  // ok, or invalid_config with *why naming the setting.
+  Status validate(std::string* why) const;
+};
+
+// What recovery found and did; hosts should log it.
+struct RecoveryReport {
+  std::size_t segments = 0;        // segment files read
+  std::size_t records = 0;         // valid records kept (segment headers included)
+  std::uint64_t last_batch = 0;    // the last complete batch kept
+  std::size_t temp_files_removed = 0;  // half-created segments
+  // Set when a torn or incomplete tail was cut off the last segment: the
+  // file, the offset it was cut at, and the bytes (up to the end of written
+  // data) that were dropped. Empty when the log ended cleanly.
+  std::string truncated_file;
+  std::uint64_t truncated_at_offset = 0;
+  std::string truncation_reason;
+};
+
+// Where the next record goes: the active segment and the byte offset in it.
+struct LogPosition {
+  std::uint64_t segment_seq = 0;
+  std::string segment_path;
+  std::uint64_t offset = 0;
+};
+
+struct LogStats {
+  std::uint64_t syncs = 0;          // fdatasync calls made for batches
+  std::uint64_t batches = 0;        // batches written (one per sync with data)
+  std::uint64_t records = 0;        // records written
+  std::uint64_t bytes_written = 0;  // record bytes written
+  std::uint64_t segments_created = 0;
+  std::uint64_t segments_removed = 0;
+  std::size_t segments = 0;         // segment files now
+};
+
+// Threads: save(), the read side and the accessors may run on one thread (the
+// host's loop) while sync() and compact() run on another (a LogWriter or the
+// host's own I/O thread). Two threads must not both call save(), nor both
+// sync()/compact().
+class LogStorage final : public Storage {
+ public:
+  struct OpenResult {
+    std::unique_ptr<LogStorage> storage;  // null unless status is ok
+    Status status = Status::ok;
+    // Why open failed: a sentence naming the file and, for corruption, the
+    // byte offset. Empty when ok.
+    std::string error;
+    RecoveryReport report;
+    bool ok() const { return status == Status::ok; }
+  };
+
+  // Opens (or creates) the log in dir and recovers it: verifies every
+  // record, cuts a torn tail, refuses corruption before the tail.
+  // Statuses: ok; invalid_config (bad options); corrupt (file and offset in
+  // error); storage_error or no_space (an I/O call failed, or another process
+  // holds the directory's lock).
+  static OpenResult open(const std::string& dir, const LogOptions& options);
+
+  ~LogStorage() override;
+  LogStorage(const LogStorage&) = delete;
+  LogStorage& operator=(const LogStorage&) = delete;
+
+  // ---- Storage ----------------------------------------------------------
+  // The read side reflects every save(), synced or not.
+  bool empty() const override;
+  HardState hard_state() const override;
+  std::vector<Entry> entries() const override;
+  // Stages entries then the hard state (in that order on disk); no I/O.
+  // Returns the fatal error once the log has failed, too_large for an entry
+  // above record_bytes_max (nothing staged then).
+  Status save(const HardState* hs, std::span<const Entry> entries) override;
+  // Writes every staged record as one batch and fdatasyncs it: many saves,
+  // one sync (group commit). ok with nothing staged. An error (storage_error,
+  // no_space) is fatal: every later save/sync returns it; what was synced
+  // before stays intact, and a restart after the cause is fixed recovers.
+  Status sync() override;
+
+  // ---- group commit -------------------------------------------------------
+  // Each save() gets the next sequence number; sync() makes every sequence
+  // up to the one current when it started durable.
+  std::uint64_t saved_sequence() const;
+  std::uint64_t durable_sequence() const { return durable_sequence_.load(); }
+
+  // ---- compaction ---------------------------------------------------------
+  // Drops the oldest segments whose entries all lie below `below` (the
+  // host's snapshot point), never the active one, and forgets their entries.
+  // The latest hard state survives: if its record is in a dropped segment it
+  // is rewritten (and synced) into the active one first. Errors are fatal as
+  // for sync().
+  Status compact(Slot below);
+
+  // ---- inspection ---------------------------------------------------------
+  // ok until an I/O error; then that error for ever (with error()).
+  Status status() const;
+  std::string error() const;
+  LogPosition end() const;
+  LogStats stats() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  struct Indexed {
+    Entry entry;
+    // Save sequence of the record holding this entry (for recovered ones,
+    // its batch number): compaction forgets entries whose last record sits
+    // in a dropped segment.
+    std::uint64_t sequence = 0;
+  };
+
+  LogStorage(std::string dir, const LogOptions& options);
+  Status sync_locked();
+  Status fail(const IoStatus& io);
+
+  std::string dir_;
+  LogOptions options_;
+  std::unique_ptr<FileLock> lock_;
+
+  // Serialises sync() and compact(): the file side.
+  mutable std::mutex io_mutex_;
+  std::unique_ptr<storage::SegmentLog> segments_;  // guarded by io_mutex_
+
+  // Guards everything below: the staged writes and the read side.
+  mutable std::mutex stage_mutex_;
+  std::vector<storage::StagedWrite> staged_;
+  // Invariant: sequence of the last save(); staged_ holds those above the
+  // last sync's.
+  std::uint64_t saved_sequence_ = 0;
+  bool written_ = false;  // a hard state or entry was ever saved
+  HardState hard_{};
+  std::map<std::uint64_t, Indexed> entries_;  // by slot
+  // Invariant: ok until the first I/O error, then that error for ever.
+  Status failed_ = Status::ok;
+  std::string error_;
+
+  // Invariant: never decreases; every save with a sequence up to it is durable.
+  std::atomic<std::uint64_t> durable_sequence_{0};
+};
+
+}  // namespace synod

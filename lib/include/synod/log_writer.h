@@ -1,0 +1,75 @@
+// Group commit off the loop thread: the host submits each Ready's writes and
+// carries on; a background thread syncs everything submitted so far in one
+// batch (one fdatasync for many Readys) and reports the highest durable
+// sequence through a callback. No libuv here: a libuv host forwards the
+// callback to its loop with uv_async_send (docs/storage.md shows how).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <thread>
+
+#include "synod/log_storage.h"
+
+namespace synod {
+
+class LogWriter {
+ public:
+  // Runs on the writer thread after each sync (or failed sync or
+  // compaction): every submission with a sequence up to durable_sequence is
+  // durable. status != ok means the log failed for good: it is the last call.
+  // Must not block for long (it delays the next sync); may call submit().
+  using DurableFn = std::function<void(std::uint64_t durable_sequence, Status status)>;
+
+  struct Submitted {
+    Status status = Status::ok;
+    std::uint64_t sequence = 0;  // report this Ready's messages once durable >= it
+    bool ok() const { return status == Status::ok; }
+  };
+
+  // Starts the writer thread. `storage` must outlive the writer; while the
+  // writer runs, only it calls storage.sync() and compact().
+  LogWriter(LogStorage& storage, DurableFn on_durable);
+  // stop().
+  ~LogWriter();
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  // Stages the writes (no I/O on the caller's thread) and wakes the writer.
+  // Errors: the log's fatal error, or too_large (nothing staged).
+  Submitted submit(const HardState* hs, std::span<const Entry> entries);
+  // Compacts below `below` on the writer thread after its next sync
+  // (LogStorage::compact). A later call with a higher slot supersedes.
+  void request_compaction(Slot below);
+  // Blocks until everything submitted before the call is durable (ok) or
+  // the log failed (its error).
+  Status flush();
+  // Flushes what was submitted, then stops and joins the thread. Idempotent.
+  void stop();
+
+  std::uint64_t durable_sequence() const { return storage_.durable_sequence(); }
+
+ private:
+  void run();
+  bool has_work() const;  // requires mutex_
+
+  LogStorage& storage_;
+  DurableFn on_durable_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;  // the writer waits here for work
+  std::condition_variable done_;  // flush() waits here for syncs
+  // Invariant: the sequence of the last successful submit.
+  std::uint64_t submitted_ = 0;
+  Slot compact_below_{};  // requested; Slot{0}: nothing requested
+  Slot compacted_below_{};  // done
+  Status failed_ = Status::ok;
+  bool stopping_ = false;
+  bool exited_ = false;
+  std::thread thread_;  // Invariant: started last, after every field above.
+};
+
+}  // namespace synod

@@ -1,0 +1,33 @@
+// Helpers shared by every FileSystem: errno mapping and path joining.
+#include "synod/file_system.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace synod {
+
+IoStatus IoStatus::from_errno(int error_number, std::string_view operation,
+                              std::string_view path) {
+  // EDQUOT is a disk full for this user: the same remedy (free space) applies.
+  bool full = error_number == ENOSPC || error_number == EDQUOT;
+  return IoStatus{full ? Status::no_space : Status::storage_error,
+                  fmt::format("{} {}: {}", operation, path, std::strerror(error_number))};
+}
+
+std::string join_path(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return fmt::format("{}{}", dir, name);
+  return fmt::format("{}/{}", dir, name);
+}
+
+std::string parent_dir(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  auto slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+}  // namespace synod

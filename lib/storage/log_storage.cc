@@ -1,0 +1,210 @@
+// LogStorage: the Storage interface over the segment log, with an in-memory
+// index for the read side and a staging area for group commit.
+#include "synod/log_storage.h"
+
+#include <fmt/format.h>
+
+#include "log_recovery.h"
+#include "record_format.h"
+#include "segment_log.h"
+
+namespace synod {
+
+using storage::SegmentLog;
+using storage::StagedWrite;
+
+Status LogOptions::validate(std::string* why) const {
+  auto bad = [&](std::string text) {
+    if (why) *why = std::move(text);
+    return Status::invalid_config;
+  };
+  if (segment_bytes < 4096) return bad("segment_bytes must be at least 4096");
+  if (record_bytes_max == 0 || record_bytes_max > storage::kRecordPayloadBytesLimit)
+    return bad("record_bytes_max must be in [1, 1 GiB]");
+  if (preallocation > Preallocation::write_zeros) return bad("preallocation is not a known mode");
+  return Status::ok;
+}
+
+LogStorage::LogStorage(std::string dir, const LogOptions& options)
+    : dir_(std::move(dir)), options_(options) {}
+
+LogStorage::~LogStorage() = default;
+
+namespace {
+
+// Creates dir if asked, durably (the parent's entry is synced), and locks it.
+IoStatus prepare_dir(FileSystem& fs, const std::string& dir, const LogOptions& options,
+                     std::unique_ptr<FileLock>* lock) {
+  if (options.create_if_missing) {
+    bool created = false;
+    if (IoStatus st = fs.make_dir(dir, &created); !st.ok()) return st;
+    if (created) {
+      if (IoStatus st = fs.sync_dir(parent_dir(dir)); !st.ok()) return st;
+    }
+  }
+  return fs.lock(join_path(dir, storage::kLockFileName), lock);
+}
+
+}  // namespace
+
+LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions& options) {
+  OpenResult result;
+  std::string why;
+  if (options.validate(&why) != Status::ok) {
+    result.status = Status::invalid_config;
+    result.error = std::move(why);
+    return result;
+  }
+  FileSystem& fs = options.file_system ? *options.file_system : posix_file_system();
+  auto failed = [&](IoStatus io) {
+    result.status = io.status;
+    result.error = std::move(io.message);
+    return std::move(result);
+  };
+  std::unique_ptr<FileLock> lock;
+  if (IoStatus st = prepare_dir(fs, dir, options, &lock); !st.ok()) return failed(std::move(st));
+
+  storage::RecoveredLog rec = storage::recover_log(fs, dir, options);
+  result.report = rec.report;
+  if (!rec.status.ok()) return failed(std::move(rec.status));
+
+  std::unique_ptr<LogStorage> log(new LogStorage(dir, options));
+  log->lock_ = std::move(lock);
+  log->segments_ = std::make_unique<SegmentLog>(fs, dir, options);
+  if (rec.segments.empty()) {
+    if (IoStatus st = log->segments_->start(); !st.ok()) return failed(std::move(st));
+  } else {
+    log->segments_->adopt(std::move(rec.segments), std::move(rec.active), rec.active_end,
+                          rec.last_batch, rec.hard_state_segment);
+  }
+  log->written_ = rec.written;
+  log->hard_ = rec.hard;
+  for (auto& [slot, r] : rec.entries) log->entries_.emplace(slot, Indexed{std::move(r.entry), r.batch});
+  // Save sequences continue above every recovered batch number, so that
+  // segments' last_sequence keeps increasing (compaction relies on it).
+  log->saved_sequence_ = log->segments_->last_batch();
+  log->durable_sequence_.store(log->saved_sequence_);
+  result.storage = std::move(log);
+  return result;
+}
+
+bool LogStorage::empty() const {
+  std::lock_guard lock(stage_mutex_);
+  return !written_;
+}
+
+HardState LogStorage::hard_state() const {
+  std::lock_guard lock(stage_mutex_);
+  return hard_;
+}
+
+std::vector<Entry> LogStorage::entries() const {
+  std::lock_guard lock(stage_mutex_);
+  std::vector<Entry> out;
+  out.reserve(entries_.size());
+  for (const auto& [slot, e] : entries_) out.push_back(e.entry);
+  return out;
+}
+
+Status LogStorage::save(const HardState* hs, std::span<const Entry> entries) {
+  for (const Entry& e : entries) {
+    if (storage::entry_record_bytes(e) - storage::kRecordHeaderBytes > options_.record_bytes_max)
+      return Status::too_large;
+  }
+  std::lock_guard lock(stage_mutex_);
+  if (failed_ != Status::ok) return failed_;
+  std::uint64_t seq = ++saved_sequence_;
+  // Entries before the hard state: a torn batch is dropped whole anyway, but
+  // this order matches MemoryStorage and what the core expects of a prefix.
+  for (const Entry& e : entries) {
+    staged_.push_back(StagedWrite{seq, false, {}, e});
+    entries_[e.slot.value] = Indexed{e, seq};
+  }
+  if (hs) {
+    staged_.push_back(StagedWrite{seq, true, *hs, {}});
+    hard_ = *hs;
+  }
+  if (hs || !entries.empty()) written_ = true;
+  return Status::ok;
+}
+
+Status LogStorage::sync() {
+  std::lock_guard io(io_mutex_);
+  return sync_locked();
+}
+
+Status LogStorage::sync_locked() {
+  std::vector<StagedWrite> batch;
+  std::uint64_t upto = 0;
+  {
+    std::lock_guard lock(stage_mutex_);
+    if (failed_ != Status::ok) return failed_;
+    batch.swap(staged_);
+    upto = saved_sequence_;
+  }
+  if (!batch.empty()) {
+    if (IoStatus st = segments_->append_batch(batch); !st.ok()) return fail(st);
+  }
+  durable_sequence_.store(upto);
+  return Status::ok;
+}
+
+Status LogStorage::fail(const IoStatus& io) {
+  std::lock_guard lock(stage_mutex_);
+  if (failed_ == Status::ok) {
+    failed_ = io.status;
+    error_ = io.message;
+  }
+  return failed_;
+}
+
+Status LogStorage::compact(Slot below) {
+  std::lock_guard io(io_mutex_);
+  {
+    std::lock_guard lock(stage_mutex_);
+    if (failed_ != Status::ok) return failed_;
+  }
+  std::size_t drop = segments_->droppable(below);
+  if (drop == 0) return Status::ok;
+  if (segments_->hard_state_within(drop)) {
+    // Rewrite the latest hard state into the active segment, durably, before
+    // the file holding it goes.
+    {
+      std::lock_guard lock(stage_mutex_);
+      staged_.push_back(StagedWrite{++saved_sequence_, true, hard_, {}});
+    }
+    if (Status st = sync_locked(); st != Status::ok) return st;
+  }
+  std::uint64_t dropped_upto = segments_->last_sequence_within(drop);
+  if (IoStatus st = segments_->drop_oldest(drop); !st.ok()) return fail(st);
+  std::lock_guard lock(stage_mutex_);
+  std::erase_if(entries_, [&](const auto& kv) { return kv.second.sequence <= dropped_upto; });
+  return Status::ok;
+}
+
+std::uint64_t LogStorage::saved_sequence() const {
+  std::lock_guard lock(stage_mutex_);
+  return saved_sequence_;
+}
+
+Status LogStorage::status() const {
+  std::lock_guard lock(stage_mutex_);
+  return failed_;
+}
+
+std::string LogStorage::error() const {
+  std::lock_guard lock(stage_mutex_);
+  return error_;
+}
+
+LogPosition LogStorage::end() const {
+  std::lock_guard io(io_mutex_);
+  return segments_->end();
+}
+
+LogStats LogStorage::stats() const {
+  std::lock_guard io(io_mutex_);
+  return segments_->stats();
+}
+
+}  // namespace synod

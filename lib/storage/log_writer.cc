@@ -1,0 +1,72 @@
+// LogWriter: one background thread turning many submissions into one sync.
+// Submissions that arrive while an fdatasync runs wait for the next one; that
+// is the whole batching policy: no timer, so an idle log syncs at once.
+#include "synod/log_writer.h"
+
+namespace synod {
+
+LogWriter::LogWriter(LogStorage& storage, DurableFn on_durable)
+    : storage_(storage), on_durable_(std::move(on_durable)), thread_([this] { run(); }) {}
+
+LogWriter::~LogWriter() { stop(); }
+
+LogWriter::Submitted LogWriter::submit(const HardState* hs, std::span<const Entry> entries) {
+  std::lock_guard lock(mutex_);
+  Status st = storage_.save(hs, entries);
+  if (st != Status::ok) return {st, 0};
+  submitted_ = storage_.saved_sequence();
+  wake_.notify_one();
+  return {Status::ok, submitted_};
+}
+
+void LogWriter::request_compaction(Slot below) {
+  std::lock_guard lock(mutex_);
+  if (below > compact_below_) compact_below_ = below;
+  wake_.notify_one();
+}
+
+Status LogWriter::flush() {
+  std::unique_lock lock(mutex_);
+  std::uint64_t target = submitted_;
+  done_.wait(lock, [&] {
+    return storage_.durable_sequence() >= target || failed_ != Status::ok || exited_;
+  });
+  if (failed_ != Status::ok) return failed_;
+  return storage_.durable_sequence() >= target ? Status::ok : storage_.status();
+}
+
+void LogWriter::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    wake_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool LogWriter::has_work() const {
+  return submitted_ > storage_.durable_sequence() || compact_below_ > compacted_below_;
+}
+
+void LogWriter::run() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [&] { return stopping_ || has_work(); });
+    if (!has_work()) break;  // stopping, and everything submitted is durable
+    Slot below = compact_below_;
+    bool compact = below > compacted_below_;
+    lock.unlock();
+    Status st = storage_.sync();
+    if (st == Status::ok && compact) st = storage_.compact(below);
+    if (on_durable_) on_durable_(storage_.durable_sequence(), st);
+    lock.lock();
+    if (compact) compacted_below_ = below;
+    if (st != Status::ok) failed_ = st;
+    done_.notify_all();
+    if (failed_ != Status::ok) break;
+  }
+  exited_ = true;
+  done_.notify_all();
+}
+
+}  // namespace synod

@@ -1,0 +1,196 @@
+// FileSystem over POSIX calls. Every call retries EINTR; no other error is
+// retried, because a failed fdatasync may have dropped dirty pages and a
+// retry that "succeeds" would lie about durability.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "synod/file_system.h"
+
+namespace synod {
+namespace {
+
+class PosixFile final : public File {
+ public:
+  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixFile() override { ::close(fd_); }
+  PosixFile(const PosixFile&) = delete;
+  PosixFile& operator=(const PosixFile&) = delete;
+
+  IoStatus read_at(std::uint64_t offset, std::span<std::byte> out,
+                   std::size_t* read_bytes) override {
+    std::size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+                          static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return IoStatus::from_errno(errno, "pread", path_);
+      if (n == 0) break;  // end of file
+      done += static_cast<std::size_t>(n);
+    }
+    *read_bytes = done;
+    return {};
+  }
+
+  IoStatus write_at(std::uint64_t offset, std::span<const std::byte> data,
+                    std::size_t* written_bytes) override {
+    ssize_t n;
+    do {
+      n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return IoStatus::from_errno(errno, "pwrite", path_);
+    *written_bytes = static_cast<std::size_t>(n);
+    return {};
+  }
+
+  IoStatus sync_data() override {
+    int rc;
+    do {
+      rc = ::fdatasync(fd_);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return IoStatus::from_errno(errno, "fdatasync", path_);
+    return {};
+  }
+
+  IoStatus truncate(std::uint64_t size_bytes) override {
+    int rc;
+    do {
+      rc = ::ftruncate(fd_, static_cast<off_t>(size_bytes));
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return IoStatus::from_errno(errno, "ftruncate", path_);
+    return {};
+  }
+
+  IoStatus allocate(std::uint64_t size_bytes) override {
+    // posix_fallocate returns the error instead of setting errno; glibc
+    // emulates it by writing zeros where the file system lacks fallocate.
+    int rc;
+    do {
+      rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size_bytes));
+    } while (rc == EINTR);
+    if (rc != 0) return IoStatus::from_errno(rc, "fallocate", path_);
+    return {};
+  }
+
+  IoStatus size(std::uint64_t* size_bytes) override {
+    struct stat st {};
+    if (::fstat(fd_, &st) < 0) return IoStatus::from_errno(errno, "fstat", path_);
+    *size_bytes = static_cast<std::uint64_t>(st.st_size);
+    return {};
+  }
+
+ private:
+  int fd_;  // Invariant: open until destruction.
+  std::string path_;
+};
+
+class PosixLock final : public FileLock {
+ public:
+  explicit PosixLock(int fd) : fd_(fd) {}
+  ~PosixLock() override { ::close(fd_); }  // closing releases the flock
+  PosixLock(const PosixLock&) = delete;
+  PosixLock& operator=(const PosixLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+int open_retrying(const char* path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path, flags, mode);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+class PosixFileSystem final : public FileSystem {
+ public:
+  IoStatus open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
+    int flags = O_RDWR | O_CLOEXEC;
+    if (mode == OpenMode::create_new) flags |= O_CREAT | O_EXCL;
+    int fd = open_retrying(path.c_str(), flags, 0644);
+    if (fd < 0) return IoStatus::from_errno(errno, "open", path);
+    *out = std::make_unique<PosixFile>(fd, path);
+    return {};
+  }
+
+  IoStatus list(const std::string& dir, std::vector<std::string>* names) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return IoStatus::from_errno(errno, "opendir", dir);
+    names->clear();
+    errno = 0;
+    while (dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name != "." && name != "..") names->emplace_back(name);
+    }
+    int err = errno;
+    ::closedir(d);
+    if (err != 0) return IoStatus::from_errno(err, "readdir", dir);
+    return {};
+  }
+
+  IoStatus rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) < 0)
+      return IoStatus::from_errno(errno, "rename to " + to + " from", from);
+    return {};
+  }
+
+  IoStatus remove(const std::string& path) override {
+    if (::unlink(path.c_str()) < 0) return IoStatus::from_errno(errno, "unlink", path);
+    return {};
+  }
+
+  IoStatus sync_dir(const std::string& dir) override {
+    int fd = open_retrying(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) return IoStatus::from_errno(errno, "open directory", dir);
+    int rc;
+    do {
+      rc = ::fsync(fd);
+    } while (rc < 0 && errno == EINTR);
+    int err = errno;
+    ::close(fd);
+    if (rc < 0) return IoStatus::from_errno(err, "fsync directory", dir);
+    return {};
+  }
+
+  IoStatus make_dir(const std::string& dir, bool* created) override {
+    *created = false;
+    if (::mkdir(dir.c_str(), 0755) == 0) {
+      *created = true;
+      return {};
+    }
+    if (errno != EEXIST) return IoStatus::from_errno(errno, "mkdir", dir);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) < 0) return IoStatus::from_errno(errno, "stat", dir);
+    if (!S_ISDIR(st.st_mode)) return IoStatus::from_errno(ENOTDIR, "mkdir", dir);
+    return {};
+  }
+
+  IoStatus lock(const std::string& path, std::unique_ptr<FileLock>* out) override {
+    int fd = open_retrying(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return IoStatus::from_errno(errno, "open lock file", path);
+    if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
+      int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK)
+        return IoStatus::failure(Status::storage_error,
+                                 "lock " + path + ": held by another process");
+      return IoStatus::from_errno(err, "flock", path);
+    }
+    *out = std::make_unique<PosixLock>(fd);
+    return {};
+  }
+};
+
+}  // namespace
+
+FileSystem& posix_file_system() {
+  static PosixFileSystem fs;
+  return fs;
+}
+
+}  // namespace synod

@@ -1,0 +1,226 @@
+// Record encoding and verified decoding. Integers are little-endian whatever
+// the host, written byte by byte, so the format is portable.
+#include "record_format.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "crc32c.h"
+
+namespace synod::storage {
+namespace {
+
+void put32(std::byte* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = std::byte(v >> (8 * i));
+}
+void put64(std::byte* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = std::byte(v >> (8 * i));
+}
+std::uint32_t get32(const std::byte* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= std::uint32_t(p[i]) << (8 * i);
+  return v;
+}
+std::uint64_t get64(const std::byte* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t(p[i]) << (8 * i);
+  return v;
+}
+
+// The CRC skips its own field: bytes [0,4) then [8, end).
+std::uint32_t record_crc(const std::byte* record, std::size_t record_bytes) {
+  std::uint32_t c = crc32c({record, 4});
+  return crc32c_extend(c, {record + 8, record_bytes - 8});
+}
+
+// Appends a header with a zero CRC; returns the record's offset in out.
+std::size_t begin_record(std::vector<std::byte>& out, const RecordHeader& h) {
+  std::size_t at = out.size();
+  out.resize(at + kRecordHeaderBytes + h.payload_bytes);
+  std::byte* p = out.data() + at;
+  put32(p, h.payload_bytes);
+  put32(p + 4, 0);
+  p[8] = std::byte(h.type);
+  p[9] = std::byte(h.flags);
+  p[10] = std::byte(h.value_kind);
+  p[11] = std::byte(0);
+  put64(p + 12, h.batch);
+  put64(p + 20, h.slot.value);
+  put64(p + 28, h.ballot.round);
+  put64(p + 36, h.ballot.node.value);
+  return at;
+}
+
+void finish_record(std::vector<std::byte>& out, std::size_t at) {
+  std::byte* p = out.data() + at;
+  put32(p + 4, record_crc(p, out.size() - at));
+}
+
+std::size_t value_payload_bytes(const Value& v) {
+  if (v.is_noop()) return 0;
+  std::size_t n = 4;
+  for (const std::string& c : v.commands()) n += 4 + c.size();
+  return n;
+}
+
+bool all_zero(std::span<const std::byte> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+// The payload of a commands value: u32 count, then per command u32 size and
+// bytes, with nothing left over.
+bool valid_commands(std::span<const std::byte> p) {
+  if (p.size() < 4) return false;
+  std::uint64_t count = get32(p.data());
+  std::size_t at = 4;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (p.size() - at < 4) return false;
+    std::size_t n = get32(p.data() + at);
+    at += 4;
+    if (p.size() - at < n) return false;
+    at += n;
+  }
+  return at == p.size();
+}
+
+bool valid_payload(const RecordHeader& h, std::span<const std::byte> p) {
+  if (h.type != RecordType::hard_state && (h.flags & record_flag::voting) != 0) return false;
+  switch (h.type) {
+    case RecordType::segment_header:
+      return p.size() == kSegmentHeaderPayloadBytes &&
+             std::memcmp(p.data(), kSegmentMagic, sizeof kSegmentMagic) == 0 &&
+             get32(p.data() + 8) == kFormatVersion && get32(p.data() + 12) == 0;
+    case RecordType::hard_state:
+      return p.empty() && h.value_kind == 0;
+    case RecordType::entry:
+      if (h.value_kind == std::uint8_t(ValueKind::noop)) return p.empty();
+      if (h.value_kind == std::uint8_t(ValueKind::commands)) return valid_commands(p);
+      return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::size_t entry_record_bytes(const Entry& e) {
+  return kRecordHeaderBytes + value_payload_bytes(e.value);
+}
+
+void append_entry(std::vector<std::byte>& out, const Entry& e, std::uint64_t batch,
+                  bool batch_end) {
+  RecordHeader h;
+  h.payload_bytes = static_cast<std::uint32_t>(value_payload_bytes(e.value));
+  h.type = RecordType::entry;
+  h.flags = batch_end ? record_flag::batch_end : 0;
+  h.value_kind = std::uint8_t(e.value.kind());
+  h.batch = batch;
+  h.slot = e.slot;
+  h.ballot = e.ballot;
+  std::size_t at = begin_record(out, h);
+  if (!e.value.is_noop()) {
+    std::byte* p = out.data() + at + kRecordHeaderBytes;
+    put32(p, static_cast<std::uint32_t>(e.value.commands().size()));
+    p += 4;
+    for (const std::string& c : e.value.commands()) {
+      put32(p, static_cast<std::uint32_t>(c.size()));
+      std::memcpy(p + 4, c.data(), c.size());
+      p += 4 + c.size();
+    }
+  }
+  finish_record(out, at);
+}
+
+void append_hard_state(std::vector<std::byte>& out, const HardState& hs, std::uint64_t batch,
+                       bool batch_end) {
+  RecordHeader h;
+  h.type = RecordType::hard_state;
+  h.flags = std::uint8_t((batch_end ? record_flag::batch_end : 0) |
+                         (hs.voting ? record_flag::voting : 0));
+  h.batch = batch;
+  h.slot = hs.commit;
+  h.ballot = hs.promised;
+  finish_record(out, begin_record(out, h));
+}
+
+void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
+                           std::uint64_t batch) {
+  RecordHeader h;
+  h.payload_bytes = kSegmentHeaderPayloadBytes;
+  h.type = RecordType::segment_header;
+  h.flags = record_flag::batch_end;  // a segment header is a batch of its own
+  h.batch = batch;
+  std::size_t at = begin_record(out, h);
+  std::byte* p = out.data() + at + kRecordHeaderBytes;
+  std::memcpy(p, kSegmentMagic, sizeof kSegmentMagic);
+  put32(p + 8, kFormatVersion);
+  put32(p + 12, 0);
+  put64(p + 16, sh.segment_seq);
+  put64(p + 24, sh.segment_bytes);
+  finish_record(out, at);
+}
+
+const char* describe(DecodeStatus s) {
+  switch (s) {
+    case DecodeStatus::ok: return "valid record";
+    case DecodeStatus::zero: return "zeroed header";
+    case DecodeStatus::short_read: return "record runs past the end of the file";
+    case DecodeStatus::invalid: return "invalid record header";
+    case DecodeStatus::bad_crc: return "checksum mismatch";
+    case DecodeStatus::bad_payload: return "malformed payload under a valid checksum";
+  }
+  return "?";
+}
+
+DecodeStatus decode_record(std::span<const std::byte> bytes, DecodedRecord* out) {
+  if (bytes.size() < kRecordHeaderBytes)
+    return all_zero(bytes) ? DecodeStatus::zero : DecodeStatus::short_read;
+  const std::byte* p = bytes.data();
+  if (all_zero({p, kRecordHeaderBytes})) return DecodeStatus::zero;
+  RecordHeader h;
+  h.payload_bytes = get32(p);
+  h.crc = get32(p + 4);
+  std::uint8_t type = std::uint8_t(p[8]);
+  h.flags = std::uint8_t(p[9]);
+  h.value_kind = std::uint8_t(p[10]);
+  if (type < 1 || type > 3 || (h.flags & ~record_flag::known) != 0 || p[11] != std::byte{0} ||
+      h.payload_bytes > kRecordPayloadBytesLimit)
+    return DecodeStatus::invalid;
+  h.type = RecordType(type);
+  h.batch = get64(p + 12);
+  h.slot = Slot{get64(p + 20)};
+  h.ballot = Ballot{get64(p + 28), NodeId{get64(p + 36)}};
+  std::size_t record_bytes = kRecordHeaderBytes + h.payload_bytes;
+  if (bytes.size() < record_bytes) return DecodeStatus::short_read;
+  if (record_crc(p, record_bytes) != h.crc) return DecodeStatus::bad_crc;
+  std::span<const std::byte> payload{p + kRecordHeaderBytes, h.payload_bytes};
+  if (!valid_payload(h, payload)) return DecodeStatus::bad_payload;
+  *out = DecodedRecord{h, payload, record_bytes};
+  return DecodeStatus::ok;
+}
+
+Entry entry_of(const DecodedRecord& r) {
+  Entry e{r.header.slot, r.header.ballot, Value::noop()};
+  if (r.header.value_kind != std::uint8_t(ValueKind::commands)) return e;
+  const std::byte* p = r.payload.data();
+  std::uint32_t count = get32(p);
+  p += 4;
+  std::vector<std::string> commands;
+  commands.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint32_t n = get32(p);
+    commands.emplace_back(reinterpret_cast<const char*>(p + 4), n);
+    p += 4 + n;
+  }
+  e.value = Value::of_commands(std::move(commands));
+  return e;
+}
+
+HardState hard_state_of(const DecodedRecord& r) {
+  return HardState{r.header.ballot, r.header.slot, (r.header.flags & record_flag::voting) != 0};
+}
+
+SegmentHeader segment_header_of(const DecodedRecord& r) {
+  return SegmentHeader{get64(r.payload.data() + 16), get64(r.payload.data() + 24)};
+}
+
+}  // namespace synod::storage

@@ -1,0 +1,109 @@
+// The on-disk record: encoding and verified decoding. Pure functions over
+// bytes, no I/O. docs/storage.md describes the layout for humans.
+//
+//   offset size field
+//        0    4 payload_bytes    little-endian, like every integer here
+//        4    4 crc              CRC32C of bytes [0,4) then [8, 44 + payload_bytes)
+//        8    1 type             RecordType; 0 is never valid (zeroed disk)
+//        9    1 flags            RecordFlag bits; unknown bits are invalid
+//       10    1 value_kind       entry: ValueKind; otherwise 0
+//       11    1 reserved         0
+//       12    8 batch            the sync batch this record was written in
+//       20    8 slot             entry: its slot; hard state: commit
+//       28    8 ballot.round     entry: accepted ballot; hard state: promised
+//       36    8 ballot.node
+//       44    n payload
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "synod/storage.h"
+#include "synod/types.h"
+#include "synod/value.h"
+
+namespace synod::storage {
+
+inline constexpr std::size_t kRecordHeaderBytes = 44;
+// The segment header payload starts with this, then the format version.
+inline constexpr char kSegmentMagic[8] = {'S', 'Y', 'N', 'O', 'D', 'L', 'O', 'G'};
+inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::size_t kSegmentHeaderPayloadBytes = 32;
+inline constexpr std::size_t kSegmentHeaderRecordBytes =
+    kRecordHeaderBytes + kSegmentHeaderPayloadBytes;
+// A format constant, not an option: recovery must read any log whatever
+// options it is opened with. LogOptions::record_bytes_max is checked on save.
+inline constexpr std::uint32_t kRecordPayloadBytesLimit = 1u << 30;
+
+enum class RecordType : std::uint8_t {
+  segment_header = 1,  // first record of every segment file
+  entry = 2,           // one slot's accepted value
+  hard_state = 3,      // promised ballot, commit, voting flag
+};
+
+namespace record_flag {
+// The last record of its batch (one sync). Recovery keeps whole batches only.
+inline constexpr std::uint8_t batch_end = 1;
+// Hard state only: HardState::voting.
+inline constexpr std::uint8_t voting = 2;
+inline constexpr std::uint8_t known = batch_end | voting;
+}  // namespace record_flag
+
+struct RecordHeader {
+  std::uint32_t payload_bytes = 0;
+  std::uint32_t crc = 0;
+  RecordType type = RecordType::entry;
+  std::uint8_t flags = 0;
+  std::uint8_t value_kind = 0;
+  std::uint64_t batch = 0;
+  Slot slot{};
+  Ballot ballot{};
+
+  bool batch_end() const { return (flags & record_flag::batch_end) != 0; }
+};
+
+struct SegmentHeader {
+  std::uint64_t segment_seq = 0;   // equals the number in the file name
+  std::uint64_t segment_bytes = 0;  // the roll size it was created with (informational)
+};
+
+// Bytes an entry's record takes on disk.
+std::size_t entry_record_bytes(const Entry& e);
+inline constexpr std::size_t kHardStateRecordBytes = kRecordHeaderBytes;
+
+// Each appends one complete record (header, CRC, payload) to out.
+void append_entry(std::vector<std::byte>& out, const Entry& e, std::uint64_t batch, bool batch_end);
+void append_hard_state(std::vector<std::byte>& out, const HardState& hs, std::uint64_t batch,
+                       bool batch_end);
+void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
+                           std::uint64_t batch);
+
+enum class DecodeStatus : std::uint8_t {
+  ok = 0,
+  zero,        // the header bytes are all zero: never-written (preallocated) space
+  short_read,  // the record runs past the end of the bytes given
+  invalid,     // a header field is out of range (type, flags, length, reserved)
+  bad_crc,     // the checksum does not match
+  bad_payload, // checksum matches but the payload does not parse
+};
+const char* describe(DecodeStatus s);
+
+struct DecodedRecord {
+  RecordHeader header;
+  std::span<const std::byte> payload;
+  std::size_t record_bytes = 0;  // header + payload
+};
+
+// Decodes the record at the start of `bytes` (which run to the end of the
+// segment) and verifies its checksum and payload structure.
+DecodeStatus decode_record(std::span<const std::byte> bytes, DecodedRecord* out);
+
+// Payload parsers. Precondition: decode_record returned ok for the record.
+Entry entry_of(const DecodedRecord& r);
+HardState hard_state_of(const DecodedRecord& r);
+SegmentHeader segment_header_of(const DecodedRecord& r);
+
+}  // namespace synod::storage

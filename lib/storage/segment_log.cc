@@ -1,0 +1,185 @@
+// Segment files on the write path. Ordering rules (each guards a crash case):
+// - a new segment is written, preallocated and fdatasynced under a temporary
+//   name, renamed, and the directory fsynced, all before any batch goes in:
+//   a segment file with its final name always has a durable header;
+// - a batch never spans segments, and the next batch is written only after
+//   the previous fdatasync returned ok: at most the last batch is torn;
+// - old segments are removed oldest first, then the directory fsynced.
+#include "segment_log.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "record_format.h"
+
+namespace synod::storage {
+
+std::string segment_file_name(std::uint64_t seq) { return fmt::format("{:016x}.log", seq); }
+
+bool parse_segment_file_name(std::string_view name, std::uint64_t* seq) {
+  constexpr std::size_t kDigits = 16;
+  if (name.size() != kDigits + 4 || name.substr(kDigits) != ".log") return false;
+  for (char c : name.substr(0, kDigits))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + kDigits, *seq, 16);
+  return ec == std::errc{} && end == name.data() + kDigits;
+}
+
+IoStatus write_fully(File& file, std::uint64_t offset, std::span<const std::byte> data,
+                     const std::string& path) {
+  while (!data.empty()) {
+    std::size_t n = 0;
+    if (IoStatus st = file.write_at(offset, data, &n); !st.ok()) return st;
+    // A write that moves nothing and reports no error would loop for ever.
+    if (n == 0) return IoStatus::failure(Status::storage_error, "pwrite " + path + ": wrote 0 bytes");
+    offset += n;
+    data = data.subspan(n);
+  }
+  return {};
+}
+
+IoStatus preallocate(File& file, const LogOptions& options, const std::string& path) {
+  switch (options.preallocation) {
+    case Preallocation::none:
+      return {};
+    case Preallocation::allocate:
+      return file.allocate(options.segment_bytes);
+    case Preallocation::write_zeros: {
+      std::uint64_t size = 0;
+      if (IoStatus st = file.size(&size); !st.ok()) return st;
+      static const std::vector<std::byte> kZeros(1u << 20);
+      while (size < options.segment_bytes) {
+        std::size_t n = static_cast<std::size_t>(
+            std::min<std::uint64_t>(kZeros.size(), options.segment_bytes - size));
+        if (IoStatus st = write_fully(file, size, {kZeros.data(), n}, path); !st.ok()) return st;
+        size += n;
+      }
+      return {};
+    }
+  }
+  return {};
+}
+
+SegmentLog::SegmentLog(FileSystem& fs, std::string dir, const LogOptions& options)
+    : fs_(fs), dir_(std::move(dir)), options_(options) {}
+
+std::string SegmentLog::path_of(std::uint64_t seq) const {
+  return join_path(dir_, segment_file_name(seq));
+}
+
+void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
+                       std::uint64_t active_end, std::uint64_t last_batch,
+                       std::uint64_t hard_state_segment) {
+  segments_ = std::move(segments);
+  active_ = std::move(active);
+  active_end_ = active_end;
+  last_batch_ = last_batch;
+  hard_state_segment_ = hard_state_segment;
+  stats_.segments = segments_.size();
+}
+
+IoStatus SegmentLog::start() { return roll(); }
+
+IoStatus SegmentLog::roll() {
+  std::uint64_t seq = segments_.empty() ? 1 : segments_.back().seq + 1;
+  std::string path = path_of(seq);
+  std::string temp = path + std::string(kTempSuffix);
+  std::unique_ptr<File> file;
+  if (IoStatus st = fs_.open(temp, OpenMode::create_new, &file); !st.ok()) return st;
+  std::uint64_t batch = last_batch_ + 1;
+  buffer_.clear();
+  append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes}, batch);
+  if (IoStatus st = write_fully(*file, 0, buffer_, temp); !st.ok()) return st;
+  if (IoStatus st = preallocate(*file, options_, temp); !st.ok()) return st;
+  if (IoStatus st = file->sync_data(); !st.ok()) return st;
+  if (IoStatus st = fs_.rename(temp, path); !st.ok()) return st;
+  if (IoStatus st = fs_.sync_dir(dir_); !st.ok()) return st;
+  // Only now may batches go in: the file's name and header are durable.
+  segments_.push_back(SegmentInfo{seq, path, Slot{}, 0});
+  active_ = std::move(file);
+  active_end_ = buffer_.size();
+  last_batch_ = batch;
+  ++stats_.segments_created;
+  stats_.segments = segments_.size();
+  return {};
+}
+
+IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
+  std::size_t bytes = 0;
+  for (const StagedWrite& w : writes)
+    bytes += w.is_hard_state ? kHardStateRecordBytes : entry_record_bytes(w.entry);
+  bool fresh = active_end_ <= kSegmentHeaderRecordBytes;
+  if (!fresh && active_end_ + bytes > options_.segment_bytes) {
+    if (IoStatus st = roll(); !st.ok()) return st;
+  }
+  std::uint64_t batch = last_batch_ + 1;
+  buffer_.clear();
+  buffer_.reserve(bytes);
+  SegmentInfo& seg = segments_.back();
+  bool wrote_hard_state = false;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    const StagedWrite& w = writes[i];
+    bool last = i + 1 == writes.size();
+    if (w.is_hard_state) {
+      append_hard_state(buffer_, w.hard_state, batch, last);
+      wrote_hard_state = true;
+    } else {
+      append_entry(buffer_, w.entry, batch, last);
+    }
+  }
+  if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
+  ++stats_.syncs;
+  if (IoStatus st = active_->sync_data(); !st.ok()) return st;
+  // Durable: account for it.
+  for (const StagedWrite& w : writes)
+    if (!w.is_hard_state) seg.max_slot = std::max(seg.max_slot, w.entry.slot);
+  seg.last_sequence = std::max(seg.last_sequence, writes.back().sequence);
+  if (wrote_hard_state) hard_state_segment_ = seg.seq;
+  active_end_ += buffer_.size();
+  last_batch_ = batch;
+  ++stats_.batches;
+  stats_.records += writes.size();
+  stats_.bytes_written += buffer_.size();
+  return {};
+}
+
+std::size_t SegmentLog::droppable(Slot below) const {
+  std::size_t n = 0;
+  while (n + 1 < segments_.size() && segments_[n].max_slot < below) ++n;
+  return n;
+}
+
+bool SegmentLog::hard_state_within(std::size_t count) const {
+  return hard_state_segment_ != 0 && count > 0 && hard_state_segment_ <= segments_[count - 1].seq;
+}
+
+std::uint64_t SegmentLog::last_sequence_within(std::size_t count) const {
+  std::uint64_t s = 0;
+  for (std::size_t i = 0; i < count; ++i) s = std::max(s, segments_[i].last_sequence);
+  return s;
+}
+
+IoStatus SegmentLog::drop_oldest(std::size_t count) {
+  std::size_t removed = 0;
+  IoStatus result;
+  for (; removed < count; ++removed) {
+    result = fs_.remove(segments_[removed].path);
+    if (!result.ok()) break;
+  }
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(removed));
+  stats_.segments_removed += removed;
+  stats_.segments = segments_.size();
+  if (!result.ok()) return result;
+  return fs_.sync_dir(dir_);
+}
+
+LogPosition SegmentLog::end() const {
+  if (segments_.empty()) return {};
+  return LogPosition{segments_.back().seq, segments_.back().path, active_end_};
+}
+
+LogStats SegmentLog::stats() const { return stats_; }
+
+}  // namespace synod::storage

@@ -1,0 +1,86 @@
+// The write side of the durable log: the ordered segment files, appending a
+// batch (one write, one fdatasync), rolling to a new segment, dropping old
+// ones. Knows nothing of the in-memory index; LogStorage drives it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "log_state.h"
+#include "synod/file_system.h"
+#include "synod/log_storage.h"
+
+namespace synod::storage {
+
+// "0000000000000001.log": 16 hex digits sort the same as the numbers.
+std::string segment_file_name(std::uint64_t seq);
+bool parse_segment_file_name(std::string_view name, std::uint64_t* seq);
+// A segment being created; recovery deletes leftovers.
+inline constexpr std::string_view kTempSuffix = ".tmp";
+inline constexpr std::string_view kLockFileName = "LOCK";
+
+// Writes all of data at offset, looping over short writes.
+IoStatus write_fully(File& file, std::uint64_t offset, std::span<const std::byte> data,
+                     const std::string& path);
+// Reserves the segment's full size as the options say (no sync).
+IoStatus preallocate(File& file, const LogOptions& options, const std::string& path);
+
+class SegmentLog {
+ public:
+  SegmentLog(FileSystem& fs, std::string dir, const LogOptions& options);
+
+  // Continues a recovered log. Preconditions: segments ascending and
+  // non-empty; active is the last one's file; the next record goes at
+  // active_end; last_batch is the last batch kept.
+  void adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
+             std::uint64_t active_end, std::uint64_t last_batch,
+             std::uint64_t hard_state_segment);
+  // Starts an empty log with segment 1.
+  IoStatus start();
+
+  // Writes the records as one batch (entries and hard states in order, the
+  // last flagged batch_end) and fdatasyncs. Rolls first when the batch would
+  // take the active segment past segment_bytes. Precondition: non-empty.
+  IoStatus append_batch(std::span<const StagedWrite> writes);
+
+  // How many of the oldest segments hold entries all below `below`; never
+  // the active one.
+  std::size_t droppable(Slot below) const;
+  // True when the latest hard state record lies in the oldest `count` segments.
+  bool hard_state_within(std::size_t count) const;
+  std::uint64_t last_sequence_within(std::size_t count) const;
+  // Removes the oldest count segments, oldest first, then syncs the
+  // directory. A crash part way leaves a contiguous suffix.
+  IoStatus drop_oldest(std::size_t count);
+
+  std::uint64_t last_batch() const { return last_batch_; }
+  LogPosition end() const;
+  LogStats stats() const;
+
+ private:
+  IoStatus roll();
+  std::string path_of(std::uint64_t seq) const;
+
+  FileSystem& fs_;
+  std::string dir_;
+  LogOptions options_;
+  // Invariant: ascending consecutive seqs; back() is the active segment.
+  std::vector<SegmentInfo> segments_;
+  std::unique_ptr<File> active_;
+  // Invariant: offset after the last record written to the active segment.
+  std::uint64_t active_end_ = 0;
+  // Invariant: batch number of the last record written. Batches are numbered
+  // without gaps (a segment header takes one), which lets recovery tell a
+  // torn unsynced batch from a damaged synced one.
+  std::uint64_t last_batch_ = 0;
+  // Segment holding the latest hard state record; 0 when none was written.
+  std::uint64_t hard_state_segment_ = 0;
+  std::vector<std::byte> buffer_;  // encoding scratch, reused
+  LogStats stats_;
+};
+
+}  // namespace synod::storage

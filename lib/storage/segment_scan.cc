@@ -1,0 +1,60 @@
+// Segment scanning. Resynchronising past damage tries every byte offset, but
+// skips zero runs (a record's type byte is never zero), so a mostly
+// preallocated segment scans fast.
+#include "segment_scan.h"
+
+#include <algorithm>
+
+namespace synod::storage {
+namespace {
+
+bool all_zero(std::span<const std::byte> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+// Offsets past `from` where a valid record starts, chaining from each hit.
+std::vector<ResyncHit> resync(std::span<const std::byte> bytes, std::uint64_t from) {
+  std::vector<ResyncHit> hits;
+  std::uint64_t at = from;
+  constexpr std::uint64_t kTypeOffset = 8;
+  while (at + kRecordHeaderBytes <= bytes.size()) {
+    // A record's type byte is non-zero: jump to the next non-zero byte.
+    auto nonzero = std::find_if(bytes.begin() + static_cast<std::ptrdiff_t>(at + kTypeOffset),
+                                bytes.end(), [](std::byte b) { return b != std::byte{0}; });
+    if (nonzero == bytes.end()) break;
+    at = static_cast<std::uint64_t>(nonzero - bytes.begin()) - kTypeOffset;
+    DecodedRecord r;
+    if (decode_record(bytes.subspan(at), &r) == DecodeStatus::ok) {
+      hits.push_back({at, r.header.batch});
+      at += r.record_bytes;
+    } else {
+      ++at;
+    }
+  }
+  return hits;
+}
+
+}  // namespace
+
+SegmentScan scan_segment(std::span<const std::byte> bytes) {
+  SegmentScan scan;
+  std::uint64_t at = 0;
+  while (at < bytes.size()) {
+    DecodedRecord r;
+    DecodeStatus st = decode_record(bytes.subspan(at), &r);
+    if (st != DecodeStatus::ok) {
+      scan.damage = st;
+      break;
+    }
+    scan.chain.push_back({at, r});
+    at += r.record_bytes;
+  }
+  scan.chain_end = at;
+  if (at < bytes.size() && !all_zero(bytes.subspan(at))) {
+    scan.damaged = true;
+    scan.beyond = resync(bytes, at + 1);
+  }
+  return scan;
+}
+
+}  // namespace synod::storage
