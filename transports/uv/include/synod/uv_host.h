@@ -1,0 +1,86 @@
+// A ready-made libuv host: runs a Replica with a Storage and a Transport on a
+// uv_loop_t the user owns, for those who do not want to write the Ready loop.
+// It ticks on a timer, decodes frames from the transport into steps, and runs
+// the Ready loop once per loop iteration (so proposals made in one iteration
+// share slots): persist (sync when asked), send, apply, answer proposers.
+//
+// Threading: every call on the loop's thread. Lifetime: stop(), run the loop
+// until it is idle, then destroy. Storage and transport are the caller's and
+// must outlive the host.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "synod/replica.h"
+#include "synod/storage.h"
+#include "synod/transport.h"
+#include "synod/wire.h"
+
+namespace synod {
+
+struct UvHostOptions {
+  Config config;
+  std::uint64_t tick_ms = 10;
+  wire::WireLimits limits;
+  // Applies one committed command, in log order; returns the result handed
+  // to the proposer's callback (when the command was proposed here).
+  std::function<std::string(Slot slot, const std::string& command)> apply;
+  // Where errors are reported; stderr when empty.
+  std::function<void(std::string_view)> log;
+};
+
+class UvHost {
+ public:
+  // The outcome of a proposal, with the apply result when committed.
+  using Done = std::function<void(const ProposalOutcome& outcome, const std::string& result)>;
+
+  UvHost(uv_loop_t* loop, Storage& storage, Transport& transport, UvHostOptions options);
+  ~UvHost();
+  UvHost(const UvHost&) = delete;
+  UvHost& operator=(const UvHost&) = delete;
+
+  // Validates the config, recovers the replica from storage, starts the
+  // transport and the tick timer.
+  Status start(std::string* why = nullptr);
+  // Stops ticking and stepping; pending proposals end unknown. Does not stop
+  // the transport (the caller owns it).
+  void stop();
+
+  // Queues a command; `done` is called exactly once, from the loop. A refusal
+  // (not_leader with a hint, overloaded, ...) is returned at once and `done`
+  // is not called.
+  ProposeResult propose(std::string command, Done done);
+
+  ReplicaInfo info() const;
+  // True after a storage failure: the replica stopped (DESIGN section 2).
+  bool failed() const { return failed_; }
+  Replica* replica() { return replica_ ? &*replica_ : nullptr; }
+
+ private:
+  void log(std::string_view line) const;
+  void on_frame(NodeId from, std::span<const std::uint8_t> frame);
+  void schedule();
+  void run_ready();
+  bool persist(const Ready& rd);
+  void fail(std::string_view why);
+
+  uv_loop_t* loop_;
+  Storage& storage_;
+  Transport& transport_;
+  UvHostOptions opt_;
+  std::optional<Replica> replica_;
+  uv_timer_t* tick_timer_ = nullptr;
+  uv_idle_t* idle_ = nullptr;  // active while a Ready may be pending
+  bool scheduled_ = false;
+  bool failed_ = false;
+  std::map<std::uint64_t, Done> waiting_;  // ticket -> callback
+  std::vector<std::uint8_t> encode_buf_;
+};
+
+}  // namespace synod
