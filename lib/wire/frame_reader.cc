@@ -23,11 +23,10 @@ std::span<const std::uint8_t> FrameReader::pending() const {
 
 // Moves the pending bytes to the front, and frees a large idle buffer.
 void FrameReader::compact() {
-  if (begin_ == 0) return;
   const std::size_t n = end_ - begin_;
   if (n == 0 && buf_.size() > kIdleBytesMax) {
     std::vector<std::uint8_t>().swap(buf_);
-  } else if (n > 0) {
+  } else if (n > 0 && begin_ > 0) {
     std::memmove(buf_.data(), buf_.data() + begin_, n);
   }
   begin_ = 0;
@@ -36,7 +35,9 @@ void FrameReader::compact() {
 
 std::size_t FrameReader::feed(std::span<const std::uint8_t> bytes) {
   if (failed() || bytes.empty()) return 0;
-  if (end_ == buf_.size()) compact();
+  // Empty: restart at the front (and free a large buffer). Full at the back:
+  // move the partial frame to the front.
+  if (begin_ == end_ || end_ == buf_.size()) compact();
   const std::size_t room = capacity_ - (end_ - begin_);
   const std::size_t take = std::min(bytes.size(), room);
   if (end_ + take > buf_.size()) {

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "alloc_counter.h"
 #include "framing.h"
 #include "raw_frame.h"
 #include "samples.h"
@@ -198,4 +199,30 @@ TEST_CASE("a reader reuses its buffer across many frames") {
     REQUIRE(reader.buffered_bytes() < one.size());
   }
   CHECK(n == 10000);
+}
+
+TEST_CASE("a reader frees the buffer of a large frame once the frame is read") {
+  Message big;
+  big.type = MessageType::accept;
+  big.from = NodeId{1};
+  big.to = NodeId{2};
+  big.ballot = Ballot{1, NodeId{1}};
+  big.entries = {Entry{Slot{1}, big.ballot, batch({std::string(1u << 20, 'b')})}};
+  const std::vector<std::uint8_t> large = stream_of({big});
+  const std::vector<std::uint8_t> small = stream_of({sample_messages()[0]});
+  FrameReader reader;
+  CHECK(reader.feed(large) == large.size());
+  Message m;
+  REQUIRE(reader.next(m).consumed == large.size());
+  std::size_t allocated = 0;
+  {
+    AllocationScope scope;
+    CHECK(reader.feed(small) == small.size());
+    allocated = scope.largest_bytes();
+  }
+  // A fresh, small buffer: the megabyte one is gone.
+  CHECK(allocated > 0);
+  CHECK(allocated < (64u << 10));
+  REQUIRE(reader.next(m).status == Status::ok);
+  CHECK(m == sample_messages()[0]);
 }
