@@ -1,0 +1,123 @@
+#include "kv_node.h"
+
+#include <fmt/format.h>
+
+#include "kv_command_codec.h"
+#include "synod/log_storage.h"
+#include "synod/memory_storage.h"
+
+namespace synod::kv {
+
+KvNode::KvNode(uv_loop_t* loop, ServerOptions options) : loop_(loop), opt_(std::move(options)) {}
+KvNode::~KvNode() = default;
+
+bool KvNode::start(std::string* why) {
+  if (opt_.memory) {
+    storage_ = std::make_unique<MemoryStorage>(false);
+  } else {
+    auto opened = LogStorage::open(opt_.data_dir, LogOptions{});
+    if (!opened.ok()) {
+      *why = fmt::format("cannot open the log in {}: {}", opt_.data_dir, opened.error);
+      return false;
+    }
+    if (!opened.report.truncation_reason.empty())
+      fmt::print(stderr, "synod-kv: recovered {}, cut a torn tail at {}:{} ({})\n", opt_.data_dir,
+                 opened.report.truncated_file, opened.report.truncated_at_offset,
+                 opened.report.truncation_reason);
+    storage_ = std::move(opened.storage);
+  }
+  TcpTransportOptions t;
+  t.self = opt_.id;
+  t.cluster_id = opt_.cluster_id;
+  for (const Peer& p : opt_.peers) {
+    if (p.id == opt_.id) t.listen_address = p.address;
+    else t.peers.push_back(p);
+  }
+  transport_ = std::make_unique<TcpTransport>(loop_, t);
+
+  UvHostOptions h;
+  h.config.id = opt_.id;
+  h.config.group = GroupId{opt_.cluster_id};
+  for (const Peer& p : opt_.peers) h.config.voters.push_back(p.id);
+  h.config.election_ticks = opt_.election_ticks;
+  h.config.seed = opt_.id.value * 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(uv_hrtime());
+  // A restarted process whose storage is empty (in-memory, or a lost data
+  // dir) must rejoin before voting; a brand-new cluster is detected as such.
+  h.config.join_existing = !opt_.bootstrap;
+  h.tick_ms = opt_.tick_ms;
+  h.apply = [this](Slot, const std::string& command) { return to_resp(store_.apply(command)); };
+  host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
+  if (host_->start(why) != Status::ok) return false;
+
+  resp_ = std::make_unique<RespServer>(loop_, opt_.listen,
+                                       [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
+  if (resp_->start(why) != Status::ok) return false;
+  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage)\n", opt_.id.value,
+             opt_.listen, opt_.memory ? "in-memory" : "durable log in " + opt_.data_dir);
+  return true;
+}
+
+void KvNode::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (resp_) resp_->stop();
+  if (host_) host_->stop();
+  if (transport_) transport_->stop();
+}
+
+std::string KvNode::moved(NodeId leader) const {
+  auto it = opt_.client_addrs.find(leader.value);
+  if (it != opt_.client_addrs.end()) return fmt::format("-MOVED 0 {}\r\n", it->second);
+  if (leader.valid()) return fmt::format("-NOTLEADER node {} leads; send writes there\r\n", leader.value);
+  return "-NOTLEADER no leader yet; retry shortly\r\n";
+}
+
+std::string KvNode::refusal(const ProposeResult& r) const {
+  switch (r.status) {
+    case Status::not_leader: return moved(r.leader_hint);
+    case Status::overloaded: return "-BUSY too many writes queued; retry shortly\r\n";
+    case Status::too_large: return "-ERR command too large\r\n";
+    case Status::rejoining: return "-TRYAGAIN this replica is rejoining after losing its state\r\n";
+    default: return fmt::format("-ERR replica unavailable ({})\r\n", to_string(r.status));
+  }
+}
+
+void KvNode::handle(Request request, RespServer::Reply reply) {
+  if (route_of(request.op) == Route::local) {
+    auto sections = info();
+    reply(to_resp(answer_local(request, sections)));
+    return;
+  }
+  auto shared = std::make_shared<RespServer::Reply>(std::move(reply));
+  ProposeResult r = host_->propose(encode(request), [this, shared](const ProposalOutcome& o, const std::string& result) {
+    switch (o.outcome) {
+      case Outcome::committed: return (*shared)(result);
+      case Outcome::not_leader: return (*shared)(moved(o.leader_hint));
+      case Outcome::unknown:
+        // Never a plain error: the write may still be chosen by a later leader.
+        return (*shared)("-UNKNOWN outcome unknown: the leader changed before this command was "
+                         "confirmed; it may or may not have been applied\r\n");
+    }
+  });
+  if (!r.ok()) (*shared)(refusal(r));
+}
+
+std::vector<InfoSection> KvNode::info() const {
+  ReplicaInfo i = host_->info();
+  InfoSection repl{"replication", {}};
+  repl.fields = {{"role", i.role == Role::leader ? "master" : "slave"},
+                 {"synod_role", std::string(to_string(i.role))},
+                 {"node_id", std::to_string(opt_.id.value)},
+                 {"leader_id", std::to_string(i.leader.value)},
+                 {"ballot", fmt::format("{}.{}", i.ballot.round, i.ballot.node.value)},
+                 {"promised", fmt::format("{}.{}", i.promised.round, i.promised.node.value)},
+                 {"commit_index", std::to_string(i.commit.value)},
+                 {"applied_index", std::to_string(i.applied.value)}};
+  if (auto it = opt_.client_addrs.find(i.leader.value); it != opt_.client_addrs.end())
+    repl.fields.push_back({"leader_address", it->second});
+  InfoSection keys{"keyspace", {{"keys", std::to_string(store_.key_count())},
+                                {"digest", fmt::format("{:016x}", store_.digest())}}};
+  return {repl, keys};
+}
+
+}  // namespace synod::kv

@@ -1,0 +1,48 @@
+// synod-kv: a replicated key-value server speaking the Redis protocol.
+// Every write and read is ordered through Multi-Paxos; any member answers
+// PING, INFO and the handshake commands of redis-cli and redis-benchmark.
+#include <fmt/format.h>
+#include <uv.h>
+
+#include <csignal>
+#include <memory>
+
+#include "kv_command_codec.h"
+#include "kv_node.h"
+#include "server_options.h"
+
+int main(int argc, char** argv) {
+  std::string why;
+  auto options = synod::kv::parse_server_options(argc, argv, &why);
+  if (!options) {
+    fmt::print(stderr, "synod-kv: {}\n{}", why, synod::kv::server_usage());
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  synod::kv::KvNode node(&loop, *options);
+  if (!node.start(&why)) {
+    fmt::print(stderr, "synod-kv: {}\n", why);
+    node.stop();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return 1;
+  }
+  // SIGINT/SIGTERM: stop cleanly; the durable log is already synced.
+  uv_signal_t sigint, sigterm;
+  for (auto [sig, num] : {std::pair{&sigint, SIGINT}, std::pair{&sigterm, SIGTERM}}) {
+    uv_signal_init(&loop, sig);
+    sig->data = &node;
+    uv_signal_start_oneshot(sig, [](uv_signal_t* s, int) {
+      static_cast<synod::kv::KvNode*>(s->data)->stop();
+      uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    }, num);
+    uv_unref(reinterpret_cast<uv_handle_t*>(sig));
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int rc = node.failed() ? 1 : 0;
+  uv_walk(&loop, [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); }, nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return rc;
+}

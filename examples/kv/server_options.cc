@@ -1,0 +1,87 @@
+#include "server_options.h"
+
+#include <charconv>
+
+namespace synod::kv {
+
+namespace {
+
+bool parse_u64(const std::string& s, std::uint64_t* out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// "1=127.0.0.1:7101,2=127.0.0.1:7102" -> id/address pairs.
+bool parse_id_list(const std::string& s, std::map<std::uint64_t, std::string>* out, std::string* why) {
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    std::size_t comma = s.find(',', pos);
+    std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::size_t eq = item.find('=');
+    std::uint64_t id = 0;
+    if (eq == std::string::npos || !parse_u64(item.substr(0, eq), &id) || id == 0 ||
+        eq + 1 >= item.size()) {
+      *why = "expected ID=HOST:PORT, got '" + item + "'";
+      return false;
+    }
+    if (!out->emplace(id, item.substr(eq + 1)).second) {
+      *why = "node " + std::to_string(id) + " listed twice";
+      return false;
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* server_usage() {
+  return "usage: synod-kv --id N --peers 1=HOST:PORT,2=HOST:PORT,... --listen HOST:PORT\n"
+         "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
+         "                [--cluster-id N] [--tick-ms N] [--election-ticks N] [--bootstrap]\n"
+         "  --peers     the consensus address of every member, this one included\n"
+         "  --listen    where Redis clients (RESP2) connect\n"
+         "  --data-dir  the durable log (default ./synod-data-ID)\n"
+         "  --memory    keep state in memory only; a restarted process rejoins safely\n"
+         "  --clients   every member's --listen address, so followers answer -MOVED\n"
+         "  --bootstrap skip the start-up check that every member is reachable; only\n"
+         "              for a brand-new cluster (never after losing a data dir)\n";
+}
+
+std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::string* why) {
+  ServerOptions o;
+  std::map<std::uint64_t, std::string> peers;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto value = [&](std::string* v) {
+      if (i + 1 >= argc) return (*why = k + " needs a value"), false;
+      *v = argv[++i];
+      return true;
+    };
+    std::string v;
+    std::uint64_t n = 0;
+    if (k == "--memory") o.memory = true;
+    else if (k == "--bootstrap") o.bootstrap = true;
+    else if (!value(&v)) return std::nullopt;
+    else if (k == "--id") { if (!parse_u64(v, &n) || n == 0) return (*why = "--id must be a positive number"), std::nullopt; o.id = NodeId{n}; }
+    else if (k == "--peers") { if (!parse_id_list(v, &peers, why)) return (*why = "--peers: " + *why), std::nullopt; }
+    else if (k == "--clients") { if (!parse_id_list(v, &o.client_addrs, why)) return (*why = "--clients: " + *why), std::nullopt; }
+    else if (k == "--listen") o.listen = v;
+    else if (k == "--data-dir") o.data_dir = v;
+    else if (k == "--cluster-id") { if (!parse_u64(v, &o.cluster_id)) return (*why = "--cluster-id must be a number"), std::nullopt; }
+    else if (k == "--tick-ms") { if (!parse_u64(v, &o.tick_ms) || o.tick_ms == 0) return (*why = "--tick-ms must be a positive number"), std::nullopt; }
+    else if (k == "--election-ticks") { if (!parse_u64(v, &n) || n < 2 || n > 100000) return (*why = "--election-ticks must be in [2, 100000]"), std::nullopt; o.election_ticks = static_cast<std::uint32_t>(n); }
+    else return (*why = "unknown flag " + k), std::nullopt;
+  }
+  if (!o.id.valid()) return (*why = "--id is required"), std::nullopt;
+  if (peers.empty()) return (*why = "--peers is required"), std::nullopt;
+  if (!peers.count(o.id.value)) return (*why = "--peers must include this node's --id"), std::nullopt;
+  if (o.listen.empty()) return (*why = "--listen is required"), std::nullopt;
+  if (o.memory && !o.data_dir.empty()) return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
+  if (!o.memory && o.data_dir.empty()) o.data_dir = "synod-data-" + std::to_string(o.id.value);
+  for (auto& [id, addr] : peers) o.peers.push_back(Peer{NodeId{id}, addr});
+  return o;
+}
+
+}  // namespace synod::kv

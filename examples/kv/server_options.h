@@ -1,0 +1,33 @@
+// synod-kv's command line.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "synod/transport.h"
+#include "synod/types.h"
+
+namespace synod::kv {
+
+struct ServerOptions {
+  NodeId id{};
+  std::vector<Peer> peers;                        // every member, this one included
+  std::map<std::uint64_t, std::string> client_addrs;  // id -> RESP address, for -MOVED
+  std::string listen;                              // RESP clients
+  std::string data_dir;                            // the durable log lives here
+  bool memory = false;                             // in-memory storage (state lost on exit)
+  bool bootstrap = false;                          // brand-new cluster: vote at once
+  std::uint64_t cluster_id = 1;
+  std::uint64_t tick_ms = 10;
+  std::uint32_t election_ticks = 10;
+};
+
+// Parses argv; on a bad or missing flag returns nullopt and sets *why to a
+// sentence naming it.
+std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::string* why);
+const char* server_usage();
+
+}  // namespace synod::kv
