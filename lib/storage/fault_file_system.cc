@@ -172,7 +172,8 @@ class FaultLock final : public FileLock {
   std::uint64_t epoch_;
 };
 
-FaultFileSystem::FaultFileSystem() = default;
+// The root and the working directory exist from the start, as on a real disk.
+FaultFileSystem::FaultFileSystem() : dirs_{"/", "."} {}
 FaultFileSystem::~FaultFileSystem() = default;
 
 void FaultFileSystem::fail(FsOp op, int error_number, std::uint64_t skip, std::uint64_t count) {

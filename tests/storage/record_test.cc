@@ -1,0 +1,75 @@
+// The record format: what is encoded decodes back, and any damage is caught.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "log_test_util.h"
+#include "record_format.h"
+
+using namespace synod;
+using namespace synod::storage;
+
+TEST_CASE("an entry record decodes to the entry it encoded") {
+  std::vector<Entry> cases = {
+      Entry{Slot{1}, Ballot{2, NodeId{3}}, Value::noop()},
+      Entry{Slot{7}, Ballot{9, NodeId{1}}, Value::of_commands({"set a 1", "", std::string("\0\xff", 2)})},
+      Entry{Slot{~0ull}, Ballot{~0ull, NodeId{~0ull}}, Value::of_commands({})},
+  };
+  for (const Entry& e : cases) {
+    std::vector<std::byte> buf;
+    append_entry(buf, e, 42, true);
+    CHECK(buf.size() == entry_record_bytes(e));
+    DecodedRecord r;
+    REQUIRE(decode_record(buf, &r) == DecodeStatus::ok);
+    CHECK(r.header.type == RecordType::entry);
+    CHECK(r.header.batch == 42);
+    CHECK(r.header.batch_end());
+    CHECK(r.record_bytes == buf.size());
+    CHECK(entry_of(r) == e);
+  }
+}
+
+TEST_CASE("a hard state record keeps the promise, the commit and the voting flag") {
+  for (bool voting : {true, false}) {
+    HardState hs{Ballot{5, NodeId{2}}, Slot{99}, voting};
+    std::vector<std::byte> buf;
+    append_hard_state(buf, hs, 3, false);
+    DecodedRecord r;
+    REQUIRE(decode_record(buf, &r) == DecodeStatus::ok);
+    CHECK(hard_state_of(r) == hs);
+    CHECK(!r.header.batch_end());
+  }
+}
+
+TEST_CASE("every bit of a record is covered by its checksum or its header checks") {
+  std::vector<std::byte> buf;
+  append_entry(buf, test::entry(12, "payload"), 5, true);
+  for (std::size_t bit = 0; bit < buf.size() * 8; ++bit) {
+    std::vector<std::byte> bad = buf;
+    bad[bit / 8] ^= std::byte(1u << (bit % 8));
+    DecodedRecord r;
+    INFO("bit " << bit);
+    CHECK(decode_record(bad, &r) != DecodeStatus::ok);
+  }
+}
+
+TEST_CASE("zeroed space decodes as never written and a cut record as short") {
+  std::vector<std::byte> zeros(100, std::byte{0});
+  DecodedRecord r;
+  CHECK(decode_record(zeros, &r) == DecodeStatus::zero);
+  CHECK(decode_record(std::span(zeros).first(10), &r) == DecodeStatus::zero);
+  std::vector<std::byte> buf;
+  append_entry(buf, test::entry(1, "some command bytes"), 1, true);
+  for (std::size_t n = 1; n < buf.size(); ++n)
+    CHECK(decode_record(std::span(buf).first(n), &r) == DecodeStatus::short_read);
+}
+
+TEST_CASE("a segment header names its segment") {
+  std::vector<std::byte> buf;
+  append_segment_header(buf, SegmentHeader{17, 4096}, 8);
+  CHECK(buf.size() == kSegmentHeaderRecordBytes);
+  DecodedRecord r;
+  REQUIRE(decode_record(buf, &r) == DecodeStatus::ok);
+  CHECK(segment_header_of(r).segment_seq == 17);
+  CHECK(r.header.batch_end());
+}
