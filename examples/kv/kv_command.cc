@@ -1,0 +1,263 @@
+#include "kv_command.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <iterator>
+
+namespace synod::kv {
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Redis matches command names and options without regard to ASCII case.
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+struct Spec {
+  std::string_view name;  // lower case, as Redis names it in errors
+  Op op;
+  // Redis's convention: n > 0 means exactly n words with the name, n < 0
+  // means at least -n.
+  int arity;
+};
+
+constexpr std::array kSpecs{
+    Spec{"get", Op::get, 2},
+    Spec{"set", Op::set, -3},
+    Spec{"del", Op::del, -2},
+    Spec{"incr", Op::incr, 2},
+    Spec{"exists", Op::exists, -2},
+    Spec{"dbsize", Op::dbsize, 1},
+    Spec{"ping", Op::ping, -1},
+    Spec{"echo", Op::echo, 2},
+    Spec{"info", Op::info, -1},
+    Spec{"command", Op::command, -1},
+    Spec{"config", Op::config_get, -2},
+};
+
+// The configuration redis-benchmark asks for before it starts; answering it
+// as Redis would keeps the benchmark from printing a warning.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 2> kConfig{{
+    {"save", ""},
+    {"appendonly", "no"},
+}};
+
+const Spec* find_spec(std::string_view name) {
+  for (const Spec& s : kSpecs) {
+    if (iequals(s.name, name)) return &s;
+  }
+  return nullptr;
+}
+
+bool arity_ok(int arity, std::size_t words) {
+  if (arity >= 0) return words == static_cast<std::size_t>(arity);
+  return words >= static_cast<std::size_t>(-arity);
+}
+
+Reply wrong_arity(std::string_view name) {
+  std::string m = "ERR wrong number of arguments for '";
+  m.append(name);
+  m.append("' command");
+  return Reply::error(std::move(m));
+}
+
+// Redis 7's text, truncations included, so scripts that match it still do.
+Reply unknown_command(const Command& command) {
+  std::string m = "ERR unknown command '";
+  m.append(std::string_view(command[0]).substr(0, 128));
+  m.append("', with args beginning with: ");
+  std::string args;
+  for (std::size_t i = 1; i < command.size() && args.size() < 128; ++i) {
+    std::size_t room = 128 - args.size();
+    args.push_back('\'');
+    args.append(std::string_view(command[i]).substr(0, room));
+    args.append("' ");
+  }
+  m.append(args);
+  return Reply::error(std::move(m));
+}
+
+Reply unknown_subcommand(std::string_view sub, std::string_view command) {
+  std::string m = "ERR unknown subcommand '";
+  m.append(sub.substr(0, 128));
+  m.append("'. Try ");
+  m.append(command);
+  m.append(" HELP.");
+  return Reply::error(std::move(m));
+}
+
+// SET key value [NX | XX]. Expiry and GET are real Redis options that
+// synod-kv lacks; naming them beats a bare "syntax error".
+std::variant<Request, Reply> parse_set(Request r) {
+  for (std::size_t i = 2; i < r.args.size(); ++i) {
+    const std::string& opt = r.args[i];
+    if (iequals(opt, "nx") && r.condition != SetCondition::if_present) {
+      r.condition = SetCondition::if_absent;
+    } else if (iequals(opt, "xx") && r.condition != SetCondition::if_absent) {
+      r.condition = SetCondition::if_present;
+    } else if (iequals(opt, "ex") || iequals(opt, "px") || iequals(opt, "exat") ||
+               iequals(opt, "pxat") || iequals(opt, "keepttl") || iequals(opt, "get")) {
+      std::string m = "ERR SET option '";
+      m.append(opt);
+      m.append("' is not supported by synod-kv");
+      return Reply::error(std::move(m));
+    } else {
+      return Reply::error("ERR syntax error");
+    }
+  }
+  r.args.resize(2);
+  return r;
+}
+
+std::variant<Request, Reply> parse_command_command(Request r) {
+  if (r.args.empty()) return r;
+  const std::string& sub = r.args[0];
+  if (iequals(sub, "count")) {
+    if (r.args.size() != 1) return wrong_arity("command|count");
+    return r;
+  }
+  if (iequals(sub, "docs") || iequals(sub, "info") || iequals(sub, "list")) return r;
+  return unknown_subcommand(sub, "COMMAND");
+}
+
+std::variant<Request, Reply> parse_config(Request r) {
+  if (!iequals(r.args[0], "get")) {
+    std::string m = "ERR unsupported CONFIG subcommand '";
+    m.append(std::string_view(r.args[0]).substr(0, 128));
+    m.append("'; synod-kv answers CONFIG GET only");
+    return Reply::error(std::move(m));
+  }
+  if (r.args.size() < 2) return wrong_arity("config|get");
+  r.args.erase(r.args.begin());
+  return r;
+}
+
+}  // namespace
+
+Route route_of(Op op) {
+  switch (op) {
+    case Op::set:
+    case Op::del:
+    case Op::incr:
+      return Route::write;
+    case Op::get:
+    case Op::exists:
+    case Op::dbsize:
+      return Route::read;
+    case Op::ping:
+    case Op::echo:
+    case Op::info:
+    case Op::command:
+    case Op::config_get:
+      return Route::local;
+  }
+  return Route::local;  // unreachable for valid enumerators
+}
+
+std::string_view name_of(Op op) {
+  for (const Spec& s : kSpecs) {
+    if (s.op == op) return s.name;
+  }
+  return "?";
+}
+
+std::variant<Request, Reply> parse_request(Command command) {
+  if (command.empty()) return Reply::error("ERR empty command");
+  const Spec* spec = find_spec(command[0]);
+  if (spec == nullptr) return unknown_command(command);
+  if (!arity_ok(spec->arity, command.size())) return wrong_arity(spec->name);
+  Request r;
+  r.op = spec->op;
+  r.args.assign(std::make_move_iterator(command.begin() + 1),
+                std::make_move_iterator(command.end()));
+  switch (r.op) {
+    case Op::set:
+      return parse_set(std::move(r));
+    case Op::ping:
+      if (r.args.size() > 1) return wrong_arity("ping");
+      return r;
+    case Op::command:
+      return parse_command_command(std::move(r));
+    case Op::config_get:
+      return parse_config(std::move(r));
+    default:
+      return r;
+  }
+}
+
+namespace {
+
+bool wants_section(std::span<const std::string> wanted, std::string_view name) {
+  if (wanted.empty()) return true;
+  return std::any_of(wanted.begin(), wanted.end(), [&](const std::string& w) {
+    return iequals(w, name) || iequals(w, "all") || iequals(w, "everything") ||
+           iequals(w, "default");
+  });
+}
+
+// Redis's INFO layout: "# Name" then "field:value" lines, sections
+// separated by an empty line, CRLF throughout.
+Reply answer_info(std::span<const std::string> wanted, std::span<const InfoSection> info) {
+  std::string text;
+  for (const InfoSection& section : info) {
+    if (!wants_section(wanted, section.name)) continue;
+    if (!text.empty()) text.append("\r\n");
+    text.append("# ").append(section.name).append("\r\n");
+    for (const auto& [field, value] : section.fields) {
+      text.append(field).append(":").append(value).append("\r\n");
+    }
+  }
+  return Reply::bulk(std::move(text));
+}
+
+// Clients send COMMAND to learn about the server (redis-cli: COMMAND DOCS
+// for its hints). An empty answer makes them fall back to their defaults.
+Reply answer_command(std::span<const std::string> args) {
+  if (!args.empty() && iequals(args[0], "count")) {
+    return Reply::integer(static_cast<std::int64_t>(kSpecs.size()));
+  }
+  return Reply::array({});
+}
+
+Reply answer_config_get(std::span<const std::string> params) {
+  std::vector<Reply> items;
+  for (const auto& [name, value] : kConfig) {
+    bool asked = std::any_of(params.begin(), params.end(),
+                             [&](const std::string& p) { return iequals(p, name); });
+    if (!asked) continue;
+    items.push_back(Reply::bulk(std::string(name)));
+    items.push_back(Reply::bulk(std::string(value)));
+  }
+  return Reply::array(std::move(items));
+}
+
+}  // namespace
+
+Reply answer_local(const Request& request, std::span<const InfoSection> info) {
+  switch (request.op) {
+    case Op::ping:
+      if (request.args.empty()) return Reply::simple("PONG");
+      return Reply::bulk(request.args[0]);
+    case Op::echo:
+      return Reply::bulk(request.args[0]);
+    case Op::info:
+      return answer_info(request.args, info);
+    case Op::command:
+      return answer_command(request.args);
+    case Op::config_get:
+      return answer_config_get(request.args);
+    default:
+      break;
+  }
+  // A replicated request here would be answered without consensus, which
+  // breaks linearizability; stop rather than answer wrongly.
+  std::fprintf(stderr, "synod-kv: answer_local called for '%.*s'\n",
+               static_cast<int>(name_of(request.op).size()), name_of(request.op).data());
+  std::abort();
+}
+
+}  // namespace synod::kv

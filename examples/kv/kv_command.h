@@ -1,0 +1,86 @@
+// Client commands of synod-kv: which Redis commands exist, how an argument
+// vector becomes a validated Request, where each must run, and the answers
+// to the commands any node gives without consensus. No I/O.
+//
+// Errors copy Redis's wording where Redis has the same case, so clients and
+// people see familiar text ("ERR wrong number of arguments for 'get'
+// command"); features Redis has and synod-kv lacks say so plainly.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "resp_parser.h"
+#include "resp_reply.h"
+
+namespace synod::kv {
+
+// Invariant: the values of the replicated operations (get .. dbsize) are the
+// first byte of their log encoding (kv_command_codec.h). Logs outlive
+// binaries, so these are never renumbered or reused.
+enum class Op : std::uint8_t {
+  get = 1,     // GET key
+  set = 2,     // SET key value [NX | XX]
+  del = 3,     // DEL key [key ...]
+  incr = 4,    // INCR key
+  exists = 5,  // EXISTS key [key ...]
+  dbsize = 6,  // DBSIZE
+  // Local operations: answered by the node that got them, never logged.
+  ping = 64,        // PING [message]
+  echo = 65,        // ECHO message
+  info = 66,        // INFO [section ...]
+  command = 67,     // COMMAND [subcommand [arg ...]], for client handshakes
+  config_get = 68,  // CONFIG GET parameter [parameter ...]
+};
+
+enum class Route : std::uint8_t {
+  write,  // changes the state: ordered through consensus
+  read,   // must be linearizable: for now also ordered through consensus
+  local,  // any node answers at once
+};
+
+enum class SetCondition : std::uint8_t {
+  always = 0,      // plain SET
+  if_absent = 1,   // NX
+  if_present = 2,  // XX
+};
+
+struct Request {
+  Op op = Op::ping;
+  // The arguments after the command name, validated for `op`:
+  //   get, incr: {key}      set: {key, value}     del, exists: {key, ...}
+  //   dbsize: {}            ping: {} or {message} echo: {message}
+  //   info: {section, ...}  command: {subcommand, ...} or {}
+  //   config_get: {parameter, ...}
+  std::vector<std::string> args;
+  SetCondition condition = SetCondition::always;  // set only
+  friend bool operator==(const Request&, const Request&) = default;
+};
+
+Route route_of(Op op);
+// The lower-case Redis name, as used in error messages.
+std::string_view name_of(Op op);
+
+// Validates a client command (name matched without regard to case). Returns
+// the Request, or the error reply to send instead (unknown command, wrong
+// arity, bad option); nothing is logged for an error. Takes the command by
+// value so that keys and values move into the Request without copies.
+std::variant<Request, Reply> parse_request(Command command);
+
+// One section of INFO output, e.g. {"Server", {{"redis_version", "7.0.0"}}}.
+// The server supplies these; INFO picks sections by name.
+struct InfoSection {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+
+// Answers a local request. Precondition: route_of(request.op) == local.
+// `info` is the node's INFO content; other requests ignore it.
+Reply answer_local(const Request& request, std::span<const InfoSection> info);
+
+}  // namespace synod::kv

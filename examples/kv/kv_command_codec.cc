@@ -1,0 +1,130 @@
+#include "kv_command_codec.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+namespace synod::kv {
+namespace {
+
+bool is_logged(Op op) {
+  switch (op) {
+    case Op::get:
+    case Op::set:
+    case Op::del:
+    case Op::incr:
+    case Op::exists:
+    case Op::dbsize:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The log's arity rule, fixed with the format: the same shapes
+// parse_request produces for each replicated op.
+bool arity_valid(Op op, std::uint64_t count) {
+  switch (op) {
+    case Op::get:
+    case Op::incr:
+      return count == 1;
+    case Op::set:
+      return count == 2;
+    case Op::del:
+    case Op::exists:
+      return count >= 1;
+    case Op::dbsize:
+      return count == 0;
+    default:
+      return false;
+  }
+}
+
+std::optional<Request> reject(std::string_view* why, std::string_view reason) {
+  if (why != nullptr) *why = reason;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void put_varint(std::string* out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view* in, std::uint64_t* v) {
+  std::uint64_t result = 0;
+  for (unsigned shift = 0, i = 0; i < in->size() && shift < 64; ++i, shift += 7) {
+    auto byte = static_cast<std::uint8_t>((*in)[i]);
+    std::uint64_t bits = byte & 0x7f;
+    if (shift == 63 && bits > 1) return false;
+    result |= bits << shift;
+    if ((byte & 0x80) == 0) {
+      in->remove_prefix(i + 1);
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string encode(const Request& request) {
+  if (!is_logged(request.op) || !arity_valid(request.op, request.args.size())) {
+    // A caller bug: logging this would make every replica reject it later.
+    std::fprintf(stderr, "synod-kv: encode of invalid request '%.*s'\n",
+                 static_cast<int>(name_of(request.op).size()), name_of(request.op).data());
+    std::abort();
+  }
+  std::size_t size = 2 + 10;
+  for (const auto& a : request.args) size += 10 + a.size();
+  std::string out;
+  out.reserve(size);
+  out.push_back(static_cast<char>(request.op));
+  if (request.op == Op::set) out.push_back(static_cast<char>(request.condition));
+  put_varint(&out, request.args.size());
+  for (const auto& a : request.args) {
+    put_varint(&out, a.size());
+    out.append(a);
+  }
+  return out;
+}
+
+std::optional<Request> decode(std::string_view in, std::string_view* why) {
+  if (in.empty()) return reject(why, "empty");
+  Request r;
+  // Any byte is a valid Op value (its underlying type is uint8_t), but only
+  // replicated ops have an encoding.
+  r.op = static_cast<Op>(static_cast<std::uint8_t>(in[0]));
+  in.remove_prefix(1);
+  if (!is_logged(r.op)) return reject(why, "unknown op tag");
+  if (r.op == Op::set) {
+    if (in.empty()) return reject(why, "truncated condition");
+    auto c = static_cast<std::uint8_t>(in[0]);
+    if (c > static_cast<std::uint8_t>(SetCondition::if_present)) {
+      return reject(why, "unknown SET condition");
+    }
+    r.condition = static_cast<SetCondition>(c);
+    in.remove_prefix(1);
+  }
+  std::uint64_t count = 0;
+  if (!get_varint(&in, &count)) return reject(why, "bad argument count");
+  // Each argument takes at least its one-byte length, so a count above the
+  // bytes left is a lie; checking first bounds the reserve below.
+  if (count > in.size()) return reject(why, "argument count past the end");
+  if (!arity_valid(r.op, count)) return reject(why, "wrong arity");
+  r.args.reserve(count);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t len = 0;
+    if (!get_varint(&in, &len)) return reject(why, "bad argument length");
+    if (len > in.size()) return reject(why, "argument past the end");
+    r.args.emplace_back(in.substr(0, len));
+    in.remove_prefix(len);
+  }
+  if (!in.empty()) return reject(why, "trailing bytes");
+  return r;
+}
+
+}  // namespace synod::kv

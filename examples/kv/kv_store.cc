@@ -1,0 +1,201 @@
+#include "kv_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <vector>
+
+#include "kv_command_codec.h"
+#include "resp_parser.h"
+
+namespace synod::kv {
+namespace {
+
+constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ull;
+constexpr std::uint64_t kFnvPrime = 0x100000001b3ull;
+// Names the format so that restore() refuses bytes that are something else.
+constexpr std::string_view kSnapshotMagic = "SKVSNAP1";
+constexpr std::size_t kChecksumBytes = 8;
+
+std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) {
+  for (char c : bytes) {
+    h ^= static_cast<std::uint8_t>(c);
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+std::uint64_t fnv1a_u64(std::uint64_t h, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+void put_u64_le(std::string* out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t get_u64_le(std::string_view in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(in[i])} << (8 * i);
+  return v;
+}
+
+template <class Map>
+std::vector<const typename Map::value_type*> sorted_entries(const Map& map) {
+  std::vector<const typename Map::value_type*> entries;
+  entries.reserve(map.size());
+  for (const auto& kv : map) entries.push_back(&kv);
+  std::sort(entries.begin(), entries.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  return entries;
+}
+
+bool get_field(std::string_view* in, std::string_view* field) {
+  std::uint64_t len = 0;
+  if (!get_varint(in, &len) || len > in->size()) return false;
+  *field = in->substr(0, len);
+  in->remove_prefix(len);
+  return true;
+}
+
+}  // namespace
+
+Reply KvStore::apply(std::string_view log_command) {
+  std::optional<Request> request = decode(log_command);
+  // Cannot come from our own encode(); answering the same error everywhere
+  // keeps replicas identical even if a bad entry got into the log.
+  if (!request) return Reply::error("ERR malformed log command");
+  return execute(std::move(*request));
+}
+
+Reply KvStore::execute(Request r) {
+  switch (r.op) {
+    case Op::get: {
+      const std::string* v = find(r.args[0]);
+      return v ? Reply::bulk(*v) : Reply::null();
+    }
+    case Op::set:
+      return set(r);
+    case Op::del: {
+      std::int64_t removed = 0;
+      for (const auto& key : r.args) removed += static_cast<std::int64_t>(data_.erase(key));
+      return Reply::integer(removed);
+    }
+    case Op::incr:
+      return incr(r.args[0]);
+    case Op::exists: {
+      // Redis counts a key once per mention: EXISTS k k answers 2.
+      std::int64_t found = 0;
+      for (const auto& key : r.args) found += data_.contains(key) ? 1 : 0;
+      return Reply::integer(found);
+    }
+    case Op::dbsize:
+      return Reply::integer(static_cast<std::int64_t>(data_.size()));
+    default:
+      break;
+  }
+  std::fprintf(stderr, "synod-kv: execute of local request '%.*s'\n",
+               static_cast<int>(name_of(r.op).size()), name_of(r.op).data());
+  std::abort();
+}
+
+Reply KvStore::set(Request& r) {
+  auto it = data_.find(r.args[0]);
+  bool present = it != data_.end();
+  // Redis answers a SET that NX or XX declined with a null bulk.
+  if (r.condition == SetCondition::if_absent && present) return Reply::null();
+  if (r.condition == SetCondition::if_present && !present) return Reply::null();
+  if (present) {
+    it->second = std::move(r.args[1]);
+  } else {
+    data_.emplace(std::move(r.args[0]), std::move(r.args[1]));
+  }
+  return Reply::ok();
+}
+
+Reply KvStore::incr(const std::string& key) {
+  auto it = data_.find(key);
+  std::int64_t value = 0;
+  if (it != data_.end() && !parse_redis_int64(it->second, &value)) {
+    return Reply::error("ERR value is not an integer or out of range");
+  }
+  if (value == std::numeric_limits<std::int64_t>::max()) {
+    return Reply::error("ERR increment or decrement would overflow");
+  }
+  ++value;
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  (void)ec;  // 20 characters always fit an int64
+  std::string text(buf, end);
+  if (it != data_.end()) {
+    it->second = std::move(text);
+  } else {
+    data_.emplace(key, std::move(text));
+  }
+  return Reply::integer(value);
+}
+
+const std::string* KvStore::find(std::string_view key) const {
+  auto it = data_.find(key);
+  return it == data_.end() ? nullptr : &it->second;
+}
+
+std::uint64_t KvStore::digest() const {
+  std::uint64_t h = kFnvOffset;
+  for (const auto* kv : sorted_entries(data_)) {
+    h = fnv1a(fnv1a_u64(h, kv->first.size()), kv->first);
+    h = fnv1a(fnv1a_u64(h, kv->second.size()), kv->second);
+  }
+  return h;
+}
+
+// Layout: magic, varint count, then per pair in key order varint key
+// length, key, varint value length, value; last the FNV-1a of all that as
+// 8 bytes little-endian. Canonical: equal states, equal bytes.
+std::string KvStore::snapshot() const {
+  std::size_t size = kSnapshotMagic.size() + 10 + kChecksumBytes;
+  for (const auto& [k, v] : data_) size += 20 + k.size() + v.size();
+  std::string out;
+  out.reserve(size);
+  out.append(kSnapshotMagic);
+  put_varint(&out, data_.size());
+  for (const auto* kv : sorted_entries(data_)) {
+    put_varint(&out, kv->first.size());
+    out.append(kv->first);
+    put_varint(&out, kv->second.size());
+    out.append(kv->second);
+  }
+  put_u64_le(&out, fnv1a(kFnvOffset, out));
+  return out;
+}
+
+bool KvStore::restore(std::string_view bytes) {
+  if (bytes.size() < kSnapshotMagic.size() + kChecksumBytes) return false;
+  std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
+  if (get_u64_le(bytes.substr(body.size())) != fnv1a(kFnvOffset, body)) return false;
+  if (!body.starts_with(kSnapshotMagic)) return false;
+  body.remove_prefix(kSnapshotMagic.size());
+  std::uint64_t count = 0;
+  // Each pair takes at least two bytes, which bounds the reserve below.
+  if (!get_varint(&body, &count) || count > body.size() / 2) return false;
+  Map restored;
+  restored.reserve(count);
+  std::string_view previous;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::string_view key, value;
+    if (!get_field(&body, &key) || !get_field(&body, &value)) return false;
+    // Strictly increasing keys: no duplicates, and only the canonical form.
+    if (i > 0 && key <= previous) return false;
+    restored.emplace(key, value);
+    previous = key;
+  }
+  if (!body.empty()) return false;
+  data_.swap(restored);
+  return true;
+}
+
+}  // namespace synod::kv

@@ -1,0 +1,323 @@
+#include "resp_parser.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+namespace synod::kv {
+namespace {
+
+// A count or length line is '*' or '$', at most 20 digits and a sign, then
+// CR. Anything longer is garbage; stopping early keeps a hostile client from
+// making us buffer Redis's 64 KiB of it first.
+constexpr std::size_t kNumberLineBytesMax = 32;
+// Arguments reserved up front: `*1000000` alone must not allocate a million
+// strings before any arrive.
+constexpr std::size_t kArgsReserveMax = 64;
+
+bool is_blank(char c) {  // C isspace in the "C" locale
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+bool ends_token(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+char unescape(char c) {
+  switch (c) {
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    case 'b':
+      return '\b';
+    case 'a':
+      return '\a';
+    default:
+      return c;
+  }
+}
+
+// Reads one "double quoted" token body starting after the opening quote;
+// returns the index after the closing quote, or npos if unbalanced.
+std::size_t read_double_quoted(std::string_view s, std::size_t i, std::string* token) {
+  while (i < s.size()) {
+    char c = s[i];
+    if (c == '\\' && i + 3 < s.size() && s[i + 1] == 'x' && hex_value(s[i + 2]) >= 0 &&
+        hex_value(s[i + 3]) >= 0) {
+      token->push_back(static_cast<char>(hex_value(s[i + 2]) * 16 + hex_value(s[i + 3])));
+      i += 4;
+    } else if (c == '\\' && i + 1 < s.size()) {
+      token->push_back(unescape(s[i + 1]));
+      i += 2;
+    } else if (c == '"') {
+      // Redis demands a blank after the closing quote: `"a"b` is an error.
+      if (i + 1 < s.size() && !is_blank(s[i + 1])) return std::string_view::npos;
+      return i + 1;
+    } else {
+      token->push_back(c);
+      ++i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::size_t read_single_quoted(std::string_view s, std::size_t i, std::string* token) {
+  while (i < s.size()) {
+    char c = s[i];
+    if (c == '\\' && i + 1 < s.size() && s[i + 1] == '\'') {
+      token->push_back('\'');
+      i += 2;
+    } else if (c == '\'') {
+      if (i + 1 < s.size() && !is_blank(s[i + 1])) return std::string_view::npos;
+      return i + 1;
+    } else {
+      token->push_back(c);
+      ++i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+bool parse_redis_int64(std::string_view s, std::int64_t* value) {
+  if (s.empty() || s.size() > 20) return false;
+  if (s == "0") {
+    *value = 0;
+    return true;
+  }
+  bool negative = s[0] == '-';
+  std::size_t i = negative ? 1 : 0;
+  if (i >= s.size() || s[i] < '1' || s[i] > '9') return false;
+  std::uint64_t v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    std::uint64_t digit = static_cast<std::uint64_t>(s[i] - '0');
+    if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  constexpr std::uint64_t kMaxPositive = std::numeric_limits<std::int64_t>::max();
+  if (negative) {
+    if (v > kMaxPositive + 1) return false;
+    // Negate in unsigned arithmetic: -(2^63) has no positive int64 twin.
+    *value = static_cast<std::int64_t>(~v + 1);
+  } else {
+    if (v > kMaxPositive) return false;
+    *value = static_cast<std::int64_t>(v);
+  }
+  return true;
+}
+
+bool split_inline_args(std::string_view s, Command* args) {
+  std::size_t i = 0;
+  for (;;) {
+    while (i < s.size() && is_blank(s[i])) ++i;
+    if (i == s.size()) return true;
+    std::string token;
+    // A quote may open mid-token (`a"b c"` is `ab c`), as in sdssplitargs.
+    while (i < s.size() && !ends_token(s[i])) {
+      char c = s[i];
+      if (c == '"' || c == '\'') {
+        i = c == '"' ? read_double_quoted(s, i + 1, &token) : read_single_quoted(s, i + 1, &token);
+        if (i == std::string_view::npos) return false;
+        break;
+      }
+      token.push_back(c);
+      ++i;
+    }
+    args->push_back(std::move(token));
+  }
+}
+
+RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {}
+
+std::size_t RequestParser::buffered_bytes() const {
+  std::size_t n = line_.size();
+  for (const auto& a : args_) n += a.size();
+  return n;
+}
+
+bool RequestParser::feed(std::string_view in, std::vector<Command>* out) {
+  while (!in.empty() && !failed()) {
+    switch (state_) {
+      case State::start:
+        on_start(&in);
+        break;
+      case State::count_line:
+      case State::length_line:
+        on_number_line(&in);
+        break;
+      case State::bulk_prefix:
+        on_bulk_prefix(&in);
+        break;
+      case State::bulk_body:
+        on_bulk_body(&in);
+        break;
+      case State::bulk_cr:
+      case State::bulk_lf:
+        on_bulk_crlf(&in, out);
+        break;
+      case State::inline_line:
+        on_inline_line(&in, out);
+        break;
+    }
+  }
+  return !failed();
+}
+
+void RequestParser::on_start(std::string_view* in) {
+  line_.clear();
+  args_.clear();
+  args_expected_ = 0;
+  request_bytes_ = 0;
+  if ((*in)[0] == '*') {
+    in->remove_prefix(1);
+    state_ = State::count_line;
+  } else {
+    state_ = State::inline_line;  // the first byte belongs to the line
+  }
+}
+
+// Count and length lines share framing: digits up to CRLF, bounded.
+void RequestParser::on_number_line(std::string_view* in) {
+  const bool is_count = state_ == State::count_line;
+  std::size_t lf = in->find('\n');
+  std::size_t take = lf == std::string_view::npos ? in->size() : lf;
+  if (line_.size() + take > kNumberLineBytesMax) {
+    return fail(is_count ? "too big mbulk count string" : "too big bulk count string");
+  }
+  line_.append(in->substr(0, take));
+  if (lf == std::string_view::npos) {
+    in->remove_prefix(take);
+    return;
+  }
+  in->remove_prefix(take + 1);
+  std::int64_t n = 0;
+  // A bare LF (no CR) leaves a non-digit in the number, as in Redis.
+  bool ok = !line_.empty() && line_.back() == '\r' &&
+            parse_redis_int64(std::string_view(line_).substr(0, line_.size() - 1), &n);
+  line_.clear();
+  if (!ok) return fail(is_count ? "invalid multibulk length" : "invalid bulk length");
+  if (is_count) {
+    accept_count(n);
+  } else {
+    accept_length(n);
+  }
+}
+
+void RequestParser::accept_count(std::int64_t count) {
+  // `*0` and the null array `*-1` are empty requests Redis skips; anything
+  // more negative is no RESP value at all (Redis skips that too; we refuse
+  // it, since only a broken client sends it).
+  if (count < -1 || (count > 0 && static_cast<std::uint64_t>(count) > limits_.args_max)) {
+    return fail("invalid multibulk length");
+  }
+  if (count <= 0) {
+    state_ = State::start;
+    return;
+  }
+  args_expected_ = static_cast<std::size_t>(count);
+  args_.reserve(std::min(args_expected_, kArgsReserveMax));
+  state_ = State::bulk_prefix;
+}
+
+void RequestParser::on_bulk_prefix(std::string_view* in) {
+  char c = (*in)[0];
+  if (c != '$') {
+    std::string why = "expected '$', got '";
+    why.push_back(c);
+    why.push_back('\'');
+    return fail(why);
+  }
+  in->remove_prefix(1);
+  state_ = State::length_line;
+}
+
+void RequestParser::accept_length(std::int64_t length) {
+  if (length < 0 || static_cast<std::uint64_t>(length) > limits_.bulk_bytes_max) {
+    return fail("invalid bulk length");
+  }
+  bulk_left_ = static_cast<std::size_t>(length);
+  request_bytes_ += bulk_left_;
+  if (request_bytes_ > limits_.request_bytes_max) return fail("too big request");
+  args_.emplace_back();
+  state_ = bulk_left_ == 0 ? State::bulk_cr : State::bulk_body;
+}
+
+void RequestParser::on_bulk_body(std::string_view* in) {
+  std::size_t take = std::min(bulk_left_, in->size());
+  std::string& arg = args_.back();
+  // Size the string from bytes that arrived, not from the length field:
+  // at most twice this chunk, then the string grows as more data comes.
+  if (arg.empty()) arg.reserve(take == bulk_left_ ? take : std::min(bulk_left_, 2 * take));
+  arg.append(in->data(), take);
+  in->remove_prefix(take);
+  bulk_left_ -= take;
+  if (bulk_left_ == 0) state_ = State::bulk_cr;
+}
+
+void RequestParser::on_bulk_crlf(std::string_view* in, std::vector<Command>* out) {
+  // Redis skips these two bytes unchecked; checking catches a client whose
+  // length fields disagree with its data before it desynchronizes silently.
+  char want = state_ == State::bulk_cr ? '\r' : '\n';
+  if ((*in)[0] != want) return fail("expected CRLF after bulk string");
+  in->remove_prefix(1);
+  if (state_ == State::bulk_cr) {
+    state_ = State::bulk_lf;
+    return;
+  }
+  if (args_.size() == args_expected_) {
+    emit(out);
+  } else {
+    state_ = State::bulk_prefix;
+  }
+}
+
+void RequestParser::on_inline_line(std::string_view* in, std::vector<Command>* out) {
+  std::size_t lf = in->find('\n');
+  std::size_t take = lf == std::string_view::npos ? in->size() : lf;
+  if (line_.size() + take > limits_.inline_bytes_max) return fail("too big inline request");
+  line_.append(in->substr(0, take));
+  if (lf == std::string_view::npos) {
+    in->remove_prefix(take);
+    return;
+  }
+  in->remove_prefix(take + 1);
+  finish_inline(out);
+}
+
+void RequestParser::finish_inline(std::vector<Command>* out) {
+  std::string_view line = line_;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (!split_inline_args(line, &args_)) return fail("unbalanced quotes in request");
+  line_.clear();
+  if (args_.size() > limits_.args_max) return fail("too many arguments in inline request");
+  if (args_.empty()) {
+    state_ = State::start;
+    return;
+  }
+  emit(out);
+}
+
+void RequestParser::emit(std::vector<Command>* out) {
+  out->push_back(std::move(args_));
+  args_ = Command{};
+  state_ = State::start;
+}
+
+void RequestParser::fail(std::string_view why) {
+  error_ = "ERR Protocol error: ";
+  error_.append(why);
+  // Drop the partial command now: a failed parser never needs it again.
+  line_ = std::string{};
+  args_ = Command{};
+}
+
+}  // namespace synod::kv

@@ -1,0 +1,19 @@
+// Records the largest single heap allocation made while a probe is alive,
+// so tests can show that a length field alone never sizes an allocation.
+// Replaces the global operator new of the test binary (alloc_probe.cc).
+#pragma once
+
+#include <cstddef>
+
+namespace synod::kv::test {
+
+class AllocProbe {
+ public:
+  AllocProbe();
+  ~AllocProbe();
+  AllocProbe(const AllocProbe&) = delete;
+  AllocProbe& operator=(const AllocProbe&) = delete;
+  std::size_t largest_bytes() const;
+};
+
+}  // namespace synod::kv::test
