@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# README command 1: install, build, and run the local 3-replica cluster.
+# README command 1: install, build, and run a local 3-process synod-kv cluster
+# on loopback: a concurrent Redis-protocol workload, kill -9 of the leader and
+# of a follower with restarts, the failover time, the commit rate, and a check
+# that every replica holds identical data. Then redis-benchmark against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
-./build/examples/synod-demo "$@"
+echo "== in-process: 3 replicas, in-memory network =="
+./build/examples/synod-demo
+echo
+echo "== 3 processes on loopback: synod-kv with durable logs =="
+python3 tests/e2e/kv_cluster.py --bin build/examples/synod-kv --demo "$@"
