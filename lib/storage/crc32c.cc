@@ -67,7 +67,10 @@ __attribute__((target("sse4.2"))) std::uint32_t hardware(std::uint32_t c, const 
   return c;
 }
 
-bool detect_hardware() { return __builtin_cpu_supports("sse4.2"); }
+bool detect_hardware() {
+  __builtin_cpu_init();  // safe even before static constructors ran
+  return __builtin_cpu_supports("sse4.2");
+}
 #else
 std::uint32_t hardware(std::uint32_t c, const std::byte* p, std::size_t n) {
   return slice8(c, p, n);

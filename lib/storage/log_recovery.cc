@@ -120,6 +120,8 @@ class SegmentWalk {
         out_.hard = hard_state_of(r->record);
         out_.hard_state_segment = info_.seq;
         out_.written = true;
+      } else if (h.type == RecordType::compaction) {
+        out_.compacted_below = std::max(out_.compacted_below, h.slot);
       }
       ++out_.report.records;
       complete_end_ = r->offset + r->record.record_bytes;

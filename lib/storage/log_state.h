@@ -10,13 +10,25 @@
 
 namespace synod::storage {
 
-// One record waiting in LogStorage for the next sync: a hard state or an entry.
+// One record waiting in LogStorage for the next sync.
 struct StagedWrite {
+  enum class Kind : std::uint8_t { entry, hard_state, compaction };
   // The save() it came from; all records of one save share it.
   std::uint64_t sequence = 0;
-  bool is_hard_state = false;
-  HardState hard_state{};  // when is_hard_state
-  Entry entry{};           // otherwise
+  Kind kind = Kind::entry;
+  HardState hard_state{};  // hard_state only
+  Entry entry{};           // entry only
+  Slot compacted_below{};  // compaction only
+
+  static StagedWrite of_entry(std::uint64_t seq, const Entry& e) {
+    return StagedWrite{seq, Kind::entry, {}, e, {}};
+  }
+  static StagedWrite of_hard_state(std::uint64_t seq, const HardState& hs) {
+    return StagedWrite{seq, Kind::hard_state, hs, {}, {}};
+  }
+  static StagedWrite of_compaction(std::uint64_t seq, Slot below) {
+    return StagedWrite{seq, Kind::compaction, {}, {}, below};
+  }
 };
 
 // What the log keeps in memory about one segment file.

@@ -79,6 +79,7 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
   }
   log->written_ = rec.written;
   log->hard_ = rec.hard;
+  log->compacted_below_ = rec.compacted_below;
   for (auto& [slot, r] : rec.entries) log->entries_.emplace(slot, Indexed{std::move(r.entry), r.batch});
   // Save sequences continue above every recovered batch number, so that
   // segments' last_sequence keeps increasing (compaction relies on it).
@@ -117,11 +118,11 @@ Status LogStorage::save(const HardState* hs, std::span<const Entry> entries) {
   // Entries before the hard state: a torn batch is dropped whole anyway, but
   // this order matches MemoryStorage and what the core expects of a prefix.
   for (const Entry& e : entries) {
-    staged_.push_back(StagedWrite{seq, false, {}, e});
+    staged_.push_back(StagedWrite::of_entry(seq, e));
     entries_[e.slot.value] = Indexed{e, seq};
   }
   if (hs) {
-    staged_.push_back(StagedWrite{seq, true, *hs, {}});
+    staged_.push_back(StagedWrite::of_hard_state(seq, *hs));
     hard_ = *hs;
   }
   if (hs || !entries.empty()) written_ = true;
@@ -166,20 +167,27 @@ Status LogStorage::compact(Slot below) {
   }
   std::size_t drop = segments_->droppable(below);
   if (drop == 0) return Status::ok;
-  if (segments_->hard_state_within(drop)) {
-    // Rewrite the latest hard state into the active segment, durably, before
-    // the file holding it goes.
-    {
-      std::lock_guard lock(stage_mutex_);
-      staged_.push_back(StagedWrite{++saved_sequence_, true, hard_, {}});
-    }
-    if (Status st = sync_locked(); st != Status::ok) return st;
+  {
+    // Durably, before any file goes: the compaction point (the latest one is
+    // thereby never in a dropped segment), and the latest hard state if its
+    // record is in one.
+    std::lock_guard lock(stage_mutex_);
+    std::uint64_t seq = ++saved_sequence_;
+    if (segments_->hard_state_within(drop)) staged_.push_back(StagedWrite::of_hard_state(seq, hard_));
+    compacted_below_ = std::max(compacted_below_, below);
+    staged_.push_back(StagedWrite::of_compaction(seq, compacted_below_));
   }
+  if (Status st = sync_locked(); st != Status::ok) return st;
   std::uint64_t dropped_upto = segments_->last_sequence_within(drop);
   if (IoStatus st = segments_->drop_oldest(drop); !st.ok()) return fail(st);
   std::lock_guard lock(stage_mutex_);
   std::erase_if(entries_, [&](const auto& kv) { return kv.second.sequence <= dropped_upto; });
   return Status::ok;
+}
+
+Slot LogStorage::compacted_below() const {
+  std::lock_guard lock(stage_mutex_);
+  return compacted_below_;
 }
 
 std::uint64_t LogStorage::saved_sequence() const {

@@ -91,6 +91,7 @@ bool valid_payload(const RecordHeader& h, std::span<const std::byte> p) {
              std::memcmp(p.data(), kSegmentMagic, sizeof kSegmentMagic) == 0 &&
              get32(p.data() + 8) == kFormatVersion && get32(p.data() + 12) == 0;
     case RecordType::hard_state:
+    case RecordType::compaction:
       return p.empty() && h.value_kind == 0;
     case RecordType::entry:
       if (h.value_kind == std::uint8_t(ValueKind::noop)) return p.empty();
@@ -159,6 +160,16 @@ void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
   finish_record(out, at);
 }
 
+void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t batch,
+                       bool batch_end) {
+  RecordHeader h;
+  h.type = RecordType::compaction;
+  h.flags = batch_end ? record_flag::batch_end : 0;
+  h.batch = batch;
+  h.slot = below;
+  finish_record(out, begin_record(out, h));
+}
+
 const char* describe(DecodeStatus s) {
   switch (s) {
     case DecodeStatus::ok: return "valid record";
@@ -182,7 +193,7 @@ DecodeStatus decode_record(std::span<const std::byte> bytes, DecodedRecord* out)
   std::uint8_t type = std::uint8_t(p[8]);
   h.flags = std::uint8_t(p[9]);
   h.value_kind = std::uint8_t(p[10]);
-  if (type < 1 || type > 3 || (h.flags & ~record_flag::known) != 0 || p[11] != std::byte{0} ||
+  if (type < 1 || type > 4 || (h.flags & ~record_flag::known) != 0 || p[11] != std::byte{0} ||
       h.payload_bytes > kRecordPayloadBytesLimit)
     return DecodeStatus::invalid;
   h.type = RecordType(type);

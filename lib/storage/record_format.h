@@ -9,7 +9,7 @@
 //       10    1 value_kind       entry: ValueKind; otherwise 0
 //       11    1 reserved         0
 //       12    8 batch            the sync batch this record was written in
-//       20    8 slot             entry: its slot; hard state: commit
+//       20    8 slot             entry: its slot; hard state: commit; compaction: below
 //       28    8 ballot.round     entry: accepted ballot; hard state: promised
 //       36    8 ballot.node
 //       44    n payload
@@ -42,6 +42,7 @@ enum class RecordType : std::uint8_t {
   segment_header = 1,  // first record of every segment file
   entry = 2,           // one slot's accepted value
   hard_state = 3,      // promised ballot, commit, voting flag
+  compaction = 4,      // slot: the host compacted below it (its snapshot covers the rest)
 };
 
 namespace record_flag {
@@ -80,6 +81,8 @@ void append_hard_state(std::vector<std::byte>& out, const HardState& hs, std::ui
                        bool batch_end);
 void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
                            std::uint64_t batch);
+void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t batch, bool batch_end);
+inline constexpr std::size_t kCompactionRecordBytes = kRecordHeaderBytes;
 
 enum class DecodeStatus : std::uint8_t {
   ok = 0,

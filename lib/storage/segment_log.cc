@@ -109,7 +109,7 @@ IoStatus SegmentLog::roll() {
 IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   std::size_t bytes = 0;
   for (const StagedWrite& w : writes)
-    bytes += w.is_hard_state ? kHardStateRecordBytes : entry_record_bytes(w.entry);
+    bytes += w.kind == StagedWrite::Kind::entry ? entry_record_bytes(w.entry) : kRecordHeaderBytes;
   bool fresh = active_end_ <= kSegmentHeaderRecordBytes;
   if (!fresh && active_end_ + bytes > options_.segment_bytes) {
     if (IoStatus st = roll(); !st.ok()) return st;
@@ -122,11 +122,17 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   for (std::size_t i = 0; i < writes.size(); ++i) {
     const StagedWrite& w = writes[i];
     bool last = i + 1 == writes.size();
-    if (w.is_hard_state) {
-      append_hard_state(buffer_, w.hard_state, batch, last);
-      wrote_hard_state = true;
-    } else {
-      append_entry(buffer_, w.entry, batch, last);
+    switch (w.kind) {
+      case StagedWrite::Kind::entry:
+        append_entry(buffer_, w.entry, batch, last);
+        break;
+      case StagedWrite::Kind::hard_state:
+        append_hard_state(buffer_, w.hard_state, batch, last);
+        wrote_hard_state = true;
+        break;
+      case StagedWrite::Kind::compaction:
+        append_compaction(buffer_, w.compacted_below, batch, last);
+        break;
     }
   }
   if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
@@ -134,7 +140,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   if (IoStatus st = active_->sync_data(); !st.ok()) return st;
   // Durable: account for it.
   for (const StagedWrite& w : writes)
-    if (!w.is_hard_state) seg.max_slot = std::max(seg.max_slot, w.entry.slot);
+    if (w.kind == StagedWrite::Kind::entry) seg.max_slot = std::max(seg.max_slot, w.entry.slot);
   seg.last_sequence = std::max(seg.last_sequence, writes.back().sequence);
   if (wrote_hard_state) hard_state_segment_ = seg.seq;
   active_end_ += buffer_.size();

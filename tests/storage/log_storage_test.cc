@@ -2,6 +2,8 @@
 // compaction, options and the directory lock.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "log_test_util.h"
 
 using namespace synod;
@@ -159,11 +161,21 @@ TEST_CASE("compaction drops whole segments below the slot and keeps the latest h
   CHECK(kept.front().slot <= Slot{60});  // whole segments only: some below may stay
   CHECK(kept.back().slot == Slot{120});
   CHECK(log->hard_state() == hs);
+  CHECK(log->compacted_below() == Slot{60});
   log.reset();
   t.fs.crash();
   auto again = t.open_ok();
   CHECK(again->hard_state() == hs);
   CHECK(again->entries() == kept);  // memory and disk agree on what was dropped
+  CHECK(again->compacted_below() == Slot{60});
+  // A later compaction drops the segment that held the first compaction record.
+  for (std::uint64_t s = 121; s <= 300; ++s) save_sync(*again, nullptr, {entry(s, command_for(s, 100))});
+  REQUIRE(again->compact(Slot{290}) == Status::ok);
+  again.reset();
+  t.fs.crash();
+  auto third = t.open_ok();
+  CHECK(third->compacted_below() == Slot{290});
+  CHECK(third->hard_state() == hs);
 }
 
 TEST_CASE("compaction never drops the active segment nor anything at or above the slot") {
@@ -173,6 +185,7 @@ TEST_CASE("compaction never drops the active segment nor anything at or above th
   REQUIRE(log->stats().segments == 1);
   REQUIRE(log->compact(Slot{1000}) == Status::ok);
   CHECK(log->entries().size() == 10);
+  CHECK(log->compacted_below() == Slot{0});  // nothing dropped, nothing recorded
   for (std::uint64_t s = 11; s <= 200; ++s) save_sync(*log, nullptr, {entry(s, command_for(s, 80))});
   REQUIRE(log->compact(Slot{1}) == Status::ok);
   CHECK(log->entries().size() == 200);

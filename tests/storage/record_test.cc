@@ -73,3 +73,12 @@ TEST_CASE("a segment header names its segment") {
   CHECK(segment_header_of(r).segment_seq == 17);
   CHECK(r.header.batch_end());
 }
+
+TEST_CASE("a compaction record keeps its slot") {
+  std::vector<std::byte> buf;
+  append_compaction(buf, Slot{77}, 9, true);
+  DecodedRecord r;
+  REQUIRE(decode_record(buf, &r) == DecodeStatus::ok);
+  CHECK(r.header.type == RecordType::compaction);
+  CHECK(r.header.slot == Slot{77});
+}

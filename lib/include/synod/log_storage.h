@@ -141,10 +141,15 @@ class LogStorage final : public Storage {
   // ---- compaction ---------------------------------------------------------
   // Drops the oldest segments whose entries all lie below `below` (the
   // host's snapshot point), never the active one, and forgets their entries.
-  // The latest hard state survives: if its record is in a dropped segment it
-  // is rewritten (and synced) into the active one first. Errors are fatal as
-  // for sync().
+  // Entries below `below` in kept segments stay (whole segments only). Before
+  // any file goes, one synced batch records `below` (compacted_below()) and,
+  // if its record is in a dropped segment, rewrites the latest hard state
+  // into the active segment. Dropping nothing writes nothing. Errors are
+  // fatal as for sync().
   Status compact(Slot below);
+  // The highest `below` of a compaction that dropped something, recovered
+  // across restarts; Slot{0} if none. Entries below it may be missing.
+  Slot compacted_below() const;
 
   // ---- inspection ---------------------------------------------------------
   // ok until an I/O error; then that error for ever (with error()).
@@ -183,6 +188,8 @@ class LogStorage final : public Storage {
   std::uint64_t saved_sequence_ = 0;
   bool written_ = false;  // a hard state or entry was ever saved
   HardState hard_{};
+  // Invariant: never decreases; durable before the segments it allowed to go.
+  Slot compacted_below_{};
   std::map<std::uint64_t, Indexed> entries_;  // by slot
   // Invariant: ok until the first I/O error, then that error for ever.
   Status failed_ = Status::ok;
