@@ -12,8 +12,9 @@
 //   log/sync-each     LogStorage::save + sync per record, one thread
 //   log/writer W=n    LogWriter, n records in flight (closed loop); latency
 //                     is submit -> durable callback
-// Each configuration runs R times for S seconds; the table shows the median
-// run by throughput, with p50/p99 latency of that run.
+// Each configuration runs R times for S seconds, the runs interleaved (run 1
+// of every configuration, then run 2, ...); the table shows the median run by
+// throughput with its p50/p99 latency, and the range of throughput over runs.
 #include <fcntl.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
@@ -215,19 +216,28 @@ Run log_writer(const std::string& base, std::size_t value_bytes, double seconds,
   return summarise(lat, durable_ops, elapsed, log->stats().syncs - syncs0);
 }
 
+struct Config {
+  std::size_t bytes;
+  std::string name;
+  std::function<Run()> run;
+  std::vector<Run> runs;
+};
+
 // The median run by throughput.
-Run median_of(int runs, const std::function<Run()>& one) {
-  std::vector<Run> all;
-  for (int i = 0; i < runs; ++i) all.push_back(one());
+Run median_of(std::vector<Run> all) {
   std::sort(all.begin(), all.end(),
             [](const Run& a, const Run& b) { return a.ops_per_sec < b.ops_per_sec; });
   return all[all.size() / 2];
 }
 
-void print_row(std::size_t bytes, const std::string& name, const Run& r) {
-  std::printf("%6zu  %-22s %12.0f %10.1f %10.1f %12.2f %10.1f\n", bytes, name.c_str(),
-              r.ops_per_sec, r.p50_us, r.p99_us, r.records_per_sync,
-              r.ops_per_sec * double(bytes) / 1e6);
+void print_row(const Config& c) {
+  Run r = median_of(c.runs);
+  auto [lo, hi] = std::minmax_element(c.runs.begin(), c.runs.end(), [](const Run& a, const Run& b) {
+    return a.ops_per_sec < b.ops_per_sec;
+  });
+  std::printf("%6zu  %-18s %10.0f %9.0f..%-9.0f %9.1f %9.1f %10.2f %8.1f\n", c.bytes, c.name.c_str(),
+              r.ops_per_sec, lo->ops_per_sec, hi->ops_per_sec, r.p50_us, r.p99_us,
+              r.records_per_sync, r.ops_per_sec * double(c.bytes) / 1e6);
 }
 
 std::string fs_type(const std::string& dir) {
@@ -254,8 +264,8 @@ void print_machine(int argc, char** argv, const Args& a) {
               ::sysconf(_SC_NPROCESSORS_ONLN));
   std::printf("dir: %s (%s), %d runs of %.1f s each, median run shown\n\n", a.dir.c_str(),
               fs_type(a.dir).c_str(), a.runs, a.seconds);
-  std::printf("%6s  %-22s %12s %10s %10s %12s %10s\n", "bytes", "config", "records/s", "p50 us",
-              "p99 us", "records/sync", "MB/s");
+  std::printf("%6s  %-18s %10s %19s %9s %9s %10s %8s\n", "bytes", "config", "records/s",
+              "(min..max of runs)", "p50 us", "p99 us", "recs/sync", "MB/s");
 }
 
 }  // namespace
@@ -270,22 +280,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   print_machine(argc, argv, a);
+  std::vector<Config> configs;
   for (std::size_t bytes : a.sizes) {
     std::size_t on_disk = bytes + kFramingBytes;
-    print_row(bytes, "floor/fallocated", median_of(a.runs, [&] {
-                return raw_floor(a.dir, on_disk, a.seconds, false);
-              }));
-    print_row(bytes, "floor/zeroed", median_of(a.runs, [&] {
-                return raw_floor(a.dir, on_disk, a.seconds, true);
-              }));
-    print_row(bytes, "log/sync-each", median_of(a.runs, [&] {
-                return log_sync_each(a.dir, bytes, a.seconds);
-              }));
+    configs.push_back({bytes, "floor/fallocated", [=] { return raw_floor(a.dir, on_disk, a.seconds, false); }, {}});
+    configs.push_back({bytes, "floor/zeroed", [=] { return raw_floor(a.dir, on_disk, a.seconds, true); }, {}});
+    configs.push_back({bytes, "log/sync-each", [=] { return log_sync_each(a.dir, bytes, a.seconds); }, {}});
     for (std::size_t w : a.windows)
-      print_row(bytes, "log/writer W=" + std::to_string(w), median_of(a.runs, [&] {
-                  return log_writer(a.dir, bytes, a.seconds, w);
-                }));
-    std::printf("\n");
+      configs.push_back({bytes, "log/writer W=" + std::to_string(w),
+                         [=] { return log_writer(a.dir, bytes, a.seconds, w); }, {}});
+  }
+  // Runs interleave the configurations, so a disk whose speed drifts (burst
+  // credits, throttling, other tenants) affects every row alike.
+  for (int run = 0; run < a.runs; ++run)
+    for (Config& c : configs) c.runs.push_back(c.run());
+  std::size_t last_bytes = configs.front().bytes;
+  for (const Config& c : configs) {
+    if (c.bytes != last_bytes) std::printf("\n");
+    last_bytes = c.bytes;
+    print_row(c);
   }
   return 0;
 }
