@@ -299,3 +299,74 @@ TEST_CASE("a segment whose header is damaged is refused at offset 0") {
   CHECK(r.status == Status::corrupt);
   CHECK(r.error.find(path + " at offset 0") != std::string::npos);
 }
+
+namespace {
+
+// A segment image built record by record (valid checksums, chosen structure).
+struct ImageBuilder {
+  std::vector<std::byte> bytes;
+  explicit ImageBuilder(std::uint64_t seq, std::uint64_t header_batch) {
+    storage::append_segment_header(bytes, storage::SegmentHeader{seq, 1u << 14}, header_batch);
+  }
+  ImageBuilder& add(std::uint64_t slot, std::uint64_t batch, bool end) {
+    storage::append_entry(bytes, entry(slot, "v"), batch, end);
+    return *this;
+  }
+};
+
+Status open_images(TestLog& t, const std::vector<std::vector<std::byte>>& segments,
+                   std::string* error) {
+  for (std::size_t i = 0; i < segments.size(); ++i)
+    t.fs.set_contents(t.segment_path(i + 1), segments[i]);
+  LogStorage::OpenResult r = t.open();
+  *error = r.error;
+  return r.status;
+}
+
+}  // namespace
+
+TEST_CASE("records with valid checksums in an impossible order are refused") {
+  std::string error;
+  SUBCASE("a gap in batch numbers") {
+    TestLog t;
+    auto img = ImageBuilder(1, 1).add(1, 2, true).add(2, 4, true).bytes;
+    CHECK(open_images(t, {img}, &error) == Status::corrupt);
+    CHECK(error.find("batch 4 where batch 3 was expected") != std::string::npos);
+  }
+  SUBCASE("a batch that changes number before its end") {
+    TestLog t;
+    auto img = ImageBuilder(1, 1).add(1, 2, false).add(2, 3, true).bytes;
+    CHECK(open_images(t, {img}, &error) == Status::corrupt);
+  }
+  SUBCASE("a segment header in the middle") {
+    TestLog t;
+    auto b = ImageBuilder(1, 1).add(1, 2, true);
+    storage::append_segment_header(b.bytes, storage::SegmentHeader{1, 1u << 14}, 3);
+    CHECK(open_images(t, {b.bytes}, &error) == Status::corrupt);
+    CHECK(error.find("segment header after the start") != std::string::npos);
+  }
+  SUBCASE("a segment whose header names another") {
+    TestLog t;
+    CHECK(open_images(t, {ImageBuilder(5, 1).bytes}, &error) == Status::corrupt);
+  }
+  SUBCASE("numbering that does not continue into the next segment") {
+    TestLog t;
+    auto one = ImageBuilder(1, 1).add(1, 2, true).bytes;
+    auto two = ImageBuilder(2, 9).add(2, 10, true).bytes;
+    CHECK(open_images(t, {one, two}, &error) == Status::corrupt);
+    CHECK(error.find("batch 9 follows batch 2") != std::string::npos);
+  }
+  SUBCASE("an unfinished batch at the end of a segment that is not the last") {
+    TestLog t;
+    auto one = ImageBuilder(1, 1).add(1, 2, true).add(2, 3, false).bytes;
+    auto two = ImageBuilder(2, 4).add(3, 5, true).bytes;
+    CHECK(open_images(t, {one, two}, &error) == Status::corrupt);
+    CHECK(error.find("unfinished batch") != std::string::npos);
+  }
+  SUBCASE("the same, well formed, opens") {
+    TestLog t;
+    auto one = ImageBuilder(1, 1).add(1, 2, true).add(2, 3, false).add(3, 3, true).bytes;
+    auto two = ImageBuilder(2, 4).add(4, 5, true).bytes;
+    CHECK(open_images(t, {one, two}, &error) == Status::ok);
+  }
+}
