@@ -203,7 +203,8 @@ TEST_CASE("replicas that talk only through the codec elect, commit, catch up and
                         MessageType::accepted, MessageType::heartbeat,
                         MessageType::heartbeat_ack, MessageType::catchup_request,
                         MessageType::catchup_reply, MessageType::rejoin_query,
-                        MessageType::rejoin_reply}) {
+                        MessageType::rejoin_reply, MessageType::probe,
+                        MessageType::probe_reply}) {
     CAPTURE(to_string(t));
     CHECK(c.seen().count(t) == 1);
   }
