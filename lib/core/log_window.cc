@@ -56,7 +56,8 @@ std::vector<Entry> LogWindow::collect(Slot lo, Slot hi, std::size_t bytes_max, S
   for (; s <= end; s = s.next()) {
     const Record* r = find(s);
     if (!r) continue;
-    std::size_t size = r->value.byte_size() + 64;
+    // Wire cost: the bytes, a length per command, and the entry's fields.
+    std::size_t size = r->value.byte_size() + 8 * r->value.commands().size() + 64;
     if (!out.empty() && bytes + size > bytes_max) break;
     bytes += size;
     out.push_back(Entry{s, r->ballot, r->value});
