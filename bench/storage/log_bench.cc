@@ -68,12 +68,18 @@ std::vector<std::size_t> parse_list(const char* text) {
 bool parse_args(int argc, char** argv, Args* a) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i];
-    if (f == "--dir") a->dir = argv[i + 1];
-    else if (f == "--seconds") a->seconds = std::atof(argv[i + 1]);
-    else if (f == "--runs") a->runs = std::atoi(argv[i + 1]);
-    else if (f == "--sizes") a->sizes = parse_list(argv[i + 1]);
-    else if (f == "--windows") a->windows = parse_list(argv[i + 1]);
-    else return false;
+    if (f == "--dir")
+      a->dir = argv[i + 1];
+    else if (f == "--seconds")
+      a->seconds = std::atof(argv[i + 1]);
+    else if (f == "--runs")
+      a->runs = std::atoi(argv[i + 1]);
+    else if (f == "--sizes")
+      a->sizes = parse_list(argv[i + 1]);
+    else if (f == "--windows")
+      a->windows = parse_list(argv[i + 1]);
+    else
+      return false;
   }
   return argc % 2 == 1 && a->runs > 0 && a->seconds > 0;
 }
@@ -82,9 +88,7 @@ Clock::duration until(double seconds) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-double micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 Run summarise(std::vector<double>& latencies_us, std::uint64_t ops, Clock::duration elapsed,
               std::uint64_t syncs) {
@@ -169,7 +173,8 @@ Run log_sync_each(const std::string& base, std::size_t value_bytes, double secon
   auto stop = start + until(seconds);
   for (auto now = start; now < stop; ++ops) {
     Entry e{Slot{ops + 1}, Ballot{1, NodeId{1}}, v};
-    if (log->save(nullptr, std::span(&e, 1)) != Status::ok || log->sync() != Status::ok) std::exit(1);
+    if (log->save(nullptr, std::span(&e, 1)) != Status::ok || log->sync() != Status::ok)
+      std::exit(1);
     auto done = Clock::now();
     lat.push_back(micros(done - now));
     now = done;
@@ -235,8 +240,8 @@ void print_row(const Config& c) {
   auto [lo, hi] = std::minmax_element(c.runs.begin(), c.runs.end(), [](const Run& a, const Run& b) {
     return a.ops_per_sec < b.ops_per_sec;
   });
-  std::printf("%6zu  %-18s %10.0f %9.0f..%-9.0f %9.1f %9.1f %10.2f %8.1f\n", c.bytes, c.name.c_str(),
-              r.ops_per_sec, lo->ops_per_sec, hi->ops_per_sec, r.p50_us, r.p99_us,
+  std::printf("%6zu  %-18s %10.0f %9.0f..%-9.0f %9.1f %9.1f %10.2f %8.1f\n", c.bytes,
+              c.name.c_str(), r.ops_per_sec, lo->ops_per_sec, hi->ops_per_sec, r.p50_us, r.p99_us,
               r.records_per_sync, r.ops_per_sec * double(c.bytes) / 1e6);
 }
 
@@ -244,11 +249,16 @@ std::string fs_type(const std::string& dir) {
   struct statfs s {};
   if (::statfs(dir.c_str(), &s) != 0) return "?";
   switch (static_cast<unsigned long>(s.f_type)) {
-    case 0xEF53: return "ext4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x01021994: return "tmpfs";
-    case 0x794C7630: return "overlayfs";
+    case 0xEF53:
+      return "ext4";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x01021994:
+      return "tmpfs";
+    case 0x794C7630:
+      return "overlayfs";
   }
   char hex[32];
   std::snprintf(hex, sizeof hex, "0x%lx", static_cast<unsigned long>(s.f_type));
@@ -283,12 +293,19 @@ int main(int argc, char** argv) {
   std::vector<Config> configs;
   for (std::size_t bytes : a.sizes) {
     std::size_t on_disk = bytes + kFramingBytes;
-    configs.push_back({bytes, "floor/fallocated", [=] { return raw_floor(a.dir, on_disk, a.seconds, false); }, {}});
-    configs.push_back({bytes, "floor/zeroed", [=] { return raw_floor(a.dir, on_disk, a.seconds, true); }, {}});
-    configs.push_back({bytes, "log/sync-each", [=] { return log_sync_each(a.dir, bytes, a.seconds); }, {}});
+    configs.push_back({bytes,
+                       "floor/fallocated",
+                       [=] { return raw_floor(a.dir, on_disk, a.seconds, false); },
+                       {}});
+    configs.push_back(
+        {bytes, "floor/zeroed", [=] { return raw_floor(a.dir, on_disk, a.seconds, true); }, {}});
+    configs.push_back(
+        {bytes, "log/sync-each", [=] { return log_sync_each(a.dir, bytes, a.seconds); }, {}});
     for (std::size_t w : a.windows)
-      configs.push_back({bytes, "log/writer W=" + std::to_string(w),
-                         [=] { return log_writer(a.dir, bytes, a.seconds, w); }, {}});
+      configs.push_back({bytes,
+                         "log/writer W=" + std::to_string(w),
+                         [=] { return log_writer(a.dir, bytes, a.seconds, w); },
+                         {}});
   }
   // Runs interleave the configurations, so a disk whose speed drifts (burst
   // credits, throttling, other tenants) affects every row alike.

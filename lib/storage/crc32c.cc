@@ -53,7 +53,7 @@ std::uint32_t slice8(std::uint32_t c, const std::byte* p, std::size_t n) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) std::uint32_t hardware(std::uint32_t c, const std::byte* p,
-                                                          std::size_t n) {
+                                                         std::size_t n) {
   std::uint64_t c64 = c;
   while (n >= 8) {
     std::uint64_t word;

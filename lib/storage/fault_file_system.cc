@@ -30,8 +30,8 @@ std::size_t op_index(FsOp op) { return static_cast<std::size_t>(op); }
 
 const char* op_name(FsOp op) {
   static constexpr const char* kNames[kFsOpCount] = {
-      "open",   "read",   "write",  "sync_data", "truncate", "allocate",
-      "list",   "rename", "remove", "sync_dir",  "make_dir", "lock"};
+      "open", "read",   "write",  "sync_data", "truncate", "allocate",
+      "list", "rename", "remove", "sync_dir",  "make_dir", "lock"};
   return kNames[op_index(op)];
 }
 
@@ -86,7 +86,8 @@ class FaultFile final : public File {
     if (fs_->write_bytes_max_ != 0) n = std::min(n, fs_->write_bytes_max_);
     n = fit(offset, n);
     if (n == 0 && !data.empty()) return IoStatus::from_errno(ENOSPC, "pwrite", path_);
-    FaultFileSystem::Inode::Op op{FaultFileSystem::Inode::Op::Kind::write, offset,
+    FaultFileSystem::Inode::Op op{FaultFileSystem::Inode::Op::Kind::write,
+                                  offset,
                                   {data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n)}};
     apply(inode_->data, op, n);
     inode_->unsynced.push_back(std::move(op));
@@ -279,8 +280,7 @@ std::uint64_t FaultFileSystem::used_bytes_locked() const {
   return total;
 }
 
-IoStatus FaultFileSystem::open(const std::string& path, OpenMode mode,
-                               std::unique_ptr<File>* out) {
+IoStatus FaultFileSystem::open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) {
   std::lock_guard lock(mutex_);
   if (IoStatus st = check(FsOp::open, path); !st.ok()) return st;
   if (!dirs_.count(parent_dir(path))) return IoStatus::from_errno(ENOENT, "open", path);

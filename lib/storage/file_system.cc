@@ -8,8 +8,7 @@
 
 namespace synod {
 
-IoStatus IoStatus::from_errno(int error_number, std::string_view operation,
-                              std::string_view path) {
+IoStatus IoStatus::from_errno(int error_number, std::string_view operation, std::string_view path) {
   // EDQUOT is a disk full for this user: the same remedy (free space) applies.
   bool full = error_number == ENOSPC || error_number == EDQUOT;
   return IoStatus{full ? Status::no_space : Status::storage_error,

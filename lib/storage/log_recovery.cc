@@ -42,8 +42,8 @@ IoStatus list_segments(FileSystem& fs, const std::string& dir, std::vector<std::
   for (std::size_t i = 1; i < seqs->size(); ++i) {
     if ((*seqs)[i] != (*seqs)[i - 1] + 1)
       return corrupt(join_path(dir, segment_file_name((*seqs)[i])), 0,
-                     fmt::format("segment {} follows segment {}: a segment is missing",
-                                 (*seqs)[i], (*seqs)[i - 1]));
+                     fmt::format("segment {} follows segment {}: a segment is missing", (*seqs)[i],
+                                 (*seqs)[i - 1]));
   }
   return {};
 }
@@ -164,7 +164,8 @@ IoStatus judge_tail(const SegmentScan& scan, const SegmentWalk& walk, const std:
   }
   if (scan.damaged) {
     // The damaged bytes belong to this batch; a later one proves it synced.
-    std::uint64_t damaged_batch = walk.prev().batch_end() ? walk.prev().batch + 1 : walk.prev().batch;
+    std::uint64_t damaged_batch =
+        walk.prev().batch_end() ? walk.prev().batch + 1 : walk.prev().batch;
     for (const ResyncHit& hit : scan.beyond) {
       if (hit.batch != damaged_batch)
         return corrupt(path, scan.chain_end,
@@ -172,11 +173,11 @@ IoStatus judge_tail(const SegmentScan& scan, const SegmentWalk& walk, const std:
                                    "these bytes were synced",
                                    describe(scan.damage), hit.batch, hit.offset));
     }
-    *cut_reason = fmt::format("torn write at offset {} ({})", scan.chain_end,
-                              describe(scan.damage));
+    *cut_reason =
+        fmt::format("torn write at offset {} ({})", scan.chain_end, describe(scan.damage));
   } else if (unfinished) {
-    *cut_reason = fmt::format("batch {} unfinished at offset {}", walk.prev().batch,
-                              scan.chain_end);
+    *cut_reason =
+        fmt::format("batch {} unfinished at offset {}", walk.prev().batch, scan.chain_end);
   }
   return {};
 }

@@ -26,9 +26,9 @@ struct RecoveredLog {
   // ok; corrupt (message names file and offset); storage_error or no_space.
   IoStatus status;
   RecoveryReport report;
-  bool written = false;  // a hard state or entry record was found
-  HardState hard{};      // the last hard state record
-  Slot compacted_below{};  // the highest compaction record
+  bool written = false;                             // a hard state or entry record was found
+  HardState hard{};                                 // the last hard state record
+  Slot compacted_below{};                           // the highest compaction record
   std::map<std::uint64_t, RecoveredEntry> entries;  // by slot, the last record wins
   // Ascending; empty for a new log.
   std::vector<SegmentInfo> segments;

@@ -80,7 +80,8 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
   log->written_ = rec.written;
   log->hard_ = rec.hard;
   log->compacted_below_ = rec.compacted_below;
-  for (auto& [slot, r] : rec.entries) log->entries_.emplace(slot, Indexed{std::move(r.entry), r.batch});
+  for (auto& [slot, r] : rec.entries)
+    log->entries_.emplace(slot, Indexed{std::move(r.entry), r.batch});
   // Save sequences continue above every recovered batch number, so that
   // segments' last_sequence keeps increasing (compaction relies on it).
   log->saved_sequence_ = log->segments_->last_batch();
@@ -173,7 +174,8 @@ Status LogStorage::compact(Slot below) {
     // record is in one.
     std::lock_guard lock(stage_mutex_);
     std::uint64_t seq = ++saved_sequence_;
-    if (segments_->hard_state_within(drop)) staged_.push_back(StagedWrite::of_hard_state(seq, hard_));
+    if (segments_->hard_state_within(drop))
+      staged_.push_back(StagedWrite::of_hard_state(seq, hard_));
     compacted_below_ = std::max(compacted_below_, below);
     staged_.push_back(StagedWrite::of_compaction(seq, compacted_below_));
   }

@@ -25,8 +25,8 @@ class PosixFile final : public File {
                    std::size_t* read_bytes) override {
     std::size_t done = 0;
     while (done < out.size()) {
-      ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
-                          static_cast<off_t>(offset + done));
+      ssize_t n =
+          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return IoStatus::from_errno(errno, "pread", path_);
       if (n == 0) break;  // end of file

@@ -172,12 +172,18 @@ void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t ba
 
 const char* describe(DecodeStatus s) {
   switch (s) {
-    case DecodeStatus::ok: return "valid record";
-    case DecodeStatus::zero: return "zeroed header";
-    case DecodeStatus::short_read: return "record runs past the end of the file";
-    case DecodeStatus::invalid: return "invalid record header";
-    case DecodeStatus::bad_crc: return "checksum mismatch";
-    case DecodeStatus::bad_payload: return "malformed payload under a valid checksum";
+    case DecodeStatus::ok:
+      return "valid record";
+    case DecodeStatus::zero:
+      return "zeroed header";
+    case DecodeStatus::short_read:
+      return "record runs past the end of the file";
+    case DecodeStatus::invalid:
+      return "invalid record header";
+    case DecodeStatus::bad_crc:
+      return "checksum mismatch";
+    case DecodeStatus::bad_payload:
+      return "malformed payload under a valid checksum";
   }
   return "?";
 }

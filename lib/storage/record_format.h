@@ -67,7 +67,7 @@ struct RecordHeader {
 };
 
 struct SegmentHeader {
-  std::uint64_t segment_seq = 0;   // equals the number in the file name
+  std::uint64_t segment_seq = 0;    // equals the number in the file name
   std::uint64_t segment_bytes = 0;  // the roll size it was created with (informational)
 };
 
@@ -81,16 +81,17 @@ void append_hard_state(std::vector<std::byte>& out, const HardState& hs, std::ui
                        bool batch_end);
 void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
                            std::uint64_t batch);
-void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t batch, bool batch_end);
+void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t batch,
+                       bool batch_end);
 inline constexpr std::size_t kCompactionRecordBytes = kRecordHeaderBytes;
 
 enum class DecodeStatus : std::uint8_t {
   ok = 0,
-  zero,        // the header bytes are all zero: never-written (preallocated) space
-  short_read,  // the record runs past the end of the bytes given
-  invalid,     // a header field is out of range (type, flags, length, reserved)
-  bad_crc,     // the checksum does not match
-  bad_payload, // checksum matches but the payload does not parse
+  zero,         // the header bytes are all zero: never-written (preallocated) space
+  short_read,   // the record runs past the end of the bytes given
+  invalid,      // a header field is out of range (type, flags, length, reserved)
+  bad_crc,      // the checksum does not match
+  bad_payload,  // checksum matches but the payload does not parse
 };
 const char* describe(DecodeStatus s);
 

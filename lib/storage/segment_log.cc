@@ -33,7 +33,8 @@ IoStatus write_fully(File& file, std::uint64_t offset, std::span<const std::byte
     std::size_t n = 0;
     if (IoStatus st = file.write_at(offset, data, &n); !st.ok()) return st;
     // A write that moves nothing and reports no error would loop for ever.
-    if (n == 0) return IoStatus::failure(Status::storage_error, "pwrite " + path + ": wrote 0 bytes");
+    if (n == 0)
+      return IoStatus::failure(Status::storage_error, "pwrite " + path + ": wrote 0 bytes");
     offset += n;
     data = data.subspan(n);
   }

@@ -37,8 +37,7 @@ class SegmentLog {
   // non-empty; active is the last one's file; the next record goes at
   // active_end; last_batch is the last batch kept.
   void adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
-             std::uint64_t active_end, std::uint64_t last_batch,
-             std::uint64_t hard_state_segment);
+             std::uint64_t active_end, std::uint64_t last_batch, std::uint64_t hard_state_segment);
   // Starts an empty log with segment 1.
   IoStatus start();
 

@@ -23,10 +23,14 @@ int main(int argc, char** argv) {
     o.writer_path.assign(self, static_cast<std::size_t>(n));
     for (int i = 2; i + 1 < argc; i += 2) {
       std::string flag = argv[i];
-      if (flag == "--kills") o.kills = std::atoi(argv[i + 1]);
-      else if (flag == "--dir") o.dir = argv[i + 1];
-      else if (flag == "--seed") o.seed = std::strtoull(argv[i + 1], nullptr, 10);
-      else return std::fprintf(stderr, "unknown flag %s\n", flag.c_str()), 2;
+      if (flag == "--kills")
+        o.kills = std::atoi(argv[i + 1]);
+      else if (flag == "--dir")
+        o.dir = argv[i + 1];
+      else if (flag == "--seed")
+        o.seed = std::strtoull(argv[i + 1], nullptr, 10);
+      else
+        return std::fprintf(stderr, "unknown flag %s\n", flag.c_str()), 2;
     }
     if (o.dir.empty()) {
       char tmpl[] = "/tmp/synod-kill-loop-XXXXXX";

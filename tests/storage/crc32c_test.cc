@@ -1,11 +1,11 @@
 // CRC32C against published check values, and its two code paths against each other.
+#include "crc32c.h"
+
 #include <doctest/doctest.h>
 
 #include <random>
 #include <string_view>
 #include <vector>
-
-#include "crc32c.h"
 
 using namespace synod::storage;
 

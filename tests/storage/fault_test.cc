@@ -211,7 +211,8 @@ TEST_CASE("a crash during a segment roll leaves a log that opens with everything
       for (std::uint64_t s = 1; log->end().segment_seq == 1; ++s) {
         if (log->end().offset > 3500) {
           t.fs.fail(op, EIO);
-          REQUIRE(log->save(nullptr, std::vector<Entry>{entry(s, command_for(s, 900))}) == Status::ok);
+          REQUIRE(log->save(nullptr, std::vector<Entry>{entry(s, command_for(s, 900))}) ==
+                  Status::ok);
           REQUIRE(log->sync() == Status::storage_error);
           break;
         }

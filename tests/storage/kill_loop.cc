@@ -202,7 +202,8 @@ KillLoopResult run_kill_loop(const KillLoopOptions& o) {
       result.error = "cannot start " + o.writer_path;
       break;
     }
-    auto run_ms = o.run_ms_min + static_cast<int>(rng() % std::uint64_t(o.run_ms_max - o.run_ms_min + 1));
+    auto run_ms =
+        o.run_ms_min + static_cast<int>(rng() % std::uint64_t(o.run_ms_max - o.run_ms_min + 1));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(run_ms);
     std::string out;
     read_lines(child.out_fd, out, &deadline);

@@ -1,14 +1,15 @@
 // The kill -9 loop on the real file system (short version; the long one is
 // `synod-log-crash-writer loop --kills 1000`).
+#include "kill_loop.h"
+
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
 #include <cstdlib>
 #include <filesystem>
 
-#include "kill_loop.h"
-
-TEST_CASE("a writer killed with SIGKILL at random points never loses a record it reported durable") {
+TEST_CASE(
+    "a writer killed with SIGKILL at random points never loses a record it reported durable") {
   const char* writer = std::getenv("SYNOD_CRASH_WRITER");
   if (!writer) {
     WARN_MESSAGE(false, "SYNOD_CRASH_WRITER is not set (run through meson test): skipped");

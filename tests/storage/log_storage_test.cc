@@ -46,8 +46,8 @@ TEST_CASE("an entry saved again for the same slot replaces it, also after a reop
     auto log = t.open_ok();
     save_sync(*log, nullptr, {entry(1, "first"), entry(2, "two")});
     save_sync(*log, nullptr, {entry(1, "second", Ballot{2, NodeId{2}})});
-    CHECK(log->entries() == std::vector<Entry>{entry(1, "second", Ballot{2, NodeId{2}}),
-                                               entry(2, "two")});
+    CHECK(log->entries() ==
+          std::vector<Entry>{entry(1, "second", Ballot{2, NodeId{2}}), entry(2, "two")});
   }
   auto log = t.open_ok();
   CHECK(log->entries() ==
@@ -122,7 +122,8 @@ TEST_CASE("a batch larger than a segment gets a segment of its own") {
 }
 
 TEST_CASE("every preallocation mode reopens the same log") {
-  for (Preallocation p : {Preallocation::none, Preallocation::allocate, Preallocation::write_zeros}) {
+  for (Preallocation p :
+       {Preallocation::none, Preallocation::allocate, Preallocation::write_zeros}) {
     TestLog t(8192, p);
     std::vector<Entry> all;
     {
@@ -149,7 +150,8 @@ TEST_CASE("compaction drops whole segments below the slot and keeps the latest h
   auto log = t.open_ok();
   // The only hard state record goes into segment 1.
   save_sync(*log, &hs, {entry(1, command_for(1, 100))});
-  for (std::uint64_t s = 2; s <= 120; ++s) save_sync(*log, nullptr, {entry(s, command_for(s, 100))});
+  for (std::uint64_t s = 2; s <= 120; ++s)
+    save_sync(*log, nullptr, {entry(s, command_for(s, 100))});
   std::size_t before = log->stats().segments;
   REQUIRE(before >= 4);
   REQUIRE(log->compact(Slot{60}) == Status::ok);
@@ -169,7 +171,8 @@ TEST_CASE("compaction drops whole segments below the slot and keeps the latest h
   CHECK(again->entries() == kept);  // memory and disk agree on what was dropped
   CHECK(again->compacted_below() == Slot{60});
   // A later compaction drops the segment that held the first compaction record.
-  for (std::uint64_t s = 121; s <= 300; ++s) save_sync(*again, nullptr, {entry(s, command_for(s, 100))});
+  for (std::uint64_t s = 121; s <= 300; ++s)
+    save_sync(*again, nullptr, {entry(s, command_for(s, 100))});
   REQUIRE(again->compact(Slot{290}) == Status::ok);
   again.reset();
   t.fs.crash();
@@ -186,7 +189,8 @@ TEST_CASE("compaction never drops the active segment nor anything at or above th
   REQUIRE(log->compact(Slot{1000}) == Status::ok);
   CHECK(log->entries().size() == 10);
   CHECK(log->compacted_below() == Slot{0});  // nothing dropped, nothing recorded
-  for (std::uint64_t s = 11; s <= 200; ++s) save_sync(*log, nullptr, {entry(s, command_for(s, 80))});
+  for (std::uint64_t s = 11; s <= 200; ++s)
+    save_sync(*log, nullptr, {entry(s, command_for(s, 80))});
   REQUIRE(log->compact(Slot{1}) == Status::ok);
   CHECK(log->entries().size() == 200);
 }

@@ -1,4 +1,6 @@
 // LogWriter: group commit on a background thread, reported through a callback.
+#include "synod/log_writer.h"
+
 #include <doctest/doctest.h>
 
 #include <cerrno>
@@ -6,7 +8,6 @@
 #include <mutex>
 
 #include "log_test_util.h"
-#include "synod/log_writer.h"
 
 using namespace synod;
 using namespace synod::test;
@@ -76,7 +77,8 @@ TEST_CASE("stopping the writer makes everything submitted durable") {
   {
     auto log = t.open_ok();
     LogWriter writer(*log, nullptr);
-    for (std::uint64_t s = 1; s <= 100; ++s) writer.submit(nullptr, std::vector<Entry>{entry(s, "x")});
+    for (std::uint64_t s = 1; s <= 100; ++s)
+      writer.submit(nullptr, std::vector<Entry>{entry(s, "x")});
     writer.stop();
     CHECK(log->durable_sequence() == log->saved_sequence());
   }

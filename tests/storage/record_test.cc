@@ -12,7 +12,8 @@ using namespace synod::storage;
 TEST_CASE("an entry record decodes to the entry it encoded") {
   std::vector<Entry> cases = {
       Entry{Slot{1}, Ballot{2, NodeId{3}}, Value::noop()},
-      Entry{Slot{7}, Ballot{9, NodeId{1}}, Value::of_commands({"set a 1", "", std::string("\0\xff", 2)})},
+      Entry{Slot{7}, Ballot{9, NodeId{1}},
+            Value::of_commands({"set a 1", "", std::string("\0\xff", 2)})},
       Entry{Slot{~0ull}, Ballot{~0ull, NodeId{~0ull}}, Value::of_commands({})},
   };
   for (const Entry& e : cases) {

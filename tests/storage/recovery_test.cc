@@ -76,16 +76,18 @@ TEST_CASE("a log cut at any byte of its last records recovers exactly the batche
       for (std::uint64_t cut = ends[2]; cut <= ends[5]; ++cut) {
         std::vector<std::byte> damaged = image;
         if (zero_rest)
-          std::fill(damaged.begin() + static_cast<std::ptrdiff_t>(cut), damaged.end(), std::byte{0});
+          std::fill(damaged.begin() + static_cast<std::ptrdiff_t>(cut), damaged.end(),
+                    std::byte{0});
         else
           damaged.resize(cut);
         t.fs.set_contents(path, damaged);
         // A batch survives if it ends before the cut, or (zero fill) if the
         // bytes zeroed were zero already (high bytes of small integers).
         auto intact = [&](std::uint64_t end) {
-          return end <= cut || (zero_rest && std::all_of(image.begin() + static_cast<std::ptrdiff_t>(cut),
-                                                         image.begin() + static_cast<std::ptrdiff_t>(end),
-                                                         [](std::byte b) { return b == std::byte{0}; }));
+          return end <= cut ||
+                 (zero_rest && std::all_of(image.begin() + static_cast<std::ptrdiff_t>(cut),
+                                           image.begin() + static_cast<std::ptrdiff_t>(end),
+                                           [](std::byte b) { return b == std::byte{0}; }));
         };
         std::size_t complete = 0;
         while (complete < ends.size() && intact(ends[complete])) ++complete;
@@ -115,7 +117,8 @@ TEST_CASE("zeroing or garbage-filling any sector of the unsynced tail loses at m
     auto log = t.open_ok();
     synced = write_batches(*log, 5, varied);
     tail_from = log->end().offset;
-    tail = write_batches(*log, 1, [](int) -> std::size_t { return 6; }, 200);
+    tail = write_batches(
+        *log, 1, [](int) -> std::size_t { return 6; }, 200);
     tail_end = log->end().offset;
   }
   std::string path = t.segment_path(1);
@@ -129,7 +132,8 @@ TEST_CASE("zeroing or garbage-filling any sector of the unsynced tail loses at m
     for (bool garbage : {false, true}) {
       std::vector<std::byte> damaged = image;
       // Synced bytes sharing the first sector stay: a torn write never takes them.
-      for (std::uint64_t i = std::max(sector, tail_from); i < sector + kSector && i < damaged.size(); ++i)
+      for (std::uint64_t i = std::max(sector, tail_from);
+           i < sector + kSector && i < damaged.size(); ++i)
         damaged[i] = garbage ? std::byte(rng()) : std::byte{0};
       t.fs.set_contents(path, damaged);
       bool tail_intact = std::equal(image.begin() + static_cast<std::ptrdiff_t>(tail_from),
@@ -144,7 +148,8 @@ TEST_CASE("zeroing or garbage-filling any sector of the unsynced tail loses at m
   }
 }
 
-TEST_CASE("a torn batch with intact records after a hole is dropped whole, and the cut is durable") {
+TEST_CASE(
+    "a torn batch with intact records after a hole is dropped whole, and the cut is durable") {
   TestLog t(1u << 16);
   std::vector<std::vector<Entry>> synced;
   std::uint64_t tail_from = 0;
@@ -152,7 +157,8 @@ TEST_CASE("a torn batch with intact records after a hole is dropped whole, and t
     auto log = t.open_ok();
     synced = write_batches(*log, 3, one);
     tail_from = log->end().offset;
-    write_batches(*log, 1, [](int) -> std::size_t { return 5; }, 100);
+    write_batches(
+        *log, 1, [](int) -> std::size_t { return 5; }, 100);
   }
   std::string path = t.segment_path(1);
   std::vector<std::byte> image = t.fs.contents(path);

@@ -54,7 +54,8 @@ TEST_CASE("a replica restarted on the durable log keeps its promise, entries and
   CHECK(after.commit == log->hard_state().commit);
   CHECK(log->entries().size() == before.last_slot.value);
   // It leads again with a higher ballot (DESIGN section 10: no reused ballot).
-  for (int i = 0; i < 25 && again.info().role != Role::leader; ++i) again.tick(), drain(again, *log);
+  for (int i = 0; i < 25 && again.info().role != Role::leader; ++i)
+    again.tick(), drain(again, *log);
   REQUIRE(again.info().role == Role::leader);
   CHECK(again.info().ballot > before.ballot);
 }

@@ -26,8 +26,7 @@ struct IoStatus {
   bool ok() const { return status == Status::ok; }
   // Maps an errno value: ENOSPC and EDQUOT become no_space, the rest
   // storage_error. The message reads "<operation> <path>: <strerror>".
-  static IoStatus from_errno(int error_number, std::string_view operation,
-                             std::string_view path);
+  static IoStatus from_errno(int error_number, std::string_view operation, std::string_view path);
   static IoStatus failure(Status status, std::string message) {
     return IoStatus{status, std::move(message)};
   }

@@ -61,9 +61,9 @@ struct LogOptions {
 
 // What recovery found and did; hosts should log it.
 struct RecoveryReport {
-  std::size_t segments = 0;        // segment files read
-  std::size_t records = 0;         // valid records kept (segment headers included)
-  std::uint64_t last_batch = 0;    // the last complete batch kept
+  std::size_t segments = 0;            // segment files read
+  std::size_t records = 0;             // valid records kept (segment headers included)
+  std::uint64_t last_batch = 0;        // the last complete batch kept
   std::size_t temp_files_removed = 0;  // half-created segments
   // Set when a torn or incomplete tail was cut off the last segment: the
   // file, the offset it was cut at, and the bytes (up to the end of written
@@ -87,7 +87,7 @@ struct LogStats {
   std::uint64_t bytes_written = 0;  // record bytes written
   std::uint64_t segments_created = 0;
   std::uint64_t segments_removed = 0;
-  std::size_t segments = 0;         // segment files now
+  std::size_t segments = 0;  // segment files now
 };
 
 // Threads: save(), the read side and the accessors may run on one thread (the

@@ -64,7 +64,7 @@ class LogWriter {
   std::condition_variable done_;  // flush() waits here for syncs
   // Invariant: the sequence of the last successful submit.
   std::uint64_t submitted_ = 0;
-  Slot compact_below_{};  // requested; Slot{0}: nothing requested
+  Slot compact_below_{};    // requested; Slot{0}: nothing requested
   Slot compacted_below_{};  // done
   Status failed_ = Status::ok;
   bool stopping_ = false;
