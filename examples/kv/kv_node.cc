@@ -46,7 +46,10 @@ bool KvNode::start(std::string* why) {
   h.config.join_existing = !opt_.bootstrap;
   h.tick_ms = opt_.tick_ms;
   h.apply = [this](Slot, const std::string& command) { return to_resp(store_.apply(command)); };
-  host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
+  if (auto* log = dynamic_cast<LogStorage*>(storage_.get()))
+    host_ = std::make_unique<UvHost>(loop_, *log, *transport_, h);  // group commit off the loop
+  else
+    host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
   if (host_->start(why) != Status::ok) return false;
 
   resp_ = std::make_unique<RespServer>(loop_, opt_.listen,

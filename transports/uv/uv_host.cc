@@ -9,7 +9,14 @@ namespace synod {
 UvHost::UvHost(uv_loop_t* loop, Storage& storage, Transport& transport, UvHostOptions options)
     : loop_(loop), storage_(storage), transport_(transport), opt_(std::move(options)) {}
 
-UvHost::~UvHost() = default;
+UvHost::UvHost(uv_loop_t* loop, LogStorage& log, Transport& transport, UvHostOptions options)
+    : UvHost(loop, static_cast<Storage&>(log), transport, std::move(options)) {
+  log_ = &log;
+}
+
+UvHost::~UvHost() {
+  if (writer_) writer_->stop();
+}
 
 void UvHost::log(std::string_view line) const {
   if (opt_.log) return opt_.log(line);
@@ -41,20 +48,42 @@ Status UvHost::start(std::string* why) {
   idle_ = new uv_idle_t;
   uv_idle_init(loop_, idle_);
   idle_->data = this;
+  if (log_) {
+    durable_async_ = new uv_async_t;
+    uv_async_init(loop_, durable_async_, [](uv_async_t* a) {
+      auto* self = static_cast<UvHost*>(a->data);
+      if (Status st = self->writer_status_.load(); st != Status::ok)
+        return self->fail(fmt::format("log {}", to_string(st)));
+      self->finish_durable();
+      self->schedule();
+    });
+    durable_async_->data = this;
+    writer_ = std::make_unique<LogWriter>(*log_, [this](std::uint64_t durable, Status st) {
+      // Writer thread: publish, then wake the loop.
+      if (st != Status::ok) writer_status_.store(st);
+      durable_.store(durable);
+      uv_async_send(durable_async_);
+    });
+  }
   schedule();
   return Status::ok;
 }
 
 void UvHost::stop() {
-  for (auto* h : {reinterpret_cast<uv_handle_t*>(tick_timer_), reinterpret_cast<uv_handle_t*>(idle_)}) {
-    if (!h) continue;
+  if (writer_) writer_->stop();  // flushes; no callback after this returns
+  for (auto* h : {reinterpret_cast<uv_handle_t*>(tick_timer_), reinterpret_cast<uv_handle_t*>(idle_),
+                  reinterpret_cast<uv_handle_t*>(durable_async_)}) {
+    if (!h || uv_is_closing(h)) continue;
     uv_close(h, [](uv_handle_t* handle) {
       if (handle->type == UV_TIMER) delete reinterpret_cast<uv_timer_t*>(handle);
-      else delete reinterpret_cast<uv_idle_t*>(handle);
+      else if (handle->type == UV_IDLE) delete reinterpret_cast<uv_idle_t*>(handle);
+      else delete reinterpret_cast<uv_async_t*>(handle);
     });
   }
   tick_timer_ = nullptr;
   idle_ = nullptr;
+  durable_async_ = nullptr;
+  staged_.clear();
   // The process keeps running but this replica does not: for its callers the
   // outcome is unknown (a proposal may still be chosen by the others).
   auto waiting = std::move(waiting_);
@@ -118,36 +147,62 @@ bool UvHost::persist(const Ready& rd) {
 void UvHost::run_ready() {
   while (replica_ && !failed_ && replica_->has_ready()) {
     Ready rd = replica_->ready();
-    if (!persist(rd)) return;
-    for (const Message& m : rd.messages) {
-      encode_buf_.clear();
-      std::string why;
-      if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
-        log("cannot encode a message: " + why);
-        continue;
-      }
-      transport_.send(m.to, encode_buf_);  // a loss is tolerated
+    if (!writer_) {
+      if (!persist(rd)) return;
+      finish(rd);
+      continue;
     }
-    // Results of this Ready's commands, for the outcomes that name them.
-    std::map<std::pair<std::uint64_t, std::uint32_t>, std::string> results;
-    for (const Entry& e : rd.committed) {
-      std::uint32_t i = 0;
-      for (const std::string& c : e.value.commands()) {
-        std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
-        if (!waiting_.empty()) results[{e.slot.value, i}] = std::move(out);
-        ++i;
-      }
+    // Group commit: stage now, finish when the writer says it is durable. A
+    // Ready with nothing to write still waits for the ones before it.
+    if (rd.hard_state || !rd.entries.empty()) {
+      LogWriter::Submitted sub = writer_->submit(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+      if (!sub.ok()) return fail(fmt::format("log {}", to_string(sub.status)));
+      last_sequence_ = sub.sequence;
     }
-    for (const ProposalOutcome& o : rd.outcomes) {
-      auto it = waiting_.find(o.ticket.value);
-      if (it == waiting_.end()) continue;
-      Done done = std::move(it->second);
-      waiting_.erase(it);
-      auto r = results.find({o.slot.value, o.index});
-      done(o, r == results.end() ? std::string{} : r->second);
-    }
-    if (replica_) replica_->advance(rd);
+    staged_.push_back(Staged{std::move(rd), last_sequence_});
   }
+  finish_durable();
+}
+
+void UvHost::finish_durable() {
+  std::uint64_t durable = durable_.load();
+  while (replica_ && !failed_ && !staged_.empty() && staged_.front().sequence <= durable) {
+    Staged s = std::move(staged_.front());
+    staged_.pop_front();
+    finish(s.rd);
+  }
+}
+
+// Steps 2 to 4 of a durable Ready: send, apply, answer proposers, advance.
+void UvHost::finish(const Ready& rd) {
+  for (const Message& m : rd.messages) {
+    encode_buf_.clear();
+    std::string why;
+    if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
+      log("cannot encode a message: " + why);
+      continue;
+    }
+    transport_.send(m.to, encode_buf_);  // a loss is tolerated
+  }
+  // Results of this Ready's commands, for the outcomes that name them.
+  std::map<std::pair<std::uint64_t, std::uint32_t>, std::string> results;
+  for (const Entry& e : rd.committed) {
+    std::uint32_t i = 0;
+    for (const std::string& c : e.value.commands()) {
+      std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
+      if (!waiting_.empty()) results[{e.slot.value, i}] = std::move(out);
+      ++i;
+    }
+  }
+  for (const ProposalOutcome& o : rd.outcomes) {
+    auto it = waiting_.find(o.ticket.value);
+    if (it == waiting_.end()) continue;
+    Done done = std::move(it->second);
+    waiting_.erase(it);
+    auto r = results.find({o.slot.value, o.index});
+    done(o, r == results.end() ? std::string{} : r->second);
+  }
+  if (replica_) replica_->advance(rd);
 }
 
 }  // namespace synod

@@ -11,12 +11,17 @@
 
 #include <uv.h>
 
+#include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "synod/log_storage.h"
+#include "synod/log_writer.h"
 #include "synod/replica.h"
 #include "synod/storage.h"
 #include "synod/transport.h"
@@ -40,7 +45,12 @@ class UvHost {
   // The outcome of a proposal, with the apply result when committed.
   using Done = std::function<void(const ProposalOutcome& outcome, const std::string& result)>;
 
+  // Persists each Ready on the loop thread (fine for MemoryStorage).
   UvHost(uv_loop_t* loop, Storage& storage, Transport& transport, UvHostOptions options);
+  // Persists on a LogWriter thread with group commit: the loop never waits
+  // for the disk, one fdatasync covers every Ready staged meanwhile, and each
+  // Ready's messages leave (and its entries apply) once it is durable.
+  UvHost(uv_loop_t* loop, LogStorage& log, Transport& transport, UvHostOptions options);
   ~UvHost();
   UvHost(const UvHost&) = delete;
   UvHost& operator=(const UvHost&) = delete;
@@ -68,6 +78,8 @@ class UvHost {
   void schedule();
   void run_ready();
   bool persist(const Ready& rd);
+  void finish(const Ready& rd);
+  void finish_durable();
   void fail(std::string_view why);
 
   uv_loop_t* loop_;
@@ -81,6 +93,20 @@ class UvHost {
   bool failed_ = false;
   std::map<std::uint64_t, Done> waiting_;  // ticket -> callback
   std::vector<std::uint8_t> encode_buf_;
+
+  // Asynchronous persistence (the LogStorage constructor).
+  struct Staged {
+    Ready rd;
+    std::uint64_t sequence = 0;  // finish once durable_ reaches it
+  };
+  LogStorage* log_ = nullptr;
+  std::unique_ptr<LogWriter> writer_;
+  uv_async_t* durable_async_ = nullptr;
+  std::atomic<std::uint64_t> durable_{0};
+  std::atomic<Status> writer_status_{Status::ok};
+  std::uint64_t last_sequence_ = 0;
+  // Invariant: in ready() order, sequences ascending.
+  std::deque<Staged> staged_;
 };
 
 }  // namespace synod
