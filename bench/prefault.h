@@ -1,0 +1,24 @@
+// Heap pre-faulting for the in-memory run. The core keeps every chosen value
+// until compaction exists (issue 5), so a run allocates (value + ~48) bytes
+// per command and never frees them: every one of those bytes is memory the
+// kernel hands out, and zeroes, for the first time. On a virtual machine that
+// gives fresh pages back to its host, that first touch costs more than synod
+// (measured here: clear_page_erms at 64-91 % of the CPU). A deployment with
+// compaction recycles that memory instead; pre-faulting emulates it: the heap
+// is grown and touched before the run, then handed back to malloc, which
+// serves the run from it without a page fault.
+#pragma once
+
+#include <cstdint>
+
+namespace synod::bench {
+
+// Bytes worth pre-faulting for a run of `ops` commands of `value_bytes`,
+// capped at half the memory available now.
+std::uint64_t prefault_bytes_for(std::uint64_t ops, std::uint64_t value_bytes);
+
+// Grows malloc's heap by `bytes`, touches every page, and frees it into the
+// heap's top, telling malloc never to give it back (M_TRIM_THRESHOLD).
+void prefault_heap(std::uint64_t bytes);
+
+}  // namespace synod::bench

@@ -1,0 +1,129 @@
+#include "report.h"
+
+#include <fmt/format.h>
+
+namespace synod::bench {
+
+namespace {
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string bytes_text(std::uint64_t b) {
+  if (b >= (1ull << 30)) return fmt::format("{:.2f} GiB", static_cast<double>(b) / (1ull << 30));
+  return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1ull << 20));
+}
+
+std::string thousands(double v) {
+  std::string digits = fmt::format("{:.0f}", v), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string config_line(const BenchOptions& o) {
+  return fmt::format(
+      "transport={} replicas={} value_bytes={} clients={} outstanding={} batch_max={} "
+      "inflight_max={} storage={}{} duration_s={} warmup_s={} tick_ms={} election_ticks={}{}",
+      to_string(o.transport), o.replicas, o.value_bytes, o.clients, o.outstanding, o.batch_max,
+      o.inflight_max, to_string(o.storage), o.storage == StorageKind::log ? " data_dir=" + o.data_dir : "",
+      o.duration_s, o.warmup_s, o.tick_ms, o.election_ticks, o.wire ? " wire=on" : "");
+}
+
+}  // namespace
+
+Figures figures_of(const BenchOptions& o, const RunResult& r) {
+  Figures f;
+  const Measured& m = r.m;
+  f.seconds = m.seconds;
+  f.ops = m.ops;
+  if (m.seconds > 0) {
+    f.ops_per_sec = static_cast<double>(m.ops) / m.seconds;
+    f.slots_per_sec = static_cast<double>(m.slots) / m.seconds;
+    f.cores_busy = r.cpu_s / m.seconds;
+  }
+  f.mb_per_sec = f.ops_per_sec * static_cast<double>(o.value_bytes) / 1e6;
+  f.commands_per_slot = m.slots ? static_cast<double>(m.ops) / static_cast<double>(m.slots) : 0;
+  auto us = [&](double q) { return static_cast<double>(m.latency.quantile(q)) / 1e3; };
+  f.p50_us = us(0.50), f.p90_us = us(0.90), f.p99_us = us(0.99), f.p999_us = us(0.999);
+  f.max_us = static_cast<double>(m.latency.max()) / 1e3;
+  f.cpu_us_per_op = m.ops ? r.cpu_s * 1e6 / static_cast<double>(m.ops) : 0;
+  f.peak_rss_bytes = r.peak_rss_bytes;
+  f.failed = m.failed;
+  f.refused = m.refused;
+  return f;
+}
+
+std::string text_report(const BenchOptions& o, const Figures& f, const Context& c) {
+  std::string s;
+  s += fmt::format("synod-bench results\n");
+  s += fmt::format("  configuration     {}\n", config_line(o));
+  s += fmt::format("  command           {}\n", c.command);
+  s += fmt::format("  machine           {}\n", c.machine.uname);
+  s += fmt::format("  nproc             {}\n", c.machine.nproc);
+  s += fmt::format("  measured          {:.2f} s, {} committed commands\n", f.seconds, thousands(static_cast<double>(f.ops)));
+  s += fmt::format("  committed ops/s   {}\n", thousands(f.ops_per_sec));
+  s += fmt::format("  MB/s              {:.1f}   (command bytes, 10^6 B/s)\n", f.mb_per_sec);
+  s += fmt::format("  slots/s           {}   ({:.1f} commands per slot)\n", thousands(f.slots_per_sec),
+                   f.commands_per_slot);
+  s += fmt::format("  latency us        p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
+                   f.p50_us, f.p90_us, f.p99_us, f.p999_us, f.max_us);
+  s += fmt::format("  CPU us per op     {:.3f}   ({:.2f} cores busy, all {} processes)\n", f.cpu_us_per_op,
+                   f.cores_busy, o.transport == TransportKind::tcp ? o.replicas : 1);
+  s += fmt::format("  peak RSS          {}   (largest process)\n", bytes_text(f.peak_rss_bytes));
+  if (f.failed || f.refused)
+    s += fmt::format("  not committed     {} outcomes not committed, {} proposals refused\n", f.failed,
+                     f.refused);
+  return s;
+}
+
+std::string json_run(const BenchOptions& o, const Figures& f, const Context& c) {
+  std::string cfg = fmt::format(
+      "{{\"transport\": \"{}\", \"replicas\": {}, \"value_bytes\": {}, \"clients\": {}, "
+      "\"outstanding\": {}, \"batch_max\": {}, \"inflight_max\": {}, \"storage\": \"{}\", "
+      "\"data_dir\": {}, \"duration_s\": {}, \"warmup_s\": {}, \"tick_ms\": {}, "
+      "\"election_ticks\": {}, \"wire\": {}}}",
+      to_string(o.transport), o.replicas, o.value_bytes, o.clients, o.outstanding, o.batch_max,
+      o.inflight_max, to_string(o.storage), json_string(o.data_dir), o.duration_s, o.warmup_s,
+      o.tick_ms, o.election_ticks, o.wire);
+  return fmt::format(
+      "{{\"ops_per_sec\": {:.1f}, \"mb_per_sec\": {:.3f}, \"slots_per_sec\": {:.1f}, "
+      "\"commands_per_slot\": {:.2f}, \"p50_us\": {:.2f}, \"p90_us\": {:.2f}, \"p99_us\": {:.2f}, "
+      "\"p999_us\": {:.2f}, \"max_us\": {:.2f}, \"cpu_us_per_op\": {:.4f}, \"cores_busy\": {:.3f}, "
+      "\"peak_rss_bytes\": {}, \"ops\": {}, \"seconds\": {:.3f}, \"not_committed\": {}, "
+      "\"refused\": {}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
+      f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.commands_per_slot, f.p50_us, f.p90_us,
+      f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.cores_busy, f.peak_rss_bytes, f.ops,
+      f.seconds, f.failed, f.refused, cfg, json_string(c.command), json_string(c.machine.uname),
+      c.machine.nproc);
+}
+
+std::string sweep_csv(const std::string& name, const std::vector<SweepPoint>& points) {
+  std::string s = name +
+                  ",ops_per_sec,mb_per_sec,slots_per_sec,p50_us,p90_us,p99_us,p999_us,max_us,"
+                  "cpu_us_per_op,peak_rss_bytes,not_committed\n";
+  for (const SweepPoint& p : points) {
+    const Figures& f = p.f;
+    s += fmt::format("{},{:.1f},{:.3f},{:.1f},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.4f},{},{}\n",
+                     p.value, f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.p50_us, f.p90_us,
+                     f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.peak_rss_bytes, f.failed);
+  }
+  return s;
+}
+
+}  // namespace synod::bench

@@ -1,0 +1,47 @@
+// One benchmark run, in-process (memory transport) or across processes (TCP),
+// and what the two share: the replica configuration and the storages.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "load.h"
+#include "options.h"
+#include "synod/config.h"
+#include "synod/storage.h"
+#include "synod/wire.h"
+
+namespace synod::bench {
+
+struct RunResult {
+  bool ok = true;
+  std::string error;
+  Measured m;
+  double cpu_s = 0;                  // every process, during the measured window
+  std::uint64_t peak_rss_bytes = 0;  // the largest of the processes
+  unsigned processes = 1;
+};
+
+// The Config of replica `id` of the run. The designated leader (node 1) has
+// the configured election timeout; the others a longer one, so node 1 wins
+// the first election it forces.
+Config replica_config(const BenchOptions& o, NodeId id);
+wire::WireLimits wire_limits(const BenchOptions& o);
+
+// Heap to pre-fault in each process of the run (prefault.h).
+std::uint64_t prefault_bytes(const BenchOptions& o);
+
+// A fresh storage for replica `id`: MemoryStorage, or a LogStorage in
+// <run_dir>/node-<id>. Null with *why set on failure.
+std::unique_ptr<Storage> open_storage(const BenchOptions& o, const std::string& run_dir,
+                                      NodeId id, std::string* why);
+// A new directory for this run's logs under --data-dir; empty on failure.
+std::string make_run_dir(const BenchOptions& o, std::string* why);
+void remove_run_dir(const BenchOptions& o, const std::string& run_dir);
+
+RunResult run_memory(const BenchOptions& o);
+RunResult run_tcp(const BenchOptions& o);
+// --replica-mode: serve as replica o.node_id until SIGTERM; the exit status.
+int run_replica_process(const BenchOptions& o);
+
+}  // namespace synod::bench

@@ -1,0 +1,59 @@
+#include "uv_replica.h"
+
+#include <fmt/format.h>
+
+#include "run.h"
+
+namespace synod::bench {
+
+UvReplica::UvReplica(uv_loop_t* loop, const BenchOptions& o, NodeId id, std::string run_dir)
+    : loop_(loop), o_(o), id_(id), run_dir_(std::move(run_dir)) {}
+
+UvReplica::~UvReplica() = default;
+
+void UvReplica::log(std::string_view line) const {
+  bool routine = line.starts_with("connected to node") || line.starts_with("lost connection") ||
+                 line.find("reconnected") != std::string_view::npos;
+  if (o_.verbose || (!routine && !quiet_))
+    fmt::print(stderr, "synod-bench node {}: {}\n", id_.value, line);
+}
+
+bool UvReplica::start(std::uint64_t cluster_id,
+                      std::function<std::string(Slot, const std::string&)> apply,
+                      std::string* why) {
+  storage_ = open_storage(o_, run_dir_, id_, why);
+  if (!storage_) return false;
+  TcpTransportOptions t;
+  t.self = id_;
+  t.cluster_id = cluster_id;
+  for (std::uint64_t i = 1; i <= o_.ports.size(); ++i) {
+    std::string addr = fmt::format("127.0.0.1:{}", o_.ports[i - 1]);
+    if (i == id_.value) t.listen_address = addr;
+    else t.peers.push_back(Peer{NodeId{i}, addr});
+  }
+  wire::WireLimits limits = wire_limits(o_);
+  t.frame_bytes_max = limits.frame_bytes_max;
+  t.log = [this](std::string_view line) { log(line); };
+  transport_ = std::make_unique<TcpTransport>(loop_, t);
+
+  UvHostOptions h;
+  h.config = replica_config(o_, id_);
+  h.tick_ms = o_.tick_ms;
+  h.limits = limits;
+  h.apply = std::move(apply);
+  h.log = [this](std::string_view line) { log(line); };
+  host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
+  if (host_->start(why) != Status::ok) {
+    if (why->empty()) *why = "the host did not start";
+    return false;
+  }
+  return true;
+}
+
+void UvReplica::stop() {
+  quiet_ = true;
+  if (host_) host_->stop();
+  if (transport_) transport_->stop();
+}
+
+}  // namespace synod::bench

@@ -1,0 +1,48 @@
+// One replica of a TCP run on a libuv loop: its storage, the TCP transport
+// on 127.0.0.1 and the ready-made UvHost. The leader process and each
+// replica process build one of these.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "options.h"
+#include "synod/storage.h"
+#include "synod/tcp_transport.h"
+#include "synod/uv_host.h"
+
+namespace synod::bench {
+
+class UvReplica {
+ public:
+  UvReplica(uv_loop_t* loop, const BenchOptions& o, NodeId id, std::string run_dir);
+  ~UvReplica();
+
+  // Opens the storage, starts the transport and the host.
+  bool start(std::uint64_t cluster_id,
+             std::function<std::string(Slot, const std::string&)> apply, std::string* why);
+  // Stops the host and the transport; run the loop until idle afterwards.
+  void stop();
+  // Routine connection news are dropped from then on (peers are going away).
+  void quiet() { quiet_ = true; }
+
+  UvHost& host() { return *host_; }
+  TcpTransport& transport() { return *transport_; }
+
+ private:
+  void log(std::string_view line) const;
+
+  uv_loop_t* loop_;
+  const BenchOptions& o_;
+  NodeId id_;
+  std::string run_dir_;
+  bool quiet_ = false;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<TcpTransport> transport_;
+  std::unique_ptr<UvHost> host_;
+};
+
+}  // namespace synod::bench
