@@ -12,9 +12,10 @@ std::string b(Ballot x) { return fmt::format("{}.{}", x.round, x.node.value); }
 void Checker::on_start(NodeId n, bool wiped) {
   NodeState& ns = nodes_.at(n.value);
   ns.applied = Slot{};
-  if (!wiped) return;
+  // A promise never synced (and so never sent) may die in a crash; what
+  // must survive is every promise that left the node (promised_sent).
   ns.promised_now = Ballot{};
-  ns.amnesiac = true;
+  ns.amnesiac = ns.amnesiac || wiped;  // until it votes again
 }
 
 void Checker::on_apply(NodeId n, const Entry& e) {

@@ -77,6 +77,8 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   sc.faults.duplicate_rate = d.unit() * 0.50;
   sc.faults.delay_min = 1;
   sc.faults.delay_max = d.between(1, 40);  // steps; a tick is 10 steps
+  sc.log_storage = d.chance(0.3);
+  sc.pipelined = d.chance(0.5);
   add_crashes(d, sc);
   add_partitions(d, sc);
   std::stable_sort(sc.events.begin(), sc.events.end(),
@@ -91,9 +93,11 @@ std::string Scenario::describe() const {
     wipes += e.kind == EventKind::restart && e.wipe;
     blocks += e.kind == EventKind::block;
   }
-  return fmt::format("replicas={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={}",
-                     replicas, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes,
-                     wipes, blocks);
+  return fmt::format(
+      "replicas={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
+      "storage={}{}",
+      replicas, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes, blocks,
+      log_storage ? "log" : "memory", pipelined ? " pipelined" : "");
 }
 
 }  // namespace synod::sim

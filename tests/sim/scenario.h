@@ -26,6 +26,8 @@ struct Scenario {
   std::size_t replicas = 3;
   NetworkFaults faults;
   std::uint64_t fault_ticks = 1500;  // faults stop here; then liveness is due
+  bool log_storage = false;  // the durable log over a fault file system
+  bool pipelined = false;    // the host stages several Readys per sync
   std::vector<Event> events;         // ascending by tick
   std::string describe() const;
 };

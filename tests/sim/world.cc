@@ -10,11 +10,14 @@ World::World(const Options& opt)
       net_(opt.seed * 31 + 17),
       checker_(scenario_.replicas),
       trace_(opt.trace_keep),
-      nodes_(scenario_.replicas),
       clients_(3),
       rng_(opt.seed * 0x9e3779b97f4a7c15ULL + 3) {
   net_.set_faults(scenario_.faults);
-  for (std::size_t i = 0; i < nodes_.size(); ++i) nodes_[i].id = NodeId{i + 1};
+  nodes_.reserve(scenario_.replicas);
+  for (std::size_t i = 0; i < scenario_.replicas; ++i) {
+    nodes_.emplace_back(scenario_.log_storage);
+    nodes_.back().id = NodeId{i + 1};
+  }
 }
 
 Config World::config_for(NodeId id, bool join) const {
@@ -52,7 +55,7 @@ void World::start(Node& n, bool wipe) {
   // storage empty then rejoins before it votes. Every fourth seed also starts
   // the cluster that way (all empty: a new cluster, as in-memory hosts do).
   bool join = n.incarnation > 1 || opt_.seed % 4 == 0;
-  n.replica.emplace(config_for(n.id, join), n.storage);
+  n.replica.emplace(config_for(n.id, join), n.storage.storage());
   checker_.on_start(n.id, wipe);
   net_.set_down(n.id, false);
   trace(fmt::format("t={} start {}{}", now_, n.id.value, wipe ? " wiped" : ""));
@@ -67,8 +70,9 @@ void World::crash(Node& n, bool mid_ready, std::size_t keep) {
     process_ready(n);  // crashes between save and sync
     return;
   }
-  n.storage.crash(keep);
   n.replica.reset();
+  n.staged.clear();  // never synced: never sent
+  n.storage.crash(keep);
   n.crash_mid_ready = false;
   net_.set_down(n.id, true);
   // The process died: its clients never hear back, so for them it is unknown.
@@ -86,9 +90,22 @@ void World::process_ready(Node& n) {
       crash(n, false, n.keep_unsynced);
       return;
     }
-    if (rd.must_sync) n.storage.sync();
+    n.staged.push_back(std::move(rd));
+    // A pipelined host (group commit) takes more Readys before one sync
+    // finishes them all, in order.
+    if (!scenario_.pipelined || (rng_++ % 3) == 0) finish_staged(n);
+  }
+  if (n.replica) checker_.on_promise_seen(n.id, n.replica->info().promised);
+}
+
+void World::finish_staged(Node& n) {
+  if (n.staged.empty()) return;
+  n.storage.sync();
+  while (n.replica && !n.staged.empty()) {
+    Ready rd = std::move(n.staged.front());
+    n.staged.pop_front();
     for (const Message& m : rd.messages) {
-      checker_.on_send(n.id, m, n.storage);
+      checker_.on_send(n.id, m, n.storage.mirror());
       trace(fmt::format("t={} send {}", now_, describe(m)));
       net_.send(now_, n.id, m.to, m);
     }
@@ -96,7 +113,6 @@ void World::process_ready(Node& n) {
     for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
     n.replica->advance(rd);
   }
-  if (n.replica) checker_.on_promise_seen(n.id, n.replica->info().promised);
 }
 
 void World::handle_outcome(Node& n, const ProposalOutcome& o) {
@@ -199,6 +215,7 @@ Result World::run() {
       for (Node& n : nodes_) {
         // Nodes tick at different phases, as real timers drift.
         if (!n.replica || (now_ + n.id.value * 3) % kStepsPerTick != 0) continue;
+        finish_staged(n);
         n.replica->tick();
         process_ready(n);
       }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "checker.h"
 #include "scenario.h"
+#include "sim_storage.h"
 #include "synod/memory_network.h"
 #include "synod/memory_storage.h"
 #include "synod/replica.h"
@@ -55,9 +57,11 @@ class World {
     std::string payload;
   };
   struct Node {
+    explicit Node(bool use_log) : storage(use_log) {}
     NodeId id{};
-    MemoryStorage storage;
+    SimStorage storage;
     std::optional<Replica> replica;
+    std::deque<Ready> staged;  // saved, waiting for the sync that finishes them
     std::map<std::uint64_t, Pending> pending;  // ticket -> proposal
     std::uint64_t incarnation = 0;
     bool crash_mid_ready = false;
@@ -75,6 +79,7 @@ class World {
   void start(Node& n, bool wipe);
   void crash(Node& n, bool mid_ready, std::size_t keep);
   void process_ready(Node& n);
+  void finish_staged(Node& n);
   void handle_outcome(Node& n, const ProposalOutcome& o);
   void apply_event(const Event& e);
   void clients_act();
