@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace synod::sim {
 
 namespace {
@@ -49,8 +51,36 @@ void Checker::on_outcome(NodeId n, const ProposalOutcome& o, const std::string& 
   acked_[payload] = Place{o.slot, o.index};
 }
 
+// A majority accepted (slot, ballot): that value is chosen, whoever knows it.
+void Checker::on_accepted_sent(NodeId n, const Message& m, const MemoryStorage& s) {
+  for (Slot x = m.slot; x < m.slot_end; x = x.next()) {
+    const Entry* e = s.synced_entry(x);
+    if (!e || e->ballot != m.ballot) continue;  // a chosen slot re-acknowledged
+    auto& voters = votes_[{x.value, m.ballot}];
+    if (std::find(voters.begin(), voters.end(), n.value) == voters.end()) voters.push_back(n.value);
+    if (voters.size() < majority_) continue;
+    auto [it, fresh] = chosen_by_votes_.try_emplace(x.value, e->value);
+    if (!fresh && !(it->second == e->value))
+      fail(fmt::format("slot {}: a majority accepted a second value in {}", x.value, b(m.ballot)));
+  }
+}
+
+// Paxos Made Simple P2c: once a value is chosen, every later proposal for
+// that slot carries it. Checked on the leader's accepts, before any
+// acceptor takes the wrong value.
+void Checker::on_accept_sent(const Message& m) const {
+  for (const Entry& e : m.entries) {
+    auto it = chosen_by_votes_.find(e.slot.value);
+    if (it != chosen_by_votes_.end() && !(it->second == e.value))
+      fail(fmt::format("slot {}: leader {} proposes a value other than the chosen one", e.slot.value,
+                       b(m.ballot)));
+  }
+}
+
 void Checker::on_send(NodeId n, const Message& m, const MemoryStorage& s) {
   NodeState& ns = nodes_.at(n.value);
+  if (m.type == MessageType::accepted) on_accepted_sent(n, m, s);
+  if (m.type == MessageType::accept) on_accept_sent(m);
   if (m.type == MessageType::promise) {
     if (s.synced_hard_state().promised < m.ballot)
       fail(fmt::format("node {} sent a promise for {} before it was durable", n.value, b(m.ballot)));

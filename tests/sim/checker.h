@@ -22,7 +22,7 @@ struct CheckFailure : std::runtime_error {
 
 class Checker {
  public:
-  explicit Checker(std::size_t nodes) : nodes_(nodes + 1) {}
+  explicit Checker(std::size_t nodes) : nodes_(nodes + 1), majority_(nodes / 2 + 1) {}
 
   // A replica (re)started: its state machine is empty again. wiped: its
   // storage was lost too, so its promise legitimately restarts from zero, but
@@ -55,7 +55,15 @@ class Checker {
     std::uint32_t index = 0;
   };
 
+  void on_accepted_sent(NodeId n, const Message& m, const MemoryStorage& s);
+  void on_accept_sent(const Message& m) const;
+
   std::vector<NodeState> nodes_;
+  std::size_t majority_;
+  // Votes per (slot, ballot) seen leaving acceptors, and the values a true
+  // majority accepted in one ballot: chosen, before any learner knows it.
+  std::map<std::pair<std::uint64_t, Ballot>, std::vector<std::uint64_t>> votes_;
+  std::map<std::uint64_t, Value> chosen_by_votes_;
   std::map<std::uint64_t, Value> chosen_;
   std::map<std::string, Place> placed_;  // command -> where it was chosen
   std::map<std::string, Place> acked_;
