@@ -22,9 +22,11 @@ struct Outbox {
   std::vector<Entry> entries;
   std::vector<Message> messages;
   std::vector<ProposalOutcome> outcomes;
+  std::vector<ReadState> reads;
 
   bool empty() const {
-    return !hard_state_dirty && entries.empty() && messages.empty() && outcomes.empty();
+    return !hard_state_dirty && entries.empty() && messages.empty() && outcomes.empty() &&
+           reads.empty();
   }
 };
 

@@ -140,6 +140,10 @@ void Proposer::become_leader() {
   next_slot_ = first;
   sent_upto_ = ctx_.log.commit();
   for (Slot s = first; s <= last; s = s.next()) assign_slot(recovered_value(s), {});
+  // Nothing to recover: a no-op gives this ballot a slot to commit at once,
+  // which the commit index and ReadIndex wait for.
+  if (next_slot_ == first) assign_slot(Value::noop(), {});
+  reads_.start_term(first);
   reported_.clear();
   if (exclude_self_) exclude_self_ = false, ctx_.set_voting(true);
 
@@ -157,6 +161,7 @@ void Proposer::step_down(NodeId hint) {
   inflight_.clear();
   pending_.clear();
   pending_bytes_ = 0;
+  reads_.abandon(hint);
   role_ = Role::follower;
   if (ctx_.leader == ctx_.self()) ctx_.leader = hint;
   reported_.clear();
@@ -175,12 +180,22 @@ ProposeResult Proposer::propose(std::string command) {
   return {Status::ok, t, ctx_.self()};
 }
 
+ProposeResult Proposer::read() {
+  if (role_ != Role::leader) return {Status::not_leader, {}, ctx_.leader};
+  Ticket t{next_ticket_++};
+  reads_.request(t);
+  return {Status::ok, t, ctx_.self()};
+}
+
 bool Proposer::can_flush() const {
-  return role_ == Role::leader && !pending_.empty() && next_slot_ <= window_end();
+  return role_ == Role::leader &&
+         ((!pending_.empty() && next_slot_ <= window_end()) || reads_.round_wanted());
 }
 
 void Proposer::flush() {
   if (role_ != Role::leader) return;
+  // Reads asked since the last round share the next one, sent now.
+  if (reads_.round_wanted()) send_heartbeats();
   Slot first_new = next_slot_;
   while (!pending_.empty() && next_slot_ <= window_end()) {
     std::vector<std::string> batch;
@@ -255,6 +270,7 @@ void Proposer::on_accepted(const Message& msg) {
 void Proposer::on_heartbeat_ack(const Message& msg) {
   if (role_ != Role::leader || msg.ballot != ballot_) return;
   heard_mask_ |= ctx_.quorum.bit(msg.from);
+  if (msg.slot.value != 0) reads_.on_ack(msg.from, msg.slot.value);
 }
 
 void Proposer::on_durable(const Entry& e) {
@@ -279,6 +295,7 @@ void Proposer::commit_chosen_prefix() {
   }
   if (commit == ctx_.log.commit()) return;
   ctx_.set_commit(commit);
+  reads_.on_commit();
   send_admitted();  // the window moved
 }
 
@@ -286,12 +303,14 @@ void Proposer::commit_chosen_prefix() {
 
 void Proposer::send_heartbeats() {
   ticks_since_heartbeat_ = 0;
+  Slot round{reads_.next_round()};
   for (NodeId v : ctx_.quorum.voters()) {
     if (v == ctx_.self()) continue;
     Message m;
     m.type = MessageType::heartbeat;
     m.to = v;
     m.ballot = ballot_;
+    m.slot = round;
     m.commit = ctx_.log.commit();
     ctx_.send(std::move(m));
   }

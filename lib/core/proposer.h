@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "context.h"
+#include "read_index.h"
 #include "synod/replica.h"
 
 namespace synod::detail {
@@ -42,6 +43,7 @@ class Proposer {
   void step_down(NodeId hint);
 
   ProposeResult propose(std::string command);
+  ProposeResult read();
   void on_accepted(const Message& msg);
   void on_heartbeat_ack(const Message& msg);
   // An entry staged by this replica is now durable: the leader counts its
@@ -119,6 +121,7 @@ class Proposer {
 
   std::deque<Pending> pending_;
   std::uint64_t pending_bytes_ = 0;
+  ReadIndex reads_{ctx_};
   std::uint64_t next_ticket_ = 1;
 };
 

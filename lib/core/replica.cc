@@ -20,6 +20,7 @@ class Replica::Core {
   void tick();
   void step(const Message& msg);
   ProposeResult propose(std::string command);
+  ProposeResult read();
   void campaign() {
     if (!rejoin.active()) proposer.campaign(/*force=*/true, /*exclude_self=*/false);
   }
@@ -136,6 +137,7 @@ void Replica::Core::step(const Message& msg) {
         ack.type = MessageType::heartbeat_ack;
         ack.to = msg.from;
         ack.ballot = msg.ballot;
+        ack.slot = msg.slot;  // the read round, echoed
         ack.commit = ctx.log.commit();
         ctx.send(std::move(ack));
       }
@@ -185,6 +187,11 @@ void Replica::Core::step(const Message& msg) {
   }
 }
 
+ProposeResult Replica::Core::read() {
+  if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
+  return proposer.read();
+}
+
 ProposeResult Replica::Core::propose(std::string command) {
   if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
   return proposer.propose(std::move(command));
@@ -199,6 +206,7 @@ Ready Replica::Core::ready() {
   rd.messages = std::move(ctx.out.messages);
   rd.committed = learner.take_committed();
   rd.outcomes = std::move(ctx.out.outcomes);
+  rd.reads = std::move(ctx.out.reads);
   ctx.out = Outbox{};
   return rd;
 }
@@ -231,6 +239,7 @@ Replica& Replica::operator=(Replica&&) noexcept = default;
 void Replica::tick() { core_->tick(); }
 void Replica::step(const Message& msg) { core_->step(msg); }
 ProposeResult Replica::propose(std::string command) { return core_->propose(std::move(command)); }
+ProposeResult Replica::read() { return core_->read(); }
 void Replica::campaign() { core_->campaign(); }
 bool Replica::has_ready() const { return core_->has_ready(); }
 Ready Replica::ready() { return core_->ready(); }

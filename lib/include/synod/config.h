@@ -18,6 +18,7 @@ enum class PlantedBug : std::uint8_t {
   accept_below_promise,      // an acceptor accepts a ballot below its promise
   choose_not_highest,        // a new leader re-proposes the lowest-ballot value
   quorum_too_small,          // a quorum one smaller than a majority
+  read_without_confirm,      // a leader serves reads without a heartbeat round
 };
 
 struct Config {

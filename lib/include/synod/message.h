@@ -25,9 +25,11 @@ enum class MessageType : std::uint8_t {
   accept = 3,
   // Phase 2b. ballot: the accepted ballot; [slot, slot_end): the slots.
   accepted = 4,
-  // Leader liveness. ballot: the leader's; commit: its commit index.
+  // Leader liveness. ballot: the leader's; commit: its commit index;
+  // slot: the read-confirmation round (ReadIndex), 0 when none.
   heartbeat = 5,
-  // Answer to heartbeat. ballot: the leader's; commit: the follower's.
+  // Answer to heartbeat. ballot: the leader's; commit: the follower's;
+  // slot: the round echoed.
   heartbeat_ack = 6,
   // A ballot below the sender's promise. ballot: the sender's promise;
   // slot: echo of the rejected request's slot.

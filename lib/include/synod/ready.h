@@ -35,6 +35,16 @@ struct ProposalOutcome {
   NodeId leader_hint{};     // not_leader only; NodeId{} when unknown
 };
 
+// A linearizable read (Replica::read) the leader confirmed: serve it once the
+// host applied every slot up to `index`. Not ok: the replica stopped leading
+// before confirming; nothing happened, retry on the leader named by the hint.
+struct ReadState {
+  Ticket ticket{};
+  Slot index{};
+  bool ok = false;
+  NodeId leader_hint{};
+};
+
 struct Ready {
   // 1. Persist before anything else. Set when it changed.
   std::optional<HardState> hard_state;
@@ -49,10 +59,12 @@ struct Ready {
   // 4. Report after applying `committed` (a committed outcome names a slot in
   //    `committed` or earlier).
   std::vector<ProposalOutcome> outcomes;
+  // 5. Confirmed reads (ReadIndex); serve each once applied >= its index.
+  std::vector<ReadState> reads;
 
   bool empty() const {
     return !hard_state && entries.empty() && messages.empty() && committed.empty() &&
-           outcomes.empty();
+           outcomes.empty() && reads.empty();
   }
 };
 

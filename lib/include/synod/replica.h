@@ -55,6 +55,13 @@ class Replica {
   void step(const Message& msg);
   // Queue a command for the next slot. Leader only.
   ProposeResult propose(std::string command);
+  // A linearizable read without writing the log (ReadIndex, section 6.4 of
+  // Ongaro's thesis, in Paxos terms): the leader notes its commit index,
+  // confirms its ballot with one heartbeat round to a majority (shared by all
+  // reads asked meanwhile), and reports a ReadState in a Ready. A new leader
+  // first commits a slot in its own ballot. Leader only: not_leader (with a
+  // hint) elsewhere.
+  ProposeResult read();
   // Start an election now (tests, leadership transfer by hand).
   void campaign();
 

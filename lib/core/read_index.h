@@ -1,0 +1,52 @@
+// Linearizable reads without the log (ReadIndex). A read asked of the leader
+// takes the commit index at that moment, once the leader has committed a
+// slot in its own ballot (before that its commit index may be behind what an
+// earlier leader chose: DESIGN section 10). It is served once a heartbeat
+// round sent after it was asked is acknowledged by a majority in the
+// leader's ballot: then no other leader had chosen anything newer when the
+// read was asked. One round confirms every read asked before it.
+#pragma once
+
+#include <deque>
+#include <map>
+
+#include "context.h"
+
+namespace synod::detail {
+
+class ReadIndex {
+ public:
+  explicit ReadIndex(Context& ctx) : ctx_(ctx) {}
+
+  // A new term: reads wait until the commit index reaches first_own_slot.
+  void start_term(Slot first_own_slot);
+  void request(Ticket t);
+  // The leader's commit index moved.
+  void on_commit();
+  // A heartbeat round is about to go out: its number, or 0 when no read
+  // waits for one.
+  std::uint64_t next_round();
+  // True when reads wait for a round not sent yet (send heartbeats now).
+  bool round_wanted() const { return !pending_.empty() && pending_.back().round > sent_round_; }
+  void on_ack(NodeId from, std::uint64_t round);
+  // Leadership ended: every read not yet confirmed fails (safe: no effect).
+  void abandon(NodeId hint);
+
+ private:
+  struct Pending {
+    Ticket ticket{};
+    Slot index{};
+    std::uint64_t round = 0;  // the first round sent after it was asked
+  };
+  void confirm(std::uint64_t round);
+
+  Context& ctx_;
+  Slot first_own_slot_{};
+  bool own_commit_ = false;  // a slot of this ballot is committed
+  std::deque<Ticket> early_;     // asked before own_commit_
+  std::deque<Pending> pending_;  // ascending rounds
+  std::uint64_t sent_round_ = 0;
+  std::map<std::uint64_t, VoterMask> acks_;  // rounds sent, not yet confirmed
+};
+
+}  // namespace synod::detail
