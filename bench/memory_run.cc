@@ -214,19 +214,21 @@ RunResult MemoryCluster::run() {
   std::uint64_t now = now_ns();
   std::uint64_t tick_ns = o_.tick_ms * 1'000'000u, next_tick = now + tick_ns;
   ProcessUsage begin{};
+  HeapSnapshot heap_begin{};
   load_.start(now);
   issue(now);
   while (!failed_) {
     now = now_ns();
     Phase before = load_.phase();
     Phase p = load_.advance(now);
-    if (before == Phase::warmup && p != Phase::warmup) begin = self_usage();
+    if (before == Phase::warmup && p != Phase::warmup) begin = self_usage(), heap_begin = heap_snapshot();
     if (p == Phase::done) break;
     if (now >= next_tick) tick_all(), next_tick += tick_ns;
     load_.progress(now);
     step_once(now);
   }
   ProcessUsage end = self_usage();
+  record_heap(res, heap_begin, heap_snapshot());
   res.ok = !failed_;
   res.error = error_;
   res.m = load_.measured();

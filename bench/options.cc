@@ -178,7 +178,8 @@ std::string usage() {
   --wire                   memory transport: encode and decode every message
   --prefault-mb N|auto     heap to touch before the run, per process: the log
                            is not compacted yet, so every command is fresh
-                           memory (docs/benchmarks.md); 0 turns it off     [auto]
+                           memory, and first-touch page faults can cost more
+                           than synod (docs/benchmarks.md)                  [0]
   --tick-ms N              replica tick                                     [10]
   --election-ticks N       election timeout in ticks                        [50]
   --json FILE              also write the results as JSON

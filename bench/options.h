@@ -30,9 +30,9 @@ struct BenchOptions {
   bool keep_data = false;
   // memory transport only: encode and decode every message with lib/wire.
   bool wire = false;
-  // Heap to grow and touch before the run (prefault.h); -1: sized from the
-  // expected run, 0: none.
-  std::int64_t prefault_mb = -1;
+  // Heap to grow and touch before the run, per process (prefault.h); 0:
+  // none, -1 (auto): sized for the run at the rates this code reached.
+  std::int64_t prefault_mb = 0;
   std::uint64_t tick_ms = 10;
   std::uint32_t election_ticks = 50;
   bool verbose = false;

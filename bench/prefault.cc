@@ -37,7 +37,7 @@ void prefault_heap(std::uint64_t bytes) {
   // Keep heap blocks out of mmap (which would return them to the kernel on
   // free) and never trim the top of the heap.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(2 * kChunk));
-  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  mallopt(M_TRIM_THRESHOLD, -1);  // -1: never (an int cannot hold a larger threshold)
   std::vector<void*> chunks;
   chunks.reserve(bytes / kChunk + 1);
   const long page = sysconf(_SC_PAGESIZE);

@@ -64,6 +64,8 @@ Figures figures_of(const BenchOptions& o, const RunResult& r) {
   f.max_us = static_cast<double>(m.latency.max()) / 1e3;
   f.cpu_us_per_op = m.ops ? r.cpu_s * 1e6 / static_cast<double>(m.ops) : 0;
   f.peak_rss_bytes = r.peak_rss_bytes;
+  f.heap_bytes_per_op = m.ops ? static_cast<double>(r.heap_growth_bytes) / static_cast<double>(m.ops) : 0;
+  f.heap_fresh_mb = static_cast<double>(r.heap_fresh_bytes) / 1e6;
   f.failed = m.failed;
   f.refused = m.refused;
   return f;
@@ -86,6 +88,9 @@ std::string text_report(const BenchOptions& o, const Figures& f, const Context& 
   s += fmt::format("  CPU us per op     {:.3f}   ({:.2f} cores busy, all {} processes)\n", f.cpu_us_per_op,
                    f.cores_busy, o.transport == TransportKind::tcp ? o.replicas : 1);
   s += fmt::format("  peak RSS          {}   (largest process)\n", bytes_text(f.peak_rss_bytes));
+  s += fmt::format("  heap per op       {:.0f} B retained{}; {:.0f} MB of it on fresh pages{}\n",
+                   f.heap_bytes_per_op, o.transport == TransportKind::tcp ? " (leader process)" : "",
+                   f.heap_fresh_mb, f.heap_fresh_mb > 0 ? " (first-touch page faults included)" : "");
   if (f.failed || f.refused)
     s += fmt::format("  not committed     {} outcomes not committed, {} proposals refused\n", f.failed,
                      f.refused);
@@ -106,10 +111,10 @@ std::string json_run(const BenchOptions& o, const Figures& f, const Context& c) 
       "\"commands_per_slot\": {:.2f}, \"p50_us\": {:.2f}, \"p90_us\": {:.2f}, \"p99_us\": {:.2f}, "
       "\"p999_us\": {:.2f}, \"max_us\": {:.2f}, \"cpu_us_per_op\": {:.4f}, \"cores_busy\": {:.3f}, "
       "\"peak_rss_bytes\": {}, \"ops\": {}, \"seconds\": {:.3f}, \"not_committed\": {}, "
-      "\"refused\": {}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
+      "\"refused\": {}, \"heap_bytes_per_op\": {:.1f}, \"heap_fresh_mb\": {:.1f}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
       f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.commands_per_slot, f.p50_us, f.p90_us,
       f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.cores_busy, f.peak_rss_bytes, f.ops,
-      f.seconds, f.failed, f.refused, cfg, json_string(c.command), json_string(c.machine.uname),
+      f.seconds, f.failed, f.refused, f.heap_bytes_per_op, f.heap_fresh_mb, cfg, json_string(c.command), json_string(c.machine.uname),
       c.machine.nproc);
 }
 

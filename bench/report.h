@@ -22,6 +22,8 @@ struct Figures {
   double cpu_us_per_op = 0;      // every process
   double cores_busy = 0;         // CPU seconds per second of the window
   std::uint64_t peak_rss_bytes = 0;
+  double heap_bytes_per_op = 0;   // this process's heap growth per op
+  double heap_fresh_mb = 0;       // of which needed fresh pages, 10^6 B
   std::uint64_t failed = 0;
   std::uint64_t refused = 0;
 };

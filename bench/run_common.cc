@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,16 @@ wire::WireLimits wire_limits(const BenchOptions& o) {
   l.frame_bytes_max = std::max<std::uint32_t>(l.frame_bytes_max, c.message_bytes_max + (1u << 20));
   l.entries_max = std::max<std::uint32_t>(l.entries_max, c.message_bytes_max / 64);
   return l;
+}
+
+HeapSnapshot heap_snapshot() {
+  struct mallinfo2 mi = mallinfo2();
+  return {mi.uordblks, mi.fordblks};
+}
+
+void record_heap(RunResult& r, const HeapSnapshot& begin, const HeapSnapshot& end) {
+  r.heap_growth_bytes = end.in_use > begin.in_use ? end.in_use - begin.in_use : 0;
+  r.heap_fresh_bytes = r.heap_growth_bytes > begin.free ? r.heap_growth_bytes - begin.free : 0;
 }
 
 std::uint64_t prefault_bytes(const BenchOptions& o) {

@@ -136,9 +136,16 @@ std::string sweep_svg(const BenchOptions& o, const std::vector<SweepPoint>& poin
       kWidth, kHeight, kWidth, kHeight);
   s += fmt::format(R"(<text x="{}" y="26" font-size="16" font-weight="bold">synod-bench: throughput and latency, sweeping {}</text>)" "\n",
                    kLeft, escape(o.sweep_name));
-  s += fmt::format(R"(<text x="{}" y="46" font-size="11" fill="#555">transport={} replicas={} value_bytes={} clients={} outstanding={} batch_max={} inflight_max={} storage={}; nproc {}</text>)" "\n",
-                   kLeft, to_string(o.transport), o.replicas, o.value_bytes, o.clients, o.outstanding,
-                   o.batch_max, o.inflight_max, to_string(o.storage), c.machine.nproc);
+  // The swept setting shows as "*": its values label the points.
+  auto field = [&](std::string_view name, std::uint64_t v) {
+    return fmt::format("{}={}", name, name == o.sweep_name ? std::string("*") : std::to_string(v));
+  };
+  std::string settings = fmt::format(
+      "transport={} {} {} {} {} {} {} storage={}", to_string(o.transport), field("replicas", o.replicas),
+      field("value-bytes", o.value_bytes), field("clients", o.clients), field("outstanding", o.outstanding),
+      field("batch-max", o.batch_max), field("inflight-max", o.inflight_max), to_string(o.storage));
+  s += fmt::format(R"(<text x="{}" y="46" font-size="11" fill="#555">{}; nproc {}</text>)" "\n", kLeft,
+                   escape(settings), c.machine.nproc);
   s += fmt::format(R"(<text x="{}" y="60" font-size="10" fill="#777">{}</text>)" "\n", kLeft, escape(c.machine.uname));
   s += grid(a);
   for (std::size_t i = 0; i < std::size(all); ++i) {

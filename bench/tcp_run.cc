@@ -6,6 +6,7 @@
 // processes. At the end it reads every process's CPU time and peak RSS from
 // /proc, then stops them all.
 #include <fmt/format.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "children.h"
@@ -50,6 +51,7 @@ class LeaderRun {
   Slot last_applied_slot_{};
   std::vector<std::size_t> idle_;
   ProcessUsage begin_{}, end_{};
+  HeapSnapshot heap_begin_{}, heap_end_{};
   std::uint64_t peak_rss_ = 0;
   std::string error_;
 };
@@ -106,7 +108,11 @@ void LeaderRun::on_control() {
   std::uint64_t now = now_ns();
   if (!loading_) return wait_for_leadership(now);
   Phase p = load_.advance(now);
-  if (!measuring_ && p != Phase::warmup) begin_ = usage_all(), measuring_ = true;
+  if (!measuring_ && p != Phase::warmup) {
+    begin_ = usage_all();
+    heap_begin_ = heap_snapshot();
+    measuring_ = true;
+  }
   if (p == Phase::done) return finish(nullptr);
   load_.progress(now);
   // Lost the lead (overloaded peers missed heartbeats): force it back, at
@@ -123,6 +129,7 @@ void LeaderRun::finish(const char* error) {
   finished_ = true;
   if (error) error_ = error;
   end_ = usage_all();
+  heap_end_ = heap_snapshot();
   peak_rss_ = end_.peak_rss_bytes;
   uv_timer_stop(&control_);
   uv_close(reinterpret_cast<uv_handle_t*>(&control_), nullptr);
@@ -154,6 +161,7 @@ RunResult LeaderRun::run(std::uint64_t cluster_id) {
   res.cpu_s = end_.cpu_s - begin_.cpu_s;
   res.peak_rss_bytes = peak_rss_;
   res.processes = o_.replicas;
+  record_heap(res, heap_begin_, heap_end_);
   return res;
 }
 
@@ -202,6 +210,7 @@ RunResult run_tcp(const BenchOptions& opts) {
 
 int run_replica_process(const BenchOptions& o) {
   die_with_parent(0);
+  prctl(PR_SET_NAME, fmt::format("synod-bench-r{}", o.node_id).c_str());
   if (o.prefault_mb > 0) prefault_heap(static_cast<std::uint64_t>(o.prefault_mb) << 20);
   uv_loop_t loop;
   uv_loop_init(&loop);

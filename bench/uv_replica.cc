@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "run.h"
+#include "synod/log_storage.h"
 
 namespace synod::bench {
 
@@ -42,7 +43,12 @@ bool UvReplica::start(std::uint64_t cluster_id,
   h.limits = limits;
   h.apply = std::move(apply);
   h.log = [this](std::string_view line) { log(line); };
-  host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
+  // The durable log persists on a LogWriter thread (group commit), so the
+  // loop never waits for fdatasync.
+  if (auto* log = dynamic_cast<LogStorage*>(storage_.get()))
+    host_ = std::make_unique<UvHost>(loop_, *log, *transport_, h);
+  else
+    host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
   if (host_->start(why) != Status::ok) {
     if (why->empty()) *why = "the host did not start";
     return false;
