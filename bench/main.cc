@@ -23,17 +23,25 @@ bool write_file(const std::string& path, const std::string& text) {
   return static_cast<bool>(f);
 }
 
-RunResult run_once(const BenchOptions& o) {
-  return o.transport == TransportKind::memory ? run_memory(o) : run_tcp(o);
+// Runs the configuration o.repeat times; false (reported) when a run failed.
+bool measure(const BenchOptions& o, Figures& out) {
+  std::vector<Figures> runs;
+  for (std::uint32_t i = 0; i < o.repeat; ++i) {
+    if (o.repeat > 1) fmt::print(stderr, "synod-bench: run {} of {}\n", i + 1, o.repeat);
+    RunResult r = o.transport == TransportKind::memory ? run_memory(o) : run_tcp(o);
+    if (!r.ok) {
+      fmt::print(stderr, "synod-bench: run failed: {}\n", r.error);
+      return false;
+    }
+    runs.push_back(figures_of(o, r));
+  }
+  out = median_of(runs);
+  return true;
 }
 
 int single(const BenchOptions& o, const Context& c) {
-  RunResult r = run_once(o);
-  if (!r.ok) {
-    fmt::print(stderr, "synod-bench: run failed: {}\n", r.error);
-    return 1;
-  }
-  Figures f = figures_of(o, r);
+  Figures f;
+  if (!measure(o, f)) return 1;
   fmt::print("{}", text_report(o, f, c));
   if (!o.json_path.empty() && !write_file(o.json_path, json_run(o, f, c) + "\n")) return 1;
   return 0;
@@ -46,12 +54,8 @@ int sweep(const BenchOptions& base, const Context& c) {
     BenchOptions o = base;
     set_by_name(o, o.sweep_name, v);
     fmt::print(stderr, "synod-bench: sweep {}={}\n", o.sweep_name, v);
-    RunResult r = run_once(o);
-    if (!r.ok) {
-      fmt::print(stderr, "synod-bench: run {}={} failed: {}\n", o.sweep_name, v, r.error);
-      return 1;
-    }
-    Figures f = figures_of(o, r);
+    Figures f;
+    if (!measure(o, f)) return 1;
     fmt::print("{}\n", text_report(o, f, c));
     points.push_back({v, f});
     json += (json.empty() ? "" : ",\n  ") + json_run(o, f, c);

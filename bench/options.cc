@@ -90,6 +90,7 @@ const std::vector<Flag>& flags() {
        }},
       {"tick-ms", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.tick_ms) && o.tick_ms > 0; }},
       {"election-ticks", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.election_ticks) && o.election_ticks > 1; }},
+      {"repeat", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.repeat) && o.repeat > 0; }},
       {"verbose", false, [](BenchOptions& o, const std::string&) { o.verbose = true; return true; }},
       {"json", true, [](BenchOptions& o, const std::string& v) { o.json_path = v; return !v.empty(); }},
       {"sweep", true, [](BenchOptions& o, const std::string& v) {
@@ -182,6 +183,8 @@ std::string usage() {
                            than synod (docs/benchmarks.md)                  [0]
   --tick-ms N              replica tick                                     [10]
   --election-ticks N       election timeout in ticks                        [50]
+  --repeat N               run N times; report each figure's median and the
+                           spread of ops/s                                  [1]
   --json FILE              also write the results as JSON
   --sweep NAME=v1,v2,...   one run per value of clients, outstanding, batch-max,
                            inflight-max, value-bytes or replicas; writes a CSV and

@@ -36,6 +36,8 @@ struct BenchOptions {
   std::uint64_t tick_ms = 10;
   std::uint32_t election_ticks = 50;
   bool verbose = false;
+  // Runs per configuration; the report gives the median of each figure.
+  std::uint32_t repeat = 1;
 
   std::string json_path;
   // --sweep NAME=v1,v2,...: one run per value; CSV and SVG at the end.

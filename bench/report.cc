@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <fstream>
+#include <type_traits>
+
 namespace synod::bench {
 
 namespace {
@@ -34,6 +38,13 @@ std::string thousands(double v) {
     out += digits[i];
   }
   return out;
+}
+
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string one, five, fifteen;
+  f >> one >> five >> fifteen;
+  return one.empty() ? "unknown" : one + " " + five + " " + fifteen;
 }
 
 std::string config_line(const BenchOptions& o) {
@@ -71,22 +82,52 @@ Figures figures_of(const BenchOptions& o, const RunResult& r) {
   return f;
 }
 
+Figures median_of(const std::vector<Figures>& runs) {
+  Figures m = runs.front();
+  auto med = [&](auto field) {
+    std::vector<std::remove_cvref_t<decltype(runs.front().*field)>> v;
+    for (const Figures& f : runs) v.push_back(f.*field);
+    std::sort(v.begin(), v.end());
+    m.*field = v[v.size() / 2];
+  };
+  med(&Figures::seconds), med(&Figures::ops), med(&Figures::ops_per_sec), med(&Figures::mb_per_sec);
+  med(&Figures::slots_per_sec), med(&Figures::commands_per_slot), med(&Figures::p50_us);
+  med(&Figures::p90_us), med(&Figures::p99_us), med(&Figures::p999_us), med(&Figures::max_us);
+  med(&Figures::cpu_us_per_op), med(&Figures::cores_busy), med(&Figures::peak_rss_bytes);
+  med(&Figures::heap_bytes_per_op), med(&Figures::heap_fresh_mb), med(&Figures::failed);
+  med(&Figures::refused);
+  m.runs = static_cast<unsigned>(runs.size());
+  m.ops_per_sec_min = m.ops_per_sec_max = runs.front().ops_per_sec;
+  for (const Figures& f : runs) {
+    m.ops_per_sec_min = std::min(m.ops_per_sec_min, f.ops_per_sec);
+    m.ops_per_sec_max = std::max(m.ops_per_sec_max, f.ops_per_sec);
+  }
+  return m;
+}
+
 std::string text_report(const BenchOptions& o, const Figures& f, const Context& c) {
   std::string s;
   s += fmt::format("synod-bench results\n");
   s += fmt::format("  configuration     {}\n", config_line(o));
   s += fmt::format("  command           {}\n", c.command);
   s += fmt::format("  machine           {}\n", c.machine.uname);
-  s += fmt::format("  nproc             {}\n", c.machine.nproc);
+  s += fmt::format("  nproc             {}   (load average now: {})\n", c.machine.nproc, load_average());
   s += fmt::format("  measured          {:.2f} s, {} committed commands\n", f.seconds, thousands(static_cast<double>(f.ops)));
+  if (f.runs > 1)
+    s += fmt::format("  runs              {}; every figure below is the median of the runs; ops/s "
+                     "ranged {} to {}\n",
+                     f.runs, thousands(f.ops_per_sec_min), thousands(f.ops_per_sec_max));
   s += fmt::format("  committed ops/s   {}\n", thousands(f.ops_per_sec));
   s += fmt::format("  MB/s              {:.1f}   (command bytes, 10^6 B/s)\n", f.mb_per_sec);
   s += fmt::format("  slots/s           {}   ({:.1f} commands per slot)\n", thousands(f.slots_per_sec),
                    f.commands_per_slot);
   s += fmt::format("  latency us        p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
                    f.p50_us, f.p90_us, f.p99_us, f.p999_us, f.max_us);
-  s += fmt::format("  CPU us per op     {:.3f}   ({:.2f} cores busy, all {} processes)\n", f.cpu_us_per_op,
-                   f.cores_busy, o.transport == TransportKind::tcp ? o.replicas : 1);
+  s += fmt::format("  CPU us per op     {:.3f}   ({:.2f} cores busy, all {} processes{})\n", f.cpu_us_per_op,
+                   f.cores_busy, o.transport == TransportKind::tcp ? o.replicas : 1,
+                   o.transport == TransportKind::memory && f.cores_busy < 0.9
+                       ? "; the loop never sleeps, so other programs took the rest"
+                       : "");
   s += fmt::format("  peak RSS          {}   (largest process)\n", bytes_text(f.peak_rss_bytes));
   s += fmt::format("  heap per op       {:.0f} B retained{}; {:.0f} MB of it on fresh pages{}\n",
                    f.heap_bytes_per_op, o.transport == TransportKind::tcp ? " (leader process)" : "",
@@ -111,10 +152,10 @@ std::string json_run(const BenchOptions& o, const Figures& f, const Context& c) 
       "\"commands_per_slot\": {:.2f}, \"p50_us\": {:.2f}, \"p90_us\": {:.2f}, \"p99_us\": {:.2f}, "
       "\"p999_us\": {:.2f}, \"max_us\": {:.2f}, \"cpu_us_per_op\": {:.4f}, \"cores_busy\": {:.3f}, "
       "\"peak_rss_bytes\": {}, \"ops\": {}, \"seconds\": {:.3f}, \"not_committed\": {}, "
-      "\"refused\": {}, \"heap_bytes_per_op\": {:.1f}, \"heap_fresh_mb\": {:.1f}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
+      "\"refused\": {}, \"runs\": {}, \"ops_per_sec_min\": {:.1f}, \"ops_per_sec_max\": {:.1f}, \"heap_bytes_per_op\": {:.1f}, \"heap_fresh_mb\": {:.1f}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
       f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.commands_per_slot, f.p50_us, f.p90_us,
       f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.cores_busy, f.peak_rss_bytes, f.ops,
-      f.seconds, f.failed, f.refused, f.heap_bytes_per_op, f.heap_fresh_mb, cfg, json_string(c.command), json_string(c.machine.uname),
+      f.seconds, f.failed, f.refused, f.runs, f.ops_per_sec_min, f.ops_per_sec_max, f.heap_bytes_per_op, f.heap_fresh_mb, cfg, json_string(c.command), json_string(c.machine.uname),
       c.machine.nproc);
 }
 

@@ -26,9 +26,15 @@ struct Figures {
   double heap_fresh_mb = 0;       // of which needed fresh pages, 10^6 B
   std::uint64_t failed = 0;
   std::uint64_t refused = 0;
+  // With --repeat: how many runs these figures are the medians of, and the
+  // lowest and highest ops/s among them.
+  unsigned runs = 1;
+  double ops_per_sec_min = 0, ops_per_sec_max = 0;
 };
 
 Figures figures_of(const BenchOptions& o, const RunResult& r);
+// Each figure's median over the runs (the upper median for an even count).
+Figures median_of(const std::vector<Figures>& runs);
 
 // What every report carries besides the figures.
 struct Context {
