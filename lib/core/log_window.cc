@@ -4,17 +4,15 @@
 
 namespace synod::detail {
 
-const Record* LogWindow::find(Slot s) const {
-  if (s < first_ || s.value >= first_.value + records_.size()) return nullptr;
-  const Record& r = records_[s.value - first_.value];
-  return r.present ? &r : nullptr;
-}
-
 Record& LogWindow::slot_ref(Slot s) {
   SYNOD_ASSERT(s >= first_, "slot {} below the window start {}", s.value, first_.value);
   std::size_t i = s.value - first_.value;
-  if (i >= records_.size()) records_.resize(i + 1);
-  return records_[i];
+  if (i >= size_) {
+    // Slots between the old end and s become holes (present = false).
+    while (chunks_.size() * chunk_records <= i) chunks_.push_back(std::make_unique<Record[]>(chunk_records));
+    size_ = i + 1;
+  }
+  return at(i);
 }
 
 void LogWindow::accept(Slot s, Ballot b, const Value& v) {

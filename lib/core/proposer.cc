@@ -83,9 +83,9 @@ void Proposer::merge_report(const Entry& e, bool chosen) {
   auto [it, fresh] = reported_.try_emplace(e.slot, Reported{e.ballot, e.value, chosen});
   if (fresh) return;
   Reported& r = it->second;
-  if (r.chosen) return;
-  bool take = chosen || (ctx_.planted(PlantedBug::choose_not_highest) ? e.ballot < r.ballot
-                                                                          : e.ballot > r.ballot);
+  // The planted bug keeps the first report, whatever the ballots say.
+  if (r.chosen || ctx_.planted(PlantedBug::choose_not_highest)) return;
+  bool take = chosen || e.ballot > r.ballot;
   if (take) r = Reported{e.ballot, e.value, chosen};
 }
 
@@ -116,9 +116,9 @@ Value Proposer::recovered_value(Slot s) const {
   const Record* own = exclude_self_ ? nullptr : ctx_.log.find(s);
   if (it == reported_.end()) return own ? own->value : Value::noop();
   const Reported& r = it->second;
+  if (ctx_.planted(PlantedBug::choose_not_highest) && own) return own->value;
   if (r.chosen || !own) return r.value;
-  bool own_wins = ctx_.planted(PlantedBug::choose_not_highest) ? own->ballot < r.ballot
-                                                                : own->ballot > r.ballot;
+  bool own_wins = own->ballot > r.ballot;
   return own_wins ? own->value : r.value;
 }
 
@@ -143,7 +143,9 @@ void Proposer::become_leader() {
   // Nothing to recover: a no-op gives this ballot a slot to commit at once,
   // which the commit index and ReadIndex wait for.
   if (next_slot_ == first) assign_slot(Value::noop(), {});
-  reads_.start_term(first);
+  // Every slot a previous leader may have chosen is at or below the last one
+  // re-proposed here: once that is committed, the commit index is current.
+  reads_.start_term(next_slot_.prev());
   reported_.clear();
   if (exclude_self_) exclude_self_ = false, ctx_.set_voting(true);
 

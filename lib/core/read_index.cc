@@ -1,9 +1,11 @@
 #include "read_index.h"
 
+#include <algorithm>
+
 namespace synod::detail {
 
-void ReadIndex::start_term(Slot first_own_slot) {
-  first_own_slot_ = first_own_slot;
+void ReadIndex::start_term(Slot barrier) {
+  barrier_ = barrier;
   own_commit_ = false;
   acks_.clear();
   on_commit();
@@ -19,15 +21,17 @@ void ReadIndex::request(Ticket t) {
 }
 
 void ReadIndex::on_commit() {
-  if (own_commit_ || ctx_.log.commit() < first_own_slot_) return;
+  if (own_commit_ || ctx_.log.commit() < barrier_) return;
   own_commit_ = true;
   for (Ticket t : early_) request(t);
   early_.clear();
 }
 
 std::uint64_t ReadIndex::next_round() {
-  if (!round_wanted()) return 0;
-  sent_round_ = pending_.back().round;
+  // Every heartbeat while reads wait is a new round: a round whose acks were
+  // lost is simply superseded.
+  if (pending_.empty()) return 0;
+  sent_round_ = std::max(sent_round_ + 1, pending_.back().round);
   VoterMask self = ctx_.quorum.bit(ctx_.self());
   acks_[sent_round_] = self;
   if (ctx_.quorum.is_quorum(self)) confirm(sent_round_);  // a single voter

@@ -1,7 +1,9 @@
 // Linearizable reads without the log (ReadIndex). A read asked of the leader
-// takes the commit index at that moment, once the leader has committed a
-// slot in its own ballot (before that its commit index may be behind what an
-// earlier leader chose: DESIGN section 10). It is served once a heartbeat
+// takes the commit index at that moment, once the leader has committed every
+// slot it re-proposed on taking office (before that its commit index may be
+// behind what an earlier leader chose: DESIGN section 10; committing just one
+// slot of its own ballot is not enough in Multi-Paxos, where the recovered
+// slots are re-proposed side by side). It is served once a heartbeat
 // round sent after it was asked is acknowledged by a majority in the
 // leader's ballot: then no other leader had chosen anything newer when the
 // read was asked. One round confirms every read asked before it.
@@ -18,8 +20,9 @@ class ReadIndex {
  public:
   explicit ReadIndex(Context& ctx) : ctx_(ctx) {}
 
-  // A new term: reads wait until the commit index reaches first_own_slot.
-  void start_term(Slot first_own_slot);
+  // A new term: reads wait until the commit index reaches barrier, the last
+  // slot re-proposed (or the no-op) on taking office.
+  void start_term(Slot barrier);
   void request(Ticket t);
   // The leader's commit index moved.
   void on_commit();
@@ -41,7 +44,7 @@ class ReadIndex {
   void confirm(std::uint64_t round);
 
   Context& ctx_;
-  Slot first_own_slot_{};
+  Slot barrier_{};
   bool own_commit_ = false;  // a slot of this ballot is committed
   std::deque<Ticket> early_;     // asked before own_commit_
   std::deque<Pending> pending_;  // ascending rounds

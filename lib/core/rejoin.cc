@@ -9,14 +9,18 @@ VoterMask Rejoiner::others() const {
   return all;
 }
 
+// Entries learnt by catch-up since the start are chosen values, not votes;
+// a vote would have raised the promise.
 bool Rejoiner::all_empty() const {
-  return (empty_ & others()) == others() && ctx_.hard.promised.is_zero() &&
-         ctx_.log.last().value == 0;
+  return (empty_ & others()) == others() && ctx_.hard.promised.is_zero();
 }
 
 void Rejoiner::start() {
   ctx_.set_voting(false);
   replied_ = 0;
+  // Answers must come from this incarnation's questions: a delayed answer to
+  // an earlier incarnation may predate votes that incarnation cast.
+  nonce_ = ctx_.rng.next() | 1;
   query_missing();
 }
 
@@ -26,17 +30,28 @@ void Rejoiner::query_missing() {
     Message m;
     m.type = MessageType::rejoin_query;
     m.to = v;
+    m.slot = Slot{nonce_};
     ctx_.send(std::move(m));
   }
 }
 
 void Rejoiner::on_reply(const Message& msg) {
-  if (!active()) return;
+  if (!active() || msg.slot.value != nonce_) return;
   replied_ |= ctx_.quorum.bit(msg.from);
+  // One answer of zero, given after this replica started, is enough: the
+  // peer had not campaigned or promised anything by then, whatever it did
+  // since (so it never took a vote of this replica's past).
   if (msg.ballot.is_zero() && msg.commit.value == 0) empty_ |= ctx_.quorum.bit(msg.from);
-  else empty_ &= ~ctx_.quorum.bit(msg.from);
   if (msg.ballot.round > ctx_.max_round_seen) ctx_.max_round_seen = msg.ballot.round;
   if (msg.commit > commit_target_) commit_target_ = msg.commit;
+}
+
+void Rejoiner::tick() {
+  // Ask again soon: answers taken before anyone campaigns settle a new
+  // cluster without an election's delay.
+  if (active() && ++ticks_ % (2 * ctx_.config.heartbeat_ticks) == 0 &&
+      (replied_ & others()) != others())
+    query_missing();
 }
 
 void Rejoiner::on_election_timeout() {

@@ -9,8 +9,9 @@
 //     which intersects every quorum that chose a value with its lost vote.
 // It then leads with everything re-proposed, and votes again.
 //
-// One exception: when every other voter reports no promise and no commit,
-// nobody ever campaigned (a candidate's own promise is durable before its
+// One exception: when every other voter has reported no promise and no
+// commit (each at some moment after this replica started), nobody had
+// campaigned before it started (a candidate's own promise is durable before its
 // prepare leaves), so this replica never voted either: it is a new cluster
 // (every in-memory replica started together), and voting is safe at once.
 #pragma once
@@ -27,7 +28,9 @@ class Rejoiner {
   bool active() const { return !ctx_.hard.voting; }
   void start();
   void on_reply(const Message& msg);
-  // Resends queries to voters that have not answered; retries the campaign.
+  // Resends queries to voters that have not answered.
+  void tick();
+  // Retries the campaign, or turns voting on for a new cluster.
   void on_election_timeout();
 
  private:
@@ -39,7 +42,9 @@ class Rejoiner {
   bool all_empty() const;
 
   VoterMask replied_ = 0;
-  VoterMask empty_ = 0;  // replied with no promise and no commit
+  VoterMask empty_ = 0;  // once replied with no promise and no commit
+  std::uint64_t ticks_ = 0;
+  std::uint64_t nonce_ = 0;  // echoed by answers to this incarnation
   Slot commit_target_{};
 };
 

@@ -82,6 +82,7 @@ void Replica::Core::tick() {
   if (!proposer.leading()) ++ctx.ticks_since_leader;
   proposer.tick();
   learner.tick();
+  rejoin.tick();
   if (proposer.leading() || ++election_elapsed < election_timeout) return;
   reset_election_timer();
   if (rejoin.active())
@@ -168,6 +169,7 @@ void Replica::Core::step(const Message& msg) {
       Message r;
       r.type = MessageType::rejoin_reply;
       r.to = msg.from;
+      r.slot = msg.slot;  // the asker's nonce
       r.ballot = ctx.hard.promised;
       r.commit = ctx.log.commit();
       ctx.send(std::move(r));

@@ -49,6 +49,13 @@ void Checker::on_outcome(NodeId n, const ProposalOutcome& o, const std::string& 
   if (o.index >= cmds.size() || cmds[o.index] != payload)
     fail(fmt::format("acknowledged {} is not at slot {}[{}]", payload, o.slot.value, o.index));
   acked_[payload] = Place{o.slot, o.index};
+  if (o.slot > acked_floor_) acked_floor_ = o.slot;
+}
+
+void Checker::on_read(NodeId n, const ReadState& r, Slot floor_when_asked) {
+  if (r.ok && r.index < floor_when_asked)
+    fail(fmt::format("stale read on node {}: index {} below slot {} acknowledged before it was asked",
+                     n.value, r.index.value, floor_when_asked.value));
 }
 
 // A majority accepted (slot, ballot): that value is chosen, whoever knows it.
@@ -59,19 +66,23 @@ void Checker::on_accepted_sent(NodeId n, const Message& m, const MemoryStorage& 
     auto& voters = votes_[{x.value, m.ballot}];
     if (std::find(voters.begin(), voters.end(), n.value) == voters.end()) voters.push_back(n.value);
     if (voters.size() < majority_) continue;
-    auto [it, fresh] = chosen_by_votes_.try_emplace(x.value, e->value);
-    if (!fresh && !(it->second == e->value))
+    auto [it, fresh] = chosen_by_votes_.try_emplace(x.value, Chosen{m.ballot, e->value});
+    if (fresh) continue;
+    if (!(it->second.value == e->value))
       fail(fmt::format("slot {}: a majority accepted a second value in {}", x.value, b(m.ballot)));
+    if (m.ballot < it->second.ballot) it->second.ballot = m.ballot;
   }
 }
 
-// Paxos Made Simple P2c: once a value is chosen, every later proposal for
-// that slot carries it. Checked on the leader's accepts, before any
-// acceptor takes the wrong value.
+// Paxos Made Simple P2c: once a value is chosen in ballot b, every proposal
+// for that slot in a higher ballot carries it. Checked on the leader's
+// accepts, before any acceptor takes the wrong value. (A deposed leader may
+// still send its older ballot's value; acceptors refuse it.)
 void Checker::on_accept_sent(const Message& m) const {
   for (const Entry& e : m.entries) {
     auto it = chosen_by_votes_.find(e.slot.value);
-    if (it != chosen_by_votes_.end() && !(it->second == e.value))
+    if (it != chosen_by_votes_.end() && m.ballot > it->second.ballot &&
+        !(it->second.value == e.value))
       fail(fmt::format("slot {}: leader {} proposes a value other than the chosen one", e.slot.value,
                        b(m.ballot)));
   }

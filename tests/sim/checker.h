@@ -37,6 +37,11 @@ class Checker {
   // After every event: the promise seen now on node n.
   void on_promise_seen(NodeId n, Ballot promised);
 
+  // The highest slot any acknowledged command occupies: a read asked now
+  // must see at least this far (linearizability of ReadIndex).
+  Slot acknowledged_floor() const { return acked_floor_; }
+  void on_read(NodeId n, const ReadState& r, Slot floor_when_asked);
+
   // End of run: every acknowledged command sits where it was acknowledged.
   void final_check() const;
 
@@ -63,10 +68,15 @@ class Checker {
   // Votes per (slot, ballot) seen leaving acceptors, and the values a true
   // majority accepted in one ballot: chosen, before any learner knows it.
   std::map<std::pair<std::uint64_t, Ballot>, std::vector<std::uint64_t>> votes_;
-  std::map<std::uint64_t, Value> chosen_by_votes_;
+  struct Chosen {
+    Ballot ballot{};  // the lowest ballot a majority accepted it in
+    Value value{};
+  };
+  std::map<std::uint64_t, Chosen> chosen_by_votes_;
   std::map<std::uint64_t, Value> chosen_;
   std::map<std::string, Place> placed_;  // command -> where it was chosen
   std::map<std::string, Place> acked_;
+  Slot acked_floor_{};
 };
 
 }  // namespace synod::sim

@@ -27,7 +27,7 @@ struct Args {
              "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
              "                 [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
              "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
-             "quorum_too_small\n",
+             "quorum_too_small read_without_confirm\n",
              why);
   std::exit(2);
 }
@@ -37,6 +37,7 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "accept_below_promise") return PlantedBug::accept_below_promise;
   if (s == "choose_not_highest") return PlantedBug::choose_not_highest;
   if (s == "quorum_too_small") return PlantedBug::quorum_too_small;
+  if (s == "read_without_confirm") return PlantedBug::read_without_confirm;
   usage("unknown bug " + s);
 }
 

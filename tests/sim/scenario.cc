@@ -66,6 +66,17 @@ void add_partitions(Draw& d, Scenario& sc) {
   }
 }
 
+// The leader of the moment is cut off from everyone (found at run time): the
+// fault that tests stickiness, check-quorum and stale reads hardest.
+void add_leader_isolations(Draw& d, Scenario& sc) {
+  std::size_t n = d.between(1, 3);
+  for (std::size_t i = 0; i < n; ++i) {
+    Event e{d.between(50, sc.fault_ticks - 200), EventKind::isolate_leader};
+    e.until = e.tick + d.between(20, 200);
+    sc.events.push_back(e);
+  }
+}
+
 }  // namespace
 
 Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t fault_ticks) {
@@ -79,8 +90,11 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   sc.faults.delay_max = d.between(1, 40);  // steps; a tick is 10 steps
   sc.log_storage = d.chance(0.3);
   sc.pipelined = d.chance(0.5);
+  bool drift = d.chance(0.5);
+  for (std::size_t i = 0; i < sc.replicas; ++i) sc.tick_steps.push_back(drift ? d.between(6, 25) : 10);
   add_crashes(d, sc);
   add_partitions(d, sc);
+  add_leader_isolations(d, sc);
   std::stable_sort(sc.events.begin(), sc.events.end(),
                    [](const Event& a, const Event& b) { return a.tick < b.tick; });
   return sc;
@@ -95,9 +109,10 @@ std::string Scenario::describe() const {
   }
   return fmt::format(
       "replicas={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
-      "storage={}{}",
+      "storage={}{}{}",
       replicas, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes, blocks,
-      log_storage ? "log" : "memory", pipelined ? " pipelined" : "");
+      log_storage ? "log" : "memory", pipelined ? " pipelined" : "",
+      tick_steps.empty() || tick_steps[0] == 10 ? "" : " drift");
 }
 
 }  // namespace synod::sim

@@ -43,18 +43,28 @@ void World::trace(std::string line) {
 }
 
 std::string World::describe(const Message& m) const {
-  return fmt::format("{}->{} {} b={}.{} s={}..{} c={} n={}{}", m.from.value, m.to.value,
+  std::string entries;
+  if (!m.entries.empty()) {
+    const Entry& e = m.entries.front();
+    entries = fmt::format(" [{}@{}.{}:{}{}]", e.slot.value, e.ballot.round, e.ballot.node.value,
+                          e.value.is_noop() ? "noop" : e.value.commands().front(),
+                          m.entries.size() > 1 ? ",..." : "");
+  }
+  return fmt::format("{}->{} {} b={}.{} s={}..{} c={} n={}{}{}", m.from.value, m.to.value,
                      to_string(m.type), m.ballot.round, m.ballot.node.value, m.slot.value,
-                     m.slot_end.value, m.commit.value, m.entries.size(), m.more ? " more" : "");
+                     m.slot_end.value, m.commit.value, m.entries.size(), m.more ? " more" : "",
+                     entries);
 }
 
 void World::start(Node& n, bool wipe) {
   if (wipe) n.storage.wipe();
   ++n.incarnation;
-  // Every restart says the cluster already exists: a replica that finds its
-  // storage empty then rejoins before it votes. Every fourth seed also starts
-  // the cluster that way (all empty: a new cluster, as in-memory hosts do).
-  bool join = n.incarnation > 1 || opt_.seed % 4 == 0;
+  // A wiped replica says the cluster already exists, so it rejoins before
+  // it votes. A crashed one whose storage is empty never synced anything, so
+  // never voted, and may start fresh (a host that knows its disk survived).
+  // Every fourth seed starts the whole cluster as joiners (all empty: a new
+  // cluster, as in-memory hosts do).
+  bool join = wipe || (n.incarnation == 1 && opt_.seed % 4 == 0);
   n.replica.emplace(config_for(n.id, join), n.storage.storage());
   checker_.on_start(n.id, wipe);
   net_.set_down(n.id, false);
@@ -78,6 +88,8 @@ void World::crash(Node& n, bool mid_ready, std::size_t keep) {
   // The process died: its clients never hear back, so for them it is unknown.
   for (auto& [ticket, p] : n.pending) client_done(p.client, false);
   n.pending.clear();
+  for (auto& [ticket, r] : n.reads) clients_[r.first].outstanding = false;
+  n.reads.clear();
   trace(fmt::format("t={} crash {} keep={}", now_, n.id.value, keep));
 }
 
@@ -111,6 +123,15 @@ void World::finish_staged(Node& n) {
     }
     for (const Entry& e : rd.committed) checker_.on_apply(n.id, e);
     for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
+    for (const ReadState& r : rd.reads) {
+      auto it = n.reads.find(r.ticket.value);
+      if (it == n.reads.end()) throw CheckFailure("a read state for an unknown ticket");
+      checker_.on_read(n.id, r, it->second.second);
+      trace(fmt::format("t={} read {} ticket {} {} index {}", now_, n.id.value, r.ticket.value,
+                        r.ok ? "ok" : "failed", r.index.value));
+      clients_[it->second.first].outstanding = false;
+      n.reads.erase(it);
+    }
     n.replica->advance(rd);
   }
 }
@@ -150,6 +171,18 @@ void World::clients_act() {
       cl.target = NodeId{cl.target.value % nodes_.size() + 1};
       continue;
     }
+    if (rng_++ % 4 == 0) {
+      // A linearizable read, often of a node picked at random (a client with
+      // a stale idea of the leader): it must see every write acknowledged.
+      Node& rn = rng_++ % 2 ? n : nodes_[rng_++ % nodes_.size()];
+      ProposeResult rr = rn.replica ? rn.replica->read() : ProposeResult{Status::unavailable, {}, {}};
+      if (rr.ok()) {
+        cl.outstanding = true;
+        rn.reads[rr.ticket.value] = {c, checker_.acknowledged_floor()};
+        process_ready(rn);
+        continue;
+      }
+    }
     ProposeResult r = n.replica->propose(cl.payload);
     if (!r.ok()) {
       cl.target = r.leader_hint.valid() && r.leader_hint != cl.target
@@ -164,8 +197,28 @@ void World::clients_act() {
 }
 
 void World::apply_event(const Event& e) {
+  if (e.kind == EventKind::isolate_leader) {
+    for (Node& l : nodes_) {
+      if (!l.replica || l.replica->info().role != Role::leader) continue;
+      for (Node& o : nodes_)
+        if (o.id != l.id) net_.partition(l.id, o.id);
+      trace(fmt::format("t={} isolate leader {}", now_, l.id.value));
+      Event heal = e;
+      heal.kind = EventKind::heal_leader;
+      heal.tick = e.until;
+      heal.node = l.id;
+      late_events_.push_back(heal);
+      break;
+    }
+    return;
+  }
   Node& n = node(e.node);
   switch (e.kind) {
+    case EventKind::isolate_leader: break;
+    case EventKind::heal_leader:
+      for (Node& o : nodes_)
+        if (o.id != n.id) net_.unblock(n.id, o.id), net_.unblock(o.id, n.id);
+      break;
     case EventKind::crash: crash(n, e.mid_ready, e.keep_unsynced); break;
     case EventKind::restart: if (!n.replica) start(n, e.wipe); break;
     case EventKind::block: net_.block(e.node, e.peer); break;
@@ -213,8 +266,9 @@ Result World::run() {
         process_ready(n);
       });
       for (Node& n : nodes_) {
-        // Nodes tick at different phases, as real timers drift.
-        if (!n.replica || (now_ + n.id.value * 3) % kStepsPerTick != 0) continue;
+        // Nodes tick at different phases and, in some seeds, rates.
+        std::uint64_t period = scenario_.tick_steps[n.id.value - 1];
+        if (!n.replica || (now_ + n.id.value * 3) % period != 0) continue;
         finish_staged(n);
         n.replica->tick();
         process_ready(n);
@@ -223,13 +277,26 @@ Result World::run() {
       std::uint64_t tick = now_ / kStepsPerTick;
       while (next_event < scenario_.events.size() && scenario_.events[next_event].tick <= tick)
         apply_event(scenario_.events[next_event++]);
+      for (std::size_t i = 0; i < late_events_.size();) {
+        if (late_events_[i].tick > tick) { ++i; continue; }
+        Event e = late_events_[i];
+        late_events_.erase(late_events_.begin() + static_cast<std::ptrdiff_t>(i));
+        apply_event(e);
+      }
       if (tick == scenario_.fault_ticks) enter_liveness_phase();
       clients_act();
       if (faults_over_ && settled()) break;
     }
-    if (now_ >= deadline)
-      throw CheckFailure(fmt::format("liveness: not settled {} ticks after faults stopped",
-                                     opt_.liveness_ticks));
+    if (now_ >= deadline) {
+      std::string roles;
+      for (const Node& n : nodes_) {
+        ReplicaInfo i = n.replica->info();
+        roles += fmt::format(" {}:{}/c{}/a{}", n.id.value, to_string(i.role), i.commit.value,
+                             i.applied.value);
+      }
+      throw CheckFailure(fmt::format("liveness: not settled {} ticks after faults stopped;{}",
+                                     opt_.liveness_ticks, roles));
+    }
     checker_.final_check();
   } catch (const std::exception& e) {
     res.ok = false;

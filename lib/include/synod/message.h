@@ -39,8 +39,10 @@ enum class MessageType : std::uint8_t {
   // Chosen entries only, consecutive from slot; commit: the sender's.
   catchup_reply = 9,
   // A replica that lost its durable state asks every voter for its promise.
+  // slot: a nonce of this incarnation.
   rejoin_query = 10,
-  // Answer to rejoin_query. ballot: the sender's promise; commit: its commit.
+  // Answer to rejoin_query. ballot: the sender's promise; commit: its commit;
+  // slot: the nonce echoed.
   rejoin_reply = 11,
   // Pre-vote: would the receiver promise this ballot? Nothing is promised or
   // persisted; a follower campaigns only after a majority said yes, so a
