@@ -92,6 +92,16 @@ void KvNode::handle(Request request, RespServer::Reply reply) {
     return;
   }
   auto shared = std::make_shared<RespServer::Reply>(std::move(reply));
+  if (route_of(request.op) == Route::read) {
+    // Linearizable without a log write: ReadIndex, then the local state.
+    auto req = std::make_shared<Request>(std::move(request));
+    ProposeResult r = host_->read([this, shared, req](Status st, NodeId hint) {
+      if (st == Status::ok) return (*shared)(to_resp(store_.execute(std::move(*req))));
+      (*shared)(st == Status::not_leader ? moved(hint) : "-TRYAGAIN replica stopping\r\n");
+    });
+    if (!r.ok()) (*shared)(refusal(r));
+    return;
+  }
   ProposeResult r = host_->propose(encode(request), [this, shared](const ProposalOutcome& o, const std::string& result) {
     switch (o.outcome) {
       case Outcome::committed: return (*shared)(result);

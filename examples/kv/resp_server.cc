@@ -30,6 +30,10 @@ struct RespServer::Client {
   bool reading = true;
   bool closing = false;
   bool close_after_write = false;
+  // Per-connection order, as Redis gives it: a read waits for this client's
+  // earlier writes, and everything after a waiting read waits behind it.
+  std::size_t writes_in_flight = 0;
+  std::deque<std::pair<std::uint64_t, Request>> held;
   std::shared_ptr<Client> self;  // keeps the client alive until its handle closes
 };
 
@@ -124,13 +128,40 @@ void RespServer::dispatch(const std::shared_ptr<Client>& c, std::vector<std::str
     c->slots.back() = to_resp(*reply);
     return;
   }
+  Request& request = std::get<Request>(parsed);
+  if (!c->held.empty() || (route_of(request.op) == Route::read && c->writes_in_flight > 0)) {
+    c->held.emplace_back(seq, std::move(request));
+    return;
+  }
+  submit(c, seq, std::move(request));
+}
+
+void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request) {
+  bool write = route_of(request.op) == Route::write;
+  if (write) ++c->writes_in_flight;
   std::weak_ptr<Client> weak = c;
-  handler_(std::move(std::get<Request>(parsed)), [weak, seq](std::string resp) {
+  handler_(std::move(request), [weak, seq, write](std::string resp) {
     auto client = weak.lock();
     if (!client || client->closing || seq < client->base) return;
     client->slots[seq - client->base] = std::move(resp);
+    if (write) {
+      --client->writes_in_flight;
+      client->server->release(client);
+    }
     client->server->flush(*client);
   });
+}
+
+// Submits held requests, in order, up to the next read that must still wait.
+void RespServer::release(const std::shared_ptr<Client>& c) {
+  while (!c->held.empty()) {
+    auto& [seq, request] = c->held.front();
+    if (route_of(request.op) == Route::read && c->writes_in_flight > 0) return;
+    std::uint64_t s = seq;
+    Request r = std::move(request);
+    c->held.pop_front();
+    submit(c, s, std::move(r));
+  }
 }
 
 // Moves answered replies, in order, into one write.

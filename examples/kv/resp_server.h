@@ -38,6 +38,8 @@ class RespServer {
   void start_reading(Client& c);
   void on_read(Client& c, const char* data, std::size_t n);
   void dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args);
+  void submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
+  void release(const std::shared_ptr<Client>& c);
   void flush(Client& c);
   void close(Client& c);
 

@@ -88,6 +88,10 @@ void UvHost::stop() {
   // outcome is unknown (a proposal may still be chosen by the others).
   auto waiting = std::move(waiting_);
   for (auto& [ticket, done] : waiting) done({Ticket{ticket}, Outcome::unknown, {}, 0, {}}, {});
+  auto reads = std::move(reads_);
+  for (auto& [ticket, done] : reads) done(Status::unavailable, {});
+  auto ready_reads = std::move(ready_reads_);
+  for (auto& [index, done] : ready_reads) done(Status::unavailable, {});
   replica_.reset();
 }
 
@@ -98,6 +102,16 @@ ProposeResult UvHost::propose(std::string command, Done done) {
   ProposeResult r = replica_->propose(std::move(command));
   if (r.ok()) {
     waiting_[r.ticket.value] = std::move(done);
+    schedule();
+  }
+  return r;
+}
+
+ProposeResult UvHost::read(ReadDone done) {
+  if (!replica_ || failed_) return {Status::unavailable, {}, {}};
+  ProposeResult r = replica_->read();
+  if (r.ok()) {
+    reads_[r.ticket.value] = std::move(done);
     schedule();
   }
   return r;
@@ -194,6 +208,7 @@ void UvHost::finish(const Ready& rd) {
       ++i;
     }
   }
+  if (!rd.committed.empty()) applied_ = rd.committed.back().slot;
   for (const ProposalOutcome& o : rd.outcomes) {
     auto it = waiting_.find(o.ticket.value);
     if (it == waiting_.end()) continue;
@@ -201,6 +216,20 @@ void UvHost::finish(const Ready& rd) {
     waiting_.erase(it);
     auto r = results.find({o.slot.value, o.index});
     done(o, r == results.end() ? std::string{} : r->second);
+  }
+  for (const ReadState& r : rd.reads) {
+    auto it = reads_.find(r.ticket.value);
+    if (it == reads_.end()) continue;
+    ReadDone done = std::move(it->second);
+    reads_.erase(it);
+    if (!r.ok) done(Status::not_leader, r.leader_hint);
+    else ready_reads_.emplace(r.index.value, std::move(done));
+  }
+  // Confirmed reads whose index is applied are served now.
+  while (!ready_reads_.empty() && ready_reads_.begin()->first <= applied_.value) {
+    ReadDone done = std::move(ready_reads_.begin()->second);
+    ready_reads_.erase(ready_reads_.begin());
+    done(Status::ok, {});
   }
   if (replica_) replica_->advance(rd);
 }

@@ -67,6 +67,13 @@ class UvHost {
   // is not called.
   ProposeResult propose(std::string command, Done done);
 
+  // A linearizable read (ReadIndex): `done(ok, {})` is called once every slot
+  // the leader had committed when asked is applied here, so the caller can
+  // read its state machine; `done(not_leader, hint)` if leadership ended
+  // first. A refusal is returned at once and `done` is not called.
+  using ReadDone = std::function<void(Status status, NodeId leader_hint)>;
+  ProposeResult read(ReadDone done);
+
   ReplicaInfo info() const;
   // True after a storage failure: the replica stopped (DESIGN section 2).
   bool failed() const { return failed_; }
@@ -92,6 +99,9 @@ class UvHost {
   bool scheduled_ = false;
   bool failed_ = false;
   std::map<std::uint64_t, Done> waiting_;  // ticket -> callback
+  std::map<std::uint64_t, ReadDone> reads_;  // ticket -> callback, until confirmed
+  std::multimap<std::uint64_t, ReadDone> ready_reads_;  // confirmed; by index to reach
+  Slot applied_{};
   std::vector<std::uint8_t> encode_buf_;
 
   // Asynchronous persistence (the LogStorage constructor).
