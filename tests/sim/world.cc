@@ -57,6 +57,13 @@ std::string World::describe(const Message& m) const {
 }
 
 void World::start(Node& n, bool wipe) {
+  // Losing state is a failure: with f replicas already rejoining, another
+  // wipe would leave no quorum that remembers (the scenario keeps within f).
+  std::size_t amnesiacs = 0;
+  for (const Node& o : nodes_)
+    if (o.id != n.id)
+      amnesiacs += o.replica ? o.replica->info().role == Role::rejoining : o.rejoining_when_crashed;
+  if (wipe && amnesiacs >= (nodes_.size() - 1) / 2) wipe = false;
   if (wipe) n.storage.wipe();
   ++n.incarnation;
   // A wiped replica says the cluster already exists, so it rejoins before
@@ -80,6 +87,7 @@ void World::crash(Node& n, bool mid_ready, std::size_t keep) {
     process_ready(n);  // crashes between save and sync
     return;
   }
+  n.rejoining_when_crashed = n.replica->info().role == Role::rejoining;
   n.replica.reset();
   n.staged.clear();  // never synced: never sent
   n.storage.crash(keep);

@@ -66,6 +66,7 @@ class World {
     std::map<std::uint64_t, std::pair<std::size_t, Slot>> reads;  // ticket -> client, floor
     std::uint64_t incarnation = 0;
     bool crash_mid_ready = false;
+    bool rejoining_when_crashed = false;
     std::size_t keep_unsynced = 0;
   };
   struct Client {
