@@ -131,6 +131,7 @@ void Proposer::become_leader() {
   ticks_in_quorum_window_ = 0;
   ticks_since_heartbeat_ = 0;
   inflight_.clear();
+  inflight_tickets_.clear();
 
   // Pitfall: re-propose every slot up to the highest reported, filling holes
   // with no-ops, before the commit index can move past them.
@@ -139,10 +140,10 @@ void Proposer::become_leader() {
   Slot first = ctx_.log.commit().next();
   next_slot_ = first;
   sent_upto_ = ctx_.log.commit();
-  for (Slot s = first; s <= last; s = s.next()) assign_slot(recovered_value(s), {});
+  for (Slot s = first; s <= last; s = s.next()) assign_slot(recovered_value(s), 0);
   // Nothing to recover: a no-op gives this ballot a slot to commit at once,
   // which the commit index and ReadIndex wait for.
-  if (next_slot_ == first) assign_slot(Value::noop(), {});
+  if (next_slot_ == first) assign_slot(Value::noop(), 0);
   // Every slot a previous leader may have chosen is at or below the last one
   // re-proposed here: once that is committed, the commit index is current.
   reads_.start_term(next_slot_.prev());
@@ -156,11 +157,11 @@ void Proposer::become_leader() {
 
 void Proposer::step_down(NodeId hint) {
   if (role_ == Role::follower) return;
-  for (InFlight& f : inflight_)
-    for (Ticket t : f.tickets) ctx_.out.outcomes.push_back({t, Outcome::unknown, {}, 0, {}});
+  for (Ticket t : inflight_tickets_) ctx_.out.outcomes.push_back({t, Outcome::unknown, {}, 0, {}});
   for (Pending& p : pending_)
     ctx_.out.outcomes.push_back({p.ticket, Outcome::not_leader, {}, 0, hint});
   inflight_.clear();
+  inflight_tickets_.clear();
   pending_.clear();
   pending_bytes_ = 0;
   reads_.abandon(hint);
@@ -201,17 +202,20 @@ void Proposer::flush() {
   Slot first_new = next_slot_;
   while (!pending_.empty() && next_slot_ <= window_end()) {
     std::vector<std::string> batch;
-    std::vector<Ticket> tickets;
+    // At most this many fit; reserving once spares the vector's regrowth
+    // (and re-moving every command) as a large batch fills.
+    batch.reserve(std::min<std::size_t>(pending_.size(), ctx_.config.batch_count_max));
     std::size_t bytes = 0;
     while (!pending_.empty() && batch.size() < ctx_.config.batch_count_max &&
            (batch.empty() || bytes + pending_.front().command.size() <= ctx_.config.batch_bytes_max)) {
       bytes += pending_.front().command.size();
       pending_bytes_ -= pending_.front().command.size();
       batch.push_back(std::move(pending_.front().command));
-      tickets.push_back(pending_.front().ticket);
+      inflight_tickets_.push_back(pending_.front().ticket);
       pending_.pop_front();
     }
-    assign_slot(Value::of_commands(std::move(batch)), std::move(tickets));
+    auto tickets = static_cast<std::uint32_t>(batch.size());
+    assign_slot(Value::of_commands(std::move(batch)), tickets);
   }
   if (next_slot_ > first_new) send_admitted();
 }
@@ -221,13 +225,13 @@ void Proposer::send_admitted() {
   send_accepts(sent_upto_.next(), std::min(window_end(), next_slot_.prev()), 0);
 }
 
-void Proposer::assign_slot(const Value& v, std::vector<Ticket> tickets) {
+void Proposer::assign_slot(const Value& v, std::uint32_t tickets) {
   Slot s = next_slot_;
   next_slot_ = s.next();
   // The leader accepts its own proposal as an acceptor would.
   ctx_.log.accept(s, ballot_, v);
   ctx_.persist(Entry{s, ballot_, v});
-  inflight_.push_back(InFlight{0, now_, std::move(tickets)});
+  inflight_.push_back(InFlight{0, now_, tickets});
 }
 
 Proposer::InFlight* Proposer::inflight(Slot s) {
@@ -247,14 +251,20 @@ void Proposer::send_accepts(Slot lo, Slot hi, VoterMask skip) {
     auto entries = ctx_.log.collect(s, hi, ctx_.config.message_bytes_max / 2, &next);
     for (Slot t = s; t < next; t = t.next())
       if (InFlight* f = inflight(t)) f->sent_tick = now_;
-    for (NodeId v : ctx_.quorum.voters()) {
-      if (v == ctx_.self() || (skip & ctx_.quorum.bit(v))) continue;
+    // Every peer gets the same entries: copies for all but the last, which
+    // takes them (a copy is a vector and a reference count per value).
+    NodeId to[64];
+    std::size_t n = 0;
+    for (NodeId v : ctx_.quorum.voters())
+      if (v != ctx_.self() && !(skip & ctx_.quorum.bit(v))) to[n++] = v;
+    for (std::size_t i = 0; i < n; ++i) {
       Message m;
       m.type = MessageType::accept;
-      m.to = v;
+      m.to = to[i];
       m.ballot = ballot_;
       m.commit = ctx_.log.commit();
-      m.entries = entries;
+      if (i + 1 < n) m.entries = entries;
+      else m.entries = std::move(entries);
       ctx_.send(std::move(m));
     }
     s = next;
@@ -290,9 +300,10 @@ void Proposer::commit_chosen_prefix() {
   Slot commit = ctx_.log.commit();
   while (!inflight_.empty() && ctx_.quorum.is_quorum(inflight_.front().acks)) {
     commit = commit.next();
-    std::uint32_t i = 0;
-    for (Ticket t : inflight_.front().tickets)
-      ctx_.out.outcomes.push_back({t, Outcome::committed, commit, i++, {}});
+    for (std::uint32_t i = 0; i < inflight_.front().tickets; ++i) {
+      ctx_.out.outcomes.push_back({inflight_tickets_.front(), Outcome::committed, commit, i, {}});
+      inflight_tickets_.pop_front();
+    }
     inflight_.pop_front();
   }
   if (commit == ctx_.log.commit()) return;

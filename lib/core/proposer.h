@@ -71,7 +71,9 @@ class Proposer {
   struct InFlight {
     VoterMask acks = 0;
     std::uint64_t sent_tick = 0;
-    std::vector<Ticket> tickets;
+    // How many proposals this slot carries: its tickets are the next ones in
+    // inflight_tickets_ (one queue for all slots, no vector per slot).
+    std::uint32_t tickets = 0;
   };
   struct Pending {
     Ticket ticket;
@@ -82,7 +84,7 @@ class Proposer {
   void merge_report(const Entry& e, bool chosen);
   void become_leader();
   Value recovered_value(Slot s) const;
-  void assign_slot(const Value& v, std::vector<Ticket> tickets);
+  void assign_slot(const Value& v, std::uint32_t tickets);
   void send_accepts(Slot lo, Slot hi, VoterMask skip);
   void send_admitted();
   void send_heartbeats();
@@ -113,6 +115,9 @@ class Proposer {
   // Leader state. Invariant: inflight_[i] is slot commit + 1 + i, and every
   // slot in [commit + 1, next_slot_) holds this ballot's value in the log.
   std::deque<InFlight> inflight_;
+  // Invariant: the tickets of inflight_'s slots, slot after slot, each slot's
+  // in batch order; inflight_[i].tickets of them belong to slot i.
+  std::deque<Ticket> inflight_tickets_;
   Slot next_slot_{};
   Slot sent_upto_{};  // Accepts went out for slots up to here
   VoterMask heard_mask_ = 0;
