@@ -51,7 +51,7 @@ class MemoryCluster {
   void issue(std::uint64_t now);
   void track(NodeId node, Ticket t, std::size_t request);
   std::optional<std::size_t> untrack(NodeId node, Ticket t);
-  Node* leader();
+  Node* find_leader();
   void tick_all();
 
   const BenchOptions& o_;
@@ -59,6 +59,7 @@ class MemoryCluster {
   MemoryNetwork<Message> net_;
   std::vector<Node> nodes_;
   std::string run_dir_;
+  Node* leader_ = nullptr;  // as of the last tick or refusal
   std::uint64_t net_now_ = 0;
   std::vector<Tracked> ring_;
   std::unordered_map<std::uint64_t, std::size_t> spill_;  // (node << 48 | ticket) -> request
@@ -87,21 +88,24 @@ bool MemoryCluster::start(std::string* why) {
   return true;
 }
 
-MemoryCluster::Node* MemoryCluster::leader() {
+MemoryCluster::Node* MemoryCluster::find_leader() {
   for (Node& n : nodes_)
     if (n.replica->info().role == Role::leader) return &n;
   return nullptr;
 }
 
+// Leadership changes only on ticks and elections: look it up then, not per
+// proposal (info() builds a whole ReplicaInfo).
 void MemoryCluster::tick_all() {
   for (Node& n : nodes_) n.replica->tick();
+  leader_ = find_leader();
 }
 
 // Node 1 forces an election, as a host would for a planned leader.
 bool MemoryCluster::elect(std::string* why) {
   nodes_[0].replica->campaign();
   std::uint64_t deadline = now_ns() + 10'000'000'000u;
-  while (!leader()) {
+  while (!(leader_ = find_leader())) {
     std::uint64_t now = now_ns();
     if (now > deadline || failed_) {
       *why = failed_ ? error_ : "no leader elected within 10 s";
@@ -138,13 +142,14 @@ std::optional<std::size_t> MemoryCluster::untrack(NodeId node, Ticket t) {
 // Proposes every idle request to the leader.
 void MemoryCluster::issue(std::uint64_t now) {
   if (idle_.empty() || load_.phase() == Phase::done) return;
-  Node* l = leader();
+  Node* l = leader_;
   if (!l) return;
   while (!idle_.empty()) {
     std::size_t r = idle_.back();
     ProposeResult p = l->replica->propose(load_.issue(r, now));
     if (!p.ok()) {
       load_.refused(r);
+      if (p.status == Status::not_leader) leader_ = find_leader();
       return;
     }
     idle_.pop_back();
@@ -172,7 +177,7 @@ void MemoryCluster::route(Node& n, std::vector<Message>& messages) {
 }
 
 void MemoryCluster::apply(Node& n, const Ready& rd, std::uint64_t now) {
-  bool is_leader = n.replica->info().role == Role::leader;
+  bool is_leader = &n == leader_;
   for (const Entry& e : rd.committed) {
     for (const std::string& c : e.value.commands()) n.applied_bytes += c.size();
     n.applied_commands += e.value.commands().size();
