@@ -4,6 +4,8 @@
 // loop, and lets the clients propose again: no thread hop anywhere, so the
 // figures are the cost of the core itself (plus the codec with --wire).
 #include <fmt/format.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <optional>
 #include <unordered_map>
@@ -219,21 +221,23 @@ RunResult MemoryCluster::run() {
   std::uint64_t now = now_ns();
   std::uint64_t tick_ns = o_.tick_ms * 1'000'000u, next_tick = now + tick_ns;
   ProcessUsage begin{};
-  HeapSnapshot heap_begin{};
+  std::uint64_t heap_begin = 0;
   load_.start(now);
   issue(now);
   while (!failed_) {
     now = now_ns();
     Phase before = load_.phase();
     Phase p = load_.advance(now);
-    if (before == Phase::warmup && p != Phase::warmup) begin = self_usage(), heap_begin = heap_snapshot();
+    if (before == Phase::warmup && p != Phase::warmup) begin = self_usage(), heap_begin = heap_in_use();
     if (p == Phase::done) break;
     if (now >= next_tick) tick_all(), next_tick += tick_ns;
     load_.progress(now);
     step_once(now);
   }
   ProcessUsage end = self_usage();
-  record_heap(res, heap_begin, heap_snapshot());
+  std::uint64_t heap_end = heap_in_use();
+  res.heap_growth_bytes = heap_end > heap_begin ? heap_end - heap_begin : 0;
+  res.fault_bytes = (end.minor_faults - begin.minor_faults) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   res.ok = !failed_;
   res.error = error_;
   res.m = load_.measured();
@@ -260,7 +264,13 @@ RunResult run_memory(const BenchOptions& o) {
     res.error = why;
     return res;
   }
-  return cluster->run();
+  RunResult r = cluster->run();
+  cluster.reset();
+  // Give the log's memory back to the kernel, so the next run of a
+  // --repeat or --sweep starts as cold as this one did and its peak RSS is
+  // its own.
+  malloc_trim(0);
+  return r;
 }
 
 }  // namespace synod::bench

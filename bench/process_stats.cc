@@ -19,6 +19,7 @@ ProcessUsage self_usage() {
   ProcessUsage u;
   u.cpu_s = secs(ru.ru_utime) + secs(ru.ru_stime);
   u.peak_rss_bytes = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
+  u.minor_faults = static_cast<std::uint64_t>(ru.ru_minflt);
   // After clear_refs, VmHWM is the peak since the reset; ru_maxrss is not.
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);)
@@ -32,12 +33,14 @@ ProcessUsage pid_usage(pid_t pid) {
   std::string text;
   if (!std::getline(stat, text)) return u;
   // Fields after the command name, which is in parentheses and may hold
-  // spaces: state is field 3, utime 14, stime 15.
+  // spaces: state is field 3, minflt 10, utime 14, stime 15.
   std::istringstream rest(text.substr(text.rfind(')') + 2));
   std::string field;
   double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i)
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 10) u.minor_faults = std::stoull(field);
     if (i == 14 || i == 15) ticks += std::stod(field);
+  }
   u.cpu_s = ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
   std::ifstream status(fmt::format("/proc/{}/status", pid));
   for (std::string line; std::getline(status, line);)

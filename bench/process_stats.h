@@ -13,6 +13,7 @@ namespace synod::bench {
 struct ProcessUsage {
   double cpu_s = 0;                 // user + system, every thread
   std::uint64_t peak_rss_bytes = 0; // high-water resident set
+  std::uint64_t minor_faults = 0;   // pages the kernel mapped in (first touch)
 };
 
 // This process (getrusage: microsecond resolution).

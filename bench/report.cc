@@ -76,7 +76,7 @@ Figures figures_of(const BenchOptions& o, const RunResult& r) {
   f.cpu_us_per_op = m.ops ? r.cpu_s * 1e6 / static_cast<double>(m.ops) : 0;
   f.peak_rss_bytes = r.peak_rss_bytes;
   f.heap_bytes_per_op = m.ops ? static_cast<double>(r.heap_growth_bytes) / static_cast<double>(m.ops) : 0;
-  f.heap_fresh_mb = static_cast<double>(r.heap_fresh_bytes) / 1e6;
+  f.fault_mb = static_cast<double>(r.fault_bytes) / 1e6;
   f.failed = m.failed;
   f.refused = m.refused;
   return f;
@@ -94,7 +94,7 @@ Figures median_of(const std::vector<Figures>& runs) {
   med(&Figures::slots_per_sec), med(&Figures::commands_per_slot), med(&Figures::p50_us);
   med(&Figures::p90_us), med(&Figures::p99_us), med(&Figures::p999_us), med(&Figures::max_us);
   med(&Figures::cpu_us_per_op), med(&Figures::cores_busy), med(&Figures::peak_rss_bytes);
-  med(&Figures::heap_bytes_per_op), med(&Figures::heap_fresh_mb), med(&Figures::failed);
+  med(&Figures::heap_bytes_per_op), med(&Figures::fault_mb), med(&Figures::failed);
   med(&Figures::refused);
   m.runs = static_cast<unsigned>(runs.size());
   m.ops_per_sec_min = m.ops_per_sec_max = runs.front().ops_per_sec;
@@ -129,9 +129,10 @@ std::string text_report(const BenchOptions& o, const Figures& f, const Context& 
                        ? "; the loop never sleeps, so other programs took the rest"
                        : "");
   s += fmt::format("  peak RSS          {}   (largest process)\n", bytes_text(f.peak_rss_bytes));
-  s += fmt::format("  heap per op       {:.0f} B retained{}; {:.0f} MB of it on fresh pages{}\n",
-                   f.heap_bytes_per_op, o.transport == TransportKind::tcp ? " (leader process)" : "",
-                   f.heap_fresh_mb, f.heap_fresh_mb > 0 ? " (first-touch page faults included)" : "");
+  s += fmt::format("  heap per op       {:.0f} B retained{} (no log compaction yet)\n", f.heap_bytes_per_op,
+                   o.transport == TransportKind::tcp ? " by the leader process" : "");
+  s += fmt::format("  first touch       {:.0f} MB of pages faulted in during the window ({:.0f} B per op)\n",
+                   f.fault_mb, f.ops ? f.fault_mb * 1e6 / static_cast<double>(f.ops) : 0.0);
   if (f.failed || f.refused)
     s += fmt::format("  not committed     {} outcomes not committed, {} proposals refused\n", f.failed,
                      f.refused);
@@ -152,10 +153,10 @@ std::string json_run(const BenchOptions& o, const Figures& f, const Context& c) 
       "\"commands_per_slot\": {:.2f}, \"p50_us\": {:.2f}, \"p90_us\": {:.2f}, \"p99_us\": {:.2f}, "
       "\"p999_us\": {:.2f}, \"max_us\": {:.2f}, \"cpu_us_per_op\": {:.4f}, \"cores_busy\": {:.3f}, "
       "\"peak_rss_bytes\": {}, \"ops\": {}, \"seconds\": {:.3f}, \"not_committed\": {}, "
-      "\"refused\": {}, \"runs\": {}, \"ops_per_sec_min\": {:.1f}, \"ops_per_sec_max\": {:.1f}, \"heap_bytes_per_op\": {:.1f}, \"heap_fresh_mb\": {:.1f}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
+      "\"refused\": {}, \"runs\": {}, \"ops_per_sec_min\": {:.1f}, \"ops_per_sec_max\": {:.1f}, \"heap_bytes_per_op\": {:.1f}, \"fault_mb\": {:.1f}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
       f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.commands_per_slot, f.p50_us, f.p90_us,
       f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.cores_busy, f.peak_rss_bytes, f.ops,
-      f.seconds, f.failed, f.refused, f.runs, f.ops_per_sec_min, f.ops_per_sec_max, f.heap_bytes_per_op, f.heap_fresh_mb, cfg, json_string(c.command), json_string(c.machine.uname),
+      f.seconds, f.failed, f.refused, f.runs, f.ops_per_sec_min, f.ops_per_sec_max, f.heap_bytes_per_op, f.fault_mb, cfg, json_string(c.command), json_string(c.machine.uname),
       c.machine.nproc);
 }
 

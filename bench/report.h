@@ -23,7 +23,7 @@ struct Figures {
   double cores_busy = 0;         // CPU seconds per second of the window
   std::uint64_t peak_rss_bytes = 0;
   double heap_bytes_per_op = 0;   // this process's heap growth per op
-  double heap_fresh_mb = 0;       // of which needed fresh pages, 10^6 B
+  double fault_mb = 0;            // pages first touched, every process, 10^6 B
   std::uint64_t failed = 0;
   std::uint64_t refused = 0;
   // With --repeat: how many runs these figures are the medians of, and the

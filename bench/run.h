@@ -21,20 +21,14 @@ struct RunResult {
   std::uint64_t peak_rss_bytes = 0;  // the largest of the processes
   unsigned processes = 1;
   // This process's malloc heap over the measured window: bytes newly in use
-  // (the log is never compacted, so mostly retained commands), and how many
-  // of them needed fresh pages from the kernel (beyond the free heap,
-  // pre-faulted or not, at the window's start).
+  // (the log is never compacted, so mostly retained commands).
   std::uint64_t heap_growth_bytes = 0;
-  std::uint64_t heap_fresh_bytes = 0;
+  // Pages first touched in the window, every process (minor faults).
+  std::uint64_t fault_bytes = 0;
 };
 
-// mallinfo2 snapshots for RunResult's heap fields.
-struct HeapSnapshot {
-  std::uint64_t in_use = 0;
-  std::uint64_t free = 0;
-};
-HeapSnapshot heap_snapshot();
-void record_heap(RunResult& r, const HeapSnapshot& begin, const HeapSnapshot& end);
+// Bytes in use in this process's malloc heap (mallinfo2).
+std::uint64_t heap_in_use();
 
 // The Config of replica `id` of the run. The designated leader (node 1) has
 // the configured election timeout; the others a longer one, so node 1 wins

@@ -42,15 +42,7 @@ wire::WireLimits wire_limits(const BenchOptions& o) {
   return l;
 }
 
-HeapSnapshot heap_snapshot() {
-  struct mallinfo2 mi = mallinfo2();
-  return {mi.uordblks, mi.fordblks};
-}
-
-void record_heap(RunResult& r, const HeapSnapshot& begin, const HeapSnapshot& end) {
-  r.heap_growth_bytes = end.in_use > begin.in_use ? end.in_use - begin.in_use : 0;
-  r.heap_fresh_bytes = r.heap_growth_bytes > begin.free ? r.heap_growth_bytes - begin.free : 0;
-}
+std::uint64_t heap_in_use() { return mallinfo2().uordblks; }
 
 std::uint64_t prefault_bytes(const BenchOptions& o) {
   if (o.prefault_mb >= 0) return static_cast<std::uint64_t>(o.prefault_mb) << 20;

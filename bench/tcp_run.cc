@@ -6,6 +6,7 @@
 // processes. At the end it reads every process's CPU time and peak RSS from
 // /proc, then stops them all.
 #include <fmt/format.h>
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -51,7 +52,7 @@ class LeaderRun {
   Slot last_applied_slot_{};
   std::vector<std::size_t> idle_;
   ProcessUsage begin_{}, end_{};
-  HeapSnapshot heap_begin_{}, heap_end_{};
+  std::uint64_t heap_begin_ = 0, heap_end_ = 0;
   std::uint64_t peak_rss_ = 0;
   std::string error_;
 };
@@ -62,6 +63,7 @@ ProcessUsage LeaderRun::usage_all() const {
     ProcessUsage u = pid_usage(p);
     all.cpu_s += u.cpu_s;
     all.peak_rss_bytes = std::max(all.peak_rss_bytes, u.peak_rss_bytes);
+    all.minor_faults += u.minor_faults;
   }
   return all;
 }
@@ -110,7 +112,7 @@ void LeaderRun::on_control() {
   Phase p = load_.advance(now);
   if (!measuring_ && p != Phase::warmup) {
     begin_ = usage_all();
-    heap_begin_ = heap_snapshot();
+    heap_begin_ = heap_in_use();
     measuring_ = true;
   }
   if (p == Phase::done) return finish(nullptr);
@@ -129,7 +131,7 @@ void LeaderRun::finish(const char* error) {
   finished_ = true;
   if (error) error_ = error;
   end_ = usage_all();
-  heap_end_ = heap_snapshot();
+  heap_end_ = heap_in_use();
   peak_rss_ = end_.peak_rss_bytes;
   uv_timer_stop(&control_);
   uv_close(reinterpret_cast<uv_handle_t*>(&control_), nullptr);
@@ -161,7 +163,8 @@ RunResult LeaderRun::run(std::uint64_t cluster_id) {
   res.cpu_s = end_.cpu_s - begin_.cpu_s;
   res.peak_rss_bytes = peak_rss_;
   res.processes = o_.replicas;
-  record_heap(res, heap_begin_, heap_end_);
+  res.heap_growth_bytes = heap_end_ > heap_begin_ ? heap_end_ - heap_begin_ : 0;
+  res.fault_bytes = (end_.minor_faults - begin_.minor_faults) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   return res;
 }
 
@@ -205,6 +208,7 @@ RunResult run_tcp(const BenchOptions& opts) {
   }
   stop_children(2000);
   remove_run_dir(o, run_dir);
+  malloc_trim(0);  // as run_memory: the next run starts cold
   return res;
 }
 
