@@ -168,7 +168,7 @@ std::string usage() {
   --replicas 3|5           cluster size                                     [3]
   --value-bytes N          bytes per command                                [256]
   --clients N              closed-loop clients                              [16]
-  --outstanding K          proposals each client keeps in flight            [64]
+  --outstanding K          proposals each client keeps in flight            [16]
   --batch-max N            commands per slot at most (1: one per slot)      [1024]
   --inflight-max N         slots in flight past the commit index            [256]
   --duration S             measured seconds, after the warmup               [5]

@@ -20,7 +20,7 @@ struct BenchOptions {
   // Closed loop: each client keeps `outstanding` proposals in flight and
   // issues the next one as soon as one ends.
   std::uint32_t clients = 16;
-  std::uint32_t outstanding = 64;
+  std::uint32_t outstanding = 16;
   std::uint32_t batch_max = 1024;    // Config::batch_count_max
   std::uint32_t inflight_max = 256;  // Config::max_inflight
   double duration_s = 5.0;           // measured, after the warmup
