@@ -64,10 +64,10 @@ class RespClient:
         raise ConnectionError("bad reply %r" % line)
 
 
-def info(port):
+def info(port, host="127.0.0.1"):
     """INFO as a dict, or None when the node does not answer."""
     try:
-        c = RespClient(port, timeout=2.0)
+        c = RespClient(port, host=host, timeout=2.0)
         text = c.call("INFO")
         c.close()
     except (OSError, ConnectionError, RespError):
