@@ -87,7 +87,10 @@ std::string KvNode::refusal(const ProposeResult& r) const {
 
 void KvNode::handle(Request request, RespServer::Reply reply) {
   if (route_of(request.op) == Route::local) {
-    auto sections = info();
+    // INFO's digest walks the whole key space: build it only for INFO, so
+    // PING and the client handshakes stay cheap on a large store.
+    std::vector<InfoSection> sections;
+    if (request.op == Op::info) sections = info();
     reply(to_resp(answer_local(request, sections)));
     return;
   }
