@@ -144,10 +144,11 @@ std::string sweep_svg(const BenchOptions& o, const std::vector<SweepPoint>& poin
       "transport={} {} {} {} {} {} {} storage={}", to_string(o.transport), field("replicas", o.replicas),
       field("value-bytes", o.value_bytes), field("clients", o.clients), field("outstanding", o.outstanding),
       field("batch-max", o.batch_max), field("inflight-max", o.inflight_max), to_string(o.storage));
-  if (o.repeat > 1) settings += fmt::format("; each point the median of {} runs", o.repeat);
   s += fmt::format(R"(<text x="{}" y="46" font-size="11" fill="#555">{}; nproc {}</text>)" "\n", kLeft,
                    escape(settings), c.machine.nproc);
-  s += fmt::format(R"(<text x="{}" y="60" font-size="10" fill="#777">{}</text>)" "\n", kLeft, escape(c.machine.uname));
+  std::string runs = o.repeat > 1 ? fmt::format("each point the median of {} runs; ", o.repeat) : "";
+  s += fmt::format(R"(<text x="{}" y="60" font-size="10" fill="#777">{}{}</text>)" "\n", kLeft, runs,
+                   escape(c.machine.uname));
   s += grid(a);
   for (std::size_t i = 0; i < std::size(all); ++i) {
     s += series(a, points, all[i], i == 0, o.sweep_name);
