@@ -125,7 +125,8 @@ std::string text_report(const BenchOptions& o, const Figures& f, const Context& 
                    f.p50_us, f.p90_us, f.p99_us, f.p999_us, f.max_us);
   s += fmt::format("  CPU us per op     {:.3f}   ({:.2f} cores busy, all {} processes{})\n", f.cpu_us_per_op,
                    f.cores_busy, o.transport == TransportKind::tcp ? o.replicas : 1,
-                   o.transport == TransportKind::memory && f.cores_busy < 0.9
+                   o.transport == TransportKind::memory && o.storage == StorageKind::memory &&
+                           f.cores_busy < 0.9
                        ? "; the loop never sleeps, so other programs took the rest"
                        : "");
   s += fmt::format("  peak RSS          {}   (largest process)\n", bytes_text(f.peak_rss_bytes));
