@@ -198,25 +198,33 @@ void UvHost::finish(const Ready& rd) {
     }
     transport_.send(m.to, encode_buf_);  // a loss is tolerated
   }
-  // Results of this Ready's commands, for the outcomes that name them.
-  std::map<std::pair<std::uint64_t, std::uint32_t>, std::string> results;
+  // Committed outcomes come in the order rd.committed applies (slot, then
+  // position in the batch): answer each proposer as its command applies,
+  // with no per-command bookkeeping.
+  auto answer = [this](const ProposalOutcome& o, const std::string& result) {
+    auto it = waiting_.find(o.ticket.value);
+    if (it == waiting_.end()) return;
+    Done done = std::move(it->second);
+    waiting_.erase(it);
+    done(o, result);
+  };
+  std::vector<bool> answered(rd.outcomes.size(), false);
+  std::size_t next = 0;
   for (const Entry& e : rd.committed) {
     std::uint32_t i = 0;
     for (const std::string& c : e.value.commands()) {
       std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
-      if (!waiting_.empty()) results[{e.slot.value, i}] = std::move(out);
+      while (next < rd.outcomes.size() && rd.outcomes[next].outcome != Outcome::committed) ++next;
+      if (next < rd.outcomes.size() && rd.outcomes[next].slot == e.slot && rd.outcomes[next].index == i) {
+        answered[next] = true;
+        answer(rd.outcomes[next++], out);
+      }
       ++i;
     }
   }
   if (!rd.committed.empty()) applied_ = rd.committed.back().slot;
-  for (const ProposalOutcome& o : rd.outcomes) {
-    auto it = waiting_.find(o.ticket.value);
-    if (it == waiting_.end()) continue;
-    Done done = std::move(it->second);
-    waiting_.erase(it);
-    auto r = results.find({o.slot.value, o.index});
-    done(o, r == results.end() ? std::string{} : r->second);
-  }
+  for (std::size_t k = 0; k < rd.outcomes.size(); ++k)
+    if (!answered[k]) answer(rd.outcomes[k], {});
   for (const ReadState& r : rd.reads) {
     auto it = reads_.find(r.ticket.value);
     if (it == reads_.end()) continue;

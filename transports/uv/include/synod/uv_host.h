@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,7 +99,7 @@ class UvHost {
   uv_idle_t* idle_ = nullptr;  // active while a Ready may be pending
   bool scheduled_ = false;
   bool failed_ = false;
-  std::map<std::uint64_t, Done> waiting_;  // ticket -> callback
+  std::unordered_map<std::uint64_t, Done> waiting_;  // ticket -> callback
   std::map<std::uint64_t, ReadDone> reads_;  // ticket -> callback, until confirmed
   std::multimap<std::uint64_t, ReadDone> ready_reads_;  // confirmed; by index to reach
   Slot applied_{};
