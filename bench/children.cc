@@ -98,8 +98,10 @@ void stop_children(int grace_ms) {
       if (p <= 0) continue;
       int status = 0;
       pid_t r = waitpid(p, &status, WNOHANG);
-      if (r == p || (r < 0 && errno == ECHILD)) forget(p);
-      else alive = true;
+      if (r == p || (r < 0 && errno == ECHILD))
+        forget(p);
+      else
+        alive = true;
     }
     if (!alive) return;
     if (waited >= grace_ms) kill_all(SIGKILL);

@@ -21,19 +21,20 @@ namespace synod::bench {
 inline std::uint64_t now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 enum class Phase : std::uint8_t { warmup, measuring, done };
 
 // What one run measured.
 struct Measured {
-  double seconds = 0;          // length of the measured window
-  std::uint64_t ops = 0;       // committed commands that ended in the window
-  std::uint64_t slots = 0;     // slots the leader applied in the window
-  std::uint64_t failed = 0;    // outcomes other than committed, whole run
-  std::uint64_t refused = 0;   // propose() refusals (not leader, overloaded)
-  Histogram latency;           // ns, of the `ops` requests
+  double seconds = 0;         // length of the measured window
+  std::uint64_t ops = 0;      // committed commands that ended in the window
+  std::uint64_t slots = 0;    // slots the leader applied in the window
+  std::uint64_t failed = 0;   // outcomes other than committed, whole run
+  std::uint64_t refused = 0;  // propose() refusals (not leader, overloaded)
+  Histogram latency;          // ns, of the `ops` requests
 };
 
 class Load {

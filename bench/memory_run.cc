@@ -65,8 +65,8 @@ class MemoryCluster {
   std::uint64_t net_now_ = 0;
   std::vector<Tracked> ring_;
   std::unordered_map<std::uint64_t, std::size_t> spill_;  // (node << 48 | ticket) -> request
-  std::vector<std::size_t> idle_;                          // requests to issue
-  std::vector<std::uint8_t> frame_;                        // --wire scratch
+  std::vector<std::size_t> idle_;                         // requests to issue
+  std::vector<std::uint8_t> frame_;                       // --wire scratch
   wire::WireLimits limits_;
   bool failed_ = false;
   std::string error_;
@@ -228,7 +228,8 @@ RunResult MemoryCluster::run() {
     now = now_ns();
     Phase before = load_.phase();
     Phase p = load_.advance(now);
-    if (before == Phase::warmup && p != Phase::warmup) begin = self_usage(), heap_begin = heap_in_use();
+    if (before == Phase::warmup && p != Phase::warmup)
+      begin = self_usage(), heap_begin = heap_in_use();
     if (p == Phase::done) break;
     if (now >= next_tick) tick_all(), next_tick += tick_ns;
     load_.progress(now);
@@ -237,7 +238,8 @@ RunResult MemoryCluster::run() {
   ProcessUsage end = self_usage();
   std::uint64_t heap_end = heap_in_use();
   res.heap_growth_bytes = heap_end > heap_begin ? heap_end - heap_begin : 0;
-  res.fault_bytes = (end.minor_faults - begin.minor_faults) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  res.fault_bytes =
+      (end.minor_faults - begin.minor_faults) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   res.ok = !failed_;
   res.error = error_;
   res.m = load_.measured();
@@ -251,7 +253,8 @@ RunResult MemoryCluster::run() {
 
 RunResult run_memory(const BenchOptions& o) {
   if (std::uint64_t bytes = prefault_bytes(o)) {
-    fmt::print(stderr, "synod-bench: pre-faulting {} MiB of heap (--prefault-mb; docs/benchmarks.md)\n",
+    fmt::print(stderr,
+               "synod-bench: pre-faulting {} MiB of heap (--prefault-mb; docs/benchmarks.md)\n",
                bytes >> 20);
     prefault_heap(bytes);
   }

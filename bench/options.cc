@@ -56,56 +56,128 @@ struct Flag {
 
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> all = {
-      {"transport", true, [](BenchOptions& o, const std::string& v) {
-         if (v == "memory") o.transport = TransportKind::memory;
-         else if (v == "tcp") o.transport = TransportKind::tcp;
-         else return false;
+      {"transport", true,
+       [](BenchOptions& o, const std::string& v) {
+         if (v == "memory")
+           o.transport = TransportKind::memory;
+         else if (v == "tcp")
+           o.transport = TransportKind::tcp;
+         else
+           return false;
          return true;
        }},
-      {"replicas", true, [](BenchOptions& o, const std::string& v) {
+      {"replicas", true,
+       [](BenchOptions& o, const std::string& v) {
          return to_uint(v, o.replicas) && (o.replicas == 3 || o.replicas == 5);
        }},
-      {"value-bytes", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.value_bytes); }},
-      {"clients", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.clients) && o.clients > 0; }},
-      {"outstanding", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.outstanding) && o.outstanding > 0; }},
-      {"batch-max", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.batch_max) && o.batch_max > 0; }},
-      {"inflight-max", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.inflight_max) && o.inflight_max > 0; }},
-      {"duration", true, [](BenchOptions& o, const std::string& v) { return to_double(v, o.duration_s) && o.duration_s > 0; }},
-      {"warmup", true, [](BenchOptions& o, const std::string& v) { return to_double(v, o.warmup_s); }},
-      {"storage", true, [](BenchOptions& o, const std::string& v) {
-         if (v == "memory") o.storage = StorageKind::memory;
-         else if (v == "log") o.storage = StorageKind::log;
-         else return false;
+      {"value-bytes", true,
+       [](BenchOptions& o, const std::string& v) { return to_uint(v, o.value_bytes); }},
+      {"clients", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_uint(v, o.clients) && o.clients > 0;
+       }},
+      {"outstanding", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_uint(v, o.outstanding) && o.outstanding > 0;
+       }},
+      {"batch-max", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_uint(v, o.batch_max) && o.batch_max > 0;
+       }},
+      {"inflight-max", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_uint(v, o.inflight_max) && o.inflight_max > 0;
+       }},
+      {"duration", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_double(v, o.duration_s) && o.duration_s > 0;
+       }},
+      {"warmup", true,
+       [](BenchOptions& o, const std::string& v) { return to_double(v, o.warmup_s); }},
+      {"storage", true,
+       [](BenchOptions& o, const std::string& v) {
+         if (v == "memory")
+           o.storage = StorageKind::memory;
+         else if (v == "log")
+           o.storage = StorageKind::log;
+         else
+           return false;
          return true;
        }},
-      {"data-dir", true, [](BenchOptions& o, const std::string& v) { o.data_dir = v; return !v.empty(); }},
-      {"keep-data", false, [](BenchOptions& o, const std::string&) { o.keep_data = true; return true; }},
-      {"wire", false, [](BenchOptions& o, const std::string&) { o.wire = true; return true; }},
-      {"prefault-mb", true, [](BenchOptions& o, const std::string& v) {
+      {"data-dir", true,
+       [](BenchOptions& o, const std::string& v) {
+         o.data_dir = v;
+         return !v.empty();
+       }},
+      {"keep-data", false,
+       [](BenchOptions& o, const std::string&) {
+         o.keep_data = true;
+         return true;
+       }},
+      {"wire", false,
+       [](BenchOptions& o, const std::string&) {
+         o.wire = true;
+         return true;
+       }},
+      {"prefault-mb", true,
+       [](BenchOptions& o, const std::string& v) {
          if (v == "auto") return (o.prefault_mb = -1), true;
          std::uint64_t mb = 0;
          if (!to_uint(v, mb) || mb > (1ull << 40)) return false;
          o.prefault_mb = static_cast<std::int64_t>(mb);
          return true;
        }},
-      {"tick-ms", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.tick_ms) && o.tick_ms > 0; }},
-      {"election-ticks", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.election_ticks) && o.election_ticks > 1; }},
-      {"repeat", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.repeat) && o.repeat > 0; }},
-      {"verbose", false, [](BenchOptions& o, const std::string&) { o.verbose = true; return true; }},
-      {"json", true, [](BenchOptions& o, const std::string& v) { o.json_path = v; return !v.empty(); }},
-      {"sweep", true, [](BenchOptions& o, const std::string& v) {
+      {"tick-ms", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_uint(v, o.tick_ms) && o.tick_ms > 0;
+       }},
+      {"election-ticks", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_uint(v, o.election_ticks) && o.election_ticks > 1;
+       }},
+      {"repeat", true,
+       [](BenchOptions& o, const std::string& v) { return to_uint(v, o.repeat) && o.repeat > 0; }},
+      {"verbose", false,
+       [](BenchOptions& o, const std::string&) {
+         o.verbose = true;
+         return true;
+       }},
+      {"json", true,
+       [](BenchOptions& o, const std::string& v) {
+         o.json_path = v;
+         return !v.empty();
+       }},
+      {"sweep", true,
+       [](BenchOptions& o, const std::string& v) {
          std::size_t eq = v.find('=');
          if (eq == std::string::npos) return false;
          o.sweep_name = v.substr(0, eq);
          BenchOptions probe;
-         return set_by_name(probe, o.sweep_name, 1) && to_list(std::string_view(v).substr(eq + 1), o.sweep_values);
+         return set_by_name(probe, o.sweep_name, 1) &&
+                to_list(std::string_view(v).substr(eq + 1), o.sweep_values);
        }},
-      {"csv", true, [](BenchOptions& o, const std::string& v) { o.csv_path = v; return !v.empty(); }},
-      {"svg", true, [](BenchOptions& o, const std::string& v) { o.svg_path = v; return !v.empty(); }},
+      {"csv", true,
+       [](BenchOptions& o, const std::string& v) {
+         o.csv_path = v;
+         return !v.empty();
+       }},
+      {"svg", true,
+       [](BenchOptions& o, const std::string& v) {
+         o.svg_path = v;
+         return !v.empty();
+       }},
       // Hidden: set by the bench for its own replica processes.
-      {"replica-mode", false, [](BenchOptions& o, const std::string&) { o.replica_mode = true; return true; }},
-      {"node-id", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.node_id) && o.node_id > 0; }},
-      {"ports", true, [](BenchOptions& o, const std::string& v) {
+      {"replica-mode", false,
+       [](BenchOptions& o, const std::string&) {
+         o.replica_mode = true;
+         return true;
+       }},
+      {"node-id", true,
+       [](BenchOptions& o, const std::string& v) {
+         return to_uint(v, o.node_id) && o.node_id > 0;
+       }},
+      {"ports", true,
+       [](BenchOptions& o, const std::string& v) {
          std::vector<std::uint64_t> list;
          if (!to_list(v, list)) return false;
          o.ports.clear();
@@ -115,8 +187,13 @@ const std::vector<Flag>& flags() {
          }
          return true;
        }},
-      {"cluster-id", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.cluster_id); }},
-      {"run-dir", true, [](BenchOptions& o, const std::string& v) { o.run_dir = v; return !v.empty(); }},
+      {"cluster-id", true,
+       [](BenchOptions& o, const std::string& v) { return to_uint(v, o.cluster_id); }},
+      {"run-dir", true,
+       [](BenchOptions& o, const std::string& v) {
+         o.run_dir = v;
+         return !v.empty();
+       }},
   };
   return all;
 }
@@ -135,7 +212,8 @@ ParseResult parse(int argc, char** argv, BenchOptions& out) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") return {true, true, {}};
-    if (arg.rfind("--", 0) != 0) return {false, false, fmt::format("unexpected argument '{}'", arg)};
+    if (arg.rfind("--", 0) != 0)
+      return {false, false, fmt::format("unexpected argument '{}'", arg)};
     std::string name = arg.substr(2), value;
     bool inline_value = false;
     if (std::size_t eq = name.find('='); eq != std::string::npos) {
@@ -196,13 +274,13 @@ std::string usage() {
 
 std::vector<std::string> to_args(const BenchOptions& o) {
   std::vector<std::string> a = {
-      "--transport", std::string(to_string(o.transport)),
-      "--replicas", std::to_string(o.replicas),
-      "--value-bytes", std::to_string(o.value_bytes),
-      "--batch-max", std::to_string(o.batch_max),
-      "--inflight-max", std::to_string(o.inflight_max),
-      "--storage", std::string(to_string(o.storage)),
-      "--tick-ms", std::to_string(o.tick_ms),
+      "--transport",      std::string(to_string(o.transport)),
+      "--replicas",       std::to_string(o.replicas),
+      "--value-bytes",    std::to_string(o.value_bytes),
+      "--batch-max",      std::to_string(o.batch_max),
+      "--inflight-max",   std::to_string(o.inflight_max),
+      "--storage",        std::string(to_string(o.storage)),
+      "--tick-ms",        std::to_string(o.tick_ms),
       "--election-ticks", std::to_string(o.election_ticks),
   };
   if (!o.data_dir.empty()) a.insert(a.end(), {"--data-dir", o.data_dir});
@@ -236,7 +314,9 @@ std::uint64_t get_by_name(const BenchOptions& o, const std::string& name) {
   return 0;
 }
 
-std::string_view to_string(TransportKind t) { return t == TransportKind::memory ? "memory" : "tcp"; }
+std::string_view to_string(TransportKind t) {
+  return t == TransportKind::memory ? "memory" : "tcp";
+}
 std::string_view to_string(StorageKind s) { return s == StorageKind::memory ? "memory" : "log"; }
 
 }  // namespace synod::bench

@@ -11,9 +11,9 @@
 namespace synod::bench {
 
 struct ProcessUsage {
-  double cpu_s = 0;                 // user + system, every thread
-  std::uint64_t peak_rss_bytes = 0; // high-water resident set
-  std::uint64_t minor_faults = 0;   // pages the kernel mapped in (first touch)
+  double cpu_s = 0;                  // user + system, every thread
+  std::uint64_t peak_rss_bytes = 0;  // high-water resident set
+  std::uint64_t minor_faults = 0;    // pages the kernel mapped in (first touch)
 };
 
 // This process (getrusage: microsecond resolution).
@@ -26,8 +26,8 @@ ProcessUsage pid_usage(pid_t pid);
 void reset_peak_rss();
 
 struct Machine {
-  std::string uname;  // as `uname -a` prints it
-  unsigned nproc = 0; // CPUs this process may run on, as `nproc` prints
+  std::string uname;   // as `uname -a` prints it
+  unsigned nproc = 0;  // CPUs this process may run on, as `nproc` prints
 };
 Machine describe_machine();
 

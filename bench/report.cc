@@ -14,13 +14,23 @@ std::string json_string(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20)
+          out += fmt::format("\\u{:04x}", c);
+        else
+          out += c;
     }
   }
   return out + "\"";
@@ -52,8 +62,9 @@ std::string config_line(const BenchOptions& o) {
       "transport={} replicas={} value_bytes={} clients={} outstanding={} batch_max={} "
       "inflight_max={} storage={}{} duration_s={} warmup_s={} tick_ms={} election_ticks={}{}",
       to_string(o.transport), o.replicas, o.value_bytes, o.clients, o.outstanding, o.batch_max,
-      o.inflight_max, to_string(o.storage), o.storage == StorageKind::log ? " data_dir=" + o.data_dir : "",
-      o.duration_s, o.warmup_s, o.tick_ms, o.election_ticks, o.wire ? " wire=on" : "");
+      o.inflight_max, to_string(o.storage),
+      o.storage == StorageKind::log ? " data_dir=" + o.data_dir : "", o.duration_s, o.warmup_s,
+      o.tick_ms, o.election_ticks, o.wire ? " wire=on" : "");
 }
 
 }  // namespace
@@ -75,7 +86,8 @@ Figures figures_of(const BenchOptions& o, const RunResult& r) {
   f.max_us = static_cast<double>(m.latency.max()) / 1e3;
   f.cpu_us_per_op = m.ops ? r.cpu_s * 1e6 / static_cast<double>(m.ops) : 0;
   f.peak_rss_bytes = r.peak_rss_bytes;
-  f.heap_bytes_per_op = m.ops ? static_cast<double>(r.heap_growth_bytes) / static_cast<double>(m.ops) : 0;
+  f.heap_bytes_per_op =
+      m.ops ? static_cast<double>(r.heap_growth_bytes) / static_cast<double>(m.ops) : 0;
   f.fault_mb = static_cast<double>(r.fault_bytes) / 1e6;
   f.failed = m.failed;
   f.refused = m.refused;
@@ -111,32 +123,38 @@ std::string text_report(const BenchOptions& o, const Figures& f, const Context& 
   s += fmt::format("  configuration     {}\n", config_line(o));
   s += fmt::format("  command           {}\n", c.command);
   s += fmt::format("  machine           {}\n", c.machine.uname);
-  s += fmt::format("  nproc             {}   (load average now: {})\n", c.machine.nproc, load_average());
-  s += fmt::format("  measured          {:.2f} s, {} committed commands\n", f.seconds, thousands(static_cast<double>(f.ops)));
+  s += fmt::format("  nproc             {}   (load average now: {})\n", c.machine.nproc,
+                   load_average());
+  s += fmt::format("  measured          {:.2f} s, {} committed commands\n", f.seconds,
+                   thousands(static_cast<double>(f.ops)));
   if (f.runs > 1)
-    s += fmt::format("  runs              {}; every figure below is the median of the runs; ops/s "
-                     "ranged {} to {}\n",
-                     f.runs, thousands(f.ops_per_sec_min), thousands(f.ops_per_sec_max));
+    s += fmt::format(
+        "  runs              {}; every figure below is the median of the runs; ops/s "
+        "ranged {} to {}\n",
+        f.runs, thousands(f.ops_per_sec_min), thousands(f.ops_per_sec_max));
   s += fmt::format("  committed ops/s   {}\n", thousands(f.ops_per_sec));
   s += fmt::format("  MB/s              {:.1f}   (command bytes, 10^6 B/s)\n", f.mb_per_sec);
-  s += fmt::format("  slots/s           {}   ({:.1f} commands per slot)\n", thousands(f.slots_per_sec),
-                   f.commands_per_slot);
-  s += fmt::format("  latency us        p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
-                   f.p50_us, f.p90_us, f.p99_us, f.p999_us, f.max_us);
-  s += fmt::format("  CPU us per op     {:.3f}   ({:.2f} cores busy, all {} processes{})\n", f.cpu_us_per_op,
-                   f.cores_busy, o.transport == TransportKind::tcp ? o.replicas : 1,
-                   o.transport == TransportKind::memory && o.storage == StorageKind::memory &&
-                           f.cores_busy < 0.9
-                       ? "; the loop never sleeps, so other programs took the rest"
-                       : "");
+  s += fmt::format("  slots/s           {}   ({:.1f} commands per slot)\n",
+                   thousands(f.slots_per_sec), f.commands_per_slot);
+  s += fmt::format(
+      "  latency us        p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
+      f.p50_us, f.p90_us, f.p99_us, f.p999_us, f.max_us);
+  s += fmt::format(
+      "  CPU us per op     {:.3f}   ({:.2f} cores busy, all {} processes{})\n", f.cpu_us_per_op,
+      f.cores_busy, o.transport == TransportKind::tcp ? o.replicas : 1,
+      o.transport == TransportKind::memory && o.storage == StorageKind::memory && f.cores_busy < 0.9
+          ? "; the loop never sleeps, so other programs took the rest"
+          : "");
   s += fmt::format("  peak RSS          {}   (largest process)\n", bytes_text(f.peak_rss_bytes));
-  s += fmt::format("  heap per op       {:.0f} B retained{} (no log compaction yet)\n", f.heap_bytes_per_op,
+  s += fmt::format("  heap per op       {:.0f} B retained{} (no log compaction yet)\n",
+                   f.heap_bytes_per_op,
                    o.transport == TransportKind::tcp ? " by the leader process" : "");
-  s += fmt::format("  first touch       {:.0f} MB of pages faulted in during the window ({:.0f} B per op)\n",
-                   f.fault_mb, f.ops ? f.fault_mb * 1e6 / static_cast<double>(f.ops) : 0.0);
+  s += fmt::format(
+      "  first touch       {:.0f} MB of pages faulted in during the window ({:.0f} B per op)\n",
+      f.fault_mb, f.ops ? f.fault_mb * 1e6 / static_cast<double>(f.ops) : 0.0);
   if (f.failed || f.refused)
-    s += fmt::format("  not committed     {} outcomes not committed, {} proposals refused\n", f.failed,
-                     f.refused);
+    s += fmt::format("  not committed     {} outcomes not committed, {} proposals refused\n",
+                     f.failed, f.refused);
   return s;
 }
 
@@ -154,10 +172,13 @@ std::string json_run(const BenchOptions& o, const Figures& f, const Context& c) 
       "\"commands_per_slot\": {:.2f}, \"p50_us\": {:.2f}, \"p90_us\": {:.2f}, \"p99_us\": {:.2f}, "
       "\"p999_us\": {:.2f}, \"max_us\": {:.2f}, \"cpu_us_per_op\": {:.4f}, \"cores_busy\": {:.3f}, "
       "\"peak_rss_bytes\": {}, \"ops\": {}, \"seconds\": {:.3f}, \"not_committed\": {}, "
-      "\"refused\": {}, \"runs\": {}, \"ops_per_sec_min\": {:.1f}, \"ops_per_sec_max\": {:.1f}, \"heap_bytes_per_op\": {:.1f}, \"fault_mb\": {:.1f}, \"config\": {}, \"command\": {}, \"uname\": {}, \"nproc\": {}}}",
+      "\"refused\": {}, \"runs\": {}, \"ops_per_sec_min\": {:.1f}, \"ops_per_sec_max\": {:.1f}, "
+      "\"heap_bytes_per_op\": {:.1f}, \"fault_mb\": {:.1f}, \"config\": {}, \"command\": {}, "
+      "\"uname\": {}, \"nproc\": {}}}",
       f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.commands_per_slot, f.p50_us, f.p90_us,
       f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.cores_busy, f.peak_rss_bytes, f.ops,
-      f.seconds, f.failed, f.refused, f.runs, f.ops_per_sec_min, f.ops_per_sec_max, f.heap_bytes_per_op, f.fault_mb, cfg, json_string(c.command), json_string(c.machine.uname),
+      f.seconds, f.failed, f.refused, f.runs, f.ops_per_sec_min, f.ops_per_sec_max,
+      f.heap_bytes_per_op, f.fault_mb, cfg, json_string(c.command), json_string(c.machine.uname),
       c.machine.nproc);
 }
 

@@ -15,15 +15,15 @@ struct Figures {
   double seconds = 0;
   std::uint64_t ops = 0;
   double ops_per_sec = 0;
-  double mb_per_sec = 0;         // command bytes committed, 10^6 bytes per second
+  double mb_per_sec = 0;  // command bytes committed, 10^6 bytes per second
   double slots_per_sec = 0;
   double commands_per_slot = 0;
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
-  double cpu_us_per_op = 0;      // every process
-  double cores_busy = 0;         // CPU seconds per second of the window
+  double cpu_us_per_op = 0;  // every process
+  double cores_busy = 0;     // CPU seconds per second of the window
   std::uint64_t peak_rss_bytes = 0;
-  double heap_bytes_per_op = 0;   // this process's heap growth per op
-  double fault_mb = 0;            // pages first touched, every process, 10^6 B
+  double heap_bytes_per_op = 0;  // this process's heap growth per op
+  double fault_mb = 0;           // pages first touched, every process, 10^6 B
   std::uint64_t failed = 0;
   std::uint64_t refused = 0;
   // With --repeat: how many runs these figures are the medians of, and the

@@ -41,8 +41,8 @@ std::uint64_t prefault_bytes(const BenchOptions& o);
 
 // A fresh storage for replica `id`: MemoryStorage, or a LogStorage in
 // <run_dir>/node-<id>. Null with *why set on failure.
-std::unique_ptr<Storage> open_storage(const BenchOptions& o, const std::string& run_dir,
-                                      NodeId id, std::string* why);
+std::unique_ptr<Storage> open_storage(const BenchOptions& o, const std::string& run_dir, NodeId id,
+                                      std::string* why);
 // A new directory for this run's logs under --data-dir; empty on failure.
 std::string make_run_dir(const BenchOptions& o, std::string* why);
 void remove_run_dir(const BenchOptions& o, const std::string& run_dir);

@@ -25,8 +25,8 @@ Config replica_config(const BenchOptions& o, NodeId id) {
   c.batch_count_max = o.batch_max;
   c.batch_bytes_max = static_cast<std::uint32_t>(std::max<std::uint64_t>(1u << 20, o.value_bytes));
   c.message_bytes_max = std::max<std::uint32_t>(4u << 20, 4 * c.batch_bytes_max);
-  std::uint64_t in_flight_bytes =
-      static_cast<std::uint64_t>(o.clients) * o.outstanding * std::max<std::uint64_t>(o.value_bytes, 1);
+  std::uint64_t in_flight_bytes = static_cast<std::uint64_t>(o.clients) * o.outstanding *
+                                  std::max<std::uint64_t>(o.value_bytes, 1);
   c.pending_bytes_max = std::max<std::uint64_t>(64u << 20, 2 * in_flight_bytes);
   c.seed = 0x5eed0000 + id.value;
   c.join_existing = false;  // every run starts a brand-new cluster

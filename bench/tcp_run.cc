@@ -21,7 +21,7 @@ namespace synod::bench {
 namespace {
 
 constexpr std::uint64_t kElectionDeadlineMs = 120'000;  // replicas pre-fault first
-constexpr std::uint64_t kControlMs = 5;  // phase changes, progress, retries
+constexpr std::uint64_t kControlMs = 5;                 // phase changes, progress, retries
 
 class LeaderRun {
  public:
@@ -70,10 +70,9 @@ ProcessUsage LeaderRun::usage_all() const {
 
 void LeaderRun::issue(std::size_t r, std::uint64_t now) {
   // Two words of capture: std::function keeps them inline, no allocation.
-  ProposeResult p = node_.host().propose(load_.issue(r, now), [this, r](const ProposalOutcome& out,
-                                                                         const std::string&) {
-    on_done(r, out);
-  });
+  ProposeResult p = node_.host().propose(
+      load_.issue(r, now),
+      [this, r](const ProposalOutcome& out, const std::string&) { on_done(r, out); });
   if (!p.ok()) {
     load_.refused(r);
     idle_.push_back(r);
@@ -120,7 +119,8 @@ void LeaderRun::on_control() {
   // Lost the lead (overloaded peers missed heartbeats): force it back, at
   // most once a second; the outcomes in between count as failed.
   ReplicaInfo info = node_.host().info();
-  if (info.role == Role::follower && now - last_campaign_ > 1'000'000'000u && node_.host().replica()) {
+  if (info.role == Role::follower && now - last_campaign_ > 1'000'000'000u &&
+      node_.host().replica()) {
     last_campaign_ = now;
     node_.host().replica()->campaign();
   }
@@ -154,8 +154,9 @@ RunResult LeaderRun::run(std::uint64_t cluster_id) {
   node_.host().replica()->campaign();  // sent with the next tick
   uv_timer_init(&loop_, &control_);
   control_.data = this;
-  uv_timer_start(&control_, [](uv_timer_t* t) { static_cast<LeaderRun*>(t->data)->on_control(); },
-                 kControlMs, kControlMs);
+  uv_timer_start(
+      &control_, [](uv_timer_t* t) { static_cast<LeaderRun*>(t->data)->on_control(); }, kControlMs,
+      kControlMs);
   uv_run(&loop_, UV_RUN_DEFAULT);
   res.ok = error_.empty();
   res.error = error_;
@@ -164,7 +165,8 @@ RunResult LeaderRun::run(std::uint64_t cluster_id) {
   res.peak_rss_bytes = peak_rss_;
   res.processes = o_.replicas;
   res.heap_growth_bytes = heap_end_ > heap_begin_ ? heap_end_ - heap_begin_ : 0;
-  res.fault_bytes = (end_.minor_faults - begin_.minor_faults) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  res.fault_bytes =
+      (end_.minor_faults - begin_.minor_faults) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   return res;
 }
 
@@ -231,10 +233,13 @@ int run_replica_process(const BenchOptions& o) {
       uv_close(reinterpret_cast<uv_handle_t*>(&term), nullptr);
       rc = 1;
     } else {
-      uv_signal_start(&term, [](uv_signal_t* s, int) {
-        static_cast<UvReplica*>(s->data)->stop();
-        uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
-      }, SIGTERM);
+      uv_signal_start(
+          &term,
+          [](uv_signal_t* s, int) {
+            static_cast<UvReplica*>(s->data)->stop();
+            uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+          },
+          SIGTERM);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
   }

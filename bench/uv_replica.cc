@@ -29,8 +29,10 @@ bool UvReplica::start(std::uint64_t cluster_id,
   t.cluster_id = cluster_id;
   for (std::uint64_t i = 1; i <= o_.ports.size(); ++i) {
     std::string addr = fmt::format("127.0.0.1:{}", o_.ports[i - 1]);
-    if (i == id_.value) t.listen_address = addr;
-    else t.peers.push_back(Peer{NodeId{i}, addr});
+    if (i == id_.value)
+      t.listen_address = addr;
+    else
+      t.peers.push_back(Peer{NodeId{i}, addr});
   }
   wire::WireLimits limits = wire_limits(o_);
   t.frame_bytes_max = limits.frame_bytes_max;

@@ -22,8 +22,8 @@ class UvReplica {
   ~UvReplica();
 
   // Opens the storage, starts the transport and the host.
-  bool start(std::uint64_t cluster_id,
-             std::function<std::string(Slot, const std::string&)> apply, std::string* why);
+  bool start(std::uint64_t cluster_id, std::function<std::string(Slot, const std::string&)> apply,
+             std::string* why);
   // Stops the host and the transport; run the loop until idle afterwards.
   void stop();
   // Routine connection news are dropped from then on (peers are going away).

@@ -14,7 +14,8 @@ int main() {
   uv_loop_t loop;
   uv_loop_init(&loop);
   std::vector<synod::Peer> peers;
-  for (std::uint64_t i = 1; i <= 3; ++i) peers.push_back({synod::NodeId{i}, fmt::format("127.0.0.1:{}", 7320 + i)});
+  for (std::uint64_t i = 1; i <= 3; ++i)
+    peers.push_back({synod::NodeId{i}, fmt::format("127.0.0.1:{}", 7320 + i)});
 
   struct Node {
     synod::MemoryStorage storage;

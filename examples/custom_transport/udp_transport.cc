@@ -44,7 +44,8 @@ synod::Status UdpTransport::start() {
       },
       [](uv_udp_t* s, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned) {
         if (n > 0 && from)
-          static_cast<UdpTransport*>(s->data)->on_datagram(from, buf->base, static_cast<std::size_t>(n));
+          static_cast<UdpTransport*>(s->data)->on_datagram(from, buf->base,
+                                                           static_cast<std::size_t>(n));
       });
   return synod::Status::ok;
 }

@@ -23,7 +23,7 @@ struct Node {
   std::optional<Replica> replica;
   std::uint64_t applied_commands = 0;
   std::uint64_t log_hash = 0xcbf29ce484222325ULL;  // FNV-1a over applied commands
-  std::uint64_t sum = 0;                          // the state machine: a running total
+  std::uint64_t sum = 0;                           // the state machine: a running total
 };
 
 Config config_for(NodeId id, std::uint64_t incarnation) {
@@ -186,7 +186,8 @@ int main(int argc, char** argv) {
     ReplicaInfo i = n.replica->info();
     fmt::print("node {}: {:9} applied slots={} commands={} sum={} log hash={:016x}\n", n.id.value,
                to_string(i.role), i.applied.value, n.applied_commands, n.sum, n.log_hash);
-    same &= n.log_hash == c.nodes()[0].log_hash && n.applied_commands == c.nodes()[0].applied_commands;
+    same &=
+        n.log_hash == c.nodes()[0].log_hash && n.applied_commands == c.nodes()[0].applied_commands;
   }
   fmt::print("{}\n", same ? "all replicas applied the same log" : "REPLICAS DIFFER");
   return same ? 0 : 1;

@@ -30,8 +30,10 @@ bool KvNode::start(std::string* why) {
   t.self = opt_.id;
   t.cluster_id = opt_.cluster_id;
   for (const Peer& p : opt_.peers) {
-    if (p.id == opt_.id) t.listen_address = p.address;
-    else t.peers.push_back(p);
+    if (p.id == opt_.id)
+      t.listen_address = p.address;
+    else
+      t.peers.push_back(p);
   }
   transport_ = std::make_unique<TcpTransport>(loop_, t);
 
@@ -52,8 +54,9 @@ bool KvNode::start(std::string* why) {
     host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
   if (host_->start(why) != Status::ok) return false;
 
-  resp_ = std::make_unique<RespServer>(loop_, opt_.listen,
-                                       [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
+  resp_ = std::make_unique<RespServer>(
+      loop_, opt_.listen,
+      [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
   if (resp_->start(why) != Status::ok) return false;
   fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage)\n", opt_.id.value,
              opt_.listen, opt_.memory ? "in-memory" : "durable log in " + opt_.data_dir);
@@ -71,17 +74,23 @@ void KvNode::stop() {
 std::string KvNode::moved(NodeId leader) const {
   auto it = opt_.client_addrs.find(leader.value);
   if (it != opt_.client_addrs.end()) return fmt::format("-MOVED 0 {}\r\n", it->second);
-  if (leader.valid()) return fmt::format("-NOTLEADER node {} leads; send writes there\r\n", leader.value);
+  if (leader.valid())
+    return fmt::format("-NOTLEADER node {} leads; send writes there\r\n", leader.value);
   return "-NOTLEADER no leader yet; retry shortly\r\n";
 }
 
 std::string KvNode::refusal(const ProposeResult& r) const {
   switch (r.status) {
-    case Status::not_leader: return moved(r.leader_hint);
-    case Status::overloaded: return "-BUSY too many writes queued; retry shortly\r\n";
-    case Status::too_large: return "-ERR command too large\r\n";
-    case Status::rejoining: return "-TRYAGAIN this replica is rejoining after losing its state\r\n";
-    default: return fmt::format("-ERR replica unavailable ({})\r\n", to_string(r.status));
+    case Status::not_leader:
+      return moved(r.leader_hint);
+    case Status::overloaded:
+      return "-BUSY too many writes queued; retry shortly\r\n";
+    case Status::too_large:
+      return "-ERR command too large\r\n";
+    case Status::rejoining:
+      return "-TRYAGAIN this replica is rejoining after losing its state\r\n";
+    default:
+      return fmt::format("-ERR replica unavailable ({})\r\n", to_string(r.status));
   }
 }
 
@@ -105,16 +114,20 @@ void KvNode::handle(Request request, RespServer::Reply reply) {
     if (!r.ok()) (*shared)(refusal(r));
     return;
   }
-  ProposeResult r = host_->propose(encode(request), [this, shared](const ProposalOutcome& o, const std::string& result) {
-    switch (o.outcome) {
-      case Outcome::committed: return (*shared)(result);
-      case Outcome::not_leader: return (*shared)(moved(o.leader_hint));
-      case Outcome::unknown:
-        // Never a plain error: the write may still be chosen by a later leader.
-        return (*shared)("-UNKNOWN outcome unknown: the leader changed before this command was "
-                         "confirmed; it may or may not have been applied\r\n");
-    }
-  });
+  ProposeResult r = host_->propose(
+      encode(request), [this, shared](const ProposalOutcome& o, const std::string& result) {
+        switch (o.outcome) {
+          case Outcome::committed:
+            return (*shared)(result);
+          case Outcome::not_leader:
+            return (*shared)(moved(o.leader_hint));
+          case Outcome::unknown:
+            // Never a plain error: the write may still be chosen by a later leader.
+            return (*shared)(
+                "-UNKNOWN outcome unknown: the leader changed before this command was "
+                "confirmed; it may or may not have been applied\r\n");
+        }
+      });
   if (!r.ok()) (*shared)(refusal(r));
 }
 
@@ -131,8 +144,9 @@ std::vector<InfoSection> KvNode::info() const {
                  {"applied_index", std::to_string(i.applied.value)}};
   if (auto it = opt_.client_addrs.find(i.leader.value); it != opt_.client_addrs.end())
     repl.fields.push_back({"leader_address", it->second});
-  InfoSection keys{"keyspace", {{"keys", std::to_string(store_.key_count())},
-                                {"digest", fmt::format("{:016x}", store_.digest())}}};
+  InfoSection keys{"keyspace",
+                   {{"keys", std::to_string(store_.key_count())},
+                    {"digest", fmt::format("{:016x}", store_.digest())}}};
   return {repl, keys};
 }
 

@@ -33,15 +33,23 @@ int main(int argc, char** argv) {
   for (auto [sig, num] : {std::pair{&sigint, SIGINT}, std::pair{&sigterm, SIGTERM}}) {
     uv_signal_init(&loop, sig);
     sig->data = &node;
-    uv_signal_start_oneshot(sig, [](uv_signal_t* s, int) {
-      static_cast<synod::kv::KvNode*>(s->data)->stop();
-      uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
-    }, num);
+    uv_signal_start_oneshot(
+        sig,
+        [](uv_signal_t* s, int) {
+          static_cast<synod::kv::KvNode*>(s->data)->stop();
+          uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+        },
+        num);
     uv_unref(reinterpret_cast<uv_handle_t*>(sig));
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   int rc = node.failed() ? 1 : 0;
-  uv_walk(&loop, [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); }, nullptr);
+  uv_walk(
+      &loop,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return rc;

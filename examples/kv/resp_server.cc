@@ -24,8 +24,8 @@ struct RespServer::Client {
   // Replies in request order. Invariant: slots_[i] answers request base_ + i.
   std::deque<std::optional<std::string>> slots;
   std::uint64_t base = 0;
-  std::string out;       // ready bytes not yet written
-  std::string writing;   // the bytes of the write in flight
+  std::string out;      // ready bytes not yet written
+  std::string writing;  // the bytes of the write in flight
   bool write_busy = false;
   bool reading = true;
   bool closing = false;
@@ -79,7 +79,8 @@ void RespServer::on_connection() {
   uv_tcp_init(loop_, &c->tcp);
   c->tcp.data = c.get();
   clients_.push_back(c);
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_), reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_),
+                reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
     close(*c);
     return;
   }
@@ -184,12 +185,13 @@ void RespServer::flush(Client& c) {
   c.write_busy = true;
   c.write_req.data = &c;
   uv_buf_t buf = uv_buf_init(c.writing.data(), static_cast<unsigned>(c.writing.size()));
-  uv_write(&c.write_req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1, [](uv_write_t* req, int status) {
-    auto* client = static_cast<Client*>(req->data);
-    client->write_busy = false;
-    if (status != 0) return client->server->close(*client);
-    client->server->flush(*client);
-  });
+  uv_write(&c.write_req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1,
+           [](uv_write_t* req, int status) {
+             auto* client = static_cast<Client*>(req->data);
+             client->write_busy = false;
+             if (status != 0) return client->server->close(*client);
+             client->server->flush(*client);
+           });
 }
 
 void RespServer::close(Client& c) {

@@ -12,7 +12,8 @@ bool parse_u64(const std::string& s, std::uint64_t* out) {
 }
 
 // "1=127.0.0.1:7101,2=127.0.0.1:7102" -> id/address pairs.
-bool parse_id_list(const std::string& s, std::map<std::uint64_t, std::string>* out, std::string* why) {
+bool parse_id_list(const std::string& s, std::map<std::uint64_t, std::string>* out,
+                   std::string* why) {
   std::size_t pos = 0;
   while (pos <= s.size()) {
     std::size_t comma = s.find(',', pos);
@@ -61,24 +62,45 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     };
     std::string v;
     std::uint64_t n = 0;
-    if (k == "--memory") o.memory = true;
-    else if (k == "--bootstrap") o.bootstrap = true;
-    else if (!value(&v)) return std::nullopt;
-    else if (k == "--id") { if (!parse_u64(v, &n) || n == 0) return (*why = "--id must be a positive number"), std::nullopt; o.id = NodeId{n}; }
-    else if (k == "--peers") { if (!parse_id_list(v, &peers, why)) return (*why = "--peers: " + *why), std::nullopt; }
-    else if (k == "--clients") { if (!parse_id_list(v, &o.client_addrs, why)) return (*why = "--clients: " + *why), std::nullopt; }
-    else if (k == "--listen") o.listen = v;
-    else if (k == "--data-dir") o.data_dir = v;
-    else if (k == "--cluster-id") { if (!parse_u64(v, &o.cluster_id)) return (*why = "--cluster-id must be a number"), std::nullopt; }
-    else if (k == "--tick-ms") { if (!parse_u64(v, &o.tick_ms) || o.tick_ms == 0) return (*why = "--tick-ms must be a positive number"), std::nullopt; }
-    else if (k == "--election-ticks") { if (!parse_u64(v, &n) || n < 2 || n > 100000) return (*why = "--election-ticks must be in [2, 100000]"), std::nullopt; o.election_ticks = static_cast<std::uint32_t>(n); }
-    else return (*why = "unknown flag " + k), std::nullopt;
+    if (k == "--memory")
+      o.memory = true;
+    else if (k == "--bootstrap")
+      o.bootstrap = true;
+    else if (!value(&v))
+      return std::nullopt;
+    else if (k == "--id") {
+      if (!parse_u64(v, &n) || n == 0)
+        return (*why = "--id must be a positive number"), std::nullopt;
+      o.id = NodeId{n};
+    } else if (k == "--peers") {
+      if (!parse_id_list(v, &peers, why)) return (*why = "--peers: " + *why), std::nullopt;
+    } else if (k == "--clients") {
+      if (!parse_id_list(v, &o.client_addrs, why))
+        return (*why = "--clients: " + *why), std::nullopt;
+    } else if (k == "--listen")
+      o.listen = v;
+    else if (k == "--data-dir")
+      o.data_dir = v;
+    else if (k == "--cluster-id") {
+      if (!parse_u64(v, &o.cluster_id))
+        return (*why = "--cluster-id must be a number"), std::nullopt;
+    } else if (k == "--tick-ms") {
+      if (!parse_u64(v, &o.tick_ms) || o.tick_ms == 0)
+        return (*why = "--tick-ms must be a positive number"), std::nullopt;
+    } else if (k == "--election-ticks") {
+      if (!parse_u64(v, &n) || n < 2 || n > 100000)
+        return (*why = "--election-ticks must be in [2, 100000]"), std::nullopt;
+      o.election_ticks = static_cast<std::uint32_t>(n);
+    } else
+      return (*why = "unknown flag " + k), std::nullopt;
   }
   if (!o.id.valid()) return (*why = "--id is required"), std::nullopt;
   if (peers.empty()) return (*why = "--peers is required"), std::nullopt;
-  if (!peers.count(o.id.value)) return (*why = "--peers must include this node's --id"), std::nullopt;
+  if (!peers.count(o.id.value))
+    return (*why = "--peers must include this node's --id"), std::nullopt;
   if (o.listen.empty()) return (*why = "--listen is required"), std::nullopt;
-  if (o.memory && !o.data_dir.empty()) return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
+  if (o.memory && !o.data_dir.empty())
+    return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
   if (!o.memory && o.data_dir.empty()) o.data_dir = "synod-data-" + std::to_string(o.id.value);
   for (auto& [id, addr] : peers) o.peers.push_back(Peer{NodeId{id}, addr});
   return o;

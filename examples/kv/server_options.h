@@ -14,12 +14,12 @@ namespace synod::kv {
 
 struct ServerOptions {
   NodeId id{};
-  std::vector<Peer> peers;                        // every member, this one included
+  std::vector<Peer> peers;                            // every member, this one included
   std::map<std::uint64_t, std::string> client_addrs;  // id -> RESP address, for -MOVED
-  std::string listen;                              // RESP clients
-  std::string data_dir;                            // the durable log lives here
-  bool memory = false;                             // in-memory storage (state lost on exit)
-  bool bootstrap = false;                          // brand-new cluster: vote at once
+  std::string listen;                                 // RESP clients
+  std::string data_dir;                               // the durable log lives here
+  bool memory = false;                                // in-memory storage (state lost on exit)
+  bool bootstrap = false;                             // brand-new cluster: vote at once
   std::uint64_t cluster_id = 1;
   std::uint64_t tick_ms = 10;
   std::uint32_t election_ticks = 10;

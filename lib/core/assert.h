@@ -12,8 +12,8 @@ namespace synod::detail {
                                 const std::string& why);
 }  // namespace synod::detail
 
-#define SYNOD_ASSERT(cond, ...)                                                              \
-  do {                                                                                       \
-    if (!(cond)) [[unlikely]]                                                                \
+#define SYNOD_ASSERT(cond, ...)                                                            \
+  do {                                                                                     \
+    if (!(cond)) [[unlikely]]                                                              \
       ::synod::detail::assert_failed(#cond, __FILE__, __LINE__, fmt::format(__VA_ARGS__)); \
   } while (0)

@@ -1,8 +1,8 @@
+#include "synod/config.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-
-#include "synod/config.h"
 
 namespace synod {
 
@@ -19,7 +19,8 @@ Status Config::validate(std::string* why) const {
   for (std::size_t i = 0; i < voters.size(); ++i) {
     if (!voters[i].valid()) return fail("voter ids must be non-zero");
     for (std::size_t j = i + 1; j < voters.size(); ++j)
-      if (voters[i] == voters[j]) return fail(fmt::format("voter {} listed twice", voters[i].value));
+      if (voters[i] == voters[j])
+        return fail(fmt::format("voter {} listed twice", voters[i].value));
   }
   if (std::find(voters.begin(), voters.end(), id) == voters.end())
     return fail(fmt::format("id {} is not among the voters", id.value));

@@ -70,7 +70,8 @@ void Learner::on_catchup_request(const Message& msg) {
   r.commit = ctx_.log.commit();
   if (msg.slot <= ctx_.log.commit()) {
     Slot next;
-    r.entries = ctx_.log.collect(msg.slot, ctx_.log.commit(), ctx_.config.message_bytes_max / 2, &next);
+    r.entries =
+        ctx_.log.collect(msg.slot, ctx_.log.commit(), ctx_.config.message_bytes_max / 2, &next);
   }
   ctx_.send(std::move(r));
 }

@@ -40,7 +40,7 @@ class Learner {
   NodeId source_{};  // the peer fetched from now
   bool requesting_ = false;
   bool holding_ = false;  // a useless answer came: wait for the next tick
-  Slot requested_{};  // the slot the outstanding request starts at
+  Slot requested_{};      // the slot the outstanding request starts at
   std::uint64_t ticks_waiting_ = 0;
   unsigned rotation_ = 0;
 };

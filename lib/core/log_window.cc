@@ -9,7 +9,8 @@ Record& LogWindow::slot_ref(Slot s) {
   std::size_t i = s.value - first_.value;
   if (i >= size_) {
     // Slots between the old end and s become holes (present = false).
-    while (chunks_.size() * chunk_records <= i) chunks_.push_back(std::make_unique<Record[]>(chunk_records));
+    while (chunks_.size() * chunk_records <= i)
+      chunks_.push_back(std::make_unique<Record[]>(chunk_records));
     size_ = i + 1;
   }
   return at(i);

@@ -53,7 +53,9 @@ class LogWindow {
   // moves a record, and a chunk is one allocation for 1024 slots.
   static constexpr unsigned chunk_bits = 10;
   static constexpr std::size_t chunk_records = std::size_t{1} << chunk_bits;
-  const Record& at(std::size_t i) const { return chunks_[i >> chunk_bits][i & (chunk_records - 1)]; }
+  const Record& at(std::size_t i) const {
+    return chunks_[i >> chunk_bits][i & (chunk_records - 1)];
+  }
   Record& at(std::size_t i) { return chunks_[i >> chunk_bits][i & (chunk_records - 1)]; }
 
   // Invariant: record i (slot first_ + i) exists for i < size_, and

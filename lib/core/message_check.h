@@ -29,8 +29,8 @@ inline bool well_formed(const Context& ctx, const Message& m) {
              ascending_slots(m.entries, true);
     case MessageType::promise:
       return m.slot.value > 0 && ascending_slots(m.entries, false) &&
-             (m.entries.empty() || (m.entries.front().slot >= m.slot &&
-                                    m.entries.back().slot < m.slot_end)) &&
+             (m.entries.empty() ||
+              (m.entries.front().slot >= m.slot && m.entries.back().slot < m.slot_end)) &&
              (!m.more || m.slot_end > m.slot);
     case MessageType::accepted:
       return m.slot.value > 0 && m.slot_end > m.slot &&

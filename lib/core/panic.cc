@@ -1,9 +1,10 @@
+#include "synod/panic.h"
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
 #include "assert.h"
-#include "synod/panic.h"
 
 namespace synod {
 

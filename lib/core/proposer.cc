@@ -206,8 +206,9 @@ void Proposer::flush() {
     // (and re-moving every command) as a large batch fills.
     batch.reserve(std::min<std::size_t>(pending_.size(), ctx_.config.batch_count_max));
     std::size_t bytes = 0;
-    while (!pending_.empty() && batch.size() < ctx_.config.batch_count_max &&
-           (batch.empty() || bytes + pending_.front().command.size() <= ctx_.config.batch_bytes_max)) {
+    while (
+        !pending_.empty() && batch.size() < ctx_.config.batch_count_max &&
+        (batch.empty() || bytes + pending_.front().command.size() <= ctx_.config.batch_bytes_max)) {
       bytes += pending_.front().command.size();
       pending_bytes_ -= pending_.front().command.size();
       batch.push_back(std::move(pending_.front().command));
@@ -263,8 +264,10 @@ void Proposer::send_accepts(Slot lo, Slot hi, VoterMask skip) {
       m.to = to[i];
       m.ballot = ballot_;
       m.commit = ctx_.log.commit();
-      if (i + 1 < n) m.entries = entries;
-      else m.entries = std::move(entries);
+      if (i + 1 < n)
+        m.entries = entries;
+      else
+        m.entries = std::move(entries);
       ctx_.send(std::move(m));
     }
     s = next;
@@ -336,8 +339,8 @@ void Proposer::resend_unacked() {
   for (const InFlight& f : inflight_) {
     if (s > sent_upto_) break;
     if (now_ - f.sent_tick >= stale) {
-      VoterMask all = (ctx_.quorum.size() == 64) ? ~VoterMask{0}
-                                                 : (VoterMask{1} << ctx_.quorum.size()) - 1;
+      VoterMask all =
+          (ctx_.quorum.size() == 64) ? ~VoterMask{0} : (VoterMask{1} << ctx_.quorum.size()) - 1;
       VoterMask skip = f.acks | ctx_.quorum.bit(ctx_.self());
       if ((skip & all) != all) send_accepts(s, s, skip);
     }

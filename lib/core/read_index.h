@@ -45,7 +45,7 @@ class ReadIndex {
 
   Context& ctx_;
   Slot barrier_{};
-  bool own_commit_ = false;  // a slot of this ballot is committed
+  bool own_commit_ = false;      // a slot of this ballot is committed
   std::deque<Ticket> early_;     // asked before own_commit_
   std::deque<Pending> pending_;  // ascending rounds
   std::uint64_t sent_round_ = 0;

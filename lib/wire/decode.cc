@@ -3,10 +3,10 @@
 // layout must be refused by version, not misread), then the full
 // FlatBuffers Verifier, then conversion with per-count limits checked before
 // each allocation, then the message rules (rules.cc).
+#include <fmt/format.h>
+
 #include <cstring>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "framing.h"
 #include "rules.h"
@@ -49,10 +49,9 @@ DecodeResult check_header(const std::uint8_t* buf, std::size_t size, const WireL
   if (!v.VerifyVector(entries))
     return refuse(Status::malformed, WireError::bad_buffer, "the entries vector is damaged", 0);
   if (entries && entries->size() > limits.entries_max) {
-    return refuse(Status::oversized, WireError::oversized,
-                  fmt::format("{} entries exceed entries_max {}", entries->size(),
-                              limits.entries_max),
-                  0);
+    return refuse(
+        Status::oversized, WireError::oversized,
+        fmt::format("{} entries exceed entries_max {}", entries->size(), limits.entries_max), 0);
   }
   return {};
 }
@@ -69,10 +68,10 @@ DecodeResult to_value(const fb::Entry& e, const WireLimits& limits, std::size_t 
                       Budget& budget, Value& out) {
   const auto kind = static_cast<ValueKind>(e.kind());
   if (!detail::known_kind(kind))
-    return refuse(Status::malformed, WireError::unknown_type,
-                  fmt::format("unknown value kind {} at slot {}",
-                              static_cast<unsigned>(e.kind()), e.slot()),
-                  0);
+    return refuse(
+        Status::malformed, WireError::unknown_type,
+        fmt::format("unknown value kind {} at slot {}", static_cast<unsigned>(e.kind()), e.slot()),
+        0);
   const auto* lengths = e.command_lengths();
   const auto* bytes = e.command_bytes();
   const std::size_t n = lengths ? lengths->size() : 0;
@@ -100,8 +99,8 @@ DecodeResult to_value(const fb::Entry& e, const WireLimits& limits, std::size_t 
   }
   if (sum != size)
     return refuse(Status::malformed, WireError::invalid,
-                  fmt::format("at slot {} command lengths sum to {} but {} bytes follow",
-                              e.slot(), sum, size),
+                  fmt::format("at slot {} command lengths sum to {} but {} bytes follow", e.slot(),
+                              sum, size),
                   0);
   budget.bytes += size;
   if (budget.bytes > frame_size)
@@ -119,9 +118,7 @@ DecodeResult to_value(const fb::Entry& e, const WireLimits& limits, std::size_t 
   return {};
 }
 
-Ballot from_fb(const fb::Ballot* b) {
-  return b ? Ballot{b->round(), NodeId{b->node()}} : Ballot{};
-}
+Ballot from_fb(const fb::Ballot* b) { return b ? Ballot{b->round(), NodeId{b->node()}} : Ballot{}; }
 
 DecodeResult to_message(const fb::Message& in, const WireLimits& limits, std::size_t frame_size,
                         Message& m) {
@@ -191,8 +188,8 @@ DecodeResult decode_frame(std::span<const std::uint8_t> bytes, Message& out,
   DecodeResult framed = detail::check_frame(bytes, limits);
   if (framed.status != Status::ok || framed.consumed == 0) return framed;
   Message m;
-  DecodeResult r =
-      decode_body(bytes.subspan(frame_header_bytes, framed.consumed - frame_header_bytes), limits, m);
+  DecodeResult r = decode_body(
+      bytes.subspan(frame_header_bytes, framed.consumed - frame_header_bytes), limits, m);
   // The checksum matched, so the frame's extent is trustworthy even when its
   // content is not: report it so a stream can skip the frame.
   r.consumed = framed.consumed;
@@ -207,8 +204,9 @@ DecodeResult decode_one(std::span<const std::uint8_t> frame, Message& out,
   if (r.status != Status::ok) return r;
   if (r.consumed != frame.size()) {
     return refuse(Status::malformed, WireError::bad_buffer,
-                  r.consumed == 0 ? fmt::format("a partial frame of {} bytes", frame.size())
-                                  : fmt::format("{} bytes after the frame", frame.size() - r.consumed),
+                  r.consumed == 0
+                      ? fmt::format("a partial frame of {} bytes", frame.size())
+                      : fmt::format("{} bytes after the frame", frame.size() - r.consumed),
                   0);
   }
   out = std::move(m);

@@ -1,12 +1,12 @@
 // Message -> frame. The encoder runs the decoder's rules first, so a bug that
 // builds a bad message shows at the sender instead of as a silent drop at
 // every peer.
-#include <cstring>
-
 #include <fmt/format.h>
 
-#include "framing.h"
+#include <cstring>
+
 #include "crc32c.h"
+#include "framing.h"
 #include "rules.h"
 #include "synod_generated.h"
 
@@ -38,7 +38,8 @@ static_assert(same(MessageType::prepare, fb::MessageType::prepare) &&
               same(MessageType::rejoin_reply, fb::MessageType::rejoin_reply) &&
               same(MessageType::probe, fb::MessageType::probe) &&
               same(MessageType::probe_reply, fb::MessageType::probe_reply));
-static_assert(static_cast<unsigned>(ValueKind::noop) == static_cast<unsigned>(fb::ValueKind::noop) &&
+static_assert(static_cast<unsigned>(ValueKind::noop) ==
+                  static_cast<unsigned>(fb::ValueKind::noop) &&
               static_cast<unsigned>(ValueKind::commands) ==
                   static_cast<unsigned>(fb::ValueKind::commands));
 

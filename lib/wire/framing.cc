@@ -14,10 +14,9 @@ DecodeResult check_frame(std::span<const std::uint8_t> bytes, const WireLimits& 
   if (bytes.size() < frame_header_bytes) return {};
   const std::uint32_t length = get_u32_le(bytes.data());
   if (length > frame_max(limits)) {
-    return refuse(Status::oversized, WireError::oversized,
-                  fmt::format("frame length {} exceeds frame_bytes_max {}", length,
-                              frame_max(limits)),
-                  0);
+    return refuse(
+        Status::oversized, WireError::oversized,
+        fmt::format("frame length {} exceeds frame_bytes_max {}", length, frame_max(limits)), 0);
   }
   const std::size_t total = frame_header_bytes + length;
   if (bytes.size() < total) return {};

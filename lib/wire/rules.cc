@@ -45,8 +45,7 @@ DecodeResult invalid(std::string what) {
 bool sound_ballot(Ballot b) { return b.node.valid() || b.round == 0; }
 
 bool carries_entries(MessageType t) {
-  return t == MessageType::promise || t == MessageType::accept ||
-         t == MessageType::catchup_reply;
+  return t == MessageType::promise || t == MessageType::accept || t == MessageType::catchup_reply;
 }
 
 // The sender's own ballot, which it must have picked (round >= 1, its id).
@@ -57,10 +56,9 @@ bool needs_ballot(MessageType t) {
 
 DecodeResult check_counts(const Message& m, const WireLimits& limits) {
   if (m.entries.size() > limits.entries_max) {
-    return refuse(Status::oversized, WireError::oversized,
-                  fmt::format("{} entries exceed entries_max {}", m.entries.size(),
-                              limits.entries_max),
-                  0);
+    return refuse(
+        Status::oversized, WireError::oversized,
+        fmt::format("{} entries exceed entries_max {}", m.entries.size(), limits.entries_max), 0);
   }
   std::size_t commands = 0;
   for (const Entry& e : m.entries) {
@@ -85,17 +83,17 @@ DecodeResult check_counts(const Message& m, const WireLimits& limits) {
 DecodeResult check_entries(const Message& m) {
   if (!m.entries.empty() && !carries_entries(m.type))
     return invalid(fmt::format("a {} carries {} entries", to_string(m.type), m.entries.size()));
-  if (m.type == MessageType::accept && m.entries.empty()) return invalid("an accept without entries");
-  const bool consecutive =
-      m.type == MessageType::accept || m.type == MessageType::catchup_reply;
+  if (m.type == MessageType::accept && m.entries.empty())
+    return invalid("an accept without entries");
+  const bool consecutive = m.type == MessageType::accept || m.type == MessageType::catchup_reply;
   Slot prev{};
   for (const Entry& e : m.entries) {
     if (!known_kind(e.value.kind()))
       return invalid(fmt::format("entry at slot {} has an unknown value kind", e.slot.value));
     if (e.slot.value == 0) return invalid("an entry at slot 0");
     if (e.slot <= prev)
-      return invalid(fmt::format("entry slots not ascending ({} after {})", e.slot.value,
-                                 prev.value));
+      return invalid(
+          fmt::format("entry slots not ascending ({} after {})", e.slot.value, prev.value));
     if (consecutive && prev.value != 0 && e.slot != prev.next())
       return invalid(fmt::format("a {} skips from slot {} to {}", to_string(m.type), prev.value,
                                  e.slot.value));

@@ -21,7 +21,8 @@ void write(const std::filesystem::path& dir, const std::string& name, std::uint8
            const std::vector<std::uint8_t>& payload) {
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
   out.put(static_cast<char>(mode));
-  out.write(reinterpret_cast<const char*>(payload.data()), static_cast<std::streamsize>(payload.size()));
+  out.write(reinterpret_cast<const char*>(payload.data()),
+            static_cast<std::streamsize>(payload.size()));
 }
 
 std::vector<std::uint8_t> frame(const Message& m) {

@@ -27,7 +27,8 @@ void Checker::on_apply(NodeId n, const Entry& e) {
   ns.applied = e.slot;
   auto [it, fresh] = chosen_.try_emplace(e.slot.value, e.value);
   if (!fresh) {
-    if (!(it->second == e.value)) fail(fmt::format("agreement: slot {} has two values", e.slot.value));
+    if (!(it->second == e.value))
+      fail(fmt::format("agreement: slot {} has two values", e.slot.value));
     return;
   }
   std::uint32_t i = 0;
@@ -54,8 +55,9 @@ void Checker::on_outcome(NodeId n, const ProposalOutcome& o, const std::string& 
 
 void Checker::on_read(NodeId n, const ReadState& r, Slot floor_when_asked) {
   if (r.ok && r.index < floor_when_asked)
-    fail(fmt::format("stale read on node {}: index {} below slot {} acknowledged before it was asked",
-                     n.value, r.index.value, floor_when_asked.value));
+    fail(fmt::format(
+        "stale read on node {}: index {} below slot {} acknowledged before it was asked", n.value,
+        r.index.value, floor_when_asked.value));
 }
 
 // A majority accepted (slot, ballot): that value is chosen, whoever knows it.
@@ -83,8 +85,8 @@ void Checker::on_accept_sent(const Message& m) const {
     auto it = chosen_by_votes_.find(e.slot.value);
     if (it != chosen_by_votes_.end() && m.ballot > it->second.ballot &&
         !(it->second.value == e.value))
-      fail(fmt::format("slot {}: leader {} proposes a value other than the chosen one", e.slot.value,
-                       b(m.ballot)));
+      fail(fmt::format("slot {}: leader {} proposes a value other than the chosen one",
+                       e.slot.value, b(m.ballot)));
   }
 }
 
@@ -94,7 +96,8 @@ void Checker::on_send(NodeId n, const Message& m, const MemoryStorage& s) {
   if (m.type == MessageType::accept) on_accept_sent(m);
   if (m.type == MessageType::promise) {
     if (s.synced_hard_state().promised < m.ballot)
-      fail(fmt::format("node {} sent a promise for {} before it was durable", n.value, b(m.ballot)));
+      fail(
+          fmt::format("node {} sent a promise for {} before it was durable", n.value, b(m.ballot)));
   }
   if (m.type == MessageType::accepted) {
     for (Slot x = m.slot; x < m.slot_end; x = x.next())

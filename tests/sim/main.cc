@@ -110,9 +110,10 @@ int main(int argc, char** argv) {
     slots += r.chosen_slots;
     acked += r.acknowledged;
     if (a.print_hash || a.first == a.last)
-      fmt::print("seed {}: {} ({}), {} slots chosen, {} acknowledged, {} ticks, trace hash {:016x}\n",
-                 seed, r.ok ? "ok" : "FAILED", r.scenario, r.chosen_slots, r.acknowledged, r.ticks,
-                 r.trace_hash);
+      fmt::print(
+          "seed {}: {} ({}), {} slots chosen, {} acknowledged, {} ticks, trace hash {:016x}\n",
+          seed, r.ok ? "ok" : "FAILED", r.scenario, r.chosen_slots, r.acknowledged, r.ticks,
+          r.trace_hash);
     if (r.ok) {
       ++passed;
       continue;
@@ -125,9 +126,10 @@ int main(int argc, char** argv) {
     report_failure(seed, r);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("sim: seeds {}..{}: {} passed, {} failed ({:.1f} seeds/s, {} slots chosen, {} "
-             "commands acknowledged)\n",
-             a.first, a.last, passed, failed, (passed + failed) / secs, slots, acked);
+  fmt::print(
+      "sim: seeds {}..{}: {} passed, {} failed ({:.1f} seeds/s, {} slots chosen, {} "
+      "commands acknowledged)\n",
+      a.first, a.last, passed, failed, (passed + failed) / secs, slots, acked);
   if (a.expect_failure) {
     fmt::print("planted bug NOT caught in seeds {}..{}\n", a.first, a.last);
     return 1;

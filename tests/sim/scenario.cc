@@ -91,7 +91,8 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   sc.log_storage = d.chance(0.3);
   sc.pipelined = d.chance(0.5);
   bool drift = d.chance(0.5);
-  for (std::size_t i = 0; i < sc.replicas; ++i) sc.tick_steps.push_back(drift ? d.between(6, 25) : 10);
+  for (std::size_t i = 0; i < sc.replicas; ++i)
+    sc.tick_steps.push_back(drift ? d.between(6, 25) : 10);
   add_crashes(d, sc);
   add_partitions(d, sc);
   add_leader_isolations(d, sc);

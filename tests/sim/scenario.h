@@ -16,23 +16,23 @@ struct Event {
   std::uint64_t tick = 0;
   EventKind kind = EventKind::crash;
   NodeId node{};
-  NodeId peer{};                // block/unblock: the other end (from node to peer)
-  bool mid_ready = false;       // crash: between save and sync of a Ready
+  NodeId peer{};                  // block/unblock: the other end (from node to peer)
+  bool mid_ready = false;         // crash: between save and sync of a Ready
   std::size_t keep_unsynced = 0;  // crash: how much of the unsynced tail survives
-  bool wipe = false;            // restart: with its storage lost (amnesia)
-  std::uint64_t until = 0;      // isolate_leader: the tick it ends
+  bool wipe = false;              // restart: with its storage lost (amnesia)
+  std::uint64_t until = 0;        // isolate_leader: the tick it ends
 };
 
 struct Scenario {
   std::size_t replicas = 3;
   NetworkFaults faults;
   std::uint64_t fault_ticks = 1500;  // faults stop here; then liveness is due
-  bool log_storage = false;  // the durable log over a fault file system
-  bool pipelined = false;    // the host stages several Readys per sync
+  bool log_storage = false;          // the durable log over a fault file system
+  bool pipelined = false;            // the host stages several Readys per sync
   // Steps between a node's ticks (10 nominal): timers drift, and a slow one
   // keeps a deposed leader unaware for longer (reads must stay safe anyway).
   std::vector<std::uint64_t> tick_steps;
-  std::vector<Event> events;         // ascending by tick
+  std::vector<Event> events;  // ascending by tick
   std::string describe() const;
 };
 

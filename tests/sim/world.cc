@@ -146,11 +146,13 @@ void World::finish_staged(Node& n) {
 
 void World::handle_outcome(Node& n, const ProposalOutcome& o) {
   auto it = n.pending.find(o.ticket.value);
-  if (it == n.pending.end()) throw CheckFailure(fmt::format("node {}: outcome for an unknown ticket", n.id.value));
+  if (it == n.pending.end())
+    throw CheckFailure(fmt::format("node {}: outcome for an unknown ticket", n.id.value));
   Pending p = std::move(it->second);
   n.pending.erase(it);
   checker_.on_outcome(n.id, o, p.payload);
-  trace(fmt::format("t={} outcome {} ticket {} {}", now_, n.id.value, o.ticket.value, to_string(o.outcome)));
+  trace(fmt::format("t={} outcome {} ticket {} {}", now_, n.id.value, o.ticket.value,
+                    to_string(o.outcome)));
   if (o.outcome == Outcome::not_leader) {
     // Certainly never applied: the same command may be retried elsewhere.
     Client& c = clients_[p.client];
@@ -183,7 +185,8 @@ void World::clients_act() {
       // A linearizable read, often of a node picked at random (a client with
       // a stale idea of the leader): it must see every write acknowledged.
       Node& rn = rng_++ % 2 ? n : nodes_[rng_++ % nodes_.size()];
-      ProposeResult rr = rn.replica ? rn.replica->read() : ProposeResult{Status::unavailable, {}, {}};
+      ProposeResult rr =
+          rn.replica ? rn.replica->read() : ProposeResult{Status::unavailable, {}, {}};
       if (rr.ok()) {
         cl.outstanding = true;
         rn.reads[rr.ticket.value] = {c, checker_.acknowledged_floor()};
@@ -222,15 +225,24 @@ void World::apply_event(const Event& e) {
   }
   Node& n = node(e.node);
   switch (e.kind) {
-    case EventKind::isolate_leader: break;
+    case EventKind::isolate_leader:
+      break;
     case EventKind::heal_leader:
       for (Node& o : nodes_)
         if (o.id != n.id) net_.unblock(n.id, o.id), net_.unblock(o.id, n.id);
       break;
-    case EventKind::crash: crash(n, e.mid_ready, e.keep_unsynced); break;
-    case EventKind::restart: if (!n.replica) start(n, e.wipe); break;
-    case EventKind::block: net_.block(e.node, e.peer); break;
-    case EventKind::unblock: net_.unblock(e.node, e.peer); break;
+    case EventKind::crash:
+      crash(n, e.mid_ready, e.keep_unsynced);
+      break;
+    case EventKind::restart:
+      if (!n.replica) start(n, e.wipe);
+      break;
+    case EventKind::block:
+      net_.block(e.node, e.peer);
+      break;
+    case EventKind::unblock:
+      net_.unblock(e.node, e.peer);
+      break;
   }
 }
 
@@ -286,7 +298,10 @@ Result World::run() {
       while (next_event < scenario_.events.size() && scenario_.events[next_event].tick <= tick)
         apply_event(scenario_.events[next_event++]);
       for (std::size_t i = 0; i < late_events_.size();) {
-        if (late_events_[i].tick > tick) { ++i; continue; }
+        if (late_events_[i].tick > tick) {
+          ++i;
+          continue;
+        }
         Event e = late_events_[i];
         late_events_.erase(late_events_.begin() + static_cast<std::ptrdiff_t>(i));
         apply_event(e);

@@ -61,7 +61,7 @@ class World {
     NodeId id{};
     SimStorage storage;
     std::optional<Replica> replica;
-    std::deque<Ready> staged;  // saved, waiting for the sync that finishes them
+    std::deque<Ready> staged;                  // saved, waiting for the sync that finishes them
     std::map<std::uint64_t, Pending> pending;  // ticket -> proposal
     std::map<std::uint64_t, std::pair<std::size_t, Slot>> reads;  // ticket -> client, floor
     std::uint64_t incarnation = 0;
@@ -100,7 +100,7 @@ class World {
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
   std::vector<Event> late_events_;  // scheduled at run time (leader heals)
-  std::uint64_t now_ = 0;  // steps
+  std::uint64_t now_ = 0;           // steps
   std::uint64_t rng_;
   bool faults_over_ = false;
 };

@@ -1,5 +1,7 @@
 // TcpTransport on loopback: connection, handshake refusals, reconnect, the
 // write bound, framing across arbitrary splits, oversized and garbage input.
+#include "synod/tcp_transport.h"
+
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -14,7 +16,6 @@
 #include <vector>
 
 #include "../../transports/uv/tcp_link.h"
-#include "synod/tcp_transport.h"
 
 using namespace synod;
 
@@ -84,13 +85,15 @@ int raw_connect(int port) {
 }
 
 std::string hello(std::uint64_t cluster, std::uint64_t from, std::uint64_t to) {
-  auto h = tcp_wire::encode({tcp_wire::kMagic, tcp_wire::kVersion, cluster, NodeId{from}, NodeId{to}});
+  auto h =
+      tcp_wire::encode({tcp_wire::kMagic, tcp_wire::kVersion, cluster, NodeId{from}, NodeId{to}});
   return std::string(h.begin(), h.end());
 }
 
 std::string framed(const std::string& payload) {
   std::string f(4, '\0');
-  tcp_wire::put_u32(reinterpret_cast<std::uint8_t*>(f.data()), static_cast<std::uint32_t>(payload.size()));
+  tcp_wire::put_u32(reinterpret_cast<std::uint8_t*>(f.data()),
+                    static_cast<std::uint32_t>(payload.size()));
   return f + payload;
 }
 
@@ -174,7 +177,8 @@ TEST_CASE("frames for an unreachable peer stop queueing at the byte bound") {
   REQUIRE(a->t->start() == Status::ok);
   std::string payload(96, 'x');
   int ok = 0, dropped = 0;
-  for (int i = 0; i < 20; ++i) (a->t->send(NodeId{2}, bytes(payload)) == Status::ok ? ok : dropped)++;
+  for (int i = 0; i < 20; ++i)
+    (a->t->send(NodeId{2}, bytes(payload)) == Status::ok ? ok : dropped)++;
   CHECK(ok == 10);  // 10 * (4 + 96) bytes fill the 1000-byte bound
   CHECK(dropped == 10);
   CHECK(a->t->stats().frames_dropped == 10);

@@ -1,5 +1,7 @@
 // Three UvHosts over TcpTransport on one loop: they elect a leader, commit
 // proposals through the wire codec, and apply the same log.
+#include "synod/uv_host.h"
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 
 #include "synod/memory_storage.h"
 #include "synod/tcp_transport.h"
-#include "synod/uv_host.h"
 
 using namespace synod;
 
@@ -48,7 +49,9 @@ TEST_CASE("three libuv hosts on loopback elect a leader and apply one log") {
     t.cluster_id = 1;
     t.listen_address = "127.0.0.1:0";
     for (int p = 1; p <= 3; ++p)
-      if (p != id) t.peers.push_back({NodeId{static_cast<std::uint64_t>(p)}, p > id ? addr[p] : "127.0.0.1:1"});
+      if (p != id)
+        t.peers.push_back(
+            {NodeId{static_cast<std::uint64_t>(p)}, p > id ? addr[p] : "127.0.0.1:1"});
     t.log = [](std::string_view) {};
     mem->transport = std::make_unique<TcpTransport>(&loop, t);
     UvHostOptions h;

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "synod/config.h"
+
+#include <doctest/doctest.h>
 
 using namespace synod;
 

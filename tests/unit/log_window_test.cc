@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "log_window.h"
+
+#include <doctest/doctest.h>
 
 using namespace synod;
 using namespace synod::detail;

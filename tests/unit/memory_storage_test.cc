@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "synod/memory_storage.h"
+
+#include <doctest/doctest.h>
 
 using namespace synod;
 

@@ -1,10 +1,11 @@
 // The Replica's contract as a host sees it, one behaviour per test.
+#include "synod/replica.h"
+
 #include <doctest/doctest.h>
 
 #include <optional>
 
 #include "synod/memory_storage.h"
-#include "synod/replica.h"
 
 using namespace synod;
 

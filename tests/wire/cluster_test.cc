@@ -47,8 +47,10 @@ class Cluster {
   Replica& replica(std::uint64_t id) { return *nodes_.at(id).replica; }
   const std::vector<Entry>& applied(std::uint64_t id) { return nodes_.at(id).applied; }
   void isolate(std::uint64_t id, bool on) {
-    if (on) isolated_.insert(id);
-    else isolated_.erase(id);
+    if (on)
+      isolated_.insert(id);
+    else
+      isolated_.erase(id);
   }
   const std::map<MessageType, int>& seen() const { return seen_; }
 
@@ -105,8 +107,8 @@ class Cluster {
     if (isolated_.count(m.from.value) || isolated_.count(m.to.value)) return;
     Link& link = links_[{m.from.value, m.to.value}];
     std::string why;
-    REQUIRE_MESSAGE(encode(m, link.bytes, {}, &why) == Status::ok,
-                    to_string(m.type) << ": " << why);
+    REQUIRE_MESSAGE(encode(m, link.bytes, {}, &why) == Status::ok, to_string(m.type)
+                                                                       << ": " << why);
     link.sent.push_back(m);
   }
 
@@ -199,12 +201,11 @@ TEST_CASE("replicas that talk only through the codec elect, commit, catch up and
     if (id == wiped) continue;  // its applied log restarted from empty storage
     CHECK(commands_of(c.applied(id)) == cmds);
   }
-  for (MessageType t : {MessageType::prepare, MessageType::promise, MessageType::accept,
-                        MessageType::accepted, MessageType::heartbeat,
-                        MessageType::heartbeat_ack, MessageType::catchup_request,
-                        MessageType::catchup_reply, MessageType::rejoin_query,
-                        MessageType::rejoin_reply, MessageType::probe,
-                        MessageType::probe_reply}) {
+  for (MessageType t :
+       {MessageType::prepare, MessageType::promise, MessageType::accept, MessageType::accepted,
+        MessageType::heartbeat, MessageType::heartbeat_ack, MessageType::catchup_request,
+        MessageType::catchup_reply, MessageType::rejoin_query, MessageType::rejoin_reply,
+        MessageType::probe, MessageType::probe_reply}) {
     CAPTURE(to_string(t));
     CHECK(c.seen().count(t) == 1);
   }

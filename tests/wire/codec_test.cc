@@ -53,7 +53,8 @@ TEST_CASE("a frame is its length, the CRC32C of the flatbuffer, then the flatbuf
     std::vector<std::uint8_t> f = encoded(m);
     REQUIRE(f.size() > frame_header_bytes);
     CHECK(detail::get_u32_le(f.data()) == f.size() - frame_header_bytes);
-    std::span<const std::uint8_t> body(f.data() + frame_header_bytes, f.size() - frame_header_bytes);
+    std::span<const std::uint8_t> body(f.data() + frame_header_bytes,
+                                       f.size() - frame_header_bytes);
     CHECK(detail::get_u32_le(f.data() + 4) == detail::crc32c(0, body));
     CHECK(std::string(body.begin() + 4, body.begin() + 8) == "SYNW");  // file identifier
   }
@@ -116,7 +117,9 @@ TEST_CASE("encode refuses a message that breaks a wire invariant and leaves the 
       {"from nobody", bad([](Message& m) { m.from = NodeId{}; })},
       {"to nobody", bad([](Message& m) { m.to = NodeId{}; })},
       {"accept without ballot", bad([](Message& m) { m.ballot = Ballot{}; })},
-      {"ballot without node", bad([](Message& m) { m.ballot = Ballot{3, NodeId{}}; })},
+      {"ballot without node", bad([](Message& m) {
+         m.ballot = Ballot{3, NodeId{}};
+       })},
       {"accept without entries", bad([](Message& m) { m.entries.clear(); })},
       {"entry at slot 0", bad([](Message& m) { m.entries[0].slot = Slot{0}; })},
       {"accept with a gap", bad([](Message& m) { m.entries[2].slot = Slot{9}; })},

@@ -1,10 +1,10 @@
 // CRC32C against published check values (RFC 3720 appendix B.4).
+#include "crc32c.h"
+
 #include <doctest/doctest.h>
 
 #include <string_view>
 #include <vector>
-
-#include "crc32c.h"
 
 using synod::wire::detail::crc32c;
 
@@ -20,7 +20,8 @@ TEST_CASE("crc32c matches the published check values") {
   CHECK(crc32c(0, std::vector<std::uint8_t>(32, 0)) == 0x8A9136AAu);
   CHECK(crc32c(0, std::vector<std::uint8_t>(32, 0xFF)) == 0x62A8AB43u);
   std::vector<std::uint8_t> up(32), down(32);
-  for (int i = 0; i < 32; ++i) up[i] = static_cast<std::uint8_t>(i), down[i] = static_cast<std::uint8_t>(31 - i);
+  for (int i = 0; i < 32; ++i)
+    up[i] = static_cast<std::uint8_t>(i), down[i] = static_cast<std::uint8_t>(31 - i);
   CHECK(crc32c(0, up) == 0x46DD794Eu);
   CHECK(crc32c(0, down) == 0x113FDB5Cu);
 }

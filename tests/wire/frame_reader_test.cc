@@ -126,7 +126,7 @@ TEST_CASE("an oversized length fails the reader for good without buffering the f
   CHECK(reader.failed());
   CHECK(reader.buffered_bytes() == frame_header_bytes);
   CHECK(reader.feed(stream_of(sample_messages())) == 0);  // takes nothing more
-  CHECK(reader.next(m).status == Status::oversized);       // the same error, again
+  CHECK(reader.next(m).status == Status::oversized);      // the same error, again
 }
 
 TEST_CASE("a bad checksum fails the reader for good") {

@@ -34,7 +34,8 @@ flatbuffers::Offset<fb::Entry> entry(flatbuffers::FlatBufferBuilder& fbb, const 
   fb::EntryBuilder b(fbb);
   b.add_slot(e.slot.value);
   b.add_ballot(&ballot);
-  b.add_kind(static_cast<fb::ValueKind>(o.kind.value_or(static_cast<std::uint8_t>(e.value.kind()))));
+  b.add_kind(
+      static_cast<fb::ValueKind>(o.kind.value_or(static_cast<std::uint8_t>(e.value.kind()))));
   if (has) b.add_command_lengths(l), b.add_command_bytes(d);
   if (o.newer_fields) {
     b.fbb_.AddElement<std::uint32_t>(FieldIndexToOffset(kNewEntryScalar), 0xC0FFEE, 0);

@@ -108,8 +108,10 @@ TEST_CASE("truncated flatbuffers behind a valid checksum are refused or decode u
       Message got;
       DecodeResult r = decode_frame(reframed(cut), got);
       REQUIRE(r.consumed == frame_header_bytes + n);
-      if (r.status == Status::ok) REQUIRE(got == m);
-      else REQUIRE(r.status == Status::malformed);
+      if (r.status == Status::ok)
+        REQUIRE(got == m);
+      else
+        REQUIRE(r.status == Status::malformed);
     }
   }
 }

@@ -52,7 +52,8 @@ void TcpTransport::on_connected(Connection* c, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   uv_tcp_keepalive(&c->tcp, 1, 10);
   uv_read_start(stream(c), alloc_cb, read_cb);
-  write(c, tcp_wire::encode({tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, c->peer}));
+  write(c, tcp_wire::encode(
+               {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, c->peer}));
 }
 
 void TcpTransport::schedule_reconnect(Link& link) {
@@ -62,16 +63,19 @@ void TcpTransport::schedule_reconnect(Link& link) {
   link.timer->peer = link.peer.id;
   link.timer->handle.data = link.timer;
   uv_timer_init(loop_, &link.timer->handle);
-  uv_timer_start(&link.timer->handle, [](uv_timer_t* t) {
-    auto* timer = static_cast<Link::Timer*>(t->data);
-    TcpTransport* self = timer->owner;
-    auto it = self->links_.find(timer->peer.value);
-    uv_close(reinterpret_cast<uv_handle_t*>(t),
-             [](uv_handle_t* h) { delete static_cast<Link::Timer*>(h->data); });
-    if (it == self->links_.end()) return;
-    it->second->timer = nullptr;
-    self->dial(*it->second);
-  }, link.backoff_ms, 0);
+  uv_timer_start(
+      &link.timer->handle,
+      [](uv_timer_t* t) {
+        auto* timer = static_cast<Link::Timer*>(t->data);
+        TcpTransport* self = timer->owner;
+        auto it = self->links_.find(timer->peer.value);
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete static_cast<Link::Timer*>(h->data); });
+        if (it == self->links_.end()) return;
+        it->second->timer = nullptr;
+        self->dial(*it->second);
+      },
+      link.backoff_ms, 0);
   link.backoff_ms = std::min(link.backoff_ms * 2, opt_.reconnect_max_ms);
 }
 
@@ -119,8 +123,8 @@ void TcpTransport::write(Connection* c, std::vector<std::uint8_t> bytes) {
   c->writing = true;
   c->wbuf = std::move(bytes);
   c->write_req.data = c;
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(c->wbuf.data()),
-                             static_cast<unsigned>(c->wbuf.size()));
+  uv_buf_t buf =
+      uv_buf_init(reinterpret_cast<char*>(c->wbuf.data()), static_cast<unsigned>(c->wbuf.size()));
   ++stats_.writes;
   int rc = uv_write(&c->write_req, stream(c), &buf, 1, [](uv_write_t* req, int status) {
     auto* conn = static_cast<Connection*>(req->data);
@@ -172,13 +176,20 @@ bool TcpTransport::on_hello(Connection* c) {
   c->rpos += tcp_wire::kHelloBytes;
   std::string why;
   auto it = links_.find(h.from.value);
-  if (h.magic != tcp_wire::kMagic) why = "not a synod peer";
-  else if (h.version != tcp_wire::kVersion) why = fmt::format("unsupported version {}", h.version);
-  else if (h.cluster != opt_.cluster_id) why = fmt::format("wrong cluster id {}", h.cluster);
-  else if (h.to != opt_.self) why = fmt::format("addressed to node {}", h.to.value);
-  else if (it == links_.end()) why = fmt::format("unknown node id {}", h.from.value);
-  else if (c->outbound && h.from != c->peer) why = fmt::format("answered as node {}", h.from.value);
-  else if (!c->outbound && h.from > opt_.self) why = "wrong dial direction";
+  if (h.magic != tcp_wire::kMagic)
+    why = "not a synod peer";
+  else if (h.version != tcp_wire::kVersion)
+    why = fmt::format("unsupported version {}", h.version);
+  else if (h.cluster != opt_.cluster_id)
+    why = fmt::format("wrong cluster id {}", h.cluster);
+  else if (h.to != opt_.self)
+    why = fmt::format("addressed to node {}", h.to.value);
+  else if (it == links_.end())
+    why = fmt::format("unknown node id {}", h.from.value);
+  else if (c->outbound && h.from != c->peer)
+    why = fmt::format("answered as node {}", h.from.value);
+  else if (!c->outbound && h.from > opt_.self)
+    why = "wrong dial direction";
   if (!why.empty()) {
     ++stats_.handshakes_refused;
     log(fmt::format("refused connection from {}: {}", h.from.value, why));
@@ -187,7 +198,8 @@ bool TcpTransport::on_hello(Connection* c) {
   }
   c->peer = h.from;
   if (!c->outbound)
-    write(c, tcp_wire::encode({tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, h.from}));
+    write(c, tcp_wire::encode(
+                 {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, h.from}));
   log(fmt::format("connected to node {}", h.from.value));
   attach(*it->second, c);
   return true;
@@ -233,7 +245,9 @@ void read_cb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     c->owner->close_from_read(c);
     return;
   }
-  if (n > 0) c->owner->read_from(c, reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n));
+  if (n > 0)
+    c->owner->read_from(c, reinterpret_cast<const std::uint8_t*>(buf->base),
+                        static_cast<std::size_t>(n));
 }
 
 }  // namespace

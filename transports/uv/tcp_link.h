@@ -18,10 +18,10 @@ struct TcpTransport::Connection {
   bool outbound = false;
   bool introduced = false;  // handshake complete: frames may flow
   bool closing = false;
-  bool writing = false;     // Invariant: at most one uv_write in flight
+  bool writing = false;  // Invariant: at most one uv_write in flight
   std::vector<std::uint8_t> rbuf;
-  std::size_t rpos = 0;              // rbuf bytes already consumed
-  std::vector<std::uint8_t> wbuf;    // the bytes of the write in flight
+  std::size_t rpos = 0;            // rbuf bytes already consumed
+  std::vector<std::uint8_t> wbuf;  // the bytes of the write in flight
 };
 
 struct TcpTransport::Link {

@@ -105,7 +105,8 @@ void TcpTransport::add_peer(const Peer& p) {
 void TcpTransport::set_peers(const std::vector<Peer>& peers) {
   std::vector<NodeId> gone;
   for (auto& [id, link] : links_) {
-    bool kept = std::any_of(peers.begin(), peers.end(), [&](const Peer& p) { return p.id.value == id; });
+    bool kept =
+        std::any_of(peers.begin(), peers.end(), [&](const Peer& p) { return p.id.value == id; });
     if (!kept) gone.push_back(NodeId{id});
   }
   for (NodeId id : gone) remove_peer(id);

@@ -31,7 +31,8 @@ Status UvHost::start(std::string* why) {
     return s;
   }
   replica_.emplace(opt_.config, storage_);
-  transport_.set_handler([this](NodeId from, std::span<const std::uint8_t> f) { on_frame(from, f); });
+  transport_.set_handler(
+      [this](NodeId from, std::span<const std::uint8_t> f) { on_frame(from, f); });
   if (Status s = transport_.start(); s != Status::ok) {
     if (why) *why = "transport failed to start";
     return s;
@@ -39,12 +40,15 @@ Status UvHost::start(std::string* why) {
   tick_timer_ = new uv_timer_t;
   uv_timer_init(loop_, tick_timer_);
   tick_timer_->data = this;
-  uv_timer_start(tick_timer_, [](uv_timer_t* t) {
-    auto* self = static_cast<UvHost*>(t->data);
-    if (!self->replica_ || self->failed_) return;
-    self->replica_->tick();
-    self->schedule();
-  }, opt_.tick_ms, opt_.tick_ms);
+  uv_timer_start(
+      tick_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<UvHost*>(t->data);
+        if (!self->replica_ || self->failed_) return;
+        self->replica_->tick();
+        self->schedule();
+      },
+      opt_.tick_ms, opt_.tick_ms);
   idle_ = new uv_idle_t;
   uv_idle_init(loop_, idle_);
   idle_->data = this;
@@ -71,13 +75,17 @@ Status UvHost::start(std::string* why) {
 
 void UvHost::stop() {
   if (writer_) writer_->stop();  // flushes; no callback after this returns
-  for (auto* h : {reinterpret_cast<uv_handle_t*>(tick_timer_), reinterpret_cast<uv_handle_t*>(idle_),
-                  reinterpret_cast<uv_handle_t*>(durable_async_)}) {
+  for (auto* h :
+       {reinterpret_cast<uv_handle_t*>(tick_timer_), reinterpret_cast<uv_handle_t*>(idle_),
+        reinterpret_cast<uv_handle_t*>(durable_async_)}) {
     if (!h || uv_is_closing(h)) continue;
     uv_close(h, [](uv_handle_t* handle) {
-      if (handle->type == UV_TIMER) delete reinterpret_cast<uv_timer_t*>(handle);
-      else if (handle->type == UV_IDLE) delete reinterpret_cast<uv_idle_t*>(handle);
-      else delete reinterpret_cast<uv_async_t*>(handle);
+      if (handle->type == UV_TIMER)
+        delete reinterpret_cast<uv_timer_t*>(handle);
+      else if (handle->type == UV_IDLE)
+        delete reinterpret_cast<uv_idle_t*>(handle);
+      else
+        delete reinterpret_cast<uv_async_t*>(handle);
     });
   }
   tick_timer_ = nullptr;
@@ -126,7 +134,8 @@ void UvHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
     return;
   }
   if (m.from != from) {
-    log(fmt::format("dropped a frame from node {} claiming to be node {}", from.value, m.from.value));
+    log(fmt::format("dropped a frame from node {} claiming to be node {}", from.value,
+                    m.from.value));
     return;
   }
   replica_->step(m);
@@ -169,7 +178,8 @@ void UvHost::run_ready() {
     // Group commit: stage now, finish when the writer says it is durable. A
     // Ready with nothing to write still waits for the ones before it.
     if (rd.hard_state || !rd.entries.empty()) {
-      LogWriter::Submitted sub = writer_->submit(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+      LogWriter::Submitted sub =
+          writer_->submit(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
       if (!sub.ok()) return fail(fmt::format("log {}", to_string(sub.status)));
       last_sequence_ = sub.sequence;
     }
@@ -215,7 +225,8 @@ void UvHost::finish(const Ready& rd) {
     for (const std::string& c : e.value.commands()) {
       std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
       while (next < rd.outcomes.size() && rd.outcomes[next].outcome != Outcome::committed) ++next;
-      if (next < rd.outcomes.size() && rd.outcomes[next].slot == e.slot && rd.outcomes[next].index == i) {
+      if (next < rd.outcomes.size() && rd.outcomes[next].slot == e.slot &&
+          rd.outcomes[next].index == i) {
         answered[next] = true;
         answer(rd.outcomes[next++], out);
       }
@@ -230,8 +241,10 @@ void UvHost::finish(const Ready& rd) {
     if (it == reads_.end()) continue;
     ReadDone done = std::move(it->second);
     reads_.erase(it);
-    if (!r.ok) done(Status::not_leader, r.leader_hint);
-    else ready_reads_.emplace(r.index.value, std::move(done));
+    if (!r.ok)
+      done(Status::not_leader, r.leader_hint);
+    else
+      ready_reads_.emplace(r.index.value, std::move(done));
   }
   // Confirmed reads whose index is applied are served now.
   while (!ready_reads_.empty() && ready_reads_.begin()->first <= applied_.value) {

@@ -21,12 +21,12 @@ std::string_view to_string(Role r);
 struct ReplicaInfo {
   NodeId id{};
   Role role = Role::follower;
-  NodeId leader{};      // best guess; NodeId{} when unknown
-  Ballot ballot{};      // the ballot this replica leads or campaigns with
+  NodeId leader{};  // best guess; NodeId{} when unknown
+  Ballot ballot{};  // the ballot this replica leads or campaigns with
   Ballot promised{};
-  Slot commit{};        // chosen prefix held locally
-  Slot applied{};       // handed to the host in a Ready
-  Slot last_slot{};     // highest slot holding an entry
+  Slot commit{};     // chosen prefix held locally
+  Slot applied{};    // handed to the host in a Ready
+  Slot last_slot{};  // highest slot holding an entry
   std::size_t pending_proposals = 0;
 };
 

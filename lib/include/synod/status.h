@@ -38,19 +38,32 @@ enum class Status : std::uint8_t {
 
 constexpr std::string_view to_string(Status s) {
   switch (s) {
-    case Status::ok: return "ok";
-    case Status::not_leader: return "not_leader";
-    case Status::overloaded: return "overloaded";
-    case Status::too_large: return "too_large";
-    case Status::invalid_config: return "invalid_config";
-    case Status::storage_error: return "storage_error";
-    case Status::corrupt: return "corrupt";
-    case Status::malformed: return "malformed";
-    case Status::oversized: return "oversized";
-    case Status::unknown_peer: return "unknown_peer";
-    case Status::no_space: return "no_space";
-    case Status::rejoining: return "rejoining";
-    case Status::unavailable: return "unavailable";
+    case Status::ok:
+      return "ok";
+    case Status::not_leader:
+      return "not_leader";
+    case Status::overloaded:
+      return "overloaded";
+    case Status::too_large:
+      return "too_large";
+    case Status::invalid_config:
+      return "invalid_config";
+    case Status::storage_error:
+      return "storage_error";
+    case Status::corrupt:
+      return "corrupt";
+    case Status::malformed:
+      return "malformed";
+    case Status::oversized:
+      return "oversized";
+    case Status::unknown_peer:
+      return "unknown_peer";
+    case Status::no_space:
+      return "no_space";
+    case Status::rejoining:
+      return "rejoining";
+    case Status::unavailable:
+      return "unavailable";
   }
   return "?";
 }

@@ -47,7 +47,10 @@ class MemoryNetwork {
 
   // A crashed node receives nothing; what is in flight to it is lost.
   void set_down(NodeId n, bool down) {
-    if (down) down_.insert(n.value); else down_.erase(n.value);
+    if (down)
+      down_.insert(n.value);
+    else
+      down_.erase(n.value);
   }
   bool down(NodeId n) const { return down_.count(n.value) > 0; }
 

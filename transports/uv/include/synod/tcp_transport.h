@@ -28,10 +28,10 @@ namespace synod {
 struct TcpTransportOptions {
   NodeId self{};
   std::uint64_t cluster_id = 0;
-  std::string listen_address;  // "host:port"; IPv4 or [IPv6]
-  std::vector<Peer> peers;     // every other member; this node excluded
-  std::uint32_t frame_bytes_max = 16u << 20;     // a longer frame closes the link
-  std::uint64_t queue_bytes_max = 64u << 20;     // per peer, queued and unsent
+  std::string listen_address;                 // "host:port"; IPv4 or [IPv6]
+  std::vector<Peer> peers;                    // every other member; this node excluded
+  std::uint32_t frame_bytes_max = 16u << 20;  // a longer frame closes the link
+  std::uint64_t queue_bytes_max = 64u << 20;  // per peer, queued and unsent
   std::uint64_t reconnect_min_ms = 20;
   std::uint64_t reconnect_max_ms = 2000;
   // Where refusals and connection changes are reported; stderr when empty.
@@ -44,7 +44,7 @@ struct TcpTransportStats {
   std::uint64_t frames_dropped = 0;  // write queue over its bound
   std::uint64_t writes = 0;          // uv_write calls (frames_sent / writes = batching)
   std::uint64_t handshakes_refused = 0;
-  std::uint64_t connects = 0;        // handshakes completed
+  std::uint64_t connects = 0;  // handshakes completed
 };
 
 class TcpTransport final : public Transport {

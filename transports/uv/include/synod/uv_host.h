@@ -16,10 +16,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "synod/log_storage.h"
 #include "synod/log_writer.h"
@@ -99,8 +99,8 @@ class UvHost {
   uv_idle_t* idle_ = nullptr;  // active while a Ready may be pending
   bool scheduled_ = false;
   bool failed_ = false;
-  std::unordered_map<std::uint64_t, Done> waiting_;  // ticket -> callback
-  std::map<std::uint64_t, ReadDone> reads_;  // ticket -> callback, until confirmed
+  std::unordered_map<std::uint64_t, Done> waiting_;     // ticket -> callback
+  std::map<std::uint64_t, ReadDone> reads_;             // ticket -> callback, until confirmed
   std::multimap<std::uint64_t, ReadDone> ready_reads_;  // confirmed; by index to reach
   Slot applied_{};
   std::vector<std::uint8_t> encode_buf_;
