@@ -18,6 +18,19 @@ Config config(std::uint64_t id, std::size_t voters = 3) {
   return c;
 }
 
+// A message from `from` to `to`; the ballot, when round is non-zero, is
+// {round, ballot_node} (the sender's own unless given).
+Message msg(MessageType type, std::uint64_t from, std::uint64_t to, std::uint64_t round = 0,
+            std::uint64_t ballot_node = 0) {
+  Message m;
+  m.type = type;
+  m.from = NodeId{from};
+  m.to = NodeId{to};
+  if (round) m.ballot = Ballot{round, NodeId{ballot_node ? ballot_node : from}};
+  if (type == MessageType::prepare) m.slot = Slot{1};
+  return m;
+}
+
 // Runs the host side of the Ready contract; returns the messages to send.
 std::vector<Message> drain(Replica& r, MemoryStorage& s, std::vector<Entry>* applied = nullptr,
                            std::vector<ProposalOutcome>* outcomes = nullptr) {
@@ -65,11 +78,7 @@ TEST_CASE("a follower refuses proposals with not_leader") {
 TEST_CASE("a follower names the leader it hears in the not_leader hint") {
   MemoryStorage s;
   Replica r(config(2), s);
-  Message hb;
-  hb.type = MessageType::heartbeat;
-  hb.from = NodeId{1};
-  hb.to = NodeId{2};
-  hb.ballot = Ballot{1, NodeId{1}};
+  Message hb = msg(MessageType::heartbeat, 1, 2, 1);
   r.step(hb);
   drain(r, s);
   CHECK(r.propose("x").leader_hint == NodeId{1});
@@ -78,12 +87,7 @@ TEST_CASE("a follower names the leader it hears in the not_leader hint") {
 TEST_CASE("an acceptor persists its promise before the promise is sent") {
   MemoryStorage s;
   Replica r(config(2), s);
-  Message prep;
-  prep.type = MessageType::prepare;
-  prep.from = NodeId{1};
-  prep.to = NodeId{2};
-  prep.ballot = Ballot{3, NodeId{1}};
-  prep.slot = Slot{1};
+  Message prep = msg(MessageType::prepare, 1, 2, 3);
   r.step(prep);
   Ready rd = r.ready();
   REQUIRE(rd.hard_state.has_value());
@@ -97,23 +101,14 @@ TEST_CASE("a restarted replica recovers its promise and refuses lower ballots") 
   MemoryStorage s;
   {
     Replica r(config(2), s);
-    Message prep;
-    prep.type = MessageType::prepare;
-    prep.from = NodeId{3};
-    prep.to = NodeId{2};
-    prep.ballot = Ballot{5, NodeId{3}};
-    prep.slot = Slot{1};
+    Message prep = msg(MessageType::prepare, 3, 2, 5);
     r.step(prep);
     drain(r, s);
   }
   s.crash();
   Replica r(config(2), s);
   CHECK(r.info().promised == Ballot{5, NodeId{3}});
-  Message acc;
-  acc.type = MessageType::accept;
-  acc.from = NodeId{1};
-  acc.to = NodeId{2};
-  acc.ballot = Ballot{4, NodeId{1}};
+  Message acc = msg(MessageType::accept, 1, 2, 4);
   acc.entries = {Entry{Slot{1}, acc.ballot, Value::of_commands({"old"})}};
   r.step(acc);
   auto msgs = drain(r, s);
@@ -131,12 +126,7 @@ TEST_CASE("a replica whose storage was wiped never answers a prepare while rejoi
   CHECK(r.info().role == Role::rejoining);
   drain(r, s);
   CHECK(s.hard_state().voting == false);
-  Message prep;
-  prep.type = MessageType::prepare;
-  prep.from = NodeId{1};
-  prep.to = NodeId{2};
-  prep.ballot = Ballot{1, NodeId{1}};
-  prep.slot = Slot{1};
+  Message prep = msg(MessageType::prepare, 1, 2, 1);
   r.step(prep);
   for (const Message& m : drain(r, s)) CHECK(m.type != MessageType::promise);
   CHECK(r.propose("x").status == Status::rejoining);
@@ -145,12 +135,7 @@ TEST_CASE("a replica whose storage was wiped never answers a prepare while rejoi
 TEST_CASE("messages from strangers and for other groups are dropped") {
   MemoryStorage s;
   Replica r(config(2), s);
-  Message prep;
-  prep.type = MessageType::prepare;
-  prep.from = NodeId{9};
-  prep.to = NodeId{2};
-  prep.ballot = Ballot{1, NodeId{9}};
-  prep.slot = Slot{1};
+  Message prep = msg(MessageType::prepare, 9, 2, 1);
   r.step(prep);
   CHECK(!r.has_ready());
   prep.from = NodeId{1};
@@ -184,11 +169,7 @@ TEST_CASE("a leader that loses its ballot reports unknown for sent proposals") {
   drain(r, s);  // the Accept left
   ProposeResult q = r.propose("never");
   REQUIRE(q.ok());
-  Message rej;
-  rej.type = MessageType::reject;
-  rej.from = NodeId{2};
-  rej.to = NodeId{1};
-  rej.ballot = Ballot{9, NodeId{3}};
+  Message rej = msg(MessageType::reject, 2, 1, 9, 3);
   r.step(rej);
   std::vector<ProposalOutcome> outcomes;
   drain(r, s, nullptr, &outcomes);
