@@ -227,3 +227,45 @@ TEST_CASE("an oversized frame or garbage hello closes the connection without del
   CHECK(b->got.empty());
   shutdown(&loop, {b.get()});
 }
+
+TEST_CASE("a connected peer that stops reading makes frames drop at the byte bound") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  // Node 2 is a raw socket that answers the handshake, then never reads.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(listener, 1) == 0);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string addr = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  auto n1 = make(&loop, 1, "127.0.0.1:0", {{NodeId{2}, addr}}, 7, 1 << 20);
+  REQUIRE(n1->t->start() == Status::ok);
+  int peer = -1;
+  REQUIRE(run_until(&loop, [&] {
+    if (peer < 0) peer = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+    return peer >= 0;
+  }));
+  char hello_in[tcp_wire::kHelloBytes];
+  REQUIRE(run_until(
+      &loop, [&] { return recv(peer, hello_in, sizeof hello_in, MSG_PEEK) == sizeof hello_in; }));
+  REQUIRE(recv(peer, hello_in, sizeof hello_in, 0) == sizeof hello_in);
+  std::string h = hello(7, 2, 1);
+  REQUIRE(write(peer, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
+  REQUIRE(run_until(&loop, [&] { return n1->t->connected(NodeId{2}); }));
+  // Kernel buffers take a few MB; past them the queue fills to its bound and
+  // further frames are refused and counted, never buffered without limit.
+  std::string frame(60000, 'x');
+  bool refused = false;
+  for (int i = 0; i < 4000 && !refused; ++i) {
+    refused = n1->t->send(NodeId{2}, bytes(frame)) == Status::overloaded;
+    uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  CHECK(refused);
+  CHECK(n1->t->stats().frames_dropped >= 1);
+  ::close(peer);
+  ::close(listener);
+  shutdown(&loop, {n1.get()});
+}
