@@ -40,6 +40,7 @@ inline bool well_formed(const Context& ctx, const Message& m) {
     case MessageType::catchup_request:
       return m.slot.value > 0 && m.entries.empty();
     case MessageType::probe:
+    case MessageType::timeout_now:
       return m.ballot.node == m.from && m.ballot.round > 0 && m.entries.empty();
     case MessageType::probe_reply:
     case MessageType::heartbeat_ack:

@@ -33,6 +33,8 @@ std::string_view to_string(MessageType t) {
       return "probe";
     case MessageType::probe_reply:
       return "probe_reply";
+    case MessageType::timeout_now:
+      return "timeout_now";
   }
   return "?";
 }

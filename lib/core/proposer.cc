@@ -125,6 +125,7 @@ Value Proposer::recovered_value(Slot s) const {
 void Proposer::become_leader() {
   SYNOD_ASSERT(ctx_.hard.promised == ballot_, "leading a ballot this replica did not promise");
   role_ = Role::leader;
+  transfer_to_ = NodeId{};
   ctx_.leader = ctx_.self();
   ctx_.ticks_since_leader = 0;
   heard_mask_ = 0;
@@ -165,6 +166,7 @@ void Proposer::step_down(NodeId hint) {
   pending_.clear();
   pending_bytes_ = 0;
   reads_.abandon(hint);
+  transfer_to_ = NodeId{};
   role_ = Role::follower;
   if (ctx_.leader == ctx_.self()) ctx_.leader = hint;
   reported_.clear();
@@ -174,6 +176,7 @@ void Proposer::step_down(NodeId hint) {
 
 ProposeResult Proposer::propose(std::string command) {
   if (role_ != Role::leader) return {Status::not_leader, {}, ctx_.leader};
+  if (transfer_to_.valid()) return {Status::not_leader, {}, transfer_to_};
   if (command.size() > ctx_.config.batch_bytes_max) return {Status::too_large, {}, {}};
   if (pending_bytes_ + command.size() > ctx_.config.pending_bytes_max)
     return {Status::overloaded, {}, {}};
@@ -181,6 +184,32 @@ ProposeResult Proposer::propose(std::string command) {
   pending_bytes_ += command.size();
   pending_.push_back(Pending{t, std::move(command)});
   return {Status::ok, t, ctx_.self()};
+}
+
+Status Proposer::transfer(NodeId to) {
+  if (role_ != Role::leader) return Status::not_leader;
+  if (to == ctx_.self() || !ctx_.quorum.is_voter(to)) return Status::unknown_peer;
+  transfer_to_ = to;
+  transfer_ticks_ = 0;
+  handed_over_ = false;
+  maybe_hand_over();
+  return Status::ok;
+}
+
+// The target has acknowledged every slot in flight (queued proposals were
+// already turned away): it can lead without recovering anything we hold.
+void Proposer::maybe_hand_over() {
+  if (role_ != Role::leader || !transfer_to_.valid()) return;
+  flush();
+  VoterMask target = ctx_.quorum.bit(transfer_to_);
+  for (const InFlight& f : inflight_)
+    if (!(f.acks & target)) return;
+  Message m;
+  m.type = MessageType::timeout_now;
+  m.to = transfer_to_;
+  m.ballot = ballot_;
+  ctx_.send(std::move(m));
+  handed_over_ = true;
 }
 
 ProposeResult Proposer::read() {
@@ -280,6 +309,7 @@ void Proposer::on_accepted(const Message& msg) {
   VoterMask who = ctx_.quorum.bit(msg.from);
   heard_mask_ |= who;
   ack(msg.slot, msg.slot_end.prev(), who);
+  if (msg.from == transfer_to_ && !handed_over_) maybe_hand_over();
 }
 
 void Proposer::on_heartbeat_ack(const Message& msg) {
@@ -356,7 +386,12 @@ void Proposer::tick() {
   if (++ticks_since_heartbeat_ >= ctx_.config.heartbeat_ticks) {
     send_heartbeats();
     resend_unacked();
+    if (transfer_to_.valid()) handed_over_ = false, maybe_hand_over();  // ask again
   }
+  // A transfer the target did not complete within an election timeout is
+  // abandoned: this leader takes proposals again.
+  if (transfer_to_.valid() && ++transfer_ticks_ >= ctx_.config.election_ticks)
+    transfer_to_ = NodeId{};
   // Check-quorum: a leader that has not heard from a majority within an
   // election timeout steps down rather than block proposals forever.
   if (++ticks_in_quorum_window_ >= ctx_.config.election_ticks) {

@@ -44,6 +44,7 @@ class Proposer {
 
   ProposeResult propose(std::string command);
   ProposeResult read();
+  Status transfer(NodeId to);
   void on_accepted(const Message& msg);
   void on_heartbeat_ack(const Message& msg);
   // An entry staged by this replica is now durable: the leader counts its
@@ -127,6 +128,12 @@ class Proposer {
   std::deque<Pending> pending_;
   std::uint64_t pending_bytes_ = 0;
   ReadIndex reads_{ctx_};
+
+  // Leadership transfer in progress: the target, and ticks spent on it.
+  NodeId transfer_to_{};
+  std::uint64_t transfer_ticks_ = 0;
+  bool handed_over_ = false;  // timeout_now sent since the last heartbeat
+  void maybe_hand_over();
   std::uint64_t next_ticket_ = 1;
 };
 

@@ -21,6 +21,7 @@ class Replica::Core {
   void step(const Message& msg);
   ProposeResult propose(std::string command);
   ProposeResult read();
+  Status transfer_leadership(NodeId to) { return proposer.transfer(to); }
   void campaign() {
     if (!rejoin.active()) proposer.campaign(/*force=*/true, /*exclude_self=*/false);
   }
@@ -182,6 +183,11 @@ void Replica::Core::step(const Message& msg) {
       proposer.on_probe_reply(msg);
       learner.on_peer_commit(msg.from, msg.commit);
       return;
+    case MessageType::timeout_now:
+      // Only from the leader this replica follows, and only when voting.
+      if (voting && msg.from == ctx.leader && msg.ballot >= ctx.hard.promised)
+        proposer.campaign(/*force=*/true, /*exclude_self=*/false);
+      return;
     case MessageType::rejoin_reply:
       rejoin.on_reply(msg);
       learner.on_peer_commit(msg.from, msg.commit);
@@ -242,6 +248,7 @@ void Replica::tick() { core_->tick(); }
 void Replica::step(const Message& msg) { core_->step(msg); }
 ProposeResult Replica::propose(std::string command) { return core_->propose(std::move(command)); }
 ProposeResult Replica::read() { return core_->read(); }
+Status Replica::transfer_leadership(NodeId to) { return core_->transfer_leadership(to); }
 void Replica::campaign() { core_->campaign(); }
 bool Replica::has_ready() const { return core_->has_ready(); }
 Ready Replica::ready() { return core_->ready(); }

@@ -37,7 +37,8 @@ static_assert(same(MessageType::prepare, fb::MessageType::prepare) &&
               same(MessageType::rejoin_query, fb::MessageType::rejoin_query) &&
               same(MessageType::rejoin_reply, fb::MessageType::rejoin_reply) &&
               same(MessageType::probe, fb::MessageType::probe) &&
-              same(MessageType::probe_reply, fb::MessageType::probe_reply));
+              same(MessageType::probe_reply, fb::MessageType::probe_reply) &&
+              same(MessageType::timeout_now, fb::MessageType::timeout_now));
 static_assert(static_cast<unsigned>(ValueKind::noop) ==
                   static_cast<unsigned>(fb::ValueKind::noop) &&
               static_cast<unsigned>(ValueKind::commands) ==

@@ -21,6 +21,7 @@ bool known_type(MessageType t) {
     case MessageType::rejoin_reply:
     case MessageType::probe:
     case MessageType::probe_reply:
+    case MessageType::timeout_now:
       return true;
   }
   return false;
@@ -51,7 +52,7 @@ bool carries_entries(MessageType t) {
 // The sender's own ballot, which it must have picked (round >= 1, its id).
 bool needs_ballot(MessageType t) {
   return t == MessageType::prepare || t == MessageType::accept || t == MessageType::heartbeat ||
-         t == MessageType::probe;
+         t == MessageType::probe || t == MessageType::timeout_now;
 }
 
 DecodeResult check_counts(const Message& m, const WireLimits& limits) {

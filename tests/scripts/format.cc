@@ -43,6 +43,8 @@ unsigned fields_of(MessageType t) {
       return f_ballot | f_commit;
     case MessageType::probe:
       return f_ballot;
+    case MessageType::timeout_now:
+      return f_ballot;
     case MessageType::probe_reply:
       return f_ballot | f_commit;
   }

@@ -96,6 +96,10 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   add_crashes(d, sc);
   add_partitions(d, sc);
   add_leader_isolations(d, sc);
+  // Leadership transfers to a random voter, during faults too.
+  for (std::size_t i = d.between(0, 4); i > 0; --i)
+    sc.events.push_back(Event{d.between(20, sc.fault_ticks + 200), EventKind::transfer,
+                              NodeId{d.between(1, sc.replicas)}});
   std::stable_sort(sc.events.begin(), sc.events.end(),
                    [](const Event& a, const Event& b) { return a.tick < b.tick; });
   return sc;

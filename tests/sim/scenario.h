@@ -10,7 +10,7 @@
 
 namespace synod::sim {
 
-enum class EventKind { crash, restart, block, unblock, isolate_leader, heal_leader };
+enum class EventKind { crash, restart, block, unblock, isolate_leader, heal_leader, transfer };
 
 struct Event {
   std::uint64_t tick = 0;

@@ -223,9 +223,20 @@ void World::apply_event(const Event& e) {
     }
     return;
   }
+  if (e.kind == EventKind::transfer) {
+    for (Node& l : nodes_) {
+      if (!l.replica || l.replica->info().role != Role::leader || l.id == e.node) continue;
+      Status s = l.replica->transfer_leadership(e.node);
+      trace(
+          fmt::format("t={} transfer {} -> {}: {}", now_, l.id.value, e.node.value, to_string(s)));
+      process_ready(l);
+    }
+    return;
+  }
   Node& n = node(e.node);
   switch (e.kind) {
     case EventKind::isolate_leader:
+    case EventKind::transfer:
       break;
     case EventKind::heal_leader:
       for (Node& o : nodes_)

@@ -214,11 +214,11 @@ TEST_CASE("a frame from a newer compatible schema decodes, its extra fields skip
 
 TEST_CASE("an unknown message type or value kind is refused as unknown_type") {
   RawOptions o;
-  o.type = 14;
+  o.type = 15;
   DecodeResult r = decode(raw_frame(sample_messages()[0], o));
   CHECK(r.status == Status::malformed);
   CHECK(r.reason == WireError::unknown_type);
-  CHECK(r.error == "unknown message type 14");
+  CHECK(r.error == "unknown message type 15");
   o.type = 0;
   CHECK(decode(raw_frame(sample_messages()[0], o)).reason == WireError::unknown_type);
 

@@ -104,6 +104,10 @@ std::vector<Message> sample_messages() {
   probe_reply.reject = true;
   out.push_back(probe_reply);
 
+  Message timeout_now = base(MessageType::timeout_now, 1, 3);
+  timeout_now.ballot = Ballot{9, NodeId{1}};
+  out.push_back(timeout_now);
+
   return out;
 }
 

@@ -51,6 +51,10 @@ enum class MessageType : std::uint8_t {
   probe = 12,
   // Answer to probe. ballot: the probed ballot; reject: would not promise it.
   probe_reply = 13,
+  // Leadership transfer: the leader, having brought the receiver up to date,
+  // asks it to campaign at once (force: bypassing pre-vote and stickiness).
+  // ballot: the leader's.
+  timeout_now = 14,
 };
 
 std::string_view to_string(MessageType t);

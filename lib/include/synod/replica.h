@@ -64,6 +64,12 @@ class Replica {
   ProposeResult read();
   // Start an election now (tests, leadership transfer by hand).
   void campaign();
+  // Leadership transfer: the leader stops taking proposals (not_leader with
+  // the target as hint), waits until the target acknowledged every slot in
+  // flight, then asks it to campaign at once. Gives up after an election
+  // timeout and takes proposals again. not_leader when not leading;
+  // unknown_peer when `to` is not another voter.
+  Status transfer_leadership(NodeId to);
 
   bool has_ready() const;
   Ready ready();
