@@ -90,6 +90,7 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   sc.faults.delay_max = d.between(1, 40);  // steps; a tick is 10 steps
   sc.log_storage = d.chance(0.3);
   sc.pipelined = d.chance(0.5);
+  sc.early_accepts = d.chance(0.5);
   bool drift = d.chance(0.5);
   for (std::size_t i = 0; i < sc.replicas; ++i)
     sc.tick_steps.push_back(drift ? d.between(6, 25) : 10);
@@ -114,9 +115,10 @@ std::string Scenario::describe() const {
   }
   return fmt::format(
       "replicas={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
-      "storage={}{}{}",
+      "storage={}{}{}{}",
       replicas, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes, blocks,
       log_storage ? "log" : "memory", pipelined ? " pipelined" : "",
+      early_accepts ? " early-accepts" : "",
       tick_steps.empty() || tick_steps[0] == 10 ? "" : " drift");
 }
 

@@ -29,6 +29,7 @@ struct Scenario {
   std::uint64_t fault_ticks = 1500;  // faults stop here; then liveness is due
   bool log_storage = false;          // the durable log over a fault file system
   bool pipelined = false;            // the host stages several Readys per sync
+  bool early_accepts = false;        // accepts leave before their Ready is saved
   // Steps between a node's ticks (10 nominal): timers drift, and a slow one
   // keeps a deposed leader unaware for longer (reads must stay safe anyway).
   std::vector<std::uint64_t> tick_steps;

@@ -104,6 +104,9 @@ void World::crash(Node& n, bool mid_ready, std::size_t keep) {
 void World::process_ready(Node& n) {
   while (n.replica && n.replica->has_ready()) {
     Ready rd = n.replica->ready();
+    if (scenario_.early_accepts)  // in parallel with the write (ready.h)
+      for (const Message& m : rd.messages)
+        if (may_send_before_persist(m)) send(n, m);
     n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
     if (n.crash_mid_ready) {
       n.crash_mid_ready = false;
@@ -118,17 +121,20 @@ void World::process_ready(Node& n) {
   if (n.replica) checker_.on_promise_seen(n.id, n.replica->info().promised);
 }
 
+void World::send(Node& n, const Message& m) {
+  checker_.on_send(n.id, m, n.storage.mirror());
+  trace(fmt::format("t={} send {}", now_, describe(m)));
+  net_.send(now_, n.id, m.to, m);
+}
+
 void World::finish_staged(Node& n) {
   if (n.staged.empty()) return;
   n.storage.sync();
   while (n.replica && !n.staged.empty()) {
     Ready rd = std::move(n.staged.front());
     n.staged.pop_front();
-    for (const Message& m : rd.messages) {
-      checker_.on_send(n.id, m, n.storage.mirror());
-      trace(fmt::format("t={} send {}", now_, describe(m)));
-      net_.send(now_, n.id, m.to, m);
-    }
+    for (const Message& m : rd.messages)
+      if (!scenario_.early_accepts || !may_send_before_persist(m)) send(n, m);
     for (const Entry& e : rd.committed) checker_.on_apply(n.id, e);
     for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
     for (const ReadState& r : rd.reads) {

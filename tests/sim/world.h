@@ -82,6 +82,7 @@ class World {
   void crash(Node& n, bool mid_ready, std::size_t keep);
   void process_ready(Node& n);
   void finish_staged(Node& n);
+  void send(Node& n, const Message& m);
   void handle_outcome(Node& n, const ProposalOutcome& o);
   void apply_event(const Event& e);
   void clients_act();

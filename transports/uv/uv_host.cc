@@ -172,9 +172,12 @@ void UvHost::run_ready() {
     Ready rd = replica_->ready();
     if (!writer_) {
       if (!persist(rd)) return;
-      finish(rd);
+      finish(rd, false);
       continue;
     }
+    // Accepts go out now, while the writer makes them durable here too.
+    for (const Message& m : rd.messages)
+      if (may_send_before_persist(m)) send_one(m);
     // Group commit: stage now, finish when the writer says it is durable. A
     // Ready with nothing to write still waits for the ones before it.
     if (rd.hard_state || !rd.entries.empty()) {
@@ -193,21 +196,25 @@ void UvHost::finish_durable() {
   while (replica_ && !failed_ && !staged_.empty() && staged_.front().sequence <= durable) {
     Staged s = std::move(staged_.front());
     staged_.pop_front();
-    finish(s.rd);
+    finish(s.rd, true);
   }
 }
 
-// Steps 2 to 4 of a durable Ready: send, apply, answer proposers, advance.
-void UvHost::finish(const Ready& rd) {
-  for (const Message& m : rd.messages) {
-    encode_buf_.clear();
-    std::string why;
-    if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
-      log("cannot encode a message: " + why);
-      continue;
-    }
-    transport_.send(m.to, encode_buf_);  // a loss is tolerated
+void UvHost::send_one(const Message& m) {
+  encode_buf_.clear();
+  std::string why;
+  if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
+    log("cannot encode a message: " + why);
+    return;
   }
+  transport_.send(m.to, encode_buf_);  // a loss is tolerated
+}
+
+// Steps 2 to 4 of a durable Ready: send (what was not sent early), apply,
+// answer proposers, advance.
+void UvHost::finish(const Ready& rd, bool early_sent) {
+  for (const Message& m : rd.messages)
+    if (!early_sent || !may_send_before_persist(m)) send_one(m);
   // Committed outcomes come in the order rd.committed applies (slot, then
   // position in the batch): answer each proposer as its command applies,
   // with no per-command bookkeeping.

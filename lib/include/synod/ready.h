@@ -45,6 +45,12 @@ struct ReadState {
   NodeId leader_hint{};
 };
 
+// Accepts are the leader's own proposals, not votes: they may leave before
+// the Ready that holds them is durable, in parallel with the leader's own
+// write (it counts its own acceptance only at advance(), once durable). That
+// saves one disk latency per commit. Everything else waits for step 1.
+inline bool may_send_before_persist(const Message& m) { return m.type == MessageType::accept; }
+
 struct Ready {
   // 1. Persist before anything else. Set when it changed.
   std::optional<HardState> hard_state;
@@ -52,7 +58,9 @@ struct Ready {
   std::vector<Entry> entries;
   // 1. When true, sync() before step 2: a promise or accept is in `messages`.
   bool must_sync = false;
-  // 2. Send only after step 1 is durable (DESIGN invariant 6).
+  // 2. Send only after step 1 is durable (DESIGN invariant 6), except the
+  //    messages may_send_before_persist() names, which may go at once, in
+  //    parallel with step 1.
   std::vector<Message> messages;
   // 3. Apply in order after step 1. Chosen values, ascending consecutive slots.
   std::vector<Entry> committed;

@@ -86,7 +86,8 @@ class UvHost {
   void schedule();
   void run_ready();
   bool persist(const Ready& rd);
-  void finish(const Ready& rd);
+  void send_one(const Message& m);
+  void finish(const Ready& rd, bool early_sent);
   void finish_durable();
   void fail(std::string_view why);
 
