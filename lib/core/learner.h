@@ -22,8 +22,6 @@ class Learner {
   void on_catchup_reply(const Message& msg);
   void tick();
 
-  // The highest commit index heard of, anywhere.
-  Slot known_commit() const { return known_commit_; }
   Slot applied() const { return applied_; }
   bool has_committed() const { return ctx_.log.commit() > applied_; }
   // Chosen entries not yet handed to the host; marks them applied.

@@ -16,10 +16,12 @@ void Proposer::campaign(bool force, bool exclude_self) {
   role_ = Role::candidate;
   force_ = force;
   exclude_self_ = exclude_self;
-  from_slot_ = ctx_.log.commit().next();
+  // Reports start above this replica's chosen prefix; become_leader starts
+  // from the prefix as it is then (it may have grown meanwhile).
+  Slot from_slot = ctx_.log.commit().next();
   reported_.clear();
   promised_mask_ = 0;
-  for (auto& p : promises_) p = PeerPromise{false, from_slot_};
+  for (auto& p : promises_) p = PeerPromise{false, from_slot};
 
   // Pitfall (DESIGN section 10): the candidate's own promise is durable
   // before its Prepare leaves, so a restart never reuses this ballot.
@@ -27,7 +29,7 @@ void Proposer::campaign(bool force, bool exclude_self) {
   ctx_.leader = NodeId{};
   if (!exclude_self_) promised_mask_ |= ctx_.quorum.bit(ctx_.self());
   for (NodeId v : ctx_.quorum.voters())
-    if (v != ctx_.self()) send_prepare(v, from_slot_);
+    if (v != ctx_.self()) send_prepare(v, from_slot);
   if (ctx_.quorum.is_quorum(promised_mask_)) become_leader();
 }
 

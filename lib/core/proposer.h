@@ -32,7 +32,6 @@ class Proposer {
   // promise a new ballot; campaign only if so.
   void probe();
   void on_probe_reply(const Message& msg);
-  bool probing() const { return probing_; }
   void stop_probing() { probing_ = false; }
   // Election timeout while campaigning: retry, with a new ballot only if a
   // higher round was seen.
@@ -55,9 +54,6 @@ class Proposer {
   bool can_flush() const;
   // Leader: heartbeats, resends and check-quorum. Candidate: resends.
   void tick();
-  // Set when the replica became leader without counting itself (rejoin):
-  // the caller turns voting back on.
-  bool took_lead_excluding_self() const { return leading() && exclude_self_; }
 
  private:
   struct PeerPromise {
@@ -108,7 +104,6 @@ class Proposer {
   VoterMask probe_mask_ = 0;
 
   // Candidate state.
-  Slot from_slot_{};
   std::vector<PeerPromise> promises_;  // indexed by voter index
   VoterMask promised_mask_ = 0;
   std::map<Slot, Reported> reported_;
