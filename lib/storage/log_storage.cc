@@ -108,6 +108,19 @@ std::vector<Entry> LogStorage::entries() const {
   return out;
 }
 
+Snapshot LogStorage::snapshot() const {
+  std::lock_guard lock(stage_mutex_);
+  return snapshot_;
+}
+
+Status LogStorage::save_snapshot(const Snapshot& snap, Slot keep_from) {
+  std::lock_guard lock(stage_mutex_);
+  if (failed_ != Status::ok) return failed_;
+  snapshot_ = snap;
+  entries_.erase(entries_.begin(), entries_.lower_bound(keep_from.value));
+  return Status::ok;
+}
+
 Status LogStorage::save(const HardState* hs, std::span<const Entry> entries) {
   for (const Entry& e : entries) {
     if (storage::entry_record_bytes(e) - storage::kRecordHeaderBytes > options_.record_bytes_max)

@@ -122,10 +122,14 @@ class LogStorage final : public Storage {
   bool empty() const override;
   HardState hard_state() const override;
   std::vector<Entry> entries() const override;
+  Snapshot snapshot() const override;
   // Stages entries then the hard state (in that order on disk); no I/O.
   // Returns the fatal error once the log has failed, too_large for an entry
   // above record_bytes_max (nothing staged then).
   Status save(const HardState* hs, std::span<const Entry> entries) override;
+  // Stages the snapshot and forgets entries below keep_from.
+  // Interim: kept in memory only, not yet written by sync().
+  Status save_snapshot(const Snapshot& snap, Slot keep_from) override;
   // Writes every staged record as one batch and fdatasyncs it: many saves,
   // one sync (group commit). ok with nothing staged. An error (storage_error,
   // no_space) is fatal: every later save/sync returns it; what was synced
@@ -190,6 +194,7 @@ class LogStorage final : public Storage {
   HardState hard_{};
   // Invariant: never decreases; durable before the segments it allowed to go.
   Slot compacted_below_{};
+  Snapshot snapshot_;
   std::map<std::uint64_t, Indexed> entries_;  // by slot
   // Invariant: ok until the first I/O error, then that error for ever.
   Status failed_ = Status::ok;
