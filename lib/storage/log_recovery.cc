@@ -122,6 +122,10 @@ class SegmentWalk {
         out_.written = true;
       } else if (h.type == RecordType::compaction) {
         out_.compacted_below = std::max(out_.compacted_below, h.slot);
+      } else if (h.type == RecordType::snapshot) {
+        out_.snapshot = snapshot_record_of(r->record);
+        out_.snapshot_segment = info_.seq;
+        out_.written = true;
       }
       ++out_.report.records;
       complete_end_ = r->offset + r->record.record_bytes;

@@ -13,10 +13,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "log_state.h"
+#include "record_format.h"
 #include "synod/file_system.h"
 #include "synod/log_storage.h"
 
@@ -26,13 +28,16 @@ struct RecoveredLog {
   // ok; corrupt (message names file and offset); storage_error or no_space.
   IoStatus status;
   RecoveryReport report;
-  bool written = false;                             // a hard state or entry record was found
-  HardState hard{};                                 // the last hard state record
-  Slot compacted_below{};                           // the highest compaction record
+  bool written = false;    // a hard state, entry or snapshot record was found
+  HardState hard{};        // the last hard state record
+  Slot compacted_below{};  // the highest compaction record
   std::map<std::uint64_t, RecoveredEntry> entries;  // by slot, the last record wins
   // Ascending; empty for a new log.
   std::vector<SegmentInfo> segments;
   std::uint64_t hard_state_segment = 0;  // seq of the latest hard state's segment
+  // The last snapshot record (its file is not checked here), and its segment.
+  std::optional<SnapshotRecord> snapshot;
+  std::uint64_t snapshot_segment = 0;
   // The last segment, open, with the next record going at active_end.
   std::unique_ptr<File> active;
   std::uint64_t active_end = 0;

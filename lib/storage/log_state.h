@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "record_format.h"
+#include "synod/snapshot.h"
 #include "synod/storage.h"
 #include "synod/types.h"
 #include "synod/value.h"
@@ -12,22 +15,54 @@ namespace synod::storage {
 
 // One record waiting in LogStorage for the next sync.
 struct StagedWrite {
-  enum class Kind : std::uint8_t { entry, hard_state, compaction };
+  enum class Kind : std::uint8_t { entry, hard_state, compaction, snapshot };
   // The save() it came from; all records of one save share it.
   std::uint64_t sequence = 0;
   Kind kind = Kind::entry;
   HardState hard_state{};  // hard_state only
   Entry entry{};           // entry only
   Slot compacted_below{};  // compaction only
+  // snapshot only: the image to write as a file (shares the host's bytes;
+  // optional so that other records allocate nothing), and the record naming
+  // it; the sync fills in its file_bytes and file_crc. Empty for a rewrite.
+  std::optional<Snapshot> snapshot;
+  SnapshotRecord snapshot_record{};
+  // snapshot only: the record of the snapshot already on disk, written again
+  // because compaction drops the segment holding it. No file is written.
+  bool rewrite = false;
 
+  static StagedWrite of_kind(std::uint64_t seq, Kind kind) {
+    StagedWrite w;
+    w.sequence = seq;
+    w.kind = kind;
+    return w;
+  }
   static StagedWrite of_entry(std::uint64_t seq, const Entry& e) {
-    return StagedWrite{seq, Kind::entry, {}, e, {}};
+    StagedWrite w = of_kind(seq, Kind::entry);
+    w.entry = e;
+    return w;
   }
   static StagedWrite of_hard_state(std::uint64_t seq, const HardState& hs) {
-    return StagedWrite{seq, Kind::hard_state, hs, {}, {}};
+    StagedWrite w = of_kind(seq, Kind::hard_state);
+    w.hard_state = hs;
+    return w;
   }
   static StagedWrite of_compaction(std::uint64_t seq, Slot below) {
-    return StagedWrite{seq, Kind::compaction, {}, {}, below};
+    StagedWrite w = of_kind(seq, Kind::compaction);
+    w.compacted_below = below;
+    return w;
+  }
+  static StagedWrite of_snapshot(std::uint64_t seq, const Snapshot& snap, Slot keep_from) {
+    StagedWrite w = of_kind(seq, Kind::snapshot);
+    w.snapshot = snap;
+    w.snapshot_record = SnapshotRecord{snap.meta.slot, snap.meta.ballot, keep_from, 0, 0};
+    return w;
+  }
+  static StagedWrite of_snapshot_rewrite(std::uint64_t seq, const SnapshotRecord& r) {
+    StagedWrite w = of_kind(seq, Kind::snapshot);
+    w.snapshot_record = r;
+    w.rewrite = true;
+    return w;
   }
 };
 

@@ -4,9 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "log_recovery.h"
 #include "record_format.h"
 #include "segment_log.h"
+#include "snapshot_store.h"
 
 namespace synod {
 
@@ -67,6 +70,11 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
   storage::RecoveredLog rec = storage::recover_log(fs, dir, options);
   result.report = rec.report;
   if (!rec.status.ok()) return failed(std::move(rec.status));
+  Snapshot snapshot;
+  if (IoStatus st = storage::recover_snapshot(fs, dir, rec.snapshot, &snapshot,
+                                              &result.report.snapshot_files_removed);
+      !st.ok())
+    return failed(std::move(st));
 
   std::unique_ptr<LogStorage> log(new LogStorage(dir, options));
   log->lock_ = std::move(lock);
@@ -75,13 +83,19 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
     if (IoStatus st = log->segments_->start(); !st.ok()) return failed(std::move(st));
   } else {
     log->segments_->adopt(std::move(rec.segments), std::move(rec.active), rec.active_end,
-                          rec.last_batch, rec.hard_state_segment);
+                          rec.last_batch, rec.hard_state_segment, rec.snapshot,
+                          rec.snapshot_segment);
   }
   log->written_ = rec.written;
   log->hard_ = rec.hard;
   log->compacted_below_ = rec.compacted_below;
-  for (auto& [slot, r] : rec.entries)
+  log->snapshot_ = std::move(snapshot);
+  if (rec.snapshot) log->keep_from_ = rec.snapshot->keep_from;
+  for (auto& [slot, r] : rec.entries) {
+    // The snapshot record forgot these, wherever they sit in the log.
+    if (slot < log->keep_from_.value) continue;
     log->entries_.emplace(slot, Indexed{std::move(r.entry), r.batch});
+  }
   // Save sequences continue above every recovered batch number, so that
   // segments' last_sequence keeps increasing (compaction relies on it).
   log->saved_sequence_ = log->segments_->last_batch();
@@ -113,25 +127,44 @@ Snapshot LogStorage::snapshot() const {
   return snapshot_;
 }
 
-Status LogStorage::save_snapshot(const Snapshot& snap, Slot keep_from) {
-  std::lock_guard lock(stage_mutex_);
-  if (failed_ != Status::ok) return failed_;
-  snapshot_ = snap;
-  entries_.erase(entries_.begin(), entries_.lower_bound(keep_from.value));
-  return Status::ok;
+Status LogStorage::save(const HardState* hs, std::span<const Entry> entries) {
+  return save_ready(nullptr, Slot{}, hs, entries);
 }
 
-Status LogStorage::save(const HardState* hs, std::span<const Entry> entries) {
+Status LogStorage::save_snapshot(const Snapshot& snap, Slot keep_from) {
+  return save_ready(&snap, keep_from, nullptr, {});
+}
+
+Status LogStorage::save_ready(const Snapshot* snap, Slot keep_from, const HardState* hs,
+                              std::span<const Entry> entries) {
   for (const Entry& e : entries) {
     if (storage::entry_record_bytes(e) - storage::kRecordHeaderBytes > options_.record_bytes_max)
       return Status::too_large;
   }
   std::lock_guard lock(stage_mutex_);
   if (failed_ != Status::ok) return failed_;
+  if (snap &&
+      (snap->meta.slot <= snapshot_.meta.slot || keep_from > snap->meta.slot.next() || !snap->data))
+    return Status::invalid_argument;
   std::uint64_t seq = ++saved_sequence_;
+  if (snap) {
+    // The record carries the highest keep_from so far, so the last record
+    // alone tells recovery which entries are forgotten.
+    keep_from_ = std::max(keep_from_, keep_from);
+    // One snapshot per batch: a staged one not yet written is superseded
+    // (its file need never exist), as is a staged rewrite of an older one.
+    // Appended at the end, so that staged sequences stay ascending.
+    std::erase_if(staged_,
+                  [](const StagedWrite& w) { return w.kind == StagedWrite::Kind::snapshot; });
+    staged_.push_back(StagedWrite::of_snapshot(seq, *snap, keep_from_));
+    snapshot_ = *snap;
+    entries_.erase(entries_.begin(), entries_.lower_bound(keep_from_.value));
+    written_ = true;
+  }
   // Entries before the hard state: a torn batch is dropped whole anyway, but
   // this order matches MemoryStorage and what the core expects of a prefix.
   for (const Entry& e : entries) {
+    if (e.slot < keep_from_) continue;  // forgotten for good (Storage::entries)
     staged_.push_back(StagedWrite::of_entry(seq, e));
     entries_[e.slot.value] = Indexed{e, seq};
   }
@@ -145,10 +178,19 @@ Status LogStorage::save(const HardState* hs, std::span<const Entry> entries) {
 
 Status LogStorage::sync() {
   std::lock_guard io(io_mutex_);
-  return sync_locked();
+  Slot floor{};
+  Status st = sync_locked(&floor);
+  // After a snapshot's batch is durable, the segments below its keep_from
+  // go. Repeats only if another snapshot was staged meanwhile.
+  while (st == Status::ok && floor != Slot{}) {
+    Slot below = floor;
+    floor = Slot{};
+    st = compact_locked(below, &floor);
+  }
+  return st;
 }
 
-Status LogStorage::sync_locked() {
+Status LogStorage::sync_locked(Slot* snapshot_floor) {
   std::vector<StagedWrite> batch;
   std::uint64_t upto = 0;
   {
@@ -159,6 +201,9 @@ Status LogStorage::sync_locked() {
   }
   if (!batch.empty()) {
     if (IoStatus st = segments_->append_batch(batch); !st.ok()) return fail(st);
+    for (const StagedWrite& w : batch)
+      if (w.kind == StagedWrite::Kind::snapshot && !w.rewrite)
+        *snapshot_floor = w.snapshot_record.keep_from;
   }
   durable_sequence_.store(upto);
   return Status::ok;
@@ -175,6 +220,11 @@ Status LogStorage::fail(const IoStatus& io) {
 
 Status LogStorage::compact(Slot below) {
   std::lock_guard io(io_mutex_);
+  Slot floor{};
+  return compact_locked(below, &floor);
+}
+
+Status LogStorage::compact_locked(Slot below, Slot* snapshot_floor) {
   {
     std::lock_guard lock(stage_mutex_);
     if (failed_ != Status::ok) return failed_;
@@ -183,16 +233,23 @@ Status LogStorage::compact(Slot below) {
   if (drop == 0) return Status::ok;
   {
     // Durably, before any file goes: the compaction point (the latest one is
-    // thereby never in a dropped segment), and the latest hard state if its
-    // record is in one.
+    // thereby never in a dropped segment), and the latest hard state and
+    // snapshot records if theirs are in one.
     std::lock_guard lock(stage_mutex_);
     std::uint64_t seq = ++saved_sequence_;
     if (segments_->hard_state_within(drop))
       staged_.push_back(StagedWrite::of_hard_state(seq, hard_));
+    // A staged new snapshot supersedes the record on disk: no rewrite then
+    // (and save_ready drops this rewrite if one comes before the sync).
+    bool snapshot_staged = std::any_of(staged_.begin(), staged_.end(), [](const StagedWrite& w) {
+      return w.kind == StagedWrite::Kind::snapshot;
+    });
+    if (segments_->snapshot_within(drop) && !snapshot_staged)
+      staged_.push_back(StagedWrite::of_snapshot_rewrite(seq, *segments_->last_snapshot()));
     compacted_below_ = std::max(compacted_below_, below);
     staged_.push_back(StagedWrite::of_compaction(seq, compacted_below_));
   }
-  if (Status st = sync_locked(); st != Status::ok) return st;
+  if (Status st = sync_locked(snapshot_floor); st != Status::ok) return st;
   std::uint64_t dropped_upto = segments_->last_sequence_within(drop);
   if (IoStatus st = segments_->drop_oldest(drop); !st.ok()) return fail(st);
   std::lock_guard lock(stage_mutex_);

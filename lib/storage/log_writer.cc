@@ -11,8 +11,13 @@ LogWriter::LogWriter(LogStorage& storage, DurableFn on_durable)
 LogWriter::~LogWriter() { stop(); }
 
 LogWriter::Submitted LogWriter::submit(const HardState* hs, std::span<const Entry> entries) {
+  return submit(nullptr, Slot{}, hs, entries);
+}
+
+LogWriter::Submitted LogWriter::submit(const Snapshot* snap, Slot keep_from, const HardState* hs,
+                                       std::span<const Entry> entries) {
   std::lock_guard lock(mutex_);
-  Status st = storage_.save(hs, entries);
+  Status st = storage_.save_ready(snap, keep_from, hs, entries);
   if (st != Status::ok) return {st, 0};
   submitted_ = storage_.saved_sequence();
   wake_.notify_one();

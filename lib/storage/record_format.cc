@@ -5,27 +5,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "byte_order.h"
 #include "crc32c.h"
 
 namespace synod::storage {
 namespace {
-
-void put32(std::byte* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = std::byte(v >> (8 * i));
-}
-void put64(std::byte* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = std::byte(v >> (8 * i));
-}
-std::uint32_t get32(const std::byte* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= std::uint32_t(p[i]) << (8 * i);
-  return v;
-}
-std::uint64_t get64(const std::byte* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t(p[i]) << (8 * i);
-  return v;
-}
 
 // The CRC skips its own field: bytes [0,4) then [8, end).
 std::uint32_t record_crc(const std::byte* record, std::size_t record_bytes) {
@@ -93,6 +77,13 @@ bool valid_payload(const RecordHeader& h, std::span<const std::byte> p) {
     case RecordType::hard_state:
     case RecordType::compaction:
       return p.empty() && h.value_kind == 0;
+    case RecordType::snapshot: {
+      // No snapshot at slot 0 (it means "none"), and keep_from <= slot + 1.
+      if (p.size() != kSnapshotPayloadBytes || h.value_kind != 0 || h.slot.value == 0) return false;
+      std::uint64_t keep_from = get64(p.data());
+      bool keep_ok = keep_from <= h.slot.value || keep_from - 1 == h.slot.value;
+      return keep_ok && get32(p.data() + 20) == 0;
+    }
     case RecordType::entry:
       if (h.value_kind == std::uint8_t(ValueKind::noop)) return p.empty();
       if (h.value_kind == std::uint8_t(ValueKind::commands)) return valid_commands(p);
@@ -170,6 +161,24 @@ void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t ba
   finish_record(out, begin_record(out, h));
 }
 
+void append_snapshot(std::vector<std::byte>& out, const SnapshotRecord& s, std::uint64_t batch,
+                     bool batch_end) {
+  RecordHeader h;
+  h.payload_bytes = kSnapshotPayloadBytes;
+  h.type = RecordType::snapshot;
+  h.flags = batch_end ? record_flag::batch_end : 0;
+  h.batch = batch;
+  h.slot = s.slot;
+  h.ballot = s.ballot;
+  std::size_t at = begin_record(out, h);
+  std::byte* p = out.data() + at + kRecordHeaderBytes;
+  put64(p, s.keep_from.value);
+  put64(p + 8, s.file_bytes);
+  put32(p + 16, s.file_crc);
+  put32(p + 20, 0);
+  finish_record(out, at);
+}
+
 const char* describe(DecodeStatus s) {
   switch (s) {
     case DecodeStatus::ok:
@@ -199,8 +208,8 @@ DecodeStatus decode_record(std::span<const std::byte> bytes, DecodedRecord* out)
   std::uint8_t type = std::uint8_t(p[8]);
   h.flags = std::uint8_t(p[9]);
   h.value_kind = std::uint8_t(p[10]);
-  if (type < 1 || type > 4 || (h.flags & ~record_flag::known) != 0 || p[11] != std::byte{0} ||
-      h.payload_bytes > kRecordPayloadBytesLimit)
+  if (type < 1 || type > kRecordTypeMax || (h.flags & ~record_flag::known) != 0 ||
+      p[11] != std::byte{0} || h.payload_bytes > kRecordPayloadBytesLimit)
     return DecodeStatus::invalid;
   h.type = RecordType(type);
   h.batch = get64(p + 12);
@@ -238,6 +247,12 @@ HardState hard_state_of(const DecodedRecord& r) {
 
 SegmentHeader segment_header_of(const DecodedRecord& r) {
   return SegmentHeader{get64(r.payload.data() + 16), get64(r.payload.data() + 24)};
+}
+
+SnapshotRecord snapshot_record_of(const DecodedRecord& r) {
+  const std::byte* p = r.payload.data();
+  return SnapshotRecord{r.header.slot, r.header.ballot, Slot{get64(p)}, get64(p + 8),
+                        get32(p + 16)};
 }
 
 }  // namespace synod::storage

@@ -9,8 +9,10 @@
 //       10    1 value_kind       entry: ValueKind; otherwise 0
 //       11    1 reserved         0
 //       12    8 batch            the sync batch this record was written in
-//       20    8 slot             entry: its slot; hard state: commit; compaction: below
-//       28    8 ballot.round     entry: accepted ballot; hard state: promised
+//       20    8 slot             entry: its slot; hard state: commit; compaction: below;
+//                                snapshot: the snapshot's slot
+//       28    8 ballot.round     entry: accepted ballot; hard state: promised;
+//                                snapshot: the snapshot's ballot
 //       36    8 ballot.node
 //       44    n payload
 #pragma once
@@ -43,7 +45,9 @@ enum class RecordType : std::uint8_t {
   entry = 2,           // one slot's accepted value
   hard_state = 3,      // promised ballot, commit, voting flag
   compaction = 4,      // slot: the host compacted below it (its snapshot covers the rest)
+  snapshot = 5,        // names the snapshot file in effect; the atomic switch to it
 };
+inline constexpr std::uint8_t kRecordTypeMax = 5;
 
 namespace record_flag {
 // The last record of its batch (one sync). Recovery keeps whole batches only.
@@ -85,6 +89,25 @@ void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t ba
                        bool batch_end);
 inline constexpr std::size_t kCompactionRecordBytes = kRecordHeaderBytes;
 
+// A snapshot record: from this record on, the snapshot in effect is the file
+// snapshot_file_name(slot) of exactly file_bytes bytes whose header CRC is
+// file_crc, and no entry below keep_from exists. Payload: u64 keep_from,
+// u64 file_bytes, u32 file_crc, u32 0.
+struct SnapshotRecord {
+  Slot slot{};
+  Ballot ballot{};
+  // Invariant: keep_from <= slot + 1; never decreases from one record to the
+  // next (LogStorage writes the highest keep_from saved so far).
+  Slot keep_from{};
+  std::uint64_t file_bytes = 0;
+  std::uint32_t file_crc = 0;
+  friend bool operator==(const SnapshotRecord&, const SnapshotRecord&) = default;
+};
+inline constexpr std::size_t kSnapshotPayloadBytes = 24;
+inline constexpr std::size_t kSnapshotRecordBytes = kRecordHeaderBytes + kSnapshotPayloadBytes;
+void append_snapshot(std::vector<std::byte>& out, const SnapshotRecord& s, std::uint64_t batch,
+                     bool batch_end);
+
 enum class DecodeStatus : std::uint8_t {
   ok = 0,
   zero,         // the header bytes are all zero: never-written (preallocated) space
@@ -109,5 +132,6 @@ DecodeStatus decode_record(std::span<const std::byte> bytes, DecodedRecord* out)
 Entry entry_of(const DecodedRecord& r);
 HardState hard_state_of(const DecodedRecord& r);
 SegmentHeader segment_header_of(const DecodedRecord& r);
+SnapshotRecord snapshot_record_of(const DecodedRecord& r);
 
 }  // namespace synod::storage

@@ -4,7 +4,11 @@
 //   a segment file with its final name always has a durable header;
 // - a batch never spans segments, and the next batch is written only after
 //   the previous fdatasync returned ok: at most the last batch is torn;
-// - old segments are removed oldest first, then the directory fsynced.
+// - old segments are removed oldest first, then the directory fsynced;
+// - a snapshot file is durable under its final name before the batch with
+//   the record naming it is written, and the file it replaces goes only
+//   after that batch's fdatasync: every crash finds the file its last
+//   record names.
 #include "segment_log.h"
 
 #include <fmt/format.h>
@@ -13,6 +17,8 @@
 #include <charconv>
 
 #include "record_format.h"
+#include "snapshot_format.h"
+#include "snapshot_store.h"
 
 namespace synod::storage {
 
@@ -72,12 +78,15 @@ std::string SegmentLog::path_of(std::uint64_t seq) const {
 
 void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
                        std::uint64_t active_end, std::uint64_t last_batch,
-                       std::uint64_t hard_state_segment) {
+                       std::uint64_t hard_state_segment, std::optional<SnapshotRecord> snapshot,
+                       std::uint64_t snapshot_segment) {
   segments_ = std::move(segments);
   active_ = std::move(active);
   active_end_ = active_end;
   last_batch_ = last_batch;
   hard_state_segment_ = hard_state_segment;
+  last_snapshot_ = snapshot;
+  snapshot_segment_ = snapshot_segment;
   stats_.segments = segments_.size();
 }
 
@@ -108,11 +117,33 @@ IoStatus SegmentLog::roll() {
 }
 
 IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
+  // A new snapshot's file first: its record must never name a file that a
+  // crash could take away.
+  std::optional<SnapshotRecord> fresh;  // its record, file size and CRC filled in
+  for (const StagedWrite& w : writes) {
+    if (w.kind != StagedWrite::Kind::snapshot || w.rewrite) continue;
+    SnapshotRecord r = w.snapshot_record;
+    if (IoStatus st = write_snapshot_file(fs_, dir_, *w.snapshot, &r); !st.ok()) return st;
+    fresh = r;
+    ++stats_.snapshots_written;
+  }
   std::size_t bytes = 0;
-  for (const StagedWrite& w : writes)
-    bytes += w.kind == StagedWrite::Kind::entry ? entry_record_bytes(w.entry) : kRecordHeaderBytes;
-  bool fresh = active_end_ <= kSegmentHeaderRecordBytes;
-  if (!fresh && active_end_ + bytes > options_.segment_bytes) {
+  for (const StagedWrite& w : writes) {
+    switch (w.kind) {
+      case StagedWrite::Kind::entry:
+        bytes += entry_record_bytes(w.entry);
+        break;
+      case StagedWrite::Kind::snapshot:
+        bytes += kSnapshotRecordBytes;
+        break;
+      case StagedWrite::Kind::hard_state:
+      case StagedWrite::Kind::compaction:
+        bytes += kRecordHeaderBytes;
+        break;
+    }
+  }
+  bool fresh_segment = active_end_ <= kSegmentHeaderRecordBytes;
+  if (!fresh_segment && active_end_ + bytes > options_.segment_bytes) {
     if (IoStatus st = roll(); !st.ok()) return st;
   }
   std::uint64_t batch = last_batch_ + 1;
@@ -120,6 +151,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   buffer_.reserve(bytes);
   SegmentInfo& seg = segments_.back();
   bool wrote_hard_state = false;
+  std::optional<SnapshotRecord> last_snapshot;
   for (std::size_t i = 0; i < writes.size(); ++i) {
     const StagedWrite& w = writes[i];
     bool last = i + 1 == writes.size();
@@ -134,6 +166,10 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
       case StagedWrite::Kind::compaction:
         append_compaction(buffer_, w.compacted_below, batch, last);
         break;
+      case StagedWrite::Kind::snapshot:
+        last_snapshot = w.rewrite ? w.snapshot_record : *fresh;
+        append_snapshot(buffer_, *last_snapshot, batch, last);
+        break;
     }
   }
   if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
@@ -144,11 +180,21 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     if (w.kind == StagedWrite::Kind::entry) seg.max_slot = std::max(seg.max_slot, w.entry.slot);
   seg.last_sequence = std::max(seg.last_sequence, writes.back().sequence);
   if (wrote_hard_state) hard_state_segment_ = seg.seq;
+  std::optional<SnapshotRecord> previous = last_snapshot_;
+  if (last_snapshot) {
+    last_snapshot_ = last_snapshot;
+    snapshot_segment_ = seg.seq;
+  }
   active_end_ += buffer_.size();
   last_batch_ = batch;
   ++stats_.batches;
   stats_.records += writes.size();
   stats_.bytes_written += buffer_.size();
+  if (fresh && previous && previous->slot != fresh->slot) {
+    // No record that counts names the old file any more. No directory fsync:
+    // if a crash undoes the removal, open removes the file as an orphan.
+    return fs_.remove(join_path(dir_, snapshot_file_name(previous->slot)));
+  }
   return {};
 }
 
@@ -160,6 +206,10 @@ std::size_t SegmentLog::droppable(Slot below) const {
 
 bool SegmentLog::hard_state_within(std::size_t count) const {
   return hard_state_segment_ != 0 && count > 0 && hard_state_segment_ <= segments_[count - 1].seq;
+}
+
+bool SegmentLog::snapshot_within(std::size_t count) const {
+  return snapshot_segment_ != 0 && count > 0 && snapshot_segment_ <= segments_[count - 1].seq;
 }
 
 std::uint64_t SegmentLog::last_sequence_within(std::size_t count) const {

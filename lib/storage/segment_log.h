@@ -1,10 +1,12 @@
 // The write side of the durable log: the ordered segment files, appending a
-// batch (one write, one fdatasync), rolling to a new segment, dropping old
-// ones. Knows nothing of the in-memory index; LogStorage drives it.
+// batch (one write, one fdatasync) with the snapshot file it names, rolling to
+// a new segment, dropping old ones. Knows nothing of the in-memory index;
+// LogStorage drives it.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,15 +37,21 @@ class SegmentLog {
 
   // Continues a recovered log. Preconditions: segments ascending and
   // non-empty; active is the last one's file; the next record goes at
-  // active_end; last_batch is the last batch kept.
+  // active_end; last_batch is the last batch kept; snapshot is the last
+  // snapshot record kept (its file verified), in segment snapshot_segment.
   void adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
-             std::uint64_t active_end, std::uint64_t last_batch, std::uint64_t hard_state_segment);
+             std::uint64_t active_end, std::uint64_t last_batch, std::uint64_t hard_state_segment,
+             std::optional<SnapshotRecord> snapshot, std::uint64_t snapshot_segment);
   // Starts an empty log with segment 1.
   IoStatus start();
 
-  // Writes the records as one batch (entries and hard states in order, the
-  // last flagged batch_end) and fdatasyncs. Rolls first when the batch would
-  // take the active segment past segment_bytes. Precondition: non-empty.
+  // Writes the records as one batch (in order, the last flagged batch_end)
+  // and fdatasyncs. Rolls first when the batch would take the active segment
+  // past segment_bytes. A snapshot write (not a rewrite) first gets its file,
+  // durably, so that the record never names a file a crash can take away;
+  // once the batch is durable the file the previous record named goes.
+  // Precondition: non-empty, at most one snapshot write that is not a
+  // rewrite, and none after it.
   IoStatus append_batch(std::span<const StagedWrite> writes);
 
   // How many of the oldest segments hold entries all below `below`; never
@@ -51,12 +59,16 @@ class SegmentLog {
   std::size_t droppable(Slot below) const;
   // True when the latest hard state record lies in the oldest `count` segments.
   bool hard_state_within(std::size_t count) const;
+  // True when the latest snapshot record lies in the oldest `count` segments.
+  bool snapshot_within(std::size_t count) const;
   std::uint64_t last_sequence_within(std::size_t count) const;
   // Removes the oldest count segments, oldest first, then syncs the
   // directory. A crash part way leaves a contiguous suffix.
   IoStatus drop_oldest(std::size_t count);
 
   std::uint64_t last_batch() const { return last_batch_; }
+  // The latest snapshot record written (or recovered); none before the first.
+  const std::optional<SnapshotRecord>& last_snapshot() const { return last_snapshot_; }
   LogPosition end() const;
   LogStats stats() const;
 
@@ -78,6 +90,10 @@ class SegmentLog {
   std::uint64_t last_batch_ = 0;
   // Segment holding the latest hard state record; 0 when none was written.
   std::uint64_t hard_state_segment_ = 0;
+  // The latest snapshot record written, and its segment (0 when none). Its
+  // file is the one snapshot file the log keeps.
+  std::optional<SnapshotRecord> last_snapshot_;
+  std::uint64_t snapshot_segment_ = 0;
   std::vector<std::byte> buffer_;  // encoding scratch, reused
   LogStats stats_;
 };

@@ -1,6 +1,7 @@
 // The durable Storage: a write-ahead log of CRC32C-checked records in segment
-// files, with group commit, crash recovery and compaction. docs/storage.md
-// describes the format, the recovery rules and how a host uses it.
+// files, with group commit, crash recovery, snapshots and compaction.
+// docs/storage.md describes the format, the recovery rules and how a host
+// uses it.
 //
 //   auto opened = LogStorage::open("/var/lib/app/log", LogOptions{});
 //   if (!opened.ok()) { log(opened.error); exit(1); }      // corrupt, locked, ...
@@ -65,6 +66,9 @@ struct RecoveryReport {
   std::size_t records = 0;             // valid records kept (segment headers included)
   std::uint64_t last_batch = 0;        // the last complete batch kept
   std::size_t temp_files_removed = 0;  // half-created segments
+  // Snapshot files no record names (a crash before the record, or the
+  // removal of a superseded one undone by a crash), and their temporaries.
+  std::size_t snapshot_files_removed = 0;
   // Set when a torn or incomplete tail was cut off the last segment: the
   // file, the offset it was cut at, and the bytes (up to the end of written
   // data) that were dropped. Empty when the log ended cleanly.
@@ -87,7 +91,8 @@ struct LogStats {
   std::uint64_t bytes_written = 0;  // record bytes written
   std::uint64_t segments_created = 0;
   std::uint64_t segments_removed = 0;
-  std::size_t segments = 0;  // segment files now
+  std::size_t segments = 0;             // segment files now
+  std::uint64_t snapshots_written = 0;  // snapshot files created
 };
 
 // Threads: save(), the read side and the accessors may run on one thread (the
@@ -124,16 +129,31 @@ class LogStorage final : public Storage {
   std::vector<Entry> entries() const override;
   Snapshot snapshot() const override;
   // Stages entries then the hard state (in that order on disk); no I/O.
-  // Returns the fatal error once the log has failed, too_large for an entry
-  // above record_bytes_max (nothing staged then).
+  // Entries below the snapshot's keep_from are ignored (entries() never
+  // returns one). Returns the fatal error once the log has failed, too_large
+  // for an entry above record_bytes_max (nothing staged then).
   Status save(const HardState* hs, std::span<const Entry> entries) override;
-  // Stages the snapshot and forgets entries below keep_from.
-  // Interim: kept in memory only, not yet written by sync().
+  // Stages the snapshot; no I/O (the data is shared, not copied). At once
+  // snapshot() returns it and entries() drops every entry below keep_from.
+  // invalid_argument (nothing staged, not fatal) unless snap.meta.slot is
+  // above the last saved snapshot's and keep_from <= snap.meta.slot + 1.
+  // The next sync() writes the file, then the record that switches to it;
+  // once that batch is durable it removes the previous snapshot file and
+  // compacts below keep_from (compact()). Staging a second snapshot before a
+  // sync replaces the first: only the last is written.
   Status save_snapshot(const Snapshot& snap, Slot keep_from) override;
+  // One Ready in one save (one sequence number): the snapshot (if non-null),
+  // then the entries and the hard state, as save_snapshot() and save() say.
+  // Checks everything before staging anything: an error stages nothing.
+  Status save_ready(const Snapshot* snap, Slot keep_from, const HardState* hs,
+                    std::span<const Entry> entries);
   // Writes every staged record as one batch and fdatasyncs it: many saves,
   // one sync (group commit). ok with nothing staged. An error (storage_error,
   // no_space) is fatal: every later save/sync returns it; what was synced
   // before stays intact, and a restart after the cause is fixed recovers.
+  // With a staged snapshot: the file (written and made durable first), the
+  // batch with its record, then the old file's removal and a compaction
+  // below keep_from (a second batch and fdatasync when it drops something).
   Status sync() override;
 
   // ---- group commit -------------------------------------------------------
@@ -146,10 +166,11 @@ class LogStorage final : public Storage {
   // Drops the oldest segments whose entries all lie below `below` (the
   // host's snapshot point), never the active one, and forgets their entries.
   // Entries below `below` in kept segments stay (whole segments only). Before
-  // any file goes, one synced batch records `below` (compacted_below()) and,
-  // if its record is in a dropped segment, rewrites the latest hard state
-  // into the active segment. Dropping nothing writes nothing. Errors are
-  // fatal as for sync().
+  // any file goes, one synced batch records `below` (compacted_below()) and
+  // rewrites into the active segment the latest hard state record and the
+  // latest snapshot record if theirs is in a dropped segment. Dropping
+  // nothing writes nothing. Errors are fatal as for sync(). sync() calls it
+  // itself after a snapshot.
   Status compact(Slot below);
   // The highest `below` of a compaction that dropped something, recovered
   // across restarts; Slot{0} if none. Entries below it may be missing.
@@ -173,7 +194,11 @@ class LogStorage final : public Storage {
   };
 
   LogStorage(std::string dir, const LogOptions& options);
-  Status sync_locked();
+  // Writes the staged batch. *snapshot_floor gets the keep_from of a
+  // snapshot it wrote (else it is left alone).
+  Status sync_locked(Slot* snapshot_floor);
+  // compact() with io_mutex_ held; *snapshot_floor as for sync_locked.
+  Status compact_locked(Slot below, Slot* snapshot_floor);
   Status fail(const IoStatus& io);
 
   std::string dir_;
@@ -194,7 +219,11 @@ class LogStorage final : public Storage {
   HardState hard_{};
   // Invariant: never decreases; durable before the segments it allowed to go.
   Slot compacted_below_{};
+  // The last snapshot saved (staged or durable); empty() when none.
   Snapshot snapshot_;
+  // Invariant: never decreases; the highest keep_from saved. No entry below
+  // it is indexed or staged.
+  Slot keep_from_{};
   std::map<std::uint64_t, Indexed> entries_;  // by slot
   // Invariant: ok until the first I/O error, then that error for ever.
   Status failed_ = Status::ok;

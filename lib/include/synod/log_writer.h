@@ -41,6 +41,14 @@ class LogWriter {
   // Stages the writes (no I/O on the caller's thread) and wakes the writer.
   // Errors: the log's fatal error, or too_large (nothing staged).
   Submitted submit(const HardState* hs, std::span<const Entry> entries);
+  // The same for a whole Ready: its snapshot (if non-null; the bytes are
+  // shared, not copied) with keep_from, then its hard state and entries, in
+  // one save (LogStorage::save_ready). The writer thread writes the snapshot
+  // file, the batch, and then compacts below keep_from before reporting.
+  // Errors also: invalid_argument for a snapshot not above the last one or
+  // keep_from above its slot + 1 (nothing staged).
+  Submitted submit(const Snapshot* snap, Slot keep_from, const HardState* hs,
+                   std::span<const Entry> entries);
   // Compacts below `below` on the writer thread after its next sync
   // (LogStorage::compact). A later call with a higher slot supersedes.
   void request_compaction(Slot below);
