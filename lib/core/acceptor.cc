@@ -1,5 +1,7 @@
 #include "acceptor.h"
 
+#include <algorithm>
+
 namespace synod::detail {
 
 void Acceptor::reject(const Message& msg) {
@@ -31,10 +33,12 @@ bool Acceptor::on_prepare(const Message& msg) {
   p.type = MessageType::promise;
   p.to = msg.from;
   p.ballot = msg.ballot;
-  p.slot = msg.slot;
+  // Compacted below the asked slot: the report starts where the log does,
+  // which tells the candidate it lacks chosen values only a snapshot has.
+  p.slot = std::max(msg.slot, ctx_.log.first());
   p.commit = ctx_.log.commit();
   Slot next;
-  p.entries = ctx_.log.collect(msg.slot, ctx_.log.last(), ctx_.config.message_bytes_max / 2, &next);
+  p.entries = ctx_.log.collect(p.slot, ctx_.log.last(), ctx_.config.message_bytes_max / 2, &next);
   p.slot_end = next;
   p.more = next <= ctx_.log.last();
   ctx_.send(std::move(p));

@@ -2,6 +2,7 @@
 // outbox they fill for the next Ready.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "assert.h"
@@ -17,6 +18,9 @@ namespace synod::detail {
 // What the next Ready carries. Messages leave only after the hard state and
 // entries staged with them are durable (DESIGN invariant 6).
 struct Outbox {
+  std::optional<Snapshot> snapshot;  // to save, with keep_from
+  Slot keep_from{};
+  std::optional<Snapshot> restore;  // for the host's state machine
   bool hard_state_dirty = false;
   bool must_sync = false;
   std::vector<Entry> entries;
@@ -25,7 +29,7 @@ struct Outbox {
   std::vector<ReadState> reads;
 
   bool empty() const {
-    return !hard_state_dirty && entries.empty() && messages.empty() && outcomes.empty() &&
+    return !snapshot && !restore && !hard_state_dirty && entries.empty() && messages.empty() && outcomes.empty() &&
            reads.empty();
   }
 };
@@ -39,6 +43,9 @@ struct Context {
   LogWindow log;
   // Invariant: hard.promised never decreases (DESIGN invariant 1).
   HardState hard;
+  // The newest snapshot this replica holds (taken by its host or installed
+  // from a peer); every slot up to its slot is compacted or may be.
+  Snapshot snapshot;
   Outbox out;
 
   // Best guess of the current leader, for hints and catch-up.
@@ -84,6 +91,15 @@ struct Context {
       hard.commit = log.commit();
       out.hard_state_dirty = true;
     }
+  }
+
+  // A snapshot to save in the next Ready; storage then drops entries below
+  // keep_from, so none staged below it may be saved after it.
+  void save_snapshot(const Snapshot& snap, Slot keep_from) {
+    snapshot = snap;
+    out.snapshot = snap;
+    out.keep_from = keep_from;
+    std::erase_if(out.entries, [&](const Entry& e) { return e.slot < keep_from; });
   }
 
   void set_voting(bool voting) {

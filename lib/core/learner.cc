@@ -47,12 +47,17 @@ void Learner::maybe_request() {
   m.to = source_;
   m.slot = requested_ = ctx_.log.commit().next();
   m.commit = known_commit_;
+  // A snapshot half received resumes where it stopped, from any peer that
+  // still holds it.
+  m.slot_end = receiver_.slot();
+  m.offset = receiver_.bytes();
   ctx_.send(std::move(m));
   requesting_ = true;
   ticks_waiting_ = 0;
 }
 
 void Learner::tick() {
+  sender_.tick();
   holding_ = false;
   if (requesting_ && ++ticks_waiting_ >= 2ull * ctx_.config.election_ticks) {
     requesting_ = false;  // no answer: the source may be down
@@ -63,6 +68,11 @@ void Learner::tick() {
 
 // Pitfall: catch-up carries chosen values only, never merely accepted ones.
 void Learner::on_catchup_request(const Message& msg) {
+  // Compacted below the asked slot: only the snapshot can bring it forward.
+  if (msg.slot < ctx_.log.first() && !ctx_.snapshot.empty()) {
+    sender_.serve(msg);
+    return;
+  }
   Message r;
   r.type = MessageType::catchup_reply;
   r.to = msg.from;
@@ -91,6 +101,7 @@ void Learner::on_catchup_reply(const Message& msg) {
   }
   bool progress = s > ctx_.log.commit();
   if (progress) ctx_.set_commit(s);
+  if (receiver_.active() && ctx_.log.commit() >= receiver_.slot()) receiver_.reset();
   if (msg.commit > known_commit_) known_commit_ = msg.commit, best_ = msg.from;
   if (!answers) return;
   if (progress) {
@@ -103,6 +114,67 @@ void Learner::on_catchup_reply(const Message& msg) {
   requesting_ = false;
   holding_ = true;
   switch_source();
+}
+
+void Learner::on_snapshot_chunk(const Message& msg) {
+  bool answers = requesting_ && msg.from == source_ && msg.slot == requested_;
+  if (msg.commit > known_commit_) known_commit_ = msg.commit, best_ = msg.from;
+  if (!answers) return;
+  requesting_ = false;
+  if (msg.slot_end <= ctx_.log.commit()) {
+    // Entries got here first: the snapshot is no longer needed.
+    receiver_.reset();
+    maybe_request();
+    return;
+  }
+  switch (receiver_.on_chunk(msg)) {
+    case SnapshotReceiver::Step::ignored:
+      // Not the bytes asked for (a reordered chunk): ask again next tick.
+      holding_ = true;
+      return;
+    case SnapshotReceiver::Step::advanced:
+      maybe_request();
+      return;
+    case SnapshotReceiver::Step::complete:
+      break;
+  }
+  std::optional<Snapshot> snap = receiver_.take();
+  if (!snap || snap->meta.slot != msg.slot_end) {
+    // A malformed image: this source cannot help.
+    holding_ = true;
+    switch_source();
+    return;
+  }
+  install(*snap);
+  maybe_request();
+}
+
+// The snapshot replaces the chosen prefix up to its slot; the acceptor's
+// records above it stay (this replica keeps voting while it installs).
+void Learner::install(const Snapshot& snap) {
+  if (snap.meta.slot <= ctx_.log.commit()) return;
+  ctx_.log.install(snap.meta.slot);
+  ctx_.save_snapshot(snap, snap.meta.slot.next());
+  ctx_.out.restore = snap;
+  ctx_.hard.commit = snap.meta.slot;
+  ctx_.out.hard_state_dirty = true;
+  ctx_.out.must_sync = true;
+  applied_ = snap.meta.slot;
+}
+
+void Learner::restore_at_start(const Snapshot& snap) {
+  if (snap.empty() || applied_ >= snap.meta.slot) return;
+  ctx_.out.restore = snap;
+  applied_ = snap.meta.slot;
+}
+
+void Learner::compact(const Snapshot& snap) {
+  Slot slot = snap.meta.slot;
+  std::uint64_t tail = ctx_.config.compaction_tail;
+  Slot keep{slot.value + 1 > tail ? slot.value + 1 - tail : 1};
+  if (keep < ctx_.log.first()) keep = ctx_.log.first();
+  ctx_.log.drop_below(keep);
+  ctx_.save_snapshot(snap, keep);
 }
 
 std::vector<Entry> Learner::take_committed() {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "context.h"
+#include "snapshot_transfer.h"
 
 namespace synod::detail {
 
@@ -20,7 +21,17 @@ class Learner {
   void on_peer_commit(NodeId from, Slot commit);
   void on_catchup_request(const Message& msg);
   void on_catchup_reply(const Message& msg);
+  void on_snapshot_chunk(const Message& msg);
   void tick();
+
+  // The host restores the stored snapshot at start (its state machine is
+  // older): committed entries follow it.
+  void restore_at_start(const Snapshot& snap);
+  // Log compaction at `slot`, which the host already applied.
+  void compact(const Snapshot& snap);
+  // A snapshot is arriving from a peer.
+  bool installing() const { return receiver_.active(); }
+  const SnapshotReceiver& receiver() const { return receiver_; }
 
   Slot applied() const { return applied_; }
   bool has_committed() const { return ctx_.log.commit() > applied_; }
@@ -30,8 +41,11 @@ class Learner {
  private:
   void maybe_request();
   void switch_source();
+  void install(const Snapshot& snap);
 
   Context& ctx_;
+  SnapshotSender sender_{ctx_};
+  SnapshotReceiver receiver_;
   Slot applied_;
   Slot known_commit_{};
   NodeId best_{};    // the peer that reported known_commit_

@@ -1,19 +1,53 @@
 #include "log_window.h"
 
+#include <algorithm>
+
 #include "assert.h"
 
 namespace synod::detail {
 
 Record& LogWindow::slot_ref(Slot s) {
   SYNOD_ASSERT(s >= first_, "slot {} below the window start {}", s.value, first_.value);
-  std::size_t i = s.value - first_.value;
-  if (i >= size_) {
-    // Slots between the old end and s become holes (present = false).
-    while (chunks_.size() * chunk_records <= i)
-      chunks_.push_back(std::make_unique<Record[]>(chunk_records));
-    size_ = i + 1;
+  if (chunks_.empty()) chunk0_ = first_.value >> chunk_bits;
+  // Slots between the old end and s become holes (present = false).
+  while (((s.value >> chunk_bits) - chunk0_) >= chunks_.size())
+    chunks_.push_back(std::make_unique<Record[]>(chunk_records));
+  if (s > last_) last_ = s;
+  return at(s);
+}
+
+void LogWindow::drop_below(Slot first) {
+  if (first <= first_) return;
+  SYNOD_ASSERT(first <= commit_.next(), "compaction to {} past the commit index {}", first.value,
+               commit_.value);
+  std::uint64_t keep_chunk = first.value >> chunk_bits;
+  while (!chunks_.empty() && chunk0_ < keep_chunk) {
+    chunks_.pop_front();
+    ++chunk0_;
   }
-  return at(i);
+  // Records below `first` in the chunk that stays give back their values.
+  if (!chunks_.empty()) {
+    Slot s = std::max(first_, Slot{chunk0_ << chunk_bits});
+    for (; s < first && s <= last_; s = s.next()) at(s) = Record{};
+  }
+  first_ = first;
+  if (last_ < first_.prev()) last_ = first_.prev();
+  if (chunks_.empty()) chunk0_ = first_.value >> chunk_bits;
+}
+
+void LogWindow::start_at(Slot first) {
+  SYNOD_ASSERT(chunks_.empty() && commit_.value == 0, "start_at on a used log window");
+  first_ = first;
+  last_ = first.prev();
+  commit_ = first.prev();
+  chunk0_ = first.value >> chunk_bits;
+}
+
+void LogWindow::install(Slot slot) {
+  SYNOD_ASSERT(slot > commit_, "snapshot at {} is not past the commit index {}", slot.value,
+               commit_.value);
+  commit_ = slot;
+  drop_below(slot.next());
 }
 
 void LogWindow::accept(Slot s, Ballot b, const Value& v) {

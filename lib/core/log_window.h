@@ -1,8 +1,10 @@
 // The replica's view of the log: per slot the highest-ballot accepted value,
-// and the chosen prefix [1, commit]. Holes are allowed above commit.
+// and the chosen prefix [1, commit]. Holes are allowed above commit. Slots
+// below first() were compacted into a snapshot and hold nothing.
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -22,8 +24,8 @@ class LogWindow {
   // The record at s, or nullptr when the slot holds nothing. Hot: every
   // commit, apply and accept looks slots up, so it is inline.
   const Record* find(Slot s) const {
-    if (s < first_ || s.value - first_.value >= size_) return nullptr;
-    const Record& r = at(s.value - first_.value);
+    if (s < first_ || s > last_) return nullptr;
+    const Record& r = at(s);
     return r.present ? &r : nullptr;
   }
 
@@ -34,12 +36,25 @@ class LogWindow {
   // so invariant 2 holds; the value is the chosen one.
   void store_chosen(Slot s, Ballot b, const Value& v);
 
-  // Highest slot holding a record; Slot{0} when empty.
-  Slot last() const { return Slot{first_.value + size_ - 1}; }
+  // Highest slot holding a record; first().prev() when none does.
+  Slot last() const { return last_; }
+  // Lowest slot that may hold a record: every slot below was compacted.
+  Slot first() const { return first_; }
   // Invariant: every slot in [1, commit] holds its chosen value.
   Slot commit() const { return commit_; }
   // Precondition: every slot in (commit, to] is present and chosen.
   void advance_commit(Slot to);
+
+  // Recovery from a snapshot: every slot below `first` is chosen and held by
+  // the snapshot. Precondition: nothing stored yet.
+  void start_at(Slot first);
+  // Forget every record below `first` (compaction into a snapshot).
+  // Precondition: first <= commit + 1.
+  void drop_below(Slot first);
+  // A snapshot of the chosen prefix up to `slot` replaces the records: slots
+  // up to it are chosen and hold nothing here; records above it stay.
+  // Precondition: slot > commit.
+  void install(Slot slot);
 
   // Present records in [lo, hi], ascending, stopping once bytes_max is passed
   // (at least one record when any is present). *next is where to continue.
@@ -48,21 +63,25 @@ class LogWindow {
  private:
   Record& slot_ref(Slot s);
 
-  // Records live in fixed chunks of a power-of-two size: an index is a shift
-  // and a mask (std::deque divides by its 10-record blocks), growing never
-  // moves a record, and a chunk is one allocation for 1024 slots.
+  // Records live in fixed chunks of a power-of-two size, by absolute slot: an
+  // index is a shift and a mask, growing never moves a record, a chunk is one
+  // allocation for 1024 slots, and compaction frees whole chunks from the
+  // front.
   static constexpr unsigned chunk_bits = 10;
-  static constexpr std::size_t chunk_records = std::size_t{1} << chunk_bits;
-  const Record& at(std::size_t i) const {
-    return chunks_[i >> chunk_bits][i & (chunk_records - 1)];
+  static constexpr std::uint64_t chunk_records = std::uint64_t{1} << chunk_bits;
+  const Record& at(Slot s) const {
+    return chunks_[(s.value >> chunk_bits) - chunk0_][s.value & (chunk_records - 1)];
   }
-  Record& at(std::size_t i) { return chunks_[i >> chunk_bits][i & (chunk_records - 1)]; }
+  Record& at(Slot s) {
+    return chunks_[(s.value >> chunk_bits) - chunk0_][s.value & (chunk_records - 1)];
+  }
 
-  // Invariant: record i (slot first_ + i) exists for i < size_, and
-  // chunks_.size() * chunk_records >= size_.
-  std::vector<std::unique_ptr<Record[]>> chunks_;
-  std::size_t size_ = 0;
+  // Invariant: chunks_[i] holds slots [(chunk0_ + i) << chunk_bits, ...), and
+  // every slot in [first_, last_] lies in one of them.
+  std::deque<std::unique_ptr<Record[]>> chunks_;
+  std::uint64_t chunk0_ = 0;
   Slot first_{1};
+  Slot last_{};
   Slot commit_{};
 };
 

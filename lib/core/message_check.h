@@ -38,7 +38,10 @@ inline bool well_formed(const Context& ctx, const Message& m) {
     case MessageType::catchup_reply:
       return ascending_slots(m.entries, true);
     case MessageType::catchup_request:
-      return m.slot.value > 0 && m.entries.empty();
+      return m.slot.value > 0 && m.entries.empty() && m.payload.empty();
+    case MessageType::snapshot_chunk:
+      return m.slot.value > 0 && m.slot_end.value > 0 && m.entries.empty() &&
+             m.payload.size() <= ctx.config.message_bytes_max;
     case MessageType::probe:
     case MessageType::timeout_now:
       return m.ballot.node == m.from && m.ballot.round > 0 && m.entries.empty();

@@ -35,6 +35,8 @@ std::string_view to_string(MessageType t) {
       return "probe_reply";
     case MessageType::timeout_now:
       return "timeout_now";
+    case MessageType::snapshot_chunk:
+      return "snapshot_chunk";
   }
   return "?";
 }

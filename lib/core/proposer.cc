@@ -96,6 +96,13 @@ void Proposer::on_promise(const Message& msg) {
   auto idx = ctx_.quorum.index_of(msg.from);
   if (!idx || promises_[*idx].done) return;
   PeerPromise& peer = promises_[*idx];
+  // The acceptor compacted chosen slots this candidate does not hold: it
+  // cannot re-propose them, so it steps down and catches up (the promise's
+  // commit starts that) before it campaigns again.
+  if (msg.slot > peer.next) {
+    step_down(msg.from);
+    return;
+  }
   // Every chunk of a promise for this ballot reports true acceptances, so even
   // a duplicate is safe to merge.
   for (const Entry& e : msg.entries) merge_report(e, e.slot <= msg.commit);

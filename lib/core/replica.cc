@@ -21,6 +21,7 @@ class Replica::Core {
   void step(const Message& msg);
   ProposeResult propose(std::string command);
   ProposeResult read();
+  Status compact(Slot slot, std::string data);
   Status transfer_leadership(NodeId to) { return proposer.transfer(to); }
   void campaign() {
     if (!rejoin.active()) proposer.campaign(/*force=*/true, /*exclude_self=*/false);
@@ -28,6 +29,8 @@ class Replica::Core {
   bool has_ready() const {
     return !ctx.out.empty() || learner.has_committed() || proposer.can_flush();
   }
+  // Campaigning needs the chosen prefix: not while a snapshot arrives.
+  bool may_campaign() const { return !learner.installing(); }
   Ready ready();
   void advance(const Ready& rd);
   ReplicaInfo info() const;
@@ -59,7 +62,20 @@ Replica::Core::Core(const Config& config, const Storage& storage)
 
 void Replica::Core::recover(const Storage& storage) {
   ctx.hard = storage.hard_state();
-  for (const Entry& e : storage.entries()) {
+  Snapshot snap = storage.snapshot();
+  std::vector<Entry> entries = storage.entries();
+  // Entries at or below the snapshot's slot are kept only as the unbroken
+  // run that ends at it (the compaction tail, chosen values); anything else
+  // there is an old acceptance the snapshot superseded.
+  Slot first = snap.meta.slot.next();
+  if (!snap.empty()) {
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it)
+      if (it->slot == first.prev() && it->slot.value > 0) first = it->slot;
+    ctx.snapshot = snap;
+    ctx.log.start_at(first);
+  }
+  for (const Entry& e : entries) {
+    if (e.slot < first) continue;
     ctx.log.accept(e.slot, e.ballot, e.value);
     // Accepting in a ballot implies promising it: a torn write may have kept
     // the entry but lost the hard state that raised the promise.
@@ -67,11 +83,16 @@ void Replica::Core::recover(const Storage& storage) {
   }
   ctx.max_round_seen = ctx.hard.promised.round;
   // The stored commit covers only entries that are really there (a torn
-  // write may have kept the hard state and lost an entry).
-  Slot commit{};
-  while (commit < ctx.hard.commit && ctx.log.find(commit.next())) commit = commit.next();
+  // write may have kept the hard state and lost an entry), and at least the
+  // snapshot (a torn write may have kept the snapshot and lost the hard state).
+  Slot target = std::max(ctx.hard.commit, snap.meta.slot);
+  Slot commit = ctx.log.commit();
+  while (commit < target && ctx.log.find(commit.next())) commit = commit.next();
   ctx.log.advance_commit(commit);
+  SYNOD_ASSERT(commit >= snap.meta.slot, "the compaction tail below {} has a hole",
+               snap.meta.slot.value);
   ctx.hard.commit = commit;
+  learner.restore_at_start(snap);
 }
 
 void Replica::Core::reset_election_timer() {
@@ -88,6 +109,8 @@ void Replica::Core::tick() {
   reset_election_timer();
   if (rejoin.active())
     rejoin.on_election_timeout();
+  else if (!may_campaign())
+    return;
   else if (proposer.campaigning())
     proposer.retry_campaign();
   else
@@ -166,6 +189,9 @@ void Replica::Core::step(const Message& msg) {
     case MessageType::catchup_reply:
       if (!proposer.leading()) learner.on_catchup_reply(msg);
       return;
+    case MessageType::snapshot_chunk:
+      if (!proposer.leading()) learner.on_snapshot_chunk(msg);
+      return;
     case MessageType::rejoin_query: {
       Message r;
       r.type = MessageType::rejoin_reply;
@@ -185,7 +211,7 @@ void Replica::Core::step(const Message& msg) {
       return;
     case MessageType::timeout_now:
       // Only from the leader this replica follows, and only when voting.
-      if (voting && msg.from == ctx.leader && msg.ballot >= ctx.hard.promised)
+      if (voting && may_campaign() && msg.from == ctx.leader && msg.ballot >= ctx.hard.promised)
         proposer.campaign(/*force=*/true, /*exclude_self=*/false);
       return;
     case MessageType::rejoin_reply:
@@ -205,9 +231,22 @@ ProposeResult Replica::Core::propose(std::string command) {
   return proposer.propose(std::move(command));
 }
 
+Status Replica::Core::compact(Slot slot, std::string data) {
+  if (slot.value == 0 || slot > learner.applied() || slot <= ctx.snapshot.meta.slot)
+    return Status::invalid_argument;
+  const Record* r = ctx.log.find(slot);
+  SYNOD_ASSERT(r != nullptr, "applied slot {} has no record", slot.value);
+  SnapshotMeta meta{slot, r->ballot, Membership{ctx.config.voters, {}}};
+  learner.compact(Snapshot::of(std::move(meta), std::move(data)));
+  return Status::ok;
+}
+
 Ready Replica::Core::ready() {
   proposer.flush();
   Ready rd;
+  rd.snapshot = std::move(ctx.out.snapshot);
+  rd.keep_from = ctx.out.keep_from;
+  rd.restore = std::move(ctx.out.restore);
   if (ctx.out.hard_state_dirty) rd.hard_state = ctx.hard;
   rd.entries = std::move(ctx.out.entries);
   rd.must_sync = ctx.out.must_sync;
@@ -233,6 +272,10 @@ ReplicaInfo Replica::Core::info() const {
   i.commit = ctx.log.commit();
   i.applied = learner.applied();
   i.last_slot = ctx.log.last();
+  i.first_slot = ctx.log.first();
+  i.snapshot = ctx.snapshot.meta.slot;
+  i.installing = learner.receiver().slot();
+  i.installing_bytes = learner.receiver().bytes();
   i.pending_proposals = proposer.pending();
   return i;
 }
@@ -248,6 +291,9 @@ void Replica::tick() { core_->tick(); }
 void Replica::step(const Message& msg) { core_->step(msg); }
 ProposeResult Replica::propose(std::string command) { return core_->propose(std::move(command)); }
 ProposeResult Replica::read() { return core_->read(); }
+Status Replica::compact(Slot slot, std::string data) {
+  return core_->compact(slot, std::move(data));
+}
 Status Replica::transfer_leadership(NodeId to) { return core_->transfer_leadership(to); }
 void Replica::campaign() { core_->campaign(); }
 bool Replica::has_ready() const { return core_->has_ready(); }

@@ -41,6 +41,28 @@ void Checker::on_apply(NodeId n, const Entry& e) {
   }
 }
 
+void Checker::on_state(NodeId n, Slot applied, std::uint64_t digest) {
+  auto [it, fresh] = digests_.try_emplace(applied.value, digest);
+  if (!fresh && it->second != digest)
+    fail(fmt::format("node {}: state machine after slot {} differs from another replica's", n.value,
+                     applied.value));
+}
+
+void Checker::on_restore(NodeId n, Slot slot, std::uint64_t digest) {
+  NodeState& ns = nodes_.at(n.value);
+  if (slot <= ns.applied)
+    fail(fmt::format("node {} restored a snapshot of slot {} after applying {}", n.value,
+                     slot.value, ns.applied.value));
+  auto it = digests_.find(slot.value);
+  if (it == digests_.end())
+    fail(fmt::format("node {} restored a snapshot of slot {}, which no replica applied", n.value,
+                     slot.value));
+  if (it->second != digest)
+    fail(fmt::format("node {} restored a snapshot of slot {} that differs from the applied state",
+                     n.value, slot.value));
+  ns.applied = slot;
+}
+
 void Checker::on_outcome(NodeId n, const ProposalOutcome& o, const std::string& payload) {
   if (o.outcome != Outcome::committed) return;
   auto it = chosen_.find(o.slot.value);
@@ -101,7 +123,7 @@ void Checker::on_send(NodeId n, const Message& m, const MemoryStorage& s) {
   }
   if (m.type == MessageType::accepted) {
     for (Slot x = m.slot; x < m.slot_end; x = x.next())
-      if (s.synced_entry(x) == nullptr)
+      if (s.synced_entry(x) == nullptr && x >= s.synced_floor())
         fail(fmt::format("node {} acknowledged slot {} before it was durable", n.value, x.value));
   }
   if (m.type == MessageType::promise || m.type == MessageType::accepted ||

@@ -30,6 +30,11 @@ class Checker {
   void on_start(NodeId n, bool wiped);
   // The host applied a committed entry on node n.
   void on_apply(NodeId n, const Entry& e);
+  // After applying up to `applied`, node n's state machine has this digest:
+  // every replica must agree on it slot by slot.
+  void on_state(NodeId n, Slot applied, std::uint64_t digest);
+  // Node n replaced its state machine with a snapshot of `slot`.
+  void on_restore(NodeId n, Slot slot, std::uint64_t digest);
   // A proposal ended; payload is the command the ticket carried.
   void on_outcome(NodeId n, const ProposalOutcome& o, const std::string& payload);
   // The host is about to send m from node n, whose storage is s.
@@ -74,6 +79,7 @@ class Checker {
   };
   std::map<std::uint64_t, Chosen> chosen_by_votes_;
   std::map<std::uint64_t, Value> chosen_;
+  std::map<std::uint64_t, std::uint64_t> digests_;  // slot -> state machine digest
   std::map<std::string, Place> placed_;  // command -> where it was chosen
   std::map<std::string, Place> acked_;
   Slot acked_floor_{};

@@ -101,6 +101,12 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   for (std::size_t i = d.between(0, 4); i > 0; --i)
     sc.events.push_back(Event{d.between(20, sc.fault_ticks + 200), EventKind::transfer,
                               NodeId{d.between(1, sc.replicas)}});
+  // Drawn last so the draws above keep their values for a given seed.
+  sc.snapshots = d.chance(0.6);
+  sc.snapshot_percent = static_cast<std::uint32_t>(d.between(2, 30));
+  sc.compaction_tail = d.between(0, 12);
+  sc.snapshot_chunk_bytes = static_cast<std::uint32_t>(d.between(8, 96));
+  sc.background_snapshots = d.chance(0.5);
   std::stable_sort(sc.events.begin(), sc.events.end(),
                    [](const Event& a, const Event& b) { return a.tick < b.tick; });
   return sc;
@@ -115,11 +121,15 @@ std::string Scenario::describe() const {
   }
   return fmt::format(
       "replicas={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
-      "storage={}{}{}{}",
+      "storage={}{}{}{}{}",
       replicas, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes, blocks,
       log_storage ? "log" : "memory", pipelined ? " pipelined" : "",
       early_accepts ? " early-accepts" : "",
-      tick_steps.empty() || tick_steps[0] == 10 ? "" : " drift");
+      tick_steps.empty() || tick_steps[0] == 10 ? "" : " drift",
+      snapshots
+          ? fmt::format(" snapshots={}%/tail={}/chunk={}{}", snapshot_percent, compaction_tail,
+                        snapshot_chunk_bytes, background_snapshots ? "/background" : "")
+          : "");
 }
 
 }  // namespace synod::sim

@@ -30,6 +30,14 @@ struct Scenario {
   bool log_storage = false;          // the durable log over a fault file system
   bool pipelined = false;            // the host stages several Readys per sync
   bool early_accepts = false;        // accepts leave before their Ready is saved
+  // Log compaction: hosts snapshot their state machine at random points
+  // (some in the background, handed over later), keep a short tail, and send
+  // snapshots in small chunks, so lagging and wiped replicas install them.
+  bool snapshots = false;
+  std::uint32_t snapshot_percent = 0;  // chance per applied Ready
+  std::uint64_t compaction_tail = 0;
+  std::uint32_t snapshot_chunk_bytes = 0;
+  bool background_snapshots = false;
   // Steps between a node's ticks (10 nominal): timers drift, and a slow one
   // keeps a deposed leader unaware for longer (reads must stay safe anyway).
   std::vector<std::uint64_t> tick_steps;

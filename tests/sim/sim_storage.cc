@@ -32,6 +32,12 @@ Status SimStorage::save(const HardState* hs, std::span<const Entry> entries) {
   return s;
 }
 
+Status SimStorage::save_snapshot(const Snapshot& snap, Slot keep_from) {
+  Status s = mirror_.save_snapshot(snap, keep_from);
+  if (use_log_ && s == Status::ok) s = log_->save_snapshot(snap, keep_from);
+  return s;
+}
+
 Status SimStorage::sync() {
   Status s = mirror_.sync();
   if (use_log_ && s == Status::ok) s = log_->sync();

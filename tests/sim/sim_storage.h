@@ -19,6 +19,7 @@ class SimStorage {
   // What the replica recovers from.
   const Storage& storage() const;
   Status save(const HardState* hs, std::span<const Entry> entries);
+  Status save_snapshot(const Snapshot& snap, Slot keep_from);
   Status sync();
   // A crash: unsynced writes are lost except a prefix (keep: how much).
   void crash(std::size_t keep);

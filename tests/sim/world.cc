@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 namespace synod::sim {
 
 World::World(const Options& opt)
@@ -31,6 +33,10 @@ Config World::config_for(NodeId id, bool join) const {
   c.message_bytes_max = 1u << 12;
   c.batch_bytes_max = 1u << 10;
   c.pending_bytes_max = 1u << 16;
+  if (scenario_.snapshots) {
+    c.compaction_tail = scenario_.compaction_tail;
+    c.snapshot_chunk_bytes = scenario_.snapshot_chunk_bytes;
+  }
   c.seed = opt_.seed * 1000 + id.value * 10 + nodes_[id.value - 1].incarnation;
   c.join_existing = join;
   c.planted_bug = opt_.bug;
@@ -72,6 +78,9 @@ void World::start(Node& n, bool wipe) {
   // Every fourth seed starts the whole cluster as joiners (all empty: a new
   // cluster, as in-memory hosts do).
   bool join = wipe || (n.incarnation == 1 && opt_.seed % 4 == 0);
+  n.app_applied = Slot{};
+  n.digest = 0;
+  n.background.reset();
   n.replica.emplace(config_for(n.id, join), n.storage.storage());
   checker_.on_start(n.id, wipe);
   net_.set_down(n.id, false);
@@ -107,6 +116,7 @@ void World::process_ready(Node& n) {
     if (scenario_.early_accepts)  // in parallel with the write (ready.h)
       for (const Message& m : rd.messages)
         if (may_send_before_persist(m)) send(n, m);
+    if (rd.snapshot) n.storage.save_snapshot(*rd.snapshot, rd.keep_from);
     n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
     if (n.crash_mid_ready) {
       n.crash_mid_ready = false;
@@ -135,7 +145,7 @@ void World::finish_staged(Node& n) {
     n.staged.pop_front();
     for (const Message& m : rd.messages)
       if (!scenario_.early_accepts || !may_send_before_persist(m)) send(n, m);
-    for (const Entry& e : rd.committed) checker_.on_apply(n.id, e);
+    apply(n, rd);
     for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
     for (const ReadState& r : rd.reads) {
       auto it = n.reads.find(r.ticket.value);
@@ -148,6 +158,73 @@ void World::finish_staged(Node& n) {
     }
     n.replica->advance(rd);
   }
+  if (n.replica) maybe_snapshot(n);
+}
+
+namespace {
+std::uint64_t mix(std::uint64_t h, const std::string& bytes) {
+  for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ULL;
+  return (h ^ 0xff) * 0x100000001b3ULL;
+}
+}  // namespace
+
+void World::apply(Node& n, const Ready& rd) {
+  if (rd.restore) {
+    const std::string& data = *rd.restore->data;
+    std::uint64_t slot = 0, digest = 0;
+    if (std::sscanf(data.c_str(), "%lu:%lu:", &slot, &digest) != 2 ||
+        slot != rd.restore->meta.slot.value)
+      throw CheckFailure(fmt::format("node {} got a snapshot it cannot read", n.id.value));
+    checker_.on_restore(n.id, rd.restore->meta.slot, digest);
+    n.app_applied = rd.restore->meta.slot;
+    n.digest = digest;
+    trace(fmt::format("t={} restore {} slot {} ({} bytes)", now_, n.id.value, slot, data.size()));
+  }
+  for (const Entry& e : rd.committed) {
+    checker_.on_apply(n.id, e);
+    for (const std::string& c : e.value.commands()) n.digest = mix(n.digest, c);
+    n.digest = mix(n.digest, std::to_string(e.slot.value));
+    n.app_applied = e.slot;
+    checker_.on_state(n.id, e.slot, n.digest);
+  }
+}
+
+// The host's image of its state machine: slot and digest, then filler so a
+// transfer takes several chunks.
+std::string World::snapshot_data(const Node& n) {
+  std::string data = fmt::format("{}:{}:", n.app_applied.value, n.digest);
+  data.append(rng_++ % 300, static_cast<char>('a' + n.app_applied.value % 26));
+  return data;
+}
+
+void World::maybe_snapshot(Node& n) {
+  if (!scenario_.snapshots) return;
+  if (n.background && now_ >= n.background_due) {
+    auto [slot, data] = std::move(*n.background);
+    n.background.reset();
+    Status s = n.replica->compact(slot, std::move(data));
+    // Refused only when a snapshot installed meanwhile overtook it.
+    if (s != Status::ok && slot > n.replica->info().snapshot)
+      throw CheckFailure(
+          fmt::format("node {}: compact({}) refused: {}", n.id.value, slot.value, to_string(s)));
+    trace(fmt::format("t={} compact {} slot {} (background): {}", now_, n.id.value, slot.value,
+                      to_string(s)));
+    process_ready(n);
+    return;
+  }
+  if (n.background || n.app_applied <= n.replica->info().snapshot) return;
+  if (rng_++ % 100 >= scenario_.snapshot_percent) return;
+  if (scenario_.background_snapshots && rng_++ % 2 == 0) {
+    n.background = {n.app_applied, snapshot_data(n)};
+    n.background_due = now_ + 1 + rng_++ % 200;
+    return;
+  }
+  Status s = n.replica->compact(n.app_applied, snapshot_data(n));
+  if (s != Status::ok)
+    throw CheckFailure(fmt::format("node {}: compact({}) refused: {}", n.id.value,
+                                   n.app_applied.value, to_string(s)));
+  trace(fmt::format("t={} compact {} slot {}", now_, n.id.value, n.app_applied.value));
+  process_ready(n);
 }
 
 void World::handle_outcome(Node& n, const ProposalOutcome& o) {

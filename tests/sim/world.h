@@ -68,6 +68,14 @@ class World {
     bool crash_mid_ready = false;
     bool rejoining_when_crashed = false;
     std::size_t keep_unsynced = 0;
+    // The host's state machine: the slot applied and a digest of every
+    // command applied, in order. Lost in a crash (rebuilt from the log or a
+    // snapshot).
+    Slot app_applied{};
+    std::uint64_t digest = 0;
+    // A snapshot taken in the background, handed to the replica later.
+    std::optional<std::pair<Slot, std::string>> background;
+    std::uint64_t background_due = 0;
   };
   struct Client {
     NodeId target{};
@@ -84,6 +92,9 @@ class World {
   void finish_staged(Node& n);
   void send(Node& n, const Message& m);
   void handle_outcome(Node& n, const ProposalOutcome& o);
+  void apply(Node& n, const Ready& rd);
+  void maybe_snapshot(Node& n);
+  std::string snapshot_data(const Node& n);
   void apply_event(const Event& e);
   void clients_act();
   void client_done(std::size_t c, bool committed);

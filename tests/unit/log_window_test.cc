@@ -38,3 +38,58 @@ TEST_CASE("collect stops at the byte bound but returns at least one entry") {
   CHECK(got.size() == 2);
   CHECK(next == Slot{3});
 }
+
+TEST_CASE("compaction frees the records below the new start, across chunks") {
+  LogWindow log;
+  Value v = Value::of_commands({"v"});
+  for (std::uint64_t s = 1; s <= 3000; ++s) log.accept(Slot{s}, Ballot{1, NodeId{1}}, v);
+  log.advance_commit(Slot{2500});
+  log.drop_below(Slot{2049});
+  CHECK(log.first() == Slot{2049});
+  CHECK(log.find(Slot{2048}) == nullptr);
+  CHECK(log.find(Slot{1}) == nullptr);
+  CHECK(log.find(Slot{2049}) != nullptr);
+  CHECK(log.find(Slot{3000}) != nullptr);
+  CHECK(log.last() == Slot{3000});
+  Slot next;
+  auto got = log.collect(Slot{1}, Slot{2050}, 1 << 20, &next);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].slot == Slot{2049});
+  // Only the one holding the values remains: the batch is not held by the
+  // records dropped.
+  log.drop_below(Slot{2049});  // no-op
+  log.accept(Slot{3100}, Ballot{1, NodeId{1}}, v);
+  CHECK(log.find(Slot{3100}) != nullptr);
+  CHECK(log.find(Slot{3050}) == nullptr);
+}
+
+TEST_CASE("installing a snapshot marks its prefix chosen and keeps records above it") {
+  LogWindow log;
+  Value v = Value::of_commands({"v"});
+  log.accept(Slot{2}, Ballot{1, NodeId{1}}, v);
+  log.accept(Slot{5000}, Ballot{2, NodeId{2}}, v);
+  log.install(Slot{4000});
+  CHECK(log.commit() == Slot{4000});
+  CHECK(log.first() == Slot{4001});
+  CHECK(log.find(Slot{2}) == nullptr);
+  CHECK(log.find(Slot{5000}) != nullptr);
+  log.accept(Slot{4001}, Ballot{2, NodeId{2}}, v);
+  log.advance_commit(Slot{4001});
+  CHECK(log.commit() == Slot{4001});
+  // A snapshot past every record leaves an empty window after it.
+  LogWindow empty;
+  empty.install(Slot{10});
+  CHECK(empty.last() == Slot{10});
+  CHECK(empty.find(Slot{11}) == nullptr);
+  empty.accept(Slot{12}, Ballot{1, NodeId{1}}, v);
+  CHECK(empty.find(Slot{12}) != nullptr);
+}
+
+TEST_CASE("a window started at a snapshot takes entries from its start") {
+  LogWindow log;
+  log.start_at(Slot{1500});
+  CHECK(log.commit() == Slot{1499});
+  log.accept(Slot{1500}, Ballot{1, NodeId{1}}, Value::noop());
+  log.advance_commit(Slot{1500});
+  CHECK(log.commit() == Slot{1500});
+}

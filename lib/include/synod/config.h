@@ -45,6 +45,14 @@ struct Config {
   // overloaded beyond it.
   std::uint64_t pending_bytes_max = 64u << 20;
 
+  // Log compaction (Replica::compact): chosen entries kept below the
+  // snapshot's slot, so a replica a little behind catches up with entries
+  // rather than the whole snapshot.
+  std::uint64_t compaction_tail = 1000;
+  // Bytes of snapshot image in one snapshot_chunk (at most half of
+  // message_bytes_max is used, whatever this says).
+  std::uint32_t snapshot_chunk_bytes = 1u << 20;
+
   // Seeds the PRNG behind election timeouts. Same seed, same behaviour.
   std::uint64_t seed = 1;
 

@@ -21,6 +21,8 @@ class MemoryStorage final : public Storage {
   bool empty() const override { return !current_.written; }
   HardState hard_state() const override { return current_.hard; }
   std::vector<Entry> entries() const override;
+  Snapshot snapshot() const override { return current_.snapshot; }
+  Status save_snapshot(const Snapshot& snap, Slot keep_from) override;
   Status save(const HardState* hs, std::span<const Entry> entries) override;
   Status sync() override;
 
@@ -34,6 +36,8 @@ class MemoryStorage final : public Storage {
   // What survives a crash (tests check that promises and accepts were durable
   // before they were sent). Only meaningful with track_durability.
   const HardState& synced_hard_state() const { return durable_.hard; }
+  // Entries below it were compacted into the synced snapshot.
+  Slot synced_floor() const { return durable_.floor; }
   const Entry* synced_entry(Slot s) const {
     auto it = durable_.entries.find(s.value);
     return it == durable_.entries.end() ? nullptr : &it->second;
@@ -44,10 +48,18 @@ class MemoryStorage final : public Storage {
     bool written = false;
     HardState hard{};
     std::map<std::uint64_t, Entry> entries;
+    Snapshot snapshot;
+    Slot floor{};  // keep_from of the last snapshot
   };
+  struct SnapshotWrite {
+    Snapshot snapshot;
+    Slot keep_from;
+  };
+  // One of the three; a snapshot with its compaction is one atomic write.
   struct Write {
     std::optional<HardState> hard;
     std::optional<Entry> entry;
+    std::optional<SnapshotWrite> snapshot;
   };
   static void apply(Image& image, const Write& w);
 

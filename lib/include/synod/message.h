@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -35,6 +36,9 @@ enum class MessageType : std::uint8_t {
   // slot: echo of the rejected request's slot.
   reject = 7,
   // Ask for chosen entries from slot; commit: how far the asker wants to go.
+  // When the receiver compacted below slot it answers with a snapshot_chunk
+  // instead: slot_end names the snapshot being assembled (Slot{0}: none) and
+  // offset the bytes already held, so a transfer resumes where it stopped.
   catchup_request = 8,
   // Chosen entries only, consecutive from slot; commit: the sender's.
   catchup_reply = 9,
@@ -55,6 +59,12 @@ enum class MessageType : std::uint8_t {
   // asks it to campaign at once (force: bypassing pre-vote and stickiness).
   // ballot: the leader's.
   timeout_now = 14,
+  // One piece of the sender's snapshot, answering a catchup_request below its
+  // compaction point (pull-based: one request, one chunk, so the receiver
+  // sets the pace). slot: the request's slot echoed; slot_end: the snapshot's
+  // slot; offset: where payload starts in the snapshot image; more: bytes
+  // follow; commit: the sender's. The image holds chosen values only.
+  snapshot_chunk = 15,
 };
 
 std::string_view to_string(MessageType t);
@@ -68,7 +78,7 @@ struct Message {
   Slot slot{};
   Slot slot_end{};
   Slot commit{};
-  // promise: more chunks follow from slot_end.
+  // promise: more chunks follow from slot_end. snapshot_chunk: more bytes.
   bool more = false;
   // prepare: bypass leader stickiness (rejoin after amnesia, leadership
   // transfer); the acceptor answers even while it hears a live leader.
@@ -76,6 +86,10 @@ struct Message {
   // probe_reply: the receiver would not promise the probed ballot.
   bool reject = false;
   std::vector<Entry> entries;
+  // catchup_request, snapshot_chunk: a byte offset into a snapshot image.
+  std::uint64_t offset = 0;
+  // snapshot_chunk: image bytes from offset.
+  std::string payload;
 
   friend bool operator==(const Message&, const Message&) = default;
 };

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "synod/message.h"
+#include "synod/snapshot.h"
 #include "synod/storage.h"
 #include "synod/types.h"
 #include "synod/value.h"
@@ -52,6 +53,12 @@ struct ReadState {
 inline bool may_send_before_persist(const Message& m) { return m.type == MessageType::accept; }
 
 struct Ready {
+  // 1. Save first, before hard_state and entries:
+  //    Storage::save_snapshot(*snapshot, keep_from). A snapshot the host handed
+  //    to Replica::compact(), or one received from a peer (then also in
+  //    `restore`).
+  std::optional<Snapshot> snapshot;
+  Slot keep_from{};
   // 1. Persist before anything else. Set when it changed.
   std::optional<HardState> hard_state;
   // 1. Persist (save) together with hard_state.
@@ -62,6 +69,12 @@ struct Ready {
   //    messages may_send_before_persist() names, which may go at once, in
   //    parallel with step 1.
   std::vector<Message> messages;
+  // 3. Before applying `committed`, after step 1: replace the whole state
+  //    machine with this snapshot. Received from a peer (this replica was
+  //    too far behind for entries), or the stored one at start when
+  //    Config::applied is below it. `committed` then starts at
+  //    restore->meta.slot + 1.
+  std::optional<Snapshot> restore;
   // 3. Apply in order after step 1. Chosen values, ascending consecutive slots.
   std::vector<Entry> committed;
   // 4. Report after applying `committed` (a committed outcome names a slot in
@@ -71,7 +84,7 @@ struct Ready {
   std::vector<ReadState> reads;
 
   bool empty() const {
-    return !hard_state && entries.empty() && messages.empty() && committed.empty() &&
+    return !snapshot && !restore && !hard_state && entries.empty() && messages.empty() && committed.empty() &&
            outcomes.empty() && reads.empty();
   }
 };

@@ -27,6 +27,11 @@ struct ReplicaInfo {
   Slot commit{};     // chosen prefix held locally
   Slot applied{};    // handed to the host in a Ready
   Slot last_slot{};  // highest slot holding an entry
+  Slot first_slot{};  // lowest slot still held (entries below were compacted)
+  Slot snapshot{};    // the slot of the replica's snapshot; Slot{0}: none
+  // A snapshot is arriving from a peer: its slot and the bytes received.
+  Slot installing{};
+  std::uint64_t installing_bytes = 0;
   std::size_t pending_proposals = 0;
 };
 
@@ -70,6 +75,15 @@ class Replica {
   // timeout and takes proposals again. not_leader when not leading;
   // unknown_peer when `to` is not another voter.
   Status transfer_leadership(NodeId to);
+
+  // Log compaction. `data` is the host's state machine image after applying
+  // every slot up to `slot` (taken at once, or in the background and handed
+  // over later). The replica keeps it to send to peers too far behind for
+  // entries; the next Ready saves it (Ready::snapshot) and lets the storage
+  // drop entries below slot + 1 - Config::compaction_tail. invalid_argument
+  // when `slot` was not yet handed to the host in a Ready, or is not above
+  // the replica's snapshot (an install from a peer overtook it: drop it).
+  Status compact(Slot slot, std::string data);
 
   bool has_ready() const;
   Ready ready();

@@ -34,6 +34,8 @@ enum class Status : std::uint8_t {
   rejoining,
   // Transport has no connection to the peer or was stopped.
   unavailable,
+  // An argument the call does not accept (the comment at the call says which).
+  invalid_argument,
 };
 
 constexpr std::string_view to_string(Status s) {
@@ -64,6 +66,8 @@ constexpr std::string_view to_string(Status s) {
       return "rejoining";
     case Status::unavailable:
       return "unavailable";
+    case Status::invalid_argument:
+      return "invalid_argument";
   }
   return "?";
 }

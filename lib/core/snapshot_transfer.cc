@@ -1,0 +1,66 @@
+#include "snapshot_transfer.h"
+
+#include <algorithm>
+
+#include "snapshot_image.h"
+
+namespace synod::detail {
+
+void SnapshotSender::serve(const Message& request) {
+  auto it = transfers_.find(request.from);
+  bool resume = it != transfers_.end() && request.slot_end == it->second.snapshot.meta.slot;
+  if (!resume) {
+    const Snapshot& current = ctx_.snapshot;
+    if (current.empty()) return;  // nothing compacted: never asked below the log
+    Transfer t{current, encode_trailer(current.meta), 0};
+    it = transfers_.insert_or_assign(request.from, std::move(t)).first;
+  }
+  Transfer& t = it->second;
+  t.idle_ticks = 0;
+  std::uint64_t total = t.snapshot.data->size() + t.trailer.size();
+  bool same = request.slot_end == t.snapshot.meta.slot;
+  std::uint64_t offset = same && request.offset <= total ? request.offset : 0;
+
+  Message c;
+  c.type = MessageType::snapshot_chunk;
+  c.to = request.from;
+  c.slot = request.slot;
+  c.slot_end = t.snapshot.meta.slot;
+  c.offset = offset;
+  std::uint64_t chunk =
+      std::min<std::uint64_t>(ctx_.config.snapshot_chunk_bytes, ctx_.config.message_bytes_max / 2);
+  c.payload = image_bytes(t.snapshot, t.trailer, offset, chunk);
+  c.more = offset + c.payload.size() < total;
+  c.commit = ctx_.log.commit();
+  ctx_.send(std::move(c));
+}
+
+void SnapshotSender::tick() {
+  std::uint64_t idle_max = 20ull * ctx_.config.election_ticks;
+  for (auto it = transfers_.begin(); it != transfers_.end();)
+    it = ++it->second.idle_ticks >= idle_max ? transfers_.erase(it) : std::next(it);
+}
+
+SnapshotReceiver::Step SnapshotReceiver::on_chunk(const Message& chunk) {
+  if (chunk.slot_end != slot_) {
+    if (chunk.offset != 0) return Step::ignored;
+    reset();
+    slot_ = chunk.slot_end;
+  }
+  if (chunk.offset != image_.size()) return Step::ignored;
+  image_.append(chunk.payload);
+  return chunk.more ? Step::advanced : Step::complete;
+}
+
+std::optional<Snapshot> SnapshotReceiver::take() {
+  std::optional<Snapshot> s = decode_image(std::move(image_));
+  reset();
+  return s;
+}
+
+void SnapshotReceiver::reset() {
+  slot_ = Slot{};
+  image_ = std::string{};
+}
+
+}  // namespace synod::detail
