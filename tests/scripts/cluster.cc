@@ -15,6 +15,13 @@ namespace {
 // not to wait out.
 constexpr int stabilize_rounds_max = 1000;
 
+// The script host's snapshot: its applied log, one line per slot.
+std::string image_of(const std::vector<Entry>& applied) {
+  std::string out;
+  for (const Entry& e : applied) out += chosen_text(e) + "\n";
+  return out;
+}
+
 std::string role_text(const ReplicaInfo& i) {
   std::string out = fmt::format("{} is now {}", i.id.value, to_string(i.role));
   if (i.role == Role::leader || i.role == Role::candidate)
@@ -100,6 +107,8 @@ void Cluster::check_sent_durable(const Node& n, const Message& m, Lines& out) co
     // A slot in the chosen prefix is acknowledged without a new write: it
     // already holds the chosen value, whatever ballot it was stored with.
     bool ok = it != n.durable_ballots.end() && (it->second == m.ballot || s <= commit);
+    // So is a slot compacted into the snapshot.
+    ok = ok || s < n.replica->info().first_slot;
     if (!ok)
       out.push_back(fmt::format("!! {} sent accepted for slot {} in {} before it was durable",
                                 n.id.value, s.value, to_text(m.ballot)));
@@ -159,6 +168,7 @@ bool Cluster::process_ready(NodeId id, bool stop_before_sync, Lines& out) {
   if (n->halted) return true;
   // Only now, with promises and accepts durable, may messages leave.
   for (const Message& m : rd.messages) send(*n, m, out);
+  if (rd.restore) restore(*n, *rd.restore, out);
   for (const Entry& e : rd.committed) apply(*n, e, out);
   for (const ProposalOutcome& o : rd.outcomes) out.push_back("  outcome " + to_text(o));
   n->replica->advance(rd);
@@ -167,8 +177,15 @@ bool Cluster::process_ready(NodeId id, bool stop_before_sync, Lines& out) {
 }
 
 void Cluster::save_and_sync(Node& n, const Ready& rd, bool stop_before_sync, Lines& out) {
-  // Listed in the order MemoryStorage stages them (entries, then the hard
-  // state), so `crash ID keep=K` keeps the first K persist lines.
+  // Listed in the order MemoryStorage stages them (snapshot, entries, then
+  // the hard state), so `crash ID keep=K` keeps the first K persist lines.
+  if (rd.snapshot) {
+    out.push_back(fmt::format("  persist snapshot slot={} keep_from={} bytes={}",
+                              rd.snapshot->meta.slot.value, rd.keep_from.value,
+                              rd.snapshot->data->size()));
+    Status s = n.storage->save_snapshot(*rd.snapshot, rd.keep_from);
+    if (s != Status::ok) out.push_back(fmt::format("!! save_snapshot failed: {}", to_string(s)));
+  }
   for (const Entry& e : rd.entries) out.push_back("  persist entry " + to_text(e));
   if (rd.hard_state) out.push_back("  persist hard_state " + to_text(*rd.hard_state));
   if (rd.hard_state || !rd.entries.empty()) {
@@ -215,6 +232,33 @@ void Cluster::apply(Node& n, const Entry& e, Lines& out) {
   if (!first && !(it->second == e.value))
     out.push_back(fmt::format("!! agreement violated at slot {}: {} applied {}, another {}",
                               e.slot.value, n.id.value, to_text(e.value), to_text(it->second)));
+}
+
+void Cluster::restore(Node& n, const Snapshot& snap, Lines& out) {
+  out.push_back(fmt::format("  restore snapshot slot={} bytes={}", snap.meta.slot.value,
+                            snap.data->size()));
+  std::vector<Entry> rebuilt;
+  for (std::uint64_t s = 1; s <= snap.meta.slot.value; ++s) {
+    auto it = chosen_.find(s);
+    if (it == chosen_.end()) {
+      out.push_back(fmt::format("!! restored a snapshot of slot {}, but slot {} was never applied",
+                                snap.meta.slot.value, s));
+      return;
+    }
+    rebuilt.push_back(Entry{Slot{s}, Ballot{}, it->second});
+  }
+  if (image_of(rebuilt) != *snap.data)
+    out.push_back(fmt::format("!! the snapshot of slot {} differs from the chosen log",
+                              snap.meta.slot.value));
+  n.applied = std::move(rebuilt);
+}
+
+void Cluster::compact(NodeId id, Lines& out) {
+  Node* n = live(id, out);
+  if (!n) return;
+  Slot slot = n->applied.empty() ? Slot{} : n->applied.back().slot;
+  Status s = n->replica->compact(slot, image_of(n->applied));
+  out.push_back(fmt::format("compact {} slot={}: {}", id.value, slot.value, to_string(s)));
 }
 
 bool Cluster::process_ready_all(Lines& out) {

@@ -9,6 +9,7 @@
 //  - order: a replica applies slots out of order or with a gap (invariant 5);
 //  - durable promises: a promise that was synced, and so possibly sent, is
 //    lower after a sync or a restart (invariant 1);
+//  - snapshots: a restored snapshot equals the chosen log up to its slot;
 //  - persist before send: a promise or accepted message leaves while what it
 //    speaks for is not durable (invariant 6).
 #pragma once
@@ -79,6 +80,10 @@ class Cluster {
   // Crash (if up) and erase the node's storage.
   void wipe(NodeId id, Lines& out);
 
+  // The host snapshots its state machine at the slot it applied last and
+  // hands it to Replica::compact.
+  void compact(NodeId id, Lines& out);
+
   // Messages between a and b are dropped at delivery, both ways, until heal.
   void partition(NodeId a, NodeId b);
   void heal() { cut_.clear(); }
@@ -118,6 +123,7 @@ class Cluster {
   void save_and_sync(Node& n, const Ready& rd, bool stop_before_sync, Lines& out);
   void send(const Node& from, const Message& m, Lines& out);
   void apply(Node& n, const Entry& e, Lines& out);
+  void restore(Node& n, const Snapshot& snap, Lines& out);
   void receive(Node& n, const Message& m, bool drop, Lines& out);
 
   std::vector<std::unique_ptr<Node>> nodes_;               // nodes_[i] has id i + 1

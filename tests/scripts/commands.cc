@@ -99,7 +99,7 @@ PlantedBug parse_bug(const std::string& text) {
 }
 
 MessageType parse_type(const std::string& text) {
-  for (int t = 1; t <= static_cast<int>(MessageType::rejoin_reply); ++t) {
+  for (int t = 1; t <= static_cast<int>(MessageType::snapshot_chunk); ++t) {
     auto type = static_cast<MessageType>(t);
     if (to_string(type) == text) return type;
   }
@@ -117,6 +117,9 @@ void cmd_add_nodes(Cluster& c, Args& a, Lines& out) {
   base.message_bytes_max =
       static_cast<std::uint32_t>(a.option("msg-bytes", base.message_bytes_max));
   base.seed = a.option("seed", base.seed);
+  base.compaction_tail = a.option("tail", base.compaction_tail);
+  base.snapshot_chunk_bytes =
+      static_cast<std::uint32_t>(a.option("chunk", base.snapshot_chunk_bytes));
   if (auto bug = a.text_option("bug")) base.planted_bug = parse_bug(*bug);
   a.done(1);
   c.add_nodes(n, base, out);
@@ -194,6 +197,7 @@ const std::map<std::string, Handler>& handlers() {
       {"stabilize", on_nodes(0, [](Cluster& c, Args&, Lines& o) { c.stabilize(o); })},
       {"crash", cmd_crash},
       {"restart", cmd_restart},
+      {"compact", on_nodes(1, [](Cluster& c, Args& a, Lines& o) { c.compact(a.node(0), o); })},
       {"wipe", on_nodes(1, [](Cluster& c, Args& a, Lines& o) { c.wipe(a.node(0), o); })},
       {"partition",
        on_nodes(2, [](Cluster& c, Args& a, Lines&) { c.partition(a.node(0), a.node(1)); })},

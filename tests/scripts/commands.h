@@ -1,7 +1,7 @@
 // The script commands: one line of a script in, its output lines out.
 //
 //   add-nodes N [election=10 heartbeat=1 inflight=256 batch=1024
-//                batch-bytes=B msg-bytes=M seed=1 bug=NAME]
+//                batch-bytes=B msg-bytes=M seed=1 bug=NAME tail=1000 chunk=B]
 //   tick ID [COUNT]            tick-all [COUNT]
 //   campaign ID                propose ID TEXT
 //   process-ready ID|all [stop-before-sync]
@@ -9,6 +9,7 @@
 //   stabilize
 //   crash ID [keep=K]          restart ID [join]          wipe ID
 //   partition A B              heal
+//   compact ID                 (the host snapshots its state machine)
 //   status [ID]                log ID
 //
 // Commands print "ok" when they have nothing else to say, so that every

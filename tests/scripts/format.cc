@@ -15,6 +15,8 @@ enum Field : std::uint8_t {
   f_slot_end = 4,
   f_commit = 8,
   f_entries = 16,
+  f_offset = 32,   // offset, and the payload's size
+  f_payload = 64,
 };
 
 unsigned fields_of(MessageType t) {
@@ -34,7 +36,9 @@ unsigned fields_of(MessageType t) {
     case MessageType::reject:
       return f_ballot | f_slot | f_commit;
     case MessageType::catchup_request:
-      return f_slot | f_commit;
+      return f_slot | f_slot_end | f_commit | f_offset;
+    case MessageType::snapshot_chunk:
+      return f_slot | f_slot_end | f_commit | f_offset | f_payload;
     case MessageType::catchup_reply:
       return f_slot | f_commit | f_entries;
     case MessageType::rejoin_query:
@@ -93,6 +97,8 @@ std::string to_text(const Message& m) {
   if (f & f_slot) out += fmt::format(" slot={}", m.slot.value);
   if (f & f_slot_end) out += fmt::format(" slot_end={}", m.slot_end.value);
   if (f & f_commit) out += fmt::format(" commit={}", m.commit.value);
+  if (f & f_offset) out += fmt::format(" offset={}", m.offset);
+  if ((f & f_payload) || !m.payload.empty()) out += fmt::format(" bytes={}", m.payload.size());
   if (m.more) out += " more";
   if (m.force) out += " force";
   if (m.reject) out += " reject";
@@ -121,6 +127,10 @@ std::string to_text(const ReplicaInfo& i) {
                   i.id.value, to_string(i.role), to_text(i.leader), to_text(i.ballot),
                   to_text(i.promised), i.commit.value, i.applied.value, i.last_slot.value);
   if (i.pending_proposals > 0) out += fmt::format(" pending={}", i.pending_proposals);
+  if (i.snapshot.value > 0)
+    out += fmt::format(" snapshot={} first_slot={}", i.snapshot.value, i.first_slot.value);
+  if (i.installing.value > 0)
+    out += fmt::format(" installing={} received={}", i.installing.value, i.installing_bytes);
   return out;
 }
 
