@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -32,6 +33,24 @@ Value value_for_slot(std::uint64_t slot) {
   }
   return Value::of_commands(std::move(commands));
 }
+
+std::string snapshot_data_for(std::uint64_t slot) {
+  // Sizes up to 512 KiB: a file write of its own on every snapshot.
+  std::string s = "snapshot " + std::to_string(slot) + " ";
+  std::size_t bytes = 1 + (slot * 7919) % (512u << 10);
+  while (s.size() < bytes) s.push_back(char('a' + (s.size() * 13 + slot) % 26));
+  s.resize(bytes);
+  return s;
+}
+
+namespace {
+
+Snapshot writer_snapshot(std::uint64_t slot) {
+  SnapshotMeta meta{Slot{slot}, kWriterBallot, Membership{{NodeId{1}}, {}}};
+  return Snapshot::of(std::move(meta), snapshot_data_for(slot));
+}
+
+}  // namespace
 
 LogOptions writer_log_options() {
   LogOptions o;
@@ -61,6 +80,7 @@ int run_writer(const std::string& dir, std::uint64_t seed) {
   std::mutex mutex;
   std::condition_variable cv;
   std::map<std::uint64_t, std::uint64_t> last_slot_of;  // sequence -> last slot in it
+  std::map<std::uint64_t, std::uint64_t> snapshot_of;   // sequence -> snapshot slot in it
   LogWriter writer(log, [&](std::uint64_t d, Status st) {
     std::lock_guard lock(mutex);
     if (st != Status::ok) {
@@ -70,6 +90,9 @@ int run_writer(const std::string& dir, std::uint64_t seed) {
     auto it = last_slot_of.upper_bound(d);
     if (it != last_slot_of.begin()) say("durable " + std::to_string(std::prev(it)->second));
     last_slot_of.erase(last_slot_of.begin(), it);
+    auto snap = snapshot_of.upper_bound(d);
+    if (snap != snapshot_of.begin()) say("snapshot " + std::to_string(std::prev(snap)->second));
+    snapshot_of.erase(snapshot_of.begin(), snap);
     cv.notify_all();
   });
   std::mt19937_64 rng(seed);
@@ -80,11 +103,22 @@ int run_writer(const std::string& dir, std::uint64_t seed) {
       entries.push_back(Entry{Slot{slot}, kWriterBallot, value_for_slot(slot)});
     }
     HardState hs{kWriterBallot, Slot{slot}, true};
+    // Now and then the Ready carries a snapshot of an earlier slot, which
+    // keeps kSnapshotTail entries below it.
+    std::optional<Snapshot> snap;
+    constexpr std::uint64_t kLag = 100;  // the snapshot is of an earlier slot
+    if (slot % 250 < entries.size() && slot > 300 && slot - kLag > log.snapshot().meta.slot.value) {
+      snap = writer_snapshot(slot - kLag);
+      // Reported before it is staged: the checker takes it as a floor.
+      say("compact " + std::to_string(slot - kLag - kSnapshotTail));
+    }
     std::unique_lock lock(mutex);
     cv.wait(lock, [&] { return last_slot_of.size() < 32; });  // bounded in flight
-    LogWriter::Submitted sub = writer.submit(&hs, entries);
+    Slot keep_from{snap ? snap->meta.slot.value - kSnapshotTail : 0};
+    LogWriter::Submitted sub = writer.submit(snap ? &*snap : nullptr, keep_from, &hs, entries);
     if (!sub.ok()) return 6;
     last_slot_of[sub.sequence] = slot;
+    if (snap) snapshot_of[sub.sequence] = snap->meta.slot.value;
     if (slot % 200 < entries.size() && slot > 300) {
       say("compact " + std::to_string(slot - 300));
       writer.request_compaction(Slot{slot - 300});
@@ -143,9 +177,10 @@ void read_lines(int fd, std::string& buffer, std::chrono::steady_clock::time_poi
   }
 }
 
-// What the writer reported: the highest durable slot and compaction point.
+// What the writer reported: the highest durable slot and snapshot, and the
+// compaction point.
 std::string parse_reports(const std::string& text, std::uint64_t* max_durable,
-                          std::uint64_t* floor) {
+                          std::uint64_t* max_snapshot, std::uint64_t* floor) {
   std::istringstream in(text);
   std::string word;
   while (in >> word) {
@@ -157,18 +192,38 @@ std::string parse_reports(const std::string& text, std::uint64_t* max_durable,
     std::uint64_t n = 0;
     in >> n;
     if (word == "durable") *max_durable = std::max(*max_durable, n);
+    if (word == "snapshot") *max_snapshot = std::max(*max_snapshot, n);
     if (word == "compact") *floor = std::max(*floor, n);
   }
   return {};
 }
 
+// The snapshot is one the writer made, intact, at least the last reported
+// durable; no entry below its keep_from survives.
+std::string check_snapshot(const LogStorage& log, std::uint64_t max_snapshot) {
+  Snapshot snap = log.snapshot();
+  std::uint64_t slot = snap.meta.slot.value;
+  if (slot < max_snapshot)
+    return "snapshot " + std::to_string(max_snapshot) + " was reported durable, the log has " +
+           std::to_string(slot);
+  if (snap.empty()) return {};
+  if (snap.meta != writer_snapshot(slot).meta || *snap.data != snapshot_data_for(slot))
+    return "snapshot " + std::to_string(slot) + " differs from what was written";
+  std::vector<Entry> es = log.entries();
+  if (!es.empty() && es.front().slot.value < slot - kSnapshotTail)
+    return "snapshot " + std::to_string(slot) + " left slot " +
+           std::to_string(es.front().slot.value) + " below its keep_from";
+  return {};
+}
+
 // Every slot reported durable is there with its value; no hole; the hard
-// state matches the last batch.
-std::string check_log(const KillLoopOptions& o, std::uint64_t max_durable, std::uint64_t floor,
-                      int* truncations) {
+// state matches the last batch; the snapshot checks out.
+std::string check_log(const KillLoopOptions& o, std::uint64_t max_durable,
+                      std::uint64_t max_snapshot, std::uint64_t floor, int* truncations) {
   LogStorage::OpenResult r = LogStorage::open(o.dir, writer_log_options());
   if (!r.ok()) return "recovery failed: " + r.error;
   if (!r.report.truncated_file.empty()) ++*truncations;
+  if (std::string why = check_snapshot(*r.storage, max_snapshot); !why.empty()) return why;
   std::vector<Entry> es = r.storage->entries();
   if (es.empty()) return max_durable == 0 ? "" : "every entry is gone";
   for (std::size_t i = 0; i < es.size(); ++i) {
@@ -196,6 +251,7 @@ KillLoopResult run_kill_loop(const KillLoopOptions& o) {
   KillLoopResult result;
   std::mt19937_64 rng(o.seed);
   std::uint64_t floor = 0;
+  std::uint64_t max_snapshot = 0;
   for (int i = 0; i < o.kills && result.error.empty(); ++i) {
     Child child = spawn_writer(o, rng());
     if (child.pid < 0) {
@@ -214,12 +270,12 @@ KillLoopResult run_kill_loop(const KillLoopOptions& o) {
     ::waitpid(child.pid, &status, 0);
     ++result.kills;
     std::uint64_t max_durable = result.max_durable_slot;
-    result.error = parse_reports(out, &max_durable, &floor);
+    result.error = parse_reports(out, &max_durable, &max_snapshot, &floor);
     if (result.error.empty() && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
       result.error = "the writer exited by itself with status " + std::to_string(status);
     if (!result.error.empty()) break;
     result.max_durable_slot = max_durable;
-    std::string why = check_log(o, max_durable, floor, &result.truncations);
+    std::string why = check_log(o, max_durable, max_snapshot, floor, &result.truncations);
     if (!why.empty()) result.error = "after kill " + std::to_string(i + 1) + ": " + why;
   }
   return result;

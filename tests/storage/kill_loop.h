@@ -1,6 +1,7 @@
 // The kill -9 loop: a writer process appends to a real log and reports what
-// is durable; it is killed at random points; after each kill the log is
-// recovered and every record reported durable must be there, intact.
+// is durable, now and then with a snapshot; it is killed at random points;
+// after each kill the log is recovered and every record and snapshot reported
+// durable must be there, intact.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,10 @@ namespace synod::test {
 // slot, so the checker knows what each must hold.
 Value value_for_slot(std::uint64_t slot);
 inline constexpr Ballot kWriterBallot{7, NodeId{1}};
+// The writer's snapshots: the image at a slot is a function of the slot, and
+// each keeps the entries from slot - kSnapshotTail on.
+std::string snapshot_data_for(std::uint64_t slot);
+inline constexpr std::uint64_t kSnapshotTail = 100;
 LogOptions writer_log_options();
 
 // The writer process's main loop (never returns unless the log fails).
