@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "kv_command_codec.h"
 #include "synod/log_storage.h"
 #include "synod/memory_storage.h"
@@ -48,6 +50,21 @@ bool KvNode::start(std::string* why) {
   h.config.join_existing = !opt_.bootstrap;
   h.tick_ms = opt_.tick_ms;
   h.apply = [this](Slot, const std::string& command) { return to_resp(store_.apply(command)); };
+  h.config.compaction_tail = opt_.compaction_tail;
+  h.snapshot_every_bytes = opt_.snapshot_bytes;
+  h.snapshot = [this] { return store_.snapshot(); };
+  h.restore = [this](const Snapshot& snap) {
+    // The bytes passed the storage's or the wire's checksum: a snapshot
+    // that does not parse is a bug, and serving from a half state is worse
+    // than stopping.
+    if (!store_.restore(*snap.data)) {
+      fmt::print(stderr, "synod-kv: node {}: the snapshot of slot {} does not parse; stopping\n",
+                 opt_.id.value, snap.meta.slot.value);
+      std::abort();
+    }
+    fmt::print(stderr, "synod-kv: node {}: restored the snapshot of slot {} ({} keys)\n",
+               opt_.id.value, snap.meta.slot.value, store_.key_count());
+  };
   if (auto* log = dynamic_cast<LogStorage*>(storage_.get()))
     host_ = std::make_unique<UvHost>(loop_, *log, *transport_, h);  // group commit off the loop
   else
@@ -141,7 +158,9 @@ std::vector<InfoSection> KvNode::info() const {
                  {"ballot", fmt::format("{}.{}", i.ballot.round, i.ballot.node.value)},
                  {"promised", fmt::format("{}.{}", i.promised.round, i.promised.node.value)},
                  {"commit_index", std::to_string(i.commit.value)},
-                 {"applied_index", std::to_string(i.applied.value)}};
+                 {"applied_index", std::to_string(i.applied.value)},
+                 {"snapshot_index", std::to_string(i.snapshot.value)},
+                 {"first_log_index", std::to_string(i.first_slot.value)}};
   if (auto it = opt_.client_addrs.find(i.leader.value); it != opt_.client_addrs.end())
     repl.fields.push_back({"leader_address", it->second});
   InfoSection keys{"keyspace",

@@ -41,10 +41,15 @@ const char* server_usage() {
   return "usage: synod-kv --id N --peers 1=HOST:PORT,2=HOST:PORT,... --listen HOST:PORT\n"
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N] [--bootstrap]\n"
+         "                [--snapshot-bytes N] [--compaction-tail N]\n"
          "  --peers     the consensus address of every member, this one included\n"
          "  --listen    where Redis clients (RESP2) connect\n"
          "  --data-dir  the durable log (default ./synod-data-ID)\n"
          "  --memory    keep state in memory only; a restarted process rejoins safely\n"
+         "  --snapshot-bytes  snapshot the key space after this many command bytes\n"
+         "              applied since the last snapshot, and compact the log (default\n"
+         "              64 MiB; 0: never)\n"
+         "  --compaction-tail  entries kept below a snapshot (default 10000)\n"
          "  --clients   every member's --listen address, so followers answer -MOVED\n"
          "  --bootstrap skip the start-up check that every member is reachable; only\n"
          "              for a brand-new cluster (never after losing a data dir)\n";
@@ -91,6 +96,12 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       if (!parse_u64(v, &n) || n < 2 || n > 100000)
         return (*why = "--election-ticks must be in [2, 100000]"), std::nullopt;
       o.election_ticks = static_cast<std::uint32_t>(n);
+    } else if (k == "--snapshot-bytes") {
+      if (!parse_u64(v, &o.snapshot_bytes))
+        return (*why = "--snapshot-bytes must be a number (0: never)"), std::nullopt;
+    } else if (k == "--compaction-tail") {
+      if (!parse_u64(v, &o.compaction_tail))
+        return (*why = "--compaction-tail must be a number"), std::nullopt;
     } else
       return (*why = "unknown flag " + k), std::nullopt;
   }

@@ -23,6 +23,11 @@ struct ServerOptions {
   std::uint64_t cluster_id = 1;
   std::uint64_t tick_ms = 10;
   std::uint32_t election_ticks = 10;
+  // Snapshot the key space once this many command bytes were applied since
+  // the last snapshot (the log below it is then compacted); 0: never.
+  std::uint64_t snapshot_bytes = 64u << 20;
+  // Entries kept below a snapshot for cheap catch-up.
+  std::uint64_t compaction_tail = 10000;
 };
 
 // Parses argv; on a bad or missing flag returns nullopt and sets *why to a

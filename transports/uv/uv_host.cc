@@ -31,6 +31,8 @@ Status UvHost::start(std::string* why) {
     return s;
   }
   replica_.emplace(opt_.config, storage_);
+  applied_ = opt_.config.applied;
+  applied_at_snapshot_ = replica_->info().snapshot;
   transport_.set_handler(
       [this](NodeId from, std::span<const std::uint8_t> f) { on_frame(from, f); });
   if (Status s = transport_.start(); s != Status::ok) {
@@ -160,7 +162,9 @@ void UvHost::fail(std::string_view why) {
 }
 
 bool UvHost::persist(const Ready& rd) {
-  Status s = storage_.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+  Status s = Status::ok;
+  if (rd.snapshot) s = storage_.save_snapshot(*rd.snapshot, rd.keep_from);
+  if (s == Status::ok) s = storage_.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
   if (s == Status::ok && rd.must_sync) s = storage_.sync();
   if (s == Status::ok) return true;
   fail(fmt::format("storage {}", to_string(s)));
@@ -180,9 +184,10 @@ void UvHost::run_ready() {
       if (may_send_before_persist(m)) send_one(m);
     // Group commit: stage now, finish when the writer says it is durable. A
     // Ready with nothing to write still waits for the ones before it.
-    if (rd.hard_state || !rd.entries.empty()) {
+    if (rd.snapshot || rd.hard_state || !rd.entries.empty()) {
       LogWriter::Submitted sub =
-          writer_->submit(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+          writer_->submit(rd.snapshot ? &*rd.snapshot : nullptr, rd.keep_from,
+                          rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
       if (!sub.ok()) return fail(fmt::format("log {}", to_string(sub.status)));
       last_sequence_ = sub.sequence;
     }
@@ -198,6 +203,30 @@ void UvHost::finish_durable() {
     staged_.pop_front();
     finish(s.rd, true);
   }
+}
+
+Status UvHost::compact(Slot slot, std::string data) {
+  if (!replica_) return Status::unavailable;
+  Status s = replica_->compact(slot, std::move(data));
+  if (s == Status::ok) {
+    applied_at_snapshot_ = std::max(applied_at_snapshot_, slot);
+    bytes_since_snapshot_ = 0;
+    schedule();
+  }
+  return s;
+}
+
+// Automatic compaction, right after applying: the state machine is at
+// applied_ now, so its image is of that slot.
+void UvHost::maybe_snapshot() {
+  if (!opt_.snapshot || applied_ <= applied_at_snapshot_) return;
+  bool by_slots = opt_.snapshot_every_slots > 0 &&
+                  applied_.value >= applied_at_snapshot_.value + opt_.snapshot_every_slots;
+  bool by_bytes = opt_.snapshot_every_bytes > 0 && bytes_since_snapshot_ >= opt_.snapshot_every_bytes;
+  if (!by_slots && !by_bytes) return;
+  Status s = compact(applied_, opt_.snapshot());
+  if (s != Status::ok)
+    log(fmt::format("snapshot at slot {} refused: {}", applied_.value, to_string(s)));
 }
 
 void UvHost::send_one(const Message& m) {
@@ -225,12 +254,23 @@ void UvHost::finish(const Ready& rd, bool early_sent) {
     waiting_.erase(it);
     done(o, result);
   };
+  if (rd.restore) {
+    if (opt_.restore) {
+      opt_.restore(*rd.restore);
+    } else {
+      return fail("a snapshot arrived but UvHostOptions::restore is not set");
+    }
+    applied_ = rd.restore->meta.slot;
+    applied_at_snapshot_ = applied_;
+    bytes_since_snapshot_ = 0;
+  }
   std::vector<bool> answered(rd.outcomes.size(), false);
   std::size_t next = 0;
   for (const Entry& e : rd.committed) {
     std::uint32_t i = 0;
     for (const std::string& c : e.value.commands()) {
       std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
+      bytes_since_snapshot_ += c.size();
       while (next < rd.outcomes.size() && rd.outcomes[next].outcome != Outcome::committed) ++next;
       if (next < rd.outcomes.size() && rd.outcomes[next].slot == e.slot &&
           rd.outcomes[next].index == i) {
@@ -241,6 +281,7 @@ void UvHost::finish(const Ready& rd, bool early_sent) {
     }
   }
   if (!rd.committed.empty()) applied_ = rd.committed.back().slot;
+  maybe_snapshot();
   for (std::size_t k = 0; k < rd.outcomes.size(); ++k)
     if (!answered[k]) answer(rd.outcomes[k], {});
   for (const ReadState& r : rd.reads) {

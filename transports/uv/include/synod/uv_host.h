@@ -37,6 +37,17 @@ struct UvHostOptions {
   // Applies one committed command, in log order; returns the result handed
   // to the proposer's callback (when the command was proposed here).
   std::function<std::string(Slot slot, const std::string& command)> apply;
+  // Replaces the whole state machine with a snapshot's data: one received
+  // from a peer (this replica was too far behind for entries), or the stored
+  // one at start. Needed once anything compacts (a peer's compaction too).
+  std::function<void(const Snapshot& snapshot)> restore;
+  // Automatic compaction: once this many slots, or this many command bytes,
+  // were applied since the last snapshot, the host calls `snapshot` (on the
+  // loop, right after applying) and hands its image to Replica::compact.
+  // 0: no such trigger (both 0: compact() by hand only).
+  std::uint64_t snapshot_every_slots = 0;
+  std::uint64_t snapshot_every_bytes = 0;
+  std::function<std::string()> snapshot;
   // Where errors are reported; stderr when empty.
   std::function<void(std::string_view)> log;
 };
@@ -75,6 +86,13 @@ class UvHost {
   using ReadDone = std::function<void(Status status, NodeId leader_hint)>;
   ProposeResult read(ReadDone done);
 
+  // Hands the state machine's image after applying every slot up to `slot`
+  // to Replica::compact (for hosts that snapshot by hand or in the
+  // background). invalid_argument as Replica::compact says.
+  Status compact(Slot slot, std::string data);
+  // The slot the state machine reached (applied or restored).
+  Slot applied() const { return applied_; }
+
   ReplicaInfo info() const;
   // True after a storage failure: the replica stopped (DESIGN section 2).
   bool failed() const { return failed_; }
@@ -89,6 +107,7 @@ class UvHost {
   void send_one(const Message& m);
   void finish(const Ready& rd, bool early_sent);
   void finish_durable();
+  void maybe_snapshot();
   void fail(std::string_view why);
 
   uv_loop_t* loop_;
@@ -104,6 +123,8 @@ class UvHost {
   std::map<std::uint64_t, ReadDone> reads_;             // ticket -> callback, until confirmed
   std::multimap<std::uint64_t, ReadDone> ready_reads_;  // confirmed; by index to reach
   Slot applied_{};
+  Slot applied_at_snapshot_{};  // the slot of the last snapshot
+  std::uint64_t bytes_since_snapshot_ = 0;
   std::vector<std::uint8_t> encode_buf_;
 
   // Asynchronous persistence (the LogStorage constructor).
