@@ -57,8 +57,9 @@ DecodeResult check_header(const std::uint8_t* buf, std::size_t size, const WireL
 }
 
 // What conversion has allocated so far, against the limits. Tables may be
-// shared in a hostile flatbuffer (one command run referenced by every entry),
-// so decoded bytes are bounded by the frame size, never by what vectors claim.
+// shared in a hostile flatbuffer (one command run referenced by every entry,
+// or by the payload too), so decoded bytes are bounded by the frame size,
+// never by what vectors claim.
 struct Budget {
   std::size_t commands = 0;
   std::size_t bytes = 0;
@@ -105,7 +106,7 @@ DecodeResult to_value(const fb::Entry& e, const WireLimits& limits, std::size_t 
   budget.bytes += size;
   if (budget.bytes > frame_size)
     return refuse(Status::malformed, WireError::invalid,
-                  "entries share command bytes (decoded size exceeds the frame)", 0);
+                  "entries or the payload share bytes (decoded size exceeds the frame)", 0);
   std::vector<std::string> commands;
   commands.reserve(n);
   std::size_t at = 0;
@@ -136,8 +137,16 @@ DecodeResult to_message(const fb::Message& in, const WireLimits& limits, std::si
   m.more = in.more();
   m.force = in.force();
   m.reject = in.reject();
+  m.offset = in.offset();
+  Budget budget;
+  // The verifier bounds the payload by the frame; counted so that entries
+  // sharing its bytes cannot double the memory. Which types may carry it is
+  // for the rules, below.
+  if (const auto* payload = in.payload()) {
+    budget.bytes = payload->size();
+    m.payload.assign(reinterpret_cast<const char*>(payload->data()), payload->size());
+  }
   if (const auto* entries = in.entries()) {
-    Budget budget;
     m.entries.reserve(entries->size());  // bounded by entries_max already
     for (const fb::Entry* e : *entries) {
       Entry out{Slot{e->slot()}, from_fb(e->ballot()), Value{}};

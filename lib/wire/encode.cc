@@ -38,16 +38,17 @@ static_assert(same(MessageType::prepare, fb::MessageType::prepare) &&
               same(MessageType::rejoin_reply, fb::MessageType::rejoin_reply) &&
               same(MessageType::probe, fb::MessageType::probe) &&
               same(MessageType::probe_reply, fb::MessageType::probe_reply) &&
-              same(MessageType::timeout_now, fb::MessageType::timeout_now));
+              same(MessageType::timeout_now, fb::MessageType::timeout_now) &&
+              same(MessageType::snapshot_chunk, fb::MessageType::snapshot_chunk));
 static_assert(static_cast<unsigned>(ValueKind::noop) ==
                   static_cast<unsigned>(fb::ValueKind::noop) &&
               static_cast<unsigned>(ValueKind::commands) ==
                   static_cast<unsigned>(fb::ValueKind::commands));
 
-// Bytes the commands alone take in the flatbuffer (data and lengths): a lower
-// bound of the frame size.
-std::size_t payload_bytes(const Message& m) {
-  std::size_t n = 0;
+// Bytes the commands (data and lengths) and the snapshot payload alone take in
+// the flatbuffer: a lower bound of the frame size.
+std::size_t bulk_bytes(const Message& m) {
+  std::size_t n = m.payload.size();
   for (const Entry& e : m.entries) n += 4 * e.value.commands().size() + e.value.byte_size();
   return n;
 }
@@ -81,8 +82,8 @@ Offset<fb::Entry> build_entry(FlatBufferBuilder& fbb, const Entry& e) {
 void build_message(FlatBufferBuilder& fbb, const Message& m) {
   // Naming every field of Message: a field added to it fails to compile here
   // until the schema and codec carry it too.
-  const auto& [type, group, from, to, ballot, slot, slot_end, commit, more, force, reject,
-               entries] = m;
+  const auto& [type, group, from, to, ballot, slot, slot_end, commit, more, force, reject, entries,
+               offset, payload] = m;
   Offset<flatbuffers::Vector<Offset<fb::Entry>>> fb_entries;
   if (!entries.empty()) {
     std::vector<Offset<fb::Entry>> offsets;
@@ -90,6 +91,10 @@ void build_message(FlatBufferBuilder& fbb, const Message& m) {
     for (const Entry& e : entries) offsets.push_back(build_entry(fbb, e));
     fb_entries = fbb.CreateVector(offsets);
   }
+  Offset<flatbuffers::Vector<std::uint8_t>> fb_payload;
+  if (!payload.empty())
+    fb_payload =
+        fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
   const fb::Ballot fb_ballot = to_fb(ballot);
   fb::MessageBuilder b(fbb);
   b.add_version(wire_version);
@@ -105,6 +110,8 @@ void build_message(FlatBufferBuilder& fbb, const Message& m) {
   b.add_force(force);
   b.add_reject(reject);
   if (!fb_entries.IsNull()) b.add_entries(fb_entries);
+  b.add_offset(offset);
+  if (!fb_payload.IsNull()) b.add_payload(fb_payload);
   fbb.Finish(b.Finish(), fb::MessageIdentifier());
 }
 
@@ -120,16 +127,17 @@ Status encode(const Message& m, std::vector<std::uint8_t>& out, const WireLimits
   if (DecodeResult r = detail::check_message(m, limits); r.status != Status::ok)
     return fail(r.status, std::move(r.error), why);
   // Refuse before building when the commands alone are over the limit: the
-  // builder would otherwise copy them all first.
-  const std::size_t payload = payload_bytes(m);
-  if (payload > detail::frame_max(limits)) {
+  // builder would otherwise copy them all first. (A payload over it was
+  // refused by the rules, and never comes with commands.)
+  const std::size_t bulk = bulk_bytes(m);
+  if (bulk > detail::frame_max(limits)) {
     return fail(Status::oversized,
-                fmt::format("commands take {} bytes, over frame_bytes_max {}", payload,
+                fmt::format("commands take {} bytes, over frame_bytes_max {}", bulk,
                             detail::frame_max(limits)),
                 why);
   }
   // Sized so the builder allocates once in the common case.
-  FlatBufferBuilder fbb(128 + 64 * m.entries.size() + payload);
+  FlatBufferBuilder fbb(128 + 64 * m.entries.size() + bulk);
   build_message(fbb, m);
   const std::size_t size = fbb.GetSize();
   if (size > detail::frame_max(limits)) {

@@ -22,6 +22,7 @@ bool known_type(MessageType t) {
     case MessageType::probe:
     case MessageType::probe_reply:
     case MessageType::timeout_now:
+    case MessageType::snapshot_chunk:
       return true;
   }
   return false;
@@ -42,6 +43,12 @@ DecodeResult invalid(std::string what) {
   return refuse(Status::malformed, WireError::invalid, std::move(what), 0);
 }
 
+// "a prepare", "an accept": the refusal sentences read as English.
+std::string named(MessageType t) {
+  const std::string_view name = to_string(t);
+  return fmt::format("{} {}", name.starts_with('a') ? "an" : "a", name);
+}
+
 // Invariant 7: a non-zero ballot names its proposer.
 bool sound_ballot(Ballot b) { return b.node.valid() || b.round == 0; }
 
@@ -49,7 +56,15 @@ bool carries_entries(MessageType t) {
   return t == MessageType::promise || t == MessageType::accept || t == MessageType::catchup_reply;
 }
 
+// Snapshot transfer fields: a catchup_request says where to resume, a
+// snapshot_chunk where its bytes go. Nothing else has an image to point into.
+bool carries_offset(MessageType t) {
+  return t == MessageType::catchup_request || t == MessageType::snapshot_chunk;
+}
+bool carries_payload(MessageType t) { return t == MessageType::snapshot_chunk; }
+
 // The sender's own ballot, which it must have picked (round >= 1, its id).
+// Replies (snapshot_chunk among them) carry whatever they answer, or nothing.
 bool needs_ballot(MessageType t) {
   return t == MessageType::prepare || t == MessageType::accept || t == MessageType::heartbeat ||
          t == MessageType::probe || t == MessageType::timeout_now;
@@ -78,12 +93,32 @@ DecodeResult check_counts(const Message& m, const WireLimits& limits) {
                   fmt::format("{} commands exceed commands_max {}", commands, limits.commands_max),
                   0);
   }
+  // A lower bound of the frame: the sender's snapshot_chunk_bytes must leave
+  // room for the header fields (docs/wire.md, "Limits").
+  if (m.payload.size() > frame_max(limits)) {
+    return refuse(Status::oversized, WireError::oversized,
+                  fmt::format("a payload of {} bytes exceeds frame_bytes_max {}", m.payload.size(),
+                              frame_max(limits)),
+                  0);
+  }
+  return {};
+}
+
+DecodeResult check_snapshot_fields(const Message& m) {
+  if (!m.payload.empty() && !carries_payload(m.type))
+    return invalid(fmt::format("{} carries {} payload bytes", named(m.type), m.payload.size()));
+  if (m.offset != 0 && !carries_offset(m.type))
+    return invalid(fmt::format("{} with offset {}", named(m.type), m.offset));
+  // The receiver adds them to find where the next chunk starts.
+  if (m.payload.size() > UINT64_MAX - m.offset)
+    return invalid(fmt::format("a snapshot_chunk of {} bytes at offset {} ends past 2^64",
+                               m.payload.size(), m.offset));
   return {};
 }
 
 DecodeResult check_entries(const Message& m) {
   if (!m.entries.empty() && !carries_entries(m.type))
-    return invalid(fmt::format("a {} carries {} entries", to_string(m.type), m.entries.size()));
+    return invalid(fmt::format("{} carries {} entries", named(m.type), m.entries.size()));
   if (m.type == MessageType::accept && m.entries.empty())
     return invalid("an accept without entries");
   const bool consecutive = m.type == MessageType::accept || m.type == MessageType::catchup_reply;
@@ -96,8 +131,8 @@ DecodeResult check_entries(const Message& m) {
       return invalid(
           fmt::format("entry slots not ascending ({} after {})", e.slot.value, prev.value));
     if (consecutive && prev.value != 0 && e.slot != prev.next())
-      return invalid(fmt::format("a {} skips from slot {} to {}", to_string(m.type), prev.value,
-                                 e.slot.value));
+      return invalid(
+          fmt::format("{} skips from slot {} to {}", named(m.type), prev.value, e.slot.value));
     if (!sound_ballot(e.ballot))
       return invalid(fmt::format("entry at slot {} has a ballot of round {} without a node",
                                  e.slot.value, e.ballot.round));
@@ -126,6 +161,13 @@ DecodeResult check_ranges(const Message& m) {
       return {};
     case MessageType::catchup_request:
       if (m.slot.value == 0) return invalid("a catchup_request from slot 0");
+      if (m.offset != 0 && m.slot_end.value == 0)
+        return invalid(fmt::format("a catchup_request holding {} bytes of no snapshot", m.offset));
+      return {};
+    case MessageType::snapshot_chunk:
+      // slot echoes a catchup_request's, so it is >= 1 too.
+      if (m.slot.value == 0) return invalid("a snapshot_chunk answering slot 0");
+      if (m.slot_end.value == 0) return invalid("a snapshot_chunk of a snapshot at slot 0");
       return {};
     default:
       return {};
@@ -139,15 +181,16 @@ DecodeResult check_message(const Message& m, const WireLimits& limits) {
     return refuse(Status::malformed, WireError::unknown_type,
                   fmt::format("unknown message type {}", static_cast<unsigned>(m.type)), 0);
   if (!m.from.valid() || !m.to.valid())
-    return invalid(fmt::format("a {} from node {} to node {}: node 0 is nobody", to_string(m.type),
+    return invalid(fmt::format("{} from node {} to node {}: node 0 is nobody", named(m.type),
                                m.from.value, m.to.value));
   if (!sound_ballot(m.ballot))
-    return invalid(fmt::format("a {} with a ballot of round {} without a node", to_string(m.type),
-                               m.ballot.round));
+    return invalid(
+        fmt::format("{} with a ballot of round {} without a node", named(m.type), m.ballot.round));
   if (needs_ballot(m.type) && m.ballot.round == 0)
-    return invalid(fmt::format("a {} without a ballot", to_string(m.type)));
+    return invalid(fmt::format("{} without a ballot", named(m.type)));
   if (DecodeResult r = check_counts(m, limits); r.status != Status::ok) return r;
   if (DecodeResult r = check_entries(m); r.status != Status::ok) return r;
+  if (DecodeResult r = check_snapshot_fields(m); r.status != Status::ok) return r;
   return check_ranges(m);
 }
 

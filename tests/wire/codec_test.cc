@@ -233,3 +233,99 @@ TEST_CASE("wire errors have names") {
   CHECK(to_string(WireError::unsupported_version) == "unsupported_version");
   CHECK(to_string(WireError::bad_checksum) == "bad_checksum");
 }
+
+namespace {
+
+Message chunk_of(std::string payload) {
+  Message m;
+  m.type = MessageType::snapshot_chunk;
+  m.from = NodeId{2};
+  m.to = NodeId{3};
+  m.slot = Slot{5};
+  m.slot_end = Slot{4000};
+  m.commit = Slot{4100};
+  m.offset = 1u << 20;
+  m.more = true;
+  m.payload = std::move(payload);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("a snapshot_chunk of Config's default 1 MiB fits the default limits") {
+  std::string image(1u << 20, '\0');
+  for (std::size_t i = 0; i < image.size(); ++i) image[i] = static_cast<char>(i * 131);
+  const Message m = chunk_of(image);
+  const std::vector<std::uint8_t> f = encoded(m);
+  CHECK(f.size() < image.size() + 256);  // the header fields cost little
+  CHECK(decoded(f) == m);
+}
+
+TEST_CASE("a snapshot_chunk needs no ballot and may carry an empty payload") {
+  Message m = chunk_of("");
+  m.more = false;  // the image ended exactly at the previous chunk
+  CHECK(decoded(encoded(m)) == m);
+  m.ballot = Ballot{4, NodeId{2}};  // a reply may carry one; the wire does not mind
+  CHECK(decoded(encoded(m)) == m);
+}
+
+TEST_CASE("a payload is bounded by frame_bytes_max: by the rules, then by the frame") {
+  WireLimits limits;
+  limits.frame_bytes_max = 4096;
+  std::vector<std::uint8_t> out;
+  std::string why;
+  CHECK(encode(chunk_of(std::string(4097, 'p')), out, limits, &why) == Status::oversized);
+  CHECK(why == "a payload of 4097 bytes exceeds frame_bytes_max 4096");
+  // Within the bound alone, but not with the header fields around it.
+  CHECK(encode(chunk_of(std::string(4096, 'p')), out, limits, &why) == Status::oversized);
+  CHECK(why.find("frame of") != std::string::npos);
+  CHECK(out.empty());
+  const Message fits = chunk_of(std::string(3900, 'p'));
+  CHECK(decoded(encoded(fits, limits), limits) == fits);
+}
+
+TEST_CASE("encode refuses snapshot fields where they do not belong, naming the rule") {
+  const std::vector<Message> s = sample_messages();
+  auto why_refused = [](const Message& m) {
+    std::vector<std::uint8_t> out;
+    std::string why;
+    CHECK(encode(m, out, {}, &why) == Status::malformed);
+    CHECK(out.empty());
+    return why;
+  };
+  Message m = s[4];  // heartbeat
+  m.payload = "img";
+  CHECK(why_refused(m) == "a heartbeat carries 3 payload bytes");
+  m = s[7];  // catchup_request: an offset, but no payload
+  m.slot_end = Slot{40};
+  m.payload = "img";
+  CHECK(why_refused(m) == "a catchup_request carries 3 payload bytes");
+  m = s[8];  // catchup_reply
+  m.payload = "img";
+  CHECK(why_refused(m) == "a catchup_reply carries 3 payload bytes");
+  m = s[2];  // accept
+  m.offset = 9;
+  CHECK(why_refused(m) == "an accept with offset 9");
+  m = s[8];
+  m.offset = 9;
+  CHECK(why_refused(m) == "a catchup_reply with offset 9");
+  m = s[7];
+  m.offset = 9;  // bytes of which snapshot?
+  CHECK(why_refused(m) == "a catchup_request holding 9 bytes of no snapshot");
+
+  m = chunk_of("img");
+  m.slot_end = Slot{0};
+  CHECK(why_refused(m) == "a snapshot_chunk of a snapshot at slot 0");
+  m = chunk_of("img");
+  m.entries = s[8].entries;
+  CHECK(why_refused(m) == "a snapshot_chunk carries 3 entries");
+  m = chunk_of("img");
+  m.offset = UINT64_MAX - 2;
+  CHECK(why_refused(m).find("ends past 2^64") != std::string::npos);
+  m.offset = UINT64_MAX - 3;  // the last byte lands at UINT64_MAX - 1
+  std::vector<std::uint8_t> out;
+  CHECK(encode(m, out) == Status::ok);
+  m = chunk_of("img");
+  m.ballot = Ballot{3, NodeId{}};
+  CHECK(why_refused(m).find("without a node") != std::string::npos);
+}

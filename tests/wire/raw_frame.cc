@@ -12,9 +12,9 @@ namespace {
 namespace fb = synod::wire::fb;
 using flatbuffers::FieldIndexToOffset;
 
-// Field ids past the end of the current schema (Message has 0..12, Entry 0..4).
-constexpr flatbuffers::voffset_t kNewMessageScalar = 13;
-constexpr flatbuffers::voffset_t kNewMessageTable = 14;
+// Field ids past the end of the current schema (Message has 0..14, Entry 0..4).
+constexpr flatbuffers::voffset_t kNewMessageScalar = 15;
+constexpr flatbuffers::voffset_t kNewMessageTable = 16;
 constexpr flatbuffers::voffset_t kNewEntryScalar = 5;
 constexpr flatbuffers::voffset_t kNewEntryString = 6;
 
@@ -51,6 +51,10 @@ std::vector<std::uint8_t> raw_flatbuffer(const Message& m, const RawOptions& o) 
   std::vector<flatbuffers::Offset<fb::Entry>> es;
   for (const Entry& e : m.entries) es.push_back(entry(fbb, e, o));
   auto entries = m.entries.empty() ? 0 : fbb.CreateVector(es);
+  auto payload = m.payload.empty()
+                     ? 0
+                     : fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(m.payload.data()),
+                                        m.payload.size());
   flatbuffers::Offset<void> future;
   if (o.newer_fields) {
     const flatbuffers::uoffset_t start = fbb.StartTable();
@@ -72,6 +76,8 @@ std::vector<std::uint8_t> raw_flatbuffer(const Message& m, const RawOptions& o) 
   b.add_force(m.force);
   b.add_reject(m.reject);
   if (!m.entries.empty()) b.add_entries(entries);
+  b.add_offset(m.offset);
+  if (!m.payload.empty()) b.add_payload(payload);
   if (o.newer_fields) {
     b.fbb_.AddElement<std::uint64_t>(FieldIndexToOffset(kNewMessageScalar), 0xFEEDFACE, 0);
     b.fbb_.AddOffset(FieldIndexToOffset(kNewMessageTable), future);

@@ -214,11 +214,11 @@ TEST_CASE("a frame from a newer compatible schema decodes, its extra fields skip
 
 TEST_CASE("an unknown message type or value kind is refused as unknown_type") {
   RawOptions o;
-  o.type = 15;
+  o.type = 16;  // one past snapshot_chunk
   DecodeResult r = decode(raw_frame(sample_messages()[0], o));
   CHECK(r.status == Status::malformed);
   CHECK(r.reason == WireError::unknown_type);
-  CHECK(r.error == "unknown message type 15");
+  CHECK(r.error == "unknown message type 16");
   o.type = 0;
   CHECK(decode(raw_frame(sample_messages()[0], o)).reason == WireError::unknown_type);
 
@@ -255,6 +255,42 @@ TEST_CASE("frames that break a wire invariant are refused as invalid, naming it"
   m = s[4];  // heartbeat
   m.entries = s[2].entries;
   CHECK(refusal(m).find("carries 3 entries") != std::string::npos);
+}
+
+TEST_CASE("snapshot fields are refused on the types that do not carry them") {
+  const std::vector<Message> s = sample_messages();
+  auto refusal = [](Message m) {
+    DecodeResult r = decode(raw_frame(m));
+    CHECK(r.status == Status::malformed);
+    CHECK(r.reason == WireError::invalid);
+    CHECK(r.consumed > 0);  // one dropped message; the stream goes on
+    return r.error;
+  };
+  for (const Message& good : s) {
+    if (good.type == MessageType::snapshot_chunk) continue;
+    CAPTURE(to_string(good.type));
+    Message m = good;
+    m.payload = std::string("\0image", 6);
+    CHECK(refusal(m).find("carries 6 payload bytes") != std::string::npos);
+    if (good.type == MessageType::catchup_request) continue;
+    m = good;
+    m.offset = 1;
+    CHECK(refusal(m).find("with offset 1") != std::string::npos);
+  }
+  const Message chunk = s[s.size() - 2];
+  REQUIRE(chunk.type == MessageType::snapshot_chunk);
+  Message m = chunk;
+  m.slot_end = Slot{0};
+  CHECK(refusal(m) == "a snapshot_chunk of a snapshot at slot 0");
+  m = chunk;
+  m.slot = Slot{0};
+  CHECK(refusal(m) == "a snapshot_chunk answering slot 0");
+  m = chunk;
+  m.offset = UINT64_MAX - m.payload.size() + 1;
+  CHECK(refusal(m).find("ends past 2^64") != std::string::npos);
+  m = s[7];  // catchup_request
+  m.offset = 5;
+  CHECK(refusal(m) == "a catchup_request holding 5 bytes of no snapshot");
 }
 
 TEST_CASE("a noop carrying commands, or lengths that miss the bytes, is refused") {
@@ -307,6 +343,25 @@ TEST_CASE("entries sharing one command run cannot multiply memory") {
   CHECK(r.reason == WireError::invalid);
   CHECK(r.error.find("share") != std::string::npos);
   CHECK(allocated < 8 * f.size() + (64u << 10));
+}
+
+TEST_CASE("a payload sharing bytes with the entries cannot double memory") {
+  // The payload and an entry's command run are one vector: 8 KiB decoded
+  // from a 4 KiB frame. Refused by the byte budget, before the rules.
+  namespace fb = synod::wire::fb;
+  flatbuffers::FlatBufferBuilder fbb;
+  auto lengths = fbb.CreateVector(std::vector<std::uint32_t>{4096});
+  auto bytes = fbb.CreateVector(std::vector<std::uint8_t>(4096, 'z'));
+  const fb::Ballot ballot(1, 1);
+  auto e = fb::CreateEntry(fbb, 1, &ballot, fb::ValueKind::commands, lengths, bytes);
+  auto entries = fbb.CreateVector(std::vector{e});
+  fbb.Finish(fb::CreateMessage(fbb, wire_version, fb::MessageType::catchup_reply, 0, 1, 2, &ballot,
+                               1, 0, 1, false, false, false, entries, 0, bytes),
+             fb::MessageIdentifier());
+  DecodeResult r = decode(frame_of(std::span(fbb.GetBufferPointer(), fbb.GetSize())));
+  CHECK(r.status == Status::malformed);
+  CHECK(r.reason == WireError::invalid);
+  CHECK(r.error.find("share") != std::string::npos);
 }
 
 TEST_CASE("more entries than entries_max are refused as oversized before verification") {

@@ -108,6 +108,32 @@ std::vector<Message> sample_messages() {
   timeout_now.ballot = Ballot{9, NodeId{1}};
   out.push_back(timeout_now);
 
+  // Snapshot transfer: a catchup_request resuming an image, a chunk from the
+  // middle of it, and a last chunk ending exactly at the largest offset.
+  Message resume = base(MessageType::catchup_request, 3, 2);
+  resume.slot = Slot{5};
+  resume.slot_end = Slot{4000};
+  resume.offset = 3u << 20;
+  resume.commit = Slot{4100};
+  out.push_back(resume);
+
+  Message chunk = base(MessageType::snapshot_chunk, 2, 3);
+  chunk.slot = Slot{5};
+  chunk.slot_end = Slot{4000};
+  chunk.commit = Slot{4100};
+  chunk.offset = 3u << 20;
+  chunk.more = true;
+  chunk.payload = binary() + std::string(100, 's') + binary();
+  out.push_back(chunk);
+
+  Message last = base(MessageType::snapshot_chunk, 1, 3);
+  last.slot = Slot{1};
+  last.slot_end = Slot{kMax};
+  last.commit = Slot{kMax};
+  last.payload = binary();
+  last.offset = kMax - last.payload.size();
+  out.push_back(last);
+
   return out;
 }
 
