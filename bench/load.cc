@@ -10,6 +10,7 @@ namespace synod::bench {
 Load::Load(const BenchOptions& o)
     : requests_(static_cast<std::size_t>(o.clients) * o.outstanding),
       value_bytes_(o.value_bytes),
+      commands_(o.commands),
       warmup_s_(o.warmup_s),
       duration_s_(o.duration_s) {
   for (std::size_t i = 0; i < requests_.size(); ++i)
@@ -19,7 +20,9 @@ Load::Load(const BenchOptions& o)
 void Load::start(std::uint64_t now) {
   start_ = last_print_ = now;
   window_begin_ = now + static_cast<std::uint64_t>(warmup_s_ * 1e9);
-  window_end_ = window_begin_ + static_cast<std::uint64_t>(duration_s_ * 1e9);
+  // With --commands the window ends when the last of them commits (end()).
+  window_end_ =
+      commands_ ? UINT64_MAX : window_begin_ + static_cast<std::uint64_t>(duration_s_ * 1e9);
   phase_ = Phase::warmup;
   advance(now);
 }
@@ -54,10 +57,20 @@ void Load::end(std::size_t i, std::uint64_t now, bool committed) {
   if (now < window_begin_ || now >= window_end_) return;
   ++m_.ops;
   m_.latency.record(now - r.issued_ns);
+  // The window closes at this instant: requests ending later (even in the
+  // same Ready) are not counted, so exactly `commands_` are.
+  if (m_.ops == commands_) window_end_ = now;
 }
 
-void Load::progress(std::uint64_t now) {
-  if (now - last_print_ < 1'000'000'000u) return;
+double Load::window_fraction(std::uint64_t now) const {
+  if (phase_ == Phase::warmup || now < window_begin_) return 0;
+  if (phase_ == Phase::done) return 1;
+  if (commands_) return static_cast<double>(m_.ops) / static_cast<double>(commands_);
+  return std::min(1.0, static_cast<double>(now - window_begin_) /
+                           static_cast<double>(window_end_ - window_begin_));
+}
+
+void Load::print_progress(std::uint64_t now, std::string_view extra) {
   double elapsed = static_cast<double>(now - start_) / 1e9;
   double rate = static_cast<double>(ended_total_ - last_print_ended_) * 1e9 /
                 static_cast<double>(now - last_print_);
@@ -69,7 +82,11 @@ void Load::progress(std::uint64_t now) {
     so_far = fmt::format(", {:.0f} ops/s measured so far", static_cast<double>(m_.ops) / measured);
   else if (now < window_begin_)
     so_far = " (warmup)";
-  fmt::print(stderr, "[{:6.1f} s] {:>10.0f} ops/s in the last second{}\n", elapsed, rate, so_far);
+  if (commands_ && now >= window_begin_)
+    so_far += fmt::format(", {:.1f} of {:.1f} M commands", static_cast<double>(m_.ops) / 1e6,
+                          static_cast<double>(commands_) / 1e6);
+  fmt::print(stderr, "[{:6.1f} s] {:>10.0f} ops/s in the last second{}{}\n", elapsed, rate, so_far,
+             extra);
   last_print_ = now;
   last_print_ended_ = ended_total_;
 }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "histogram.h"
@@ -71,14 +72,20 @@ class Load {
     if (now >= window_begin_ && now < window_end_) ++m_.slots;
   }
 
-  // Once a second: prints a progress line to stderr when a second passed.
-  void progress(std::uint64_t now);
+  // How much of the measured window is done, in [0, 1]: committed commands
+  // out of --commands, or time out of --duration. 0 during the warmup.
+  double window_fraction(std::uint64_t now) const;
+  // Once a second: true when a progress line is due; print_progress() then
+  // prints it to stderr, `extra` appended (the caller's resident memory).
+  bool progress_due(std::uint64_t now) const { return now - last_print_ >= 1'000'000'000u; }
+  void print_progress(std::uint64_t now, std::string_view extra);
 
   const Measured& measured() const { return m_; }
 
  private:
   std::vector<Request> requests_;
   std::uint64_t value_bytes_;
+  std::uint64_t commands_;  // 0: the window lasts duration_s_
   std::uint64_t next_seq_ = 0;
   double warmup_s_, duration_s_;
   Phase phase_ = Phase::warmup;

@@ -94,6 +94,12 @@ const std::vector<Flag>& flags() {
        }},
       {"warmup", true,
        [](BenchOptions& o, const std::string& v) { return to_double(v, o.warmup_s); }},
+      {"commands", true,
+       [](BenchOptions& o, const std::string& v) { return to_uint(v, o.commands); }},
+      {"snapshot-every", true,
+       [](BenchOptions& o, const std::string& v) { return to_uint(v, o.snapshot_every); }},
+      {"compaction-tail", true,
+       [](BenchOptions& o, const std::string& v) { return to_uint(v, o.compaction_tail); }},
       {"storage", true,
        [](BenchOptions& o, const std::string& v) {
          if (v == "memory")
@@ -251,14 +257,21 @@ std::string usage() {
   --inflight-max N         slots in flight past the commit index            [256]
   --duration S             measured seconds, after the warmup               [5]
   --warmup S               seconds run before measuring                     [1]
+  --commands N             measure N committed commands instead of --duration
+                           seconds (a long run: is memory flat?)            [0: off]
+  --snapshot-every N       each replica snapshots its state machine and
+                           compacts its log every N applied slots; 0: never,
+                           so every command stays in memory                 [1000]
+  --compaction-tail N      slots kept below a snapshot (Config::compaction_tail)
+                                                                            [1000]
   --storage memory|log     in-memory storage, or the durable log (fdatasync) [memory]
   --data-dir DIR           where the log goes (a fresh subdirectory per run,
                            removed afterwards unless --keep-data)
   --wire                   memory transport: encode and decode every message
-  --prefault-mb N|auto     heap to touch before the run, per process: the log
-                           is not compacted yet, so every command is fresh
-                           memory, and first-touch page faults can cost more
-                           than synod (docs/benchmarks.md)                  [0]
+  --prefault-mb N|auto     heap to touch before the run, per process: without
+                           compaction every command is fresh memory, and
+                           first-touch page faults can cost more than synod
+                           (docs/benchmarks.md)                             [0]
   --tick-ms N              replica tick                                     [10]
   --election-ticks N       election timeout in ticks                        [50]
   --repeat N               run N times; report each figure's median and the
@@ -274,14 +287,16 @@ std::string usage() {
 
 std::vector<std::string> to_args(const BenchOptions& o) {
   std::vector<std::string> a = {
-      "--transport",      std::string(to_string(o.transport)),
-      "--replicas",       std::to_string(o.replicas),
-      "--value-bytes",    std::to_string(o.value_bytes),
-      "--batch-max",      std::to_string(o.batch_max),
-      "--inflight-max",   std::to_string(o.inflight_max),
-      "--storage",        std::string(to_string(o.storage)),
-      "--tick-ms",        std::to_string(o.tick_ms),
-      "--election-ticks", std::to_string(o.election_ticks),
+      "--transport",       std::string(to_string(o.transport)),
+      "--replicas",        std::to_string(o.replicas),
+      "--value-bytes",     std::to_string(o.value_bytes),
+      "--batch-max",       std::to_string(o.batch_max),
+      "--inflight-max",    std::to_string(o.inflight_max),
+      "--storage",         std::string(to_string(o.storage)),
+      "--tick-ms",         std::to_string(o.tick_ms),
+      "--election-ticks",  std::to_string(o.election_ticks),
+      "--snapshot-every",  std::to_string(o.snapshot_every),
+      "--compaction-tail", std::to_string(o.compaction_tail),
   };
   if (!o.data_dir.empty()) a.insert(a.end(), {"--data-dir", o.data_dir});
   a.insert(a.end(), {"--prefault-mb", std::to_string(std::max<std::int64_t>(o.prefault_mb, 0))});

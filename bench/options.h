@@ -25,6 +25,13 @@ struct BenchOptions {
   std::uint32_t inflight_max = 256;  // Config::max_inflight
   double duration_s = 5.0;           // measured, after the warmup
   double warmup_s = 1.0;
+  // When non-zero, the measured window ends after this many committed
+  // commands instead of after duration_s (long runs: memory held flat).
+  std::uint64_t commands = 0;
+  // Log compaction: each replica snapshots its state machine every this many
+  // applied slots (Replica::compact); 0 never, so the log grows with the run.
+  std::uint64_t snapshot_every = 1000;
+  std::uint64_t compaction_tail = 1000;  // Config::compaction_tail, in slots
   StorageKind storage = StorageKind::memory;
   std::string data_dir;  // --storage log: runs go in <data_dir>/synod-bench-<pid>
   bool keep_data = false;

@@ -1,12 +1,13 @@
-// Heap pre-faulting for the in-memory run. The core keeps every chosen value
-// until compaction exists (issue 5), so a run allocates (value + ~48) bytes
-// per command and never frees them: every one of those bytes is memory the
-// kernel hands out, and zeroes, for the first time. On a virtual machine that
-// gives fresh pages back to its host, that first touch costs more than synod
-// (measured here: clear_page_erms at 64-91 % of the CPU). A deployment with
-// compaction recycles that memory instead; pre-faulting emulates it: the heap
-// is grown and touched before the run, then handed back to malloc, which
-// serves the run from it without a page fault.
+// Heap pre-faulting. Without compaction (--snapshot-every 0) the core keeps
+// every chosen value, so a run allocates (value + ~48) bytes per command and
+// never frees them: every one of those bytes is memory the kernel hands out,
+// and zeroes, for the first time. On a virtual machine that gives fresh
+// pages back to its host, that first touch costs more than synod (measured
+// here: clear_page_erms at 64-91 % of the CPU). Compaction recycles the
+// memory once the log reaches its steady size; pre-faulting removes the
+// first touch before that too: the heap is grown and touched before the
+// run, then handed back to malloc, which serves the run from it without a
+// page fault.
 #pragma once
 
 #include <cstdint>

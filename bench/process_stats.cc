@@ -48,6 +48,14 @@ ProcessUsage pid_usage(pid_t pid) {
   return u;
 }
 
+std::uint64_t current_rss_bytes(pid_t pid) {
+  std::ifstream status(pid ? fmt::format("/proc/{}/status", pid)
+                           : std::string("/proc/self/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
 void reset_peak_rss() {
   if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
     std::fputs("5", f);

@@ -21,6 +21,9 @@ ProcessUsage self_usage();
 // Another process from /proc/<pid>/stat and status (clock-tick resolution).
 // Zeros when it is gone.
 ProcessUsage pid_usage(pid_t pid);
+// The resident set now (VmRSS), of this process (pid 0) or another; 0 when
+// unknown or gone.
+std::uint64_t current_rss_bytes(pid_t pid = 0);
 // Resets the peak RSS of this process to its current RSS, so a sweep reports
 // each run's own peak (/proc/self/clear_refs; ignored where unsupported).
 void reset_peak_rss();

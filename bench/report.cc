@@ -60,11 +60,19 @@ std::string load_average() {
 std::string config_line(const BenchOptions& o) {
   return fmt::format(
       "transport={} replicas={} value_bytes={} clients={} outstanding={} batch_max={} "
-      "inflight_max={} storage={}{} duration_s={} warmup_s={} tick_ms={} election_ticks={}{}",
+      "inflight_max={} storage={}{} {} warmup_s={} tick_ms={} election_ticks={} "
+      "snapshot_every={} compaction_tail={}{}",
       to_string(o.transport), o.replicas, o.value_bytes, o.clients, o.outstanding, o.batch_max,
       o.inflight_max, to_string(o.storage),
-      o.storage == StorageKind::log ? " data_dir=" + o.data_dir : "", o.duration_s, o.warmup_s,
-      o.tick_ms, o.election_ticks, o.wire ? " wire=on" : "");
+      o.storage == StorageKind::log ? " data_dir=" + o.data_dir : "",
+      o.commands ? fmt::format("commands={}", o.commands)
+                 : fmt::format("duration_s={}", o.duration_s),
+      o.warmup_s, o.tick_ms, o.election_ticks, o.snapshot_every, o.compaction_tail,
+      o.wire ? " wire=on" : "");
+}
+
+std::string mib(std::uint64_t b) {
+  return fmt::format("{:.0f}", static_cast<double>(b) / (1ull << 20));
 }
 
 }  // namespace
@@ -86,6 +94,10 @@ Figures figures_of(const BenchOptions& o, const RunResult& r) {
   f.max_us = static_cast<double>(m.latency.max()) / 1e3;
   f.cpu_us_per_op = m.ops ? r.cpu_s * 1e6 / static_cast<double>(m.ops) : 0;
   f.peak_rss_bytes = r.peak_rss_bytes;
+  f.rss_tenths = r.rss_tenths;
+  f.snapshots = r.snapshots;
+  f.restores = r.restores;
+  f.states = r.states;
   f.heap_bytes_per_op =
       m.ops ? static_cast<double>(r.heap_growth_bytes) / static_cast<double>(m.ops) : 0;
   f.fault_mb = static_cast<double>(r.fault_bytes) / 1e6;
@@ -107,7 +119,13 @@ Figures median_of(const std::vector<Figures>& runs) {
   med(&Figures::p90_us), med(&Figures::p99_us), med(&Figures::p999_us), med(&Figures::max_us);
   med(&Figures::cpu_us_per_op), med(&Figures::cores_busy), med(&Figures::peak_rss_bytes);
   med(&Figures::heap_bytes_per_op), med(&Figures::fault_mb), med(&Figures::failed);
-  med(&Figures::refused);
+  med(&Figures::refused), med(&Figures::snapshots), med(&Figures::restores);
+  for (std::size_t i = 0; i < RssTrack::kPoints; ++i) {
+    std::vector<std::uint64_t> v;
+    for (const Figures& f : runs) v.push_back(f.rss_tenths[i]);
+    std::sort(v.begin(), v.end());
+    m.rss_tenths[i] = v[v.size() / 2];
+  }
   m.runs = static_cast<unsigned>(runs.size());
   m.ops_per_sec_min = m.ops_per_sec_max = runs.front().ops_per_sec;
   for (const Figures& f : runs) {
@@ -145,9 +163,26 @@ std::string text_report(const BenchOptions& o, const Figures& f, const Context& 
       o.transport == TransportKind::memory && o.storage == StorageKind::memory && f.cores_busy < 0.9
           ? "; the loop never sleeps, so other programs took the rest"
           : "");
-  s += fmt::format("  peak RSS          {}   (largest process)\n", bytes_text(f.peak_rss_bytes));
-  s += fmt::format("  heap per op       {:.0f} B retained{} (no log compaction yet)\n",
-                   f.heap_bytes_per_op,
+  s += fmt::format("  peak RSS          {}   (largest process, whole run)\n",
+                   bytes_text(f.peak_rss_bytes));
+  const auto& t = f.rss_tenths;
+  s += fmt::format(
+      "  RSS over window   {} MiB at 10 %, {} MiB at 50 %, {} MiB at 100 % ({:+.0f} MiB from 10 "
+      "to 100 %)\n",
+      mib(t[1]), mib(t[5]), mib(t[10]),
+      (static_cast<double>(t[10]) - static_cast<double>(t[1])) / (1ull << 20));
+  std::string tenths;
+  for (std::uint64_t b : t) tenths += fmt::format("{}{}", tenths.empty() ? "" : " ", mib(b));
+  s += fmt::format("  RSS by tenths     {}   (MiB at 0, 10, ..., 100 % of the window)\n", tenths);
+  if (o.snapshot_every)
+    s += fmt::format(
+        "  compaction        every {} slots, {} slots kept below: {} snapshots, {} restored\n",
+        o.snapshot_every, o.compaction_tail, thousands(static_cast<double>(f.snapshots)),
+        f.restores);
+  else
+    s += "  compaction        off (--snapshot-every 0): the log keeps every command\n";
+  if (!f.states.empty()) s += fmt::format("  state machines    {}\n", f.states);
+  s += fmt::format("  heap per op       {:.0f} B retained{}\n", f.heap_bytes_per_op,
                    o.transport == TransportKind::tcp ? " by the leader process" : "");
   s += fmt::format(
       "  first touch       {:.0f} MB of pages faulted in during the window ({:.0f} B per op)\n",
@@ -163,34 +198,41 @@ std::string json_run(const BenchOptions& o, const Figures& f, const Context& c) 
       "{{\"transport\": \"{}\", \"replicas\": {}, \"value_bytes\": {}, \"clients\": {}, "
       "\"outstanding\": {}, \"batch_max\": {}, \"inflight_max\": {}, \"storage\": \"{}\", "
       "\"data_dir\": {}, \"duration_s\": {}, \"warmup_s\": {}, \"tick_ms\": {}, "
-      "\"election_ticks\": {}, \"wire\": {}}}",
+      "\"election_ticks\": {}, \"wire\": {}, \"commands\": {}, \"snapshot_every\": {}, "
+      "\"compaction_tail\": {}}}",
       to_string(o.transport), o.replicas, o.value_bytes, o.clients, o.outstanding, o.batch_max,
       o.inflight_max, to_string(o.storage), json_string(o.data_dir), o.duration_s, o.warmup_s,
-      o.tick_ms, o.election_ticks, o.wire);
+      o.tick_ms, o.election_ticks, o.wire, o.commands, o.snapshot_every, o.compaction_tail);
+  std::string tenths;
+  for (std::uint64_t b : f.rss_tenths) tenths += fmt::format("{}{}", tenths.empty() ? "" : ", ", b);
   return fmt::format(
       "{{\"ops_per_sec\": {:.1f}, \"mb_per_sec\": {:.3f}, \"slots_per_sec\": {:.1f}, "
       "\"commands_per_slot\": {:.2f}, \"p50_us\": {:.2f}, \"p90_us\": {:.2f}, \"p99_us\": {:.2f}, "
       "\"p999_us\": {:.2f}, \"max_us\": {:.2f}, \"cpu_us_per_op\": {:.4f}, \"cores_busy\": {:.3f}, "
-      "\"peak_rss_bytes\": {}, \"ops\": {}, \"seconds\": {:.3f}, \"not_committed\": {}, "
+      "\"peak_rss_bytes\": {}, \"rss_10pct_bytes\": {}, \"rss_50pct_bytes\": {}, "
+      "\"rss_100pct_bytes\": {}, \"rss_tenths_bytes\": [{}], \"snapshots\": {}, \"restores\": {}, "
+      "\"states\": {}, \"ops\": {}, \"seconds\": {:.3f}, \"not_committed\": {}, "
       "\"refused\": {}, \"runs\": {}, \"ops_per_sec_min\": {:.1f}, \"ops_per_sec_max\": {:.1f}, "
       "\"heap_bytes_per_op\": {:.1f}, \"fault_mb\": {:.1f}, \"config\": {}, \"command\": {}, "
       "\"uname\": {}, \"nproc\": {}}}",
       f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.commands_per_slot, f.p50_us, f.p90_us,
-      f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.cores_busy, f.peak_rss_bytes, f.ops,
-      f.seconds, f.failed, f.refused, f.runs, f.ops_per_sec_min, f.ops_per_sec_max,
-      f.heap_bytes_per_op, f.fault_mb, cfg, json_string(c.command), json_string(c.machine.uname),
-      c.machine.nproc);
+      f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.cores_busy, f.peak_rss_bytes,
+      f.rss_tenths[1], f.rss_tenths[5], f.rss_tenths[10], tenths, f.snapshots, f.restores,
+      json_string(f.states), f.ops, f.seconds, f.failed, f.refused, f.runs, f.ops_per_sec_min,
+      f.ops_per_sec_max, f.heap_bytes_per_op, f.fault_mb, cfg, json_string(c.command),
+      json_string(c.machine.uname), c.machine.nproc);
 }
 
 std::string sweep_csv(const std::string& name, const std::vector<SweepPoint>& points) {
   std::string s = name +
                   ",ops_per_sec,mb_per_sec,slots_per_sec,p50_us,p90_us,p99_us,p999_us,max_us,"
-                  "cpu_us_per_op,peak_rss_bytes,not_committed\n";
+                  "cpu_us_per_op,peak_rss_bytes,rss_10pct_bytes,rss_100pct_bytes,not_committed\n";
   for (const SweepPoint& p : points) {
     const Figures& f = p.f;
-    s += fmt::format("{},{:.1f},{:.3f},{:.1f},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.4f},{},{}\n",
-                     p.value, f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.p50_us, f.p90_us,
-                     f.p99_us, f.p999_us, f.max_us, f.cpu_us_per_op, f.peak_rss_bytes, f.failed);
+    s += fmt::format(
+        "{},{:.1f},{:.3f},{:.1f},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.4f},{},{},{},{}\n", p.value,
+        f.ops_per_sec, f.mb_per_sec, f.slots_per_sec, f.p50_us, f.p90_us, f.p99_us, f.p999_us,
+        f.max_us, f.cpu_us_per_op, f.peak_rss_bytes, f.rss_tenths[1], f.rss_tenths[10], f.failed);
   }
   return s;
 }

@@ -22,8 +22,13 @@ struct Figures {
   double cpu_us_per_op = 0;  // every process
   double cores_busy = 0;     // CPU seconds per second of the window
   std::uint64_t peak_rss_bytes = 0;
-  double heap_bytes_per_op = 0;  // this process's heap growth per op
-  double fault_mb = 0;           // pages first touched, every process, 10^6 B
+  // Resident bytes at each tenth of the window (largest process): flat
+  // memory shows as the 10 % sample equal to the 100 % one.
+  RssTrack::Samples rss_tenths{};
+  std::uint64_t snapshots = 0, restores = 0;  // whole run, every replica
+  std::string states;                         // the state machine check (memory transport)
+  double heap_bytes_per_op = 0;               // this process's heap growth per op
+  double fault_mb = 0;                        // pages first touched, every process, 10^6 B
   std::uint64_t failed = 0;
   std::uint64_t refused = 0;
   // With --repeat: how many runs these figures are the medians of, and the

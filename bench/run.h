@@ -7,6 +7,7 @@
 
 #include "load.h"
 #include "options.h"
+#include "rss_track.h"
 #include "synod/config.h"
 #include "synod/storage.h"
 #include "synod/wire.h"
@@ -19,15 +20,26 @@ struct RunResult {
   Measured m;
   double cpu_s = 0;                  // every process, during the measured window
   std::uint64_t peak_rss_bytes = 0;  // the largest of the processes
+  // Resident bytes at each tenth of the measured window (the largest
+  // process; all of them for the memory transport, which is one).
+  RssTrack::Samples rss_tenths{};
   unsigned processes = 1;
   // This process's malloc heap over the measured window: bytes newly in use
-  // (the log is never compacted, so mostly retained commands).
+  // (retained commands: the log and what compaction has not yet dropped).
   std::uint64_t heap_growth_bytes = 0;
+  // Snapshots taken (Replica::compact) and restored (rd.restore), every
+  // replica of this process, whole run.
+  std::uint64_t snapshots = 0;
+  std::uint64_t restores = 0;
+  // Whether the replicas' state machines agree after the run (memory
+  // transport: it sees all of them); empty when not checked.
+  std::string states;
   // Pages first touched in the window, every process (minor faults).
   std::uint64_t fault_bytes = 0;
 };
 
-// Bytes in use in this process's malloc heap (mallinfo2).
+// Bytes malloc has handed out in this process, mmapped blocks included
+// (mallinfo2).
 std::uint64_t heap_in_use();
 
 // The Config of replica `id` of the run. The designated leader (node 1) has

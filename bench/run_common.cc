@@ -28,6 +28,7 @@ Config replica_config(const BenchOptions& o, NodeId id) {
   std::uint64_t in_flight_bytes = static_cast<std::uint64_t>(o.clients) * o.outstanding *
                                   std::max<std::uint64_t>(o.value_bytes, 1);
   c.pending_bytes_max = std::max<std::uint64_t>(64u << 20, 2 * in_flight_bytes);
+  c.compaction_tail = o.compaction_tail;
   c.seed = 0x5eed0000 + id.value;
   c.join_existing = false;  // every run starts a brand-new cluster
   return c;
@@ -42,7 +43,12 @@ wire::WireLimits wire_limits(const BenchOptions& o) {
   return l;
 }
 
-std::uint64_t heap_in_use() { return mallinfo2().uordblks; }
+// Large blocks (a transport's buffers, a log chunk) are mmapped by malloc and
+// counted apart from the heap proper (hblkhd): both are memory in use.
+std::uint64_t heap_in_use() {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
 
 std::uint64_t prefault_bytes(const BenchOptions& o) {
   if (o.prefault_mb >= 0) return static_cast<std::uint64_t>(o.prefault_mb) << 20;
@@ -55,6 +61,14 @@ std::uint64_t prefault_bytes(const BenchOptions& o) {
   double per_request = memory ? 4e5 : 3e4;  // a closed-loop request's best rate
   rate = std::min(rate, per_request * o.clients * o.outstanding);
   auto ops = static_cast<std::uint64_t>(rate * (o.warmup_s + o.duration_s));
+  if (o.commands) ops = o.commands + static_cast<std::uint64_t>(rate * o.warmup_s);
+  // With compaction the log holds at most the tail and one interval of
+  // slots, each of at most a full batch: that much memory is recycled.
+  if (o.snapshot_every) {
+    std::uint64_t per_slot =
+        std::min<std::uint64_t>(o.batch_max, static_cast<std::uint64_t>(o.clients) * o.outstanding);
+    ops = std::min(ops, (o.snapshot_every + o.compaction_tail) * per_slot);
+  }
   unsigned processes = memory ? 1 : o.replicas;
   return prefault_bytes_for(ops, o.value_bytes) / processes;
 }

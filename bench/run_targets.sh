@@ -1,6 +1,7 @@
 #!/bin/sh
 # The figures of docs/benchmarks.md: each target of issue 6, three runs each
-# (every figure is the median of the three). Writes one JSON per row.
+# (every figure is the median of the three), then the memory check of issue 5.
+# Writes one JSON per row.
 #   bench/run_targets.sh [build-dir] [out-dir] [data-dir]
 set -eu
 build=${1:-build}
@@ -26,3 +27,8 @@ run memory-one           --transport memory --clients 1 --outstanding 1
 run tcp-batched          --transport tcp
 run tcp-one              --transport tcp --clients 1 --outstanding 1
 run tcp-log              --transport tcp --storage log --data-dir "$data" --clients 64 --outstanding 64
+# Issue 5: a long run holds memory flat with compaction (compare
+# rss_10pct_bytes with rss_100pct_bytes), and grows without it.
+run memory-flat          --transport memory --commands 50000000 --snapshot-every 10000
+run memory-flat-default  --transport memory --commands 50000000
+run memory-no-compaction --transport memory --commands 5000000 --snapshot-every 0

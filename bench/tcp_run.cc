@@ -13,12 +13,20 @@
 #include "children.h"
 #include "prefault.h"
 #include "process_stats.h"
+#include "rss_track.h"
 #include "run.h"
 #include "uv_replica.h"
 
 namespace synod::bench {
 
 namespace {
+
+RunResult failed_run(std::string why) {
+  RunResult r;
+  r.ok = false;
+  r.error = std::move(why);
+  return r;
+}
 
 constexpr std::uint64_t kElectionDeadlineMs = 120'000;  // replicas pre-fault first
 constexpr std::uint64_t kControlMs = 5;                 // phase changes, progress, retries
@@ -40,6 +48,7 @@ class LeaderRun {
   void retry_idle(std::uint64_t now);
   void on_done(std::size_t r, const ProposalOutcome& out);
   ProcessUsage usage_all() const;
+  std::uint64_t rss_largest() const;
   void finish(const char* error);
 
   const BenchOptions& o_;
@@ -54,6 +63,7 @@ class LeaderRun {
   ProcessUsage begin_{}, end_{};
   std::uint64_t heap_begin_ = 0, heap_end_ = 0;
   std::uint64_t peak_rss_ = 0;
+  RssTrack rss_;
   std::string error_;
 };
 
@@ -66,6 +76,13 @@ ProcessUsage LeaderRun::usage_all() const {
     all.minor_faults += u.minor_faults;
   }
   return all;
+}
+
+// The resident set of the largest process now (as peak RSS is reported).
+std::uint64_t LeaderRun::rss_largest() const {
+  std::uint64_t largest = current_rss_bytes();
+  for (pid_t p : children()) largest = std::max(largest, current_rss_bytes(p));
+  return largest;
 }
 
 void LeaderRun::issue(std::size_t r, std::uint64_t now) {
@@ -114,8 +131,10 @@ void LeaderRun::on_control() {
     heap_begin_ = heap_in_use();
     measuring_ = true;
   }
+  if (p != Phase::warmup) rss_.at(load_.window_fraction(now), [this] { return rss_largest(); });
   if (p == Phase::done) return finish(nullptr);
-  load_.progress(now);
+  if (load_.progress_due(now))
+    load_.print_progress(now, fmt::format(", RSS {} MiB (largest process)", rss_largest() >> 20));
   // Lost the lead (overloaded peers missed heartbeats): force it back, at
   // most once a second; the outcomes in between count as failed.
   ReplicaInfo info = node_.host().info();
@@ -148,7 +167,7 @@ RunResult LeaderRun::run(std::uint64_t cluster_id) {
   if (!node_.start(cluster_id, apply, &why)) {
     node_.stop();
     uv_run(&loop_, UV_RUN_DEFAULT);
-    return {false, why, {}, 0, 0, 0};
+    return failed_run(why);
   }
   started_ = last_campaign_ = now_ns();
   node_.host().replica()->campaign();  // sent with the next tick
@@ -163,6 +182,8 @@ RunResult LeaderRun::run(std::uint64_t cluster_id) {
   res.m = load_.measured();
   res.cpu_s = end_.cpu_s - begin_.cpu_s;
   res.peak_rss_bytes = peak_rss_;
+  res.rss_tenths = rss_.samples();
+  res.snapshots = node_.snapshots();
   res.processes = o_.replicas;
   res.heap_growth_bytes = heap_end_ > heap_begin_ ? heap_end_ - heap_begin_ : 0;
   res.fault_bytes =
@@ -177,9 +198,9 @@ RunResult run_tcp(const BenchOptions& opts) {
   reset_peak_rss();
   BenchOptions o = opts;
   std::string why, run_dir;
-  if (!pick_ports(o.replicas, o.ports, &why)) return {false, why, {}, 0, 0, 0};
+  if (!pick_ports(o.replicas, o.ports, &why)) return failed_run(why);
   if (o.storage == StorageKind::log && (run_dir = make_run_dir(o, &why)).empty())
-    return {false, why, {}, 0, 0, 0};
+    return failed_run(why);
   // Each replica process pre-faults its own share before it listens.
   std::uint64_t prefault = prefault_bytes(o);
   o.prefault_mb = static_cast<std::int64_t>(prefault >> 20);
@@ -195,7 +216,7 @@ RunResult run_tcp(const BenchOptions& opts) {
     if (spawn_self(args, &why) < 0) {
       stop_children(1000);
       remove_run_dir(o, run_dir);
-      return {false, why, {}, 0, 0, 0};
+      return failed_run(why);
     }
   }
   if (prefault) {

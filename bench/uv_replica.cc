@@ -43,7 +43,20 @@ bool UvReplica::start(std::uint64_t cluster_id,
   h.config = replica_config(o_, id_);
   h.tick_ms = o_.tick_ms;
   h.limits = limits;
-  h.apply = std::move(apply);
+  h.apply = [this, apply = std::move(apply)](Slot slot, const std::string& command) {
+    state_.apply_command(command);
+    return apply ? apply(slot, command) : std::string{};
+  };
+  h.restore = [this](const Snapshot& snap) {
+    if (!state_.restore(snap))
+      log(fmt::format("a snapshot of slot {} is not a bench state machine image",
+                      snap.meta.slot.value));
+  };
+  h.snapshot_every_slots = o_.snapshot_every;
+  h.snapshot = [this] {
+    ++snapshots_;
+    return state_.image();
+  };
   h.log = [this](std::string_view line) { log(line); };
   // The durable log persists on a LogWriter thread (group commit), so the
   // loop never waits for fdatasync.

@@ -1,6 +1,8 @@
 // One replica of a TCP run on a libuv loop: its storage, the TCP transport
 // on 127.0.0.1 and the ready-made UvHost. The leader process and each
-// replica process build one of these.
+// replica process build one of these. It applies to a BenchStateMachine and
+// lets the host snapshot it every --snapshot-every slots, so the processes'
+// logs are compacted as the memory transport's are.
 #pragma once
 
 #include <uv.h>
@@ -10,6 +12,7 @@
 #include <string>
 
 #include "options.h"
+#include "state_machine.h"
 #include "synod/storage.h"
 #include "synod/tcp_transport.h"
 #include "synod/uv_host.h"
@@ -21,7 +24,8 @@ class UvReplica {
   UvReplica(uv_loop_t* loop, const BenchOptions& o, NodeId id, std::string run_dir);
   ~UvReplica();
 
-  // Opens the storage, starts the transport and the host.
+  // Opens the storage, starts the transport and the host. `apply`, when
+  // set, is called after the state machine applied each command.
   bool start(std::uint64_t cluster_id, std::function<std::string(Slot, const std::string&)> apply,
              std::string* why);
   // Stops the host and the transport; run the loop until idle afterwards.
@@ -31,6 +35,8 @@ class UvReplica {
 
   UvHost& host() { return *host_; }
   TcpTransport& transport() { return *transport_; }
+  // Snapshots this replica handed to the host for compaction.
+  std::uint64_t snapshots() const { return snapshots_; }
 
  private:
   void log(std::string_view line) const;
@@ -40,6 +46,8 @@ class UvReplica {
   NodeId id_;
   std::string run_dir_;
   bool quiet_ = false;
+  BenchStateMachine state_;
+  std::uint64_t snapshots_ = 0;
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<TcpTransport> transport_;
   std::unique_ptr<UvHost> host_;
