@@ -14,6 +14,10 @@
 int main(int argc, char** argv) {
   std::string why;
   auto options = synod::kv::parse_server_options(argc, argv, &why);
+  if (!options && why == "usage") {
+    fmt::print("{}", synod::kv::server_usage());
+    return 0;
+  }
   if (!options) {
     fmt::print(stderr, "synod-kv: {}\n{}", why, synod::kv::server_usage());
     return 2;

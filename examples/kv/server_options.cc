@@ -1,6 +1,7 @@
 #include "server_options.h"
 
 #include <charconv>
+#include <set>
 
 namespace synod::kv {
 
@@ -56,6 +57,9 @@ const char* server_usage() {
 }
 
 std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::string* why) {
+  static const std::set<std::string> valued_flags = {
+      "--id",         "--peers",   "--clients",        "--listen",         "--data-dir",
+      "--cluster-id", "--tick-ms", "--election-ticks", "--snapshot-bytes", "--compaction-tail"};
   ServerOptions o;
   std::map<std::uint64_t, std::string> peers;
   for (int i = 1; i < argc; ++i) {
@@ -71,6 +75,10 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       o.memory = true;
     else if (k == "--bootstrap")
       o.bootstrap = true;
+    else if (k == "--help" || k == "-h")
+      return (*why = "usage"), std::nullopt;
+    else if (!valued_flags.contains(k))
+      return (*why = "unknown flag " + k), std::nullopt;
     else if (!value(&v))
       return std::nullopt;
     else if (k == "--id") {

@@ -58,7 +58,13 @@ void Rejoiner::on_election_timeout() {
   if (!active() || proposer_.leading()) return;
   if ((replied_ & others()) != others()) {
     query_missing();
-    return;
+    // A peer with state proves the cluster is not new, and then a majority
+    // of the others is enough: the campaign below needs their promises only
+    // (a ballot this replica promised and forgot is held by one of them, so
+    // its campaign is refused until it goes above it). Waiting for everyone
+    // would let one dead voter keep a replaced disk out for good.
+    bool existing = (replied_ & ~empty_ & others()) != 0;
+    if (!existing || !ctx_.quorum.is_quorum(replied_ & others())) return;
   }
   if (all_empty()) {
     ctx_.set_voting(true);

@@ -222,8 +222,11 @@ TEST_CASE("a missing or damaged snapshot file named by the log refuses to open, 
       {"truncated",
        [](TestLog& t, const std::string& path) {
          auto bytes = t.fs.contents(path);
-         bytes.resize(bytes.size() - 1);
-         t.fs.set_contents(path, bytes);
+         REQUIRE(!bytes.empty());
+         // Built from the front rather than resize(size - 1), which GCC 12's
+         // sanitizer build mistakes for a huge memset (-Wstringop-overflow).
+         std::vector<std::byte> cut(bytes.begin(), bytes.end() - 1);
+         t.fs.set_contents(path, cut);
        }},
       {"zeroed",
        [](TestLog& t, const std::string& path) {

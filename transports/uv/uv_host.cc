@@ -222,7 +222,8 @@ void UvHost::maybe_snapshot() {
   if (!opt_.snapshot || applied_ <= applied_at_snapshot_) return;
   bool by_slots = opt_.snapshot_every_slots > 0 &&
                   applied_.value >= applied_at_snapshot_.value + opt_.snapshot_every_slots;
-  bool by_bytes = opt_.snapshot_every_bytes > 0 && bytes_since_snapshot_ >= opt_.snapshot_every_bytes;
+  bool by_bytes =
+      opt_.snapshot_every_bytes > 0 && bytes_since_snapshot_ >= opt_.snapshot_every_bytes;
   if (!by_slots && !by_bytes) return;
   Status s = compact(applied_, opt_.snapshot());
   if (s != Status::ok)
