@@ -22,8 +22,19 @@ Status Config::validate(std::string* why) const {
       if (voters[i] == voters[j])
         return fail(fmt::format("voter {} listed twice", voters[i].value));
   }
-  if (std::find(voters.begin(), voters.end(), id) == voters.end())
-    return fail(fmt::format("id {} is not among the voters", id.value));
+  if (voters.size() + learners.size() > 64)
+    return fail(fmt::format("at most 64 members, got {}", voters.size() + learners.size()));
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    if (!learners[i].valid()) return fail("learner ids must be non-zero");
+    if (std::find(voters.begin(), voters.end(), learners[i]) != voters.end())
+      return fail(fmt::format("{} is both a voter and a learner", learners[i].value));
+    for (std::size_t j = i + 1; j < learners.size(); ++j)
+      if (learners[i] == learners[j])
+        return fail(fmt::format("learner {} listed twice", learners[i].value));
+  }
+  if (std::find(voters.begin(), voters.end(), id) == voters.end() &&
+      std::find(learners.begin(), learners.end(), id) == learners.end())
+    return fail(fmt::format("id {} is neither a voter nor a learner", id.value));
   if (heartbeat_ticks == 0) return fail("heartbeat_ticks must be at least 1");
   if (election_ticks <= heartbeat_ticks)
     return fail(fmt::format("election_ticks ({}) must exceed heartbeat_ticks ({})", election_ticks,

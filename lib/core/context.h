@@ -20,7 +20,8 @@ namespace synod::detail {
 struct Outbox {
   std::optional<Snapshot> snapshot;  // to save, with keep_from
   Slot keep_from{};
-  std::optional<Snapshot> restore;  // for the host's state machine
+  std::optional<Snapshot> restore;       // for the host's state machine
+  std::optional<Membership> membership;  // the latest configuration, when it changed
   bool hard_state_dirty = false;
   bool must_sync = false;
   std::vector<Entry> entries;
@@ -29,8 +30,8 @@ struct Outbox {
   std::vector<ReadState> reads;
 
   bool empty() const {
-    return !snapshot && !restore && !hard_state_dirty && entries.empty() && messages.empty() && outcomes.empty() &&
-           reads.empty();
+    return !snapshot && !restore && !membership && !hard_state_dirty && entries.empty() &&
+           messages.empty() && outcomes.empty() && reads.empty();
   }
 };
 
@@ -86,11 +87,29 @@ struct Context {
   }
 
   void set_commit(Slot to) {
+    Slot from = log.commit();
     log.advance_commit(to);
+    learn_configs(from, log.commit());
     if (log.commit() > hard.commit) {
       hard.commit = log.commit();
       out.hard_state_dirty = true;
     }
+  }
+
+  // Configurations chosen in (after, upto] join the membership; those that
+  // no longer govern any slot after upto go.
+  void learn_configs(Slot after, Slot upto) {
+    bool changed = false;
+    for (Slot s = after.next(); s <= upto; s = s.next()) {
+      const Record* r = log.find(s);
+      if (!r || !r->value.is_config()) continue;
+      std::optional<Membership> m = membership_of(r->value);
+      SYNOD_ASSERT(m.has_value(), "slot {} holds a malformed configuration", s.value);
+      quorum.on_chosen(s, *m);
+      changed = true;
+    }
+    quorum.prune(upto);
+    if (changed) out.membership = quorum.latest();
   }
 
   // A snapshot to save in the next Ready; storage then drops entries below

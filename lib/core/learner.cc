@@ -28,9 +28,9 @@ void Learner::switch_source() {
     source_ = best_;
     return;
   }
-  const auto& voters = ctx_.quorum.voters();
-  for (std::size_t i = 0; i < voters.size(); ++i) {
-    NodeId v = voters[rotation_++ % voters.size()];
+  const std::vector<NodeId> members = ctx_.quorum.members();
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    NodeId v = members[rotation_++ % members.size()];
     if (v != ctx_.self() && v != source_) {
       source_ = v;
       return;
@@ -47,10 +47,11 @@ void Learner::maybe_request() {
   m.to = source_;
   m.slot = requested_ = ctx_.log.commit().next();
   m.commit = known_commit_;
-  // A snapshot half received resumes where it stopped, from any peer that
-  // still holds it.
-  m.slot_end = receiver_.slot();
-  m.offset = receiver_.bytes();
+  // A snapshot half received from this source resumes where it stopped.
+  if (receiver_.source() == source_) {
+    m.slot_end = receiver_.slot();
+    m.offset = receiver_.bytes();
+  }
   ctx_.send(std::move(m));
   requesting_ = true;
   ticks_waiting_ = 0;
@@ -154,6 +155,9 @@ void Learner::on_snapshot_chunk(const Message& msg) {
 void Learner::install(const Snapshot& snap) {
   if (snap.meta.slot <= ctx_.log.commit()) return;
   ctx_.log.install(snap.meta.slot);
+  ctx_.quorum.reset(snap.meta.membership, snap.meta.slot.next(), snap.meta.pending,
+                    snap.meta.pending_from);
+  ctx_.out.membership = ctx_.quorum.latest();
   ctx_.save_snapshot(snap, snap.meta.slot.next());
   ctx_.out.restore = snap;
   ctx_.hard.commit = snap.meta.slot;

@@ -18,7 +18,11 @@ inline bool ascending_slots(const std::vector<Entry>& entries, bool consecutive)
 
 inline bool well_formed(const Context& ctx, const Message& m) {
   if (m.group != ctx.config.group || m.to != ctx.self()) return false;
-  if (m.from == ctx.self() || !ctx.quorum.is_voter(m.from)) return false;
+  if (m.from == ctx.self()) return false;
+  // Members of the configurations held; a candidate also hears promises
+  // from the voters of configurations reported to it.
+  bool promise = m.type == MessageType::promise || m.type == MessageType::reject;
+  if (!ctx.quorum.is_member(m.from) && !(promise && ctx.quorum.index_of(m.from))) return false;
   switch (m.type) {
     case MessageType::prepare:
     case MessageType::heartbeat:

@@ -4,7 +4,7 @@
 
 namespace synod::detail {
 
-Proposer::Proposer(Context& ctx) : ctx_(ctx), promises_(ctx.quorum.size()) {}
+Proposer::Proposer(Context& ctx) : ctx_(ctx), promises_(64) {}
 
 // ---- Phase 1 -------------------------------------------------------------
 
@@ -21,16 +21,22 @@ void Proposer::campaign(bool force, bool exclude_self) {
   Slot from_slot = ctx_.log.commit().next();
   reported_.clear();
   promised_mask_ = 0;
+  asked_.clear();
+  required_.clear();
   for (auto& p : promises_) p = PeerPromise{false, from_slot};
 
   // Pitfall (DESIGN section 10): the candidate's own promise is durable
   // before its Prepare leaves, so a restart never reuses this ballot.
   ctx_.promise(ballot_);
   ctx_.leader = NodeId{};
+  asked_mask_ = ctx_.quorum.bit(ctx_.self());
+  from_slot_ = from_slot;
   if (!exclude_self_) promised_mask_ |= ctx_.quorum.bit(ctx_.self());
-  for (NodeId v : ctx_.quorum.voters())
-    if (v != ctx_.self()) send_prepare(v, from_slot);
-  if (ctx_.quorum.is_quorum(promised_mask_)) become_leader();
+  if (!exclude_self_)
+    for (Slot s = from_slot; s <= ctx_.log.last(); s = s.next())
+      if (const Record* r = ctx_.log.find(s); r && r->value.is_config()) require_config(r->value);
+  for (NodeId v : ctx_.quorum.voters()) ask(v);
+  if (promised_enough()) become_leader();
 }
 
 void Proposer::probe() {
@@ -65,10 +71,39 @@ void Proposer::retry_campaign() {
     campaign(force_, exclude_self_);
     return;
   }
-  for (NodeId v : ctx_.quorum.voters()) {
+  for (NodeId v : asked_) {
     auto i = *ctx_.quorum.index_of(v);
-    if (v != ctx_.self() && !promises_[i].done) send_prepare(v, promises_[i].next);
+    if (!promises_[i].done) send_prepare(v, promises_[i].next);
   }
+}
+
+// Phase 1 asks every voter of every configuration that may govern a slot
+// from the first one asked: those held, and any reported in a promise (a
+// configuration chosen there governs later slots, whose acceptances only a
+// majority of it is sure to report).
+void Proposer::ask(NodeId v) {
+  VoterMask b = ctx_.quorum.bit(v);
+  if (v == ctx_.self() || b == 0 || (asked_mask_ & b)) return;
+  asked_mask_ |= b;
+  asked_.push_back(v);
+  send_prepare(v, from_slot_);
+}
+
+void Proposer::require_config(const Value& v) {
+  std::optional<Membership> m = membership_of(v);
+  if (!m) return;
+  for (const Membership& known : required_)
+    if (known == *m) return;
+  ctx_.quorum.name(*m);
+  required_.push_back(*m);
+  for (NodeId id : m->voters) ask(id);
+}
+
+bool Proposer::promised_enough() const {
+  if (!ctx_.quorum.is_quorum(promised_mask_)) return false;
+  for (const Membership& m : required_)
+    if (!ctx_.quorum.is_quorum(promised_mask_, m)) return false;
+  return true;
 }
 
 void Proposer::send_prepare(NodeId to, Slot from) {
@@ -105,7 +140,10 @@ void Proposer::on_promise(const Message& msg) {
   }
   // Every chunk of a promise for this ballot reports true acceptances, so even
   // a duplicate is safe to merge.
-  for (const Entry& e : msg.entries) merge_report(e, e.slot <= msg.commit);
+  for (const Entry& e : msg.entries) {
+    merge_report(e, e.slot <= msg.commit);
+    if (e.value.is_config()) require_config(e.value);
+  }
   if (msg.slot != peer.next) return;  // a duplicate or stale chunk
   if (msg.more) {
     peer.next = msg.slot_end;
@@ -114,7 +152,7 @@ void Proposer::on_promise(const Message& msg) {
   }
   peer.done = true;
   promised_mask_ |= ctx_.quorum.bit(msg.from);
-  if (ctx_.quorum.is_quorum(promised_mask_)) become_leader();
+  if (promised_enough()) become_leader();
 }
 
 // The value a new leader proposes for slot s: a chosen value if any acceptor
@@ -174,6 +212,10 @@ void Proposer::step_down(NodeId hint) {
   inflight_tickets_.clear();
   pending_.clear();
   pending_bytes_ = 0;
+  if (pending_config_ && pending_config_->ticket.value != 0)
+    ctx_.out.outcomes.push_back({pending_config_->ticket, Outcome::not_leader, {}, 0, hint});
+  pending_config_.reset();
+  promote_wanted_.clear();
   reads_.abandon(hint);
   transfer_to_ = NodeId{};
   role_ = Role::follower;
@@ -195,9 +237,81 @@ ProposeResult Proposer::propose(std::string command) {
   return {Status::ok, t, ctx_.self()};
 }
 
+ProposeResult Proposer::change_membership(MembershipOp op, NodeId node) {
+  return queue_config(op, node, /*internal=*/false);
+}
+
+bool Proposer::config_busy() const {
+  if (pending_config_ || ctx_.quorum.latest_from() > ctx_.log.commit().next()) return true;
+  for (Slot s = ctx_.log.commit().next(); s < next_slot_; s = s.next())
+    if (const Record* r = ctx_.log.find(s); r && r->value.is_config()) return true;
+  return false;
+}
+
+ProposeResult Proposer::queue_config(MembershipOp op, NodeId node, bool internal) {
+  if (role_ != Role::leader) return {Status::not_leader, {}, ctx_.leader};
+  if (transfer_to_.valid()) return {Status::not_leader, {}, transfer_to_};
+  if (!node.valid()) return {Status::invalid_argument, {}, {}};
+  if (config_busy()) return {Status::busy, {}, {}};
+  Membership m = ctx_.quorum.latest();
+  auto drop = [](std::vector<NodeId>& ids, NodeId id) { std::erase(ids, id); };
+  switch (op) {
+    case MembershipOp::add_learner:
+    case MembershipOp::add_voter:
+      if (m.is_member(node)) return {Status::invalid_argument, {}, {}};
+      m.learners.push_back(node);
+      break;
+    case MembershipOp::promote:
+      if (!m.is_learner(node)) return {Status::invalid_argument, {}, {}};
+      drop(m.learners, node);
+      m.voters.push_back(node);
+      break;
+    case MembershipOp::remove:
+      if (!m.is_member(node) || (m.voters.size() == 1 && m.is_voter(node)))
+        return {Status::invalid_argument, {}, {}};
+      drop(m.voters, node);
+      drop(m.learners, node);
+      break;
+  }
+  if (m.voters.size() + m.learners.size() > 64) return {Status::invalid_argument, {}, {}};
+  Ticket t = internal ? Ticket{} : Ticket{next_ticket_++};
+  pending_config_ = PendingConfig{std::move(m), t};
+  if (op == MembershipOp::add_voter) promote_wanted_.push_back(node);
+  if (op == MembershipOp::remove) std::erase(promote_wanted_, node);
+  return {Status::ok, t, ctx_.self()};
+}
+
+// A learner added as a voter is promoted once it is close enough behind that
+// it can vote without holding back commits.
+void Proposer::maybe_promote(NodeId learner, Slot its_commit) {
+  if (std::find(promote_wanted_.begin(), promote_wanted_.end(), learner) == promote_wanted_.end())
+    return;
+  if (!ctx_.quorum.latest().is_learner(learner)) return;  // its addition is not chosen yet
+  if (its_commit.value + ctx_.config.promote_lag < ctx_.log.commit().value) return;
+  if (queue_config(MembershipOp::promote, learner, /*internal=*/true).ok())
+    std::erase(promote_wanted_, learner);
+}
+
+// A leader the latest configuration removed hands over to a voter that
+// remains (it asks it to campaign at once) and steps down.
+void Proposer::leave_if_removed() {
+  if (role_ != Role::leader || ctx_.quorum.latest().is_voter(ctx_.self())) return;
+  NodeId to{};
+  for (NodeId v : ctx_.quorum.latest().voters)
+    if (!to.valid() || (heard_mask_ & ctx_.quorum.bit(v))) to = v;
+  if (to.valid()) {
+    Message m;
+    m.type = MessageType::timeout_now;
+    m.to = to;
+    m.ballot = ballot_;
+    ctx_.send(std::move(m));
+  }
+  step_down(to);
+}
+
 Status Proposer::transfer(NodeId to) {
   if (role_ != Role::leader) return Status::not_leader;
-  if (to == ctx_.self() || !ctx_.quorum.is_voter(to)) return Status::unknown_peer;
+  if (to == ctx_.self() || !ctx_.quorum.latest().is_voter(to)) return Status::unknown_peer;
   transfer_to_ = to;
   transfer_ticks_ = 0;
   handed_over_ = false;
@@ -230,7 +344,8 @@ ProposeResult Proposer::read() {
 
 bool Proposer::can_flush() const {
   return role_ == Role::leader &&
-         ((!pending_.empty() && next_slot_ <= window_end()) || reads_.round_wanted());
+         (((!pending_.empty() || pending_config_) && next_slot_ <= window_end()) ||
+          reads_.round_wanted());
 }
 
 void Proposer::flush() {
@@ -238,6 +353,13 @@ void Proposer::flush() {
   // Reads asked since the last round share the next one, sent now.
   if (reads_.round_wanted()) send_heartbeats();
   Slot first_new = next_slot_;
+  // A configuration goes in a slot of its own, ahead of the commands queued.
+  if (pending_config_ && next_slot_ <= window_end()) {
+    if (pending_config_->ticket.value != 0) inflight_tickets_.push_back(pending_config_->ticket);
+    assign_slot(config_value(pending_config_->membership),
+                pending_config_->ticket.value != 0 ? 1u : 0u);
+    pending_config_.reset();
+  }
   while (!pending_.empty() && next_slot_ <= window_end()) {
     std::vector<std::string> batch;
     // At most this many fit; reserving once spares the vector's regrowth
@@ -294,7 +416,7 @@ void Proposer::send_accepts(Slot lo, Slot hi, VoterMask skip) {
     // takes them (a copy is a vector and a reference count per value).
     NodeId to[64];
     std::size_t n = 0;
-    for (NodeId v : ctx_.quorum.voters())
+    for (NodeId v : ctx_.quorum.members())
       if (v != ctx_.self() && !(skip & ctx_.quorum.bit(v))) to[n++] = v;
     for (std::size_t i = 0; i < n; ++i) {
       Message m;
@@ -325,6 +447,7 @@ void Proposer::on_heartbeat_ack(const Message& msg) {
   if (role_ != Role::leader || msg.ballot != ballot_) return;
   heard_mask_ |= ctx_.quorum.bit(msg.from);
   if (msg.slot.value != 0) reads_.on_ack(msg.from, msg.slot.value);
+  if (!promote_wanted_.empty()) maybe_promote(msg.from, msg.commit);
 }
 
 void Proposer::on_durable(const Entry& e) {
@@ -340,7 +463,8 @@ void Proposer::ack(Slot lo, Slot hi, VoterMask who) {
 
 void Proposer::commit_chosen_prefix() {
   Slot commit = ctx_.log.commit();
-  while (!inflight_.empty() && ctx_.quorum.is_quorum(inflight_.front().acks)) {
+  // Each slot needs a majority of the configuration governing it.
+  while (!inflight_.empty() && ctx_.quorum.is_quorum_at(commit.next(), inflight_.front().acks)) {
     commit = commit.next();
     for (std::uint32_t i = 0; i < inflight_.front().tickets; ++i) {
       ctx_.out.outcomes.push_back({inflight_tickets_.front(), Outcome::committed, commit, i, {}});
@@ -351,6 +475,8 @@ void Proposer::commit_chosen_prefix() {
   if (commit == ctx_.log.commit()) return;
   ctx_.set_commit(commit);
   reads_.on_commit();
+  leave_if_removed();
+  if (role_ != Role::leader) return;
   send_admitted();  // the window moved
 }
 
@@ -359,7 +485,7 @@ void Proposer::commit_chosen_prefix() {
 void Proposer::send_heartbeats() {
   ticks_since_heartbeat_ = 0;
   Slot round{reads_.next_round()};
-  for (NodeId v : ctx_.quorum.voters()) {
+  for (NodeId v : ctx_.quorum.members()) {
     if (v == ctx_.self()) continue;
     Message m;
     m.type = MessageType::heartbeat;
@@ -378,8 +504,8 @@ void Proposer::resend_unacked() {
   for (const InFlight& f : inflight_) {
     if (s > sent_upto_) break;
     if (now_ - f.sent_tick >= stale) {
-      VoterMask all =
-          (ctx_.quorum.size() == 64) ? ~VoterMask{0} : (VoterMask{1} << ctx_.quorum.size()) - 1;
+      VoterMask all = 0;
+      for (NodeId v : ctx_.quorum.members()) all |= ctx_.quorum.bit(v);
       VoterMask skip = f.acks | ctx_.quorum.bit(ctx_.self());
       if ((skip & all) != all) send_accepts(s, s, skip);
     }

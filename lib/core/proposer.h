@@ -2,8 +2,10 @@
 // with batching and pipelining (leader). Paxos Made Simple, section 3.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,11 @@ class Proposer {
   void step_down(NodeId hint);
 
   ProposeResult propose(std::string command);
+  // Queues a configuration: the latest one changed by op. One change at a
+  // time: busy until the last one governs. ticket: the host's, or none for
+  // the leader's own (an automatic promotion).
+  ProposeResult change_membership(MembershipOp op, NodeId node);
+  bool config_busy() const;
   ProposeResult read();
   Status transfer(NodeId to);
   void on_accepted(const Message& msg);
@@ -89,7 +96,15 @@ class Proposer {
   void ack(Slot lo, Slot hi, VoterMask who);
   void commit_chosen_prefix();
   InFlight* inflight(Slot s);
-  Slot window_end() const { return Slot{ctx_.log.commit().value + ctx_.config.max_inflight}; }
+  // At most min(max_inflight, alpha) slots past the commit index, so the
+  // configuration of every slot proposed is known (DESIGN section 3).
+  Slot window_end() const {
+    return Slot{ctx_.log.commit().value +
+                std::min<std::uint64_t>(ctx_.config.max_inflight, ctx_.quorum.alpha())};
+  }
+  void ask(NodeId voter);
+  void require_config(const Value& v);
+  bool promised_enough() const;
 
   Context& ctx_;
   Role role_ = Role::follower;
@@ -104,8 +119,14 @@ class Proposer {
   VoterMask probe_mask_ = 0;
 
   // Candidate state.
-  std::vector<PeerPromise> promises_;  // indexed by voter index
+  std::vector<PeerPromise> promises_;  // indexed by member bit
   VoterMask promised_mask_ = 0;
+  Slot from_slot_{};
+  VoterMask asked_mask_ = 0;
+  std::vector<NodeId> asked_;
+  // Configurations reported at slots from from_slot_ (or held there by this
+  // replica): a majority of each must promise too.
+  std::vector<Membership> required_;
   std::map<Slot, Reported> reported_;
 
   // Leader state. Invariant: inflight_[i] is slot commit + 1 + i, and every
@@ -123,6 +144,19 @@ class Proposer {
   std::deque<Pending> pending_;
   std::uint64_t pending_bytes_ = 0;
   ReadIndex reads_{ctx_};
+
+  // Membership changes: the next configuration to put in a slot, and the
+  // learners added as voters, promoted once caught up (this leader's intent
+  // only: a new leader does not promote them; the operator asks again).
+  struct PendingConfig {
+    Membership membership;
+    Ticket ticket{};  // none for an automatic promotion
+  };
+  std::optional<PendingConfig> pending_config_;
+  std::vector<NodeId> promote_wanted_;
+  ProposeResult queue_config(MembershipOp op, NodeId node, bool internal);
+  void maybe_promote(NodeId learner, Slot its_commit);
+  void leave_if_removed();
 
   // Leadership transfer in progress: the target, and ticks spent on it.
   NodeId transfer_to_{};

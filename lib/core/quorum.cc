@@ -1,23 +1,131 @@
 #include "quorum.h"
 
+#include <algorithm>
+
 #include "assert.h"
 
 namespace synod::detail {
 
-Quorum::Quorum(const Config& config) : voters_(config.voters), quorum_size_(config.quorum()) {
-  SYNOD_ASSERT(voters_.size() <= 64, "{} voters", voters_.size());
-  if (config.planted_bug == PlantedBug::quorum_too_small && quorum_size_ > 1) --quorum_size_;
+Quorum::Quorum(const Config& config)
+    : alpha_(config.effective_alpha()),
+      too_small_(config.planted_bug == PlantedBug::quorum_too_small) {
+  reset(Membership{config.voters, config.learners}, Slot{1}, Membership{}, Slot{});
+}
+
+void Quorum::name(const Membership& m) {
+  auto add = [&](NodeId id) {
+    if (std::find(bits_.begin(), bits_.end(), id) != bits_.end()) return;
+    SYNOD_ASSERT(bits_.size() < 64, "more than 64 distinct members");
+    bits_.push_back(id);
+  };
+  for (NodeId v : m.voters) add(v);
+  for (NodeId v : m.learners) add(v);
+}
+
+Quorum::Held Quorum::make_held(Slot from, const Membership& m) {
+  name(m);
+  Held h{from, m, 0, m.voters.size() / 2 + 1};
+  for (NodeId v : m.voters) h.voter_bits |= bit(v);
+  if (too_small_ && h.need > 1) --h.need;
+  return h;
 }
 
 std::optional<unsigned> Quorum::index_of(NodeId id) const {
-  for (unsigned i = 0; i < voters_.size(); ++i)
-    if (voters_[i] == id) return i;
+  for (unsigned i = 0; i < bits_.size(); ++i)
+    if (bits_[i] == id) return i;
   return std::nullopt;
 }
 
 VoterMask Quorum::bit(NodeId id) const {
   auto i = index_of(id);
   return i ? VoterMask{1} << *i : 0;
+}
+
+bool Quorum::is_member(NodeId id) const {
+  for (std::size_t i = live_; i < history_.size(); ++i)
+    if (history_[i].membership.is_member(id)) return true;
+  return false;
+}
+
+bool Quorum::is_voter(NodeId id) const {
+  for (std::size_t i = live_; i < history_.size(); ++i)
+    if (history_[i].membership.is_voter(id)) return true;
+  return false;
+}
+
+std::vector<const Membership*> Quorum::held() const {
+  std::vector<const Membership*> out;
+  for (std::size_t i = live_; i < history_.size(); ++i) out.push_back(&history_[i].membership);
+  return out;
+}
+
+void Quorum::on_chosen(Slot slot, const Membership& m) {
+  Slot from{slot.value + alpha_};
+  SYNOD_ASSERT(from > history_.back().from, "configuration chosen at {} out of order", slot.value);
+  history_.push_back(make_held(from, m));
+}
+
+void Quorum::prune(Slot commit) {
+  Slot next = commit.next();
+  while (live_ + 1 < history_.size() && history_[live_ + 1].from <= next) ++live_;
+}
+
+void Quorum::snapshot_at(Slot slot, Membership* current, Membership* pending, Slot* pending_from) {
+  Slot next = slot.next();
+  std::size_t i = 0;
+  while (i + 1 < history_.size() && history_[i + 1].from <= next) ++i;
+  *current = history_[i].membership;
+  *pending = Membership{};
+  *pending_from = Slot{};
+  // At most one later configuration was chosen at or below slot: a change
+  // waits until the last one governs (one change at a time).
+  if (i + 1 < history_.size() && history_[i + 1].from.value - alpha_ <= slot.value) {
+    *pending = history_[i + 1].membership;
+    *pending_from = history_[i + 1].from;
+  }
+  std::size_t drop = std::min(i, live_);
+  history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(drop));
+  live_ -= drop;
+}
+
+void Quorum::reset(const Membership& current, Slot from, const Membership& pending,
+                   Slot pending_from) {
+  history_.clear();
+  live_ = 0;
+  history_.push_back(make_held(from, current));
+  if (!pending.empty()) history_.push_back(make_held(pending_from, pending));
+}
+
+std::vector<NodeId> Quorum::voters() const {
+  std::vector<NodeId> out;
+  for (const Membership* m : held())
+    for (NodeId v : m->voters)
+      if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  return out;
+}
+
+std::vector<NodeId> Quorum::members() const {
+  std::vector<NodeId> out = voters();
+  for (const Membership* m : held())
+    for (NodeId v : m->learners)
+      if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  return out;
+}
+
+bool Quorum::is_quorum(VoterMask mask, const Membership& m) const {
+  std::size_t have = 0;
+  for (NodeId v : m.voters)
+    if (mask & bit(v)) ++have;
+  std::size_t need = m.voters.size() / 2 + 1;
+  if (too_small_ && need > 1) --need;
+  return have >= need;
+}
+
+bool Quorum::is_quorum(VoterMask mask) const {
+  for (std::size_t i = live_; i < history_.size(); ++i)
+    if (static_cast<std::size_t>(std::popcount(mask & history_[i].voter_bits)) < history_[i].need)
+      return false;
+  return true;
 }
 
 }  // namespace synod::detail

@@ -1,5 +1,8 @@
-// Pure quorum arithmetic over the voter set: which voters answered (a bit
-// per voter) and whether they form a majority.
+// Membership and quorum arithmetic. Members get a bit each (a VoterMask says
+// who answered); configurations say whose bits count. A configuration chosen
+// at slot i governs slots from i + alpha (DESIGN section 3), so the
+// configurations held are the one governing the slot after the commit index
+// and any chosen later, which govern from further on.
 #pragma once
 
 #include <bit>
@@ -8,6 +11,7 @@
 #include <vector>
 
 #include "synod/config.h"
+#include "synod/membership.h"
 #include "synod/types.h"
 
 namespace synod::detail {
@@ -18,22 +22,80 @@ class Quorum {
  public:
   explicit Quorum(const Config& config);
 
-  // The voter's bit position, or nullopt for a non-member.
+  // ---- member bits --------------------------------------------------------
+  // Bits are handed out as configurations name members and never reused
+  // while the replica runs (at most 64 distinct members; a restart renumbers).
   std::optional<unsigned> index_of(NodeId id) const;
-  bool is_voter(NodeId id) const { return index_of(id).has_value(); }
   VoterMask bit(NodeId id) const;
-  const std::vector<NodeId>& voters() const { return voters_; }
-  std::size_t size() const { return voters_.size(); }
-  // Invariant: quorum_size_ > size() / 2, so any two quorums intersect (unless
-  // the quorum_too_small bug is planted for the gate).
-  std::size_t quorum_size() const { return quorum_size_; }
-  bool is_quorum(VoterMask mask) const {
-    return static_cast<std::size_t>(std::popcount(mask)) >= quorum_size_;
+  // Named (as voter or learner) by a configuration held: its messages count.
+  bool is_member(NodeId id) const;
+  // A voter of a configuration held.
+  bool is_voter(NodeId id) const;
+  // Give bits to m's members (a configuration a candidate must hear from).
+  void name(const Membership& m);
+
+  // ---- configurations -----------------------------------------------------
+  // The configuration governing slot s. Precondition: s is after the
+  // commit index the held configurations were pruned at, and every
+  // configuration chosen at or below s - alpha was reported (on_chosen).
+  const Membership& at(Slot s) const { return held_at(s).membership; }
+  // The last configuration chosen, and the first slot it governs.
+  const Membership& latest() const { return history_.back().membership; }
+  Slot latest_from() const { return history_.back().from; }
+  // Every configuration held, oldest first.
+  std::vector<const Membership*> held() const;
+  std::uint64_t alpha() const { return alpha_; }
+
+  // A configuration chosen at `slot` (in slot order).
+  void on_chosen(Slot slot, const Membership& m);
+  // Configurations that govern no slot after `commit` are no longer held.
+  void prune(Slot commit);
+  // What a snapshot of `slot` records: the configuration governing slot + 1,
+  // and one chosen at or below slot that governs only later (or empty).
+  // Forgets what governs only slots at or below `slot`.
+  void snapshot_at(Slot slot, Membership* current, Membership* pending, Slot* pending_from);
+  // A snapshot replaces everything: `current` governs from `from`, then
+  // `pending` (if not empty) from pending_from.
+  void reset(const Membership& current, Slot from, const Membership& pending, Slot pending_from);
+
+  // Voters and members of any configuration held, this replica included.
+  std::vector<NodeId> voters() const;
+  std::vector<NodeId> members() const;
+
+  // ---- counting -----------------------------------------------------------
+  bool is_quorum(VoterMask mask, const Membership& m) const;
+  // A majority of the voters governing slot s (phase 2). Hot: every commit.
+  bool is_quorum_at(Slot s, VoterMask mask) const {
+    const Held& h = held_at(s);
+    return static_cast<std::size_t>(std::popcount(mask & h.voter_bits)) >= h.need;
   }
+  // A majority of every configuration held: what a leader needs to know it
+  // still leads (check-quorum, ReadIndex) and a follower to campaign.
+  bool is_quorum(VoterMask mask) const;
 
  private:
-  std::vector<NodeId> voters_;
-  std::size_t quorum_size_;
+  struct Held {
+    Slot from;
+    Membership membership;
+    VoterMask voter_bits = 0;
+    std::size_t need = 0;  // a majority of its voters
+  };
+  Held make_held(Slot from, const Membership& m);
+  const Held& held_at(Slot s) const {
+    for (std::size_t i = history_.size(); i-- > live_;)
+      if (history_[i].from <= s) return history_[i];
+    return history_[live_];
+  }
+
+  std::uint64_t alpha_;
+  bool too_small_;  // the quorum_too_small bug planted for the gate
+  std::vector<NodeId> bits_;
+  // Invariant: ascending by from, never empty. history_[live_..] are the
+  // configurations held (governing the slot after the commit index or
+  // later); the older ones govern slots back to the snapshot's, for the
+  // next snapshot's metadata.
+  std::vector<Held> history_;
+  std::size_t live_ = 0;
 };
 
 }  // namespace synod::detail

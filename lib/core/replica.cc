@@ -24,13 +24,19 @@ class Replica::Core {
   Status compact(Slot slot, std::string data);
   Status transfer_leadership(NodeId to) { return proposer.transfer(to); }
   void campaign() {
-    if (!rejoin.active()) proposer.campaign(/*force=*/true, /*exclude_self=*/false);
+    if (!rejoin.active() && may_campaign())
+      proposer.campaign(/*force=*/true, /*exclude_self=*/false);
   }
   bool has_ready() const {
     return !ctx.out.empty() || learner.has_committed() || proposer.can_flush();
   }
-  // Campaigning needs the chosen prefix: not while a snapshot arrives.
-  bool may_campaign() const { return !learner.installing(); }
+  // Campaigning needs the chosen prefix (not while a snapshot arrives) and a
+  // vote (learners and removed members never campaign).
+  bool may_campaign() const { return !learner.installing() && ctx.quorum.is_voter(ctx.self()); }
+  ProposeResult change_membership(MembershipOp op, NodeId node) {
+    if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
+    return proposer.change_membership(op, node);
+  }
   Ready ready();
   void advance(const Ready& rd);
   ReplicaInfo info() const;
@@ -57,7 +63,12 @@ Replica::Core::Core(const Config& config, const Storage& storage)
   recover(storage);
   reset_election_timer();
   bool amnesiac = storage.empty() ? config.join_existing : !ctx.hard.voting;
-  if (amnesiac) rejoin.start();
+  // A learner has no vote to have forgotten.
+  if (amnesiac && ctx.quorum.is_voter(ctx.self())) rejoin.start();
+  // The host knows the configured membership; it hears of another one the
+  // storage held.
+  if (!(ctx.quorum.latest() == Membership{config.voters, config.learners}))
+    ctx.out.membership = ctx.quorum.latest();
 }
 
 void Replica::Core::recover(const Storage& storage) {
@@ -73,6 +84,8 @@ void Replica::Core::recover(const Storage& storage) {
       if (it->slot == first.prev() && it->slot.value > 0) first = it->slot;
     ctx.snapshot = snap;
     ctx.log.start_at(first);
+    ctx.quorum.reset(snap.meta.membership, snap.meta.slot.next(), snap.meta.pending,
+                     snap.meta.pending_from);
   }
   for (const Entry& e : entries) {
     if (e.slot < first) continue;
@@ -92,6 +105,9 @@ void Replica::Core::recover(const Storage& storage) {
   SYNOD_ASSERT(commit >= snap.meta.slot, "the compaction tail below {} has a hole",
                snap.meta.slot.value);
   ctx.hard.commit = commit;
+  // Configurations chosen after the snapshot (those before are in its
+  // metadata) join the membership.
+  ctx.learn_configs(snap.meta.slot, commit);
   learner.restore_at_start(snap);
 }
 
@@ -236,7 +252,8 @@ Status Replica::Core::compact(Slot slot, std::string data) {
     return Status::invalid_argument;
   const Record* r = ctx.log.find(slot);
   SYNOD_ASSERT(r != nullptr, "applied slot {} has no record", slot.value);
-  SnapshotMeta meta{slot, r->ballot, Membership{ctx.config.voters, {}}};
+  SnapshotMeta meta{slot, r->ballot, {}, {}, {}};
+  ctx.quorum.snapshot_at(slot, &meta.membership, &meta.pending, &meta.pending_from);
   learner.compact(Snapshot::of(std::move(meta), std::move(data)));
   return Status::ok;
 }
@@ -247,6 +264,7 @@ Ready Replica::Core::ready() {
   rd.snapshot = std::move(ctx.out.snapshot);
   rd.keep_from = ctx.out.keep_from;
   rd.restore = std::move(ctx.out.restore);
+  rd.membership = std::move(ctx.out.membership);
   if (ctx.out.hard_state_dirty) rd.hard_state = ctx.hard;
   rd.entries = std::move(ctx.out.entries);
   rd.must_sync = ctx.out.must_sync;
@@ -277,6 +295,8 @@ ReplicaInfo Replica::Core::info() const {
   i.installing = learner.receiver().slot();
   i.installing_bytes = learner.receiver().bytes();
   i.pending_proposals = proposer.pending();
+  i.membership = ctx.quorum.latest();
+  i.membership_from = ctx.quorum.latest_from();
   return i;
 }
 
@@ -293,6 +313,9 @@ ProposeResult Replica::propose(std::string command) { return core_->propose(std:
 ProposeResult Replica::read() { return core_->read(); }
 Status Replica::compact(Slot slot, std::string data) {
   return core_->compact(slot, std::move(data));
+}
+ProposeResult Replica::change_membership(MembershipOp op, NodeId node) {
+  return core_->change_membership(op, node);
 }
 Status Replica::transfer_leadership(NodeId to) { return core_->transfer_leadership(to); }
 void Replica::campaign() { core_->campaign(); }

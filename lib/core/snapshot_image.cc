@@ -57,6 +57,11 @@ std::string encode_trailer(const SnapshotMeta& meta) {
   for (NodeId v : meta.membership.voters) put(t, v.value, 8);
   put(t, meta.membership.learners.size(), 4);
   for (NodeId v : meta.membership.learners) put(t, v.value, 8);
+  put(t, meta.pending_from.value, 8);
+  put(t, meta.pending.voters.size(), 4);
+  for (NodeId v : meta.pending.voters) put(t, v.value, 8);
+  put(t, meta.pending.learners.size(), 4);
+  for (NodeId v : meta.pending.learners) put(t, v.value, 8);
   std::uint64_t meta_len = t.size();
   put(t, meta_len, 4);
   put(t, kMagic, 4);
@@ -89,12 +94,14 @@ std::optional<Snapshot> decode_image(std::string image) {
   if (meta_len > image.size() - 8) return std::nullopt;
   std::size_t meta_at = image.size() - 8 - meta_len;
   Reader r(image, meta_at, image.size() - 8);
-  std::uint64_t version, slot, round, node;
+  std::uint64_t version, slot, round, node, pending_from;
   SnapshotMeta meta;
   if (!r.get(&version, 4) || version != kVersion || !r.get(&slot, 8) || !r.get(&round, 8) ||
       !r.get(&node, 8) || !r.ids(&meta.membership.voters) || !r.ids(&meta.membership.learners) ||
-      !r.at_end() || slot == 0)
+      !r.get(&pending_from, 8) || !r.ids(&meta.pending.voters) || !r.ids(&meta.pending.learners) ||
+      !r.at_end() || slot == 0 || meta.membership.voters.empty())
     return std::nullopt;
+  meta.pending_from = Slot{pending_from};
   meta.slot = Slot{slot};
   meta.ballot = Ballot{round, NodeId{node}};
   image.resize(meta_at);

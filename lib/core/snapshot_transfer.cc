@@ -42,11 +42,14 @@ void SnapshotSender::tick() {
 }
 
 SnapshotReceiver::Step SnapshotReceiver::on_chunk(const Message& chunk) {
-  if (chunk.slot_end != slot_) {
-    if (chunk.offset != 0) return Step::ignored;
+  // Offset 0 starts an assembly: of another snapshot or source, or over
+  // again (the sender no longer had what this one began with).
+  if (chunk.offset == 0) {
     reset();
     slot_ = chunk.slot_end;
+    source_ = chunk.from;
   }
+  if (chunk.slot_end != slot_ || chunk.from != source_) return Step::ignored;
   if (chunk.offset != image_.size()) return Step::ignored;
   image_.append(chunk.payload);
   return chunk.more ? Step::advanced : Step::complete;
@@ -60,6 +63,7 @@ std::optional<Snapshot> SnapshotReceiver::take() {
 
 void SnapshotReceiver::reset() {
   slot_ = Slot{};
+  source_ = NodeId{};
   image_ = std::string{};
 }
 

@@ -35,13 +35,17 @@ class SnapshotSender {
   std::map<NodeId, Transfer> transfers_;
 };
 
-// The receiving side: the image assembled so far, in order.
+// The receiving side: the image assembled so far, in order, from one source.
+// Two replicas' snapshots of one slot may differ in bytes (a host's encoding
+// need not be canonical), so an assembly resumes only from the peer it began
+// with; another source starts over at 0.
 class SnapshotReceiver {
  public:
   enum class Step { ignored, advanced, complete };
 
   bool active() const { return slot_.value != 0; }
   Slot slot() const { return slot_; }
+  NodeId source() const { return source_; }
   std::uint64_t bytes() const { return image_.size(); }
 
   // Appends the chunk when it continues this assembly (or starts one at
@@ -53,6 +57,7 @@ class SnapshotReceiver {
 
  private:
   Slot slot_{};
+  NodeId source_{};
   std::string image_;
 };
 

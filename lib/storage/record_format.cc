@@ -7,6 +7,7 @@
 
 #include "byte_order.h"
 #include "crc32c.h"
+#include "synod/membership.h"
 
 namespace synod::storage {
 namespace {
@@ -87,6 +88,12 @@ bool valid_payload(const RecordHeader& h, std::span<const std::byte> p) {
     case RecordType::entry:
       if (h.value_kind == std::uint8_t(ValueKind::noop)) return p.empty();
       if (h.value_kind == std::uint8_t(ValueKind::commands)) return valid_commands(p);
+      // A configuration: one command, a well-formed membership.
+      if (h.value_kind == std::uint8_t(ValueKind::config))
+        return valid_commands(p) && get32(p.data()) == 1 &&
+               decode_membership(std::string_view(reinterpret_cast<const char*>(p.data()) + 8,
+                                                  get32(p.data() + 4)))
+                   .has_value();
       return false;
   }
   return false;
@@ -226,7 +233,7 @@ DecodeStatus decode_record(std::span<const std::byte> bytes, DecodedRecord* out)
 
 Entry entry_of(const DecodedRecord& r) {
   Entry e{r.header.slot, r.header.ballot, Value::noop()};
-  if (r.header.value_kind != std::uint8_t(ValueKind::commands)) return e;
+  if (r.header.value_kind == std::uint8_t(ValueKind::noop)) return e;
   const std::byte* p = r.payload.data();
   std::uint32_t count = get32(p);
   p += 4;
@@ -237,7 +244,7 @@ Entry entry_of(const DecodedRecord& r) {
     commands.emplace_back(reinterpret_cast<const char*>(p + 4), n);
     p += 4 + n;
   }
-  e.value = Value::of_commands(std::move(commands));
+  e.value = Value::of_kind(static_cast<ValueKind>(r.header.value_kind), std::move(commands));
   return e;
 }
 

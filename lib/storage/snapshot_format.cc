@@ -48,7 +48,9 @@ std::uint32_t snapshot_crc(std::span<const std::byte> header, std::string_view d
 std::vector<std::byte> encode_snapshot_header(const SnapshotMeta& meta, std::string_view data,
                                               std::uint32_t* crc) {
   const Membership& m = meta.membership;
-  std::vector<std::byte> h(kSnapshotFixedBytes + 8 * (m.voters.size() + m.learners.size()));
+  const Membership& pm = meta.pending;
+  std::vector<std::byte> h(kSnapshotFixedBytes + 8 * (m.voters.size() + m.learners.size() +
+                                                      pm.voters.size() + pm.learners.size()));
   std::byte* p = h.data();
   std::memcpy(p, kSnapshotMagic, sizeof kSnapshotMagic);
   put32(p + 8, kSnapshotVersion);
@@ -58,8 +60,11 @@ std::vector<std::byte> encode_snapshot_header(const SnapshotMeta& meta, std::str
   put64(p + 40, data.size());
   put32(p + 48, static_cast<std::uint32_t>(m.voters.size()));
   put32(p + 52, static_cast<std::uint32_t>(m.learners.size()));
+  put64(p + 56, meta.pending_from.value);
+  put32(p + 64, static_cast<std::uint32_t>(pm.voters.size()));
+  put32(p + 68, static_cast<std::uint32_t>(pm.learners.size()));
   p += kSnapshotFixedBytes;
-  for (const std::vector<NodeId>* ids : {&m.voters, &m.learners}) {
+  for (const std::vector<NodeId>* ids : {&m.voters, &m.learners, &pm.voters, &pm.learners}) {
     for (NodeId id : *ids) {
       put64(p, id.value);
       p += 8;
@@ -92,9 +97,13 @@ bool decode_snapshot_fixed(std::span<const std::byte> fixed, std::uint64_t file_
   h.data_bytes = get64(p + 40);
   std::uint64_t voters = get32(p + 48);
   std::uint64_t learners = get32(p + 52);
+  h.meta.pending_from = Slot{get64(p + 56)};
+  std::uint64_t pending_voters = get32(p + 64);
+  std::uint64_t pending_learners = get32(p + 68);
   // Checked in 64 bits before anything is allocated: the counts are below
-  // 2^33 ids together, so the sum cannot overflow.
-  std::uint64_t header_bytes = kSnapshotFixedBytes + 8 * (voters + learners);
+  // 2^34 ids together, so the sum cannot overflow.
+  std::uint64_t header_bytes =
+      kSnapshotFixedBytes + 8 * (voters + learners + pending_voters + pending_learners);
   if (header_bytes > file_bytes || file_bytes - header_bytes != h.data_bytes) {
     *why = fmt::format("{} bytes, but its header says {} + {} data bytes", file_bytes, header_bytes,
                        h.data_bytes);
@@ -107,6 +116,8 @@ bool decode_snapshot_fixed(std::span<const std::byte> fixed, std::uint64_t file_
   h.header_bytes = static_cast<std::size_t>(header_bytes);
   h.meta.membership.voters.resize(static_cast<std::size_t>(voters));
   h.meta.membership.learners.resize(static_cast<std::size_t>(learners));
+  h.meta.pending.voters.resize(static_cast<std::size_t>(pending_voters));
+  h.meta.pending.learners.resize(static_cast<std::size_t>(pending_learners));
   *out = std::move(h);
   return true;
 }
@@ -114,7 +125,8 @@ bool decode_snapshot_fixed(std::span<const std::byte> fixed, std::uint64_t file_
 void decode_snapshot_members(std::span<const std::byte> header, SnapshotHeader* out) {
   const std::byte* p = header.data() + kSnapshotFixedBytes;
   Membership& m = out->meta.membership;
-  for (std::vector<NodeId>* ids : {&m.voters, &m.learners}) {
+  Membership& pm = out->meta.pending;
+  for (std::vector<NodeId>* ids : {&m.voters, &m.learners, &pm.voters, &pm.learners}) {
     for (NodeId& id : *ids) {
       id = NodeId{get64(p)};
       p += 8;

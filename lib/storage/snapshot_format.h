@@ -9,10 +9,13 @@
 //       24    8 ballot.round
 //       32    8 ballot.node
 //       40    8 data_bytes      length of the host's image
-//       48    4 voters          count V
+//       48    4 voters          count V   (SnapshotMeta::membership)
 //       52    4 learners        count L
-//       56   8V voter ids, then 8L learner ids
-//        H    n data            H = 56 + 8 (V + L); the file is exactly H + data_bytes long
+//       56    8 pending_from    SnapshotMeta::pending_from (0: no pending configuration)
+//       64    4 pending voters  count PV  (SnapshotMeta::pending)
+//       68    4 pending learners count PL
+//       72    8 ids each: V voters, L learners, PV pending voters, PL pending learners
+//        H    n data            H = 72 + 8 (V + L + PV + PL); the file is exactly H + data_bytes
 #pragma once
 
 #include <cstddef>
@@ -28,7 +31,7 @@ namespace synod::storage {
 
 inline constexpr char kSnapshotMagic[8] = {'S', 'Y', 'N', 'O', 'D', 'S', 'N', 'P'};
 inline constexpr std::uint32_t kSnapshotVersion = 1;
-inline constexpr std::size_t kSnapshotFixedBytes = 56;
+inline constexpr std::size_t kSnapshotFixedBytes = 72;
 
 // "snapshot-00000000000000000042.snap": 20 decimal digits hold any slot and
 // sort like the numbers.

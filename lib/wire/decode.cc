@@ -10,6 +10,7 @@
 
 #include "framing.h"
 #include "rules.h"
+#include "synod/membership.h"
 #include "synod_generated.h"
 
 namespace synod::wire {
@@ -115,7 +116,10 @@ DecodeResult to_value(const fb::Entry& e, const WireLimits& limits, std::size_t 
     commands.emplace_back(len == 0 ? "" : reinterpret_cast<const char*>(bytes->data()) + at, len);
     at += len;
   }
-  out = Value::of_commands(std::move(commands));
+  out = Value::of_kind(kind, std::move(commands));
+  if (kind == ValueKind::config && !membership_of(out))
+    return refuse(Status::malformed, WireError::invalid,
+                  fmt::format("a malformed configuration at slot {}", e.slot()), 0);
   return {};
 }
 

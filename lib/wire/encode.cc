@@ -40,10 +40,10 @@ static_assert(same(MessageType::prepare, fb::MessageType::prepare) &&
               same(MessageType::probe_reply, fb::MessageType::probe_reply) &&
               same(MessageType::timeout_now, fb::MessageType::timeout_now) &&
               same(MessageType::snapshot_chunk, fb::MessageType::snapshot_chunk));
-static_assert(static_cast<unsigned>(ValueKind::noop) ==
-                  static_cast<unsigned>(fb::ValueKind::noop) &&
-              static_cast<unsigned>(ValueKind::commands) ==
-                  static_cast<unsigned>(fb::ValueKind::commands));
+static_assert(
+    static_cast<unsigned>(ValueKind::noop) == static_cast<unsigned>(fb::ValueKind::noop) &&
+    static_cast<unsigned>(ValueKind::commands) == static_cast<unsigned>(fb::ValueKind::commands) &&
+    static_cast<unsigned>(ValueKind::config) == static_cast<unsigned>(fb::ValueKind::config));
 
 // Bytes the commands (data and lengths) and the snapshot payload alone take in
 // the flatbuffer: a lower bound of the frame size.
@@ -56,7 +56,7 @@ std::size_t bulk_bytes(const Message& m) {
 Offset<fb::Entry> build_entry(FlatBufferBuilder& fbb, const Entry& e) {
   Offset<flatbuffers::Vector<std::uint32_t>> lengths;
   Offset<flatbuffers::Vector<std::uint8_t>> bytes;
-  if (e.value.kind() == ValueKind::commands) {
+  if (!e.value.is_noop()) {
     const auto& commands = e.value.commands();
     std::uint32_t* len = nullptr;
     lengths = fbb.CreateUninitializedVector(commands.size(), &len);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "framing.h"
+#include "synod/membership.h"
 
 namespace synod::wire::detail {
 
@@ -32,6 +33,7 @@ bool known_kind(ValueKind k) {
   switch (k) {
     case ValueKind::noop:
     case ValueKind::commands:
+    case ValueKind::config:
       return true;
   }
   return false;
@@ -126,6 +128,8 @@ DecodeResult check_entries(const Message& m) {
   for (const Entry& e : m.entries) {
     if (!known_kind(e.value.kind()))
       return invalid(fmt::format("entry at slot {} has an unknown value kind", e.slot.value));
+    if (e.value.is_config() && !membership_of(e.value))
+      return invalid(fmt::format("entry at slot {} holds a malformed configuration", e.slot.value));
     if (e.slot.value == 0) return invalid("an entry at slot 0");
     if (e.slot <= prev)
       return invalid(

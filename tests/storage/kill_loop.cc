@@ -46,7 +46,7 @@ std::string snapshot_data_for(std::uint64_t slot) {
 namespace {
 
 Snapshot writer_snapshot(std::uint64_t slot) {
-  SnapshotMeta meta{Slot{slot}, kWriterBallot, Membership{{NodeId{1}}, {}}};
+  SnapshotMeta meta{Slot{slot}, kWriterBallot, Membership{{NodeId{1}}, {}}, {}, {}};
   return Snapshot::of(std::move(meta), snapshot_data_for(slot));
 }
 

@@ -66,7 +66,7 @@ TEST_CASE("a snapshot file header decodes to its meta, and its CRC covers header
   std::uint32_t crc = 0;
   std::vector<std::byte> file = encode_snapshot_header(snap.meta, *snap.data, &crc);
   std::size_t header_bytes = file.size();
-  CHECK(header_bytes == kSnapshotFixedBytes + 8 * 4);
+  CHECK(header_bytes == kSnapshotFixedBytes + 8 * 6);  // 3 voters, 1 learner, 2 pending voters
   for (char c : *snap.data) file.push_back(std::byte(c));
 
   SnapshotHeader h;

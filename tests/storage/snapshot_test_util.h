@@ -16,7 +16,8 @@ namespace synod::test {
 // A snapshot at slot whose data (bytes long) names the slot.
 inline Snapshot snapshot_at(std::uint64_t slot, std::size_t bytes = 300,
                             Ballot ballot = Ballot{2, NodeId{3}}) {
-  SnapshotMeta meta{Slot{slot}, ballot, Membership{{NodeId{1}, NodeId{2}, NodeId{3}}, {NodeId{9}}}};
+  SnapshotMeta meta{Slot{slot}, ballot, Membership{{NodeId{1}, NodeId{2}, NodeId{3}}, {NodeId{9}}},
+                    Membership{{NodeId{1}, NodeId{4}}, {}}, Slot{slot + 5}};
   return Snapshot::of(std::move(meta), command_for(slot, bytes));
 }
 

@@ -22,7 +22,7 @@ TEST_CASE("config validation names the bad setting") {
   Config c = three();
   c.id = NodeId{4};
   CHECK(c.validate(&why) == Status::invalid_config);
-  CHECK(why.find("not among the voters") != std::string::npos);
+  CHECK(why.find("neither a voter nor a learner") != std::string::npos);
 
   c = three();
   c.voters.push_back(NodeId{2});

@@ -287,13 +287,13 @@ TEST_CASE("a candidate behind a peer's compaction point steps down and catches u
   CHECK(c.r[2]->info().role != Role::leader);
   c.tick_all(60);
   CHECK(c.app[2].applied == c.app[1].applied);
-  bool someone_leads =
-      c.r[1]->info().role == Role::leader || c.r[2]->info().role == Role::leader;
+  bool someone_leads = c.r[1]->info().role == Role::leader || c.r[2]->info().role == Role::leader;
   CHECK(someone_leads);
 }
 
 TEST_CASE("a snapshot image round-trips and a damaged one is refused") {
-  SnapshotMeta meta{Slot{42}, Ballot{7, NodeId{2}}, Membership{{NodeId{1}, NodeId{2}}, {NodeId{9}}}};
+  SnapshotMeta meta{Slot{42}, Ballot{7, NodeId{2}}, Membership{{NodeId{1}, NodeId{2}}, {NodeId{9}}},
+                    Membership{{NodeId{1}, NodeId{3}}, {}}, Slot{60}};
   Snapshot snap = Snapshot::of(meta, std::string(1000, 'z'));
   std::string trailer = detail::encode_trailer(meta);
   std::string image;

@@ -2,6 +2,8 @@
 // frame layout, limits, and the encoder's refusals.
 #include <doctest/doctest.h>
 
+#include "synod/membership.h"
+
 #include "crc32c.h"
 #include "framing.h"
 #include "samples.h"
@@ -90,6 +92,21 @@ TEST_CASE("values keep noops, empty batches, empty commands and binary bytes apa
   CHECK(got.entries[3].value.commands().size() == 3);
   CHECK(got.entries[4].value.commands()[0] == all_bytes);
   CHECK(got == m);
+}
+
+TEST_CASE("a configuration value round-trips and keeps its kind") {
+  Membership mem{{NodeId{1}, NodeId{2}, NodeId{4}}, {NodeId{7}}};
+  Message m = accept_with({config_value(mem), batch({"x"})});
+  Message got = decoded(encoded(m));
+  REQUIRE(got.entries.size() == 2);
+  CHECK(got.entries[0].value.is_config());
+  REQUIRE(membership_of(got.entries[0].value).has_value());
+  CHECK(*membership_of(got.entries[0].value) == mem);
+  CHECK(got == m);
+  // A config value whose bytes are not a membership is refused on encode.
+  Message bad = accept_with({Value::of_kind(ValueKind::config, {"not a membership"})});
+  std::vector<std::uint8_t> out;
+  CHECK(encode(bad, out) != Status::ok);
 }
 
 TEST_CASE("a command of exactly command_bytes_max round-trips, one byte more is oversized") {

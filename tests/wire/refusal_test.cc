@@ -223,10 +223,15 @@ TEST_CASE("an unknown message type or value kind is refused as unknown_type") {
   CHECK(decode(raw_frame(sample_messages()[0], o)).reason == WireError::unknown_type);
 
   RawOptions k;
-  k.kind = 2;
+  k.kind = 3;  // one past config
   r = decode(raw_frame(sample_messages()[2], k));
   CHECK(r.reason == WireError::unknown_type);
-  CHECK(r.error.find("value kind 2") != std::string::npos);
+  CHECK(r.error.find("value kind 3") != std::string::npos);
+  // A config whose bytes are not a membership is refused too.
+  k.kind = 2;
+  r = decode(raw_frame(sample_messages()[2], k));
+  CHECK(r.status == Status::malformed);
+  CHECK(r.error.find("configuration") != std::string::npos);
 }
 
 TEST_CASE("frames that break a wire invariant are refused as invalid, naming it") {

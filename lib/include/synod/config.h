@@ -24,8 +24,12 @@ enum class PlantedBug : std::uint8_t {
 struct Config {
   NodeId id{};
   GroupId group{};
-  // Voting members, this replica included. At most 64.
+  // The membership the log starts with (slot 1), this replica among its
+  // voters or learners. A replica joining a running cluster names the
+  // members as they are now; it learns the exact history from the log or a
+  // snapshot. At most 64 members.
   std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
 
   // Time is ticks. A follower that hears no leader for a random number of
   // ticks in [election_ticks, 2 * election_ticks) starts an election.
@@ -36,6 +40,14 @@ struct Config {
 
   // Pipelining: slots in flight past the commit index, at most.
   std::uint32_t max_inflight = 256;
+  // Membership: a configuration chosen at slot i governs slots from
+  // i + alpha. The leader keeps at most min(max_inflight, alpha) slots in
+  // flight, so it always knows the configuration of a slot it proposes.
+  // 0: alpha = max_inflight.
+  std::uint32_t alpha = 0;
+  // A voter added with MembershipOp::add_voter is promoted once its commit
+  // index is within this many slots of the leader's.
+  std::uint64_t promote_lag = 64;
   // Batching: commands and command bytes in one slot, at most.
   std::uint32_t batch_count_max = 1024;
   std::uint32_t batch_bytes_max = 1u << 20;
@@ -72,6 +84,7 @@ struct Config {
   Status validate(std::string* why) const;
 
   std::size_t quorum() const;  // a majority of voters
+  std::uint32_t effective_alpha() const { return alpha == 0 ? max_inflight : alpha; }
 };
 
 }  // namespace synod

@@ -37,8 +37,9 @@ enum class MessageType : std::uint8_t {
   reject = 7,
   // Ask for chosen entries from slot; commit: how far the asker wants to go.
   // When the receiver compacted below slot it answers with a snapshot_chunk
-  // instead: slot_end names the snapshot being assembled (Slot{0}: none) and
-  // offset the bytes already held, so a transfer resumes where it stopped.
+  // instead: slot_end names the snapshot being assembled from this receiver
+  // (Slot{0}: none) and offset the bytes already held, so a transfer resumes
+  // where it stopped.
   catchup_request = 8,
   // Chosen entries only, consecutive from slot; commit: the sender's.
   catchup_reply = 9,

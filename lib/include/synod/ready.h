@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "synod/membership.h"
 #include "synod/message.h"
 #include "synod/snapshot.h"
 #include "synod/storage.h"
@@ -80,12 +81,16 @@ struct Ready {
   // 4. Report after applying `committed` (a committed outcome names a slot in
   //    `committed` or earlier).
   std::vector<ProposalOutcome> outcomes;
+  // 3. The last configuration chosen, when it changed (and at start): the
+  //    host connects to new members and drops removed ones. It governs from
+  //    Config::alpha slots after the one it was chosen at.
+  std::optional<Membership> membership;
   // 5. Confirmed reads (ReadIndex); serve each once applied >= its index.
   std::vector<ReadState> reads;
 
   bool empty() const {
-    return !snapshot && !restore && !hard_state && entries.empty() && messages.empty() && committed.empty() &&
-           outcomes.empty() && reads.empty();
+    return !snapshot && !restore && !membership && !hard_state && entries.empty() &&
+           messages.empty() && committed.empty() && outcomes.empty() && reads.empty();
   }
 };
 

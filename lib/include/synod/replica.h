@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "synod/config.h"
+#include "synod/membership.h"
 #include "synod/message.h"
 #include "synod/ready.h"
 #include "synod/status.h"
@@ -24,15 +25,18 @@ struct ReplicaInfo {
   NodeId leader{};  // best guess; NodeId{} when unknown
   Ballot ballot{};  // the ballot this replica leads or campaigns with
   Ballot promised{};
-  Slot commit{};     // chosen prefix held locally
-  Slot applied{};    // handed to the host in a Ready
-  Slot last_slot{};  // highest slot holding an entry
+  Slot commit{};      // chosen prefix held locally
+  Slot applied{};     // handed to the host in a Ready
+  Slot last_slot{};   // highest slot holding an entry
   Slot first_slot{};  // lowest slot still held (entries below were compacted)
   Slot snapshot{};    // the slot of the replica's snapshot; Slot{0}: none
   // A snapshot is arriving from a peer: its slot and the bytes received.
   Slot installing{};
   std::uint64_t installing_bytes = 0;
   std::size_t pending_proposals = 0;
+  // The last configuration chosen, and the first slot it governs.
+  Membership membership;
+  Slot membership_from{};
 };
 
 // propose() either queues the command (ticket) or refuses it (status, with a
@@ -67,6 +71,11 @@ class Replica {
   // first commits a slot in its own ballot. Leader only: not_leader (with a
   // hint) elsewhere.
   ProposeResult read();
+  // A membership change (synod/membership.h), proposed like a command: its
+  // outcome reports the ticket. Leader only. busy while another change is in
+  // flight or not yet governing; invalid_argument for a change that makes no
+  // sense (adding a member, promoting a voter, removing the last voter).
+  ProposeResult change_membership(MembershipOp op, NodeId node);
   // Start an election now (tests, leadership transfer by hand).
   void campaign();
   // Leadership transfer: the leader stops taking proposals (not_leader with

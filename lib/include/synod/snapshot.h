@@ -6,17 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "synod/membership.h"
 #include "synod/types.h"
 
 namespace synod {
-
-// The members that govern slots after a snapshot's slot. Until membership
-// changes exist this is the configured voter set.
-struct Membership {
-  std::vector<NodeId> voters;
-  std::vector<NodeId> learners;
-  friend bool operator==(const Membership&, const Membership&) = default;
-};
 
 struct SnapshotMeta {
   // The last slot the snapshot covers. Slot{0}: no snapshot.
@@ -24,7 +17,12 @@ struct SnapshotMeta {
   // The ballot the value at `slot` was chosen in (for INFO and debugging;
   // Paxos needs no log matching).
   Ballot ballot{};
+  // The configuration that governs slot + 1 and after, unless `pending`:
+  // one chosen at or below slot that governs only from pending_from (alpha
+  // slots after it was chosen), beyond slot + 1.
   Membership membership;
+  Membership pending;
+  Slot pending_from{};
   friend bool operator==(const SnapshotMeta&, const SnapshotMeta&) = default;
 };
 

@@ -36,6 +36,9 @@ enum class Status : std::uint8_t {
   unavailable,
   // An argument the call does not accept (the comment at the call says which).
   invalid_argument,
+  // Another membership change is in progress (one at a time): retry once it
+  // governs.
+  busy,
 };
 
 constexpr std::string_view to_string(Status s) {
@@ -68,6 +71,8 @@ constexpr std::string_view to_string(Status s) {
       return "unavailable";
     case Status::invalid_argument:
       return "invalid_argument";
+    case Status::busy:
+      return "busy";
   }
   return "?";
 }

@@ -1,4 +1,4 @@
-// What a slot holds: a batch of commands, a no-op, or (later) a configuration.
+// What a slot holds: a batch of commands, a no-op, or a configuration.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,9 @@ namespace synod {
 enum class ValueKind : std::uint8_t {
   noop = 0,      // fills a hole found by a new leader; applies nothing
   commands = 1,  // a batch of opaque client commands, applied in order
+  // A new membership (synod/membership.h), encoded as the one "command";
+  // chosen at slot i, it governs slots from i + Config::alpha.
+  config = 2,
 };
 
 // An immutable value, cheap to copy: copies share one batch, so the leader's
@@ -31,7 +34,17 @@ class Value {
     return v;
   }
 
+  // What storage and the wire rebuild: a kind and its commands (a config's
+  // single command is its encoding).
+  static Value of_kind(ValueKind kind, std::vector<std::string> commands) {
+    if (kind == ValueKind::noop) return noop();
+    Value v = of_commands(std::move(commands));
+    v.kind_ = kind;
+    return v;
+  }
+
   ValueKind kind() const { return kind_; }
+  bool is_config() const { return kind_ == ValueKind::config; }
   bool is_noop() const { return kind_ == ValueKind::noop; }
   // The commands of a batch, in apply order; empty for a no-op.
   const std::vector<std::string>& commands() const {
