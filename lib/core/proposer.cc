@@ -343,9 +343,9 @@ ProposeResult Proposer::read() {
 }
 
 bool Proposer::can_flush() const {
-  return role_ == Role::leader &&
-         (((!pending_.empty() || pending_config_) && next_slot_ <= window_end()) ||
-          reads_.round_wanted());
+  return role_ == Role::leader && (((!pending_.empty() || pending_config_ || filling_to_config()) &&
+                                    next_slot_ <= window_end()) ||
+                                   reads_.round_wanted());
 }
 
 void Proposer::flush() {
@@ -378,6 +378,11 @@ void Proposer::flush() {
     auto tickets = static_cast<std::uint32_t>(batch.size());
     assign_slot(Value::of_commands(std::move(batch)), tickets);
   }
+  // A configuration chosen governs only alpha slots later: with no commands
+  // to fill them, no-ops do, so the change takes effect (and the next one
+  // may start) without waiting for traffic.
+  while (pending_.empty() && filling_to_config() && next_slot_ <= window_end())
+    assign_slot(Value::noop(), 0);
   if (next_slot_ > first_new) send_admitted();
 }
 

@@ -105,6 +105,7 @@ class Proposer {
   void ask(NodeId voter);
   void require_config(const Value& v);
   bool promised_enough() const;
+  bool filling_to_config() const { return ctx_.quorum.latest_from() > next_slot_; }
 
   Context& ctx_;
   Role role_ = Role::follower;

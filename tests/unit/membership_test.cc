@@ -1,0 +1,258 @@
+// Membership changes: learners, automatic promotion, removal of the leader,
+// one change at a time, and the configuration surviving snapshots. Replicas
+// deliver to each other at once; node ids are 1..5, members or not.
+#include "synod/membership.h"
+
+#include <doctest/doctest.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "synod/memory_storage.h"
+#include "synod/replica.h"
+
+using namespace synod;
+
+namespace {
+
+std::string numbered(const std::string& prefix, int i) {
+  std::string s = prefix;
+  s.append(std::to_string(i));
+  return s;
+}
+
+struct Cluster {
+  static constexpr std::size_t kNodes = 5;
+  std::vector<MemoryStorage> storage = std::vector<MemoryStorage>(kNodes);
+  std::vector<std::unique_ptr<Replica>> r = std::vector<std::unique_ptr<Replica>>(kNodes);
+  std::vector<std::vector<std::string>> applied = std::vector<std::vector<std::string>>(kNodes);
+  std::vector<int> restores = std::vector<int>(kNodes);
+  std::deque<Message> wire;
+  std::function<bool(const Message&)> deliver = [](const Message&) { return true; };
+  std::vector<Membership> announced = std::vector<Membership>(kNodes);
+
+  // Nodes 1..3 vote from the start.
+  Cluster() {
+    for (std::uint64_t i = 1; i <= 3; ++i) start(i, {}, false);
+  }
+  Config config(std::uint64_t id, std::vector<NodeId> learners) const {
+    Config c;
+    c.id = NodeId{id};
+    c.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
+    c.learners = std::move(learners);
+    c.seed = id;
+    c.max_inflight = 8;
+    c.alpha = 4;
+    c.promote_lag = 2;
+    c.compaction_tail = 0;
+    return c;
+  }
+  // A node joining the running cluster: it names the voters it knows and
+  // itself as a learner.
+  void start(std::uint64_t id, std::vector<NodeId> learners, bool join) {
+    Config c = config(id, std::move(learners));
+    c.join_existing = join;
+    r[id - 1] = std::make_unique<Replica>(c, storage[id - 1]);
+    applied[id - 1].clear();
+  }
+  void drain(std::size_t i) {
+    while (r[i] && r[i]->has_ready()) {
+      Ready rd = r[i]->ready();
+      if (rd.snapshot) storage[i].save_snapshot(*rd.snapshot, rd.keep_from);
+      storage[i].save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+      storage[i].sync();
+      wire.insert(wire.end(), rd.messages.begin(), rd.messages.end());
+      if (rd.restore) {
+        ++restores[i];
+        applied[i].clear();
+        std::string cur;
+        for (char ch : *rd.restore->data) {
+          if (ch == '\n') {
+            applied[i].push_back(cur);
+            cur.clear();
+          } else {
+            cur += ch;
+          }
+        }
+      }
+      if (rd.membership) announced[i] = *rd.membership;
+      for (const Entry& e : rd.committed)
+        for (const auto& c : e.value.commands())
+          if (!e.value.is_config()) applied[i].push_back(c);
+      r[i]->advance(rd);
+    }
+  }
+  void settle() {
+    for (int n = 0; n < 200000; ++n) {
+      for (std::size_t i = 0; i < kNodes; ++i) drain(i);
+      if (wire.empty()) return;
+      Message m = wire.front();
+      wire.pop_front();
+      if (r[m.to.value - 1] && deliver(m)) r[m.to.value - 1]->step(m);
+    }
+  }
+  void tick_all(int ticks) {
+    for (int t = 0; t < ticks; ++t) {
+      for (auto& x : r)
+        if (x) x->tick();
+      settle();
+    }
+  }
+  Replica& node(std::uint64_t id) { return *r[id - 1]; }
+  std::uint64_t leader() const {
+    for (std::size_t i = 0; i < kNodes; ++i)
+      if (r[i] && r[i]->info().role == Role::leader) return i + 1;
+    return 0;
+  }
+  void propose(int count, const std::string& prefix) {
+    for (int i = 0; i < count; ++i) {
+      std::uint64_t l = leader();
+      REQUIRE(l != 0);
+      REQUIRE(node(l).propose(numbered(prefix, i)).ok());
+      settle();
+    }
+    tick_all(2);
+  }
+  std::string image(std::size_t i) const {
+    std::string s;
+    for (const auto& c : applied[i]) s += c + "\n";
+    return s;
+  }
+};
+
+Cluster led_by_1() {
+  Cluster c;
+  c.node(1).campaign();
+  c.settle();
+  REQUIRE(c.leader() == 1);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("a voter added with add_voter joins as a learner and is promoted once caught up") {
+  Cluster c = led_by_1();
+  c.propose(10, "a");
+  c.start(4, {NodeId{4}}, /*join=*/true);
+  ProposeResult add = c.node(1).change_membership(MembershipOp::add_voter, NodeId{4});
+  REQUIRE(add.ok());
+  // One change at a time.
+  CHECK(c.node(1).change_membership(MembershipOp::add_learner, NodeId{5}).status == Status::busy);
+  c.settle();
+  c.propose(6, "b");
+  c.tick_all(10);
+  Membership m = c.node(1).info().membership;
+  CHECK(m.is_voter(NodeId{4}));
+  CHECK(m.voters.size() == 4);
+  CHECK(m.learners.empty());
+  CHECK(c.applied[3] == c.applied[0]);
+  CHECK(c.announced[0] == m);
+  CHECK(c.node(4).info().membership == m);
+  // Node 4 now counts: with two of the old voters cut off, 1 and 4 are not
+  // a majority of four, so nothing commits; with one cut off they are.
+  c.deliver = [](const Message& msg) { return msg.to != NodeId{3} && msg.from != NodeId{3}; };
+  c.propose(3, "c");
+  CHECK(c.applied[3] == c.applied[0]);
+  CHECK(c.applied[0].size() == 19);
+}
+
+TEST_CASE("a learner receives the log but never votes nor campaigns") {
+  Cluster c = led_by_1();
+  c.start(4, {NodeId{4}}, /*join=*/true);
+  REQUIRE(c.node(1).change_membership(MembershipOp::add_learner, NodeId{4}).ok());
+  c.settle();
+  c.propose(5, "a");
+  c.tick_all(10);
+  CHECK(c.node(1).info().membership.is_learner(NodeId{4}));
+  CHECK(c.applied[3] == c.applied[0]);
+  c.node(4).campaign();
+  c.settle();
+  CHECK(c.node(4).info().role == Role::follower);
+  // Its acknowledgements do not count: with 2 and 3 cut off, nothing commits.
+  c.deliver = [](const Message& msg) {
+    for (std::uint64_t id : {2, 3})
+      if (msg.to == NodeId{id} || msg.from == NodeId{id}) return false;
+    return true;
+  };
+  std::size_t before = c.applied[0].size();
+  REQUIRE(c.node(1).propose("stuck").ok());
+  c.settle();
+  CHECK(c.applied[0].size() == before);
+}
+
+TEST_CASE("membership changes that make no sense are refused") {
+  Cluster c = led_by_1();
+  c.propose(2, "a");
+  CHECK(c.node(2).change_membership(MembershipOp::add_learner, NodeId{4}).status ==
+        Status::not_leader);
+  CHECK(c.node(1).change_membership(MembershipOp::add_voter, NodeId{2}).status ==
+        Status::invalid_argument);
+  CHECK(c.node(1).change_membership(MembershipOp::promote, NodeId{2}).status ==
+        Status::invalid_argument);
+  CHECK(c.node(1).change_membership(MembershipOp::remove, NodeId{5}).status ==
+        Status::invalid_argument);
+  CHECK(c.node(1).change_membership(MembershipOp::add_learner, NodeId{}).status ==
+        Status::invalid_argument);
+}
+
+TEST_CASE("a removed leader hands over to a remaining voter and steps down") {
+  Cluster c = led_by_1();
+  c.propose(4, "a");
+  ProposeResult rm = c.node(1).change_membership(MembershipOp::remove, NodeId{1});
+  REQUIRE(rm.ok());
+  c.settle();
+  c.tick_all(20);
+  std::uint64_t l = c.leader();
+  CHECK((l == 2 || l == 3));
+  CHECK(c.node(l).info().membership.voters.size() == 2);
+  CHECK(!c.node(l).info().membership.is_member(NodeId{1}));
+  c.propose(3, "b");
+  std::size_t i = l - 1;
+  CHECK(c.applied[i].size() == 7);
+  // The removed node never campaigns again.
+  c.tick_all(40);
+  CHECK(c.node(1).info().role != Role::leader);
+  CHECK(c.leader() == l);
+}
+
+TEST_CASE(
+    "replacing a voter: add the new one, then remove the old; a snapshot keeps the "
+    "configuration across a restart") {
+  Cluster c = led_by_1();
+  c.propose(4, "a");
+  c.start(4, {NodeId{4}}, /*join=*/true);
+  REQUIRE(c.node(1).change_membership(MembershipOp::add_voter, NodeId{4}).ok());
+  c.settle();
+  c.propose(4, "b");
+  c.tick_all(10);
+  REQUIRE(c.node(1).info().membership.is_voter(NodeId{4}));
+  ProposeResult rm;
+  for (int tries = 0; tries < 20; ++tries) {
+    rm = c.node(1).change_membership(MembershipOp::remove, NodeId{3});
+    if (rm.status != Status::busy) break;
+    c.tick_all(1);
+  }
+  REQUIRE(rm.ok());
+  c.settle();
+  c.propose(4, "c");
+  Membership m = c.node(1).info().membership;
+  CHECK(m.voters.size() == 3);
+  CHECK(m.is_voter(NodeId{4}));
+  CHECK(!m.is_member(NodeId{3}));
+  // Node 2 snapshots and restarts: it knows the configuration from the
+  // snapshot alone (no entries kept below it).
+  REQUIRE(c.node(2).compact(c.node(2).info().applied, c.image(1)) == Status::ok);
+  c.drain(1);
+  c.start(2, {}, false);
+  c.drain(1);
+  CHECK(c.node(2).info().membership == m);
+  CHECK(c.announced[1] == m);
+  // And the cluster of 1, 2 and 4 commits without node 3.
+  c.deliver = [](const Message& msg) { return msg.to != NodeId{3} && msg.from != NodeId{3}; };
+  c.propose(2, "d");
+  CHECK(c.applied[1] == c.applied[0]);
+  CHECK(c.applied[3] == c.applied[0]);
+}
