@@ -48,6 +48,9 @@ Status Config::validate(std::string* why) const {
   if (pending_bytes_max < batch_bytes_max)
     return fail(fmt::format("pending_bytes_max ({}) must be at least batch_bytes_max ({})",
                             pending_bytes_max, batch_bytes_max));
+  if (lease_reads && max_drift_ticks >= election_ticks)
+    return fail(fmt::format("max_drift_ticks ({}) must be below election_ticks ({})",
+                            max_drift_ticks, election_ticks));
   if (snapshot_chunk_bytes == 0) return fail("snapshot_chunk_bytes must be at least 1");
   return Status::ok;
 }

@@ -49,6 +49,9 @@ inline bool well_formed(const Context& ctx, const Message& m) {
     case MessageType::probe:
     case MessageType::timeout_now:
       return m.ballot.node == m.from && m.ballot.round > 0 && m.entries.empty();
+    case MessageType::read_index_request:
+    case MessageType::read_index_reply:
+      return m.slot.value > 0 && m.entries.empty();
     case MessageType::probe_reply:
     case MessageType::heartbeat_ack:
     case MessageType::reject:

@@ -37,6 +37,10 @@ std::string_view to_string(MessageType t) {
       return "timeout_now";
     case MessageType::snapshot_chunk:
       return "snapshot_chunk";
+    case MessageType::read_index_request:
+      return "read_index_request";
+    case MessageType::read_index_reply:
+      return "read_index_reply";
   }
   return "?";
 }

@@ -195,6 +195,7 @@ void Proposer::become_leader() {
   // Every slot a previous leader may have chosen is at or below the last one
   // re-proposed here: once that is committed, the commit index is current.
   reads_.start_term(next_slot_.prev());
+  lease_wait_ = ctx_.config.lease_reads ? ctx_.config.election_ticks : 0;
   reported_.clear();
   if (exclude_self_) exclude_self_ = false, ctx_.set_voting(true);
 
@@ -338,8 +339,21 @@ void Proposer::maybe_hand_over() {
 ProposeResult Proposer::read() {
   if (role_ != Role::leader) return {Status::not_leader, {}, ctx_.leader};
   Ticket t{next_ticket_++};
-  reads_.request(t);
+  reads_.request(t, NodeId{}, 0, /*lease=*/!transfer_to_.valid());
   return {Status::ok, t, ctx_.self()};
+}
+
+void Proposer::on_read_index_request(const Message& msg) {
+  if (role_ == Role::leader) {
+    reads_.request(Ticket{}, msg.from, msg.slot.value, /*lease=*/!transfer_to_.valid());
+    return;
+  }
+  Message r;
+  r.type = MessageType::read_index_reply;
+  r.to = msg.from;
+  r.slot = msg.slot;
+  r.reject = true;
+  ctx_.send(std::move(r));
 }
 
 bool Proposer::can_flush() const {
@@ -388,6 +402,7 @@ void Proposer::flush() {
 
 // Accepts for every assigned slot the in-flight window now admits.
 void Proposer::send_admitted() {
+  if (lease_wait_ > 0) return;
   send_accepts(sent_upto_.next(), std::min(window_end(), next_slot_.prev()), 0);
 }
 
@@ -504,6 +519,7 @@ void Proposer::send_heartbeats() {
 
 // Accepts lost on the way are sent again to the peers that have not answered.
 void Proposer::resend_unacked() {
+  if (lease_wait_ > 0) return;
   Slot s = ctx_.log.commit().next();
   std::uint64_t stale = 2ull * ctx_.config.heartbeat_ticks;
   for (const InFlight& f : inflight_) {
@@ -520,9 +536,13 @@ void Proposer::resend_unacked() {
 
 void Proposer::tick() {
   ++now_;
+  reads_.set_now(now_);
   if (role_ == Role::candidate) return;
   if (role_ != Role::leader) return;
   ctx_.ticks_since_leader = 0;
+  // Lease reads: an old leader may still answer reads from its lease for an
+  // election timeout; nothing is chosen in this ballot before it ran out.
+  if (lease_wait_ > 0 && --lease_wait_ == 0) send_admitted();
   if (++ticks_since_heartbeat_ >= ctx_.config.heartbeat_ticks) {
     send_heartbeats();
     resend_unacked();

@@ -50,6 +50,9 @@ class Proposer {
   ProposeResult change_membership(MembershipOp op, NodeId node);
   bool config_busy() const;
   ProposeResult read();
+  // A follower asks for a read index (Replica::read on a follower).
+  void on_read_index_request(const Message& msg);
+  Ticket new_ticket() { return Ticket{next_ticket_++}; }
   Status transfer(NodeId to);
   void on_accepted(const Message& msg);
   void on_heartbeat_ack(const Message& msg);
@@ -145,6 +148,8 @@ class Proposer {
   std::deque<Pending> pending_;
   std::uint64_t pending_bytes_ = 0;
   ReadIndex reads_{ctx_};
+  // Lease reads: ticks before this new leader's first accepts.
+  std::uint64_t lease_wait_ = 0;
 
   // Membership changes: the next configuration to put in a slot, and the
   // learners added as voters, promoted once caught up (this leader's intent

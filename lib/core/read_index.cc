@@ -8,32 +8,56 @@ void ReadIndex::start_term(Slot barrier) {
   barrier_ = barrier;
   own_commit_ = false;
   acks_.clear();
+  sent_at_.clear();
+  lease_until_ = 0;
   on_commit();
 }
 
-void ReadIndex::request(Ticket t) {
-  if (!own_commit_) {
-    early_.push_back(t);
+void ReadIndex::answer(const Asker& a, Slot index, bool ok, NodeId hint) {
+  if (!a.remote.valid()) {
+    ctx_.out.reads.push_back(ReadState{a.ticket, index, ok, hint});
     return;
   }
-  pending_.push_back(Pending{t, ctx_.log.commit(), sent_round_ + 1});
+  Message r;
+  r.type = MessageType::read_index_reply;
+  r.to = a.remote;
+  r.slot = Slot{a.id};
+  r.commit = index;
+  r.reject = !ok;
+  ctx_.send(std::move(r));
+}
+
+void ReadIndex::request(Ticket t, NodeId remote, std::uint64_t id, bool lease) {
+  Asker a{t, remote, id};
+  if (!own_commit_) {
+    early_.push_back(a);
+    return;
+  }
+  if (lease && ctx_.config.lease_reads && lease_held()) {
+    answer(a, ctx_.log.commit(), true, {});
+    return;
+  }
+  pending_.push_back(Pending{a, ctx_.log.commit(), sent_round_ + 1});
   if (ctx_.planted(PlantedBug::read_without_confirm)) confirm(sent_round_ + 1);
 }
 
 void ReadIndex::on_commit() {
   if (own_commit_ || ctx_.log.commit() < barrier_) return;
   own_commit_ = true;
-  for (Ticket t : early_) request(t);
+  std::deque<Asker> early = std::move(early_);
   early_.clear();
+  for (const Asker& a : early) request(a.ticket, a.remote, a.id, /*lease=*/false);
 }
 
 std::uint64_t ReadIndex::next_round() {
-  // Every heartbeat while reads wait is a new round: a round whose acks were
-  // lost is simply superseded.
-  if (pending_.empty()) return 0;
-  sent_round_ = std::max(sent_round_ + 1, pending_.back().round);
+  // Every heartbeat while reads wait (or a lease is kept) is a new round: a
+  // round whose acks were lost is simply superseded.
+  if (pending_.empty() && !ctx_.config.lease_reads) return 0;
+  std::uint64_t want = pending_.empty() ? 0 : pending_.back().round;
+  sent_round_ = std::max(sent_round_ + 1, want);
   VoterMask self = ctx_.quorum.bit(ctx_.self());
   acks_[sent_round_] = self;
+  if (ctx_.config.lease_reads) sent_at_[sent_round_] = now_;
   if (ctx_.quorum.is_quorum(self)) confirm(sent_round_);  // a single voter
   return sent_round_;
 }
@@ -47,19 +71,26 @@ void ReadIndex::on_ack(NodeId from, std::uint64_t round) {
 
 // Every read whose round is at or below `round` is confirmed.
 void ReadIndex::confirm(std::uint64_t round) {
+  if (auto it = sent_at_.find(round); it != sent_at_.end()) {
+    std::uint64_t lease = ctx_.config.election_ticks - ctx_.config.max_drift_ticks;
+    lease_until_ = std::max(lease_until_, it->second + lease);
+  }
   while (!pending_.empty() && pending_.front().round <= round) {
-    ctx_.out.reads.push_back(ReadState{pending_.front().ticket, pending_.front().index, true, {}});
+    answer(pending_.front().asker, pending_.front().index, true, {});
     pending_.pop_front();
   }
   acks_.erase(acks_.begin(), acks_.upper_bound(round));
+  sent_at_.erase(sent_at_.begin(), sent_at_.upper_bound(round));
 }
 
 void ReadIndex::abandon(NodeId hint) {
-  for (Ticket t : early_) ctx_.out.reads.push_back(ReadState{t, {}, false, hint});
-  for (const Pending& p : pending_) ctx_.out.reads.push_back(ReadState{p.ticket, {}, false, hint});
+  for (const Asker& a : early_) answer(a, {}, false, hint);
+  for (const Pending& p : pending_) answer(p.asker, {}, false, hint);
   early_.clear();
   pending_.clear();
   acks_.clear();
+  sent_at_.clear();
+  lease_until_ = 0;
 }
 
 }  // namespace synod::detail

@@ -4,6 +4,7 @@
 
 #include "acceptor.h"
 #include "context.h"
+#include "follower_reads.h"
 #include "learner.h"
 #include "message_check.h"
 #include "proposer.h"
@@ -52,6 +53,7 @@ class Replica::Core {
   Proposer proposer{ctx};
   Learner learner;
   Rejoiner rejoin{ctx, proposer};
+  FollowerReads follower_reads{ctx};
   std::uint64_t election_elapsed = 0;
   std::uint64_t election_timeout = 0;
 };
@@ -121,6 +123,7 @@ void Replica::Core::tick() {
   proposer.tick();
   learner.tick();
   rejoin.tick();
+  follower_reads.tick();
   if (proposer.leading() || ++election_elapsed < election_timeout) return;
   reset_election_timer();
   if (rejoin.active())
@@ -230,6 +233,12 @@ void Replica::Core::step(const Message& msg) {
       if (voting && may_campaign() && msg.from == ctx.leader && msg.ballot >= ctx.hard.promised)
         proposer.campaign(/*force=*/true, /*exclude_self=*/false);
       return;
+    case MessageType::read_index_request:
+      proposer.on_read_index_request(msg);
+      return;
+    case MessageType::read_index_reply:
+      follower_reads.on_reply(msg);
+      return;
     case MessageType::rejoin_reply:
       rejoin.on_reply(msg);
       learner.on_peer_commit(msg.from, msg.commit);
@@ -239,7 +248,12 @@ void Replica::Core::step(const Message& msg) {
 
 ProposeResult Replica::Core::read() {
   if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
-  return proposer.read();
+  if (proposer.role() != Role::follower) return proposer.read();
+  // A follower asks the leader it hears for the read index.
+  if (!ctx.heard_leader_recently()) return {Status::not_leader, {}, ctx.leader};
+  Ticket t = proposer.new_ticket();
+  follower_reads.request(t);
+  return {Status::ok, t, ctx.leader};
 }
 
 ProposeResult Replica::Core::propose(std::string command) {

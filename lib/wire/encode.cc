@@ -39,7 +39,9 @@ static_assert(same(MessageType::prepare, fb::MessageType::prepare) &&
               same(MessageType::probe, fb::MessageType::probe) &&
               same(MessageType::probe_reply, fb::MessageType::probe_reply) &&
               same(MessageType::timeout_now, fb::MessageType::timeout_now) &&
-              same(MessageType::snapshot_chunk, fb::MessageType::snapshot_chunk));
+              same(MessageType::snapshot_chunk, fb::MessageType::snapshot_chunk) &&
+              same(MessageType::read_index_request, fb::MessageType::read_index_request) &&
+              same(MessageType::read_index_reply, fb::MessageType::read_index_reply));
 static_assert(
     static_cast<unsigned>(ValueKind::noop) == static_cast<unsigned>(fb::ValueKind::noop) &&
     static_cast<unsigned>(ValueKind::commands) == static_cast<unsigned>(fb::ValueKind::commands) &&

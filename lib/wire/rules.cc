@@ -24,6 +24,8 @@ bool known_type(MessageType t) {
     case MessageType::probe_reply:
     case MessageType::timeout_now:
     case MessageType::snapshot_chunk:
+    case MessageType::read_index_request:
+    case MessageType::read_index_reply:
       return true;
   }
   return false;

@@ -235,8 +235,8 @@ void Cluster::apply(Node& n, const Entry& e, Lines& out) {
 }
 
 void Cluster::restore(Node& n, const Snapshot& snap, Lines& out) {
-  out.push_back(fmt::format("  restore snapshot slot={} bytes={}", snap.meta.slot.value,
-                            snap.data->size()));
+  out.push_back(
+      fmt::format("  restore snapshot slot={} bytes={}", snap.meta.slot.value, snap.data->size()));
   std::vector<Entry> rebuilt;
   for (std::uint64_t s = 1; s <= snap.meta.slot.value; ++s) {
     auto it = chosen_.find(s);

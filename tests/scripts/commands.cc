@@ -99,7 +99,7 @@ PlantedBug parse_bug(const std::string& text) {
 }
 
 MessageType parse_type(const std::string& text) {
-  for (int t = 1; t <= static_cast<int>(MessageType::snapshot_chunk); ++t) {
+  for (int t = 1; t <= static_cast<int>(MessageType::read_index_reply); ++t) {
     auto type = static_cast<MessageType>(t);
     if (to_string(type) == text) return type;
   }

@@ -15,7 +15,7 @@ enum Field : std::uint8_t {
   f_slot_end = 4,
   f_commit = 8,
   f_entries = 16,
-  f_offset = 32,   // offset, and the payload's size
+  f_offset = 32,  // offset, and the payload's size
   f_payload = 64,
 };
 
@@ -37,6 +37,10 @@ unsigned fields_of(MessageType t) {
       return f_ballot | f_slot | f_commit;
     case MessageType::catchup_request:
       return f_slot | f_slot_end | f_commit | f_offset;
+    case MessageType::read_index_request:
+      return f_slot;
+    case MessageType::read_index_reply:
+      return f_slot | f_commit;
     case MessageType::snapshot_chunk:
       return f_slot | f_slot_end | f_commit | f_offset | f_payload;
     case MessageType::catchup_reply:

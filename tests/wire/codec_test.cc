@@ -2,11 +2,10 @@
 // frame layout, limits, and the encoder's refusals.
 #include <doctest/doctest.h>
 
-#include "synod/membership.h"
-
 #include "crc32c.h"
 #include "framing.h"
 #include "samples.h"
+#include "synod/membership.h"
 #include "synod/wire.h"
 
 using namespace synod;

@@ -134,6 +134,19 @@ std::vector<Message> sample_messages() {
   last.offset = kMax - last.payload.size();
   out.push_back(last);
 
+  // Follower reads: the request and the leader's answer (and a refusal).
+  Message read_request = base(MessageType::read_index_request, 3, 1);
+  read_request.slot = Slot{77};
+  out.push_back(read_request);
+  Message read_reply = base(MessageType::read_index_reply, 1, 3);
+  read_reply.slot = Slot{77};
+  read_reply.commit = Slot{4100};
+  out.push_back(read_reply);
+  Message read_refused = base(MessageType::read_index_reply, 2, 3);
+  read_refused.slot = Slot{78};
+  read_refused.reject = true;
+  out.push_back(read_refused);
+
   return out;
 }
 

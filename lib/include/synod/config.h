@@ -65,6 +65,15 @@ struct Config {
   // message_bytes_max is used, whatever this says).
   std::uint32_t snapshot_chunk_bytes = 1u << 20;
 
+  // Lease reads (off by default): a leader that heard from a majority within
+  // election_ticks - max_drift_ticks of its own ticks answers reads at once,
+  // without a heartbeat round. Assumes no replica's clock runs more than
+  // max_drift_ticks per election timeout slower or faster than another's;
+  // a new leader waits an election timeout before its first accepts, so an
+  // old leader's lease has run out. docs/protocol.md has the argument.
+  bool lease_reads = false;
+  std::uint32_t max_drift_ticks = 2;
+
   // Seeds the PRNG behind election timeouts. Same seed, same behaviour.
   std::uint64_t seed = 1;
 

@@ -66,6 +66,14 @@ enum class MessageType : std::uint8_t {
   // slot; offset: where payload starts in the snapshot image; more: bytes
   // follow; commit: the sender's. The image holds chosen values only.
   snapshot_chunk = 15,
+  // A follower's linearizable read (Replica::read on a follower) asks the
+  // leader for a read index. slot: the follower's request id.
+  read_index_request = 16,
+  // The leader confirmed its ballot with a majority after the request came:
+  // commit is the read index (serve once applied reaches it). slot: the
+  // request id echoed; reject: the receiver does not lead (or stopped before
+  // confirming); nothing was read, retry elsewhere.
+  read_index_reply = 17,
 };
 
 std::string_view to_string(MessageType t);
@@ -85,6 +93,8 @@ struct Message {
   // transfer); the acceptor answers even while it hears a live leader.
   bool force = false;
   // probe_reply: the receiver would not promise the probed ballot.
+  // read_index_reply: no read index (not leading). timeout_now (as force):
+  // the sender gave up its read lease, so the target need not wait it out.
   bool reject = false;
   std::vector<Entry> entries;
   // catchup_request, snapshot_chunk: a byte offset into a snapshot image.

@@ -68,8 +68,11 @@ class Replica {
   // Ongaro's thesis, in Paxos terms): the leader notes its commit index,
   // confirms its ballot with one heartbeat round to a majority (shared by all
   // reads asked meanwhile), and reports a ReadState in a Ready. A new leader
-  // first commits a slot in its own ballot. Leader only: not_leader (with a
-  // hint) elsewhere.
+  // first commits a slot in its own ballot. With Config::lease_reads the
+  // leader answers at once while its lease holds. On a follower that hears a
+  // leader, the follower asks the leader for the index (follower read) and
+  // reports the ReadState when it answers: serve once applied here reaches
+  // it. not_leader (with a hint) when no leader is known.
   ProposeResult read();
   // A membership change (synod/membership.h), proposed like a command: its
   // outcome reports the ticket. Leader only. busy while another change is in

@@ -1,0 +1,37 @@
+#include "follower_reads.h"
+
+namespace synod::detail {
+
+void FollowerReads::request(Ticket t) {
+  std::uint64_t id = next_id_++;
+  waiting_[id] = Waiting{t, ctx_.leader, 0};
+  Message m;
+  m.type = MessageType::read_index_request;
+  m.to = ctx_.leader;
+  m.slot = Slot{id};
+  ctx_.send(std::move(m));
+}
+
+void FollowerReads::on_reply(const Message& msg) {
+  auto it = waiting_.find(msg.slot.value);
+  // Only the leader asked may answer (a duplicate finds nothing).
+  if (it == waiting_.end() || it->second.leader != msg.from) return;
+  bool ok = !msg.reject;
+  ctx_.out.reads.push_back(
+      ReadState{it->second.ticket, ok ? msg.commit : Slot{}, ok, ok ? NodeId{} : ctx_.leader});
+  waiting_.erase(it);
+}
+
+void FollowerReads::tick() {
+  std::uint64_t limit = 2ull * ctx_.config.election_ticks;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (++it->second.ticks < limit) {
+      ++it;
+      continue;
+    }
+    ctx_.out.reads.push_back(ReadState{it->second.ticket, {}, false, ctx_.leader});
+    it = waiting_.erase(it);
+  }
+}
+
+}  // namespace synod::detail
