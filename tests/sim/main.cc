@@ -22,13 +22,14 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  fmt::print(stderr,
-             "synod-sim: {}\n"
-             "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
-             "                 [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
-             "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
-             "quorum_too_small read_without_confirm\n",
-             why);
+  fmt::print(
+      stderr,
+      "synod-sim: {}\n"
+      "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
+      "                 [--plant BUG] [--expect-failure] [--verbose] [--hash] [--varied-images]\n"
+      "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
+      "quorum_too_small read_without_confirm\n",
+      why);
   std::exit(2);
 }
 
@@ -80,6 +81,8 @@ Args parse(int argc, char** argv) {
       a.expect_failure = true;
     } else if (k == "--verbose") {
       a.opt.verbose = true;
+    } else if (k == "--varied-images") {
+      a.opt.varied_images = true;
     } else if (k == "--hash") {
       a.print_hash = true;
     } else {
@@ -103,17 +106,19 @@ int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   set_panic_handler([](const char* what) { throw std::runtime_error(what); });
   auto t0 = std::chrono::steady_clock::now();
-  std::uint64_t passed = 0, failed = 0, slots = 0, acked = 0;
+  std::uint64_t passed = 0, failed = 0, slots = 0, acked = 0, ops = 0;
   for (std::uint64_t seed = a.first; seed <= a.last; ++seed) {
     a.opt.seed = seed;
     sim::Result r = sim::run(a.opt);
     slots += r.chosen_slots;
     acked += r.acknowledged;
+    ops += r.ops_checked;
     if (a.print_hash || a.first == a.last)
       fmt::print(
-          "seed {}: {} ({}), {} slots chosen, {} acknowledged, {} ticks, trace hash {:016x}\n",
-          seed, r.ok ? "ok" : "FAILED", r.scenario, r.chosen_slots, r.acknowledged, r.ticks,
-          r.trace_hash);
+          "seed {}: {} ({}), {} slots chosen, {} acknowledged, {} client operations checked "
+          "linearizable, {} ticks, trace hash {:016x}\n",
+          seed, r.ok ? "ok" : "FAILED", r.scenario, r.chosen_slots, r.acknowledged, r.ops_checked,
+          r.ticks, r.trace_hash);
     if (r.ok) {
       ++passed;
       continue;
@@ -128,8 +133,8 @@ int main(int argc, char** argv) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(
       "sim: seeds {}..{}: {} passed, {} failed ({:.1f} seeds/s, {} slots chosen, {} "
-      "commands acknowledged)\n",
-      a.first, a.last, passed, failed, (passed + failed) / secs, slots, acked);
+      "commands acknowledged, {} client operations checked linearizable)\n",
+      a.first, a.last, passed, failed, (passed + failed) / secs, slots, acked, ops);
   if (a.expect_failure) {
     fmt::print("planted bug NOT caught in seeds {}..{}\n", a.first, a.last);
     return 1;

@@ -107,6 +107,11 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   sc.compaction_tail = d.between(0, 12);
   sc.snapshot_chunk_bytes = static_cast<std::uint32_t>(d.between(8, 96));
   sc.background_snapshots = d.chance(0.5);
+  sc.keys = d.between(3, 5);
+  // Most cut-off leaders also stall, to the slowest drift: a deposed leader
+  // that learns late is what a read without a confirmed ballot gets wrong.
+  for (Event& e : sc.events)
+    if (e.kind == EventKind::isolate_leader && d.chance(0.7)) e.slow_tick_steps = 25;
   std::stable_sort(sc.events.begin(), sc.events.end(),
                    [](const Event& a, const Event& b) { return a.tick < b.tick; });
   return sc;
@@ -120,10 +125,10 @@ std::string Scenario::describe() const {
     blocks += e.kind == EventKind::block;
   }
   return fmt::format(
-      "replicas={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
+      "replicas={} keys={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
       "storage={}{}{}{}{}",
-      replicas, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes, blocks,
-      log_storage ? "log" : "memory", pipelined ? " pipelined" : "",
+      replicas, keys, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes,
+      blocks, log_storage ? "log" : "memory", pipelined ? " pipelined" : "",
       early_accepts ? " early-accepts" : "",
       tick_steps.empty() || tick_steps[0] == 10 ? "" : " drift",
       snapshots

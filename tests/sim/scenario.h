@@ -21,6 +21,9 @@ struct Event {
   std::size_t keep_unsynced = 0;  // crash: how much of the unsynced tail survives
   bool wipe = false;              // restart: with its storage lost (amnesia)
   std::uint64_t until = 0;        // isolate_leader: the tick it ends
+  // isolate_leader: the cut-off leader's clock slows to a tick every this
+  // many steps until it heals (0: unchanged). Within the range drift draws.
+  std::uint64_t slow_tick_steps = 0;
 };
 
 struct Scenario {
@@ -41,6 +44,8 @@ struct Scenario {
   // Steps between a node's ticks (10 nominal): timers drift, and a slow one
   // keeps a deposed leader unaware for longer (reads must stay safe anyway).
   std::vector<std::uint64_t> tick_steps;
+  // How many registers the clients share: few, so operations on one overlap.
+  std::size_t keys = 3;
   std::vector<Event> events;  // ascending by tick
   std::string describe() const;
 };

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cstdio>
-
 namespace synod::sim {
 
 World::World(const Options& opt)
@@ -19,7 +17,9 @@ World::World(const Options& opt)
   for (std::size_t i = 0; i < scenario_.replicas; ++i) {
     nodes_.emplace_back(scenario_.log_storage);
     nodes_.back().id = NodeId{i + 1};
+    nodes_.back().tick_steps = scenario_.tick_steps[i];
   }
+  for (std::size_t k = 0; k < scenario_.keys; ++k) keys_.push_back(fmt::format("k{}", k));
 }
 
 Config World::config_for(NodeId id, bool join) const {
@@ -56,10 +56,13 @@ std::string World::describe(const Message& m) const {
                           e.value.is_noop() ? "noop" : e.value.commands().front(),
                           m.entries.size() > 1 ? ",..." : "");
   }
-  return fmt::format("{}->{} {} b={}.{} s={}..{} c={} n={}{}{}", m.from.value, m.to.value,
+  std::string bytes = m.offset || !m.payload.empty()
+                          ? fmt::format(" off={}+{}", m.offset, m.payload.size())
+                          : std::string{};
+  return fmt::format("{}->{} {} b={}.{} s={}..{} c={} n={}{}{}{}", m.from.value, m.to.value,
                      to_string(m.type), m.ballot.round, m.ballot.node.value, m.slot.value,
-                     m.slot_end.value, m.commit.value, m.entries.size(), m.more ? " more" : "",
-                     entries);
+                     m.slot_end.value, m.commit.value, m.entries.size(), bytes,
+                     m.more ? " more" : "", entries);
 }
 
 void World::start(Node& n, bool wipe) {
@@ -78,8 +81,7 @@ void World::start(Node& n, bool wipe) {
   // Every fourth seed starts the whole cluster as joiners (all empty: a new
   // cluster, as in-memory hosts do).
   bool join = wipe || (n.incarnation == 1 && opt_.seed % 4 == 0);
-  n.app_applied = Slot{};
-  n.digest = 0;
+  n.kv = KvMachine{};
   n.background.reset();
   n.replica.emplace(config_for(n.id, join), n.storage.storage());
   checker_.on_start(n.id, wipe);
@@ -102,11 +104,7 @@ void World::crash(Node& n, bool mid_ready, std::size_t keep) {
   n.storage.crash(keep);
   n.crash_mid_ready = false;
   net_.set_down(n.id, true);
-  // The process died: its clients never hear back, so for them it is unknown.
-  for (auto& [ticket, p] : n.pending) client_done(p.client, false);
-  n.pending.clear();
-  for (auto& [ticket, r] : n.reads) clients_[r.first].outstanding = false;
-  n.reads.clear();
+  forget_client_ops(n);
   trace(fmt::format("t={} crash {} keep={}", now_, n.id.value, keep));
 }
 
@@ -147,54 +145,42 @@ void World::finish_staged(Node& n) {
       if (!scenario_.early_accepts || !may_send_before_persist(m)) send(n, m);
     apply(n, rd);
     for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
-    for (const ReadState& r : rd.reads) {
-      auto it = n.reads.find(r.ticket.value);
-      if (it == n.reads.end()) throw CheckFailure("a read state for an unknown ticket");
-      checker_.on_read(n.id, r, it->second.second);
-      trace(fmt::format("t={} read {} ticket {} {} index {}", now_, n.id.value, r.ticket.value,
-                        r.ok ? "ok" : "failed", r.index.value));
-      clients_[it->second.first].outstanding = false;
-      n.reads.erase(it);
-    }
+    for (const ReadState& r : rd.reads) handle_read_state(n, r);
+    serve_reads(n);
     n.replica->advance(rd);
   }
   if (n.replica) maybe_snapshot(n);
 }
 
-namespace {
-std::uint64_t mix(std::uint64_t h, const std::string& bytes) {
-  for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ULL;
-  return (h ^ 0xff) * 0x100000001b3ULL;
-}
-}  // namespace
-
 void World::apply(Node& n, const Ready& rd) {
   if (rd.restore) {
     const std::string& data = *rd.restore->data;
-    std::uint64_t slot = 0, digest = 0;
-    if (std::sscanf(data.c_str(), "%lu:%lu:", &slot, &digest) != 2 ||
-        slot != rd.restore->meta.slot.value)
-      throw CheckFailure(fmt::format("node {} got a snapshot it cannot read", n.id.value));
-    checker_.on_restore(n.id, rd.restore->meta.slot, digest);
-    n.app_applied = rd.restore->meta.slot;
-    n.digest = digest;
-    trace(fmt::format("t={} restore {} slot {} ({} bytes)", now_, n.id.value, slot, data.size()));
+    std::optional<KvMachine> kv = KvMachine::from_image(data);
+    if (!kv || kv->applied() != rd.restore->meta.slot)
+      throw CheckFailure(
+          fmt::format("node {} got a snapshot of slot {} it cannot read ({} bytes: {:?})",
+                      n.id.value, rd.restore->meta.slot.value, data.size(), data.substr(0, 80)));
+    checker_.on_restore(n.id, rd.restore->meta.slot, kv->digest());
+    n.kv = std::move(*kv);
+    trace(fmt::format("t={} restore {} slot {} ({} bytes, {} keys)", now_, n.id.value,
+                      n.kv.applied().value, data.size(), n.kv.keys()));
   }
   for (const Entry& e : rd.committed) {
     checker_.on_apply(n.id, e);
-    for (const std::string& c : e.value.commands()) n.digest = mix(n.digest, c);
-    n.digest = mix(n.digest, std::to_string(e.slot.value));
-    n.app_applied = e.slot;
-    checker_.on_state(n.id, e.slot, n.digest);
+    if (!n.kv.apply(e))
+      throw CheckFailure(fmt::format("node {}: slot {} holds a command that is not a write",
+                                     n.id.value, e.slot.value));
+    checker_.on_state(n.id, e.slot, n.kv.digest());
   }
 }
 
-// The host's image of its state machine: slot and digest, then filler so a
-// transfer takes several chunks.
+// The host's image of its state machine, with filler so a transfer takes
+// several chunks. Replicas' images of one slot are the same bytes (as
+// synod-kv's are: it sorts its keys), unless Options::varied_images, which
+// the core may still splice (docs/testing.md).
 std::string World::snapshot_data(const Node& n) {
-  std::string data = fmt::format("{}:{}:", n.app_applied.value, n.digest);
-  data.append(rng_++ % 300, static_cast<char>('a' + n.app_applied.value % 26));
-  return data;
+  std::size_t filler = opt_.varied_images ? rng_++ % 300 : n.kv.digest() % 300;
+  return n.kv.image(filler);
 }
 
 void World::maybe_snapshot(Node& n) {
@@ -212,82 +198,19 @@ void World::maybe_snapshot(Node& n) {
     process_ready(n);
     return;
   }
-  if (n.background || n.app_applied <= n.replica->info().snapshot) return;
+  if (n.background || n.kv.applied() <= n.replica->info().snapshot) return;
   if (rng_++ % 100 >= scenario_.snapshot_percent) return;
   if (scenario_.background_snapshots && rng_++ % 2 == 0) {
-    n.background = {n.app_applied, snapshot_data(n)};
+    n.background = {n.kv.applied(), snapshot_data(n)};
     n.background_due = now_ + 1 + rng_++ % 200;
     return;
   }
-  Status s = n.replica->compact(n.app_applied, snapshot_data(n));
+  Status s = n.replica->compact(n.kv.applied(), snapshot_data(n));
   if (s != Status::ok)
     throw CheckFailure(fmt::format("node {}: compact({}) refused: {}", n.id.value,
-                                   n.app_applied.value, to_string(s)));
-  trace(fmt::format("t={} compact {} slot {}", now_, n.id.value, n.app_applied.value));
+                                   n.kv.applied().value, to_string(s)));
+  trace(fmt::format("t={} compact {} slot {}", now_, n.id.value, n.kv.applied().value));
   process_ready(n);
-}
-
-void World::handle_outcome(Node& n, const ProposalOutcome& o) {
-  auto it = n.pending.find(o.ticket.value);
-  if (it == n.pending.end())
-    throw CheckFailure(fmt::format("node {}: outcome for an unknown ticket", n.id.value));
-  Pending p = std::move(it->second);
-  n.pending.erase(it);
-  checker_.on_outcome(n.id, o, p.payload);
-  trace(fmt::format("t={} outcome {} ticket {} {}", now_, n.id.value, o.ticket.value,
-                    to_string(o.outcome)));
-  if (o.outcome == Outcome::not_leader) {
-    // Certainly never applied: the same command may be retried elsewhere.
-    Client& c = clients_[p.client];
-    c.outstanding = false;
-    c.target = o.leader_hint.valid() ? o.leader_hint : NodeId{rng_++ % nodes_.size() + 1};
-    return;
-  }
-  client_done(p.client, o.outcome == Outcome::committed);
-}
-
-void World::client_done(std::size_t c, bool committed) {
-  Client& cl = clients_[c];
-  cl.outstanding = false;
-  cl.payload.clear();  // committed or unknown: never resend it
-  if (faults_over_ && cl.quota_after_faults > 0 && committed) --cl.quota_after_faults;
-}
-
-void World::clients_act() {
-  for (std::size_t c = 0; c < clients_.size(); ++c) {
-    Client& cl = clients_[c];
-    if (cl.outstanding || (faults_over_ && cl.quota_after_faults == 0)) continue;
-    if (cl.payload.empty()) cl.payload = fmt::format("c{}.{}", c, ++cl.seq);
-    if (!cl.target.valid()) cl.target = NodeId{(c + now_) % nodes_.size() + 1};
-    Node& n = node(cl.target);
-    if (!n.replica) {
-      cl.target = NodeId{cl.target.value % nodes_.size() + 1};
-      continue;
-    }
-    if (rng_++ % 4 == 0) {
-      // A linearizable read, often of a node picked at random (a client with
-      // a stale idea of the leader): it must see every write acknowledged.
-      Node& rn = rng_++ % 2 ? n : nodes_[rng_++ % nodes_.size()];
-      ProposeResult rr =
-          rn.replica ? rn.replica->read() : ProposeResult{Status::unavailable, {}, {}};
-      if (rr.ok()) {
-        cl.outstanding = true;
-        rn.reads[rr.ticket.value] = {c, checker_.acknowledged_floor()};
-        process_ready(rn);
-        continue;
-      }
-    }
-    ProposeResult r = n.replica->propose(cl.payload);
-    if (!r.ok()) {
-      cl.target = r.leader_hint.valid() && r.leader_hint != cl.target
-                      ? r.leader_hint
-                      : NodeId{cl.target.value % nodes_.size() + 1};
-      continue;
-    }
-    cl.outstanding = true;
-    n.pending[r.ticket.value] = Pending{c, cl.payload};
-    process_ready(n);
-  }
 }
 
 void World::apply_event(const Event& e) {
@@ -296,7 +219,11 @@ void World::apply_event(const Event& e) {
       if (!l.replica || l.replica->info().role != Role::leader) continue;
       for (Node& o : nodes_)
         if (o.id != l.id) net_.partition(l.id, o.id);
-      trace(fmt::format("t={} isolate leader {}", now_, l.id.value));
+      // A node cut off is often a node stalled too (a GC pause, a stolen
+      // VM): its clock runs slow, so it learns late that it was deposed.
+      if (e.slow_tick_steps > l.tick_steps) l.tick_steps = e.slow_tick_steps;
+      trace(fmt::format("t={} isolate leader {} (tick every {} steps)", now_, l.id.value,
+                        l.tick_steps));
       Event heal = e;
       heal.kind = EventKind::heal_leader;
       heal.tick = e.until;
@@ -324,6 +251,7 @@ void World::apply_event(const Event& e) {
     case EventKind::heal_leader:
       for (Node& o : nodes_)
         if (o.id != n.id) net_.unblock(n.id, o.id), net_.unblock(o.id, n.id);
+      n.tick_steps = scenario_.tick_steps[n.id.value - 1];
       break;
     case EventKind::crash:
       crash(n, e.mid_ready, e.keep_unsynced);
@@ -360,7 +288,7 @@ bool World::settled() const {
   for (const Node& n : nodes_)
     if (n.replica->info().applied != top) return false;
   for (const Client& c : clients_)
-    if (c.outstanding || c.quota_after_faults > 0) return false;
+    if (c.op || c.quota_after_faults > 0) return false;
   return true;
 }
 
@@ -381,8 +309,7 @@ Result World::run() {
       });
       for (Node& n : nodes_) {
         // Nodes tick at different phases and, in some seeds, rates.
-        std::uint64_t period = scenario_.tick_steps[n.id.value - 1];
-        if (!n.replica || (now_ + n.id.value * 3) % period != 0) continue;
+        if (!n.replica || (now_ + n.id.value * 3) % n.tick_steps != 0) continue;
         finish_staged(n);
         n.replica->tick();
         process_ready(n);
@@ -419,6 +346,7 @@ Result World::run() {
     res.ok = false;
     res.failure = e.what();
   }
+  check_history(res);
   res.trace_hash = trace_.hash();
   res.events = trace_.events();
   res.chosen_slots = checker_.chosen_slots();
@@ -426,6 +354,34 @@ Result World::run() {
   res.ticks = now_ / kStepsPerTick;
   res.last_events.assign(trace_.last().begin(), trace_.last().end());
   return res;
+}
+
+// The client history must be linearizable as a map of registers. Run on
+// every seed, failed or not: a seed that failed another check may show here
+// what a client saw. A key whose search ran out of budget proves nothing, so
+// it fails the seed as well.
+void World::check_history(Result& res) {
+  auto fail = [&](std::string why) {
+    res.failure = res.ok ? why : res.failure + "; and " + why;
+    res.ok = false;
+  };
+  LinResult lin;
+  try {
+    lin = check_linearizable(history_.ops());
+  } catch (const std::exception& e) {
+    fail(fmt::format("history: {}", e.what()));
+    return;
+  }
+  res.ops_checked = lin.ops_checked;
+  res.ops_unknown = lin.unknown_ops;
+  if (opt_.verbose)
+    fmt::print("history: {} operations recorded, {} checked, {} unknown, {} search steps\n",
+               history_.ops().size(), lin.ops_checked, lin.unknown_ops, lin.steps);
+  if (!lin.ok)
+    fail(fmt::format("client history (times are steps, t= in the trace): {}", lin.explanation));
+  else if (lin.timed_out)
+    fail("linearizability unknown: the search ran out of budget on key(s) " +
+         lin.timed_out_keys.front() + (lin.timed_out_keys.size() > 1 ? " and others" : ""));
 }
 
 Result run(const Options& opt) { return World(opt).run(); }

@@ -1,6 +1,7 @@
 // One simulated cluster for one seed: replicas with MemoryStorage on a faulty
-// MemoryNetwork, clients proposing throughout, the scenario's crashes and
-// partitions, and the Checker run on every event.
+// MemoryNetwork, clients writing and reading a few registers throughout, the
+// scenario's crashes and partitions, the Checker run on every event, and the
+// clients' history checked for linearizability at the end.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "checker.h"
+#include "kv_machine.h"
+#include "linearizability.h"
 #include "scenario.h"
 #include "sim_storage.h"
 #include "synod/memory_network.h"
@@ -28,6 +31,9 @@ struct Options {
   PlantedBug bug = PlantedBug::none;
   std::size_t trace_keep = 60;
   bool verbose = false;
+  // Replicas' snapshot images of one slot differ (in filler length): an
+  // install resumed with another peer's image is then spliced (a core bug).
+  bool varied_images = false;
 };
 
 struct Result {
@@ -40,6 +46,10 @@ struct Result {
   std::uint64_t ticks = 0;
   std::string scenario;
   std::vector<std::string> last_events;
+  // The client history's linearizability check (run even when another
+  // check failed first).
+  std::size_t ops_checked = 0;
+  std::size_t ops_unknown = 0;
 };
 
 Result run(const Options& opt);
@@ -52,36 +62,56 @@ class World {
  private:
   static constexpr std::uint64_t kStepsPerTick = 10;
 
+  // A write in flight on a node, and the history operation it is.
   struct Pending {
     std::size_t client = 0;
     std::string payload;
+    std::size_t op = 0;
+  };
+  // A read asked of a node: waiting for its ReadState, then (index known)
+  // for the node to apply up to the index.
+  struct PendingRead {
+    std::size_t client = 0;
+    std::size_t op = 0;
+    std::string key;
+    Slot floor{};  // Checker::acknowledged_floor() when asked
+    Slot index{};  // once confirmed
   };
   struct Node {
     explicit Node(bool use_log) : storage(use_log) {}
     NodeId id{};
     SimStorage storage;
     std::optional<Replica> replica;
-    std::deque<Ready> staged;                  // saved, waiting for the sync that finishes them
-    std::map<std::uint64_t, Pending> pending;  // ticket -> proposal
-    std::map<std::uint64_t, std::pair<std::size_t, Slot>> reads;  // ticket -> client, floor
+    std::deque<Ready> staged;                    // saved, waiting for the sync that finishes them
+    std::map<std::uint64_t, Pending> pending;    // ticket -> proposal
+    std::map<std::uint64_t, PendingRead> reads;  // ticket -> read not yet confirmed
+    std::vector<PendingRead> serving;            // confirmed, waiting for the apply
     std::uint64_t incarnation = 0;
     bool crash_mid_ready = false;
     bool rejoining_when_crashed = false;
     std::size_t keep_unsynced = 0;
-    // The host's state machine: the slot applied and a digest of every
-    // command applied, in order. Lost in a crash (rebuilt from the log or a
+    // The host's state machine. Lost in a crash (rebuilt from the log or a
     // snapshot).
-    Slot app_applied{};
-    std::uint64_t digest = 0;
+    KvMachine kv;
     // A snapshot taken in the background, handed to the replica later.
     std::optional<std::pair<Slot, std::string>> background;
     std::uint64_t background_due = 0;
+    std::uint64_t tick_steps = 10;  // the scenario's, or slower while isolated
   };
+  // A client has at most one operation it waits for; one it gave up on may
+  // still end later (the history records that, the client moves on).
   struct Client {
-    NodeId target{};
-    std::string payload;  // the command in hand; empty when a new one is due
+    NodeId target{};         // where writes go: the leader, as far as it knows
+    NodeId read_target{};    // where reads go: kept while reads succeed there
+    std::string key, value;  // the write in hand; value empty when a new one is due
     std::uint64_t seq = 0;
-    bool outstanding = false;
+    std::optional<std::size_t> op;  // the history operation it waits for
+    NodeId on{};                    // the node it asked
+    std::uint64_t give_up_at = 0;   // step
+    // A node it gave up on: hints naming it are ignored for a while, or a
+    // client would go straight back to a cut-off leader that still says yes.
+    NodeId shunned{};
+    std::uint64_t shunned_until = 0;
     std::size_t quota_after_faults = 3;
   };
 
@@ -91,13 +121,25 @@ class World {
   void process_ready(Node& n);
   void finish_staged(Node& n);
   void send(Node& n, const Message& m);
-  void handle_outcome(Node& n, const ProposalOutcome& o);
   void apply(Node& n, const Ready& rd);
   void maybe_snapshot(Node& n);
   std::string snapshot_data(const Node& n);
   void apply_event(const Event& e);
+  void check_history(Result& res);
+
+  // Clients (world_clients.cc): their operations and the history.
   void clients_act();
-  void client_done(std::size_t c, bool committed);
+  void client_write(std::size_t c);
+  void client_read(std::size_t c);
+  void handle_outcome(Node& n, const ProposalOutcome& o);
+  void handle_read_state(Node& n, const ReadState& r);
+  void serve_reads(Node& n);
+  void forget_client_ops(Node& n);
+  void wait_for(Client& cl, std::size_t op, NodeId on);
+  bool settle(std::size_t c, std::size_t op);
+  void give_up(std::size_t c);
+  NodeId next_target(const Client& cl, NodeId from, NodeId hint);
+  NodeId random_node() { return NodeId{rng_++ % nodes_.size() + 1}; }
   void enter_liveness_phase();
   bool settled() const;
   Node& node(NodeId id) { return nodes_[id.value - 1]; }
@@ -111,6 +153,8 @@ class World {
   Trace trace_;
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
+  std::vector<std::string> keys_;  // the registers clients write and read
+  History history_;
   std::vector<Event> late_events_;  // scheduled at run time (leader heals)
   std::uint64_t now_ = 0;           // steps
   std::uint64_t rng_;
