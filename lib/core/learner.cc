@@ -155,9 +155,10 @@ void Learner::on_snapshot_chunk(const Message& msg) {
 void Learner::install(const Snapshot& snap) {
   if (snap.meta.slot <= ctx_.log.commit()) return;
   ctx_.log.install(snap.meta.slot);
+  Membership before = ctx_.quorum.latest();
   ctx_.quorum.reset(snap.meta.membership, snap.meta.slot.next(), snap.meta.pending,
                     snap.meta.pending_from);
-  ctx_.out.membership = ctx_.quorum.latest();
+  if (!(ctx_.quorum.latest() == before)) ctx_.out.membership = ctx_.quorum.latest();
   ctx_.save_snapshot(snap, snap.meta.slot.next());
   ctx_.out.restore = snap;
   ctx_.hard.commit = snap.meta.slot;

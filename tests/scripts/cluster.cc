@@ -33,17 +33,19 @@ std::string role_text(const ReplicaInfo& i) {
 
 // ---- Nodes -----------------------------------------------------------------
 
-void Cluster::add_nodes(std::size_t n, const Config& base, Lines& out) {
+void Cluster::add_nodes(std::size_t n, std::size_t spare, const Config& base, Lines& out) {
   if (!nodes_.empty()) throw CommandError("add-nodes: the cluster already exists");
-  if (n == 0 || n > 64) throw CommandError(fmt::format("add-nodes: {} nodes (1..64)", n));
+  if (n == 0 || n + spare > 64) throw CommandError(fmt::format("add-nodes: {} nodes (1..64)", n));
   std::vector<NodeId> voters;
   for (std::uint64_t i = 1; i <= n; ++i) voters.push_back(NodeId{i});
-  for (NodeId id : voters) {
+  for (std::uint64_t i = 1; i <= n + spare; ++i) {
+    NodeId id{i};
     auto node = std::make_unique<Node>();
     node->id = id;
     node->config = base;
     node->config.id = id;
     node->config.voters = voters;
+    if (i > n) node->config.learners = {id};
     std::string why;
     if (node->config.validate(&why) != Status::ok) throw CommandError("add-nodes: " + why);
     node->storage = std::make_unique<MemoryStorage>();
@@ -171,6 +173,11 @@ bool Cluster::process_ready(NodeId id, bool stop_before_sync, Lines& out) {
   if (rd.restore) restore(*n, *rd.restore, out);
   for (const Entry& e : rd.committed) apply(*n, e, out);
   for (const ProposalOutcome& o : rd.outcomes) out.push_back("  outcome " + to_text(o));
+  for (const ReadState& r : rd.reads)
+    out.push_back(r.ok ? fmt::format("  read ticket={} ok index={}", r.ticket.value, r.index.value)
+                       : fmt::format("  read ticket={} refused hint={}", r.ticket.value,
+                                     to_text(r.leader_hint)));
+  if (rd.membership) out.push_back("  membership " + to_text(*rd.membership));
   n->replica->advance(rd);
   note_role(*n, "  ", "", out);
   return true;
@@ -251,6 +258,29 @@ void Cluster::restore(Node& n, const Snapshot& snap, Lines& out) {
     out.push_back(fmt::format("!! the snapshot of slot {} differs from the chosen log",
                               snap.meta.slot.value));
   n.applied = std::move(rebuilt);
+}
+
+void Cluster::read(NodeId id, Lines& out) {
+  Node* n = live(id, out);
+  if (!n) return;
+  ProposeResult r = n->replica->read();
+  out.push_back(r.ok() ? fmt::format("read ticket={}", r.ticket.value)
+                       : fmt::format("{} hint={}", to_string(r.status), to_text(r.leader_hint)));
+}
+
+void Cluster::transfer(NodeId id, NodeId to, Lines& out) {
+  Node* n = live(id, out);
+  if (!n) return;
+  out.push_back(fmt::format("transfer {} -> {}: {}", id.value, to.value,
+                            to_string(n->replica->transfer_leadership(to))));
+}
+
+void Cluster::change(NodeId id, MembershipOp op, NodeId node, Lines& out) {
+  Node* n = live(id, out);
+  if (!n) return;
+  ProposeResult r = n->replica->change_membership(op, node);
+  out.push_back(r.ok() ? fmt::format("{} {}: ticket={}", to_string(op), node.value, r.ticket.value)
+                       : fmt::format("{} {}: {}", to_string(op), node.value, to_string(r.status)));
 }
 
 void Cluster::compact(NodeId id, Lines& out) {

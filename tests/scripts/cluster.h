@@ -50,8 +50,13 @@ struct MessageFilter {
 
 class Cluster {
  public:
-  // Nodes 1..n, all voters, configured like base (id and voters filled in).
-  void add_nodes(std::size_t n, const Config& base, Lines& out);
+  // Nodes 1..n, all voters, configured like base (id and voters filled in),
+  // and `spare` more that start outside the cluster (configured with the
+  // voters and themselves as a learner, as a joining process is).
+  void add_nodes(std::size_t n, std::size_t spare, const Config& base, Lines& out);
+  void read(NodeId id, Lines& out);
+  void transfer(NodeId id, NodeId to, Lines& out);
+  void change(NodeId id, MembershipOp op, NodeId node, Lines& out);
 
   void tick(NodeId id, std::uint64_t count, Lines& out);
   void tick_all(std::uint64_t count, Lines& out);

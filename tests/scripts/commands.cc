@@ -118,11 +118,16 @@ void cmd_add_nodes(Cluster& c, Args& a, Lines& out) {
       static_cast<std::uint32_t>(a.option("msg-bytes", base.message_bytes_max));
   base.seed = a.option("seed", base.seed);
   base.compaction_tail = a.option("tail", base.compaction_tail);
+  base.alpha = static_cast<std::uint32_t>(a.option("alpha", base.alpha));
+  base.promote_lag = a.option("promote-lag", base.promote_lag);
+  base.lease_reads = a.option("lease", 0) != 0;
+  base.max_drift_ticks = static_cast<std::uint32_t>(a.option("drift", base.max_drift_ticks));
+  std::size_t spare = a.option("spare", 0);
   base.snapshot_chunk_bytes =
       static_cast<std::uint32_t>(a.option("chunk", base.snapshot_chunk_bytes));
   if (auto bug = a.text_option("bug")) base.planted_bug = parse_bug(*bug);
   a.done(1);
-  c.add_nodes(n, base, out);
+  c.add_nodes(n, spare, base, out);
 }
 
 void cmd_tick(Cluster& c, Args& a, Lines& out) {
@@ -170,6 +175,20 @@ void cmd_restart(Cluster& c, Args& a, Lines& out) {
   c.restart(a.node(0), join, out);
 }
 
+void cmd_change(Cluster& c, Args& a, Lines& out) {
+  static const std::map<std::string, MembershipOp> ops = {
+      {"add-learner", MembershipOp::add_learner},
+      {"add-voter", MembershipOp::add_voter},
+      {"promote", MembershipOp::promote},
+      {"remove", MembershipOp::remove},
+  };
+  a.done(3);
+  auto it = ops.find(a.word(1));
+  if (it == ops.end())
+    throw CommandError("change: op is add-learner, add-voter, promote or remove");
+  c.change(a.node(0), it->second, a.node(2), out);
+}
+
 void cmd_status(Cluster& c, Args& a, Lines& out) {
   a.done(a.words() > 0 ? 1 : 0);
   c.status(a.words() > 0 ? std::optional<NodeId>(a.node(0)) : std::nullopt, out);
@@ -197,6 +216,10 @@ const std::map<std::string, Handler>& handlers() {
       {"stabilize", on_nodes(0, [](Cluster& c, Args&, Lines& o) { c.stabilize(o); })},
       {"crash", cmd_crash},
       {"restart", cmd_restart},
+      {"read", on_nodes(1, [](Cluster& c, Args& a, Lines& o) { c.read(a.node(0), o); })},
+      {"transfer",
+       on_nodes(2, [](Cluster& c, Args& a, Lines& o) { c.transfer(a.node(0), a.node(1), o); })},
+      {"change", cmd_change},
       {"compact", on_nodes(1, [](Cluster& c, Args& a, Lines& o) { c.compact(a.node(0), o); })},
       {"wipe", on_nodes(1, [](Cluster& c, Args& a, Lines& o) { c.wipe(a.node(0), o); })},
       {"partition",

@@ -1,7 +1,10 @@
 // The script commands: one line of a script in, its output lines out.
 //
 //   add-nodes N [election=10 heartbeat=1 inflight=256 batch=1024
-//                batch-bytes=B msg-bytes=M seed=1 bug=NAME tail=1000 chunk=B]
+//                batch-bytes=B msg-bytes=M seed=1 bug=NAME tail=1000 chunk=B
+//                alpha=A promote-lag=64 lease=0|1 drift=2 spare=K]
+//                (spare: nodes N+1..N+K start outside the cluster, as learners
+//                that joined; a change adds them)
 //   tick ID [COUNT]            tick-all [COUNT]
 //   campaign ID                propose ID TEXT
 //   process-ready ID|all [stop-before-sync]
@@ -10,6 +13,8 @@
 //   crash ID [keep=K]          restart ID [join]          wipe ID
 //   partition A B              heal
 //   compact ID                 (the host snapshots its state machine)
+//   read ID                    transfer ID TO
+//   change ID add-learner|add-voter|promote|remove NODE
 //   status [ID]                log ID
 //
 // Commands print "ok" when they have nothing else to say, so that every

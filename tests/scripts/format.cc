@@ -65,8 +65,25 @@ std::string to_text(NodeId id) { return id.valid() ? fmt::format("{}", id.value)
 
 std::string to_text(Ballot b) { return fmt::format("{}.{}", b.round, b.node.value); }
 
+std::string to_text(const Membership& m) {
+  auto ids = [](const std::vector<NodeId>& v) {
+    std::string s;
+    for (NodeId id : v) {
+      if (!s.empty()) s.push_back(',');
+      s.append(std::to_string(id.value));
+    }
+    return s;
+  };
+  return fmt::format("voters={{{}}} learners={{{}}}", ids(m.voters), ids(m.learners));
+}
+
 std::string to_text(const Value& v) {
   if (v.is_noop()) return "noop";
+  if (v.is_config()) {
+    auto m = membership_of(v);
+    if (!m) return "config(malformed)";
+    return fmt::format("config({})", to_text(*m));
+  }
   std::string out = "{";
   for (const std::string& c : v.commands()) out += (out.size() > 1 ? "," : "") + c;
   return out + "}";

@@ -20,6 +20,7 @@ namespace synod::script {
 std::string to_text(NodeId id);  // "none" for NodeId{}
 std::string to_text(Ballot b);
 std::string to_text(const Value& v);
+std::string to_text(const Membership& m);
 std::string to_text(const Entry& e);
 std::string chosen_text(const Entry& e);
 std::string to_text(const std::vector<Entry>& entries);
