@@ -8,7 +8,8 @@ namespace synod::detail {
 
 Quorum::Quorum(const Config& config)
     : alpha_(config.effective_alpha()),
-      too_small_(config.planted_bug == PlantedBug::quorum_too_small) {
+      too_small_(config.planted_bug == PlantedBug::quorum_too_small),
+      early_(config.planted_bug == PlantedBug::config_before_alpha) {
   reset(Membership{config.voters, config.learners}, Slot{1}, Membership{}, Slot{});
 }
 
@@ -60,7 +61,7 @@ std::vector<const Membership*> Quorum::held() const {
 }
 
 void Quorum::on_chosen(Slot slot, const Membership& m) {
-  Slot from{slot.value + alpha_};
+  Slot from{slot.value + (early_ ? 1 : alpha_)};
   SYNOD_ASSERT(from > history_.back().from, "configuration chosen at {} out of order", slot.value);
   history_.push_back(make_held(from, m));
 }

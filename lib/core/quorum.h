@@ -89,6 +89,7 @@ class Quorum {
 
   std::uint64_t alpha_;
   bool too_small_;  // the quorum_too_small bug planted for the gate
+  bool early_;      // the config_before_alpha bug planted for the gate
   std::vector<NodeId> bits_;
   // Invariant: ascending by from, never empty. history_[live_..] are the
   // configurations held (governing the slot after the commit index or

@@ -19,6 +19,7 @@ enum class PlantedBug : std::uint8_t {
   choose_not_highest,        // a new leader re-proposes the lowest-ballot value
   quorum_too_small,          // a quorum one smaller than a majority
   read_without_confirm,      // a leader serves reads without a heartbeat round
+  config_before_alpha,       // a configuration governs from the slot after it, not + alpha
 };
 
 struct Config {
