@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <iterator>
 
+#include "cluster_command.h"
+
 namespace synod::kv {
 namespace {
 
@@ -37,6 +39,7 @@ constexpr std::array kSpecs{
     Spec{"info", Op::info, -1},
     Spec{"command", Op::command, -1},
     Spec{"config", Op::config_get, -2},
+    Spec{"cluster", Op::cluster, -2},
 };
 
 // The configuration redis-benchmark asks for before it starts; answering it
@@ -148,6 +151,10 @@ Route route_of(Op op) {
     case Op::exists:
     case Op::dbsize:
       return Route::read;
+    case Op::node_addresses:
+      return Route::write;
+    case Op::cluster:
+      return Route::cluster;
     case Op::ping:
     case Op::echo:
     case Op::info:
@@ -159,6 +166,7 @@ Route route_of(Op op) {
 }
 
 std::string_view name_of(Op op) {
+  if (op == Op::node_addresses) return "node_addresses";  // internal: no client name
   for (const Spec& s : kSpecs) {
     if (s.op == op) return s.name;
   }
@@ -184,6 +192,11 @@ std::variant<Request, Reply> parse_request(Command command) {
       return parse_command_command(std::move(r));
     case Op::config_get:
       return parse_config(std::move(r));
+    case Op::cluster: {
+      auto parsed = parse_cluster(r.args);
+      if (auto* reply = std::get_if<Reply>(&parsed)) return std::move(*reply);
+      return r;
+    }
     default:
       return r;
   }

@@ -30,18 +30,28 @@ enum class Op : std::uint8_t {
   incr = 4,    // INCR key
   exists = 5,  // EXISTS key [key ...]
   dbsize = 6,  // DBSIZE
+  // Internal, never a client's command: CLUSTER ADDNODE and ADDLEARNER log
+  // the members' addresses with it before the membership change, so every
+  // replica (and every snapshot) knows where members are.
+  // args: {id, raft address, client address} once per member, ids decimal.
+  node_addresses = 7,
   // Local operations: answered by the node that got them, never logged.
   ping = 64,        // PING [message]
   echo = 65,        // ECHO message
   info = 66,        // INFO [section ...]
   command = 67,     // COMMAND [subcommand [arg ...]], for client handshakes
   config_get = 68,  // CONFIG GET parameter [parameter ...]
+  // Membership: run by the node with its replica (cluster_command.h).
+  cluster = 69,  // CLUSTER subcommand [arg ...]
 };
 
 enum class Route : std::uint8_t {
   write,  // changes the state: ordered through consensus
   read,   // must be linearizable: for now also ordered through consensus
   local,  // any node answers at once
+  // CLUSTER: membership changes go to the leader (through the log, but not
+  // as a client write), CLUSTER NODES and HELP any node answers.
+  cluster,
 };
 
 enum class SetCondition : std::uint8_t {
@@ -57,6 +67,8 @@ struct Request {
   //   dbsize: {}            ping: {} or {message} echo: {message}
   //   info: {section, ...}  command: {subcommand, ...} or {}
   //   config_get: {parameter, ...}
+  //   cluster: {subcommand, ...}, valid for parse_cluster (cluster_command.h)
+  //   node_addresses: {id, raft address, client address} * n, n >= 1
   std::vector<std::string> args;
   SetCondition condition = SetCondition::always;  // set only
   friend bool operator==(const Request&, const Request&) = default;

@@ -15,6 +15,7 @@ bool is_logged(Op op) {
     case Op::incr:
     case Op::exists:
     case Op::dbsize:
+    case Op::node_addresses:
       return true;
     default:
       return false;
@@ -35,6 +36,8 @@ bool arity_valid(Op op, std::uint64_t count) {
       return count >= 1;
     case Op::dbsize:
       return count == 0;
+    case Op::node_addresses:
+      return count >= 3 && count % 3 == 0;
     default:
       return false;
   }

@@ -5,6 +5,8 @@
 // Format (integers are unsigned LEB128 varints):
 //   op tag (1 byte, Op value)  [SET only: condition (1 byte)]
 //   argument count, then per argument: length, bytes
+// node_addresses (tag 7, internal) carries its arguments in triples: id in
+// decimal, raft address, client address.
 #pragma once
 
 #include <cstdint>

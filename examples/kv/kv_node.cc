@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "kv_command_codec.h"
+#include "refusal.h"
 #include "synod/log_storage.h"
 #include "synod/memory_storage.h"
 
@@ -13,43 +14,48 @@ namespace synod::kv {
 KvNode::KvNode(uv_loop_t* loop, ServerOptions options) : loop_(loop), opt_(std::move(options)) {}
 KvNode::~KvNode() = default;
 
-bool KvNode::start(std::string* why) {
+bool KvNode::open_storage(std::string* why) {
   if (opt_.memory) {
     storage_ = std::make_unique<MemoryStorage>(false);
-  } else {
-    auto opened = LogStorage::open(opt_.data_dir, LogOptions{});
-    if (!opened.ok()) {
-      *why = fmt::format("cannot open the log in {}: {}", opt_.data_dir, opened.error);
-      return false;
-    }
-    if (!opened.report.truncation_reason.empty())
-      fmt::print(stderr, "synod-kv: recovered {}, cut a torn tail at {}:{} ({})\n", opt_.data_dir,
-                 opened.report.truncated_file, opened.report.truncated_at_offset,
-                 opened.report.truncation_reason);
-    storage_ = std::move(opened.storage);
+    return true;
   }
-  TcpTransportOptions t;
-  t.self = opt_.id;
-  t.cluster_id = opt_.cluster_id;
-  for (const Peer& p : opt_.peers) {
-    if (p.id == opt_.id)
-      t.listen_address = p.address;
-    else
-      t.peers.push_back(p);
+  auto opened = LogStorage::open(opt_.data_dir, LogOptions{});
+  if (!opened.ok()) {
+    *why = fmt::format("cannot open the log in {}: {}", opt_.data_dir, opened.error);
+    return false;
   }
-  transport_ = std::make_unique<TcpTransport>(loop_, t);
+  if (!opened.report.truncation_reason.empty())
+    fmt::print(stderr, "synod-kv: recovered {}, cut a torn tail at {}:{} ({})\n", opt_.data_dir,
+               opened.report.truncated_file, opened.report.truncated_at_offset,
+               opened.report.truncation_reason);
+  storage_ = std::move(opened.storage);
+  return true;
+}
 
+UvHostOptions KvNode::host_options() {
   UvHostOptions h;
   h.config.id = opt_.id;
   h.config.group = GroupId{opt_.cluster_id};
-  for (const Peer& p : opt_.peers) h.config.voters.push_back(p.id);
+  for (const Peer& p : opt_.peers) {
+    // A joining node is a learner beside the current members: it never votes
+    // or campaigns until the leader's log makes it a voter.
+    if (opt_.join && p.id == opt_.id)
+      h.config.learners.push_back(p.id);
+    else
+      h.config.voters.push_back(p.id);
+  }
   h.config.election_ticks = opt_.election_ticks;
   h.config.seed = opt_.id.value * 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(uv_hrtime());
   // A restarted process whose storage is empty (in-memory, or a lost data
   // dir) must rejoin before voting; a brand-new cluster is detected as such.
+  // A joining node's cluster has certainly run before.
   h.config.join_existing = !opt_.bootstrap;
   h.tick_ms = opt_.tick_ms;
-  h.apply = [this](Slot, const std::string& command) { return to_resp(store_.apply(command)); };
+  h.apply = [this](Slot, const std::string& command) {
+    std::string reply = to_resp(store_.apply(command));
+    addresses_maybe_changed();
+    return reply;
+  };
   h.config.compaction_tail = opt_.compaction_tail;
   h.snapshot_every_bytes = opt_.snapshot_bytes;
   h.snapshot = [this] { return store_.snapshot(); };
@@ -64,19 +70,44 @@ bool KvNode::start(std::string* why) {
     }
     fmt::print(stderr, "synod-kv: node {}: restored the snapshot of slot {} ({} keys)\n",
                opt_.id.value, snap.meta.slot.value, store_.key_count());
+    addresses_maybe_changed();
   };
+  h.on_membership = [this](const Membership& m) { admin_->on_membership(m); };
+  return h;
+}
+
+bool KvNode::start(std::string* why) {
+  if (!open_storage(why)) return false;
+  TcpTransportOptions t;
+  t.self = opt_.id;
+  t.cluster_id = opt_.cluster_id;
+  for (const Peer& p : opt_.peers) {
+    if (p.id == opt_.id)
+      t.listen_address = p.address;
+    else
+      t.peers.push_back(p);
+  }
+  transport_ = std::make_unique<TcpTransport>(loop_, t);
+  // A transfer waits for the target's campaign, and the leader gives up after
+  // an election timeout: twice the longest election, and a second to spare.
+  std::uint64_t transfer_ms = 4 * opt_.election_ticks * opt_.tick_ms + 1000;
+  admin_ = std::make_unique<ClusterAdmin>(loop_, opt_, store_, book_, *transport_, transfer_ms);
+  UvHostOptions h = host_options();
   if (auto* log = dynamic_cast<LogStorage*>(storage_.get()))
     host_ = std::make_unique<UvHost>(loop_, *log, *transport_, h);  // group commit off the loop
   else
     host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
+  admin_->set_host(host_.get());
   if (host_->start(why) != Status::ok) return false;
 
   resp_ = std::make_unique<RespServer>(
       loop_, opt_.listen,
       [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
   if (resp_->start(why) != Status::ok) return false;
-  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage)\n", opt_.id.value,
-             opt_.listen, opt_.memory ? "in-memory" : "durable log in " + opt_.data_dir);
+  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage{})\n",
+             opt_.id.value, opt_.listen,
+             opt_.memory ? "in-memory" : "durable log in " + opt_.data_dir,
+             opt_.join ? "; joining: a learner until CLUSTER ADDNODE on the leader" : "");
   return true;
 }
 
@@ -84,35 +115,20 @@ void KvNode::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (resp_) resp_->stop();
+  if (admin_) admin_->stop();
   if (host_) host_->stop();
   if (transport_) transport_->stop();
 }
 
-std::string KvNode::moved(NodeId leader) const {
-  auto it = opt_.client_addrs.find(leader.value);
-  if (it != opt_.client_addrs.end()) return fmt::format("-MOVED 0 {}\r\n", it->second);
-  if (leader.valid())
-    return fmt::format("-NOTLEADER node {} leads; send writes there\r\n", leader.value);
-  return "-NOTLEADER no leader yet; retry shortly\r\n";
-}
-
-std::string KvNode::refusal(const ProposeResult& r) const {
-  switch (r.status) {
-    case Status::not_leader:
-      return moved(r.leader_hint);
-    case Status::overloaded:
-      return "-BUSY too many writes queued; retry shortly\r\n";
-    case Status::too_large:
-      return "-ERR command too large\r\n";
-    case Status::rejoining:
-      return "-TRYAGAIN this replica is rejoining after losing its state\r\n";
-    default:
-      return fmt::format("-ERR replica unavailable ({})\r\n", to_string(r.status));
-  }
+void KvNode::addresses_maybe_changed() {
+  if (store_.addresses_version() == addresses_seen_) return;
+  addresses_seen_ = store_.addresses_version();
+  if (admin_) admin_->on_addresses_changed();
 }
 
 void KvNode::handle(Request request, RespServer::Reply reply) {
-  if (route_of(request.op) == Route::local) {
+  Route route = route_of(request.op);
+  if (route == Route::local) {
     // INFO's digest walks the whole key space: build it only for INFO, so
     // PING and the client handshakes stay cheap on a large store.
     std::vector<InfoSection> sections;
@@ -120,32 +136,30 @@ void KvNode::handle(Request request, RespServer::Reply reply) {
     reply(to_resp(answer_local(request, sections)));
     return;
   }
+  if (route == Route::cluster) {
+    auto parsed = parse_cluster(request.args);
+    if (auto* bad = std::get_if<Reply>(&parsed)) return reply(to_resp(*bad));
+    if (stopped_) return reply("-TRYAGAIN replica stopping\r\n");
+    admin_->handle(std::get<ClusterCommand>(parsed), std::move(reply));
+    return;
+  }
   auto shared = std::make_shared<RespServer::Reply>(std::move(reply));
-  if (route_of(request.op) == Route::read) {
+  if (route == Route::read) {
     // Linearizable without a log write: ReadIndex, then the local state.
     auto req = std::make_shared<Request>(std::move(request));
     ProposeResult r = host_->read([this, shared, req](Status st, NodeId hint) {
       if (st == Status::ok) return (*shared)(to_resp(store_.execute(std::move(*req))));
-      (*shared)(st == Status::not_leader ? moved(hint) : "-TRYAGAIN replica stopping\r\n");
+      (*shared)(st == Status::not_leader ? book_.moved(hint) : "-TRYAGAIN replica stopping\r\n");
     });
-    if (!r.ok()) (*shared)(refusal(r));
+    if (!r.ok()) (*shared)(refusal(r, book_));
     return;
   }
   ProposeResult r = host_->propose(
       encode(request), [this, shared](const ProposalOutcome& o, const std::string& result) {
-        switch (o.outcome) {
-          case Outcome::committed:
-            return (*shared)(result);
-          case Outcome::not_leader:
-            return (*shared)(moved(o.leader_hint));
-          case Outcome::unknown:
-            // Never a plain error: the write may still be chosen by a later leader.
-            return (*shared)(
-                "-UNKNOWN outcome unknown: the leader changed before this command was "
-                "confirmed; it may or may not have been applied\r\n");
-        }
+        if (o.outcome == Outcome::committed) return (*shared)(result);
+        (*shared)(not_committed(o, book_));
       });
-  if (!r.ok()) (*shared)(refusal(r));
+  if (!r.ok()) (*shared)(refusal(r, book_));
 }
 
 std::vector<InfoSection> KvNode::info() const {
@@ -161,12 +175,12 @@ std::vector<InfoSection> KvNode::info() const {
                  {"applied_index", std::to_string(i.applied.value)},
                  {"snapshot_index", std::to_string(i.snapshot.value)},
                  {"first_log_index", std::to_string(i.first_slot.value)}};
-  if (auto it = opt_.client_addrs.find(i.leader.value); it != opt_.client_addrs.end())
-    repl.fields.push_back({"leader_address", it->second});
+  if (auto a = book_.find(i.leader); a && !a->client.empty())
+    repl.fields.push_back({"leader_address", a->client});
   InfoSection keys{"keyspace",
                    {{"keys", std::to_string(store_.key_count())},
                     {"digest", fmt::format("{:016x}", store_.digest())}}};
-  return {repl, keys};
+  return {repl, admin_->info(), keys};
 }
 
 }  // namespace synod::kv

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "address_book.h"
+#include "cluster_admin.h"
 #include "kv_store.h"
 #include "resp_server.h"
 #include "server_options.h"
@@ -25,18 +27,22 @@ class KvNode {
   bool failed() const { return host_ && host_->failed(); }
 
  private:
+  bool open_storage(std::string* why);
+  UvHostOptions host_options();
   void handle(Request request, RespServer::Reply reply);
-  std::string refusal(const ProposeResult& r) const;
-  std::string moved(NodeId leader) const;
+  void addresses_maybe_changed();
   std::vector<InfoSection> info() const;
 
   uv_loop_t* loop_;
   ServerOptions opt_;
+  KvStore store_;
+  AddressBook book_{opt_, store_};
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<TcpTransport> transport_;
+  std::unique_ptr<ClusterAdmin> admin_;
   std::unique_ptr<UvHost> host_;
   std::unique_ptr<RespServer> resp_;
-  KvStore store_;
+  std::uint64_t addresses_seen_ = 0;  // KvStore::addresses_version() last handled
   bool stopped_ = false;
 };
 

@@ -17,6 +17,9 @@ constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ull;
 constexpr std::uint64_t kFnvPrime = 0x100000001b3ull;
 // Names the format so that restore() refuses bytes that are something else.
 constexpr std::string_view kSnapshotMagic = "SKVSNAP1";
+// The same, then the member addresses (only when there are any).
+constexpr std::string_view kSnapshotMagicAddresses = "SKVSNAP2";
+static_assert(kSnapshotMagic.size() == kSnapshotMagicAddresses.size());
 constexpr std::size_t kChecksumBytes = 8;
 
 std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) {
@@ -62,6 +65,11 @@ bool get_field(std::string_view* in, std::string_view* field) {
   return true;
 }
 
+bool parse_id(std::string_view text, std::uint64_t* id) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *id);
+  return ec == std::errc() && end == text.data() + text.size() && *id > 0;
+}
+
 }  // namespace
 
 Reply KvStore::apply(std::string_view log_command) {
@@ -95,6 +103,8 @@ Reply KvStore::execute(Request r) {
     }
     case Op::dbsize:
       return Reply::integer(static_cast<std::int64_t>(data_.size()));
+    case Op::node_addresses:
+      return set_addresses(r);
     default:
       break;
   }
@@ -139,6 +149,23 @@ Reply KvStore::incr(const std::string& key) {
   return Reply::integer(value);
 }
 
+// All or nothing: a bad id changes no address, on every replica alike.
+Reply KvStore::set_addresses(const Request& r) {
+  std::vector<std::pair<std::uint64_t, MemberAddress>> parsed;
+  for (std::size_t i = 0; i + 2 < r.args.size(); i += 3) {
+    std::uint64_t id = 0;
+    if (!parse_id(r.args[i], &id)) return Reply::error("ERR malformed node id in member addresses");
+    parsed.push_back({id, MemberAddress{r.args[i + 1], r.args[i + 2]}});
+  }
+  for (auto& [id, address] : parsed) {
+    MemberAddress& slot = addresses_[id];
+    if (slot == address) continue;
+    slot = std::move(address);
+    ++addresses_version_;
+  }
+  return Reply::ok();
+}
+
 const std::string* KvStore::find(std::string_view key) const {
   auto it = data_.find(key);
   return it == data_.end() ? nullptr : &it->second;
@@ -154,14 +181,18 @@ std::uint64_t KvStore::digest() const {
 }
 
 // Layout: magic, varint count, then per pair in key order varint key
-// length, key, varint value length, value; last the FNV-1a of all that as
-// 8 bytes little-endian. Canonical: equal states, equal bytes.
+// length, key, varint value length, value; with SKVSNAP2 then a varint
+// count of member addresses and per member in id order varint id, varint
+// length and raft address, varint length and client address; last the
+// FNV-1a of all that as 8 bytes little-endian. Canonical: equal states,
+// equal bytes.
 std::string KvStore::snapshot() const {
-  std::size_t size = kSnapshotMagic.size() + 10 + kChecksumBytes;
+  std::size_t size = kSnapshotMagic.size() + 20 + kChecksumBytes;
   for (const auto& [k, v] : data_) size += 20 + k.size() + v.size();
+  for (const auto& [id, a] : addresses_) size += 30 + a.raft.size() + a.client.size();
   std::string out;
   out.reserve(size);
-  out.append(kSnapshotMagic);
+  out.append(addresses_.empty() ? kSnapshotMagic : kSnapshotMagicAddresses);
   put_varint(&out, data_.size());
   for (const auto* kv : sorted_entries(data_)) {
     put_varint(&out, kv->first.size());
@@ -169,15 +200,47 @@ std::string KvStore::snapshot() const {
     put_varint(&out, kv->second.size());
     out.append(kv->second);
   }
+  if (!addresses_.empty()) {
+    put_varint(&out, addresses_.size());
+    for (const auto& [id, a] : addresses_) {
+      put_varint(&out, id);
+      put_varint(&out, a.raft.size());
+      out.append(a.raft);
+      put_varint(&out, a.client.size());
+      out.append(a.client);
+    }
+  }
   put_u64_le(&out, fnv1a(kFnvOffset, out));
   return out;
 }
+
+namespace {
+
+// The SKVSNAP2 tail: ids strictly increasing (canonical), each one valid.
+bool get_addresses(std::string_view* body, MemberAddresses* out) {
+  std::uint64_t count = 0;
+  // Each member takes at least three bytes, which bounds the loop.
+  if (!get_varint(body, &count) || count == 0 || count > body->size() / 3) return false;
+  std::uint64_t previous = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t id = 0;
+    std::string_view raft, client;
+    if (!get_varint(body, &id) || id <= previous) return false;
+    if (!get_field(body, &raft) || !get_field(body, &client)) return false;
+    out->emplace(id, MemberAddress{std::string(raft), std::string(client)});
+    previous = id;
+  }
+  return true;
+}
+
+}  // namespace
 
 bool KvStore::restore(std::string_view bytes) {
   if (bytes.size() < kSnapshotMagic.size() + kChecksumBytes) return false;
   std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
   if (get_u64_le(bytes.substr(body.size())) != fnv1a(kFnvOffset, body)) return false;
-  if (!body.starts_with(kSnapshotMagic)) return false;
+  bool with_addresses = body.starts_with(kSnapshotMagicAddresses);
+  if (!with_addresses && !body.starts_with(kSnapshotMagic)) return false;
   body.remove_prefix(kSnapshotMagic.size());
   std::uint64_t count = 0;
   // Each pair takes at least two bytes, which bounds the reserve below.
@@ -193,8 +256,14 @@ bool KvStore::restore(std::string_view bytes) {
     restored.emplace(key, value);
     previous = key;
   }
+  MemberAddresses addresses;
+  if (with_addresses && !get_addresses(&body, &addresses)) return false;
   if (!body.empty()) return false;
   data_.swap(restored);
+  if (addresses != addresses_) {
+    addresses_.swap(addresses);
+    ++addresses_version_;
+  }
   return true;
 }
 

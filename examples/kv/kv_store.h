@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,6 +19,15 @@
 #include "resp_reply.h"
 
 namespace synod::kv {
+
+// Where a member is reached, as CLUSTER ADDNODE / ADDLEARNER logged it
+// (Op::node_addresses).
+struct MemberAddress {
+  std::string raft;    // consensus traffic (its --peers entry)
+  std::string client;  // Redis clients (its --listen)
+  friend bool operator==(const MemberAddress&, const MemberAddress&) = default;
+};
+using MemberAddresses = std::map<std::uint64_t, MemberAddress>;  // by node id
 
 class KvStore {
  public:
@@ -29,16 +39,27 @@ class KvStore {
   // Takes it by value so SET moves its key and value into the map.
   Reply execute(Request request);
 
+  // User keys only: member addresses are not keys.
   std::size_t key_count() const { return data_.size(); }
   // The value stored under `key`, or nullptr. Valid until the next change.
   const std::string* find(std::string_view key) const;
+
+  // The member addresses logged so far. Kept apart from the key space (no
+  // user key can reach or shadow them; not in DBSIZE or digest()), but in
+  // snapshots, so a replica that installs one knows every member.
+  const MemberAddresses& member_addresses() const { return addresses_; }
+  // Changes whenever member_addresses() does (applied or restored), so the
+  // node can tell after each apply at no cost.
+  std::uint64_t addresses_version() const { return addresses_version_; }
 
   // FNV-1a (64 bit) over the key/value pairs in key order, each field as an
   // 8-byte little-endian length then its bytes. Equal contents, equal
   // digest, whatever the insertion history.
   std::uint64_t digest() const;
 
-  // The whole state as bytes, canonical (keys in order), checksummed.
+  // The whole state as bytes, canonical (keys in order), checksummed. The
+  // format of a store that never logged an address is the one of earlier
+  // releases (SKVSNAP1); with addresses it is SKVSNAP2. restore() reads both.
   std::string snapshot() const;
   // Replaces the state with a snapshot. Returns false, leaving the state
   // unchanged, if `bytes` is not a well-formed snapshot.
@@ -55,8 +76,11 @@ class KvStore {
 
   Reply set(Request& request);
   Reply incr(const std::string& key);
+  Reply set_addresses(const Request& request);
 
   Map data_;
+  MemberAddresses addresses_;
+  std::uint64_t addresses_version_ = 0;
 };
 
 }  // namespace synod::kv

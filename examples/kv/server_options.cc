@@ -41,7 +41,8 @@ bool parse_id_list(const std::string& s, std::map<std::uint64_t, std::string>* o
 const char* server_usage() {
   return "usage: synod-kv --id N --peers 1=HOST:PORT,2=HOST:PORT,... --listen HOST:PORT\n"
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
-         "                [--cluster-id N] [--tick-ms N] [--election-ticks N] [--bootstrap]\n"
+         "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
+         "                [--bootstrap | --join]\n"
          "                [--snapshot-bytes N] [--compaction-tail N]\n"
          "  --peers     the consensus address of every member, this one included\n"
          "  --listen    where Redis clients (RESP2) connect\n"
@@ -53,7 +54,14 @@ const char* server_usage() {
          "  --compaction-tail  entries kept below a snapshot (default 10000)\n"
          "  --clients   every member's --listen address, so followers answer -MOVED\n"
          "  --bootstrap skip the start-up check that every member is reachable; only\n"
-         "              for a brand-new cluster (never after losing a data dir)\n";
+         "              for a brand-new cluster (never after losing a data dir)\n"
+         "  --join      join a running cluster as a new member: --peers lists the\n"
+         "              current members and this node; it starts as a learner and\n"
+         "              waits until CLUSTER ADDNODE ID RAFT-ADDR CLIENT-ADDR (a voter)\n"
+         "              or CLUSTER ADDLEARNER on the leader adds it; only for a node\n"
+         "              that never was a member (docs/kv.md)\n"
+         "Membership (redis-cli, on the leader): CLUSTER ADDNODE | ADDLEARNER | DELNODE |\n"
+         "  TRANSFER | NODES | HELP\n";
 }
 
 std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::string* why) {
@@ -75,6 +83,8 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       o.memory = true;
     else if (k == "--bootstrap")
       o.bootstrap = true;
+    else if (k == "--join")
+      o.join = true;
     else if (k == "--help" || k == "-h")
       return (*why = "usage"), std::nullopt;
     else if (!valued_flags.contains(k))
@@ -118,6 +128,14 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
   if (!peers.count(o.id.value))
     return (*why = "--peers must include this node's --id"), std::nullopt;
   if (o.listen.empty()) return (*why = "--listen is required"), std::nullopt;
+  if (o.join && o.bootstrap)
+    return (*why =
+                "--join and --bootstrap exclude each other: a joining node never "
+                "starts a cluster"),
+           std::nullopt;
+  if (o.join && peers.size() < 2)
+    return (*why = "--join needs --peers to list the current members besides this node"),
+           std::nullopt;
   if (o.memory && !o.data_dir.empty())
     return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
   if (!o.memory && o.data_dir.empty()) o.data_dir = "synod-data-" + std::to_string(o.id.value);

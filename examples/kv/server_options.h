@@ -20,6 +20,10 @@ struct ServerOptions {
   std::string data_dir;                               // the durable log lives here
   bool memory = false;                                // in-memory storage (state lost on exit)
   bool bootstrap = false;                             // brand-new cluster: vote at once
+  // Joins a running cluster: starts as a learner beside the other --peers
+  // (the current members) until CLUSTER ADDNODE / ADDLEARNER on the leader
+  // makes it a member; the log or a snapshot then tells it the real history.
+  bool join = false;
   std::uint64_t cluster_id = 1;
   std::uint64_t tick_ms = 10;
   std::uint32_t election_ticks = 10;

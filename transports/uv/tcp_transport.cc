@@ -102,11 +102,14 @@ void TcpTransport::add_peer(const Peer& p) {
   if (running_) dial(l);
 }
 
+// A peer whose address changed is dropped and added again: its connection
+// (to the old address) closes and dialing starts over.
 void TcpTransport::set_peers(const std::vector<Peer>& peers) {
   std::vector<NodeId> gone;
   for (auto& [id, link] : links_) {
-    bool kept =
-        std::any_of(peers.begin(), peers.end(), [&](const Peer& p) { return p.id.value == id; });
+    bool kept = std::any_of(peers.begin(), peers.end(), [&](const Peer& p) {
+      return p.id.value == id && p.address == link->peer.address;
+    });
     if (!kept) gone.push_back(NodeId{id});
   }
   for (NodeId id : gone) remove_peer(id);

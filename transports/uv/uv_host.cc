@@ -51,6 +51,7 @@ Status UvHost::start(std::string* why) {
         self->schedule();
       },
       opt_.tick_ms, opt_.tick_ms);
+  report_membership(replica_->info().membership);
   idle_ = new uv_idle_t;
   uv_idle_init(loop_, idle_);
   idle_->data = this;
@@ -125,6 +126,29 @@ ProposeResult UvHost::read(ReadDone done) {
     schedule();
   }
   return r;
+}
+
+ProposeResult UvHost::change_membership(MembershipOp op, NodeId node, Done done) {
+  if (!replica_ || failed_) return {Status::unavailable, {}, {}};
+  ProposeResult r = replica_->change_membership(op, node);
+  if (r.ok()) {
+    waiting_[r.ticket.value] = std::move(done);
+    schedule();
+  }
+  return r;
+}
+
+Status UvHost::transfer_leadership(NodeId to) {
+  if (!replica_ || failed_) return Status::unavailable;
+  Status s = replica_->transfer_leadership(to);
+  schedule();  // the hand-over message may be ready at once
+  return s;
+}
+
+void UvHost::report_membership(const Membership& m) {
+  if (membership_ && *membership_ == m) return;
+  membership_ = m;
+  if (opt_.on_membership) opt_.on_membership(m);
 }
 
 void UvHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
@@ -240,21 +264,54 @@ void UvHost::send_one(const Message& m) {
   transport_.send(m.to, encode_buf_);  // a loss is tolerated
 }
 
+void UvHost::answer(const ProposalOutcome& o, const std::string& result) {
+  auto it = waiting_.find(o.ticket.value);
+  if (it == waiting_.end()) return;
+  Done done = std::move(it->second);
+  waiting_.erase(it);
+  done(o, result);
+}
+
+// Committed outcomes come in the order rd.committed applies (slot, then
+// position in the batch): each proposer is answered as its command applies,
+// with the apply result and no per-command bookkeeping. A configuration is
+// the replica's, not a command: it is not applied, and its proposer (a
+// membership change) is answered with an empty result.
+void UvHost::apply_committed(const Ready& rd, std::vector<bool>* answered) {
+  std::size_t next = 0;
+  // The next committed outcome at or after `slot`; earlier ones (slots of
+  // an earlier Ready) are answered after applying.
+  auto outcome_at = [&](Slot slot, std::uint32_t index) -> const ProposalOutcome* {
+    while (next < rd.outcomes.size() &&
+           (rd.outcomes[next].outcome != Outcome::committed || rd.outcomes[next].slot < slot))
+      ++next;
+    if (next < rd.outcomes.size() && rd.outcomes[next].slot == slot &&
+        rd.outcomes[next].index == index) {
+      (*answered)[next] = true;
+      return &rd.outcomes[next++];
+    }
+    return nullptr;
+  };
+  for (const Entry& e : rd.committed) {
+    if (e.value.kind() != ValueKind::commands) {
+      if (const ProposalOutcome* o = outcome_at(e.slot, 0)) answer(*o, {});
+      continue;
+    }
+    std::uint32_t i = 0;
+    for (const std::string& c : e.value.commands()) {
+      std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
+      bytes_since_snapshot_ += c.size();
+      if (const ProposalOutcome* o = outcome_at(e.slot, i)) answer(*o, out);
+      ++i;
+    }
+  }
+}
+
 // Steps 2 to 4 of a durable Ready: send (what was not sent early), apply,
 // answer proposers, advance.
 void UvHost::finish(const Ready& rd, bool early_sent) {
   for (const Message& m : rd.messages)
     if (!early_sent || !may_send_before_persist(m)) send_one(m);
-  // Committed outcomes come in the order rd.committed applies (slot, then
-  // position in the batch): answer each proposer as its command applies,
-  // with no per-command bookkeeping.
-  auto answer = [this](const ProposalOutcome& o, const std::string& result) {
-    auto it = waiting_.find(o.ticket.value);
-    if (it == waiting_.end()) return;
-    Done done = std::move(it->second);
-    waiting_.erase(it);
-    done(o, result);
-  };
   if (rd.restore) {
     if (opt_.restore) {
       opt_.restore(*rd.restore);
@@ -266,23 +323,10 @@ void UvHost::finish(const Ready& rd, bool early_sent) {
     bytes_since_snapshot_ = 0;
   }
   std::vector<bool> answered(rd.outcomes.size(), false);
-  std::size_t next = 0;
-  for (const Entry& e : rd.committed) {
-    std::uint32_t i = 0;
-    for (const std::string& c : e.value.commands()) {
-      std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
-      bytes_since_snapshot_ += c.size();
-      while (next < rd.outcomes.size() && rd.outcomes[next].outcome != Outcome::committed) ++next;
-      if (next < rd.outcomes.size() && rd.outcomes[next].slot == e.slot &&
-          rd.outcomes[next].index == i) {
-        answered[next] = true;
-        answer(rd.outcomes[next++], out);
-      }
-      ++i;
-    }
-  }
+  apply_committed(rd, &answered);
   if (!rd.committed.empty()) applied_ = rd.committed.back().slot;
   maybe_snapshot();
+  if (rd.membership) report_membership(*rd.membership);
   for (std::size_t k = 0; k < rd.outcomes.size(); ++k)
     if (!answered[k]) answer(rd.outcomes[k], {});
   for (const ReadState& r : rd.reads) {

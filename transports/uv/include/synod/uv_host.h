@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "synod/log_storage.h"
 #include "synod/log_writer.h"
@@ -48,6 +49,12 @@ struct UvHostOptions {
   std::uint64_t snapshot_every_slots = 0;
   std::uint64_t snapshot_every_bytes = 0;
   std::function<std::string()> snapshot;
+  // The membership (synod/membership.h): called once at start() with the one
+  // the replica recovered, then whenever a newly chosen configuration changes
+  // it (Ready::membership), after the Ready's commands are applied. A host
+  // with a TcpTransport calls set_peers here, so it connects to new members
+  // and drops removed ones.
+  std::function<void(const Membership& membership)> on_membership;
   // Where errors are reported; stderr when empty.
   std::function<void(std::string_view)> log;
 };
@@ -86,6 +93,19 @@ class UvHost {
   using ReadDone = std::function<void(Status status, NodeId leader_hint)>;
   ProposeResult read(ReadDone done);
 
+  // A membership change (Replica::change_membership), leader only: `done` is
+  // called exactly once, from the loop, as for propose() (committed once the
+  // new configuration is chosen; the result string is empty). A refusal
+  // (not_leader with a hint, busy, invalid_argument) is returned at once and
+  // `done` is not called. add_voter commits as soon as the node is a learner;
+  // the leader promotes it later by itself (on_membership tells).
+  ProposeResult change_membership(MembershipOp op, NodeId node, Done done);
+
+  // Leadership transfer (Replica::transfer_leadership): ok once started; the
+  // target campaigns when it holds every slot in flight. not_leader,
+  // unknown_peer as the replica says; unavailable when stopped.
+  Status transfer_leadership(NodeId to);
+
   // Hands the state machine's image after applying every slot up to `slot`
   // to Replica::compact (for hosts that snapshot by hand or in the
   // background). invalid_argument as Replica::compact says.
@@ -108,6 +128,9 @@ class UvHost {
   void finish(const Ready& rd, bool early_sent);
   void finish_durable();
   void maybe_snapshot();
+  void apply_committed(const Ready& rd, std::vector<bool>* answered);
+  void answer(const ProposalOutcome& o, const std::string& result);
+  void report_membership(const Membership& m);
   void fail(std::string_view why);
 
   uv_loop_t* loop_;
@@ -126,6 +149,7 @@ class UvHost {
   Slot applied_at_snapshot_{};  // the slot of the last snapshot
   std::uint64_t bytes_since_snapshot_ = 0;
   std::vector<std::uint8_t> encode_buf_;
+  std::optional<Membership> membership_;  // the last one reported to on_membership
 
   // Asynchronous persistence (the LogStorage constructor).
   struct Staged {
