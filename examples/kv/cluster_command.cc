@@ -64,9 +64,9 @@ bool address_shape_ok(std::string_view a) {
   std::string_view host = a.substr(0, colon);
   if (host.find_first_of(" \t\r\n,=") != std::string_view::npos) return false;
   // An IPv6 host needs its brackets, or its own colons would be ambiguous.
-  if (host.find(':') != std::string_view::npos &&
-      !(host.size() > 2 && host.front() == '[' && host.back() == ']'))
-    return false;
+  bool bracketed = host.front() == '[' || host.back() == ']';
+  if (bracketed && !(host.size() > 2 && host.front() == '[' && host.back() == ']')) return false;
+  if (!bracketed && host.find(':') != std::string_view::npos) return false;
   unsigned port = 0;
   return parse_port(a.substr(colon + 1), &port);
 }

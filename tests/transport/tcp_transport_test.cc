@@ -269,3 +269,32 @@ TEST_CASE("a connected peer that stops reading makes frames drop at the byte bou
   ::close(listener);
   shutdown(&loop, {n1.get()});
 }
+
+TEST_CASE("set_peers adds and drops peers, and redials a peer whose address changed") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  // Two processes claiming node 2 at different addresses (a member that
+  // moved), and node 3, added later.
+  auto old2 = make(&loop, 2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  auto new2 = make(&loop, 2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  auto c = make(&loop, 3, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  for (Node* n : {old2.get(), new2.get(), c.get()}) REQUIRE(n->t->start() == Status::ok);
+  auto addr = [](Node& n) { return "127.0.0.1:" + std::to_string(n.t->bound_port()); };
+  auto a = make(&loop, 1, "127.0.0.1:0", {{NodeId{2}, addr(*old2)}});
+  REQUIRE(a->t->start() == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return a->t->connected(NodeId{2}); }));
+  CHECK(a->t->send(NodeId{3}, bytes("x")) == Status::unavailable);
+
+  a->t->set_peers({{NodeId{2}, addr(*old2)}, {NodeId{3}, addr(*c)}});
+  CHECK(a->t->connected(NodeId{2}));  // unchanged peers keep their connection
+  CHECK(a->t->send(NodeId{3}, bytes("to 3")) == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return c->got.size() == 1; }));
+
+  a->t->set_peers({{NodeId{2}, addr(*new2)}});
+  CHECK(a->t->send(NodeId{3}, bytes("x")) == Status::unavailable);
+  CHECK(a->t->send(NodeId{2}, bytes("moved")) == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return new2->got.size() == 1; }));
+  CHECK(new2->got[0].bytes == "moved");
+  CHECK(old2->got.empty());
+  shutdown(&loop, {a.get(), old2.get(), new2.get(), c.get()});
+}
