@@ -22,14 +22,13 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  fmt::print(
-      stderr,
-      "synod-sim: {}\n"
-      "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
-      "                 [--plant BUG] [--expect-failure] [--verbose] [--hash] [--varied-images]\n"
-      "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
-      "quorum_too_small read_without_confirm\n",
-      why);
+  fmt::print(stderr,
+             "synod-sim: {}\n"
+             "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
+             "                 [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
+             "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
+             "quorum_too_small read_without_confirm\n",
+             why);
   std::exit(2);
 }
 
@@ -81,8 +80,6 @@ Args parse(int argc, char** argv) {
       a.expect_failure = true;
     } else if (k == "--verbose") {
       a.opt.verbose = true;
-    } else if (k == "--varied-images") {
-      a.opt.varied_images = true;
     } else if (k == "--hash") {
       a.print_hash = true;
     } else {

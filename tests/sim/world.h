@@ -31,9 +31,6 @@ struct Options {
   PlantedBug bug = PlantedBug::none;
   std::size_t trace_keep = 60;
   bool verbose = false;
-  // Replicas' snapshot images of one slot differ (in filler length): an
-  // install resumed with another peer's image is then spliced (a core bug).
-  bool varied_images = false;
 };
 
 struct Result {
@@ -130,7 +127,7 @@ class World {
   // Clients (world_clients.cc): their operations and the history.
   void clients_act();
   void client_write(std::size_t c);
-  void client_read(std::size_t c);
+  bool client_read(std::size_t c);  // false: refused at once
   void handle_outcome(Node& n, const ProposalOutcome& o);
   void handle_read_state(Node& n, const ReadState& r);
   void serve_reads(Node& n);
@@ -139,7 +136,8 @@ class World {
   bool settle(std::size_t c, std::size_t op);
   void give_up(std::size_t c);
   NodeId next_target(const Client& cl, NodeId from, NodeId hint);
-  NodeId random_node() { return NodeId{rng_++ % nodes_.size() + 1}; }
+  std::uint64_t draw(std::uint64_t n);  // in [0, n)
+  NodeId random_node() { return NodeId{draw(nodes_.size()) + 1}; }
   void enter_liveness_phase();
   bool settled() const;
   Node& node(NodeId id) { return nodes_[id.value - 1]; }

@@ -20,20 +20,29 @@ namespace {
 // giving up, almost never).
 constexpr std::uint64_t kPatienceSteps = 150;
 
-// One operation in this many is a read.
-constexpr std::uint64_t kReadOneIn = 3;
+// One turn in this many starts with a read.
+constexpr std::uint64_t kReadOneIn = 4;
 
 }  // namespace
+
+// Clients' choices are hashed from the shared counter: taken modulo n
+// directly, a client alone in the loop can fall into a cycle (always
+// reading, say) when the counter advances by a multiple of n per turn.
+std::uint64_t World::draw(std::uint64_t n) {
+  std::uint64_t z = (rng_++ + 1) * 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) % n;
+}
 
 void World::clients_act() {
   for (std::size_t c = 0; c < clients_.size(); ++c) {
     Client& cl = clients_[c];
     if (cl.op && now_ >= cl.give_up_at) give_up(c);
     if (cl.op || (faults_over_ && cl.quota_after_faults == 0)) continue;
-    if (rng_++ % kReadOneIn == 0)
-      client_read(c);
-    else
-      client_write(c);
+    // A refused read costs the client no turn: it writes instead.
+    if (draw(kReadOneIn) == 0 && client_read(c)) continue;
+    client_write(c);
   }
 }
 
@@ -82,7 +91,7 @@ NodeId World::next_target(const Client& cl, NodeId from, NodeId hint) {
 void World::client_write(std::size_t c) {
   Client& cl = clients_[c];
   if (cl.value.empty()) {
-    cl.key = keys_[rng_++ % keys_.size()];
+    cl.key = keys_[draw(keys_.size())];
     cl.value = fmt::format("c{}.{}", c, ++cl.seq);
   }
   if (!cl.target.valid()) cl.target = NodeId{(c + now_) % nodes_.size() + 1};
@@ -107,21 +116,22 @@ void World::client_write(std::size_t c) {
 // (a client that knows no better). A follower that cannot serve reads says
 // not_leader: a failed operation, retried elsewhere; once followers serve
 // reads (asking the leader for the index) they are tested the same way.
-void World::client_read(std::size_t c) {
+bool World::client_read(std::size_t c) {
   Client& cl = clients_[c];
-  if (!cl.read_target.valid() || rng_++ % 8 == 0) cl.read_target = random_node();
+  if (!cl.read_target.valid() || draw(8) == 0) cl.read_target = random_node();
   Node& n = node(cl.read_target);
-  const std::string& key = keys_[rng_++ % keys_.size()];
+  const std::string& key = keys_[draw(keys_.size())];
   std::size_t op = history_.invoke_read(c, key, now_);
   ProposeResult r = n.replica ? n.replica->read() : ProposeResult{Status::unavailable, {}, {}};
   if (!r.ok()) {
     history_.failed(op);
-    cl.read_target = r.leader_hint.valid() && rng_++ % 2 ? r.leader_hint : random_node();
-    return;
+    cl.read_target = r.leader_hint.valid() && draw(2) ? r.leader_hint : random_node();
+    return false;
   }
   n.reads[r.ticket.value] = PendingRead{c, op, key, checker_.acknowledged_floor(), {}};
   wait_for(cl, op, n.id);
   process_ready(n);
+  return true;
 }
 
 void World::handle_outcome(Node& n, const ProposalOutcome& o) {
