@@ -179,7 +179,13 @@ class Workload:
             if node is None:
                 self.next_node += 1
                 node = self.cluster.ids[self.next_node % len(self.cluster.ids)]
-        return node, self.cluster.connect(node, timeout=3.0)
+        try:
+            return node, self.cluster.connect(node, timeout=3.0)
+        except OSError:
+            # The caller's `node` is still the previous one: forget a hint
+            # that names this dead node here, or every client keeps dialing it.
+            self.redirected(node, "")
+            raise
 
     def redirected(self, node, text):
         """-MOVED names the leader; anything else (no leader yet, rejoining,
