@@ -4,6 +4,7 @@ namespace synod::detail {
 
 void FollowerReads::request(Ticket t) {
   std::uint64_t id = next_id_++;
+  if (next_id_ == 0) next_id_ = 1;  // 0 is not a request id
   waiting_[id] = Waiting{t, ctx_.leader, 0};
   Message m;
   m.type = MessageType::read_index_request;

@@ -12,7 +12,10 @@ namespace synod::detail {
 
 class FollowerReads {
  public:
-  explicit FollowerReads(Context& ctx) : ctx_(ctx) {}
+  // Request ids start at a random point: a reply to a request of an earlier
+  // incarnation must not answer one of this one (Config::seed differs per
+  // start).
+  explicit FollowerReads(Context& ctx) : ctx_(ctx), next_id_(ctx.rng.next() | 1) {}
 
   // Asks the leader this replica follows. Precondition: it knows one.
   void request(Ticket t);
@@ -29,7 +32,7 @@ class FollowerReads {
   };
   Context& ctx_;
   std::map<std::uint64_t, Waiting> waiting_;  // request id -> read
-  std::uint64_t next_id_ = 1;
+  std::uint64_t next_id_;
 };
 
 }  // namespace synod::detail

@@ -21,6 +21,7 @@ void Proposer::campaign(bool force, bool exclude_self) {
   Slot from_slot = ctx_.log.commit().next();
   reported_.clear();
   promised_mask_ = 0;
+  must_reach_ = Slot{};
   asked_.clear();
   required_.clear();
   for (auto& p : promises_) p = PeerPromise{false, from_slot};
@@ -100,6 +101,7 @@ void Proposer::require_config(const Value& v) {
 }
 
 bool Proposer::promised_enough() const {
+  if (ctx_.log.commit() < must_reach_) return false;
   if (!ctx_.quorum.is_quorum(promised_mask_)) return false;
   for (const Membership& m : required_)
     if (!ctx_.quorum.is_quorum(promised_mask_, m)) return false;
@@ -131,12 +133,14 @@ void Proposer::on_promise(const Message& msg) {
   auto idx = ctx_.quorum.index_of(msg.from);
   if (!idx || promises_[*idx].done) return;
   PeerPromise& peer = promises_[*idx];
-  // The acceptor compacted chosen slots this candidate does not hold: it
-  // cannot re-propose them, so it steps down and catches up (the promise's
-  // commit starts that) before it campaigns again.
+  // The acceptor compacted chosen slots this candidate does not hold: its
+  // report starts at its log's first slot, and every slot before it is
+  // chosen. The candidate leads only once it caught up past them (the
+  // promise's commit starts the catch-up), so every slot after its commit
+  // index is covered by every promiser's report.
   if (msg.slot > peer.next) {
-    step_down(msg.from);
-    return;
+    must_reach_ = std::max(must_reach_, msg.slot.prev());
+    peer.next = msg.slot;
   }
   // Every chunk of a promise for this ballot reports true acceptances, so even
   // a duplicate is safe to merge.

@@ -39,6 +39,11 @@ class Proposer {
   // higher round was seen.
   void retry_campaign();
   void on_promise(const Message& msg);
+  // The commit index moved (catch-up): a candidate that waited to catch up
+  // past an acceptor's compaction point may lead now.
+  void on_caught_up() {
+    if (role_ == Role::candidate && promised_enough()) become_leader();
+  }
   // Another ballot outranks ours: stop leading or campaigning. Proposals in
   // slots end unknown, queued ones not_leader.
   void step_down(NodeId hint);
@@ -126,6 +131,8 @@ class Proposer {
   std::vector<PeerPromise> promises_;  // indexed by member bit
   VoterMask promised_mask_ = 0;
   Slot from_slot_{};
+  // Promisers compacted every slot up to here: lead only once committed.
+  Slot must_reach_{};
   VoterMask asked_mask_ = 0;
   std::vector<NodeId> asked_;
   // Configurations reported at slots from from_slot_ (or held there by this

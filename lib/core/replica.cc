@@ -167,12 +167,15 @@ void Replica::Core::step(const Message& msg) {
       if (acceptor.on_prepare(msg)) {
         outranked(NodeId{});
         if (ctx.leader != ctx.self()) ctx.leader = NodeId{};
-        election_elapsed = 0;
       }
+      // Every chunk of a granted phase 1 (not only the first) holds off this
+      // replica's own election: a long recovery must not be pre-empted.
+      if (ctx.hard.promised == msg.ballot) election_elapsed = 0;
       return;
     case MessageType::accept:
       if (voting && acceptor.on_accept(msg)) hear_leader(msg.from, msg.ballot);
       learner.on_leader_commit(msg.from, msg.ballot, msg.commit);
+      proposer.on_caught_up();
       return;
     case MessageType::heartbeat:
       if (voting && acceptor.on_heartbeat(msg)) {
@@ -207,9 +210,11 @@ void Replica::Core::step(const Message& msg) {
       return;
     case MessageType::catchup_reply:
       if (!proposer.leading()) learner.on_catchup_reply(msg);
+      proposer.on_caught_up();
       return;
     case MessageType::snapshot_chunk:
       if (!proposer.leading()) learner.on_snapshot_chunk(msg);
+      proposer.on_caught_up();
       return;
     case MessageType::rejoin_query: {
       Message r;

@@ -18,8 +18,9 @@ void SnapshotSender::serve(const Message& request) {
   Transfer& t = it->second;
   t.idle_ticks = 0;
   std::uint64_t total = t.snapshot.data->size() + t.trailer.size();
-  bool same = request.slot_end == t.snapshot.meta.slot;
-  std::uint64_t offset = same && request.offset <= total ? request.offset : 0;
+  // Only a transfer this sender remembers resumes: after a restart, or once
+  // it forgot an idle one, its image of the same slot may differ in bytes.
+  std::uint64_t offset = resume && request.offset <= total ? request.offset : 0;
 
   Message c;
   c.type = MessageType::snapshot_chunk;

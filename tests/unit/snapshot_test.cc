@@ -118,6 +118,13 @@ struct Cluster {
       settle();
     }
   }
+  void propose_on(std::size_t i, int count, const std::string& prefix) {
+    for (int k = 0; k < count; ++k) {
+      REQUIRE(r[i]->propose(numbered(prefix, k)).ok());
+      settle();
+    }
+    tick_all(3);
+  }
   Status compact(std::size_t i) { return r[i]->compact(app[i].slot, app[i].image()); }
 };
 
@@ -273,22 +280,37 @@ TEST_CASE("a restarted replica restores its stored snapshot before the entries a
   CHECK(c.app[1].applied == before);
 }
 
-TEST_CASE("a candidate behind a peer's compaction point steps down and catches up") {
+TEST_CASE("a candidate behind a peer's compaction point catches up before it leads") {
   Cluster c = led_by_1(/*tail=*/0);
   NodeId cut{3};
   c.deliver = [&](const Message& m) { return m.to != cut && m.from != cut; };
   c.propose(20, "x");
   REQUIRE(c.compact(0) == Status::ok);
   REQUIRE(c.compact(1) == Status::ok);
-  // Node 1 goes away; node 3 comes back and tries to lead at once.
+  Slot compacted = c.r[1]->info().first_slot.prev();
+  // Node 1 goes away; node 3 comes back and campaigns at once. Node 2's
+  // promise starts above what node 3 holds, so node 3 installs the snapshot
+  // before it leads, and never re-proposes a compacted slot.
   cut = NodeId{1};
+  bool led_early = false;
+  c.deliver = [&](const Message& m) {
+    if (m.to == cut || m.from == cut) return false;
+    if (m.from == NodeId{3} && m.type == MessageType::accept &&
+        m.entries.front().slot <= compacted)
+      led_early = true;
+    return true;
+  };
   c.r[2]->campaign();
   c.settle();
-  CHECK(c.r[2]->info().role != Role::leader);
-  c.tick_all(60);
+  c.tick_all(30);
+  CHECK_FALSE(led_early);
+  CHECK(c.app[2].restores == 1);
   CHECK(c.app[2].applied == c.app[1].applied);
-  bool someone_leads = c.r[1]->info().role == Role::leader || c.r[2]->info().role == Role::leader;
+  bool someone_leads =
+      c.r[1]->info().role == Role::leader || c.r[2]->info().role == Role::leader;
   CHECK(someone_leads);
+  c.propose_on(c.r[1]->info().role == Role::leader ? 1 : 2, 2, "y");
+  CHECK(c.app[2].applied == c.app[1].applied);
 }
 
 TEST_CASE("a snapshot image round-trips and a damaged one is refused") {

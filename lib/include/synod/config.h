@@ -75,7 +75,10 @@ struct Config {
   bool lease_reads = false;
   std::uint32_t max_drift_ticks = 2;
 
-  // Seeds the PRNG behind election timeouts. Same seed, same behaviour.
+  // Seeds the PRNG behind election timeouts, rejoin nonces and follower read
+  // ids. Same seed, same behaviour. Give every start of a replica its own
+  // seed (e.g. from a clock): nonces and ids must not repeat across restarts.
+  // The libuv host mixes in the clock when this is left at 1.
   std::uint64_t seed = 1;
 
   // The host's state machine already holds every slot up to this one (it
