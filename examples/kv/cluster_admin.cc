@@ -140,7 +140,7 @@ void ClusterAdmin::add(const ClusterCommand& c, Respond reply) {
   std::string why;
   if (!parse_address(c.raft_address, &sa, &why))
     return reply(error(fmt::format("ERR raft address '{}': {}", c.raft_address, why)));
-  // The configuration before the last one still governs: the change would be
+  // The latest configuration does not govern yet: the change would be
   // refused as busy, so the address need not be logged yet.
   if (i.membership_from > i.commit.next())
     return reply(membership_refusal({Status::busy, {}, {}}, MembershipOp::add_voter, node));
