@@ -56,6 +56,8 @@ void Rejoiner::tick() {
 
 void Rejoiner::on_election_timeout() {
   if (!active() || proposer_.leading()) return;
+  // A learner has no vote to restore until a configuration makes it a voter.
+  if (!ctx_.quorum.is_voter(ctx_.self())) return;
   if ((replied_ & others()) != others()) {
     query_missing();
     // A peer with state proves the cluster is not new, and then a majority

@@ -31,11 +31,15 @@ class Replica::Core {
   bool has_ready() const {
     return !ctx.out.empty() || learner.has_committed() || proposer.can_flush();
   }
+  // Rejoining after amnesia, as a voter: it may not vote, lead or serve yet.
+  bool rejoining() const {
+    return rejoin.active() && !proposer.leading() && ctx.quorum.is_voter(ctx.self());
+  }
   // Campaigning needs the chosen prefix (not while a snapshot arrives) and a
   // vote (learners and removed members never campaign).
   bool may_campaign() const { return !learner.installing() && ctx.quorum.is_voter(ctx.self()); }
   ProposeResult change_membership(MembershipOp op, NodeId node) {
-    if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
+    if (rejoining()) return {Status::rejoining, {}, ctx.leader};
     return proposer.change_membership(op, node);
   }
   Ready ready();
@@ -65,8 +69,10 @@ Replica::Core::Core(const Config& config, const Storage& storage)
   recover(storage);
   reset_election_timer();
   bool amnesiac = storage.empty() ? config.join_existing : !ctx.hard.voting;
-  // A learner has no vote to have forgotten.
-  if (amnesiac && ctx.quorum.is_voter(ctx.self())) rejoin.start();
+  // Even a replica configured as a learner: it may have been promoted and
+  // voted before it lost its state, and it learns that only from the log.
+  // It rejoins once it finds itself a voter.
+  if (amnesiac) rejoin.start();
   // The host knows the configured membership; it hears of another one the
   // storage held.
   if (!(ctx.quorum.latest() == Membership{config.voters, config.learners}))
@@ -159,6 +165,10 @@ void Replica::Core::step(const Message& msg) {
   bool real_ballot = msg.type != MessageType::probe && msg.type != MessageType::probe_reply;
   if (real_ballot && msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
   bool voting = !rejoin.active();
+  // A learner waiting to rejoin still acknowledges heartbeats (so the leader
+  // sees it catch up and promotes it); a learner's acknowledgement counts in
+  // no quorum.
+  bool acks = voting || !ctx.quorum.is_voter(ctx.self());
 
   switch (msg.type) {
     case MessageType::prepare:
@@ -178,7 +188,7 @@ void Replica::Core::step(const Message& msg) {
       proposer.on_caught_up();
       return;
     case MessageType::heartbeat:
-      if (voting && acceptor.on_heartbeat(msg)) {
+      if (acks && acceptor.on_heartbeat(msg)) {
         hear_leader(msg.from, msg.ballot);
         Message ack;
         ack.type = MessageType::heartbeat_ack;
@@ -252,7 +262,7 @@ void Replica::Core::step(const Message& msg) {
 }
 
 ProposeResult Replica::Core::read() {
-  if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
+  if (rejoining()) return {Status::rejoining, {}, ctx.leader};
   if (proposer.role() != Role::follower) return proposer.read();
   // A follower asks the leader it hears for the read index.
   if (!ctx.heard_leader_recently()) return {Status::not_leader, {}, ctx.leader};
@@ -262,7 +272,7 @@ ProposeResult Replica::Core::read() {
 }
 
 ProposeResult Replica::Core::propose(std::string command) {
-  if (rejoin.active() && !proposer.leading()) return {Status::rejoining, {}, ctx.leader};
+  if (rejoining()) return {Status::rejoining, {}, ctx.leader};
   return proposer.propose(std::move(command));
 }
 
@@ -302,7 +312,7 @@ void Replica::Core::advance(const Ready& rd) {
 ReplicaInfo Replica::Core::info() const {
   ReplicaInfo i;
   i.id = ctx.self();
-  i.role = rejoin.active() && !proposer.leading() ? Role::rejoining : proposer.role();
+  i.role = rejoining() ? Role::rejoining : proposer.role();
   i.leader = ctx.leader;
   i.ballot = proposer.ballot();
   i.promised = ctx.hard.promised;
