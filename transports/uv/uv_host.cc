@@ -30,6 +30,9 @@ Status UvHost::start(std::string* why) {
     if (why) *why = reason;
     return s;
   }
+  // Rejoin nonces and follower read ids must not repeat across restarts
+  // (Config::seed): a seed left at its default gets the clock mixed in.
+  if (opt_.config.seed == Config{}.seed) opt_.config.seed ^= uv_hrtime() * 0x9e3779b97f4a7c15ULL;
   replica_.emplace(opt_.config, storage_);
   applied_ = opt_.config.applied;
   applied_at_snapshot_ = replica_->info().snapshot;
