@@ -69,10 +69,12 @@ Replica::Core::Core(const Config& config, const Storage& storage)
   recover(storage);
   reset_election_timer();
   bool amnesiac = storage.empty() ? config.join_existing : !ctx.hard.voting;
-  // Even a replica configured as a learner: it may have been promoted and
-  // voted before it lost its state, and it learns that only from the log.
-  // It rejoins once it finds itself a voter.
-  if (amnesiac) rejoin.start();
+  // A replica configured as a learner that starts empty is a new member
+  // joining: it never voted, so it has nothing to rejoin. (Treating it as
+  // amnesiac would make every promoted newcomer rejoin, and a 4-voter
+  // cluster with one voter down could then never elect.) A voter that lost
+  // its disk must restart configured as a voter: docs/protocol.md.
+  if (amnesiac && ctx.quorum.is_voter(ctx.self())) rejoin.start();
   // The host knows the configured membership; it hears of another one the
   // storage held.
   if (!(ctx.quorum.latest() == Membership{config.voters, config.learners}))
