@@ -57,6 +57,7 @@ UvHostOptions KvNode::host_options() {
     return reply;
   };
   h.config.compaction_tail = opt_.compaction_tail;
+  h.config.lease_reads = opt_.lease_reads;
   h.snapshot_every_bytes = opt_.snapshot_bytes;
   h.snapshot = [this] { return store_.snapshot(); };
   h.restore = [this](const Snapshot& snap) {

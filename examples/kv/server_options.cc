@@ -43,7 +43,7 @@ const char* server_usage() {
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
          "                [--bootstrap | --join]\n"
-         "                [--snapshot-bytes N] [--compaction-tail N]\n"
+         "                [--snapshot-bytes N] [--compaction-tail N] [--lease-reads]\n"
          "  --peers     the consensus address of every member, this one included\n"
          "  --listen    where Redis clients (RESP2) connect\n"
          "  --data-dir  the durable log (default ./synod-data-ID)\n"
@@ -52,6 +52,9 @@ const char* server_usage() {
          "              applied since the last snapshot, and compact the log (default\n"
          "              64 MiB; 0: never)\n"
          "  --compaction-tail  entries kept below a snapshot (default 10000)\n"
+         "  --lease-reads  GET and friends answered from the leader's lease, without\n"
+         "              a heartbeat round (assumes clocks drift by less than 2 ticks\n"
+         "              per election timeout; docs/protocol.md); default ReadIndex\n"
          "  --clients   every member's --listen address, so followers answer -MOVED\n"
          "  --bootstrap skip the start-up check that every member is reachable; only\n"
          "              for a brand-new cluster (never after losing a data dir)\n"
@@ -85,6 +88,8 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       o.bootstrap = true;
     else if (k == "--join")
       o.join = true;
+    else if (k == "--lease-reads")
+      o.lease_reads = true;
     else if (k == "--help" || k == "-h")
       return (*why = "usage"), std::nullopt;
     else if (!valued_flags.contains(k))

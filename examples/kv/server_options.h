@@ -24,6 +24,7 @@ struct ServerOptions {
   // (the current members) until CLUSTER ADDNODE / ADDLEARNER on the leader
   // makes it a member; the log or a snapshot then tells it the real history.
   bool join = false;
+  bool lease_reads = false;  // reads from the leader's lease (bounded drift)
   std::uint64_t cluster_id = 1;
   std::uint64_t tick_ms = 10;
   std::uint32_t election_ticks = 10;
