@@ -31,6 +31,37 @@ void Checker::on_apply(NodeId n, const Entry& e) {
       fail(fmt::format("agreement: slot {} has two values", e.slot.value));
     return;
   }
+  // The slot before was applied here, or restored from a snapshot that some
+  // replica applied: the chosen log the checker knows has no holes.
+  if (e.slot != governing_.known().next())
+    fail(fmt::format("node {} applied slot {} before slot {} was applied anywhere", n.value,
+                     e.slot.value, governing_.known().next().value));
+  governing_.learn(e.value);
+  while (!undecided_.empty() && governing_.at(Slot{*undecided_.begin()})) {
+    std::uint64_t x = *undecided_.begin();
+    undecided_.erase(undecided_.begin());
+    decide(x);
+  }
+  // Applied means chosen: a majority of the voters governing the slot
+  // accepted this value in one ballot.
+  decide(e.slot.value);
+  auto c = chosen_by_votes_.find(e.slot.value);
+  if (c == chosen_by_votes_.end() || !(c->second.value == e.value)) {
+    std::string voters;
+    for (NodeId v : governing_.at(e.slot)->voters) voters += fmt::format(" {}", v.value);
+    std::string ballots;
+    if (auto vs = votes_.find(e.slot.value); vs != votes_.end())
+      for (const auto& [bal, bv] : vs->second) {
+        ballots += fmt::format(" {}:", b(bal));
+        for (std::uint64_t v : bv.voters) ballots += fmt::format(" {}", v);
+      }
+    fail(fmt::format(
+        "node {} applied slot {}, which no majority of its configuration (voters{}) accepted in "
+        "one ballot (acceptances{})",
+        n.value, e.slot.value, voters, ballots.empty() ? " none" : ballots));
+  }
+  // Configurations are not client commands.
+  if (e.value.kind() != ValueKind::commands) return;
   std::uint32_t i = 0;
   for (const std::string& c : e.value.commands()) {
     auto [p, first] = placed_.try_emplace(c, Place{e.slot, i});
@@ -82,33 +113,79 @@ void Checker::on_read(NodeId n, const ReadState& r, Slot floor_when_asked) {
         r.index.value, floor_when_asked.value));
 }
 
-// A majority accepted (slot, ballot): that value is chosen, whoever knows it.
+void Checker::on_change_outcome(NodeId n, const ProposalOutcome& o) const {
+  if (o.outcome != Outcome::committed) return;
+  auto it = chosen_.find(o.slot.value);
+  if (it == chosen_.end() || !it->second.is_config())
+    fail(fmt::format("node {} acknowledged a membership change at slot {}, which holds none",
+                     n.value, o.slot.value));
+}
+
+// Node n accepted (x, b, v) durably: a vote, whoever hears of it.
+void Checker::vote(NodeId n, Slot x, Ballot bal, const Value& v) {
+  BallotVotes& bv = votes_[x.value][bal];
+  if (bv.accepted && !(*bv.accepted == v))
+    fail(fmt::format("slot {}: two values accepted in {}", x.value, b(bal)));
+  if (bv.proposed && !(*bv.proposed == v))
+    fail(fmt::format("slot {}: node {} accepted a value {} never proposed", x.value, n.value,
+                     b(bal)));
+  bv.accepted = v;
+  if (std::find(bv.voters.begin(), bv.voters.end(), n.value) != bv.voters.end()) return;
+  bv.voters.push_back(n.value);
+  decide(x.value);
+}
+
+void Checker::decide(std::uint64_t x) {
+  const Membership* m = governing_.at(Slot{x});
+  if (m == nullptr) {
+    undecided_.insert(x);
+    return;
+  }
+  auto vs = votes_.find(x);
+  if (vs == votes_.end()) return;
+  for (const auto& [bal, bv] : vs->second) {  // ascending ballots
+    if (!bv.accepted || !Governing::is_majority(*m, bv.voters)) continue;
+    auto [it, fresh] = chosen_by_votes_.try_emplace(x, Chosen{bal, *bv.accepted});
+    if (!fresh && !(it->second.value == *bv.accepted))
+      fail(fmt::format("slot {}: a majority of its configuration accepted a second value in {}", x,
+                       b(bal)));
+    if (!fresh && bal >= it->second.ballot) continue;
+    it->second.ballot = bal;
+    // Proposals recorded before the checker knew the slot's configuration.
+    for (auto p = vs->second.upper_bound(bal); p != vs->second.end(); ++p)
+      if (p->second.proposed) check_proposal(x, p->first, *p->second.proposed);
+  }
+}
+
 void Checker::on_accepted_sent(NodeId n, const Message& m, const MemoryStorage& s) {
   for (Slot x = m.slot; x < m.slot_end; x = x.next()) {
     const Entry* e = s.synced_entry(x);
     if (!e || e->ballot != m.ballot) continue;  // a chosen slot re-acknowledged
-    auto& voters = votes_[{x.value, m.ballot}];
-    if (std::find(voters.begin(), voters.end(), n.value) == voters.end()) voters.push_back(n.value);
-    if (voters.size() < majority_) continue;
-    auto [it, fresh] = chosen_by_votes_.try_emplace(x.value, Chosen{m.ballot, e->value});
-    if (fresh) continue;
-    if (!(it->second.value == e->value))
-      fail(fmt::format("slot {}: a majority accepted a second value in {}", x.value, b(m.ballot)));
-    if (m.ballot < it->second.ballot) it->second.ballot = m.ballot;
+    vote(n, x, m.ballot, e->value);
   }
 }
 
+void Checker::on_own_vote(NodeId n, const Entry& e) { vote(n, e.slot, e.ballot, e.value); }
+
 // Paxos Made Simple P2c: once a value is chosen in ballot b, every proposal
 // for that slot in a higher ballot carries it. Checked on the leader's
-// accepts, before any acceptor takes the wrong value. (A deposed leader may
-// still send its older ballot's value; acceptors refuse it.)
-void Checker::on_accept_sent(const Message& m) const {
+// accepts, before any acceptor takes the wrong value, or when the slot's
+// configuration becomes known. (A deposed leader may still send its older
+// ballot's value; acceptors refuse it.)
+void Checker::check_proposal(std::uint64_t x, Ballot bal, const Value& v) const {
+  auto it = chosen_by_votes_.find(x);
+  if (it != chosen_by_votes_.end() && bal > it->second.ballot && !(it->second.value == v))
+    fail(fmt::format("slot {}: leader {} proposes a value other than the chosen one", x, b(bal)));
+}
+
+void Checker::on_accept_sent(const Message& m) {
   for (const Entry& e : m.entries) {
-    auto it = chosen_by_votes_.find(e.slot.value);
-    if (it != chosen_by_votes_.end() && m.ballot > it->second.ballot &&
-        !(it->second.value == e.value))
-      fail(fmt::format("slot {}: leader {} proposes a value other than the chosen one",
-                       e.slot.value, b(m.ballot)));
+    BallotVotes& bv = votes_[e.slot.value][m.ballot];
+    if (!bv.proposed)
+      bv.proposed = e.value;
+    else if (!(*bv.proposed == e.value))
+      fail(fmt::format("slot {}: leader {} proposed two values", e.slot.value, b(m.ballot)));
+    check_proposal(e.slot.value, m.ballot, e.value);
   }
 }
 

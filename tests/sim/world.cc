@@ -4,31 +4,50 @@
 
 namespace synod::sim {
 
+namespace {
+// Voters 1..replicas: the configuration slot 1 starts with.
+Membership initial_membership(std::size_t replicas) {
+  Membership m;
+  for (std::size_t i = 1; i <= replicas; ++i) m.voters.push_back(NodeId{i});
+  return m;
+}
+}  // namespace
+
 World::World(const Options& opt)
     : opt_(opt),
       scenario_(draw_scenario(opt.seed, opt.replicas, opt.fault_ticks)),
       net_(opt.seed * 31 + 17),
-      checker_(scenario_.replicas),
+      checker_(scenario_.nodes(), initial_membership(scenario_.replicas), scenario_.alpha),
       trace_(opt.trace_keep),
       clients_(3),
       rng_(opt.seed * 0x9e3779b97f4a7c15ULL + 3) {
   net_.set_faults(scenario_.faults);
-  nodes_.reserve(scenario_.replicas);
-  for (std::size_t i = 0; i < scenario_.replicas; ++i) {
-    nodes_.emplace_back(scenario_.log_storage);
-    nodes_.back().id = NodeId{i + 1};
-    nodes_.back().tick_steps = scenario_.tick_steps[i];
+  latest_ = initial_membership(scenario_.replicas);
+  nodes_.reserve(scenario_.nodes());
+  for (std::size_t i = 0; i < scenario_.nodes(); ++i) {
+    Node& n = nodes_.emplace_back(scenario_.log_storage);
+    n.id = NodeId{i + 1};
+    n.tick_steps = scenario_.tick_steps[i];
+    n.voters = latest_.voters;
+    n.maybe_voter = i < scenario_.replicas;
+    n.life = i < scenario_.replicas ? Life::member : Life::spare;
+    if (n.life == Life::spare) net_.set_down(n.id, true);
   }
   for (std::size_t k = 0; k < scenario_.keys; ++k) keys_.push_back(fmt::format("k{}", k));
 }
 
-Config World::config_for(NodeId id, bool join) const {
+Config World::config_for(const Node& n) const {
   Config c;
-  c.id = id;
-  for (const Node& n : nodes_) c.voters.push_back(n.id);
+  c.id = n.id;
+  c.voters = n.voters;
+  c.learners = n.learners;
   c.election_ticks = 10;
   c.heartbeat_ticks = 2;
-  c.max_inflight = 16;
+  c.max_inflight = scenario_.max_inflight;
+  c.alpha = scenario_.alpha;
+  c.promote_lag = scenario_.promote_lag;
+  c.lease_reads = scenario_.lease_reads;
+  c.max_drift_ticks = 2;
   c.batch_count_max = 4;
   c.message_bytes_max = 1u << 12;
   c.batch_bytes_max = 1u << 10;
@@ -37,8 +56,9 @@ Config World::config_for(NodeId id, bool join) const {
     c.compaction_tail = scenario_.compaction_tail;
     c.snapshot_chunk_bytes = scenario_.snapshot_chunk_bytes;
   }
-  c.seed = opt_.seed * 1000 + id.value * 10 + nodes_[id.value - 1].incarnation;
-  c.join_existing = join;
+  // Every start its own seed (nonces and read ids must not repeat).
+  c.seed = opt_.seed * 1'000'000 + n.id.value * 1000 + n.incarnation;
+  c.join_existing = n.join;
   c.planted_bug = opt_.bug;
   return c;
 }
@@ -52,8 +72,10 @@ std::string World::describe(const Message& m) const {
   std::string entries;
   if (!m.entries.empty()) {
     const Entry& e = m.entries.front();
-    entries = fmt::format(" [{}@{}.{}:{}{}]", e.slot.value, e.ballot.round, e.ballot.node.value,
-                          e.value.is_noop() ? "noop" : e.value.commands().front(),
+    std::string v = e.value.is_noop()     ? "noop"
+                    : e.value.is_config() ? "config"
+                                          : e.value.commands().front();
+    entries = fmt::format(" [{}@{}.{}:{}{}]", e.slot.value, e.ballot.round, e.ballot.node.value, v,
                           m.entries.size() > 1 ? ",..." : "");
   }
   std::string bytes = m.offset || !m.payload.empty()
@@ -66,27 +88,34 @@ std::string World::describe(const Message& m) const {
 }
 
 void World::start(Node& n, bool wipe) {
-  // Losing state is a failure: with f replicas already rejoining, another
-  // wipe would leave no quorum that remembers (the scenario keeps within f).
-  std::size_t amnesiacs = 0;
-  for (const Node& o : nodes_)
-    if (o.id != n.id)
-      amnesiacs += o.replica ? o.replica->info().role == Role::rejoining : o.rejoining_when_crashed;
-  if (wipe && amnesiacs >= (nodes_.size() - 1) / 2) wipe = false;
-  if (wipe) n.storage.wipe();
-  ++n.incarnation;
+  // Losing state is a failure: with f replicas already rejoining (or gone
+  // for good), another wipe would leave no quorum that remembers (the
+  // scenario keeps within f). No configuration has fewer voters than the
+  // initial one, so its f holds for every configuration.
+  if (wipe && failed_for_wipes(n) >= (scenario_.replicas - 1) / 2) wipe = false;
   // A wiped replica says the cluster already exists, so it rejoins before
   // it votes. A crashed one whose storage is empty never synced anything, so
   // never voted, and may start fresh (a host that knows its disk survived).
   // Every fourth seed starts the whole cluster as joiners (all empty: a new
   // cluster, as in-memory hosts do).
-  bool join = wipe || (n.incarnation == 1 && opt_.seed % 4 == 0);
+  n.join = wipe || (n.incarnation == 0 && opt_.seed % 4 == 0);
+  if (wipe) {
+    n.storage.wipe();
+    fresh_command_line(n);
+  }
+  boot(n, wipe);
+}
+
+// Starts n's replica on its storage and command line. fresh: its storage was
+// lost (wiped, or a new join).
+void World::boot(Node& n, bool fresh) {
+  ++n.incarnation;
   n.kv = KvMachine{};
   n.background.reset();
-  n.replica.emplace(config_for(n.id, join), n.storage.storage());
-  checker_.on_start(n.id, wipe);
+  n.replica.emplace(config_for(n), n.storage.storage());
+  checker_.on_start(n.id, fresh);
   net_.set_down(n.id, false);
-  trace(fmt::format("t={} start {}{}", now_, n.id.value, wipe ? " wiped" : ""));
+  trace(fmt::format("t={} start {}{}", now_, n.id.value, fresh ? " wiped" : ""));
   process_ready(n);
 }
 
@@ -111,6 +140,8 @@ void World::crash(Node& n, bool mid_ready, std::size_t keep) {
 void World::process_ready(Node& n) {
   while (n.replica && n.replica->has_ready()) {
     Ready rd = n.replica->ready();
+    if (rd.membership)
+      trace(fmt::format("t={} membership {}: {}", now_, n.id.value, describe(*rd.membership)));
     if (scenario_.early_accepts)  // in parallel with the write (ready.h)
       for (const Message& m : rd.messages)
         if (may_send_before_persist(m)) send(n, m);
@@ -131,6 +162,7 @@ void World::process_ready(Node& n) {
 
 void World::send(Node& n, const Message& m) {
   checker_.on_send(n.id, m, n.storage.mirror());
+  if (m.type == MessageType::accept) note_voters(m);
   trace(fmt::format("t={} send {}", now_, describe(m)));
   net_.send(now_, n.id, m.to, m);
 }
@@ -147,9 +179,22 @@ void World::finish_staged(Node& n) {
     for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
     for (const ReadState& r : rd.reads) handle_read_state(n, r);
     serve_reads(n);
+    note_own_votes(n, rd);
     n.replica->advance(rd);
   }
   if (n.replica) maybe_snapshot(n);
+}
+
+// A leader counts its own acceptance once durable, at advance(), for the
+// entries of the ballot it leads: so does the checker.
+void World::note_own_votes(Node& n, const Ready& rd) {
+  bool own = false;
+  for (const Entry& e : rd.entries) own |= e.ballot.node == n.id;
+  if (!own) return;
+  ReplicaInfo i = n.replica->info();
+  if (i.role != Role::leader) return;
+  for (const Entry& e : rd.entries)
+    if (e.ballot == i.ballot) checker_.on_own_vote(n.id, e);
 }
 
 void World::apply(Node& n, const Ready& rd) {
@@ -231,19 +276,18 @@ void World::apply_event(const Event& e) {
     return;
   }
   if (e.kind == EventKind::transfer) {
-    for (Node& l : nodes_) {
-      if (!l.replica || l.replica->info().role != Role::leader || l.id == e.node) continue;
-      Status s = l.replica->transfer_leadership(e.node);
-      trace(
-          fmt::format("t={} transfer {} -> {}: {}", now_, l.id.value, e.node.value, to_string(s)));
-      process_ready(l);
-    }
+    transfer(e);
+    return;
+  }
+  if (e.kind == EventKind::change) {
+    changes_.push_back(Change{e.op, e.pick, e.voters_only, {}, e.tick + 400});
     return;
   }
   Node& n = node(e.node);
   switch (e.kind) {
     case EventKind::isolate_leader:
     case EventKind::transfer:
+    case EventKind::change:
       break;
     case EventKind::heal_leader:
       for (Node& o : nodes_)
@@ -254,7 +298,11 @@ void World::apply_event(const Event& e) {
       crash(n, e.mid_ready, e.keep_unsynced);
       break;
     case EventKind::restart:
-      if (!n.replica) start(n, e.wipe);
+      // A removed node stays down (it comes back only as a new joiner)
+      // unless the configurations naming it still need it; a spare starts
+      // when it is added.
+      if (!n.replica && (n.life == Life::member || n.life == Life::joining || still_needed(n)))
+        start(n, e.wipe);
       break;
     case EventKind::block:
       net_.block(e.node, e.peer);
@@ -269,21 +317,27 @@ void World::enter_liveness_phase() {
   faults_over_ = true;
   net_.set_faults(NetworkFaults{0, 0, 1, 5});
   net_.heal();
+  changes_.clear();  // changes asked of a leader still finish
   for (Node& n : nodes_)
-    if (!n.replica) start(n, false);
+    if (!n.replica && (n.life == Life::member || n.life == Life::joining || still_needed(n)))
+      start(n, false);
   trace(fmt::format("t={} faults over", now_));
 }
 
+// Every member of the latest configuration (voters and learners) runs, votes
+// if it may, and applied the highest commit index; removed nodes and spares
+// never added are not waited for.
 bool World::settled() const {
   Slot top{};
   for (const Node& n : nodes_) {
+    if (!latest_.is_member(n.id)) continue;
     if (!n.replica) return false;
     ReplicaInfo i = n.replica->info();
     if (i.role == Role::rejoining) return false;
     top = std::max(top, i.commit);
   }
   for (const Node& n : nodes_)
-    if (n.replica->info().applied != top) return false;
+    if (latest_.is_member(n.id) && n.replica->info().applied != top) return false;
   for (const Client& c : clients_)
     if (c.op || c.quota_after_faults > 0) return false;
   return true;
@@ -295,7 +349,8 @@ Result World::run() {
   std::size_t next_event = 0;
   const std::uint64_t deadline = (scenario_.fault_ticks + opt_.liveness_ticks) * kStepsPerTick;
   try {
-    for (Node& n : nodes_) start(n, false);
+    for (Node& n : nodes_)
+      if (n.life == Life::member) start(n, false);
     for (now_ = 0; now_ < deadline; ++now_) {
       net_.deliver_due(now_, [&](auto& d) {
         Node& n = node(d.to);
@@ -325,23 +380,21 @@ Result World::run() {
         apply_event(e);
       }
       if (tick == scenario_.fault_ticks) enter_liveness_phase();
+      track_membership();
+      try_change();
       clients_act();
       if (faults_over_ && settled()) break;
     }
     if (now_ >= deadline) {
       std::string roles;
-      for (const Node& n : nodes_) {
-        ReplicaInfo i = n.replica->info();
-        roles += fmt::format(" {}:{}/c{}/a{}", n.id.value, to_string(i.role), i.commit.value,
-                             i.applied.value);
-      }
+      for (const Node& n : nodes_) roles += " " + describe_life(n);
       std::string clients;
       for (std::size_t c = 0; c < clients_.size(); ++c)
         clients += fmt::format(" {}:{}->{}/{} left", c, clients_[c].op ? "waiting" : "idle",
                                clients_[c].target.value, clients_[c].quota_after_faults);
-      throw CheckFailure(
-          fmt::format("liveness: not settled {} ticks after faults stopped;{}; clients{}",
-                      opt_.liveness_ticks, roles, clients));
+      throw CheckFailure(fmt::format(
+          "liveness: not settled {} ticks after faults stopped;{}; latest {}; clients{}",
+          opt_.liveness_ticks, roles, describe(latest_), clients));
     }
     checker_.final_check();
   } catch (const std::exception& e) {

@@ -1,7 +1,8 @@
 // One simulated cluster for one seed: replicas with MemoryStorage on a faulty
 // MemoryNetwork, clients writing and reading a few registers throughout, the
-// scenario's crashes and partitions, the Checker run on every event, and the
-// clients' history checked for linearizability at the end.
+// scenario's crashes, partitions and membership changes, the Checker run on
+// every event, and the clients' history checked for linearizability at the
+// end.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "linearizability.h"
 #include "scenario.h"
 #include "sim_storage.h"
+#include "synod/membership.h"
 #include "synod/memory_network.h"
 #include "synod/memory_storage.h"
 #include "synod/replica.h"
@@ -74,9 +76,39 @@ class World {
     Slot floor{};  // Checker::acknowledged_floor() when asked
     Slot index{};  // once confirmed
   };
+  // A membership change the scenario asks for; its node is picked when it
+  // is first asked of a leader, and kept while it is retried.
+  struct Change {
+    MembershipOp op = MembershipOp::add_voter;
+    std::uint64_t pick = 0;
+    bool voters_only = false;  // remove: a voter, not a learner
+    NodeId target{};
+    std::uint64_t until = 0;  // tick: given up after
+  };
+  // Where a node stands in the cluster, as the world tracks it.
+  enum class Life : std::uint8_t {
+    spare,    // never started; an addition may start it
+    joining,  // started fresh as a learner; no configuration chosen names it yet
+    member,   // named by the latest configuration chosen (running or crashed)
+    removed,  // no longer named: stopped soon, back only wiped, as a new joiner
+  };
   struct Node {
     explicit Node(bool use_log) : storage(use_log) {}
     NodeId id{};
+    Life life = Life::member;
+    // Its command line (Config::voters, learners, join_existing): a restart
+    // keeps it; a wipe or a new join takes the membership of the moment.
+    std::vector<NodeId> voters, learners;
+    bool join = false;
+    // A configuration proposed since it joined names it a voter, so it may
+    // have voted: wiped, it must rejoin before it votes again.
+    bool maybe_voter = false;
+    std::uint64_t stop_at = 0;  // removed: not stopped before this tick
+    // removed: the first slot the configuration without it governs. Until
+    // every member committed the slot before, the configurations naming it
+    // may still need its vote.
+    Slot removal_governs{};
+    std::map<std::uint64_t, Change> changes;  // ticket -> change asked of it
     SimStorage storage;
     std::optional<Replica> replica;
     std::deque<Ready> staged;                    // saved, waiting for the sync that finishes them
@@ -112,8 +144,9 @@ class World {
     std::size_t quota_after_faults = 3;
   };
 
-  Config config_for(NodeId id, bool join) const;
+  Config config_for(const Node& n) const;
   void start(Node& n, bool wipe);
+  void boot(Node& n, bool fresh);
   void crash(Node& n, bool mid_ready, std::size_t keep);
   void process_ready(Node& n);
   void finish_staged(Node& n);
@@ -122,7 +155,29 @@ class World {
   void maybe_snapshot(Node& n);
   std::string snapshot_data(const Node& n);
   void apply_event(const Event& e);
+  void note_own_votes(Node& n, const Ready& rd);
   void check_history(Result& res);
+
+  // Membership (world_membership.cc): joiners, changes asked of the leader,
+  // removed nodes stopped, and which nodes liveness waits for.
+  Node* leader();
+  void observe_membership();
+  void fresh_command_line(Node& n);
+  void join(Node& n);
+  void transfer(const Event& e);
+  void try_change();
+  bool pick_target(Change& c, const Membership& m);
+  bool handle_change_outcome(Node& n, const ProposalOutcome& o);
+  void requeue_changes(Node& n);
+  void note_voters(const Message& m);
+  void track_membership();
+  std::size_t failed_for_wipes(const Node& except) const;
+  Slot commit_of(const Node& n) const;
+  Ballot promise_of(const Node& n) const;
+  Slot members_commit() const;
+  bool may_readd(const Node& x) const;
+  bool still_needed(const Node& removed) const;
+  std::string describe_life(const Node& n) const;
 
   // Clients (world_clients.cc): their operations and the history.
   void clients_act();
@@ -143,6 +198,7 @@ class World {
   Node& node(NodeId id) { return nodes_[id.value - 1]; }
   void trace(std::string line);
   std::string describe(const Message& m) const;
+  static std::string describe(const Membership& m);
 
   Options opt_;
   Scenario scenario_;
@@ -154,7 +210,13 @@ class World {
   std::vector<std::string> keys_;  // the registers clients write and read
   History history_;
   std::vector<Event> late_events_;  // scheduled at run time (leader heals)
-  std::uint64_t now_ = 0;           // steps
+  std::deque<Change> changes_;      // waiting for a leader that takes them
+  // The latest configuration any replica has committed (the one with the
+  // highest commit index says): what a joiner is told, and liveness expects.
+  Membership latest_;
+  Slot latest_from_{};  // the first slot it governs
+  Slot latest_commit_{};
+  std::uint64_t now_ = 0;  // steps
   std::uint64_t rng_;
   bool faults_over_ = false;
 };

@@ -135,6 +135,7 @@ bool World::client_read(std::size_t c) {
 }
 
 void World::handle_outcome(Node& n, const ProposalOutcome& o) {
+  if (handle_change_outcome(n, o)) return;
   auto it = n.pending.find(o.ticket.value);
   if (it == n.pending.end())
     throw CheckFailure(fmt::format("node {}: outcome for an unknown ticket", n.id.value));
@@ -211,6 +212,7 @@ void World::forget_client_ops(Node& n) {
   n.pending.clear();
   n.reads.clear();
   n.serving.clear();
+  requeue_changes(n);
 }
 
 }  // namespace synod::sim
