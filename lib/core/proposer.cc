@@ -68,7 +68,11 @@ void Proposer::on_probe_reply(const Message& msg) {
 }
 
 void Proposer::retry_campaign() {
-  if (ctx_.max_round_seen > ballot_.round || ctx_.hard.promised > ballot_) {
+  // Still short of an acceptor's compaction point after an election timeout:
+  // the peers that hold those slots may be gone. A new ballot asks again, and
+  // the promisers reachable now decide what is left to catch up.
+  bool stuck_behind = ctx_.log.commit() < must_reach_;
+  if (stuck_behind || ctx_.max_round_seen > ballot_.round || ctx_.hard.promised > ballot_) {
     campaign(force_, exclude_self_);
     return;
   }

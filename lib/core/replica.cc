@@ -35,9 +35,11 @@ class Replica::Core {
   bool rejoining() const {
     return rejoin.active() && !proposer.leading() && ctx.quorum.is_voter(ctx.self());
   }
-  // Campaigning needs the chosen prefix (not while a snapshot arrives) and a
-  // vote (learners and removed members never campaign).
-  bool may_campaign() const { return !learner.installing() && ctx.quorum.is_voter(ctx.self()); }
+  // Campaigning needs a vote: learners and removed members never campaign.
+  // (A snapshot half received does not stop it: its source may be gone for
+  // good, and a candidate behind a compaction point catches up before it
+  // leads anyway.)
+  bool may_campaign() const { return ctx.quorum.is_voter(ctx.self()); }
   ProposeResult change_membership(MembershipOp op, NodeId node) {
     if (rejoining()) return {Status::rejoining, {}, ctx.leader};
     return proposer.change_membership(op, node);
