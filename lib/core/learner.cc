@@ -14,10 +14,10 @@ void Learner::on_leader_commit(NodeId from, Ballot b, Slot commit) {
 }
 
 void Learner::on_peer_commit(NodeId from, Slot commit) {
-  if (commit > known_commit_) {
-    known_commit_ = commit;
-    best_ = from;
-  }
+  if (commit > known_commit_) known_commit_ = commit;
+  // The latest peer to report the highest commit: one that reported it long
+  // ago may have died or left since.
+  if (commit == known_commit_ && commit > ctx_.log.commit()) best_ = from;
   maybe_request();
 }
 
@@ -28,7 +28,9 @@ void Learner::switch_source() {
     source_ = best_;
     return;
   }
-  const std::vector<NodeId> members = ctx_.quorum.members();
+  // Any node ever named, not only the members this replica knows: one far
+  // behind does not know the members that joined since.
+  const std::vector<NodeId>& members = ctx_.quorum.named();
   for (std::size_t i = 0; i < members.size(); ++i) {
     NodeId v = members[rotation_++ % members.size()];
     if (v != ctx_.self() && v != source_) {

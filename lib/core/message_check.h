@@ -19,10 +19,13 @@ inline bool ascending_slots(const std::vector<Entry>& entries, bool consecutive)
 inline bool well_formed(const Context& ctx, const Message& m) {
   if (m.group != ctx.config.group || m.to != ctx.self()) return false;
   if (m.from == ctx.self()) return false;
-  // Members of the configurations held; a candidate also hears promises
-  // from the voters of configurations reported to it.
-  bool promise = m.type == MessageType::promise || m.type == MessageType::reject;
-  if (!ctx.quorum.is_member(m.from) && !(promise && ctx.quorum.index_of(m.from))) return false;
+  // Members of the configurations held. A replica behind also hears answers
+  // from members it has only seen named (in a promise's report): promises
+  // from the voters of a configuration reported to a candidate, and chosen
+  // values from a member that joined after its commit index.
+  bool answer = m.type == MessageType::promise || m.type == MessageType::reject ||
+                m.type == MessageType::catchup_reply || m.type == MessageType::snapshot_chunk;
+  if (!ctx.quorum.is_member(m.from) && !(answer && ctx.quorum.index_of(m.from))) return false;
   switch (m.type) {
     case MessageType::prepare:
     case MessageType::heartbeat:

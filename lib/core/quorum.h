@@ -33,6 +33,9 @@ class Quorum {
   bool is_voter(NodeId id) const;
   // Give bits to m's members (a configuration a candidate must hear from).
   void name(const Membership& m);
+  // Every node ever named (members, former members, members of reported
+  // configurations): where a replica behind may find chosen values.
+  const std::vector<NodeId>& named() const { return bits_; }
 
   // ---- configurations -----------------------------------------------------
   // The configuration governing slot s. Precondition: s is after the
