@@ -25,7 +25,12 @@ inline bool well_formed(const Context& ctx, const Message& m) {
   // values from a member that joined after its commit index.
   bool answer = m.type == MessageType::promise || m.type == MessageType::reject ||
                 m.type == MessageType::catchup_reply || m.type == MessageType::snapshot_chunk;
-  if (!ctx.quorum.is_member(m.from) && !(answer && ctx.quorum.index_of(m.from))) return false;
+  // A learner (a joining node configured with an older member list) hears
+  // anyone in its group: it counts in no quorum, and the leader may be a
+  // member it has not learnt of yet.
+  bool learner = !ctx.quorum.is_voter(ctx.self());
+  if (!learner && !ctx.quorum.is_member(m.from) && !(answer && ctx.quorum.index_of(m.from)))
+    return false;
   switch (m.type) {
     case MessageType::prepare:
     case MessageType::heartbeat:
