@@ -52,13 +52,14 @@ void Checker::on_apply(NodeId n, const Entry& e) {
     std::string ballots;
     if (auto vs = votes_.find(e.slot.value); vs != votes_.end())
       for (const auto& [bal, bv] : vs->second) {
-        ballots += fmt::format(" {}:", b(bal));
+        if (bv.voters.empty()) continue;
+        ballots += fmt::format("{}in {} by", ballots.empty() ? "" : "; ", b(bal));
         for (std::uint64_t v : bv.voters) ballots += fmt::format(" {}", v);
       }
     fail(fmt::format(
         "node {} applied slot {}, which no majority of its configuration (voters{}) accepted in "
-        "one ballot (acceptances{})",
-        n.value, e.slot.value, voters, ballots.empty() ? " none" : ballots));
+        "one ballot (accepted {})",
+        n.value, e.slot.value, voters, ballots.empty() ? "by none" : ballots));
   }
   // Configurations are not client commands.
   if (e.value.kind() != ValueKind::commands) return;

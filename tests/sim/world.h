@@ -5,6 +5,8 @@
 // end.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -194,10 +196,16 @@ class World {
   std::uint64_t draw(std::uint64_t n);  // in [0, n)
   NodeId random_node() { return NodeId{draw(nodes_.size()) + 1}; }
   void enter_liveness_phase();
-  bool settled() const;
+  bool settled();
   Node& node(NodeId id) { return nodes_[id.value - 1]; }
-  void trace(std::string line);
-  std::string describe(const Message& m) const;
+  template <typename... Args>
+  void trace(fmt::format_string<Args...> f, Args&&... args) {
+    line_.clear();
+    fmt::format_to(fmt::appender(line_), f, std::forward<Args>(args)...);
+    emit();
+  }
+  void trace_message(std::string_view what, const Message& m);
+  void emit();  // line_ to the trace (and stdout when verbose)
   static std::string describe(const Membership& m);
 
   Options opt_;
@@ -205,6 +213,7 @@ class World {
   MemoryNetwork<Message> net_;
   Checker checker_;
   Trace trace_;
+  fmt::memory_buffer line_;  // the trace line being formatted
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
   std::vector<std::string> keys_;  // the registers clients write and read

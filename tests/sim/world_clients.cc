@@ -65,8 +65,8 @@ void World::give_up(std::size_t c) {
   Client& cl = clients_[c];
   history_.unknown(*cl.op);
   bool write = history_.ops()[*cl.op].kind == LinOp::Kind::write;
-  trace(fmt::format("t={} client {} gives up on its {} at node {}", now_, c,
-                    write ? "write" : "read", cl.on.value));
+  trace("t={} client {} gives up on its {} at node {}", now_, c, write ? "write" : "read",
+        cl.on.value);
   cl.op.reset();
   cl.shunned = cl.on;
   cl.shunned_until = now_ + kPatienceSteps;
@@ -142,8 +142,7 @@ void World::handle_outcome(Node& n, const ProposalOutcome& o) {
   Pending p = std::move(it->second);
   n.pending.erase(it);
   checker_.on_outcome(n.id, o, p.payload);
-  trace(fmt::format("t={} outcome {} ticket {} {}", now_, n.id.value, o.ticket.value,
-                    to_string(o.outcome)));
+  trace("t={} outcome {} ticket {} {}", now_, n.id.value, o.ticket.value, to_string(o.outcome));
   Client& cl = clients_[p.client];
   switch (o.outcome) {
     case Outcome::committed:
@@ -170,8 +169,8 @@ void World::handle_read_state(Node& n, const ReadState& r) {
   PendingRead pr = std::move(it->second);
   n.reads.erase(it);
   checker_.on_read(n.id, r, pr.floor);
-  trace(fmt::format("t={} read {} ticket {} {} index {}", now_, n.id.value, r.ticket.value,
-                    r.ok ? "ok" : "failed", r.index.value));
+  trace("t={} read {} ticket {} {} index {}", now_, n.id.value, r.ticket.value,
+        r.ok ? "ok" : "failed", r.index.value);
   if (!r.ok) {
     history_.failed(pr.op);
     Client& cl = clients_[pr.client];
@@ -193,8 +192,8 @@ void World::serve_reads(Node& n) {
     }
     std::optional<std::string> seen = n.kv.get(it->key);
     history_.read_returned(it->op, now_, seen);
-    trace(fmt::format("t={} serve {} {}={} at slot {} (index {})", now_, n.id.value, it->key,
-                      seen.value_or("absent"), n.kv.applied().value, it->index.value));
+    trace("t={} serve {} {}={} at slot {} (index {})", now_, n.id.value, it->key,
+          seen.value_or("absent"), n.kv.applied().value, it->index.value);
     settle(it->client, it->op);
     it = n.serving.erase(it);
   }

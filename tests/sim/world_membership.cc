@@ -86,8 +86,8 @@ void World::join(Node& n) {
   n.life = Life::joining;
   n.join = true;
   fresh_command_line(n);
-  trace(fmt::format("t={} join {} as a learner ({})", now_, n.id.value,
-                    describe(Membership{n.voters, n.learners})));
+  trace("t={} join {} as a learner ({})", now_, n.id.value,
+        describe(Membership{n.voters, n.learners}));
   boot(n, /*fresh=*/true);
 }
 
@@ -111,7 +111,7 @@ void World::transfer(const Event& e) {
     if (to.empty()) continue;
     NodeId target = to[e.pick % to.size()];
     Status s = l.replica->transfer_leadership(target);
-    trace(fmt::format("t={} transfer {} -> {}: {}", now_, l.id.value, target.value, to_string(s)));
+    trace("t={} transfer {} -> {}: {}", now_, l.id.value, target.value, to_string(s));
     process_ready(l);
   }
 }
@@ -165,7 +165,7 @@ void World::try_change() {
   std::uint64_t tick = now_ / kStepsPerTick;
   std::erase_if(changes_, [&](const Change& c) {
     if (tick <= c.until) return false;
-    trace(fmt::format("t={} change {} gives up", now_, to_string(c.op)));
+    trace("t={} change {} gives up", now_, to_string(c.op));
     return true;
   });
   Node* l = leader();
@@ -175,8 +175,8 @@ void World::try_change() {
     Change& c = *it;
     if (!pick_target(c, m)) continue;
     ProposeResult r = l->replica->change_membership(c.op, c.target);
-    trace(fmt::format("t={} change {} {} on {}: {}", now_, to_string(c.op), c.target.value,
-                      l->id.value, to_string(r.status)));
+    trace("t={} change {} {} on {}: {}", now_, to_string(c.op), c.target.value, l->id.value,
+          to_string(r.status));
     if (r.status == Status::invalid_argument) {
       changes_.erase(it);
       return;
@@ -198,8 +198,8 @@ bool World::handle_change_outcome(Node& n, const ProposalOutcome& o) {
   Change c = it->second;
   n.changes.erase(it);
   checker_.on_change_outcome(n.id, o);
-  trace(fmt::format("t={} change {} {} on {}: {}", now_, to_string(c.op), c.target.value,
-                    n.id.value, to_string(o.outcome)));
+  trace("t={} change {} {} on {}: {}", now_, to_string(c.op), c.target.value, n.id.value,
+        to_string(o.outcome));
   if (o.outcome != Outcome::committed && !faults_over_) changes_.push_back(c);
   return true;
 }
@@ -225,14 +225,14 @@ void World::track_membership() {
       n.life = Life::removed;
       n.stop_at = tick + draw(60);
       n.removal_governs = latest_from_;
-      trace(fmt::format("t={} removed {}", now_, n.id.value));
+      trace("t={} removed {}", now_, n.id.value);
     }
     // Stopped once every member committed the slots the configurations
     // naming it govern: before, those may still need its vote (a removed
     // leader may have committed them alone, and be the only one that knows).
     if (n.life == Life::removed && n.replica && tick >= n.stop_at &&
         members_commit().next() >= n.removal_governs) {
-      trace(fmt::format("t={} stop removed {}", now_, n.id.value));
+      trace("t={} stop removed {}", now_, n.id.value);
       crash(n, false, 0);
     }
   }
