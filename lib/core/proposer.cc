@@ -80,6 +80,10 @@ void Proposer::retry_campaign() {
     auto i = *ctx_.quorum.index_of(v);
     if (!promises_[i].done) send_prepare(v, promises_[i].next);
   }
+  // Voters of configurations learnt since the campaign began (a snapshot or
+  // catch-up may have brought a newer one) are asked too: their answer, or
+  // their refusal naming a higher ballot, moves the campaign on.
+  for (NodeId v : ctx_.quorum.voters()) ask(v);
 }
 
 // Phase 1 asks every voter of every configuration that may govern a slot

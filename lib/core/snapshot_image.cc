@@ -1,13 +1,14 @@
 #include "snapshot_image.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace synod::detail {
 
 namespace {
 
 constexpr std::uint32_t kMagic = 0x534e5953;  // "SYNS", little-endian
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
 // Far above any real cluster (64 voters) yet small enough that a bad count
 // cannot make the decoder allocate much.
 constexpr std::uint32_t kMembersMax = 1024;
@@ -45,11 +46,25 @@ class Reader {
   std::size_t end_;
 };
 
+// FNV-1a over 8-byte words: not cryptographic, only to tell two images apart.
+std::uint64_t digest_of(const char* p, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x100000001b3ULL;
+  }
+  for (; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001b3ULL;
+  return h ^ n;
+}
+
 }  // namespace
 
-std::string encode_trailer(const SnapshotMeta& meta) {
+std::string encode_trailer(const SnapshotMeta& meta, const std::string& data) {
   std::string t;
   put(t, kVersion, 4);
+  put(t, digest_of(data.data(), data.size()), 8);
   put(t, meta.slot.value, 8);
   put(t, meta.ballot.round, 8);
   put(t, meta.ballot.node.value, 8);
@@ -94,14 +109,16 @@ std::optional<Snapshot> decode_image(std::string image) {
   if (meta_len > image.size() - 8) return std::nullopt;
   std::size_t meta_at = image.size() - 8 - meta_len;
   Reader r(image, meta_at, image.size() - 8);
-  std::uint64_t version, slot, round, node, pending_from;
+  std::uint64_t version, digest, slot, round, node, pending_from;
   SnapshotMeta meta;
-  if (!r.get(&version, 4) || version != kVersion || !r.get(&slot, 8) || !r.get(&round, 8) ||
+  if (!r.get(&version, 4) || version != kVersion || !r.get(&digest, 8) || !r.get(&slot, 8) ||
+      !r.get(&round, 8) ||
       !r.get(&node, 8) || !r.ids(&meta.membership.voters) || !r.ids(&meta.membership.learners) ||
       !r.get(&pending_from, 8) || !r.ids(&meta.pending.voters) || !r.ids(&meta.pending.learners) ||
       !r.at_end() || slot == 0 || meta.membership.voters.empty())
     return std::nullopt;
   meta.pending_from = Slot{pending_from};
+  if (digest_of(image.data(), meta_at) != digest) return std::nullopt;
   meta.slot = Slot{slot};
   meta.ballot = Ballot{round, NodeId{node}};
   image.resize(meta_at);

@@ -12,15 +12,17 @@
 
 namespace synod::detail {
 
-// The trailer appended to snap.data to form the image.
-std::string encode_trailer(const SnapshotMeta& meta);
+// The trailer appended to snap.data to form the image. It holds a digest of
+// the data, so an image assembled from two senders' different bytes (a
+// transfer resumed against a restarted sender) is refused, never restored.
+std::string encode_trailer(const SnapshotMeta& meta, const std::string& data);
 
 // The image's bytes [offset, offset + len) without building the image.
 std::string image_bytes(const Snapshot& snap, const std::string& trailer, std::uint64_t offset,
                         std::uint64_t len);
 
 // Takes the assembled image apart; nullopt when it is not a well-formed
-// image (a peer's bug, or bytes mixed from two snapshots).
+// image (a peer's bug, or bytes mixed from two images: the digest differs).
 std::optional<Snapshot> decode_image(std::string image);
 
 }  // namespace synod::detail

@@ -12,7 +12,7 @@ void SnapshotSender::serve(const Message& request) {
   if (!resume) {
     const Snapshot& current = ctx_.snapshot;
     if (current.empty()) return;  // nothing compacted: never asked below the log
-    Transfer t{current, encode_trailer(current.meta), 0};
+    Transfer t{current, encode_trailer(current.meta, *current.data), 0};
     it = transfers_.insert_or_assign(request.from, std::move(t)).first;
   }
   Transfer& t = it->second;

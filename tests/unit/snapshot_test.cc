@@ -317,7 +317,7 @@ TEST_CASE("a snapshot image round-trips and a damaged one is refused") {
   SnapshotMeta meta{Slot{42}, Ballot{7, NodeId{2}}, Membership{{NodeId{1}, NodeId{2}}, {NodeId{9}}},
                     Membership{{NodeId{1}, NodeId{3}}, {}}, Slot{60}};
   Snapshot snap = Snapshot::of(meta, std::string(1000, 'z'));
-  std::string trailer = detail::encode_trailer(meta);
+  std::string trailer = detail::encode_trailer(meta, *snap.data);
   std::string image;
   for (std::uint64_t off = 0;; off += 37) {
     std::string part = detail::image_bytes(snap, trailer, off, 37);
@@ -333,4 +333,8 @@ TEST_CASE("a snapshot image round-trips and a damaged one is refused") {
   bad[bad.size() - 8] ^= 0x40;  // the metadata's length
   CHECK_FALSE(detail::decode_image(bad).has_value());
   CHECK_FALSE(detail::decode_image("").has_value());
+  // Bytes of another image of the same size, spliced in front: refused.
+  std::string spliced = image;
+  spliced[0] = 'y';
+  CHECK_FALSE(detail::decode_image(spliced).has_value());
 }
