@@ -69,7 +69,8 @@ struct Config {
   // Lease reads (off by default): a leader that heard from a majority within
   // election_ticks - max_drift_ticks of its own ticks answers reads at once,
   // without a heartbeat round. Assumes no replica's clock runs more than
-  // max_drift_ticks per election timeout slower or faster than another's;
+  // max_drift_ticks - 1 ticks per election timeout slower or faster than
+  // another's (tick granularity costs one);
   // a new leader waits an election timeout before its first accepts, so an
   // old leader's lease has run out. docs/protocol.md has the argument.
   bool lease_reads = false;
