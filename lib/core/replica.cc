@@ -31,10 +31,11 @@ class Replica::Core {
   bool has_ready() const {
     return !ctx.out.empty() || learner.has_committed() || proposer.can_flush();
   }
-  // Rejoining after amnesia, as a voter: it may not vote, lead or serve yet.
-  bool rejoining() const {
-    return rejoin.active() && !proposer.leading() && ctx.quorum.is_voter(ctx.self());
-  }
+  // Rejoining after amnesia: it may not vote, lead or serve yet. (Only a
+  // replica configured as a voter rejoins; it stays rejoining even while the
+  // configurations it holds name it a learner, since a newer one it has not
+  // learnt yet may count on its vote.)
+  bool rejoining() const { return rejoin.active() && !proposer.leading(); }
   // Campaigning needs a vote: learners and removed members never campaign.
   // (A snapshot half received does not stop it: its source may be gone for
   // good, and a candidate behind a compaction point catches up before it
