@@ -534,11 +534,11 @@ void Proposer::resend_unacked() {
   if (lease_wait_ > 0) return;
   Slot s = ctx_.log.commit().next();
   std::uint64_t stale = 2ull * ctx_.config.heartbeat_ticks;
+  VoterMask all = 0;
+  for (NodeId v : ctx_.quorum.members()) all |= ctx_.quorum.bit(v);
   for (const InFlight& f : inflight_) {
     if (s > sent_upto_) break;
     if (now_ - f.sent_tick >= stale) {
-      VoterMask all = 0;
-      for (NodeId v : ctx_.quorum.members()) all |= ctx_.quorum.bit(v);
       VoterMask skip = f.acks | ctx_.quorum.bit(ctx_.self());
       if ((skip & all) != all) send_accepts(s, s, skip);
     }

@@ -64,11 +64,14 @@ void Quorum::on_chosen(Slot slot, const Membership& m) {
   Slot from{slot.value + (early_ ? 1 : alpha_)};
   SYNOD_ASSERT(from > history_.back().from, "configuration chosen at {} out of order", slot.value);
   history_.push_back(make_held(from, m));
+  refresh_members();
 }
 
 void Quorum::prune(Slot commit) {
   Slot next = commit.next();
+  std::size_t live = live_;
   while (live_ + 1 < history_.size() && history_[live_ + 1].from <= next) ++live_;
+  if (live_ != live) refresh_members();
 }
 
 void Quorum::snapshot_at(Slot slot, Membership* current, Membership* pending, Slot* pending_from) {
@@ -86,7 +89,7 @@ void Quorum::snapshot_at(Slot slot, Membership* current, Membership* pending, Sl
   }
   std::size_t drop = std::min(i, live_);
   history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(drop));
-  live_ -= drop;
+  live_ -= drop;  // the held ones stay: members unchanged
 }
 
 void Quorum::reset(const Membership& current, Slot from, const Membership& pending,
@@ -95,22 +98,19 @@ void Quorum::reset(const Membership& current, Slot from, const Membership& pendi
   live_ = 0;
   history_.push_back(make_held(from, current));
   if (!pending.empty()) history_.push_back(make_held(pending_from, pending));
+  refresh_members();
 }
 
-std::vector<NodeId> Quorum::voters() const {
-  std::vector<NodeId> out;
-  for (const Membership* m : held())
-    for (NodeId v : m->voters)
-      if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
-  return out;
-}
-
-std::vector<NodeId> Quorum::members() const {
-  std::vector<NodeId> out = voters();
-  for (const Membership* m : held())
-    for (NodeId v : m->learners)
-      if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
-  return out;
+void Quorum::refresh_members() {
+  auto add = [](std::vector<NodeId>& to, NodeId id) {
+    if (std::find(to.begin(), to.end(), id) == to.end()) to.push_back(id);
+  };
+  voters_.clear();
+  for (std::size_t i = live_; i < history_.size(); ++i)
+    for (NodeId v : history_[i].membership.voters) add(voters_, v);
+  members_ = voters_;
+  for (std::size_t i = live_; i < history_.size(); ++i)
+    for (NodeId v : history_[i].membership.learners) add(members_, v);
 }
 
 bool Quorum::is_quorum(VoterMask mask, const Membership& m) const {

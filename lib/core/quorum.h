@@ -62,8 +62,10 @@ class Quorum {
   void reset(const Membership& current, Slot from, const Membership& pending, Slot pending_from);
 
   // Voters and members of any configuration held, this replica included.
-  std::vector<NodeId> voters() const;
-  std::vector<NodeId> members() const;
+  // Kept up to date as configurations come and go: accepts and heartbeats
+  // read them on every send.
+  const std::vector<NodeId>& voters() const { return voters_; }
+  const std::vector<NodeId>& members() const { return members_; }
 
   // ---- counting -----------------------------------------------------------
   bool is_quorum(VoterMask mask, const Membership& m) const;
@@ -100,6 +102,10 @@ class Quorum {
   // next snapshot's metadata.
   std::vector<Held> history_;
   std::size_t live_ = 0;
+  // Invariant: the voters, then the learners, of history_[live_..], once each.
+  std::vector<NodeId> voters_;
+  std::vector<NodeId> members_;
+  void refresh_members();
 };
 
 }  // namespace synod::detail

@@ -112,10 +112,10 @@ std::optional<Snapshot> decode_image(std::string image) {
   std::uint64_t version, digest, slot, round, node, pending_from;
   SnapshotMeta meta;
   if (!r.get(&version, 4) || version != kVersion || !r.get(&digest, 8) || !r.get(&slot, 8) ||
-      !r.get(&round, 8) ||
-      !r.get(&node, 8) || !r.ids(&meta.membership.voters) || !r.ids(&meta.membership.learners) ||
-      !r.get(&pending_from, 8) || !r.ids(&meta.pending.voters) || !r.ids(&meta.pending.learners) ||
-      !r.at_end() || slot == 0 || meta.membership.voters.empty())
+      !r.get(&round, 8) || !r.get(&node, 8) || !r.ids(&meta.membership.voters) ||
+      !r.ids(&meta.membership.learners) || !r.get(&pending_from, 8) ||
+      !r.ids(&meta.pending.voters) || !r.ids(&meta.pending.learners) || !r.at_end() || slot == 0 ||
+      meta.membership.voters.empty())
     return std::nullopt;
   meta.pending_from = Slot{pending_from};
   if (digest_of(image.data(), meta_at) != digest) return std::nullopt;

@@ -13,16 +13,12 @@
 
 #include "synod/memory_storage.h"
 #include "synod/replica.h"
+#include "test_names.h"
 
 using namespace synod;
+using synod::test::numbered;
 
 namespace {
-
-std::string numbered(const std::string& prefix, int i) {
-  std::string s = prefix;
-  s.append(std::to_string(i));
-  return s;
-}
 
 struct Cluster {
   static constexpr std::size_t kNodes = 5;

@@ -12,16 +12,12 @@
 #include "snapshot_image.h"
 #include "synod/memory_storage.h"
 #include "synod/replica.h"
+#include "test_names.h"
 
 using namespace synod;
+using synod::test::numbered;
 
 namespace {
-
-std::string numbered(const std::string& prefix, int i) {
-  std::string s = prefix;
-  s.append(std::to_string(i));
-  return s;
-}
 
 // A host's state machine: the commands applied, in order. Its snapshot is
 // them joined with '\n'.
@@ -295,8 +291,7 @@ TEST_CASE("a candidate behind a peer's compaction point catches up before it lea
   bool led_early = false;
   c.deliver = [&](const Message& m) {
     if (m.to == cut || m.from == cut) return false;
-    if (m.from == NodeId{3} && m.type == MessageType::accept &&
-        m.entries.front().slot <= compacted)
+    if (m.from == NodeId{3} && m.type == MessageType::accept && m.entries.front().slot <= compacted)
       led_early = true;
     return true;
   };
@@ -306,8 +301,7 @@ TEST_CASE("a candidate behind a peer's compaction point catches up before it lea
   CHECK_FALSE(led_early);
   CHECK(c.app[2].restores == 1);
   CHECK(c.app[2].applied == c.app[1].applied);
-  bool someone_leads =
-      c.r[1]->info().role == Role::leader || c.r[2]->info().role == Role::leader;
+  bool someone_leads = c.r[1]->info().role == Role::leader || c.r[2]->info().role == Role::leader;
   CHECK(someone_leads);
   c.propose_on(c.r[1]->info().role == Role::leader ? 1 : 2, 2, "y");
   CHECK(c.app[2].applied == c.app[1].applied);
