@@ -48,6 +48,8 @@ class Replica::Core {
   Ready ready();
   void advance(const Ready& rd);
   ReplicaInfo info() const;
+  Role role() const { return rejoining() ? Role::rejoining : proposer.role(); }
+  NodeId leader() const { return ctx.leader; }
 
  private:
   void recover(const Storage& storage);
@@ -317,7 +319,7 @@ void Replica::Core::advance(const Ready& rd) {
 ReplicaInfo Replica::Core::info() const {
   ReplicaInfo i;
   i.id = ctx.self();
-  i.role = rejoining() ? Role::rejoining : proposer.role();
+  i.role = role();
   i.leader = ctx.leader;
   i.ballot = proposer.ballot();
   i.promised = ctx.hard.promised;
@@ -357,5 +359,7 @@ bool Replica::has_ready() const { return core_->has_ready(); }
 Ready Replica::ready() { return core_->ready(); }
 void Replica::advance(const Ready& rd) { core_->advance(rd); }
 ReplicaInfo Replica::info() const { return core_->info(); }
+Role Replica::role() const { return core_->role(); }
+NodeId Replica::leader() const { return core_->leader(); }
 
 }  // namespace synod

@@ -88,8 +88,11 @@ struct Config {
 
   // True when this replica's storage is empty but the cluster may have run
   // before (new disk, wiped data, in-memory storage after a restart). Such a
-  // replica rejoins before it votes (DESIGN invariant 6). False only when
-  // bootstrapping a brand-new cluster.
+  // replica rejoins before it votes (docs/protocol.md, "Rejoining after
+  // amnesia"); a brand-new cluster with it set everywhere starts once every
+  // voter has answered. False only when bootstrapping a brand-new cluster:
+  // it then votes at once. This is synod-kv's --bootstrap (which sets it
+  // false). Read only when the storage is empty.
   bool join_existing = false;
 
   PlantedBug planted_bug = PlantedBug::none;

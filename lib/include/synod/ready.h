@@ -1,4 +1,12 @@
-// A batch of work the Replica hands its host: persist, then send, then apply.
+// A batch of work the Replica hands its host. The host finishes each Ready in
+// five steps, in this order (docs/embedding.md walks through a whole loop):
+//   1. persist: snapshot, then hard_state and entries; sync() when must_sync;
+//   2. send messages;
+//   3. restore, then apply committed; take note of membership;
+//   4. report outcomes and reads;
+//   5. Replica::advance(rd).
+// Readys are finished in the order ready() returned them; ready() may be
+// called again before an earlier one is finished (group commit).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +36,8 @@ enum class Outcome : std::uint8_t {
 
 std::string_view to_string(Outcome o);
 
-// Each proposal ends with exactly one of these, never silently.
+// Each proposal ends with exactly one of these, never silently, in a Ready of
+// the replica whose propose() (or change_membership()) returned the ticket.
 struct ProposalOutcome {
   Ticket ticket{};
   Outcome outcome = Outcome::unknown;
@@ -60,15 +69,22 @@ struct Ready {
   //    `restore`).
   std::optional<Snapshot> snapshot;
   Slot keep_from{};
-  // 1. Persist before anything else. Set when it changed.
+  // 1. Save after the snapshot, before anything else. Set when it changed.
   std::optional<HardState> hard_state;
   // 1. Persist (save) together with hard_state.
   std::vector<Entry> entries;
-  // 1. When true, sync() before step 2: a promise or accept is in `messages`.
+  // 1. When true, sync() before step 2 and before advance(): entries or a
+  //    raised promise (or voting flag) must be durable before any message
+  //    leaves and before the leader counts its own acceptance. Always true
+  //    when `entries` is not empty. When false, nothing here needs a sync:
+  //    a hard state that only moved `commit` (a lost commit index is learnt
+  //    again from peers; recovery clamps it to the entries present) and a
+  //    snapshot the host took with compact() may stay staged until a later
+  //    sync() makes them durable with everything saved before it.
   bool must_sync = false;
-  // 2. Send only after step 1 is durable (DESIGN invariant 6), except the
-  //    messages may_send_before_persist() names, which may go at once, in
-  //    parallel with step 1.
+  // 2. Send only after step 1 is durable (docs/protocol.md, "Durability"),
+  //    except the messages may_send_before_persist() names, which may go at
+  //    once, in parallel with step 1. Each names its peer in `to`.
   std::vector<Message> messages;
   // 3. Before applying `committed`, after step 1: replace the whole state
   //    machine with this snapshot. Received from a peer (this replica was
@@ -76,16 +92,24 @@ struct Ready {
   //    Config::applied is below it. `committed` then starts at
   //    restore->meta.slot + 1.
   std::optional<Snapshot> restore;
-  // 3. Apply in order after step 1. Chosen values, ascending consecutive slots.
+  // 3. Apply in order after step 1. Every chosen slot, ascending and
+  //    consecutive, not only commands: no-ops (a new leader fills holes and
+  //    commits one in its ballot; more follow a membership change) apply
+  //    nothing, and a configuration (ValueKind::config, also reported in
+  //    `membership`) is the replica's, not a command for the state machine.
+  //    Apply only value.kind() == ValueKind::commands, command by command.
+  //    A follower learns that a slot is chosen from the leader's next accept
+  //    or heartbeat, so it applies it up to heartbeat_ticks ticks after the
+  //    leader: keep ticking every replica.
   std::vector<Entry> committed;
   // 4. Report after applying `committed` (a committed outcome names a slot in
-  //    `committed` or earlier).
+  //    `committed` or earlier). Tickets are this replica's own (see propose()).
   std::vector<ProposalOutcome> outcomes;
   // 3. The last configuration chosen, when it changed (and at start): the
   //    host connects to new members and drops removed ones. It governs from
   //    Config::alpha slots after the one it was chosen at.
   std::optional<Membership> membership;
-  // 5. Confirmed reads (ReadIndex); serve each once applied >= its index.
+  // 4. Confirmed reads (ReadIndex); serve each once applied >= its index.
   std::vector<ReadState> reads;
 
   bool empty() const {

@@ -1,5 +1,6 @@
 // The pure Multi-Paxos state machine: proposer, acceptor and learner in one.
-// No I/O, no clocks, no threads: the host drives it (DESIGN.md section 2).
+// No I/O, no clocks, no threads: the host drives it from one thread at a time
+// (docs/embedding.md).
 #pragma once
 
 #include <memory>
@@ -50,7 +51,9 @@ struct ProposeResult {
 
 class Replica {
  public:
-  // Recovers promised ballot, commit index and entries from storage.
+  // Recovers promised ballot, commit index and entries from storage: reads
+  // it here only and keeps no reference to it. The host then saves every
+  // Ready into that same storage (or one holding the same state).
   // Precondition: config.validate() == ok. Aborts loudly otherwise.
   Replica(const Config& config, const Storage& storage);
   ~Replica();
@@ -61,8 +64,14 @@ class Replica {
   void tick();
   // A message from a peer. Messages for another group or node, from
   // non-members, or malformed are dropped (safe: Paxos tolerates loss).
+  // The replica trusts msg.from: the host checks that it is the peer the
+  // frame really came from (Transport::Handler's `from`, the socket).
   void step(const Message& msg);
-  // Queue a command for the next slot. Leader only.
+  // Queue a command for the next slot. Leader only. Tickets are this
+  // Replica object's own: one counter shared by propose(), read() and
+  // change_membership(), reported only in this replica's Readys. Another
+  // replica, or this one constructed again after a restart, numbers its
+  // tickets independently, so the same value may name another proposal.
   ProposeResult propose(std::string command);
   // A linearizable read without writing the log (ReadIndex, section 6.4 of
   // Ongaro's thesis, in Paxos terms): the leader notes its commit index,
@@ -99,10 +108,21 @@ class Replica {
 
   bool has_ready() const;
   Ready ready();
-  // The host finished the Ready: persisted, sent, applied.
+  // The host finished the Ready: persisted (synced when must_sync), sent,
+  // applied. Once per Ready, in the order ready() returned them: a leader
+  // counts its own acceptance of rd.entries here.
   void advance(const Ready& rd);
 
+  // Everything at once, for INFO and tests. It copies the membership: a
+  // loop that asks every iteration uses role() and leader() instead.
   ReplicaInfo info() const;
+  // Cheap, as info().role: rejoining while a replica that lost its state may
+  // not vote yet.
+  Role role() const;
+  // As info().leader: this replica's best guess of the leader, itself while
+  // it leads; NodeId{} when unknown. A guess: propose() may still answer
+  // not_leader, with a fresher hint.
+  NodeId leader() const;
 
   class Core;
 

@@ -44,6 +44,17 @@ struct WireLimits {
   std::uint32_t commands_max = 1u << 20;
 };
 
+// The largest frame, header included, that encode() produces and the
+// decoders accept under `limits`: the buffer a datagram transport needs (a
+// stream transport needs none: FrameReader is bounded by the same figure).
+// encode() refuses a message that would be larger (Status::oversized), so no
+// larger frame ever reaches Transport::send. Which WireLimits fit which
+// Config limits: docs/wire.md, "Limits".
+constexpr std::size_t max_frame_bytes(const WireLimits& limits) {
+  return frame_header_bytes +
+         (limits.frame_bytes_max < frame_bytes_limit ? limits.frame_bytes_max : frame_bytes_limit);
+}
+
 // Why a frame was refused; Status says how (malformed or oversized), this
 // says which check, so a host can tell version skew from corruption.
 enum class WireError : std::uint8_t {
