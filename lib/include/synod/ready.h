@@ -73,14 +73,15 @@ struct Ready {
   std::optional<HardState> hard_state;
   // 1. Persist (save) together with hard_state.
   std::vector<Entry> entries;
-  // 1. When true, sync() before step 2 and before advance(): entries or a
-  //    raised promise (or voting flag) must be durable before any message
-  //    leaves and before the leader counts its own acceptance. Always true
-  //    when `entries` is not empty. When false, nothing here needs a sync:
-  //    a hard state that only moved `commit` (a lost commit index is learnt
-  //    again from peers; recovery clamps it to the entries present) and a
-  //    snapshot the host took with compact() may stay staged until a later
-  //    sync() makes them durable with everything saved before it.
+  // 1. When true, sync() before step 2 and before advance(): entries, a
+  //    raised promise, a changed voting flag or a snapshot received from a
+  //    peer must be durable before any message leaves and before the leader
+  //    counts its own acceptance. Always true when `entries` is not empty.
+  //    When false, nothing here needs a sync: a hard state that only moved
+  //    `commit` (a lost commit index is learnt again from peers; recovery
+  //    clamps it to the entries present) and a snapshot the host took with
+  //    compact() may stay staged until a later sync() makes them durable
+  //    with everything saved before it.
   bool must_sync = false;
   // 2. Send only after step 1 is durable (docs/protocol.md, "Durability"),
   //    except the messages may_send_before_persist() names, which may go at
