@@ -5,8 +5,8 @@
 #include "acceptor.h"
 #include "context.h"
 #include "follower_reads.h"
-#include "learner.h"
 #include "input_bounds.h"
+#include "learner.h"
 #include "proposer.h"
 #include "rejoin.h"
 

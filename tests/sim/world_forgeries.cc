@@ -44,8 +44,8 @@ void World::forge(std::uint64_t tick) {
   forged.push_back(reply);
   if (next() % 2 == 0) {
     Ballot huge{std::numeric_limits<std::uint64_t>::max(), from};
-    for (MessageType t : {MessageType::prepare, MessageType::accept, MessageType::heartbeat,
-                          MessageType::probe}) {
+    for (MessageType t :
+         {MessageType::prepare, MessageType::accept, MessageType::heartbeat, MessageType::probe}) {
       Message m = base;
       m.type = t;
       m.ballot = huge;

@@ -68,8 +68,7 @@ TEST_CASE("a change beyond the member-id capacity is refused with member_capacit
   CHECK(change(c, MembershipOp::add_learner, NodeId{64}) == Status::member_capacity);
   CHECK(change(c, MembershipOp::add_voter, NodeId{65}) == Status::member_capacity);
   REQUIRE(c.commit_everywhere("full"));
-  for (std::uint64_t i = 1; i <= 3; ++i)
-    CHECK(c.node(i).info().membership.learners.size() == 60);
+  for (std::uint64_t i = 1; i <= 3; ++i) CHECK(c.node(i).info().membership.learners.size() == 60);
   // One goes, a fresh one takes its bit.
   REQUIRE(change(c, MembershipOp::remove, NodeId{63}) == Status::ok);
   REQUIRE(change(c, MembershipOp::add_learner, NodeId{64}) == Status::ok);

@@ -112,8 +112,9 @@ TEST_CASE("a round within the bounds is still taken (the bounds refuse only forg
   CHECK(c.node(2).info().promised.round == seen + (std::uint64_t{1} << 32));
 }
 
-TEST_CASE("a catch-up reply nobody asked for, or from a peer not asked, or for slots not asked, "
-          "is ignored") {
+TEST_CASE(
+    "a catch-up reply nobody asked for, or from a peer not asked, or for slots not asked, "
+    "is ignored") {
   SmallCluster c = led_by_1();
   // Node 3 falls behind.
   c.deliver = [](const Message& m) { return m.to.value != 3; };
@@ -169,7 +170,8 @@ TEST_CASE("the planted bug accept_catchup_unasked takes a forged catch-up reply"
   CHECK(r.info().commit == Slot{1});
 }
 
-TEST_CASE("a commit index far ahead, or an accept whose commit is not below its slots, is dropped") {
+TEST_CASE(
+    "a commit index far ahead, or an accept whose commit is not below its slots, is dropped") {
   SmallCluster c = led_by_1();
   Ballot leader_ballot = c.node(1).info().ballot;
   Slot commit = c.node(2).info().commit;
