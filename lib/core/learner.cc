@@ -90,11 +90,10 @@ void Learner::on_catchup_request(const Message& msg) {
 }
 
 void Learner::on_catchup_reply(const Message& msg) {
-  // Only the answer to the request outstanding may trigger the next one: a
-  // duplicated reply must not multiply requests.
   // Only the answer to the request outstanding is taken: chosen values come
   // from the peer asked, for the slots asked (docs/protocol.md, "Input the
-  // core refuses"). Anything else is dropped, as a lost message would be.
+  // core refuses"), and a duplicated reply cannot multiply requests. Anything
+  // else is dropped, as a lost message would be.
   bool answers = requesting_ && msg.from == source_ && msg.slot == requested_;
   if (!answers && !ctx_.planted(PlantedBug::accept_catchup_unasked)) {
     ++ctx_.refused.unasked;

@@ -232,7 +232,7 @@ void Proposer::step_down(NodeId hint) {
   transfer_to_ = NodeId{};
   role_ = Role::follower;
   if (ctx_.leader == ctx_.self()) ctx_.leader = hint;
-  reported_.clear();
+  reported_.clear(), ctx_.quorum.unpin();
 }
 
 // ---- Phase 2 -------------------------------------------------------------

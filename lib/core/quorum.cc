@@ -72,8 +72,15 @@ void Quorum::recycle(const std::vector<const Membership*>& keep) {
 
 Quorum::Held Quorum::make_held(Slot from, const Membership& m) {
   // The leader refused any change beyond the capacity (fits), and every
-  // replica learns configurations in slot order, pruning between them.
+  // replica learns configurations in slot order, pruning between them. A
+  // campaign's pins give way if need be: its reported configurations then
+  // lack voters, so it cannot win (safe) until it campaigns again.
   bool named = name(m);
+  if (!named && !pins_.empty()) {
+    pins_.clear();
+    recycle({&m});
+    named = name(m);
+  }
   SYNOD_ASSERT(named, "a configuration of {} members found no free member bits (at most {} ids)",
                m.voters.size() + m.learners.size(), kMemberIdCapacity);
   Held h{from, m, 0, m.voters.size() / 2 + 1};
