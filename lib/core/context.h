@@ -11,6 +11,7 @@
 #include "rng.h"
 #include "synod/config.h"
 #include "synod/ready.h"
+#include "synod/replica.h"
 #include "synod/storage.h"
 
 namespace synod::detail {
@@ -55,6 +56,8 @@ struct Context {
   std::uint64_t ticks_since_leader = 0;
   // Highest round seen in any message: a new ballot goes above it.
   std::uint64_t max_round_seen = 0;
+  // Messages dropped unread, by reason (input_bounds.h, the learner).
+  RefusedCounts refused;
 
   NodeId self() const { return config.id; }
   bool heard_leader_recently() const {
@@ -105,6 +108,8 @@ struct Context {
       if (!r || !r->value.is_config()) continue;
       std::optional<Membership> m = membership_of(r->value);
       SYNOD_ASSERT(m.has_value(), "slot {} holds a malformed configuration", s.value);
+      // Those no longer governing free their member bits first.
+      quorum.prune(s.prev());
       quorum.on_chosen(s, *m);
       changed = true;
     }

@@ -33,7 +33,7 @@ void Learner::switch_source() {
   const std::vector<NodeId>& members = ctx_.quorum.named();
   for (std::size_t i = 0; i < members.size(); ++i) {
     NodeId v = members[rotation_++ % members.size()];
-    if (v != ctx_.self() && v != source_) {
+    if (v.valid() && v != ctx_.self() && v != source_) {
       source_ = v;
       return;
     }
@@ -90,9 +90,15 @@ void Learner::on_catchup_request(const Message& msg) {
 }
 
 void Learner::on_catchup_reply(const Message& msg) {
-  // Only the answer to the request outstanding may trigger the next one: a
-  // duplicated reply must not multiply requests.
+  // Only the answer to the request outstanding is taken: chosen values come
+  // from the peer asked, for the slots asked (docs/protocol.md, "Input the
+  // core refuses"), and a duplicated reply cannot multiply requests. Anything
+  // else is dropped, as a lost message would be.
   bool answers = requesting_ && msg.from == source_ && msg.slot == requested_;
+  if (!answers && !ctx_.planted(PlantedBug::accept_catchup_unasked)) {
+    ++ctx_.refused.unasked;
+    return;
+  }
   Slot s = ctx_.log.commit();
   for (const Entry& e : msg.entries) {
     if (e.slot <= s) continue;
@@ -106,7 +112,7 @@ void Learner::on_catchup_reply(const Message& msg) {
   if (progress) ctx_.set_commit(s);
   if (receiver_.active() && ctx_.log.commit() >= receiver_.slot()) receiver_.reset();
   if (msg.commit > known_commit_) known_commit_ = msg.commit, best_ = msg.from;
-  if (!answers) return;
+  if (!answers) return;  // only with the planted bug
   if (progress) {
     requesting_ = false;
     maybe_request();
@@ -121,8 +127,11 @@ void Learner::on_catchup_reply(const Message& msg) {
 
 void Learner::on_snapshot_chunk(const Message& msg) {
   bool answers = requesting_ && msg.from == source_ && msg.slot == requested_;
+  if (!answers) {
+    ++ctx_.refused.unasked;
+    return;
+  }
   if (msg.commit > known_commit_) known_commit_ = msg.commit, best_ = msg.from;
-  if (!answers) return;
   requesting_ = false;
   if (msg.slot_end <= ctx_.log.commit()) {
     // Entries got here first: the snapshot is no longer needed.

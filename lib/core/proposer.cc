@@ -11,8 +11,7 @@ Proposer::Proposer(Context& ctx) : ctx_(ctx), promises_(64) {}
 void Proposer::campaign(bool force, bool exclude_self) {
   if (role_ == Role::leader) step_down(NodeId{});
   probing_ = false;
-  std::uint64_t round = std::max(ctx_.max_round_seen, ctx_.hard.promised.round) + 1;
-  ballot_ = Ballot{round, ctx_.self()};
+  ballot_ = Ballot{next_round(ctx_), ctx_.self()};
   role_ = Role::candidate;
   force_ = force;
   exclude_self_ = exclude_self;
@@ -23,7 +22,7 @@ void Proposer::campaign(bool force, bool exclude_self) {
   promised_mask_ = 0;
   must_reach_ = Slot{};
   asked_.clear();
-  required_.clear();
+  required_.clear(), ctx_.quorum.unpin();  // and the ids they pinned
   for (auto& p : promises_) p = PeerPromise{false, from_slot};
 
   // Pitfall (DESIGN section 10): the candidate's own promise is durable
@@ -42,7 +41,7 @@ void Proposer::campaign(bool force, bool exclude_self) {
 
 void Proposer::probe() {
   probing_ = true;
-  probe_ballot_ = Ballot{std::max(ctx_.max_round_seen, ctx_.hard.promised.round) + 1, ctx_.self()};
+  probe_ballot_ = Ballot{next_round(ctx_), ctx_.self()};
   probe_mask_ = ctx_.quorum.bit(ctx_.self());
   if (ctx_.quorum.is_quorum(probe_mask_)) {
     probing_ = false;
@@ -103,7 +102,7 @@ void Proposer::require_config(const Value& v) {
   if (!m) return;
   for (const Membership& known : required_)
     if (known == *m) return;
-  ctx_.quorum.name(*m);
+  ctx_.quorum.pin(*m);  // no room: unnamed voters never promise (safe)
   required_.push_back(*m);
   for (NodeId id : m->voters) ask(id);
 }
@@ -208,7 +207,7 @@ void Proposer::become_leader() {
   // re-proposed here: once that is committed, the commit index is current.
   reads_.start_term(next_slot_.prev());
   lease_wait_ = ctx_.config.lease_reads ? ctx_.config.election_ticks : 0;
-  reported_.clear();
+  reported_.clear(), ctx_.quorum.unpin();
   if (exclude_self_) exclude_self_ = false, ctx_.set_voting(true);
 
   send_admitted();
@@ -233,7 +232,7 @@ void Proposer::step_down(NodeId hint) {
   transfer_to_ = NodeId{};
   role_ = Role::follower;
   if (ctx_.leader == ctx_.self()) ctx_.leader = hint;
-  reported_.clear();
+  reported_.clear(), ctx_.quorum.unpin();
 }
 
 // ---- Phase 2 -------------------------------------------------------------
@@ -286,7 +285,7 @@ ProposeResult Proposer::queue_config(MembershipOp op, NodeId node, bool internal
       drop(m.learners, node);
       break;
   }
-  if (m.voters.size() + m.learners.size() > 64) return {Status::invalid_argument, {}, {}};
+  if (!ctx_.quorum.fits(m)) return {Status::member_capacity, {}, {}};
   Ticket t = internal ? Ticket{} : Ticket{next_ticket_++};
   pending_config_ = PendingConfig{std::move(m), t};
   if (op == MembershipOp::add_voter) promote_wanted_.push_back(node);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "context.h"
+#include "input_bounds.h"
 #include "read_index.h"
 #include "synod/replica.h"
 
@@ -39,6 +40,15 @@ class Proposer {
   // higher round was seen.
   void retry_campaign();
   void on_promise(const Message& msg);
+  // The last campaign sent `voter` a prepare: only such a voter promises.
+  bool asked(NodeId voter) const {
+    VoterMask b = ctx_.quorum.bit(voter);
+    return b != 0 && (asked_mask_ & b) != 0;
+  }
+  // Member bits the quorum freed (no configuration held names their ids):
+  // every mask and per-peer state drops them before a bit names another id
+  // (proposer_forget.cc).
+  void forget(VoterMask freed);
   // The commit index moved (catch-up): a candidate that waited to catch up
   // past an acceptor's compaction point may lead now.
   void on_caught_up() {

@@ -9,22 +9,80 @@ namespace synod::detail {
 Quorum::Quorum(const Config& config)
     : alpha_(config.effective_alpha()),
       too_small_(config.planted_bug == PlantedBug::quorum_too_small),
-      early_(config.planted_bug == PlantedBug::config_before_alpha) {
+      early_(config.planted_bug == PlantedBug::config_before_alpha),
+      self_(config.id) {
   reset(Membership{config.voters, config.learners}, Slot{1}, Membership{}, Slot{});
 }
 
-void Quorum::name(const Membership& m) {
+bool Quorum::name(const Membership& m) {
+  bool all = true;
   auto add = [&](NodeId id) {
-    if (std::find(bits_.begin(), bits_.end(), id) != bits_.end()) return;
-    SYNOD_ASSERT(bits_.size() < 64, "more than 64 distinct members");
-    bits_.push_back(id);
+    if (index_of(id)) return;
+    auto free = std::find(bits_.begin(), bits_.end(), NodeId{});
+    if (free != bits_.end())
+      *free = id;
+    else if (bits_.size() < kMemberIdCapacity)
+      bits_.push_back(id);
+    else
+      all = false;
   };
   for (NodeId v : m.voters) add(v);
   for (NodeId v : m.learners) add(v);
+  return all;
+}
+
+bool Quorum::pin(const Membership& m) {
+  for (NodeId v : m.voters) pins_.push_back(v);
+  for (NodeId v : m.learners) pins_.push_back(v);
+  return name(m);
+}
+
+void Quorum::unpin() {
+  if (pins_.empty()) return;
+  pins_.clear();
+  recycle({});
+}
+
+bool Quorum::fits(const Membership& m) const {
+  std::size_t ids = members_.size();
+  for (const std::vector<NodeId>* list : {&m.voters, &m.learners})
+    for (NodeId v : *list)
+      if (std::find(members_.begin(), members_.end(), v) == members_.end()) ++ids;
+  return ids + kSpareMemberIds <= kMemberIdCapacity;
+}
+
+bool Quorum::in_use(NodeId id, const std::vector<const Membership*>& keep) const {
+  if (id == self_ || std::find(pins_.begin(), pins_.end(), id) != pins_.end()) return true;
+  for (std::size_t i = live_; i < history_.size(); ++i)
+    if (history_[i].membership.is_member(id)) return true;
+  for (const Membership* m : keep)
+    if (m->is_member(id)) return true;
+  return false;
+}
+
+void Quorum::recycle(const std::vector<const Membership*>& keep) {
+  VoterMask freed = 0;
+  for (unsigned i = 0; i < bits_.size(); ++i) {
+    if (!bits_[i].valid() || in_use(bits_[i], keep)) continue;
+    bits_[i] = NodeId{};
+    freed |= VoterMask{1} << i;
+  }
+  if (freed != 0 && on_freed_) on_freed_(freed);
 }
 
 Quorum::Held Quorum::make_held(Slot from, const Membership& m) {
-  name(m);
+  // The leader refused any change beyond the capacity (fits), and every
+  // replica learns configurations in slot order, pruning between them. A
+  // campaign's pins give way if need be: its reported configurations then
+  // lack voters, so it cannot win (safe) until it campaigns again.
+  bool named = name(m);
+  if (!named && !pins_.empty()) {
+    pins_.clear();
+    recycle({&m});
+    named = name(m);
+  }
+  SYNOD_ASSERT(named, "a configuration of {} members found no free member bits (at most {} ids)",
+               m.voters.size() + m.learners.size(), kMemberIdCapacity);
   Held h{from, m, 0, m.voters.size() / 2 + 1};
   for (NodeId v : m.voters) h.voter_bits |= bit(v);
   if (too_small_ && h.need > 1) --h.need;
@@ -32,6 +90,7 @@ Quorum::Held Quorum::make_held(Slot from, const Membership& m) {
 }
 
 std::optional<unsigned> Quorum::index_of(NodeId id) const {
+  if (!id.valid()) return std::nullopt;  // NodeId{} marks a free bit
   for (unsigned i = 0; i < bits_.size(); ++i)
     if (bits_[i] == id) return i;
   return std::nullopt;
@@ -71,7 +130,9 @@ void Quorum::prune(Slot commit) {
   Slot next = commit.next();
   std::size_t live = live_;
   while (live_ + 1 < history_.size() && history_[live_ + 1].from <= next) ++live_;
-  if (live_ != live) refresh_members();
+  if (live_ == live) return;
+  refresh_members();
+  recycle({});
 }
 
 void Quorum::snapshot_at(Slot slot, Membership* current, Membership* pending, Slot* pending_from) {
@@ -96,6 +157,8 @@ void Quorum::reset(const Membership& current, Slot from, const Membership& pendi
                    Slot pending_from) {
   history_.clear();
   live_ = 0;
+  // Room for the new members first; those that stay keep their bits.
+  recycle({&current, &pending});
   history_.push_back(make_held(from, current));
   if (!pending.empty()) history_.push_back(make_held(pending_from, pending));
   refresh_members();

@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -18,23 +19,41 @@ namespace synod::detail {
 
 using VoterMask = std::uint64_t;
 
+// Member bits one replica can hand out at once (a VoterMask's width).
+inline constexpr std::size_t kMemberIdCapacity = 64;
+// Kept free by the leader's check (Quorum::fits) for an id no configuration
+// held names but this replica still needs: its own, once removed.
+inline constexpr std::size_t kSpareMemberIds = 1;
+
 class Quorum {
  public:
   explicit Quorum(const Config& config);
 
   // ---- member bits --------------------------------------------------------
-  // Bits are handed out as configurations name members and never reused
-  // while the replica runs (at most 64 distinct members; a restart renumbers).
+  // Bits are handed out as configurations name members. A bit is freed once
+  // no configuration held (nor a pinned one, nor this replica) names its id,
+  // and may then name another id: the on_freed callback first clears it from
+  // every mask and per-peer state (so no answer counts for the next holder).
+  // At most kMemberIdCapacity ids at once; a restart renumbers.
   std::optional<unsigned> index_of(NodeId id) const;
   VoterMask bit(NodeId id) const;
   // Named (as voter or learner) by a configuration held: its messages count.
   bool is_member(NodeId id) const;
   // A voter of a configuration held.
   bool is_voter(NodeId id) const;
-  // Give bits to m's members (a configuration a candidate must hear from).
-  void name(const Membership& m);
-  // Every node ever named (members, former members, members of reported
-  // configurations): where a replica behind may find chosen values.
+  // A configuration a candidate must hear from (reported in a promise): its
+  // members keep their bits until unpin(). false when some found no free bit
+  // (they count for nothing, so that configuration's quorum waits: safe).
+  bool pin(const Membership& m);
+  void unpin();
+  // Whether every replica that learns m after the configurations held has a
+  // bit for each of its members: the leader refuses a change otherwise.
+  bool fits(const Membership& m) const;
+  // Called with the bits freed, before any is handed out again.
+  void set_on_freed(std::function<void(VoterMask)> f) { on_freed_ = std::move(f); }
+  // Every node named and not freed since (members, former members, members
+  // of reported configurations): where a replica behind may find chosen
+  // values. NodeId{} marks a free bit.
   const std::vector<NodeId>& named() const { return bits_; }
 
   // ---- configurations -----------------------------------------------------
@@ -86,6 +105,10 @@ class Quorum {
     std::size_t need = 0;  // a majority of its voters
   };
   Held make_held(Slot from, const Membership& m);
+  bool name(const Membership& m);
+  bool in_use(NodeId id, const std::vector<const Membership*>& keep) const;
+  // Frees the bits of ids no held or pinned configuration, nor keep, names.
+  void recycle(const std::vector<const Membership*>& keep);
   const Held& held_at(Slot s) const {
     for (std::size_t i = history_.size(); i-- > live_;)
       if (history_[i].from <= s) return history_[i];
@@ -95,7 +118,10 @@ class Quorum {
   std::uint64_t alpha_;
   bool too_small_;  // the quorum_too_small bug planted for the gate
   bool early_;      // the config_before_alpha bug planted for the gate
+  NodeId self_;
   std::vector<NodeId> bits_;
+  std::vector<NodeId> pins_;
+  std::function<void(VoterMask)> on_freed_;
   // Invariant: ascending by from, never empty. history_[live_..] are the
   // configurations held (governing the slot after the commit index or
   // later); the older ones govern slots back to the snapshot's, for the

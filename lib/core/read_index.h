@@ -43,6 +43,10 @@ class ReadIndex {
   void on_ack(NodeId from, std::uint64_t round);
   // Leadership ended: every read not yet confirmed fails (safe: no effect).
   void abandon(NodeId hint);
+  // Member bits freed for other ids: acknowledgements under them are dropped.
+  void forget(VoterMask freed) {
+    for (auto& entry : acks_) entry.second &= ~freed;
+  }
   void set_now(std::uint64_t now) { now_ = now; }
   // The lease holds now (lease_reads only).
   bool lease_held() const { return lease_until_ > now_; }

@@ -32,6 +32,11 @@ class Rejoiner {
   void tick();
   // Retries the campaign, or turns voting on for a new cluster.
   void on_election_timeout();
+  // Member bits freed for other ids: answers under them are dropped.
+  void forget(VoterMask freed) {
+    replied_ &= ~freed;
+    empty_ &= ~freed;
+  }
 
  private:
   void query_missing();

@@ -5,8 +5,8 @@
 #include "acceptor.h"
 #include "context.h"
 #include "follower_reads.h"
+#include "input_bounds.h"
 #include "learner.h"
-#include "message_check.h"
 #include "proposer.h"
 #include "rejoin.h"
 
@@ -69,6 +69,12 @@ class Replica::Core {
 
 Replica::Core::Core(const Config& config, const Storage& storage)
     : ctx(config), learner(ctx, config.applied) {
+  // A member bit freed by the quorum is cleared everywhere it is held before
+  // it names another id.
+  ctx.quorum.set_on_freed([this](VoterMask freed) {
+    proposer.forget(freed);
+    rejoin.forget(freed);
+  });
   std::string why;
   SYNOD_ASSERT(config.validate(&why) == Status::ok, "invalid config: {}", why);
   recover(storage);
@@ -88,6 +94,13 @@ Replica::Core::Core(const Config& config, const Storage& storage)
 
 void Replica::Core::recover(const Storage& storage) {
   ctx.hard = storage.hard_state();
+  // Promised before rounds were bounded (docs/protocol.md, "Input the core
+  // refuses"): no correct ballot is above it, so this replica can never vote
+  // again. It must be wiped and rejoin.
+  SYNOD_ASSERT(ctx.hard.promised.round <= kRoundMax,
+               "the stored promise (round {}) is a forged ballot; wipe this replica's storage and "
+               "restart it with join_existing",
+               ctx.hard.promised.round);
   Snapshot snap = storage.snapshot();
   std::vector<Entry> entries = storage.entries();
   // Entries at or below the snapshot's slot are kept only as the unbroken
@@ -167,7 +180,7 @@ void Replica::Core::hear_leader(NodeId from, Ballot b) {
 }
 
 void Replica::Core::step(const Message& msg) {
-  if (!well_formed(ctx, msg)) return;
+  if (!admit(ctx, msg)) return;
   // A probed ballot is only a question: it raises nothing.
   bool real_ballot = msg.type != MessageType::probe && msg.type != MessageType::probe_reply;
   if (real_ballot && msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
@@ -208,6 +221,11 @@ void Replica::Core::step(const Message& msg) {
       learner.on_leader_commit(msg.from, msg.ballot, msg.commit);
       return;
     case MessageType::promise:
+      // Only a voter this replica's campaign asked promises it anything.
+      if (!proposer.asked(msg.from)) {
+        ++ctx.refused.unasked;
+        return;
+      }
       proposer.on_promise(msg);
       learner.on_peer_commit(msg.from, msg.commit);
       return;
@@ -333,6 +351,7 @@ ReplicaInfo Replica::Core::info() const {
   i.pending_proposals = proposer.pending();
   i.membership = ctx.quorum.latest();
   i.membership_from = ctx.quorum.latest_from();
+  i.refused = ctx.refused;
   return i;
 }
 

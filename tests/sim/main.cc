@@ -27,7 +27,7 @@ struct Args {
              "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
              "                 [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
              "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
-             "quorum_too_small read_without_confirm config_before_alpha\n",
+             "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n",
              why);
   std::exit(2);
 }
@@ -39,6 +39,7 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "quorum_too_small") return PlantedBug::quorum_too_small;
   if (s == "read_without_confirm") return PlantedBug::read_without_confirm;
   if (s == "config_before_alpha") return PlantedBug::config_before_alpha;
+  if (s == "accept_catchup_unasked") return PlantedBug::accept_catchup_unasked;
   usage("unknown bug " + s);
 }
 

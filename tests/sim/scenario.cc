@@ -120,6 +120,7 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
       e.slow_tick_steps = 25;
   std::stable_sort(sc.events.begin(), sc.events.end(),
                    [](const Event& a, const Event& b) { return a.tick < b.tick; });
+  sc.forgeries = seed % 3 == 0;
   return sc;
 }
 
@@ -133,7 +134,7 @@ std::string Scenario::describe() const {
   }
   return fmt::format(
       "replicas={} keys={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
-      "storage={}{}{}{} alpha={} inflight={}{}{}{}",
+      "storage={}{}{}{} alpha={} inflight={}{}{}{}{}",
       replicas, keys, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes,
       blocks, log_storage ? "log" : "memory", pipelined ? " pipelined" : "",
       early_accepts ? " early-accepts" : "",
@@ -146,7 +147,8 @@ std::string Scenario::describe() const {
       snapshots
           ? fmt::format(" snapshots={}%/tail={}/chunk={}{}", snapshot_percent, compaction_tail,
                         snapshot_chunk_bytes, background_snapshots ? "/background" : "")
-          : "");
+          : "",
+      forgeries ? " forgeries" : "");
 }
 
 }  // namespace synod::sim

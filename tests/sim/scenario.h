@@ -71,6 +71,11 @@ struct Scenario {
   bool lease_reads = false;
   // How many registers the clients share: few, so operations on one overlap.
   std::size_t keys = 3;
+  // Hostile input (docs/testing.md): a forger sends replicas catch-up replies
+  // nobody asked for, carrying a no-op for their next slot, and messages of
+  // round 2^64-1, as if from members. Decided by the seed alone (no draw), so
+  // the other seeds run as before.
+  bool forgeries = false;
   std::vector<Event> events;  // ascending by tick
   std::string describe() const;
   std::size_t nodes() const { return replicas + spares; }

@@ -392,6 +392,7 @@ Result World::run() {
         late_events_.erase(late_events_.begin() + static_cast<std::ptrdiff_t>(i));
         apply_event(e);
       }
+      if (scenario_.forgeries && !faults_over_) forge(tick);
       if (tick == scenario_.fault_ticks) enter_liveness_phase();
       track_membership();
       try_change();

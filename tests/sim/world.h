@@ -157,6 +157,9 @@ class World {
   void maybe_snapshot(Node& n);
   std::string snapshot_data(const Node& n);
   void apply_event(const Event& e);
+  // Hostile input on the scenario's forgery seeds (world_forgeries.cc).
+  void forge(std::uint64_t tick);
+  std::uint64_t forge_rng_ = 0;
   void note_own_votes(Node& n, const Ready& rd);
   void check_history(Result& res);
 

@@ -20,6 +20,7 @@ enum class PlantedBug : std::uint8_t {
   quorum_too_small,          // a quorum one smaller than a majority
   read_without_confirm,      // a leader serves reads without a heartbeat round
   config_before_alpha,       // a configuration governs from the slot after it, not + alpha
+  accept_catchup_unasked,    // a learner takes catch-up replies it did not ask for
 };
 
 struct Config {

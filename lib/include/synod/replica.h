@@ -19,6 +19,23 @@ namespace synod {
 enum class Role : std::uint8_t { follower, candidate, leader, rejoining };
 std::string_view to_string(Role r);
 
+// Messages the replica dropped without acting on them, by reason: input no
+// correct peer sends (docs/protocol.md, "Input the core refuses").
+struct RefusedCounts {
+  // Malformed, for another group or node, or from a stranger.
+  std::uint64_t malformed = 0;
+  // A ballot round above 2^62, or more than 2^32 above every round seen.
+  std::uint64_t round = 0;
+  // A slot or commit index above 2^62, an accept whose commit index is not
+  // below its slots, catch-up values above the sender's commit index.
+  std::uint64_t slot = 0;
+  // An answer to no request outstanding: catch-up replies and snapshot
+  // chunks from a peer not asked or for slots not asked, promises from a
+  // peer not asked.
+  std::uint64_t unasked = 0;
+  friend bool operator==(const RefusedCounts&, const RefusedCounts&) = default;
+};
+
 // A read-only view of a replica, for hosts (INFO), tests and the simulator.
 struct ReplicaInfo {
   NodeId id{};
@@ -38,6 +55,7 @@ struct ReplicaInfo {
   // The last configuration chosen, and the first slot it governs.
   Membership membership;
   Slot membership_from{};
+  RefusedCounts refused;
 };
 
 // propose() either queues the command (ticket) or refuses it (status, with a

@@ -39,6 +39,9 @@ enum class Status : std::uint8_t {
   // Another membership change is in progress (one at a time): retry once it
   // governs.
   busy,
+  // A membership change would name more member ids at once than a replica
+  // can track (64, one kept spare: docs/protocol.md); remove members first.
+  member_capacity,
 };
 
 constexpr std::string_view to_string(Status s) {
@@ -73,6 +76,8 @@ constexpr std::string_view to_string(Status s) {
       return "invalid_argument";
     case Status::busy:
       return "busy";
+    case Status::member_capacity:
+      return "member_capacity";
   }
   return "?";
 }
