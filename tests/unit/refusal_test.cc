@@ -6,8 +6,11 @@
 
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "small_cluster.h"
+#include "synod/panic.h"
 
 using namespace synod;
 using synod::test::SmallCluster;
@@ -209,4 +212,25 @@ TEST_CASE("promises and snapshot chunks answering no request are dropped and cou
   CHECK(i.refused.unasked == 2);
   CHECK(i.commit < Slot{100});
   CHECK(c.commit_everywhere("still"));
+}
+
+TEST_CASE("a replica whose storage holds a forged promise (round above 2^62) stops at start") {
+  // Promised before rounds were bounded: it can never vote again, and says
+  // so rather than wedge the cluster silently.
+  MemoryStorage s;
+  HardState forged_promise;
+  forged_promise.promised = Ballot{kHuge, NodeId{3}};
+  REQUIRE(s.save(&forged_promise, {}) == Status::ok);
+  Config cfg;
+  cfg.id = NodeId{1};
+  cfg.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
+  PanicHandler before = set_panic_handler([](const char* what) { throw std::runtime_error(what); });
+  std::string message;
+  try {
+    Replica r(cfg, s);
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  set_panic_handler(before);
+  CHECK(message.find("forged ballot") != std::string::npos);
 }
