@@ -169,9 +169,9 @@ std::vector<InfoSection> RespServer::info() const {
 
 void RespServer::on_connection(int status) {
   if (status != 0) {
-    // libuv has already accepted and closed the pending connection on its
-    // spare descriptor (its EMFILE trick), so the listener does not spin;
-    // the client sees a closed connection. Logged at most once a second.
+    // libuv reports only what its EMFILE trick (close the spare descriptor,
+    // accept and close the waiting connections, reopen it) could not
+    // absorb; the trick itself is silent. Logged at most once a second.
     ++stats_.accept_failures;
     std::uint64_t now = uv_now(loop_);
     if (last_accept_log_ms_ == 0 || now - last_accept_log_ms_ >= 1000) {
