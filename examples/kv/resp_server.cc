@@ -23,7 +23,7 @@ constexpr std::size_t kPendingRequestBytesMax = 32u << 20;
 // buffer limit) the node still answers what it was handed, so this bounds
 // the work wasted on it: 2000 pipelined GETs of 1 MB would otherwise copy
 // 4 GB after the close and stall the loop past an election timeout.
-constexpr std::size_t kSubmittedMax = 128;
+constexpr std::size_t kSubmittedMax = 32;
 constexpr std::uint64_t kSweepMs = 1000;
 constexpr std::size_t kChunkBytes = 64 * 1024;
 // Buffers handed to one uv_write, at most.
