@@ -76,7 +76,11 @@ def start(binary, args, log_path, nofile=None):
         if nofile:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    p = subprocess.Popen([binary] + args, stdout=log, stderr=log, preexec_fn=limit)
+    # Under ASan freed memory waits in a quarantine (256 MiB by default),
+    # which would count against the RSS bounds checked here.
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=8"
+    p = subprocess.Popen([binary] + args, stdout=log, stderr=log, preexec_fn=limit, env=env)
     log.close()
     return p
 
