@@ -103,7 +103,7 @@ bool KvNode::start(std::string* why) {
   if (host_->start(why) != Status::ok) return false;
 
   ClientLimits limits = opt_.limits;
-  limits.command_bytes_max = h.config.batch_bytes_max;  // no longer command is ever logged
+  limits.command_bytes_max = h.config.batch_bytes_max;  // the log takes no longer command
   if (std::string lowered =
           fit_maxclients(&limits.max_clients, reserved_descriptors(opt_.peers.size()));
       !lowered.empty())
