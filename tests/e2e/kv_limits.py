@@ -449,11 +449,19 @@ def local_address():
         out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True,
                              timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return None
+        out = ""
     for m in re.finditer(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
         if not m.group(1).startswith("127."):
             return m.group(1)
-    return None
+    # Without iproute2: the source address of the default route (a UDP
+    # connect sends nothing).
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.connect(("198.51.100.1", 9))
+            addr = u.getsockname()[0]
+            return None if addr.startswith("127.") else addr
+    except OSError:
+        return None
 
 
 def check_protected(f, binary, workdir, base):
