@@ -443,6 +443,12 @@ def check_storage_stop(f, ports, pids, logs):
     return node, reason
 
 
+def sanitized(binary):
+    with open(binary, "rb") as fh:
+        data = fh.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
 def local_address():
     """A non-loopback IPv4 address of this machine, or None."""
     try:
@@ -550,9 +556,16 @@ def main():
             n = timed("maxclients", check_maxclients, f, ports, now, procs[3].pid, logs[3],
                       os.path.join(workdir, "node3"))
             figures.append("maxclients on node 3 (RLIMIT_NOFILE %d): %s" % (NOFILE_NODE3, n))
-            stopped = timed("storage", check_storage_stop, f, ports,
-                            {i: p.pid for i, p in procs.items()}, logs)
-            figures.append("stopped: %s" % (stopped,))
+            if sanitized(binary):
+                # The sanitizer runtime itself opens files (/proc/self/maps)
+                # when it checks a thread start, and aborts without one: a
+                # process out of descriptors cannot run under it. The release
+                # build runs this check.
+                figures.append("the descriptor-starved stop is not checked under sanitizers")
+            else:
+                stopped = timed("storage", check_storage_stop, f, ports,
+                                {i: p.pid for i, p in procs.items()}, logs)
+                figures.append("stopped: %s" % (stopped,))
         addr = timed("protected", check_protected, f, binary, workdir, base)
         figures.append("protected mode tested from %s" % addr)
         for i, p in procs.items():
