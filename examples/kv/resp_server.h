@@ -66,6 +66,7 @@ class RespServer {
   void dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args);
   void submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
   void release(const std::shared_ptr<Client>& c);
+  static bool must_wait(const Client& c, const Request& request);
   void flush(Client& c);
   // Pauses or resumes reading from c as its backlog says.
   void update_reading(Client& c);
