@@ -188,8 +188,16 @@ std::string ClusterAdmin::membership_refusal(const ProposeResult& r, MembershipO
       return error(
           fmt::format("ERR invalid membership change ({} node {})", to_string(op), node.value));
     }
-    default:
+    case Status::not_leader:
+    case Status::overloaded:
+    case Status::rejoining:
+    case Status::unavailable:
       return refusal(r, book_);
+    default:
+      // Any other refusal of the core (a member-id capacity, say) is named
+      // as what it is: a refused change, not an unavailable replica.
+      return error(fmt::format("ERR membership change refused ({} node {}): {}", to_string(op),
+                               node.value, to_string(r.status)));
   }
 }
 

@@ -74,6 +74,7 @@ UvHostOptions KvNode::host_options() {
     addresses_maybe_changed();
   };
   h.on_membership = [this](const Membership& m) { admin_->on_membership(m); };
+  h.log = [this](std::string_view line) { host_log(line); };
   return h;
 }
 
@@ -101,8 +102,14 @@ bool KvNode::start(std::string* why) {
   admin_->set_host(host_.get());
   if (host_->start(why) != Status::ok) return false;
 
+  ClientLimits limits = opt_.limits;
+  limits.command_bytes_max = h.config.batch_bytes_max;  // the log takes no longer command
+  if (std::string lowered =
+          fit_maxclients(&limits.max_clients, reserved_descriptors(opt_.peers.size()));
+      !lowered.empty())
+    fmt::print(stderr, "synod-kv: node {}: {}\n", opt_.id.value, lowered);
   resp_ = std::make_unique<RespServer>(
-      loop_, opt_.listen,
+      loop_, opt_.listen, std::move(limits),
       [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
   if (resp_->start(why) != Status::ok) return false;
   fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage{})\n",
@@ -119,6 +126,19 @@ void KvNode::stop() {
   if (admin_) admin_->stop();
   if (host_) host_->stop();
   if (transport_) transport_->stop();
+}
+
+// The host's log lines, with what it cannot know: a stopped replica's
+// storage error names the file, the operation and errno (LogStorage::error),
+// where the host only has the Status.
+void KvNode::host_log(std::string_view line) {
+  std::string text(line);
+  if (text.starts_with("STOPPED:")) {
+    auto* log = dynamic_cast<LogStorage*>(storage_.get());
+    if (log && !log->error().empty()) text += " (" + log->error() + ")";
+    stopped_reason_ = text;
+  }
+  fmt::print(stderr, "synod host [{}]: {}\n", opt_.id.value, text);
 }
 
 void KvNode::addresses_maybe_changed() {
@@ -167,7 +187,7 @@ std::vector<InfoSection> KvNode::info() const {
   ReplicaInfo i = host_->info();
   InfoSection repl{"replication", {}};
   repl.fields = {{"role", i.role == Role::leader ? "master" : "slave"},
-                 {"synod_role", std::string(to_string(i.role))},
+                 {"synod_role", host_->failed() ? "stopped" : std::string(to_string(i.role))},
                  {"node_id", std::to_string(opt_.id.value)},
                  {"leader_id", std::to_string(i.leader.value)},
                  {"ballot", fmt::format("{}.{}", i.ballot.round, i.ballot.node.value)},
@@ -178,10 +198,16 @@ std::vector<InfoSection> KvNode::info() const {
                  {"first_log_index", std::to_string(i.first_slot.value)}};
   if (auto a = book_.find(i.leader); a && !a->client.empty())
     repl.fields.push_back({"leader_address", a->client});
+  if (host_->failed())
+    repl.fields.push_back(
+        {"synod_stopped_reason", stopped_reason_.empty() ? "storage failure" : stopped_reason_});
   InfoSection keys{"keyspace",
                    {{"keys", std::to_string(store_.key_count())},
                     {"digest", fmt::format("{:016x}", store_.digest())}}};
-  return {repl, admin_->info(), keys};
+  std::vector<InfoSection> sections = resp_->info();  // clients, stats
+  for (InfoSection& extra : std::vector<InfoSection>{repl, admin_->info(), keys})
+    sections.push_back(std::move(extra));
+  return sections;
 }
 
 }  // namespace synod::kv

@@ -31,6 +31,7 @@ class KvNode {
   UvHostOptions host_options();
   void handle(Request request, RespServer::Reply reply);
   void addresses_maybe_changed();
+  void host_log(std::string_view line);
   std::vector<InfoSection> info() const;
 
   uv_loop_t* loop_;
@@ -44,6 +45,7 @@ class KvNode {
   std::unique_ptr<RespServer> resp_;
   std::uint64_t addresses_seen_ = 0;  // KvStore::addresses_version() last handled
   bool stopped_ = false;
+  std::string stopped_reason_;  // the host's STOPPED line, with the storage error
 };
 
 }  // namespace synod::kv

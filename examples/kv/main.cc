@@ -2,6 +2,7 @@
 // Every write and read is ordered through Multi-Paxos; any member answers
 // PING, INFO and the handshake commands of redis-cli and redis-benchmark.
 #include <fmt/format.h>
+#include <malloc.h>
 #include <uv.h>
 
 #include <csignal>
@@ -23,6 +24,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  // Replies to GETs of large values are fresh buffers of up to 1 MiB each;
+  // glibc would map and unmap each one, and the page faults of refilling
+  // them stalled the loop for a second under a pipeline of such GETs (past
+  // an election timeout). From the heap they are reused instead.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
   uv_loop_t loop;
   uv_loop_init(&loop);
   synod::kv::KvNode node(&loop, *options);

@@ -241,12 +241,19 @@ void RequestParser::on_bulk_prefix(std::string_view* in) {
 }
 
 void RequestParser::accept_length(std::int64_t length) {
-  if (length < 0 || static_cast<std::uint64_t>(length) > limits_.bulk_bytes_max) {
-    return fail("invalid bulk length");
+  if (length < 0) return fail("invalid bulk length");
+  // Refused on the length line, before any of the bulk is read or buffered:
+  // a client announcing 512 MB costs us nothing, and hears why at once.
+  if (static_cast<std::uint64_t>(length) > limits_.bulk_bytes_max) {
+    return fail("invalid bulk length " + std::to_string(length) + ": above the limit of " +
+                std::to_string(limits_.bulk_bytes_max) + " bytes on one argument");
   }
   bulk_left_ = static_cast<std::size_t>(length);
   request_bytes_ += bulk_left_;
-  if (request_bytes_ > limits_.request_bytes_max) return fail("too big request");
+  if (request_bytes_ > limits_.request_bytes_max) {
+    return fail("too big request: its arguments add up to more than the limit of " +
+                std::to_string(limits_.request_bytes_max) + " bytes on one command");
+  }
   args_.emplace_back();
   state_ = bulk_left_ == 0 ? State::bulk_cr : State::bulk_body;
 }

@@ -2,6 +2,12 @@
 // parses pipelined requests, hands each to the node, and writes replies in
 // request order (a consensus write answered late holds back the replies to
 // the local commands pipelined after it).
+//
+// It also keeps clients from taking the server over (docs/kv.md, "Limits
+// and authentication"): AUTH before anything else when a password is set,
+// protected mode, maxclients, the output buffer limit, idle timeouts, and
+// early refusal of a bulk longer than any command the log accepts. Each
+// limit counts what it refused (stats()).
 #pragma once
 
 #include <uv.h>
@@ -11,10 +17,26 @@
 #include <string>
 #include <vector>
 
+#include "client_limits.h"
 #include "kv_command.h"
 #include "synod/status.h"
 
 namespace synod::kv {
+
+// What the limits refused or closed; INFO's "stats" section, Redis's names
+// where Redis counts the same thing.
+struct ClientStats {
+  std::uint64_t total_connections_received = 0;
+  std::uint64_t rejected_connections = 0;     // over maxclients
+  std::uint64_t protected_mode_refusals = 0;  // non-loopback, no password
+  std::uint64_t accept_failures = 0;          // accept() failed (EMFILE, ENFILE, ...)
+  std::uint64_t client_output_buffer_limit_disconnections = 0;
+  std::uint64_t client_output_buffer_read_pauses = 0;  // reads paused over the soft limit
+  std::uint64_t client_timeouts = 0;                   // idle past --timeout
+  std::uint64_t protocol_errors = 0;                   // malformed or oversize requests
+  std::uint64_t acl_access_denied_auth = 0;            // wrong AUTH / HELLO AUTH password
+  std::uint64_t noauth_refusals = 0;                   // commands refused before AUTH
+};
 
 class RespServer {
  public:
@@ -23,31 +45,46 @@ class RespServer {
   using Reply = std::function<void(std::string resp)>;
   using Handler = std::function<void(Request request, Reply reply)>;
 
-  RespServer(uv_loop_t* loop, std::string listen, Handler handler);
+  RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler);
   ~RespServer();
 
   Status start(std::string* why);
   // Closes the listener and every client; run the loop afterwards.
   void stop();
   std::size_t clients() const { return clients_.size(); }
+  const ClientStats& stats() const { return stats_; }
+  // INFO's "clients" and "stats" sections.
+  std::vector<InfoSection> info() const;
 
   struct Client;
 
  private:
-  void on_connection();
+  void on_connection(int status);
+  void refuse(Client& c, std::string resp);
   void start_reading(Client& c);
   void on_read(Client& c, const char* data, std::size_t n);
   void dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args);
   void submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
   void release(const std::shared_ptr<Client>& c);
+  static bool must_wait(const Client& c, const Request& request);
   void flush(Client& c);
+  // Pauses or resumes reading from c as its backlog says.
+  void update_reading(Client& c);
+  // Closes c if its unread replies broke the output buffer limit.
+  bool output_limit_broken(Client& c);
+  void on_sweep();  // once a second: idle timeouts, the soft limit's clock
   void close(Client& c);
 
   uv_loop_t* loop_;
   std::string listen_;
+  ClientLimits limits_;
   Handler handler_;
   uv_tcp_t* listener_ = nullptr;
+  uv_timer_t* sweep_ = nullptr;
   std::vector<std::shared_ptr<Client>> clients_;
+  std::uint64_t next_client_id_ = 1;
+  std::uint64_t last_accept_log_ms_ = 0;
+  ClientStats stats_;
 };
 
 }  // namespace synod::kv

@@ -1,7 +1,12 @@
 #include "server_options.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 
 namespace synod::kv {
 
@@ -36,7 +41,69 @@ bool parse_id_list(const std::string& s, std::map<std::uint64_t, std::string>* o
   return true;
 }
 
+// "normal 256mb 64mb 60" or "256mb 64mb 60": Redis's syntax for the normal
+// class (the only class synod-kv has), the class name optional.
+bool parse_output_buffer_limit(const std::string& text, ClientLimits* limits) {
+  std::istringstream in(text);
+  std::vector<std::string> words{std::istream_iterator<std::string>(in), {}};
+  if (words.size() == 4 && words[0] == "normal") words.erase(words.begin());
+  if (words.size() != 3) return false;
+  std::uint64_t hard = 0, soft = 0, seconds = 0;
+  if (!parse_memory_size(words[0], &hard) || !parse_memory_size(words[1], &soft) ||
+      !parse_u64(words[2], &seconds))
+    return false;
+  limits->output_hard_bytes = hard;
+  limits->output_soft_bytes = soft;
+  limits->output_soft_seconds = seconds;
+  return true;
+}
+
 }  // namespace
+
+bool parse_memory_size(const std::string& text, std::uint64_t* bytes) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return false;
+  std::string unit;
+  for (char c : text.substr(digits)) unit.push_back(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  static const std::pair<const char*, std::uint64_t> kUnits[] = {
+      {"", 1},           {"b", 1},
+      {"k", 1000},       {"kb", 1024},
+      {"m", 1000000},    {"mb", 1024 * 1024},
+      {"g", 1000000000}, {"gb", 1024ull * 1024 * 1024}};
+  std::uint64_t n = 0;
+  if (!parse_u64(text.substr(0, digits), &n)) return false;
+  for (const auto& [name, scale] : kUnits) {
+    if (unit != name) continue;
+    if (n > UINT64_MAX / scale) return false;
+    *bytes = n * scale;
+    return true;
+  }
+  return false;
+}
+
+bool read_password_file(const std::string& path, std::string* password, std::string* why) {
+  errno = 0;
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    *why = "--requirepass-file: cannot read " + path + ": " +
+           (errno != 0 ? std::strerror(errno) : "open failed");
+    return false;
+  }
+  std::string text{std::istreambuf_iterator<char>(file), {}};
+  if (file.bad()) {
+    *why = "--requirepass-file: cannot read " + path;
+    return false;
+  }
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.empty()) {
+    *why = "--requirepass-file: " + path + " holds no password (the file is empty)";
+    return false;
+  }
+  *password = std::move(text);
+  return true;
+}
 
 const char* server_usage() {
   return "usage: synod-kv --id N --peers 1=HOST:PORT,2=HOST:PORT,... --listen HOST:PORT\n"
@@ -63,14 +130,40 @@ const char* server_usage() {
          "              waits until CLUSTER ADDNODE ID RAFT-ADDR CLIENT-ADDR (a voter)\n"
          "              or CLUSTER ADDLEARNER on the leader adds it; only for a node\n"
          "              that never was a member (docs/kv.md)\n"
+         "                [--requirepass-file FILE] [--protected-mode yes|no]\n"
+         "                [--maxclients N] [--timeout SECONDS]\n"
+         "                [--client-output-buffer-limit 'HARD SOFT SECONDS']\n"
+         "  --requirepass-file  clients must AUTH with the password this file holds\n"
+         "              (one trailing newline stripped); never on the command line\n"
+         "  --protected-mode  without a password, serve loopback clients only\n"
+         "              (default yes)\n"
+         "  --maxclients  connected clients at most (default 10000, lowered to fit\n"
+         "              the open files limit)\n"
+         "  --timeout   close a client idle this many seconds (default 0: never)\n"
+         "  --client-output-buffer-limit  close a client whose unread replies exceed\n"
+         "              HARD bytes, or stay above SOFT for SECONDS (default\n"
+         "              '256mb 64mb 60'; 0 turns a limit off)\n"
          "Membership (redis-cli, on the leader): CLUSTER ADDNODE | ADDLEARNER | DELNODE |\n"
          "  TRANSFER | NODES | HELP\n";
 }
 
 std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::string* why) {
-  static const std::set<std::string> valued_flags = {
-      "--id",         "--peers",   "--clients",        "--listen",         "--data-dir",
-      "--cluster-id", "--tick-ms", "--election-ticks", "--snapshot-bytes", "--compaction-tail"};
+  static const std::set<std::string> valued_flags = {"--id",
+                                                     "--peers",
+                                                     "--clients",
+                                                     "--listen",
+                                                     "--data-dir",
+                                                     "--cluster-id",
+                                                     "--tick-ms",
+                                                     "--election-ticks",
+                                                     "--snapshot-bytes",
+                                                     "--compaction-tail",
+                                                     "--requirepass-file",
+                                                     "--protected-mode",
+                                                     "--maxclients",
+                                                     "--timeout",
+                                                     "--client-output-buffer-limit",
+                                                     "--requirepass"};
   ServerOptions o;
   std::map<std::uint64_t, std::string> peers;
   for (int i = 1; i < argc; ++i) {
@@ -125,6 +218,31 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     } else if (k == "--compaction-tail") {
       if (!parse_u64(v, &o.compaction_tail))
         return (*why = "--compaction-tail must be a number"), std::nullopt;
+    } else if (k == "--requirepass") {
+      return (*why =
+                  "--requirepass is not accepted: a password on the command line is visible to "
+                  "every user of the machine; write it to a file and pass --requirepass-file"),
+             std::nullopt;
+    } else if (k == "--requirepass-file") {
+      std::string password;
+      if (!read_password_file(v, &password, why)) return std::nullopt;
+      o.limits.password = std::move(password);
+    } else if (k == "--protected-mode") {
+      if (v != "yes" && v != "no")
+        return (*why = "--protected-mode must be yes or no"), std::nullopt;
+      o.limits.protected_mode = v == "yes";
+    } else if (k == "--maxclients") {
+      if (!parse_u64(v, &o.limits.max_clients) || o.limits.max_clients == 0)
+        return (*why = "--maxclients must be a positive number"), std::nullopt;
+    } else if (k == "--timeout") {
+      if (!parse_u64(v, &o.limits.idle_timeout_seconds))
+        return (*why = "--timeout must be a number of seconds (0: never)"), std::nullopt;
+    } else if (k == "--client-output-buffer-limit") {
+      if (!parse_output_buffer_limit(v, &o.limits))
+        return (*why =
+                    "--client-output-buffer-limit must be 'HARD SOFT SECONDS' (sizes such as "
+                    "256mb, 0 for no limit), optionally after 'normal'"),
+               std::nullopt;
     } else
       return (*why = "unknown flag " + k), std::nullopt;
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "client_limits.h"
 #include "synod/transport.h"
 #include "synod/types.h"
 
@@ -33,11 +34,24 @@ struct ServerOptions {
   std::uint64_t snapshot_bytes = 64u << 20;
   // Entries kept below a snapshot for cheap catch-up.
   std::uint64_t compaction_tail = 10000;
+  // Authentication and the limits on clients (--requirepass-file,
+  // --protected-mode, --maxclients, --client-output-buffer-limit, --timeout).
+  ClientLimits limits;
 };
 
 // Parses argv; on a bad or missing flag returns nullopt and sets *why to a
 // sentence naming it.
 std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::string* why);
 const char* server_usage();
+
+// A memory size as Redis's configuration reads one: digits, then nothing
+// (bytes) or a unit, case-insensitive: k=1000, kb=1024, m=1000^2, mb=1024^2,
+// g=1000^3, gb=1024^3. False on anything else or on overflow.
+bool parse_memory_size(const std::string& text, std::uint64_t* bytes);
+
+// Reads the password of --requirepass-file: the file's bytes, one trailing
+// newline ("\n" or "\r\n") stripped. False, with *why naming the file and
+// the cause, if it cannot be read or the password is empty.
+bool read_password_file(const std::string& path, std::string* password, std::string* why);
 
 }  // namespace synod::kv

@@ -162,15 +162,59 @@ TEST_CASE("a count or length line without its CR is a protocol error") {
 }
 
 TEST_CASE("a negative, malformed or oversize bulk length is a protocol error") {
-  for (const char* bad :
-       {"*1\r\n$-1\r\n", "*1\r\n$x\r\n", "*1\r\n$04\r\n", "*1\r\n$\r\n", "*1\r\n$600000000\r\n"}) {
+  for (const char* bad : {"*1\r\n$-1\r\n", "*1\r\n$x\r\n", "*1\r\n$04\r\n", "*1\r\n$\r\n"}) {
     INFO(bad);
     CHECK(error_of(bad) == "ERR Protocol error: invalid bulk length");
   }
+  CHECK(error_of("*1\r\n$600000000\r\n") ==
+        "ERR Protocol error: invalid bulk length 600000000: above the limit of 536870912 bytes on "
+        "one argument");
   ParserLimits limits;
   limits.bulk_bytes_max = 4;
   CHECK(error_of("*1\r\n$4\r\nPING\r\n", limits).empty());
-  CHECK(error_of("*1\r\n$5\r\nPINGS\r\n", limits) == "ERR Protocol error: invalid bulk length");
+  CHECK(error_of("*1\r\n$5\r\nPINGS\r\n", limits) ==
+        "ERR Protocol error: invalid bulk length 5: above the limit of 4 bytes on one argument");
+}
+
+TEST_CASE("a bulk above the limit is refused on its length line, before any of it is buffered") {
+  // The server's limits: the largest command the log accepts (1 MiB).
+  ParserLimits limits;
+  limits.bulk_bytes_max = 1u << 20;
+  limits.request_bytes_max = 1u << 20;
+  RequestParser parser(limits);
+  std::vector<Command> out;
+  const std::string rest(100000, 'x');
+  synod::kv::test::AllocProbe probe;
+  CHECK_FALSE(parser.feed("*1\r\n$536870912\r\n", &out));
+  CHECK(parser.failed());
+  CHECK(parser.error().find("536870912") != std::string::npos);
+  CHECK(parser.error().find("1048576") != std::string::npos);
+  CHECK(parser.buffered_bytes() == 0);
+  // Whatever follows is not read, let alone kept.
+  CHECK_FALSE(parser.feed(rest, &out));
+  CHECK(parser.buffered_bytes() == 0);
+  CHECK(probe.largest_bytes() < 64 * 1024);
+  CHECK(out.empty());
+  // Exactly at the limit is still a command.
+  RequestParser at_limit(limits);
+  std::string bulk(limits.bulk_bytes_max, 'v');
+  std::string request = "*1\r\n$";
+  request += std::to_string(bulk.size());
+  request += "\r\n";
+  request += bulk;
+  request += "\r\n";
+  CHECK(at_limit.feed(request, &out));
+  REQUIRE(out.size() == 1);
+  CHECK(out[0][0].size() == bulk.size());
+}
+
+TEST_CASE("a protocol error reads 'ERR Protocol error: ' once") {
+  for (const char* bad : {"*1\r\n$x\r\n", "*1\r\n+PING\r\n", "get \"k\r\n", "*-5\r\n"}) {
+    INFO(bad);
+    std::string e = error_of(bad);
+    CHECK(e.starts_with("ERR Protocol error: "));
+    CHECK(e.find("Protocol error", 5) == std::string::npos);
+  }
 }
 
 TEST_CASE("an argument that does not start with '$' is a protocol error naming the byte") {
@@ -209,8 +253,9 @@ TEST_CASE("an inline line longer than inline_bytes_max fails before its LF arriv
 }
 
 TEST_CASE("an endless count or length line is refused after a few bytes") {
-  CHECK(error_of("*" + std::string(40, '1')) == "ERR Protocol error: too big mbulk count string");
-  CHECK(error_of("*1\r\n$" + std::string(40, '1')) ==
+  CHECK(error_of(std::string("*").append(40, '1')) ==
+        "ERR Protocol error: too big mbulk count string");
+  CHECK(error_of(std::string("*1\r\n$").append(40, '1')) ==
         "ERR Protocol error: too big bulk count string");
 }
 
@@ -218,7 +263,9 @@ TEST_CASE("bulks adding up past request_bytes_max are a protocol error") {
   ParserLimits limits;
   limits.request_bytes_max = 6;
   CHECK(error_of("*2\r\n$3\r\nGET\r\n$3\r\nabc\r\n", limits).empty());
-  CHECK(error_of("*2\r\n$3\r\nGET\r\n$4\r\n", limits) == "ERR Protocol error: too big request");
+  CHECK(error_of("*2\r\n$3\r\nGET\r\n$4\r\n", limits) ==
+        "ERR Protocol error: too big request: its arguments add up to more than the limit of 6 "
+        "bytes on one command");
   // The budget is per command, not per connection.
   CHECK(
       error_of("*2\r\n$3\r\nGET\r\n$3\r\nabc\r\n*2\r\n$3\r\nGET\r\n$3\r\nabc\r\n", limits).empty());
