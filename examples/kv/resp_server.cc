@@ -5,7 +5,7 @@
 #include <deque>
 #include <optional>
 
-#include "../../transports/uv/tcp_address.h"
+#include "synod/tcp_address.h"
 #include "resp_parser.h"
 
 namespace synod::kv {

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <set>
 
+#include "synod/tcp_address.h"
+
 namespace synod::kv {
 
 namespace {
@@ -36,7 +38,37 @@ bool parse_id_list(const std::string& s, std::map<std::uint64_t, std::string>* o
   return true;
 }
 
+// TLS needs all three files; without TLS the consensus port may face only
+// loopback unless the operator says otherwise (docs/security.md).
+bool check_peer_security(const ServerOptions& o, const std::string& listen, std::string* why) {
+  const TlsOptions& t = o.tls;
+  int given = !t.cert_file.empty() + !t.key_file.empty() + !t.ca_file.empty();
+  if (given != 0 && given != 3)
+    return (*why = "--tls-cert, --tls-key and --tls-ca go together: give all three"), false;
+  if (given == 3 && o.insecure_peers)
+    return (*why = "--insecure-peers and --tls-cert exclude each other"), false;
+  if (given == 0 && !o.insecure_peers && !is_loopback_address(listen))
+    return (*why = "refusing plaintext peer links on " + listen +
+                   ": anyone who reaches that port could forge consensus messages. Give "
+                   "--tls-cert, --tls-key and --tls-ca (docs/security.md), or --insecure-peers "
+                   "on a network where every host is trusted"),
+           false;
+  return true;
+}
+
 }  // namespace
+
+bool is_loopback_address(const std::string& host_port) {
+  sockaddr_storage sa{};
+  std::string ignored;
+  if (!parse_address(host_port, &sa, &ignored)) return false;
+  if (sa.ss_family == AF_INET) {
+    auto ip = ntohl(reinterpret_cast<const sockaddr_in*>(&sa)->sin_addr.s_addr);
+    return (ip >> 24) == 127;
+  }
+  const in6_addr& a6 = reinterpret_cast<const sockaddr_in6*>(&sa)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(&a6) != 0;
+}
 
 const char* server_usage() {
   return "usage: synod-kv --id N --peers 1=HOST:PORT,2=HOST:PORT,... --listen HOST:PORT\n"
@@ -44,6 +76,7 @@ const char* server_usage() {
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
          "                [--bootstrap | --join]\n"
          "                [--snapshot-bytes N] [--compaction-tail N] [--lease-reads]\n"
+         "                [--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure-peers]\n"
          "  --peers     the consensus address of every member, this one included\n"
          "  --listen    where Redis clients (RESP2) connect\n"
          "  --data-dir  the durable log (default ./synod-data-ID)\n"
@@ -63,6 +96,11 @@ const char* server_usage() {
          "              waits until CLUSTER ADDNODE ID RAFT-ADDR CLIENT-ADDR (a voter)\n"
          "              or CLUSTER ADDLEARNER on the leader adds it; only for a node\n"
          "              that never was a member (docs/kv.md)\n"
+         "  --tls-cert, --tls-key, --tls-ca  peer links over mutual TLS 1.3: this node's\n"
+         "              certificate (its subjectAltName URI synod://CLUSTER-ID/node/ID), its\n"
+         "              key, and the cluster CA (docs/security.md; scripts/make-certs.sh)\n"
+         "  --insecure-peers  allow plaintext peer links on a non-loopback address\n"
+         "              (anyone who reaches the port can then forge consensus messages)\n"
          "Membership (redis-cli, on the leader): CLUSTER ADDNODE | ADDLEARNER | DELNODE |\n"
          "  TRANSFER | NODES | HELP\n";
 }
@@ -70,7 +108,8 @@ const char* server_usage() {
 std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::string* why) {
   static const std::set<std::string> valued_flags = {
       "--id",         "--peers",   "--clients",        "--listen",         "--data-dir",
-      "--cluster-id", "--tick-ms", "--election-ticks", "--snapshot-bytes", "--compaction-tail"};
+      "--cluster-id", "--tick-ms", "--election-ticks", "--snapshot-bytes", "--compaction-tail",
+      "--tls-cert",   "--tls-key", "--tls-ca"};
   ServerOptions o;
   std::map<std::uint64_t, std::string> peers;
   for (int i = 1; i < argc; ++i) {
@@ -90,6 +129,8 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       o.join = true;
     else if (k == "--lease-reads")
       o.lease_reads = true;
+    else if (k == "--insecure-peers")
+      o.insecure_peers = true;
     else if (k == "--help" || k == "-h")
       return (*why = "usage"), std::nullopt;
     else if (!valued_flags.contains(k))
@@ -125,7 +166,13 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     } else if (k == "--compaction-tail") {
       if (!parse_u64(v, &o.compaction_tail))
         return (*why = "--compaction-tail must be a number"), std::nullopt;
-    } else
+    } else if (k == "--tls-cert")
+      o.tls.cert_file = v;
+    else if (k == "--tls-key")
+      o.tls.key_file = v;
+    else if (k == "--tls-ca")
+      o.tls.ca_file = v;
+    else
       return (*why = "unknown flag " + k), std::nullopt;
   }
   if (!o.id.valid()) return (*why = "--id is required"), std::nullopt;
@@ -145,6 +192,7 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
   if (!o.memory && o.data_dir.empty()) o.data_dir = "synod-data-" + std::to_string(o.id.value);
   for (auto& [id, addr] : peers) o.peers.push_back(Peer{NodeId{id}, addr});
+  if (!check_peer_security(o, peers.at(o.id.value), why)) return std::nullopt;
   return o;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "synod/tls_options.h"
 #include "synod/transport.h"
 #include "synod/types.h"
 
@@ -33,7 +34,17 @@ struct ServerOptions {
   std::uint64_t snapshot_bytes = 64u << 20;
   // Entries kept below a snapshot for cheap catch-up.
   std::uint64_t compaction_tail = 10000;
+  // Peer links over mutual TLS (docs/security.md): --tls-cert, --tls-key and
+  // --tls-ca, all three or none.
+  TlsOptions tls;
+  // Plaintext peer links on a non-loopback address. Without TLS anyone who
+  // reaches the consensus port can forge messages, so this must be asked
+  // for, as Redis's protected mode asks for exposure of its client port.
+  bool insecure_peers = false;
 };
+
+// True for a literal loopback address (127.0.0.0/8, ::1) with its port.
+bool is_loopback_address(const std::string& host_port);
 
 // Parses argv; on a bad or missing flag returns nullopt and sets *why to a
 // sentence naming it.

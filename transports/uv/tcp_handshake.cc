@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "tcp_address.h"
+#include "synod/tcp_address.h"
 #include "tcp_link.h"
 #include "tls_context.h"
 #include "tls_identity.h"

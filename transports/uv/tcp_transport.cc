@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "tcp_address.h"
+#include "synod/tcp_address.h"
 #include "tcp_link.h"
 #include "tls_context.h"
 
