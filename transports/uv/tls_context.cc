@@ -54,14 +54,17 @@ bool load_cert_chain(SSL_CTX* ctx, const TlsOptions& o) {
   return ok;
 }
 
-bool load_key(SSL_CTX* ctx, const TlsOptions& o) {
+enum class KeyLoad : std::uint8_t { ok, unreadable, mismatch };
+
+KeyLoad load_key(SSL_CTX* ctx, const TlsOptions& o) {
   BioPtr in = pem_source(o.key_pem, o.key_file);
-  if (!in) return false;
+  if (!in) return KeyLoad::unreadable;
   EVP_PKEY* key = PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr);
-  if (!key) return false;
-  bool ok = SSL_CTX_use_PrivateKey(ctx, key) == 1;
+  if (!key) return KeyLoad::unreadable;
+  // Refused here when it is not the certificate's key.
+  bool ok = SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
   EVP_PKEY_free(key);
-  return ok;
+  return ok ? KeyLoad::ok : KeyLoad::mismatch;
 }
 
 bool load_ca(SSL_CTX* ctx, const TlsOptions& o) {
@@ -95,8 +98,10 @@ std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& o, std::string*
     return nullptr;
   };
   if (!load_cert_chain(ctx, o)) return fail("cannot load " + origin("cert", o.cert_pem, o.cert_file));
-  if (!load_key(ctx, o)) return fail("cannot load " + origin("key", o.key_pem, o.key_file));
-  if (SSL_CTX_check_private_key(ctx) != 1)
+  KeyLoad key = load_key(ctx, o);
+  if (key == KeyLoad::unreadable)
+    return fail("cannot load " + origin("key", o.key_pem, o.key_file));
+  if (key == KeyLoad::mismatch)
     return fail(fmt::format("{} does not match {}", origin("key", o.key_pem, o.key_file),
                             origin("cert", o.cert_pem, o.cert_file)));
   if (o.ca_pem.empty() && o.ca_file.empty()) {
