@@ -52,8 +52,8 @@ TEST_CASE("a dial that a peer accepts but never answers times out and is rediale
   REQUIRE(listen(listener, 16) == 0);
   socklen_t len = sizeof a;
   getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  TcpTransportOptions o =
-      node_options(1, "127.0.0.1:0", {{NodeId{2}, "127.0.0.1:" + std::to_string(ntohs(a.sin_port))}});
+  TcpTransportOptions o = node_options(
+      1, "127.0.0.1:0", {{NodeId{2}, "127.0.0.1:" + std::to_string(ntohs(a.sin_port))}});
   o.handshake_timeout_ms = 80;
   auto n1 = make_node(&loop, o);
   REQUIRE(n1->t->start() == Status::ok);
@@ -117,7 +117,8 @@ TEST_CASE("strangers filling the pending table do not lock out a configured peer
   shutdown(&loop, {a.get(), b.get()});
 }
 
-TEST_CASE("without TLS a hello claiming a node with a busy link is refused; a quiet link is replaced") {
+TEST_CASE(
+    "without TLS a hello claiming a node with a busy link is refused; a quiet link is replaced") {
   uv_loop_t loop;
   uv_loop_init(&loop);
   TcpTransportOptions ob = node_options(2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});

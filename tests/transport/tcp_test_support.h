@@ -83,7 +83,8 @@ inline bool run_until(uv_loop_t* loop, const std::function<bool()>& pred, int ms
 }
 
 inline void run_for(uv_loop_t* loop, int ms) {
-  run_until(loop, [] { return false; }, ms);
+  run_until(
+      loop, [] { return false; }, ms);
 }
 
 // A blocking client socket from `from_ip` (any 127.x.y.z works on Linux

@@ -48,7 +48,8 @@ TEST_CASE("TLS: two transports connect, carry frames, and reconnect after a rest
   CHECK(b->logged("TLS"));
   // Batching survives TLS: 200 frames sent in one go take far fewer writes.
   std::uint64_t writes_before = b->t->stats().writes;
-  for (int i = 0; i < 200; ++i) CHECK(b->t->send(NodeId{1}, as_bytes(std::to_string(i))) == Status::ok);
+  for (int i = 0; i < 200; ++i)
+    CHECK(b->t->send(NodeId{1}, as_bytes(std::to_string(i))) == Status::ok);
   REQUIRE(run_until(&loop, [&] { return a->got.size() == 200; }));
   CHECK(a->got[199].bytes == "199");
   CHECK(b->t->stats().writes - writes_before < 20);
@@ -92,35 +93,40 @@ TEST_CASE("TLS: strangers are refused by certificate, counted and logged with th
   SUBCASE("no certificate") {
     TlsStranger s(port, "", "");
     s.send(hello(7, 1, 2) + framed("forged"));
-    REQUIRE(refused_after(s, [&] { return b->t->stats().refused.tls_failed; }, 1));
+    REQUIRE(refused_after(
+        s, [&] { return b->t->stats().refused.tls_failed; }, 1));
     CHECK(b->logged("certificate"));
   }
   SUBCASE("a certificate from another CA naming node 1") {
     auto ck = other.issue("synod://7/node/1");
     TlsStranger s(port, ck.cert_pem, ck.key_pem);
     s.send(hello(7, 1, 2) + framed("forged"));
-    REQUIRE(refused_after(s, [&] { return b->t->stats().refused.tls_failed; }, 1));
+    REQUIRE(refused_after(
+        s, [&] { return b->t->stats().refused.tls_failed; }, 1));
     CHECK(b->logged("certificate refused"));
   }
   SUBCASE("an expired certificate from the cluster CA") {
     auto ck = pki.issue("synod://7/node/1", -7200, -3600);
     TlsStranger s(port, ck.cert_pem, ck.key_pem);
     s.send(hello(7, 1, 2) + framed("forged"));
-    REQUIRE(refused_after(s, [&] { return b->t->stats().refused.tls_failed; }, 1));
+    REQUIRE(refused_after(
+        s, [&] { return b->t->stats().refused.tls_failed; }, 1));
     CHECK(b->logged("expired"));
   }
   SUBCASE("a valid certificate for node 3 whose hello claims node 1") {
     auto ck = pki.issue("synod://7/node/3");
     TlsStranger s(port, ck.cert_pem, ck.key_pem);
     s.send(hello(7, 1, 2) + framed("forged"));
-    REQUIRE(refused_after(s, [&] { return b->t->stats().refused.certificate_mismatch; }, 1));
+    REQUIRE(refused_after(
+        s, [&] { return b->t->stats().refused.certificate_mismatch; }, 1));
     CHECK(b->logged("certificate names node 3"));
   }
   SUBCASE("a valid certificate for node 1 of another cluster") {
     auto ck = pki.issue("synod://8/node/1");
     TlsStranger s(port, ck.cert_pem, ck.key_pem);
     s.send(hello(7, 1, 2) + framed("forged"));
-    REQUIRE(refused_after(s, [&] { return b->t->stats().refused.certificate_mismatch; }, 1));
+    REQUIRE(refused_after(
+        s, [&] { return b->t->stats().refused.certificate_mismatch; }, 1));
     CHECK(b->logged("names no node of cluster 7"));
   }
   SUBCASE("a plaintext hello") {
@@ -158,8 +164,8 @@ TEST_CASE("TLS: missing, unreadable or mismatched material fails start with inva
   TestPki pki("cluster CA");
   uv_loop_t loop;
   uv_loop_init(&loop);
-  auto dir = std::filesystem::temp_directory_path() /
-             ("synod-tls-test-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("synod-tls-test-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto put = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir / name) << text;

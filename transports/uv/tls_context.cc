@@ -1,10 +1,9 @@
 #include "tls_context.h"
 
+#include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-
-#include <fmt/format.h>
 
 namespace synod {
 
@@ -97,7 +96,8 @@ std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& o, std::string*
     *why = fmt::format("{}: {}", what, openssl_error("no PEM data"));
     return nullptr;
   };
-  if (!load_cert_chain(ctx, o)) return fail("cannot load " + origin("cert", o.cert_pem, o.cert_file));
+  if (!load_cert_chain(ctx, o))
+    return fail("cannot load " + origin("cert", o.cert_pem, o.cert_file));
   KeyLoad key = load_key(ctx, o);
   if (key == KeyLoad::unreadable)
     return fail("cannot load " + origin("key", o.key_pem, o.key_file));

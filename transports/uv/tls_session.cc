@@ -1,9 +1,8 @@
 #include "tls_session.h"
 
+#include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
-
-#include <fmt/format.h>
 
 #include <climits>
 
@@ -122,8 +121,8 @@ std::vector<std::string> TlsSession::peer_uris() const {
   if (!established_ || SSL_get_verify_result(ssl_) != X509_V_OK) return uris;
   X509* cert = SSL_get0_peer_certificate(ssl_);
   if (!cert) return uris;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (!names) return uris;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
