@@ -75,13 +75,16 @@ bool TlsSession::feed(const std::uint8_t* data, std::size_t n,
     n -= static_cast<std::size_t>(wrote);
   }
   if (!established_ && (!handshake() || !established_)) return !failed_;
+  // Decrypted into scratch, not into plaintext's tail: growing the vector by
+  // a whole record per read would zero 16 KiB for every small message.
+  static thread_local std::uint8_t scratch[kReadChunk];
   for (;;) {
-    std::size_t at = plaintext->size();
-    plaintext->resize(at + kReadChunk);
     ERR_clear_error();
-    int rc = SSL_read(ssl_, plaintext->data() + at, static_cast<int>(kReadChunk));
-    plaintext->resize(at + static_cast<std::size_t>(rc > 0 ? rc : 0));
-    if (rc > 0) continue;
+    int rc = SSL_read(ssl_, scratch, static_cast<int>(kReadChunk));
+    if (rc > 0) {
+      plaintext->insert(plaintext->end(), scratch, scratch + rc);
+      continue;
+    }
     int e = SSL_get_error(ssl_, rc);
     if (e == SSL_ERROR_WANT_READ) return true;
     return fail(e, "TLS read");
