@@ -84,7 +84,8 @@ bool load_ca(SSL_CTX* ctx, const TlsOptions& o) {
 
 }  // namespace
 
-std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& o, std::string* why) {
+std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& o, std::string* why,
+                                               PeerCert peer_cert) {
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   if (!ctx) {
@@ -113,7 +114,11 @@ std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& o, std::string*
   // AES-128-GCM first: as safe here and cheaper per byte than AES-256.
   SSL_CTX_set_ciphersuites(
       ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_verify(ctx,
+                     peer_cert == PeerCert::required
+                         ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                         : SSL_VERIFY_NONE,
+                     nullptr);
   // Peers reconnect with a full handshake: no session tickets to keep.
   SSL_CTX_set_num_tickets(ctx, 0);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
