@@ -186,8 +186,8 @@ void TcpTransport::flush(Link& link) {
 
 void TcpTransport::attach(Link& link, Connection* c) {
   if (link.conn && link.conn != c) {
-    log(fmt::format("node {} reconnected from {}; dropping the old connection",
-                    link.peer.id.value, c->remote));
+    log(fmt::format("node {} reconnected from {}; dropping the old connection", link.peer.id.value,
+                    c->remote));
     close(link.conn);
   }
   link.conn = c;

@@ -17,10 +17,9 @@ enum class FrameScan : std::uint8_t { frame, need_more, oversized };
 inline FrameScan next_frame(std::span<const std::uint8_t> bytes, std::uint32_t frame_bytes_max,
                             std::span<const std::uint8_t>* frame, std::size_t* consumed) {
   if (bytes.size() < 4) return FrameScan::need_more;
-  std::uint32_t len = static_cast<std::uint32_t>(bytes[0]) |
-                      static_cast<std::uint32_t>(bytes[1]) << 8 |
-                      static_cast<std::uint32_t>(bytes[2]) << 16 |
-                      static_cast<std::uint32_t>(bytes[3]) << 24;
+  std::uint32_t len =
+      static_cast<std::uint32_t>(bytes[0]) | static_cast<std::uint32_t>(bytes[1]) << 8 |
+      static_cast<std::uint32_t>(bytes[2]) << 16 | static_cast<std::uint32_t>(bytes[3]) << 24;
   if (len > frame_bytes_max) {
     *consumed = len;
     return FrameScan::oversized;

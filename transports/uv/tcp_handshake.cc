@@ -39,14 +39,30 @@ void TcpTransport::refuse(Connection* c, Refusal reason, std::string_view why) {
   TcpRefusals& r = stats_.refused;
   std::uint64_t* counter = nullptr;
   switch (reason) {
-    case Refusal::bad_hello: counter = &r.bad_hello; break;
-    case Refusal::unknown_id: counter = &r.unknown_id; break;
-    case Refusal::tls_failed: counter = &r.tls_failed; break;
-    case Refusal::certificate_mismatch: counter = &r.certificate_mismatch; break;
-    case Refusal::replacement_refused: counter = &r.replacement_refused; break;
-    case Refusal::handshake_timeout: counter = &r.handshake_timeout; break;
-    case Refusal::per_address_cap: counter = &r.per_address_cap; break;
-    case Refusal::total_cap: counter = &r.total_cap; break;
+    case Refusal::bad_hello:
+      counter = &r.bad_hello;
+      break;
+    case Refusal::unknown_id:
+      counter = &r.unknown_id;
+      break;
+    case Refusal::tls_failed:
+      counter = &r.tls_failed;
+      break;
+    case Refusal::certificate_mismatch:
+      counter = &r.certificate_mismatch;
+      break;
+    case Refusal::replacement_refused:
+      counter = &r.replacement_refused;
+      break;
+    case Refusal::handshake_timeout:
+      counter = &r.handshake_timeout;
+      break;
+    case Refusal::per_address_cap:
+      counter = &r.per_address_cap;
+      break;
+    case Refusal::total_cap:
+      counter = &r.total_cap;
+      break;
   }
   ++*counter;
   ++stats_.handshakes_refused;
@@ -131,9 +147,9 @@ bool TcpTransport::on_tls_established(Connection* c) {
     return false;
   }
   if (c->outbound && *id != c->peer) {
-    refuse(c, Refusal::certificate_mismatch,
-           fmt::format("dialed node {} but its certificate names node {}", c->peer.value,
-                       id->value));
+    refuse(
+        c, Refusal::certificate_mismatch,
+        fmt::format("dialed node {} but its certificate names node {}", c->peer.value, id->value));
     return false;
   }
   c->cert_id = id;
@@ -175,9 +191,9 @@ bool TcpTransport::on_hello(Connection* c) {
     std::uint64_t quiet = uv_now(loop_) - (live ? live->last_read_ms : 0);
     if (live && live != c && quiet < opt_.replace_quiet_ms)
       why = fmt::format(
-                "claims node {}, whose link received bytes {} ms ago (identity is not "
-                "verified without TLS; replaced only after {} ms of silence)",
-                h.from.value, quiet, opt_.replace_quiet_ms),
+          "claims node {}, whose link received bytes {} ms ago (identity is not "
+          "verified without TLS; replaced only after {} ms of silence)",
+          h.from.value, quiet, opt_.replace_quiet_ms),
       reason = Refusal::replacement_refused;
   }
   if (!why.empty()) {
@@ -188,8 +204,7 @@ bool TcpTransport::on_hello(Connection* c) {
   if (!c->outbound)
     transmit(c, tcp_wire::encode(
                     {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, h.from}));
-  log(fmt::format("connected to node {} ({}{})", h.from.value, c->remote,
-                  c->tls ? ", TLS" : ""));
+  log(fmt::format("connected to node {} ({}{})", h.from.value, c->remote, c->tls ? ", TLS" : ""));
   attach(*it->second, c);
   return true;
 }

@@ -29,12 +29,12 @@ struct TcpTransport::Connection {
   // Bytes for the socket produced while a write was in flight (the hello,
   // TLS handshake messages): written, in order, after it.
   std::vector<std::uint8_t> out;
-  std::unique_ptr<TlsSession> tls;    // null without TLS
-  std::optional<NodeId> cert_id;      // TLS: the node its verified certificate names
-  std::string remote;                 // "ip:port" for logs
-  std::string remote_ip;              // for the per-address cap
-  std::uint64_t started_ms = 0;       // uv_now() when created: the handshake deadline
-  std::uint64_t last_read_ms = 0;     // uv_now() of the last bytes received
+  std::unique_ptr<TlsSession> tls;  // null without TLS
+  std::optional<NodeId> cert_id;    // TLS: the node its verified certificate names
+  std::string remote;               // "ip:port" for logs
+  std::string remote_ip;            // for the per-address cap
+  std::uint64_t started_ms = 0;     // uv_now() when created: the handshake deadline
+  std::uint64_t last_read_ms = 0;   // uv_now() of the last bytes received
 };
 
 // Why a connection was refused: one counter of TcpRefusals each.

@@ -109,8 +109,7 @@ CertAndKey TestPki::issue(const std::string& uri, long not_before_s, long not_af
 }
 
 TlsOptions TestPki::node(std::uint64_t cluster, std::uint64_t id) const {
-  CertAndKey ck =
-      issue("synod://" + std::to_string(cluster) + "/node/" + std::to_string(id));
+  CertAndKey ck = issue("synod://" + std::to_string(cluster) + "/node/" + std::to_string(id));
   TlsOptions o;
   o.cert_pem = ck.cert_pem;
   o.key_pem = ck.key_pem;

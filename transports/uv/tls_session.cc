@@ -1,9 +1,8 @@
 #include "tls_session.h"
 
+#include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
-
-#include <fmt/format.h>
 
 #include <climits>
 
@@ -76,13 +75,16 @@ bool TlsSession::feed(const std::uint8_t* data, std::size_t n,
     n -= static_cast<std::size_t>(wrote);
   }
   if (!established_ && (!handshake() || !established_)) return !failed_;
+  // Decrypted into scratch, not into plaintext's tail: growing the vector by
+  // a whole record per read would zero 16 KiB for every small message.
+  static thread_local std::uint8_t scratch[kReadChunk];
   for (;;) {
-    std::size_t at = plaintext->size();
-    plaintext->resize(at + kReadChunk);
     ERR_clear_error();
-    int rc = SSL_read(ssl_, plaintext->data() + at, static_cast<int>(kReadChunk));
-    plaintext->resize(at + static_cast<std::size_t>(rc > 0 ? rc : 0));
-    if (rc > 0) continue;
+    int rc = SSL_read(ssl_, scratch, static_cast<int>(kReadChunk));
+    if (rc > 0) {
+      plaintext->insert(plaintext->end(), scratch, scratch + rc);
+      continue;
+    }
     int e = SSL_get_error(ssl_, rc);
     if (e == SSL_ERROR_WANT_READ) return true;
     return fail(e, "TLS read");
@@ -122,8 +124,8 @@ std::vector<std::string> TlsSession::peer_uris() const {
   if (!established_ || SSL_get_verify_result(ssl_) != X509_V_OK) return uris;
   X509* cert = SSL_get0_peer_certificate(ssl_);
   if (!cert) return uris;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (!names) return uris;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);

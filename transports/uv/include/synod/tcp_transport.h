@@ -26,8 +26,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <span>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,9 +69,9 @@ struct TcpTransportOptions {
 // Connections refused before carrying frames, by reason; each is also logged
 // with the remote address.
 struct TcpRefusals {
-  std::uint64_t bad_hello = 0;  // not synod, version, cluster id, addressee, dial direction
-  std::uint64_t unknown_id = 0;            // hello from a node that is not a peer
-  std::uint64_t tls_failed = 0;            // TLS handshake failed (no or bad certificate, ...)
+  std::uint64_t bad_hello = 0;   // not synod, version, cluster id, addressee, dial direction
+  std::uint64_t unknown_id = 0;  // hello from a node that is not a peer
+  std::uint64_t tls_failed = 0;  // TLS handshake failed (no or bad certificate, ...)
   std::uint64_t certificate_mismatch = 0;  // certificate names another node (or none)
   std::uint64_t replacement_refused = 0;   // claimed a node whose link is busy (no TLS)
   std::uint64_t handshake_timeout = 0;     // not introduced within handshake_timeout_ms
@@ -82,8 +82,8 @@ struct TcpRefusals {
 struct TcpTransportStats {
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
-  std::uint64_t frames_dropped = 0;  // write queue over its bound
-  std::uint64_t writes = 0;          // uv_write calls (frames_sent / writes = batching)
+  std::uint64_t frames_dropped = 0;      // write queue over its bound
+  std::uint64_t writes = 0;              // uv_write calls (frames_sent / writes = batching)
   std::uint64_t handshakes_refused = 0;  // the sum of `refused`
   TcpRefusals refused;
   std::uint64_t frames_oversized = 0;  // over frame_bytes_max: the connection closed
@@ -152,8 +152,8 @@ class TcpTransport final : public Transport {
   Handler handler_;
   uv_tcp_t* listener_ = nullptr;
   std::map<std::uint64_t, std::unique_ptr<Link>> links_;
-  std::vector<Connection*> pending_;  // inbound, before the handshake
-  std::unique_ptr<TlsContext> tls_;   // when opt_.tls is enabled, from start()
+  std::vector<Connection*> pending_;   // inbound, before the handshake
+  std::unique_ptr<TlsContext> tls_;    // when opt_.tls is enabled, from start()
   uv_timer_t* sweep_timer_ = nullptr;  // closes connections past the handshake deadline
   bool running_ = false;
   TcpTransportStats stats_;
