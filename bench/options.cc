@@ -195,6 +195,16 @@ const std::vector<Flag>& flags() {
        }},
       {"cluster-id", true,
        [](BenchOptions& o, const std::string& v) { return to_uint(v, o.cluster_id); }},
+      {"tls", false,
+       [](BenchOptions& o, const std::string&) {
+         o.tls = true;
+         return true;
+       }},
+      {"tls-dir", true,
+       [](BenchOptions& o, const std::string& v) {
+         o.tls_dir = v;
+         return !v.empty();
+       }},
       {"run-dir", true,
        [](BenchOptions& o, const std::string& v) {
          o.run_dir = v;
@@ -207,6 +217,8 @@ const std::vector<Flag>& flags() {
 ParseResult check(const BenchOptions& o) {
   if (o.storage == StorageKind::log && o.data_dir.empty() && o.run_dir.empty())
     return {false, false, "--storage log needs --data-dir DIR"};
+  if (o.tls && o.transport != TransportKind::tcp)
+    return {false, false, "--tls needs --transport tcp"};
   if (o.replica_mode && (o.node_id == 0 || o.ports.size() != o.replicas))
     return {false, false, "--replica-mode needs --node-id and one port per replica"};
   return {};
@@ -268,6 +280,8 @@ std::string usage() {
   --data-dir DIR           where the log goes (a fresh subdirectory per run,
                            removed afterwards unless --keep-data)
   --wire                   memory transport: encode and decode every message
+  --tls                    tcp transport: mutual TLS 1.3 between the replicas
+                           (certificates made for the run in a temp directory)
   --prefault-mb N|auto     heap to touch before the run, per process: without
                            compaction every command is fresh memory, and
                            first-touch page faults can cost more than synod
@@ -301,6 +315,7 @@ std::vector<std::string> to_args(const BenchOptions& o) {
   if (!o.data_dir.empty()) a.insert(a.end(), {"--data-dir", o.data_dir});
   a.insert(a.end(), {"--prefault-mb", std::to_string(std::max<std::int64_t>(o.prefault_mb, 0))});
   if (o.verbose) a.push_back("--verbose");
+  if (!o.tls_dir.empty()) a.insert(a.end(), {"--tls-dir", o.tls_dir});
   return a;
 }
 

@@ -37,6 +37,9 @@ struct BenchOptions {
   bool keep_data = false;
   // memory transport only: encode and decode every message with lib/wire.
   bool wire = false;
+  // tcp transport only: mutual TLS between the replicas, with a CA and node
+  // certificates made for the run in a temporary directory.
+  bool tls = false;
   // Heap to grow and touch before the run, per process (prefault.h); 0:
   // none, -1 (auto): sized for the run at the rates this code reached.
   std::int64_t prefault_mb = 0;
@@ -59,6 +62,7 @@ struct BenchOptions {
   std::vector<std::uint32_t> ports;  // index i: node i + 1, on 127.0.0.1
   std::string run_dir;               // --storage log: this run's directory
   std::uint64_t cluster_id = 0;      // refuses peers of another run
+  std::string tls_dir;               // --tls: ca.pem, node-<id>.pem and .key
 };
 
 struct ParseResult {

@@ -61,14 +61,14 @@ std::string config_line(const BenchOptions& o) {
   return fmt::format(
       "transport={} replicas={} value_bytes={} clients={} outstanding={} batch_max={} "
       "inflight_max={} storage={}{} {} warmup_s={} tick_ms={} election_ticks={} "
-      "snapshot_every={} compaction_tail={}{}",
+      "snapshot_every={} compaction_tail={}{}{}",
       to_string(o.transport), o.replicas, o.value_bytes, o.clients, o.outstanding, o.batch_max,
       o.inflight_max, to_string(o.storage),
       o.storage == StorageKind::log ? " data_dir=" + o.data_dir : "",
       o.commands ? fmt::format("commands={}", o.commands)
                  : fmt::format("duration_s={}", o.duration_s),
       o.warmup_s, o.tick_ms, o.election_ticks, o.snapshot_every, o.compaction_tail,
-      o.wire ? " wire=on" : "");
+      o.wire ? " wire=on" : "", o.tls ? " tls=on" : "");
 }
 
 std::string mib(std::uint64_t b) {

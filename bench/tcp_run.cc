@@ -15,6 +15,7 @@
 #include "process_stats.h"
 #include "rss_track.h"
 #include "run.h"
+#include "tls_dir.h"
 #include "uv_replica.h"
 
 namespace synod::bench {
@@ -206,6 +207,8 @@ RunResult run_tcp(const BenchOptions& opts) {
   o.prefault_mb = static_cast<std::int64_t>(prefault >> 20);
   static std::uint64_t runs = 0;
   std::uint64_t cluster_id = static_cast<std::uint64_t>(getpid()) << 16 | runs++;
+  if (o.tls && (o.tls_dir = make_tls_dir(cluster_id, o.replicas, &why)).empty())
+    return failed_run(why);
   std::string ports;
   for (auto p : o.ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
   for (std::uint64_t id = 2; id <= o.replicas; ++id) {
@@ -216,6 +219,7 @@ RunResult run_tcp(const BenchOptions& opts) {
     if (spawn_self(args, &why) < 0) {
       stop_children(1000);
       remove_run_dir(o, run_dir);
+      remove_tls_dir(o.tls_dir);
       return failed_run(why);
     }
   }
@@ -231,6 +235,7 @@ RunResult run_tcp(const BenchOptions& opts) {
   }
   stop_children(2000);
   remove_run_dir(o, run_dir);
+  remove_tls_dir(o.tls_dir);
   malloc_trim(0);  // as run_memory: the next run starts cold
   return res;
 }

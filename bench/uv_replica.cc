@@ -37,6 +37,11 @@ bool UvReplica::start(std::uint64_t cluster_id,
   wire::WireLimits limits = wire_limits(o_);
   t.frame_bytes_max = limits.frame_bytes_max;
   t.log = [this](std::string_view line) { log(line); };
+  if (!o_.tls_dir.empty()) {
+    t.tls.cert_file = fmt::format("{}/node-{}.pem", o_.tls_dir, id_.value);
+    t.tls.key_file = fmt::format("{}/node-{}.key", o_.tls_dir, id_.value);
+    t.tls.ca_file = o_.tls_dir + "/ca.pem";
+  }
   transport_ = std::make_unique<TcpTransport>(loop_, t);
 
   UvHostOptions h;

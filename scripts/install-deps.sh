@@ -2,7 +2,7 @@
 # Installs synod's build and test dependencies from Debian's packages (run as
 # root on Debian 12). Skips apt when everything is already there.
 set -euo pipefail
-packages=(meson ninja-build g++ pkg-config python3 libfmt-dev libuv1-dev
+packages=(meson ninja-build g++ pkg-config python3 libfmt-dev libuv1-dev libssl-dev openssl
           flatbuffers-compiler libflatbuffers-dev doctest-dev redis-tools)
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "../../transports/uv/tcp_address.h"
+#include "synod/tcp_address.h"
 #include "kv_command_codec.h"
 #include "refusal.h"
 

@@ -83,6 +83,7 @@ bool KvNode::start(std::string* why) {
   TcpTransportOptions t;
   t.self = opt_.id;
   t.cluster_id = opt_.cluster_id;
+  t.tls = opt_.tls;
   for (const Peer& p : opt_.peers) {
     if (p.id == opt_.id)
       t.listen_address = p.address;
@@ -112,9 +113,10 @@ bool KvNode::start(std::string* why) {
       loop_, opt_.listen, std::move(limits),
       [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
   if (resp_->start(why) != Status::ok) return false;
-  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage{})\n",
+  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage, {}{})\n",
              opt_.id.value, opt_.listen,
              opt_.memory ? "in-memory" : "durable log in " + opt_.data_dir,
+             opt_.tls.enabled() ? "peer links over mutual TLS" : "plaintext peer links",
              opt_.join ? "; joining: a learner until CLUSTER ADDNODE on the leader" : "");
   return true;
 }

@@ -5,9 +5,9 @@
 #include <deque>
 #include <optional>
 
-#include "../../transports/uv/tcp_address.h"
 #include "client_auth.h"
 #include "resp_parser.h"
+#include "synod/tcp_address.h"
 
 namespace synod::kv {
 

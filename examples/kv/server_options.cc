@@ -8,6 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "client_auth.h"
+#include "synod/tcp_address.h"
+
 namespace synod::kv {
 
 namespace {
@@ -58,6 +61,24 @@ bool parse_output_buffer_limit(const std::string& text, ClientLimits* limits) {
   return true;
 }
 
+// TLS needs all three files; without TLS the consensus port may face only
+// loopback unless the operator says otherwise (docs/security.md).
+bool check_peer_security(const ServerOptions& o, const std::string& listen, std::string* why) {
+  const TlsOptions& t = o.tls;
+  int given = !t.cert_file.empty() + !t.key_file.empty() + !t.ca_file.empty();
+  if (given != 0 && given != 3)
+    return (*why = "--tls-cert, --tls-key and --tls-ca go together: give all three"), false;
+  if (given == 3 && o.insecure_peers)
+    return (*why = "--insecure-peers and --tls-cert exclude each other"), false;
+  if (given == 0 && !o.insecure_peers && !is_loopback_address(listen))
+    return (*why = "refusing plaintext peer links on " + listen +
+                   ": anyone who reaches that port could forge consensus messages. Give "
+                   "--tls-cert, --tls-key and --tls-ca (docs/security.md), or --insecure-peers "
+                   "on a network where every host is trusted"),
+           false;
+  return true;
+}
+
 }  // namespace
 
 bool parse_memory_size(const std::string& text, std::uint64_t* bytes) {
@@ -105,12 +126,23 @@ bool read_password_file(const std::string& path, std::string* password, std::str
   return true;
 }
 
+bool is_loopback_address(const std::string& host_port) {
+  sockaddr_storage sa{};
+  std::string ignored;
+  return parse_address(host_port, &sa, &ignored) &&
+         is_loopback(reinterpret_cast<const sockaddr*>(&sa));
+}
+
 const char* server_usage() {
   return "usage: synod-kv --id N --peers 1=HOST:PORT,2=HOST:PORT,... --listen HOST:PORT\n"
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
          "                [--bootstrap | --join]\n"
          "                [--snapshot-bytes N] [--compaction-tail N] [--lease-reads]\n"
+         "                [--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure-peers]\n"
+         "                [--requirepass-file FILE] [--protected-mode yes|no]\n"
+         "                [--maxclients N] [--timeout SECONDS]\n"
+         "                [--client-output-buffer-limit 'HARD SOFT SECONDS']\n"
          "  --peers     the consensus address of every member, this one included\n"
          "  --listen    where Redis clients (RESP2) connect\n"
          "  --data-dir  the durable log (default ./synod-data-ID)\n"
@@ -130,9 +162,6 @@ const char* server_usage() {
          "              waits until CLUSTER ADDNODE ID RAFT-ADDR CLIENT-ADDR (a voter)\n"
          "              or CLUSTER ADDLEARNER on the leader adds it; only for a node\n"
          "              that never was a member (docs/kv.md)\n"
-         "                [--requirepass-file FILE] [--protected-mode yes|no]\n"
-         "                [--maxclients N] [--timeout SECONDS]\n"
-         "                [--client-output-buffer-limit 'HARD SOFT SECONDS']\n"
          "  --requirepass-file  clients must AUTH with the password this file holds\n"
          "              (one trailing newline stripped); never on the command line\n"
          "  --protected-mode  without a password, serve loopback clients only\n"
@@ -143,6 +172,11 @@ const char* server_usage() {
          "  --client-output-buffer-limit  close a client whose unread replies exceed\n"
          "              HARD bytes, or stay above SOFT for SECONDS (default\n"
          "              '256mb 64mb 60'; 0 turns a limit off)\n"
+         "  --tls-cert, --tls-key, --tls-ca  peer links over mutual TLS 1.3: this node's\n"
+         "              certificate (its subjectAltName URI synod://CLUSTER-ID/node/ID), its\n"
+         "              key, and the cluster CA (docs/security.md; scripts/make-certs.sh)\n"
+         "  --insecure-peers  allow plaintext peer links on a non-loopback address\n"
+         "              (anyone who reaches the port can then forge consensus messages)\n"
          "Membership (redis-cli, on the leader): CLUSTER ADDNODE | ADDLEARNER | DELNODE |\n"
          "  TRANSFER | NODES | HELP\n";
 }
@@ -163,7 +197,10 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                                                      "--maxclients",
                                                      "--timeout",
                                                      "--client-output-buffer-limit",
-                                                     "--requirepass"};
+                                                     "--requirepass",
+                                                     "--tls-cert",
+                                                     "--tls-key",
+                                                     "--tls-ca"};
   ServerOptions o;
   std::map<std::uint64_t, std::string> peers;
   for (int i = 1; i < argc; ++i) {
@@ -183,6 +220,8 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       o.join = true;
     else if (k == "--lease-reads")
       o.lease_reads = true;
+    else if (k == "--insecure-peers")
+      o.insecure_peers = true;
     else if (k == "--help" || k == "-h")
       return (*why = "usage"), std::nullopt;
     else if (!valued_flags.contains(k))
@@ -243,7 +282,13 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                     "--client-output-buffer-limit must be 'HARD SOFT SECONDS' (sizes such as "
                     "256mb, 0 for no limit), optionally after 'normal'"),
                std::nullopt;
-    } else
+    } else if (k == "--tls-cert")
+      o.tls.cert_file = v;
+    else if (k == "--tls-key")
+      o.tls.key_file = v;
+    else if (k == "--tls-ca")
+      o.tls.ca_file = v;
+    else
       return (*why = "unknown flag " + k), std::nullopt;
   }
   if (!o.id.valid()) return (*why = "--id is required"), std::nullopt;
@@ -263,6 +308,7 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
   if (!o.memory && o.data_dir.empty()) o.data_dir = "synod-data-" + std::to_string(o.id.value);
   for (auto& [id, addr] : peers) o.peers.push_back(Peer{NodeId{id}, addr});
+  if (!check_peer_security(o, peers.at(o.id.value), why)) return std::nullopt;
   return o;
 }
 

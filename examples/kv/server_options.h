@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client_limits.h"
+#include "synod/tls_options.h"
 #include "synod/transport.h"
 #include "synod/types.h"
 
@@ -37,7 +38,17 @@ struct ServerOptions {
   // Authentication and the limits on clients (--requirepass-file,
   // --protected-mode, --maxclients, --client-output-buffer-limit, --timeout).
   ClientLimits limits;
+  // Peer links over mutual TLS (docs/security.md): --tls-cert, --tls-key and
+  // --tls-ca, all three or none.
+  TlsOptions tls;
+  // Plaintext peer links on a non-loopback address. Without TLS anyone who
+  // reaches the consensus port can forge messages, so this must be asked
+  // for, as Redis's protected mode asks for exposure of its client port.
+  bool insecure_peers = false;
 };
+
+// True for a literal loopback address (127.0.0.0/8, ::1) with its port.
+bool is_loopback_address(const std::string& host_port);
 
 // Parses argv; on a bad or missing flag returns nullopt and sets *why to a
 // sentence naming it.

@@ -23,6 +23,9 @@ tests/e2e/netns_cluster.sh runs by default over emulated links).
 must then run where those addresses are reachable (netns_cluster.sh runs it
 inside a client namespace).
 
+--tls runs the peer links over mutual TLS, with a CA and node certificates
+made for the run by scripts/make-certs.sh (docs/security.md).
+
 --demo prints the story for people; without it the output is terse and the
 exit status says whether every check held. A failure names the phase, the
 check, and examples; the node logs are kept and their tails printed.
@@ -47,8 +50,9 @@ class Cluster:
     for consensus and base_port + 11 for clients on its own address, and
     wrap(i) gives the command prefix that runs node i (ip netns exec ...)."""
 
-    def __init__(self, binary, base_port, workdir, memory=False, hosts=None, wrap=None):
+    def __init__(self, binary, base_port, workdir, memory=False, hosts=None, wrap=None, tls_dir=None):
         self.binary, self.workdir, self.memory = binary, workdir, memory
+        self.tls_dir = tls_dir  # peer mTLS with the certificates of scripts/make-certs.sh
         self.ids = [1, 2, 3]
         self.host = {i: hosts[i - 1] if hosts else "127.0.0.1" for i in self.ids}
         self.peer_port = {i: base_port + (1 if hosts else i) for i in self.ids}
@@ -68,6 +72,10 @@ class Cluster:
         if self.host[i] != "127.0.0.1":
             # Clients come from another namespace: not loopback (docs/kv.md).
             cmd += ["--protected-mode", "no"]
+        if self.tls_dir:
+            cmd += ["--tls-cert", os.path.join(self.tls_dir, "node%d.crt" % i),
+                    "--tls-key", os.path.join(self.tls_dir, "node%d.key" % i),
+                    "--tls-ca", os.path.join(self.tls_dir, "ca.crt")]
         self.starts[i] += 1
         log = open(self.log_path(i), "a")
         log.write("=== start %d of node %d: %s\n" % (self.starts[i], i, " ".join(cmd)))
@@ -610,6 +618,8 @@ def main():
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--hosts", help="H1,H2,H3: one address per node (default: all on 127.0.0.1)")
     ap.add_argument("--netns", help="run node i under 'ip netns exec NETNS<i>' (needs --hosts)")
+    ap.add_argument("--tls", action="store_true",
+                    help="peer links over mutual TLS (certificates made by scripts/make-certs.sh)")
     args = ap.parse_args()
     hosts = args.hosts.split(",") if args.hosts else None
     if (hosts and len(hosts) != 3) or (args.netns and not hosts):
@@ -618,8 +628,15 @@ def main():
     say = print if args.demo else (lambda *a: None)
     workdir = tempfile.mkdtemp(prefix="synod-e2e-")
     memory = args.scenario == "memory"
+    tls_dir = None
+    if args.tls:
+        tls_dir = os.path.join(workdir, "pki")
+        make_certs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                                  "make-certs.sh")
+        subprocess.run(["bash", make_certs, tls_dir, "1", "1", "2", "3", "--"] + list(
+            "IP:%s" % h for h in (hosts or [])), check=True, stdout=subprocess.DEVNULL)
     cluster = Cluster(os.path.abspath(args.bin), args.base_port, workdir, memory=memory,
-                      hosts=hosts, wrap=wrap)
+                      hosts=hosts, wrap=wrap, tls_dir=tls_dir)
     run = Run(cluster, args, say)
     t0 = time.time()
     try:
@@ -646,8 +663,8 @@ def main():
     what = {"memory": "kill -9 of a follower and of the leader, each restarted with --memory and rejoined",
             "durable": "kill -9 of leader, of a follower, and of all three at once",
             "leader": "kill -9 of the leader and its restart"}[args.scenario]
-    print("kv cluster e2e (%s): ok in %.1f s (%d acknowledged writes kept across %s; %d -UNKNOWN replies)"
-          % (args.scenario, took, len(run.acked), what, run.unknown))
+    print("kv cluster e2e (%s%s): ok in %.1f s (%d acknowledged writes kept across %s; %d -UNKNOWN replies)"
+          % (args.scenario, ", peer TLS" if args.tls else "", took, len(run.acked), what, run.unknown))
     return 0
 
 

@@ -1,4 +1,4 @@
-#include "tcp_address.h"
+#include "synod/tcp_address.h"
 
 #include <charconv>
 

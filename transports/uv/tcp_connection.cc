@@ -1,15 +1,17 @@
-// The connection side of TcpTransport: dialing with backoff, accepting, the
-// handshake, reading frames and writing queued bytes.
+// The connection side of TcpTransport: dialing with backoff, reading frames
+// (through TLS when enabled) and writing queued bytes. The handshake (hello,
+// certificates, limits, deadline) is in tcp_handshake.cc.
 #include <fmt/format.h>
 
 #include <cstring>
 
+#include "tcp_frames.h"
 #include "tcp_link.h"
+#include "tls_context.h"
 
 namespace synod {
 
 namespace {
-constexpr std::size_t kPendingMax = 64;  // inbound connections not yet introduced
 constexpr std::size_t kReadChunk = 64 * 1024;
 
 uv_stream_t* stream(TcpTransport::Connection* c) { return reinterpret_cast<uv_stream_t*>(&c->tcp); }
@@ -31,6 +33,8 @@ void TcpTransport::dial(Link& link) {
   c->owner = this;
   c->peer = link.peer.id;
   c->outbound = true;
+  c->remote = link.peer.address;
+  c->started_ms = c->last_read_ms = uv_now(loop_);
   uv_tcp_init(loop_, &c->tcp);
   c->tcp.data = c;
   c->connect_req.data = c;
@@ -43,6 +47,8 @@ void TcpTransport::dial(Link& link) {
   if (rc != 0) close(c);
 }
 
+// Connected: without TLS the hello goes at once; with TLS the handshake
+// starts and the hello follows once the peer's certificate named c->peer.
 void TcpTransport::on_connected(Connection* c, int status) {
   if (c->closing) return;
   if (status != 0) {
@@ -51,9 +57,14 @@ void TcpTransport::on_connected(Connection* c, int status) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   uv_tcp_keepalive(&c->tcp, 1, 10);
-  uv_read_start(stream(c), alloc_cb, read_cb);
-  write(c, tcp_wire::encode(
-               {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, c->peer}));
+  start_reading(c);
+  if (tls_) {
+    c->tls = std::make_unique<TlsSession>(tls_->get(), TlsSession::Role::client);
+    pump(c);
+    return;
+  }
+  transmit(c, tcp_wire::encode(
+                  {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, c->peer}));
 }
 
 void TcpTransport::schedule_reconnect(Link& link) {
@@ -79,23 +90,6 @@ void TcpTransport::schedule_reconnect(Link& link) {
   link.backoff_ms = std::min(link.backoff_ms * 2, opt_.reconnect_max_ms);
 }
 
-void TcpTransport::on_inbound(uv_stream_t* server) {
-  auto* c = new Connection;
-  c->owner = this;
-  uv_tcp_init(loop_, &c->tcp);
-  c->tcp.data = c;
-  if (uv_accept(server, stream(c)) != 0 || pending_.size() >= kPendingMax) {
-    if (pending_.size() >= kPendingMax) log("refused a connection: too many unintroduced");
-    pending_.push_back(c);
-    close(c);
-    return;
-  }
-  pending_.push_back(c);
-  uv_tcp_nodelay(&c->tcp, 1);
-  uv_tcp_keepalive(&c->tcp, 1, 10);
-  uv_read_start(stream(c), alloc_cb, read_cb);
-}
-
 void TcpTransport::close(Connection* c) {
   if (!c || c->closing) return;
   c->closing = true;
@@ -119,6 +113,7 @@ void TcpTransport::on_closed(Connection* c) {
   delete c;
 }
 
+// Starts the one write in flight. Precondition: !c->writing.
 void TcpTransport::write(Connection* c, std::vector<std::uint8_t> bytes) {
   c->writing = true;
   c->wbuf = std::move(bytes);
@@ -142,13 +137,46 @@ void TcpTransport::on_written(Connection* c, int status) {
     close(c);
     return;
   }
+  pump(c);  // handshake bytes and the hello go before frames
   if (Link* link = link_of(c); link && link->conn == c) flush(*link);
 }
 
-// Everything queued for the peer goes out in one write.
+// Writes what waits in c->out (and, with TLS, in the session) unless a write
+// is in flight; on_written calls again.
+void TcpTransport::pump(Connection* c) {
+  if (c->writing || c->closing) return;
+  if (c->tls) c->tls->drain(&c->out);
+  if (c->out.empty()) return;
+  std::vector<std::uint8_t> bytes = std::move(c->wbuf);  // reuse its capacity
+  bytes.clear();
+  bytes.swap(c->out);
+  write(c, std::move(bytes));
+}
+
+// Sends handshake plaintext (the hello) on c, encrypted when TLS is on.
+void TcpTransport::transmit(Connection* c, std::span<const std::uint8_t> plaintext) {
+  if (c->tls)
+    c->tls->write(plaintext);
+  else
+    c->out.insert(c->out.end(), plaintext.begin(), plaintext.end());
+  pump(c);
+}
+
+// Everything queued for the peer goes out in one write (with TLS: as the
+// records of one SSL_write, in one write).
 void TcpTransport::flush(Link& link) {
   Connection* c = link.conn;
   if (!c || c->writing || c->closing || link.queue.empty()) return;
+  if (c->tls) {
+    if (!c->tls->write(link.queue)) {
+      log(fmt::format("node {} ({}): {}; closing", c->peer.value, c->remote, c->tls->error()));
+      close(c);
+      return;
+    }
+    link.queue.clear();
+    pump(c);
+    return;
+  }
   std::vector<std::uint8_t> bytes;
   bytes.swap(link.queue);
   link.queue.swap(c->wbuf);  // reuse the last write's buffer
@@ -158,7 +186,8 @@ void TcpTransport::flush(Link& link) {
 
 void TcpTransport::attach(Link& link, Connection* c) {
   if (link.conn && link.conn != c) {
-    log(fmt::format("node {} reconnected; dropping the old connection", link.peer.id.value));
+    log(fmt::format("node {} reconnected from {}; dropping the old connection", link.peer.id.value,
+                    c->remote));
     close(link.conn);
   }
   link.conn = c;
@@ -170,58 +199,48 @@ void TcpTransport::attach(Link& link, Connection* c) {
   flush(link);
 }
 
-// Checks the peer's hello; false when the connection was refused.
-bool TcpTransport::on_hello(Connection* c) {
-  tcp_wire::Hello h = tcp_wire::decode(c->rbuf.data() + c->rpos);
-  c->rpos += tcp_wire::kHelloBytes;
-  std::string why;
-  auto it = links_.find(h.from.value);
-  if (h.magic != tcp_wire::kMagic)
-    why = "not a synod peer";
-  else if (h.version != tcp_wire::kVersion)
-    why = fmt::format("unsupported version {}", h.version);
-  else if (h.cluster != opt_.cluster_id)
-    why = fmt::format("wrong cluster id {}", h.cluster);
-  else if (h.to != opt_.self)
-    why = fmt::format("addressed to node {}", h.to.value);
-  else if (it == links_.end())
-    why = fmt::format("unknown node id {}", h.from.value);
-  else if (c->outbound && h.from != c->peer)
-    why = fmt::format("answered as node {}", h.from.value);
-  else if (!c->outbound && h.from > opt_.self)
-    why = "wrong dial direction";
-  if (!why.empty()) {
-    ++stats_.handshakes_refused;
-    log(fmt::format("refused connection from {}: {}", h.from.value, why));
-    close(c);
-    return false;
+void TcpTransport::read(Connection* c, const std::uint8_t* data, std::size_t n) {
+  c->last_read_ms = uv_now(loop_);
+  if (!c->tls) {
+    c->rbuf.insert(c->rbuf.end(), data, data + n);
+  } else {
+    bool ok = c->tls->feed(data, n, &c->rbuf);
+    pump(c);  // handshake messages, or the alert of a failure
+    if (!ok) {
+      if (!c->introduced)
+        refuse(c, Refusal::tls_failed, c->tls->error());
+      else {
+        log(fmt::format("node {} ({}): {}; closing", c->peer.value, c->remote, c->tls->error()));
+        close(c);
+      }
+      return;
+    }
+    if (!c->tls->established()) return;
+    if (!c->cert_id && !on_tls_established(c)) return;
   }
-  c->peer = h.from;
-  if (!c->outbound)
-    write(c, tcp_wire::encode(
-                 {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, h.from}));
-  log(fmt::format("connected to node {}", h.from.value));
-  attach(*it->second, c);
-  return true;
+  process(c);
 }
 
-void TcpTransport::read(Connection* c, const std::uint8_t* data, std::size_t n) {
-  c->rbuf.insert(c->rbuf.end(), data, data + n);
+// Consumes the hello, then whole frames, from c->rbuf (plaintext).
+void TcpTransport::process(Connection* c) {
   if (!c->introduced) {
     if (c->rbuf.size() - c->rpos < tcp_wire::kHelloBytes) return;
     if (!on_hello(c)) return;
   }
-  while (!c->closing && c->rbuf.size() - c->rpos >= 4) {
-    std::uint32_t len = tcp_wire::get_u32(c->rbuf.data() + c->rpos);
-    if (len > opt_.frame_bytes_max) {
-      log(fmt::format("node {} sent a {}-byte frame (limit {}); closing", c->peer.value, len,
-                      opt_.frame_bytes_max));
+  while (!c->closing) {
+    std::span<const std::uint8_t> frame;
+    std::size_t used = 0;
+    auto scan = tcp_wire::next_frame(std::span(c->rbuf).subspan(c->rpos), opt_.frame_bytes_max,
+                                     &frame, &used);
+    if (scan == tcp_wire::FrameScan::need_more) break;
+    if (scan == tcp_wire::FrameScan::oversized) {
+      ++stats_.frames_oversized;
+      log(fmt::format("node {} ({}) sent a {}-byte frame (limit {}); closing", c->peer.value,
+                      c->remote, used, opt_.frame_bytes_max));
       close(c);
       return;
     }
-    if (c->rbuf.size() - c->rpos - 4 < len) break;
-    std::span<const std::uint8_t> frame(c->rbuf.data() + c->rpos + 4, len);
-    c->rpos += 4 + len;
+    c->rpos += used;
     ++stats_.frames_received;
     if (handler_) handler_(c->peer, frame);
   }
@@ -252,6 +271,7 @@ void read_cb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 
 }  // namespace
 
+void TcpTransport::start_reading(Connection* c) { uv_read_start(stream(c), alloc_cb, read_cb); }
 void TcpTransport::close_from_read(Connection* c) { close(c); }
 void TcpTransport::read_from(Connection* c, const std::uint8_t* data, std::size_t n) {
   read(c, data, n);

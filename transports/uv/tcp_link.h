@@ -3,9 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "synod/tcp_transport.h"
+#include "tls_session.h"
 
 namespace synod {
 
@@ -22,6 +26,27 @@ struct TcpTransport::Connection {
   std::vector<std::uint8_t> rbuf;
   std::size_t rpos = 0;            // rbuf bytes already consumed
   std::vector<std::uint8_t> wbuf;  // the bytes of the write in flight
+  // Bytes for the socket produced while a write was in flight (the hello,
+  // TLS handshake messages): written, in order, after it.
+  std::vector<std::uint8_t> out;
+  std::unique_ptr<TlsSession> tls;  // null without TLS
+  std::optional<NodeId> cert_id;    // TLS: the node its verified certificate names
+  std::string remote;               // "ip:port" for logs
+  std::string remote_ip;            // for the per-address cap
+  std::uint64_t started_ms = 0;     // uv_now() when created: the handshake deadline
+  std::uint64_t last_read_ms = 0;   // uv_now() of the last bytes received
+};
+
+// Why a connection was refused: one counter of TcpRefusals each.
+enum class TcpTransport::Refusal : std::uint8_t {
+  bad_hello,
+  unknown_id,
+  tls_failed,
+  certificate_mismatch,
+  replacement_refused,
+  handshake_timeout,
+  per_address_cap,
+  total_cap,
 };
 
 struct TcpTransport::Link {

@@ -5,8 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "tcp_address.h"
+#include "synod/tcp_address.h"
 #include "tcp_link.h"
+#include "tls_context.h"
 
 namespace synod {
 
@@ -49,6 +50,13 @@ Status TcpTransport::start() {
     log(fmt::format("bad listen address '{}': {}", opt_.listen_address, why));
     return Status::invalid_config;
   }
+  if (opt_.tls.enabled()) {
+    tls_ = TlsContext::create(opt_.tls, &why);
+    if (!tls_) {
+      log("TLS: " + why);
+      return Status::invalid_config;
+    }
+  }
   listener_ = new uv_tcp_t;
   uv_tcp_init(loop_, listener_);
   listener_->data = this;
@@ -65,6 +73,14 @@ Status TcpTransport::start() {
     return Status::unavailable;
   }
   running_ = true;
+  sweep_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, sweep_timer_);
+  sweep_timer_->data = this;
+  // A quarter of the deadline: a silent connection lives at most 1.25 times it.
+  std::uint64_t every = std::max<std::uint64_t>(opt_.handshake_timeout_ms / 4, 1);
+  uv_timer_start(
+      sweep_timer_, [](uv_timer_t* t) { static_cast<TcpTransport*>(t->data)->sweep(); }, every,
+      every);
   for (auto& [id, link] : links_) dial(*link);
   return Status::ok;
 }
@@ -77,6 +93,11 @@ void TcpTransport::stop() {
     link->queue.clear();
   }
   for (Connection* c : std::vector<Connection*>(pending_)) close(c);
+  if (sweep_timer_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(sweep_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    sweep_timer_ = nullptr;
+  }
   if (listener_) {
     uv_close(reinterpret_cast<uv_handle_t*>(listener_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });

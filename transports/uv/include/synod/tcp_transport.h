@@ -1,10 +1,19 @@
 // libuv TCP transport: implements synod::Transport on a uv_loop_t the host
 // owns. One connection per peer pair (the lower id dials), a handshake with
-// cluster id and node ids (strangers are refused and logged), length-prefixed
-// frames, reconnect with exponential backoff, and a byte bound on each peer's
-// write queue (beyond it frames are dropped and counted: Paxos tolerates loss,
-// memory must not grow without limit). Frames queued while a write is in
-// flight go out together in the next write.
+// cluster id and node ids (strangers are refused, counted and logged),
+// length-prefixed frames, reconnect with exponential backoff, and a byte
+// bound on each peer's write queue (beyond it frames are dropped and counted:
+// Paxos tolerates loss, memory must not grow without limit). Frames queued
+// while a write is in flight go out together in the next write.
+//
+// Security (docs/transport-tls.md): with `tls` set, every connection is
+// mutual TLS 1.3 and a peer is accepted only when its certificate chains to
+// the cluster CA and names the node id it claims. WITHOUT TLS NOTHING IS
+// AUTHENTICATED: anyone who can reach the port and knows the cluster id
+// (it travels in clear) can pose as a member and inject messages. Without
+// TLS the transport only limits the damage: a claim for a node whose link is
+// busy is refused, unintroduced connections time out, and their number is
+// capped per address and in total.
 //
 // Threading: every call on the loop's thread. Lifetime: call stop(), then run
 // the loop until it has no more work before destroying the transport; every
@@ -13,17 +22,22 @@
 
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "synod/tls_options.h"
 #include "synod/transport.h"
 
 namespace synod {
+
+class TlsContext;
 
 struct TcpTransportOptions {
   NodeId self{};
@@ -34,17 +48,46 @@ struct TcpTransportOptions {
   std::uint64_t queue_bytes_max = 64u << 20;  // per peer, queued and unsent
   std::uint64_t reconnect_min_ms = 20;
   std::uint64_t reconnect_max_ms = 2000;
+  // Mutual TLS 1.3 when a certificate is given; loaded at start().
+  TlsOptions tls;
+  // A connection not introduced (TLS and hello done) within this is closed.
+  std::uint64_t handshake_timeout_ms = 2000;
+  // Unintroduced inbound connections: at most this many per remote IP, and
+  // this many in all (connections from a configured peer's IP do not count
+  // against the total, so strangers cannot lock a member out).
+  std::size_t pending_per_address_max = 4;
+  std::size_t pending_total_max = 64;
+  // Without TLS a new connection claiming a node id replaces that node's
+  // link only if the link received nothing for this long (a restarted peer
+  // gets back in; a live one is not hijacked). With TLS a verified
+  // certificate replaces the link at once.
+  std::uint64_t replace_quiet_ms = 3000;
   // Where refusals and connection changes are reported; stderr when empty.
   std::function<void(std::string_view)> log;
+};
+
+// Connections refused before carrying frames, by reason; each is also logged
+// with the remote address.
+struct TcpRefusals {
+  std::uint64_t bad_hello = 0;   // not synod, version, cluster id, addressee, dial direction
+  std::uint64_t unknown_id = 0;  // hello from a node that is not a peer
+  std::uint64_t tls_failed = 0;  // TLS handshake failed (no or bad certificate, ...)
+  std::uint64_t certificate_mismatch = 0;  // certificate names another node (or none)
+  std::uint64_t replacement_refused = 0;   // claimed a node whose link is busy (no TLS)
+  std::uint64_t handshake_timeout = 0;     // not introduced within handshake_timeout_ms
+  std::uint64_t per_address_cap = 0;       // pending_per_address_max reached
+  std::uint64_t total_cap = 0;             // pending_total_max reached
 };
 
 struct TcpTransportStats {
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
-  std::uint64_t frames_dropped = 0;  // write queue over its bound
-  std::uint64_t writes = 0;          // uv_write calls (frames_sent / writes = batching)
-  std::uint64_t handshakes_refused = 0;
-  std::uint64_t connects = 0;  // handshakes completed
+  std::uint64_t frames_dropped = 0;      // write queue over its bound
+  std::uint64_t writes = 0;              // uv_write calls (frames_sent / writes = batching)
+  std::uint64_t handshakes_refused = 0;  // the sum of `refused`
+  TcpRefusals refused;
+  std::uint64_t frames_oversized = 0;  // over frame_bytes_max: the connection closed
+  std::uint64_t connects = 0;          // handshakes completed
 };
 
 class TcpTransport final : public Transport {
@@ -55,8 +98,10 @@ class TcpTransport final : public Transport {
   TcpTransport& operator=(const TcpTransport&) = delete;
 
   void set_handler(Handler handler) override;
-  // Binds and listens, and starts dialing peers with higher ids. Returns
-  // invalid_config for a bad address, unavailable when the bind fails.
+  // Loads the TLS files, binds and listens, and starts dialing peers with
+  // higher ids. Returns invalid_config for a bad address or TLS material
+  // that does not load (logged with the file and OpenSSL's reason),
+  // unavailable when the bind fails.
   Status start() override;
   void stop() override;
   Status send(NodeId to, std::span<const std::uint8_t> frame) override;
@@ -75,6 +120,7 @@ class TcpTransport final : public Transport {
 
  private:
   friend struct Connection;
+  enum class Refusal : std::uint8_t;
   void log(std::string_view line) const;
   void add_peer(const Peer& p);
   void remove_peer(NodeId id);
@@ -87,7 +133,15 @@ class TcpTransport final : public Transport {
   void dial(Link& link);
   void schedule_reconnect(Link& link);
   void on_inbound(uv_stream_t* server);
+  void start_reading(Connection* c);
+  bool is_peer_ip(const std::string& ip) const;
+  void refuse(Connection* c, Refusal reason, std::string_view why);
+  void sweep();
+  bool on_tls_established(Connection* c);
   bool on_hello(Connection* c);
+  void process(Connection* c);
+  void transmit(Connection* c, std::span<const std::uint8_t> plaintext);
+  void pump(Connection* c);
   void attach(Link& link, Connection* c);
   void on_closed(Connection* c);
   void flush(Link& link);
@@ -98,7 +152,9 @@ class TcpTransport final : public Transport {
   Handler handler_;
   uv_tcp_t* listener_ = nullptr;
   std::map<std::uint64_t, std::unique_ptr<Link>> links_;
-  std::vector<Connection*> pending_;  // inbound, before the handshake
+  std::vector<Connection*> pending_;   // inbound, before the handshake
+  std::unique_ptr<TlsContext> tls_;    // when opt_.tls is enabled, from start()
+  uv_timer_t* sweep_timer_ = nullptr;  // closes connections past the handshake deadline
   bool running_ = false;
   TcpTransportStats stats_;
 };

@@ -1,4 +1,5 @@
-// "host:port" and "[v6]:port" parsing for the TCP transport.
+// "host:port" and "[v6]:port" parsing, as the TCP transport reads peer
+// addresses (public so a host validates addresses the same way).
 #pragma once
 
 #include <uv.h>

@@ -1,0 +1,159 @@
+// TcpTransport's limits on unintroduced connections, with or without TLS:
+// the handshake deadline, the per-address and total caps (a configured
+// peer's address is exempt from the total), and, without TLS, no takeover
+// of a node whose link is busy.
+#include <doctest/doctest.h>
+
+#include "tcp_test_support.h"
+
+using namespace synod;
+using namespace synod::test;
+
+namespace {
+
+void shutdown(uv_loop_t* loop, std::initializer_list<TcpNode*> nodes) {
+  for (TcpNode* n : nodes) n->t->stop();
+  uv_run(loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(loop) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a silent connection is closed after the handshake deadline") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  TcpTransportOptions o = node_options(2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  o.handshake_timeout_ms = 100;
+  auto b = make_node(&loop, o);
+  REQUIRE(b->t->start() == Status::ok);
+  int silent = raw_connect(b->t->bound_port());
+  int half = raw_connect(b->t->bound_port());  // half a hello, then nothing
+  std::string h = hello(7, 1, 2).substr(0, 10);
+  REQUIRE(write(half, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
+  run_for(&loop, 50);
+  CHECK(!peer_closed(silent));  // not before the deadline
+  REQUIRE(run_until(&loop, [&] { return b->t->stats().refused.handshake_timeout == 2; }));
+  REQUIRE(run_until(&loop, [&] { return peer_closed(silent) && peer_closed(half); }));
+  CHECK(b->logged("no handshake within 100 ms"));
+  CHECK(b->logged("from 127.0.0.1:"));
+  ::close(silent);
+  ::close(half);
+  shutdown(&loop, {b.get()});
+}
+
+TEST_CASE("a dial that a peer accepts but never answers times out and is redialed") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(listener, 16) == 0);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  TcpTransportOptions o = node_options(
+      1, "127.0.0.1:0", {{NodeId{2}, "127.0.0.1:" + std::to_string(ntohs(a.sin_port))}});
+  o.handshake_timeout_ms = 80;
+  auto n1 = make_node(&loop, o);
+  REQUIRE(n1->t->start() == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return n1->t->stats().refused.handshake_timeout >= 2; }));
+  CHECK(n1->logged("refused connection to 127.0.0.1:"));
+  ::close(listener);
+  shutdown(&loop, {n1.get()});
+}
+
+TEST_CASE("unintroduced connections are capped per address") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  TcpTransportOptions o = node_options(2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  o.pending_per_address_max = 2;
+  auto b = make_node(&loop, o);
+  REQUIRE(b->t->start() == Status::ok);
+  int port = b->t->bound_port();
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) fds.push_back(raw_connect(port, "127.0.0.2"));
+  REQUIRE(run_until(&loop, [&] { return b->t->stats().refused.per_address_cap == 1; }));
+  REQUIRE(run_until(&loop, [&] { return peer_closed(fds[2]); }));
+  CHECK(!peer_closed(fds[0]));
+  CHECK(!peer_closed(fds[1]));
+  CHECK(b->logged("refused connection from 127.0.0.2:"));
+  // Another address is not affected.
+  int other = raw_connect(port, "127.0.0.3");
+  run_for(&loop, 50);
+  CHECK(b->t->stats().refused.per_address_cap == 1);
+  CHECK(!peer_closed(other));
+  fds.push_back(other);
+  for (int fd : fds) ::close(fd);
+  shutdown(&loop, {b.get()});
+}
+
+TEST_CASE("strangers filling the pending table do not lock out a configured peer") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  TcpTransportOptions o = node_options(2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  o.pending_total_max = 6;
+  o.pending_per_address_max = 2;
+  auto b = make_node(&loop, o);
+  REQUIRE(b->t->start() == Status::ok);
+  int port = b->t->bound_port();
+  // Six strangers on three addresses fill the table; a seventh is refused.
+  std::vector<int> fds;
+  for (int i = 0; i < 7; ++i) {
+    std::string ip = "127.0.0." + std::to_string(10 + i / 2);
+    fds.push_back(raw_connect(port, ip.c_str()));
+    run_for(&loop, 5);
+  }
+  REQUIRE(run_until(&loop, [&] { return b->t->stats().refused.total_cap == 1; }));
+  CHECK(b->logged("unintroduced connections (limit 6)"));
+  // Node 1, from 127.0.0.1 (its configured address), still gets in.
+  auto a = make_node(&loop, node_options(1, "127.0.0.1:0", {{NodeId{2}, address_of(*b)}}));
+  REQUIRE(a->t->start() == Status::ok);
+  CHECK(a->t->send(NodeId{2}, as_bytes("member")) == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return b->got.size() == 1; }));
+  CHECK(b->got[0].bytes == "member");
+  CHECK(b->t->stats().refused.total_cap == 1);
+  for (int fd : fds) ::close(fd);
+  shutdown(&loop, {a.get(), b.get()});
+}
+
+TEST_CASE(
+    "without TLS a hello claiming a node with a busy link is refused; a quiet link is replaced") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  TcpTransportOptions ob = node_options(2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  ob.replace_quiet_ms = 300;
+  auto b = make_node(&loop, ob);
+  REQUIRE(b->t->start() == Status::ok);
+  auto a = make_node(&loop, node_options(1, "127.0.0.1:0", {{NodeId{2}, address_of(*b)}}));
+  REQUIRE(a->t->start() == Status::ok);
+  CHECK(a->t->send(NodeId{2}, as_bytes("real 1")) == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return b->got.size() == 1; }));
+
+  // The link just carried bytes: a thief claiming node 1 is refused.
+  int thief = raw_connect(b->t->bound_port());
+  std::string h = hello(7, 1, 2) + framed("forged");
+  REQUIRE(write(thief, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
+  REQUIRE(run_until(&loop, [&] { return b->t->stats().refused.replacement_refused == 1; }));
+  CHECK(b->logged("claims node 1"));
+  CHECK(a->t->connected(NodeId{2}));
+  CHECK(b->t->connected(NodeId{1}));
+  CHECK(a->t->send(NodeId{2}, as_bytes("real 2")) == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return b->got.size() == 2; }));
+  CHECK(b->got[1].bytes == "real 2");
+  CHECK(b->t->stats().connects == 1);
+  ::close(thief);
+
+  // Quiet for longer than replace_quiet_ms (a peer that restarted looks
+  // like this): the newcomer takes the link over.
+  run_for(&loop, 400);
+  int newcomer = raw_connect(b->t->bound_port());
+  h = hello(7, 1, 2) + framed("after restart");
+  REQUIRE(write(newcomer, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
+  REQUIRE(run_until(&loop, [&] { return b->got.size() == 3; }));
+  CHECK(b->got[2].bytes == "after restart");
+  CHECK(b->t->stats().connects == 2);
+  CHECK(b->t->stats().refused.replacement_refused == 1);
+  ::close(newcomer);
+  shutdown(&loop, {a.get(), b.get()});
+}
