@@ -10,10 +10,13 @@
 //     messages, alerts, records) is appended; write it as one socket write.
 //     Call after feed() and write().
 //
-// The session's BIOs are memory only (a BIO that reads the bytes given to
-// feed() in place and one that appends to a vector that drain() hands over,
-// so neither direction copies more than OpenSSL itself does): nothing here
-// blocks or touches a socket.
+// The session's BIO is memory only: OpenSSL reads the bytes given to feed()
+// in place (nothing of them is kept after the call) and writes records into
+// a vector that drain() hands over by swap when the caller's is empty, so
+// neither direction copies more than OpenSSL itself does. Nothing here
+// blocks or touches a socket. A session is not thread-safe; one thread at a
+// time.
+//
 // When feed() or write() returns false the session failed (error() says
 // why, with OpenSSL's verification reason when the peer's certificate was
 // refused): drain() once more to send the alert, then close the socket.
