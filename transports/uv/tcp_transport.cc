@@ -128,8 +128,10 @@ void TcpTransport::add_peer(const Peer& p) {
 void TcpTransport::set_peers(const std::vector<Peer>& peers) {
   std::vector<NodeId> gone;
   for (auto& [id, link] : links_) {
+    // Not captured by the lambda: clang 14 cannot capture structured bindings.
+    const Peer& current = link->peer;
     bool kept = std::any_of(peers.begin(), peers.end(), [&](const Peer& p) {
-      return p.id.value == id && p.address == link->peer.address;
+      return p.id == current.id && p.address == current.address;
     });
     if (!kept) gone.push_back(NodeId{id});
   }

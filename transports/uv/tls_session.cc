@@ -4,7 +4,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "tls_context.h"
 
@@ -12,15 +14,47 @@ namespace synod {
 
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;  // one TLS record's plaintext at most
+
+long bio_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+}  // namespace
+
+// Reads from the bytes of the feed() in progress; none left is "retry".
+int TlsSession::bio_read(BIO* bio, char* out, std::size_t len, std::size_t* got) {
+  auto* self = static_cast<TlsSession*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (self->in_.empty()) {
+    BIO_set_retry_read(bio);
+    *got = 0;
+    return 0;
+  }
+  std::size_t n = std::min(len, self->in_.size());
+  std::memcpy(out, self->in_.data(), n);
+  self->in_ = self->in_.subspan(n);
+  *got = n;
+  return 1;
+}
+
+int TlsSession::bio_write(BIO* bio, const char* in, std::size_t len, std::size_t* put) {
+  auto* self = static_cast<TlsSession*>(BIO_get_data(bio));
+  self->out_.insert(self->out_.end(), in, in + len);
+  *put = len;
+  return 1;
 }
 
 TlsSession::TlsSession(SSL_CTX* ctx, Role role) {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "synod memory");
+    BIO_meth_set_read_ex(m, &TlsSession::bio_read);
+    BIO_meth_set_write_ex(m, &TlsSession::bio_write);
+    BIO_meth_set_ctrl(m, bio_ctrl);
+    return m;
+  }();
   ssl_ = SSL_new(ctx);
-  in_ = BIO_new(BIO_s_mem());
-  out_ = BIO_new(BIO_s_mem());
-  // An empty input BIO means "wait for more", not end of stream.
-  BIO_set_mem_eof_return(in_, -1);
-  SSL_set_bio(ssl_, in_, out_);
+  BIO* bio = BIO_new(method);
+  BIO_set_data(bio, this);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl_, bio, bio);  // one BIO for both directions; freed by SSL_free
   if (role == Role::client) {
     SSL_set_connect_state(ssl_);
     handshake();
@@ -67,13 +101,13 @@ bool TlsSession::flush_pending() {
 bool TlsSession::feed(const std::uint8_t* data, std::size_t n,
                       std::vector<std::uint8_t>* plaintext) {
   if (failed_) return false;
-  while (n > 0) {
-    int chunk = static_cast<int>(std::min<std::size_t>(n, INT_MAX));
-    int wrote = BIO_write(in_, data, chunk);
-    if (wrote <= 0) return fail(SSL_ERROR_SSL, "TLS input");
-    data += wrote;
-    n -= static_cast<std::size_t>(wrote);
-  }
+  in_ = {data, n};
+  // OpenSSL takes every byte before it asks for more (WANT_READ): nothing of
+  // `data` is referenced after this call.
+  struct Done {
+    TlsSession* s;
+    ~Done() { s->in_ = {}; }
+  } done{this};
   if (!established_ && (!handshake() || !established_)) return !failed_;
   // Decrypted into scratch, not into plaintext's tail: growing the vector by
   // a whole record per read would zero 16 KiB for every small message.
@@ -108,15 +142,16 @@ bool TlsSession::write(std::span<const std::uint8_t> plaintext) {
   return true;
 }
 
-bool TlsSession::has_output() const { return BIO_ctrl_pending(out_) > 0; }
+bool TlsSession::has_output() const { return !out_.empty(); }
 
 void TlsSession::drain(std::vector<std::uint8_t>* ciphertext) {
-  std::size_t n = BIO_ctrl_pending(out_);
-  if (n == 0) return;
-  std::size_t at = ciphertext->size();
-  ciphertext->resize(at + n);
-  int got = BIO_read(out_, ciphertext->data() + at, static_cast<int>(n));
-  ciphertext->resize(at + static_cast<std::size_t>(got > 0 ? got : 0));
+  if (out_.empty()) return;
+  if (ciphertext->empty()) {
+    ciphertext->swap(out_);  // the usual case: no copy
+  } else {
+    ciphertext->insert(ciphertext->end(), out_.begin(), out_.end());
+    out_.clear();
+  }
 }
 
 std::vector<std::string> TlsSession::peer_uris() const {

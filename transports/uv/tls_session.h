@@ -10,7 +10,13 @@
 //     messages, alerts, records) is appended; write it as one socket write.
 //     Call after feed() and write().
 //
-// The session uses memory BIOs, so nothing here blocks or touches a socket.
+// The session's BIO is memory only: OpenSSL reads the bytes given to feed()
+// in place (nothing of them is kept after the call) and writes records into
+// a vector that drain() hands over by swap when the caller's is empty, so
+// neither direction copies more than OpenSSL itself does. Nothing here
+// blocks or touches a socket. A session is not thread-safe; one thread at a
+// time.
+//
 // When feed() or write() returns false the session failed (error() says
 // why, with OpenSSL's verification reason when the peer's certificate was
 // refused): drain() once more to send the alert, then close the socket.
@@ -54,10 +60,14 @@ class TlsSession {
   bool handshake();
   bool flush_pending();
   bool fail(int ssl_error, const char* during);
+  static int bio_read(BIO* bio, char* out, std::size_t len, std::size_t* got);
+  static int bio_write(BIO* bio, const char* in, std::size_t len, std::size_t* put);
 
   SSL* ssl_ = nullptr;
-  BIO* in_ = nullptr;   // ciphertext from the peer (owned by ssl_)
-  BIO* out_ = nullptr;  // ciphertext for the peer (owned by ssl_)
+  // Ciphertext from the peer not yet taken by OpenSSL: the argument of the
+  // feed() in progress (OpenSSL keeps partial records in its own buffer).
+  std::span<const std::uint8_t> in_;
+  std::vector<std::uint8_t> out_;  // ciphertext for the peer, until drain()
   bool established_ = false;
   bool failed_ = false;
   std::string error_;
