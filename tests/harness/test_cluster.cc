@@ -1,0 +1,141 @@
+#include "test_cluster.h"
+
+#include <stdexcept>
+
+namespace synod::test {
+
+namespace {
+
+// A failed save or sync would make every later assertion meaningless.
+void require_ok(Status s, const char* what) {
+  if (s != Status::ok) throw std::runtime_error(std::string("MemoryStorage ") + what + " failed");
+}
+
+}  // namespace
+
+TestCluster::TestCluster(std::size_t voters, Configure configure) {
+  std::vector<NodeId> ids;
+  for (std::uint64_t id = 1; id <= voters; ++id) ids.push_back(NodeId{id});
+  for (std::uint64_t id = 1; id <= voters; ++id) {
+    Config c;
+    c.id = NodeId{id};
+    c.voters = ids;
+    c.seed = id;
+    if (configure) configure(c);
+    add(c);
+    start(id);
+  }
+}
+
+void TestCluster::add(const Config& config) { nodes_[config.id.value].config = config; }
+
+void TestCluster::start(std::uint64_t id) {
+  TestNode& n = at(id);
+  n.replica = std::make_unique<Replica>(n.config, n.storage);
+}
+
+void TestCluster::stop(std::uint64_t id) { at(id).replica.reset(); }
+
+TestNode& TestCluster::at(std::uint64_t id) {
+  auto it = nodes_.find(id);
+  if (it == nodes_.end()) throw std::out_of_range("no node " + std::to_string(id));
+  return it->second;
+}
+
+const TestNode& TestCluster::at(std::uint64_t id) const {
+  auto it = nodes_.find(id);
+  if (it == nodes_.end()) throw std::out_of_range("no node " + std::to_string(id));
+  return it->second;
+}
+
+bool TestCluster::running(std::uint64_t id) const {
+  auto it = nodes_.find(id);
+  return it != nodes_.end() && it->second.replica != nullptr;
+}
+
+void TestCluster::drain(std::uint64_t id) {
+  TestNode& n = at(id);
+  while (n.replica && n.replica->has_ready()) {
+    Ready rd = n.replica->ready();
+    // 1. Persist: the snapshot first, then hard state and entries.
+    if (rd.snapshot) {
+      require_ok(n.storage.save_snapshot(*rd.snapshot, rd.keep_from), "save_snapshot");
+      ++n.snapshots_saved;
+    }
+    require_ok(n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries), "save");
+    if (rd.must_sync) require_ok(n.storage.sync(), "sync");
+    // 2. Send.
+    wire.insert(wire.end(), rd.messages.begin(), rd.messages.end());
+    // 3. Restore, apply, note the membership.
+    if (rd.restore) {
+      n.restores.push_back(*rd.restore);
+      if (on_restore) on_restore(id, *rd.restore);
+    }
+    for (const Entry& e : rd.committed) {
+      n.applied.push_back(e);
+      if (on_apply && e.value.kind() == ValueKind::commands) on_apply(id, e);
+    }
+    if (rd.membership) n.membership = *rd.membership;
+    // 4. Outcomes and reads.
+    n.outcomes.insert(n.outcomes.end(), rd.outcomes.begin(), rd.outcomes.end());
+    n.reads.insert(n.reads.end(), rd.reads.begin(), rd.reads.end());
+    // 5. Advance.
+    n.replica->advance(rd);
+  }
+}
+
+void TestCluster::settle(std::size_t max_steps) {
+  for (std::size_t step = 0; step <= max_steps; ++step) {
+    for (auto& [id, n] : nodes_) drain(id);
+    if (wire.empty()) return;
+    Message m = wire.front();
+    wire.pop_front();
+    if (!running(m.to.value)) {
+      ++undelivered;
+      continue;
+    }
+    if (deliver(m)) node(m.to.value).step(m);
+  }
+  throw std::runtime_error("the cluster never went quiet");
+}
+
+void TestCluster::tick_all(int ticks) {
+  for (int t = 0; t < ticks; ++t) {
+    for (auto& [id, n] : nodes_)
+      if (n.replica) n.replica->tick();
+    settle();
+  }
+}
+
+std::uint64_t TestCluster::leader() const {
+  for (const auto& [id, n] : nodes_)
+    if (n.replica && n.replica->info().role == Role::leader) return id;
+  return 0;
+}
+
+bool TestCluster::commit_everywhere(const std::string& command) {
+  std::uint64_t l = leader();
+  if (l == 0 || !node(l).propose(command).ok()) return false;
+  settle();
+  tick_all(3);
+  for (const auto& [id, n] : nodes_) {
+    if (!n.replica) continue;
+    bool found = false;
+    for (const Entry& e : n.applied)
+      if (e.value.kind() == ValueKind::commands)
+        for (const auto& c : e.value.commands()) found = found || c == command;
+    if (!found) return false;
+  }
+  return true;
+}
+
+void TestCluster::inject(const Message& m) {
+  node(m.to.value).step(m);
+  settle();
+}
+
+void TestCluster::isolate(std::uint64_t id) {
+  deliver = [id](const Message& m) { return m.to.value != id && m.from.value != id; };
+}
+
+}  // namespace synod::test
