@@ -29,8 +29,38 @@ TestCluster::TestCluster(std::size_t voters, Configure configure) {
 
 void TestCluster::add(const Config& config) { nodes_[config.id.value].config = config; }
 
+std::string TestNode::image() const {
+  std::string s;
+  for (const auto& c : commands) s += c + "\n";
+  return s;
+}
+
+void TestNode::restore(const Snapshot& snapshot) {
+  commands.clear();
+  std::string cur;
+  for (char ch : *snapshot.data) {
+    if (ch == '\n') {
+      commands.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  applied_slot = snapshot.meta.slot;
+}
+
+bool TestNode::has_command(const std::string& command) const {
+  for (const auto& c : commands)
+    if (c == command) return true;
+  return false;
+}
+
 void TestCluster::start(std::uint64_t id) {
   TestNode& n = at(id);
+  if (n.config.applied == Slot{}) {
+    n.commands.clear();
+    n.applied_slot = Slot{};
+  }
   n.replica = std::make_unique<Replica>(n.config, n.storage);
 }
 
@@ -65,15 +95,22 @@ void TestCluster::drain(std::uint64_t id) {
     require_ok(n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries), "save");
     if (rd.must_sync) require_ok(n.storage.sync(), "sync");
     // 2. Send.
+    for (const Message& m : rd.messages) ++sent[m.type];
     wire.insert(wire.end(), rd.messages.begin(), rd.messages.end());
     // 3. Restore, apply, note the membership.
     if (rd.restore) {
       n.restores.push_back(*rd.restore);
-      if (on_restore) on_restore(id, *rd.restore);
+      n.restore(*rd.restore);
     }
     for (const Entry& e : rd.committed) {
-      n.applied.push_back(e);
-      if (on_apply && e.value.kind() == ValueKind::commands) on_apply(id, e);
+      if (e.slot != n.applied_slot.next())
+        throw std::runtime_error("node " + std::to_string(id) + " got slot " +
+                                 std::to_string(e.slot.value) + " to apply after slot " +
+                                 std::to_string(n.applied_slot.value));
+      n.committed.push_back(e);
+      if (e.value.kind() == ValueKind::commands)
+        n.commands.insert(n.commands.end(), e.value.commands().begin(), e.value.commands().end());
+      n.applied_slot = e.slot;
     }
     if (rd.membership) n.membership = *rd.membership;
     // 4. Outcomes and reads.
@@ -118,20 +155,23 @@ bool TestCluster::commit_everywhere(const std::string& command) {
   if (l == 0 || !node(l).propose(command).ok()) return false;
   settle();
   tick_all(3);
-  for (const auto& [id, n] : nodes_) {
-    if (!n.replica) continue;
-    bool found = false;
-    for (const Entry& e : n.applied)
-      if (e.value.kind() == ValueKind::commands)
-        for (const auto& c : e.value.commands()) found = found || c == command;
-    if (!found) return false;
-  }
+  for (const auto& [id, n] : nodes_)
+    if (n.replica && !n.has_command(command)) return false;
   return true;
 }
 
 void TestCluster::inject(const Message& m) {
   node(m.to.value).step(m);
   settle();
+}
+
+Status TestCluster::compact(std::uint64_t id) {
+  TestNode& n = at(id);
+  return n.replica->compact(n.applied_slot, n.image());
+}
+
+void TestCluster::heal() {
+  deliver = [](const Message&) { return true; };
 }
 
 void TestCluster::isolate(std::uint64_t id) {

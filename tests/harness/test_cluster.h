@@ -3,8 +3,9 @@
 // loop that follows the whole contract of synod/ready.h and
 // docs/embedding.md: save the snapshot, then hard state and entries, sync
 // when asked; send; restore, apply, note the membership; record outcomes and
-// reads; advance. Tests that need a state machine set on_apply/on_restore;
-// everything the hosts saw is kept per node for assertions.
+// reads; advance. Each node's host keeps a small state machine (the commands
+// applied, snapshotted as their '\n'-joined image) and everything it saw, for
+// assertions. Used by tests/unit; see docs/testing.md.
 #pragma once
 
 #include <cstdint>
@@ -21,17 +22,29 @@
 
 namespace synod::test {
 
-// One replica and what its host did with its Readys.
+// One replica, its host's state machine, and what its host did with its
+// Readys.
 struct TestNode {
   Config config;
   MemoryStorage storage;
   std::unique_ptr<Replica> replica;  // null while stopped
-  std::vector<Entry> applied;        // every committed entry, all kinds, in order
+  // The state machine: the commands applied, in order; its snapshot image is
+  // them joined with '\n' (image()), and a restore replaces them.
+  std::vector<std::string> commands;
+  Slot applied_slot{};  // the last slot applied or restored
+  // What the host saw, kept across restarts unless cleared by the test.
+  std::vector<Entry> committed;  // every committed entry, all kinds, in order
   std::vector<ProposalOutcome> outcomes;
   std::vector<ReadState> reads;
   std::optional<Membership> membership;  // the last one announced
   std::vector<Snapshot> restores;        // snapshots restored, in order
   std::size_t snapshots_saved = 0;
+
+  std::string image() const;
+  // Replaces the state machine with a snapshot's image.
+  void restore(const Snapshot& snapshot);
+  // Whether the state machine applied `command`.
+  bool has_command(const std::string& command) const;
 };
 
 class TestCluster {
@@ -43,11 +56,15 @@ class TestCluster {
   // Voters 1..voters, all started.
   explicit TestCluster(std::size_t voters, Configure configure = {});
 
-  // A node with this Config that is not started yet (e.g. a learner to add).
+  // A node with this Config, not started yet (e.g. a learner to add); for a
+  // node already there, replaces the Config its next start() uses.
   void add(const Config& config);
-  // (Re)creates the replica over the node's storage, as a restart does.
+  // (Re)creates the replica over the node's storage with its `config`, as a
+  // restart does. With config.applied zero the state machine starts empty
+  // (commands and applied_slot cleared); otherwise the test keeps it in step.
   void start(std::uint64_t id);
-  // Drops the replica (its storage stays, synced or not).
+  // Drops the replica (its storage stays, synced or not, and so does the
+  // host's state).
   void stop(std::uint64_t id);
 
   TestNode& at(std::uint64_t id);
@@ -55,7 +72,8 @@ class TestCluster {
   Replica& node(std::uint64_t id) { return *at(id).replica; }
   bool running(std::uint64_t id) const;
 
-  // Finishes every Ready the node has.
+  // Finishes every Ready the node has. Throws when committed entries do not
+  // follow the applied slot one by one (the contract of Ready::committed).
   void drain(std::uint64_t id);
   // Drains every node and delivers one message at a time until no node has
   // a Ready and the wire is empty. Throws when that takes over max_steps
@@ -77,12 +95,14 @@ class TestCluster {
   // Decides each delivery: false and the message is lost. Messages to a node
   // that is not running are lost too (counted in `undelivered`).
   std::function<bool(const Message&)> deliver = [](const Message&) { return true; };
-  // The host's state machine: each committed entry of ValueKind::commands,
-  // and each restore (before the entries that follow it).
-  std::function<void(std::uint64_t id, const Entry&)> on_apply;
-  std::function<void(std::uint64_t id, const Snapshot&)> on_restore;
+  // Compacts the node's log at its applied slot with its state machine's
+  // image (Replica::compact), as a host taking a snapshot does.
+  Status compact(std::uint64_t id);
+  // Lets every message through again (undoes isolate()).
+  void heal();
 
   std::deque<Message> wire;
+  std::map<MessageType, std::size_t> sent;  // messages the replicas sent, by type
   std::size_t undelivered = 0;
 
  private:

@@ -1,18 +1,15 @@
 // Membership changes: learners, automatic promotion, removal of the leader,
 // one change at a time, and the configuration surviving snapshots. Replicas
-// deliver to each other at once; node ids are 1..5, members or not.
+// (tests/harness) deliver to each other at once; node ids are 1..5, members
+// or not.
 #include "synod/membership.h"
 
 #include <doctest/doctest.h>
 
-#include <deque>
-#include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "synod/memory_storage.h"
-#include "synod/replica.h"
+#include "test_cluster.h"
 #include "test_names.h"
 
 using namespace synod;
@@ -20,89 +17,33 @@ using synod::test::numbered;
 
 namespace {
 
-struct Cluster {
-  static constexpr std::size_t kNodes = 5;
-  std::vector<MemoryStorage> storage = std::vector<MemoryStorage>(kNodes);
-  std::vector<std::unique_ptr<Replica>> r = std::vector<std::unique_ptr<Replica>>(kNodes);
-  std::vector<std::vector<std::string>> applied = std::vector<std::vector<std::string>>(kNodes);
-  std::vector<int> restores = std::vector<int>(kNodes);
-  std::deque<Message> wire;
-  std::function<bool(const Message&)> deliver = [](const Message&) { return true; };
-  std::vector<Membership> announced = std::vector<Membership>(kNodes);
+// Nodes 1..3 vote from the start (the test-cluster harness); 4 and 5 join
+// later with start().
+struct Cluster : test::TestCluster {
+  Cluster() : TestCluster(3, tune) {}
 
-  // Nodes 1..3 vote from the start.
-  Cluster() {
-    for (std::uint64_t i = 1; i <= 3; ++i) start(i, {}, false);
+  static void tune(Config& c) {
+    c.max_inflight = 8;
+    c.alpha = 4;
+    c.promote_lag = 2;
+    c.compaction_tail = 0;
   }
-  Config config(std::uint64_t id, std::vector<NodeId> learners) const {
+  // Starts (or restarts, with an empty state machine) node `id`; a node
+  // joining the running cluster names the voters it knows and itself as a
+  // learner.
+  void start(std::uint64_t id, std::vector<NodeId> learners, bool join) {
     Config c;
     c.id = NodeId{id};
     c.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
     c.learners = std::move(learners);
     c.seed = id;
-    c.max_inflight = 8;
-    c.alpha = 4;
-    c.promote_lag = 2;
-    c.compaction_tail = 0;
-    return c;
-  }
-  // A node joining the running cluster: it names the voters it knows and
-  // itself as a learner.
-  void start(std::uint64_t id, std::vector<NodeId> learners, bool join) {
-    Config c = config(id, std::move(learners));
+    tune(c);
     c.join_existing = join;
-    r[id - 1] = std::make_unique<Replica>(c, storage[id - 1]);
-    applied[id - 1].clear();
+    add(c);
+    TestCluster::start(id);
   }
-  void drain(std::size_t i) {
-    while (r[i] && r[i]->has_ready()) {
-      Ready rd = r[i]->ready();
-      if (rd.snapshot) storage[i].save_snapshot(*rd.snapshot, rd.keep_from);
-      storage[i].save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
-      storage[i].sync();
-      wire.insert(wire.end(), rd.messages.begin(), rd.messages.end());
-      if (rd.restore) {
-        ++restores[i];
-        applied[i].clear();
-        std::string cur;
-        for (char ch : *rd.restore->data) {
-          if (ch == '\n') {
-            applied[i].push_back(cur);
-            cur.clear();
-          } else {
-            cur += ch;
-          }
-        }
-      }
-      if (rd.membership) announced[i] = *rd.membership;
-      for (const Entry& e : rd.committed)
-        for (const auto& c : e.value.commands())
-          if (!e.value.is_config()) applied[i].push_back(c);
-      r[i]->advance(rd);
-    }
-  }
-  void settle() {
-    for (int n = 0; n < 200000; ++n) {
-      for (std::size_t i = 0; i < kNodes; ++i) drain(i);
-      if (wire.empty()) return;
-      Message m = wire.front();
-      wire.pop_front();
-      if (r[m.to.value - 1] && deliver(m)) r[m.to.value - 1]->step(m);
-    }
-  }
-  void tick_all(int ticks) {
-    for (int t = 0; t < ticks; ++t) {
-      for (auto& x : r)
-        if (x) x->tick();
-      settle();
-    }
-  }
-  Replica& node(std::uint64_t id) { return *r[id - 1]; }
-  std::uint64_t leader() const {
-    for (std::size_t i = 0; i < kNodes; ++i)
-      if (r[i] && r[i]->info().role == Role::leader) return i + 1;
-    return 0;
-  }
+  // The commands node `id`'s state machine applied.
+  const std::vector<std::string>& applied(std::uint64_t id) const { return at(id).commands; }
   void propose(int count, const std::string& prefix) {
     for (int i = 0; i < count; ++i) {
       std::uint64_t l = leader();
@@ -111,11 +52,6 @@ struct Cluster {
       settle();
     }
     tick_all(2);
-  }
-  std::string image(std::size_t i) const {
-    std::string s;
-    for (const auto& c : applied[i]) s += c + "\n";
-    return s;
   }
 };
 
@@ -144,15 +80,15 @@ TEST_CASE("a voter added with add_voter joins as a learner and is promoted once 
   CHECK(m.is_voter(NodeId{4}));
   CHECK(m.voters.size() == 4);
   CHECK(m.learners.empty());
-  CHECK(c.applied[3] == c.applied[0]);
-  CHECK(c.announced[0] == m);
+  CHECK(c.applied(4) == c.applied(1));
+  CHECK(c.at(1).membership == m);
   CHECK(c.node(4).info().membership == m);
   // Node 4 now counts: with two of the old voters cut off, 1 and 4 are not
   // a majority of four, so nothing commits; with one cut off they are.
   c.deliver = [](const Message& msg) { return msg.to != NodeId{3} && msg.from != NodeId{3}; };
   c.propose(3, "c");
-  CHECK(c.applied[3] == c.applied[0]);
-  CHECK(c.applied[0].size() == 19);
+  CHECK(c.applied(4) == c.applied(1));
+  CHECK(c.applied(1).size() == 19);
 }
 
 TEST_CASE("a learner receives the log but never votes nor campaigns") {
@@ -163,7 +99,7 @@ TEST_CASE("a learner receives the log but never votes nor campaigns") {
   c.propose(5, "a");
   c.tick_all(10);
   CHECK(c.node(1).info().membership.is_learner(NodeId{4}));
-  CHECK(c.applied[3] == c.applied[0]);
+  CHECK(c.applied(4) == c.applied(1));
   c.node(4).campaign();
   c.settle();
   CHECK(c.node(4).info().role == Role::follower);
@@ -173,10 +109,10 @@ TEST_CASE("a learner receives the log but never votes nor campaigns") {
       if (msg.to == NodeId{id} || msg.from == NodeId{id}) return false;
     return true;
   };
-  std::size_t before = c.applied[0].size();
+  std::size_t before = c.applied(1).size();
   REQUIRE(c.node(1).propose("stuck").ok());
   c.settle();
-  CHECK(c.applied[0].size() == before);
+  CHECK(c.applied(1).size() == before);
 }
 
 TEST_CASE("membership changes that make no sense are refused") {
@@ -207,7 +143,7 @@ TEST_CASE("a removed leader hands over to a remaining voter and steps down") {
   CHECK(!c.node(l).info().membership.is_member(NodeId{1}));
   c.propose(3, "b");
   std::size_t i = l - 1;
-  CHECK(c.applied[i].size() == 7);
+  CHECK(c.applied(i + 1).size() == 7);
   // The removed node never campaigns again.
   c.tick_all(40);
   CHECK(c.node(1).info().role != Role::leader);
@@ -245,15 +181,15 @@ TEST_CASE(
   CHECK(!m.is_member(NodeId{3}));
   // Node 2 snapshots and restarts: it knows the configuration from the
   // snapshot alone (no entries kept below it).
-  REQUIRE(c.node(2).compact(c.node(2).info().applied, c.image(1)) == Status::ok);
-  c.drain(1);
+  REQUIRE(c.node(2).compact(c.node(2).info().applied, c.at(2).image()) == Status::ok);
+  c.drain(2);
   c.start(2, {}, false);
-  c.drain(1);
+  c.drain(2);
   CHECK(c.node(2).info().membership == m);
-  CHECK(c.announced[1] == m);
+  CHECK(c.at(2).membership == m);
   // And the cluster of 1, 2 and 4 commits without node 3.
   c.deliver = [](const Message& msg) { return msg.to != NodeId{3} && msg.from != NodeId{3}; };
   c.propose(2, "d");
-  CHECK(c.applied[1] == c.applied[0]);
-  CHECK(c.applied[3] == c.applied[0]);
+  CHECK(c.applied(2) == c.applied(1));
+  CHECK(c.applied(4) == c.applied(1));
 }

@@ -50,7 +50,7 @@ Message forged_catchup(std::uint64_t from, std::uint64_t to, Slot slot, Slot val
 }
 
 bool applied_forged(const SmallCluster& c, std::size_t i) {
-  for (const Entry& e : c.at(i + 1).applied)
+  for (const Entry& e : c.at(i + 1).committed)
     for (const auto& cmd : e.value.commands())
       if (cmd == "forged") return true;
   return false;

@@ -1,17 +1,14 @@
 // Snapshots: compaction, install from a peer in chunks, resume after an
 // interruption, restart from a stored snapshot, and a candidate behind a
-// peer's compaction point. Three replicas deliver to each other at once.
+// peer's compaction point. Three replicas (tests/harness) deliver to each
+// other at once.
 #include <doctest/doctest.h>
 
-#include <deque>
-#include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "snapshot_image.h"
-#include "synod/memory_storage.h"
-#include "synod/replica.h"
+#include "test_cluster.h"
 #include "test_names.h"
 
 using namespace synod;
@@ -19,116 +16,45 @@ using synod::test::numbered;
 
 namespace {
 
-// A host's state machine: the commands applied, in order. Its snapshot is
-// them joined with '\n'.
-struct App {
-  std::vector<std::string> applied;
-  Slot slot{};
-  int restores = 0;
+// Three voters of the test-cluster harness; each host's state machine is the
+// commands it applied, its snapshot them joined with '\n' (TestNode).
+struct Cluster : test::TestCluster {
+  explicit Cluster(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64)
+      : TestCluster(3, [tail, chunk_bytes](Config& c) {
+          c.compaction_tail = tail;
+          c.snapshot_chunk_bytes = chunk_bytes;
+        }) {}
 
-  std::string image() const {
-    std::string s;
-    for (const auto& c : applied) s += c + "\n";
-    return s;
-  }
-  void restore(const Snapshot& snap) {
-    applied.clear();
-    std::string cur;
-    for (char ch : *snap.data) {
-      if (ch == '\n') {
-        applied.push_back(cur);
-        cur.clear();
-      } else {
-        cur += ch;
-      }
-    }
-    slot = snap.meta.slot;
-    ++restores;
-  }
-};
-
-struct Cluster {
-  std::vector<MemoryStorage> storage = std::vector<MemoryStorage>(3);
-  std::vector<std::unique_ptr<Replica>> r;
-  std::vector<App> app = std::vector<App>(3);
-  std::deque<Message> wire;
-  // Returns false to lose the message.
-  std::function<bool(const Message&)> deliver = [](const Message&) { return true; };
-  std::size_t chunks = 0;
-
-  explicit Cluster(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64) {
-    for (std::uint64_t i = 1; i <= 3; ++i) r.push_back(make(i, tail, chunk_bytes, Slot{}));
-  }
-  static Config config(std::uint64_t id, std::uint64_t tail, std::uint32_t chunk_bytes) {
-    Config c;
-    c.id = NodeId{id};
-    c.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
-    c.seed = id;
-    c.compaction_tail = tail;
-    c.snapshot_chunk_bytes = chunk_bytes;
-    return c;
-  }
-  std::unique_ptr<Replica> make(std::uint64_t id, std::uint64_t tail, std::uint32_t chunk_bytes,
-                                Slot applied) {
-    Config c = config(id, tail, chunk_bytes);
-    c.applied = applied;
-    return std::make_unique<Replica>(c, storage[id - 1]);
-  }
-  void drain(std::size_t i) {
-    while (r[i]->has_ready()) {
-      Ready rd = r[i]->ready();
-      if (rd.snapshot) storage[i].save_snapshot(*rd.snapshot, rd.keep_from);
-      storage[i].save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
-      storage[i].sync();
-      for (const Message& m : rd.messages) {
-        if (m.type == MessageType::snapshot_chunk) ++chunks;
-        wire.push_back(m);
-      }
-      if (rd.restore) app[i].restore(*rd.restore);
-      for (const Entry& e : rd.committed) {
-        REQUIRE(e.slot == app[i].slot.next());
-        for (const auto& c : e.value.commands()) app[i].applied.push_back(c);
-        app[i].slot = e.slot;
-      }
-      r[i]->advance(rd);
-    }
-  }
-  void settle(int steps = 100000) {
-    for (int n = 0; n < steps; ++n) {
-      for (std::size_t i = 0; i < 3; ++i) drain(i);
-      if (wire.empty()) return;
-      Message m = wire.front();
-      wire.pop_front();
-      if (deliver(m)) r[m.to.value - 1]->step(m);
-    }
-  }
-  void tick_all(int ticks) {
-    for (int t = 0; t < ticks; ++t) {
-      for (auto& x : r) x->tick();
-      settle();
-    }
+  std::size_t chunks() const {
+    auto it = sent.find(MessageType::snapshot_chunk);
+    return it == sent.end() ? 0 : it->second;
   }
   void propose(int count, const std::string& prefix) {
     for (int i = 0; i < count; ++i) {
-      REQUIRE(r[0]->propose(numbered(prefix, i)).ok());
+      REQUIRE(node(1).propose(numbered(prefix, i)).ok());
       settle();
     }
   }
-  void propose_on(std::size_t i, int count, const std::string& prefix) {
+  void propose_on(std::uint64_t id, int count, const std::string& prefix) {
     for (int k = 0; k < count; ++k) {
-      REQUIRE(r[i]->propose(numbered(prefix, k)).ok());
+      REQUIRE(node(id).propose(numbered(prefix, k)).ok());
       settle();
     }
     tick_all(3);
   }
-  Status compact(std::size_t i) { return r[i]->compact(app[i].slot, app[i].image()); }
+  // Restarts node `id` from its storage, its host's state machine applied up
+  // to `applied` (zero: empty).
+  void restart(std::uint64_t id, Slot applied) {
+    at(id).config.applied = applied;
+    start(id);
+  }
 };
 
 Cluster led_by_1(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64) {
   Cluster c(tail, chunk_bytes);
-  c.r[0]->campaign();
+  c.node(1).campaign();
   c.settle();
-  REQUIRE(c.r[0]->info().role == Role::leader);
+  REQUIRE(c.node(1).info().role == Role::leader);
   return c;
 }
 
@@ -137,31 +63,31 @@ Cluster led_by_1(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64) {
 TEST_CASE("compact refuses slots not applied or not above the snapshot") {
   Cluster c = led_by_1();
   c.propose(5, "x");
-  Slot applied = c.app[0].slot;
-  CHECK(c.r[0]->compact(applied.next(), "state") == Status::invalid_argument);
-  CHECK(c.r[0]->compact(Slot{}, "state") == Status::invalid_argument);
-  CHECK(c.compact(0) == Status::ok);
-  CHECK(c.r[0]->compact(applied, "again") == Status::invalid_argument);
-  CHECK(c.r[0]->info().snapshot == applied);
+  Slot applied = c.at(1).applied_slot;
+  CHECK(c.node(1).compact(applied.next(), "state") == Status::invalid_argument);
+  CHECK(c.node(1).compact(Slot{}, "state") == Status::invalid_argument);
+  CHECK(c.compact(1) == Status::ok);
+  CHECK(c.node(1).compact(applied, "again") == Status::invalid_argument);
+  CHECK(c.node(1).info().snapshot == applied);
 }
 
 TEST_CASE("compaction saves the snapshot and keeps the configured tail") {
   Cluster c = led_by_1(/*tail=*/3);
   c.propose(10, "x");
-  Slot s = c.app[0].slot;
-  REQUIRE(c.compact(0) == Status::ok);
+  Slot s = c.at(1).applied_slot;
+  REQUIRE(c.compact(1) == Status::ok);
   c.settle();
-  Snapshot stored = c.storage[0].snapshot();
+  Snapshot stored = c.at(1).storage.snapshot();
   CHECK(stored.meta.slot == s);
-  CHECK(*stored.data == c.app[0].image());
+  CHECK(*stored.data == c.at(1).image());
   CHECK(stored.meta.membership.voters.size() == 3);
-  std::vector<Entry> kept = c.storage[0].entries();
+  std::vector<Entry> kept = c.at(1).storage.entries();
   REQUIRE(!kept.empty());
   CHECK(kept.front().slot == Slot{s.value + 1 - 3});
-  CHECK(c.r[0]->info().first_slot == Slot{s.value + 1 - 3});
+  CHECK(c.node(1).info().first_slot == Slot{s.value + 1 - 3});
   // The replica carries on as before.
   c.propose(3, "y");
-  CHECK(c.app[0].applied.size() == 13);
+  CHECK(c.at(1).commands.size() == 13);
 }
 
 TEST_CASE("a follower behind the compaction point installs the snapshot in chunks") {
@@ -169,25 +95,25 @@ TEST_CASE("a follower behind the compaction point installs the snapshot in chunk
   NodeId cut{3};
   c.deliver = [&](const Message& m) { return m.to != cut && m.from != cut; };
   c.propose(40, "cmd");
-  REQUIRE(c.compact(0) == Status::ok);
   REQUIRE(c.compact(1) == Status::ok);
+  REQUIRE(c.compact(2) == Status::ok);
   c.settle();
-  CHECK(c.r[2]->info().commit < c.r[0]->info().first_slot);
+  CHECK(c.node(3).info().commit < c.node(1).info().first_slot);
   c.deliver = [](const Message&) { return true; };
   c.propose(2, "after");
   c.tick_all(30);
-  CHECK(c.app[2].restores == 1);
-  CHECK(c.chunks > 4);  // the image is far larger than 16 bytes
-  CHECK(c.app[2].applied == c.app[0].applied);
-  CHECK(c.r[2]->info().commit == c.r[0]->info().commit);
-  CHECK(c.r[2]->info().snapshot.value > 0);
-  CHECK(c.storage[2].snapshot().meta.slot == c.r[2]->info().snapshot);
+  CHECK(c.at(3).restores.size() == 1);
+  CHECK(c.chunks() > 4);  // the image is far larger than 16 bytes
+  CHECK(c.at(3).commands == c.at(1).commands);
+  CHECK(c.node(3).info().commit == c.node(1).info().commit);
+  CHECK(c.node(3).info().snapshot.value > 0);
+  CHECK(c.at(3).storage.snapshot().meta.slot == c.node(3).info().snapshot);
   // It votes as before: the cluster keeps committing with node 2 cut.
   cut = NodeId{2};
   c.deliver = [&](const Message& m) { return m.to != cut && m.from != cut; };
   c.propose(3, "later");
   c.tick_all(3);
-  CHECK(c.app[2].applied == c.app[0].applied);
+  CHECK(c.at(3).commands == c.at(1).commands);
 }
 
 TEST_CASE("an interrupted install resumes from the bytes already held") {
@@ -195,8 +121,8 @@ TEST_CASE("an interrupted install resumes from the bytes already held") {
   bool cut3 = true;
   c.deliver = [&](const Message& m) { return !cut3 || (m.to != NodeId{3} && m.from != NodeId{3}); };
   c.propose(30, "cmd");
-  REQUIRE(c.compact(0) == Status::ok);
   REQUIRE(c.compact(1) == Status::ok);
+  REQUIRE(c.compact(2) == Status::ok);
   // Let a few chunks through, then cut the link in the middle of the install.
   cut3 = false;
   std::size_t allowed = 5;
@@ -212,13 +138,13 @@ TEST_CASE("an interrupted install resumes from the bytes already held") {
     return true;
   };
   c.tick_all(5);
-  CHECK(c.r[2]->info().installing.value > 0);
-  CHECK(c.r[2]->info().installing_bytes > 0);
+  CHECK(c.node(3).info().installing.value > 0);
+  CHECK(c.node(3).info().installing_bytes > 0);
   allowed = 1000;
   c.tick_all(40);
   CHECK(resumed_at > 0);  // asked again from where it stopped, not from 0
-  CHECK(c.app[2].restores == 1);
-  CHECK(c.app[2].applied == c.app[0].applied);
+  CHECK(c.at(3).restores.size() == 1);
+  CHECK(c.at(3).commands == c.at(1).commands);
 }
 
 TEST_CASE("a sender keeps a slow receiver's snapshot across its own compactions") {
@@ -226,54 +152,52 @@ TEST_CASE("a sender keeps a slow receiver's snapshot across its own compactions"
   bool cut3 = true;
   c.deliver = [&](const Message& m) { return !cut3 || (m.to != NodeId{3} && m.from != NodeId{3}); };
   c.propose(20, "a");
-  REQUIRE(c.compact(0) == Status::ok);
   REQUIRE(c.compact(1) == Status::ok);
+  REQUIRE(c.compact(2) == Status::ok);
   cut3 = false;
   // Every chunk delivered to node 3 is followed by a new compaction on the
   // senders: a transfer that restarted on each would never end.
   int compactions = 0;
   c.deliver = [&](const Message& m) {
     if (m.type == MessageType::snapshot_chunk && m.to == NodeId{3} && compactions < 200) {
-      REQUIRE(c.r[0]->propose(numbered("b", compactions)).ok());
+      REQUIRE(c.node(1).propose(numbered("b", compactions)).ok());
       ++compactions;
     }
     return true;
   };
-  for (int i = 0; i < 60 && c.app[2].restores == 0; ++i) {
+  for (int i = 0; i < 60 && c.at(3).restores.size() == 0; ++i) {
     c.tick_all(1);
-    (void)c.compact(0);
     (void)c.compact(1);
+    (void)c.compact(2);
   }
-  CHECK(c.app[2].restores >= 1);
+  CHECK(c.at(3).restores.size() >= 1);
   c.deliver = [](const Message&) { return true; };
   c.tick_all(30);
-  CHECK(c.app[2].applied == c.app[0].applied);
+  CHECK(c.at(3).commands == c.at(1).commands);
 }
 
 TEST_CASE("a restarted replica restores its stored snapshot before the entries after it") {
   Cluster c = led_by_1(/*tail=*/2);
   c.propose(8, "x");
-  REQUIRE(c.compact(1) == Status::ok);
-  std::size_t in_snapshot = c.app[1].applied.size();
+  REQUIRE(c.compact(2) == Status::ok);
+  std::size_t in_snapshot = c.at(2).commands.size();
   c.propose(4, "y");
-  std::vector<std::string> before = c.app[1].applied;
-  c.r[1] = c.make(2, 2, 64, Slot{});
-  c.app[1] = App{};
-  c.drain(1);
-  CHECK(c.app[1].restores == 1);
-  CHECK(c.app[1].applied == before);
+  std::vector<std::string> before = c.at(2).commands;
+  c.at(2).restores.clear();
+  c.restart(2, Slot{});  // an empty state machine
+  c.drain(2);
+  CHECK(c.at(2).restores.size() == 1);
+  CHECK(c.at(2).commands == before);
   // A host whose state machine survived (applied at the snapshot or later)
   // gets no restore.
-  Slot snap = c.r[1]->info().snapshot;
-  c.r[1] = c.make(2, 2, 64, snap);
-  App kept = c.app[1];
-  kept.restores = 0;
-  kept.applied.resize(in_snapshot);
-  kept.slot = snap;
-  c.app[1] = kept;
-  c.drain(1);
-  CHECK(c.app[1].restores == 0);
-  CHECK(c.app[1].applied == before);
+  Slot snap = c.node(2).info().snapshot;
+  c.at(2).restores.clear();
+  c.at(2).commands.resize(in_snapshot);
+  c.at(2).applied_slot = snap;
+  c.restart(2, snap);
+  c.drain(2);
+  CHECK(c.at(2).restores.size() == 0);
+  CHECK(c.at(2).commands == before);
 }
 
 TEST_CASE("a candidate behind a peer's compaction point catches up before it leads") {
@@ -281,9 +205,9 @@ TEST_CASE("a candidate behind a peer's compaction point catches up before it lea
   NodeId cut{3};
   c.deliver = [&](const Message& m) { return m.to != cut && m.from != cut; };
   c.propose(20, "x");
-  REQUIRE(c.compact(0) == Status::ok);
   REQUIRE(c.compact(1) == Status::ok);
-  Slot compacted = c.r[1]->info().first_slot.prev();
+  REQUIRE(c.compact(2) == Status::ok);
+  Slot compacted = c.node(2).info().first_slot.prev();
   // Node 1 goes away; node 3 comes back and campaigns at once. Node 2's
   // promise starts above what node 3 holds, so node 3 installs the snapshot
   // before it leads, and never re-proposes a compacted slot.
@@ -295,16 +219,17 @@ TEST_CASE("a candidate behind a peer's compaction point catches up before it lea
       led_early = true;
     return true;
   };
-  c.r[2]->campaign();
+  c.node(3).campaign();
   c.settle();
   c.tick_all(30);
   CHECK_FALSE(led_early);
-  CHECK(c.app[2].restores == 1);
-  CHECK(c.app[2].applied == c.app[1].applied);
-  bool someone_leads = c.r[1]->info().role == Role::leader || c.r[2]->info().role == Role::leader;
+  CHECK(c.at(3).restores.size() == 1);
+  CHECK(c.at(3).commands == c.at(2).commands);
+  bool someone_leads =
+      c.node(2).info().role == Role::leader || c.node(3).info().role == Role::leader;
   CHECK(someone_leads);
-  c.propose_on(c.r[1]->info().role == Role::leader ? 1 : 2, 2, "y");
-  CHECK(c.app[2].applied == c.app[1].applied);
+  c.propose_on(c.node(2).info().role == Role::leader ? 2 : 3, 2, "y");
+  CHECK(c.at(3).commands == c.at(2).commands);
 }
 
 TEST_CASE("a snapshot image round-trips and a damaged one is refused") {
