@@ -66,6 +66,20 @@ void TestCluster::start(std::uint64_t id) {
 
 void TestCluster::stop(std::uint64_t id) { at(id).replica.reset(); }
 
+void TestCluster::wipe(std::uint64_t id) {
+  TestNode& n = at(id);
+  n.replica.reset();
+  n.storage.wipe();
+  n.commands.clear();
+  n.applied_slot = Slot{};
+  n.committed.clear();
+  n.outcomes.clear();
+  n.reads.clear();
+  n.membership.reset();
+  n.restores.clear();
+  n.snapshots_saved = 0;
+}
+
 TestNode& TestCluster::at(std::uint64_t id) {
   auto it = nodes_.find(id);
   if (it == nodes_.end()) throw std::out_of_range("no node " + std::to_string(id));

@@ -67,13 +67,18 @@ class TestCluster {
   // host's state).
   void stop(std::uint64_t id);
 
+  // A lost disk: stops the node, empties its storage and its host's state
+  // and record. Start it again (with config.join_existing to rejoin).
+  void wipe(std::uint64_t id);
+
   TestNode& at(std::uint64_t id);
   const TestNode& at(std::uint64_t id) const;
   Replica& node(std::uint64_t id) { return *at(id).replica; }
   bool running(std::uint64_t id) const;
 
-  // Finishes every Ready the node has. Throws when committed entries do not
-  // follow the applied slot one by one (the contract of Ready::committed).
+  // Finishes every Ready the node has: its messages go to the back of
+  // `wire` (a test with its own network may take them from there). Throws when committed entries do
+  // not follow the applied slot one by one (the contract of Ready::committed).
   void drain(std::uint64_t id);
   // Drains every node and delivers one message at a time until no node has
   // a Ready and the wire is empty. Throws when that takes over max_steps

@@ -8,21 +8,13 @@
 #include <random>
 #include <set>
 
-#include "synod/memory_storage.h"
-#include "synod/replica.h"
 #include "synod/wire.h"
+#include "test_cluster.h"
 
 using namespace synod;
 using namespace synod::wire;
 
 namespace {
-
-struct Node {
-  Config config;
-  std::unique_ptr<MemoryStorage> storage = std::make_unique<MemoryStorage>();
-  std::unique_ptr<Replica> replica;
-  std::vector<Entry> applied;
-};
 
 struct Link {
   std::vector<std::uint8_t> bytes;  // encoded, not yet fed
@@ -30,56 +22,53 @@ struct Link {
   FrameReader reader;
 };
 
+// Replicas of the test-cluster harness (their Ready loop and state machine)
+// with a network of its own: each round, every message a Ready sent is
+// encoded onto its link, and each link's bytes reach a FrameReader in random
+// chunks.
 class Cluster {
  public:
-  explicit Cluster(std::size_t n) {
-    for (std::uint64_t i = 1; i <= n; ++i) {
-      Node node;
-      node.config.id = NodeId{i};
-      node.config.group = GroupId{5};
-      node.config.seed = 100 + i;
-      for (std::uint64_t j = 1; j <= n; ++j) node.config.voters.push_back(NodeId{j});
-      node.replica = std::make_unique<Replica>(node.config, *node.storage);
-      nodes_.emplace(i, std::move(node));
-    }
-  }
+  explicit Cluster(std::size_t n)
+      : nodes_(n,
+               [](Config& c) {
+                 c.group = GroupId{5};
+                 c.seed = 100 + c.id.value;
+               }),
+        size_(n) {}
 
-  Replica& replica(std::uint64_t id) { return *nodes_.at(id).replica; }
-  const std::vector<Entry>& applied(std::uint64_t id) { return nodes_.at(id).applied; }
+  Replica& replica(std::uint64_t id) { return nodes_.node(id); }
+  // The commands node `id`'s state machine applied.
+  const std::vector<std::string>& applied(std::uint64_t id) { return nodes_.at(id).commands; }
   void isolate(std::uint64_t id, bool on) {
     if (on)
       isolated_.insert(id);
     else
       isolated_.erase(id);
   }
-  const std::map<MessageType, int>& seen() const { return seen_; }
+  const std::map<MessageType, std::size_t>& seen() const { return nodes_.sent; }
 
   // A wiped disk: the node comes back empty and must rejoin before voting.
   void wipe(std::uint64_t id) {
-    Node& node = nodes_.at(id);
-    node.storage = std::make_unique<MemoryStorage>();
-    node.config.join_existing = true;
-    node.replica = std::make_unique<Replica>(node.config, *node.storage);
-    node.applied.clear();
+    nodes_.wipe(id);
+    nodes_.at(id).config.join_existing = true;
+    nodes_.start(id);
   }
 
   void run(int ticks) {
     for (int t = 0; t < ticks; ++t) {
-      for (auto& [id, node] : nodes_) node.replica->tick();
+      for (std::uint64_t id = 1; id <= size_; ++id) nodes_.node(id).tick();
       settle();
     }
   }
 
-  std::uint64_t leader() {
-    for (auto& [id, node] : nodes_)
-      if (node.replica->info().role == Role::leader) return id;
-    return 0;
-  }
+  std::uint64_t leader() const { return nodes_.leader(); }
 
   void settle() {
     for (int round = 0; round < 1000; ++round) {
-      bool busy = false;
-      for (auto& [id, node] : nodes_) busy |= drain(node);
+      for (std::uint64_t id = 1; id <= size_; ++id) nodes_.drain(id);
+      bool busy = !nodes_.wire.empty();
+      for (const Message& m : nodes_.wire) send(m);
+      nodes_.wire.clear();
       for (auto& [key, link] : links_) busy |= deliver(key.second, link);
       if (!busy) return;
     }
@@ -87,23 +76,7 @@ class Cluster {
   }
 
  private:
-  bool drain(Node& node) {
-    bool any = false;
-    while (node.replica->has_ready()) {
-      any = true;
-      Ready rd = node.replica->ready();
-      REQUIRE(node.storage->save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries) ==
-              Status::ok);
-      REQUIRE(node.storage->sync() == Status::ok);
-      for (const Message& m : rd.messages) send(m);
-      node.applied.insert(node.applied.end(), rd.committed.begin(), rd.committed.end());
-      node.replica->advance(rd);
-    }
-    return any;
-  }
-
   void send(const Message& m) {
-    ++seen_[m.type];
     if (isolated_.count(m.from.value) || isolated_.count(m.to.value)) return;
     Link& link = links_[{m.from.value, m.to.value}];
     std::string why;
@@ -130,15 +103,15 @@ class Cluster {
     link.bytes.clear();
     REQUIRE(got == link.sent);
     link.sent.clear();
-    Replica& r = *nodes_.at(to).replica;
+    Replica& r = nodes_.node(to);
     for (const Message& m : got) r.step(m);
     return true;
   }
 
-  std::map<std::uint64_t, Node> nodes_;
+  test::TestCluster nodes_;
+  std::size_t size_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, Link> links_;
   std::set<std::uint64_t> isolated_;
-  std::map<MessageType, int> seen_;
   std::mt19937 rng_{99};
 };
 
@@ -155,13 +128,6 @@ void propose_all(Cluster& c, const std::vector<std::string>& commands) {
   c.run(5);
 }
 
-std::vector<std::string> commands_of(const std::vector<Entry>& log) {
-  std::vector<std::string> out;
-  for (const Entry& e : log)
-    for (const std::string& c : e.value.commands()) out.push_back(c);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("replicas that talk only through the codec elect, commit, catch up and rejoin") {
@@ -169,7 +135,7 @@ TEST_CASE("replicas that talk only through the codec elect, commit, catch up and
   std::vector<std::string> cmds = {"set a 1", "", std::string("\0\xff bin", 6),
                                    std::string(5000, 'x')};
   propose_all(c, cmds);
-  CHECK(commands_of(c.applied(1)) == cmds);
+  CHECK(c.applied(1) == cmds);
 
   // A follower cut off while commands commit comes back and catches up.
   const std::uint64_t lagging = c.leader() == 3 ? 1 : 3;
@@ -199,7 +165,7 @@ TEST_CASE("replicas that talk only through the codec elect, commit, catch up and
   for (std::uint64_t id : {1, 2, 3}) {
     CAPTURE(id);
     if (id == wiped) continue;  // its applied log restarted from empty storage
-    CHECK(commands_of(c.applied(id)) == cmds);
+    CHECK(c.applied(id) == cmds);
   }
   for (MessageType t :
        {MessageType::prepare, MessageType::promise, MessageType::accept, MessageType::accepted,
