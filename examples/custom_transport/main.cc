@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "synod/memory_storage.h"
+#include "synod/seed.h"
 #include "synod/uv_host.h"
 #include "udp_transport.h"
 
@@ -32,7 +33,7 @@ int main() {
     for (const synod::Peer& q : peers) o.config.voters.push_back(q.id);
     o.config.message_bytes_max = 32 * 1024;  // frames must fit in a datagram
     o.config.batch_bytes_max = 16 * 1024;
-    o.config.seed = p.id.value;
+    o.config.seed = synod::startup_seed(p.id);
     o.tick_ms = 5;
     Node* raw = n.get();
     o.apply = [raw](synod::Slot, const std::string& c) {

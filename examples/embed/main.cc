@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "synod/seed.h"
 #include "synod/synod.h"
 #include "synod/wire.h"
 
@@ -74,6 +75,7 @@ int main() {
     c.id = NodeId{i + 1};
     c.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
     c.message_bytes_max = c.batch_bytes_max = 16 << 10;  // frames stay below 64 KiB
+    c.seed = startup_seed(c.id);                         // its own per start (synod/seed.h)
     nodes[i].replica = std::make_unique<Replica>(c, nodes[i].storage);
   }
   auto agree = [&] {

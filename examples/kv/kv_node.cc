@@ -8,6 +8,7 @@
 #include "refusal.h"
 #include "synod/log_storage.h"
 #include "synod/memory_storage.h"
+#include "synod/seed.h"
 
 namespace synod::kv {
 
@@ -45,7 +46,7 @@ UvHostOptions KvNode::host_options() {
       h.config.voters.push_back(p.id);
   }
   h.config.election_ticks = opt_.election_ticks;
-  h.config.seed = opt_.id.value * 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(uv_hrtime());
+  h.config.seed = synod::startup_seed(opt_.id);
   // A restarted process whose storage is empty (in-memory, or a lost data
   // dir) must rejoin before voting; a brand-new cluster is detected as such.
   // A joining node's cluster has certainly run before.

@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "synod/seed.h"
+
 namespace synod {
 
 UvHost::UvHost(uv_loop_t* loop, Storage& storage, Transport& transport, UvHostOptions options)
@@ -31,8 +33,8 @@ Status UvHost::start(std::string* why) {
     return s;
   }
   // Rejoin nonces and follower read ids must not repeat across restarts
-  // (Config::seed): a seed left at its default gets the clock mixed in.
-  if (opt_.config.seed == Config{}.seed) opt_.config.seed ^= uv_hrtime() * 0x9e3779b97f4a7c15ULL;
+  // (Config::seed): a seed left at its default is drawn (synod/seed.h).
+  if (opt_.config.seed == Config{}.seed) opt_.config.seed = startup_seed(opt_.config.id);
   replica_.emplace(opt_.config, storage_);
   applied_ = opt_.config.applied;
   applied_at_snapshot_ = replica_->info().snapshot;

@@ -12,6 +12,7 @@
 #include "synod/panic.h"
 #include "synod/ready.h"
 #include "synod/replica.h"
+#include "synod/seed.h"
 #include "synod/status.h"
 #include "synod/storage.h"
 #include "synod/transport.h"
