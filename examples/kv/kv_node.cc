@@ -8,6 +8,7 @@
 #include "refusal.h"
 #include "synod/log_storage.h"
 #include "synod/memory_storage.h"
+#include "tls_context.h"
 
 namespace synod::kv {
 
@@ -109,14 +110,25 @@ bool KvNode::start(std::string* why) {
           fit_maxclients(&limits.max_clients, reserved_descriptors(opt_.peers.size()));
       !lowered.empty())
     fmt::print(stderr, "synod-kv: node {}: {}\n", opt_.id.value, lowered);
+  if (opt_.tls_clients) {
+    client_tls_ = TlsContext::create(opt_.tls, why,
+                                     opt_.tls_auth_clients ? TlsContext::PeerCert::required
+                                                           : TlsContext::PeerCert::not_requested);
+    if (!client_tls_) {
+      *why = "client port TLS: " + *why;
+      return false;
+    }
+  }
   resp_ = std::make_unique<RespServer>(
       loop_, opt_.listen, std::move(limits),
-      [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
+      [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); },
+      client_tls_.get());
   if (resp_->start(why) != Status::ok) return false;
-  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage, {}{})\n",
+  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage, {}{}{})\n",
              opt_.id.value, opt_.listen,
              opt_.memory ? "in-memory" : "durable log in " + opt_.data_dir,
              opt_.tls.enabled() ? "peer links over mutual TLS" : "plaintext peer links",
+             opt_.tls_clients ? ", clients over TLS" : "",
              opt_.join ? "; joining: a learner until CLUSTER ADDNODE on the leader" : "");
   return true;
 }

@@ -42,6 +42,7 @@ class KvNode {
   std::unique_ptr<TcpTransport> transport_;
   std::unique_ptr<ClusterAdmin> admin_;
   std::unique_ptr<UvHost> host_;
+  std::unique_ptr<TlsContext> client_tls_;  // --tls-clients
   std::unique_ptr<RespServer> resp_;
   std::uint64_t addresses_seen_ = 0;  // KvStore::addresses_version() last handled
   bool stopped_ = false;

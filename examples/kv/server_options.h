@@ -45,6 +45,11 @@ struct ServerOptions {
   // reaches the consensus port can forge messages, so this must be asked
   // for, as Redis's protected mode asks for exposure of its client port.
   bool insecure_peers = false;
+  // TLS on the Redis client port too, with the same certificate and key
+  // (redis-cli --tls --cacert CA). Clients present a certificate from the
+  // CA only with --tls-auth-clients yes; by default AUTH is their credential.
+  bool tls_clients = false;
+  bool tls_auth_clients = false;
 };
 
 // True for a literal loopback address (127.0.0.0/8, ::1) with its port.
