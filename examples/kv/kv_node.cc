@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "kv_command_codec.h"
@@ -45,6 +46,11 @@ UvHostOptions KvNode::host_options() {
       h.config.voters.push_back(p.id);
   }
   h.config.election_ticks = opt_.election_ticks;
+  // Heartbeats ten times per election timeout (etcd's ratio): a lost or
+  // late one or two never cost the leadership, and the leader resends an
+  // unanswered accept only after two heartbeat periods, so acks slowed by a
+  // busy follower do not turn into a storm of resent batches.
+  h.config.heartbeat_ticks = std::max<std::uint32_t>(1, opt_.election_ticks / 10);
   h.config.seed = opt_.id.value * 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(uv_hrtime());
   // A restarted process whose storage is empty (in-memory, or a lost data
   // dir) must rejoin before voting; a brand-new cluster is detected as such.
@@ -59,7 +65,9 @@ UvHostOptions KvNode::host_options() {
   h.config.compaction_tail = opt_.compaction_tail;
   h.config.lease_reads = opt_.lease_reads;
   h.snapshot_every_bytes = opt_.snapshot_bytes;
-  h.snapshot = [this] { return store_.snapshot(); };
+  // The image is serialised in a forked child (forked_snapshot.h): the loop
+  // never walks the key space.
+  h.snapshot_begin = [this](Slot slot) { begin_snapshot(slot); };
   h.restore = [this](const Snapshot& snap) {
     // The bytes passed the storage's or the wire's checksum: a snapshot
     // that does not parse is a bug, and serving from a half state is worse
@@ -112,9 +120,38 @@ bool KvNode::start(std::string* why) {
   return true;
 }
 
+void KvNode::begin_snapshot(Slot slot) {
+  std::string why;
+  std::uint64_t t0 = uv_hrtime();
+  bool started = snapshotter_.start(
+      [this] { return store_.snapshot(); },
+      [this, slot, t0](bool ok, std::string image, std::string failure) {
+        if (!host_) return;
+        if (!ok) {
+          fmt::print(stderr, "synod-kv: node {}: the snapshot of slot {} failed: {}\n",
+                     opt_.id.value, slot.value, failure);
+          return host_->snapshot_abandoned();
+        }
+        // Refused only when a snapshot from a peer overtook it: dropped.
+        std::size_t bytes = image.size();
+        std::uint64_t t1 = uv_hrtime();
+        host_->compact(slot, std::move(image));
+        fmt::print(stderr, "synod-kv: node {}: snapshot of slot {}: {} bytes in {} ms off the loop, handed over in {} ms\n",
+                   opt_.id.value, slot.value, bytes, (t1 - t0) / 1000000, (uv_hrtime() - t1) / 1000000);
+      },
+      &why);
+  fmt::print(stderr, "synod-kv: node {}: fork for the snapshot of slot {} took {} ms\n", opt_.id.value, slot.value, (uv_hrtime() - t0) / 1000000);
+  if (!started) {
+    fmt::print(stderr, "synod-kv: node {}: cannot take the snapshot of slot {}: {}\n",
+               opt_.id.value, slot.value, why);
+    host_->snapshot_abandoned();
+  }
+}
+
 void KvNode::stop() {
   if (stopped_) return;
   stopped_ = true;
+  snapshotter_.stop();
   if (resp_) resp_->stop();
   if (admin_) admin_->stop();
   if (host_) host_->stop();
@@ -130,8 +167,8 @@ void KvNode::addresses_maybe_changed() {
 void KvNode::handle(Request request, RespServer::Reply reply) {
   Route route = route_of(request.op);
   if (route == Route::local) {
-    // INFO's digest walks the whole key space: build it only for INFO, so
-    // PING and the client handshakes stay cheap on a large store.
+    // INFO is O(1) (the digest is kept as commands apply), but still built
+    // only for INFO.
     std::vector<InfoSection> sections;
     if (request.op == Op::info) sections = info();
     reply(to_resp(answer_local(request, sections)));
@@ -178,10 +215,19 @@ std::vector<InfoSection> KvNode::info() const {
                  {"first_log_index", std::to_string(i.first_slot.value)}};
   if (auto a = book_.find(i.leader); a && !a->client.empty())
     repl.fields.push_back({"leader_address", a->client});
+  const UvHostStats& st = host_->stats();
+  InfoSection health{"stability",
+                     {{"elections_started", std::to_string(st.elections_started)},
+                      {"leader_changes", std::to_string(st.leader_changes)},
+                      {"loop_stalls", std::to_string(st.loop_stalls)},
+                      {"longest_stall_ms", std::to_string(st.longest_stall_ms)},
+                      {"ticks_skipped", std::to_string(st.ticks_skipped)},
+                      {"election_timeout_ms",
+                       std::to_string(std::uint64_t{opt_.election_ticks} * opt_.tick_ms)}}};
   InfoSection keys{"keyspace",
                    {{"keys", std::to_string(store_.key_count())},
                     {"digest", fmt::format("{:016x}", store_.digest())}}};
-  return {repl, admin_->info(), keys};
+  return {repl, admin_->info(), health, keys};
 }
 
 }  // namespace synod::kv

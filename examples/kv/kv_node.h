@@ -9,6 +9,7 @@
 
 #include "address_book.h"
 #include "cluster_admin.h"
+#include "forked_snapshot.h"
 #include "kv_store.h"
 #include "resp_server.h"
 #include "server_options.h"
@@ -32,6 +33,7 @@ class KvNode {
   void handle(Request request, RespServer::Reply reply);
   void addresses_maybe_changed();
   std::vector<InfoSection> info() const;
+  void begin_snapshot(Slot slot);
 
   uv_loop_t* loop_;
   ServerOptions opt_;
@@ -42,6 +44,7 @@ class KvNode {
   std::unique_ptr<ClusterAdmin> admin_;
   std::unique_ptr<UvHost> host_;
   std::unique_ptr<RespServer> resp_;
+  ForkedSnapshot snapshotter_{loop_};
   std::uint64_t addresses_seen_ = 0;  // KvStore::addresses_version() last handled
   bool stopped_ = false;
 };
