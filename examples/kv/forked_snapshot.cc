@@ -37,7 +37,8 @@ bool write_all(int fd, const char* p, std::size_t n) {
   std::string bytes = image();
   char length[kLengthBytes];
   std::uint64_t n = bytes.size();
-  for (std::size_t i = 0; i < kLengthBytes; ++i) length[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  for (std::size_t i = 0; i < kLengthBytes; ++i)
+    length[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   bool ok = write_all(fd, length, kLengthBytes) && write_all(fd, bytes.data(), bytes.size());
   _exit(ok ? 0 : 1);
 }
@@ -49,7 +50,8 @@ ForkedSnapshot::~ForkedSnapshot() { stop(); }
 bool ForkedSnapshot::start(const Image& image, Done done, std::string* why) {
   if (running()) return (*why = "a snapshot is already being taken"), false;
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return (*why = std::string("pipe: ") + std::strerror(errno)), false;
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return (*why = std::string("pipe: ") + std::strerror(errno)), false;
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -101,7 +103,8 @@ void ForkedSnapshot::on_read(ssize_t n, const char* data) {
     return;
   }
   if (n == 0) return;
-  if (n != UV_EOF) return finish(false, std::string("reading the pipe: ") + uv_strerror(static_cast<int>(n)));
+  if (n != UV_EOF)
+    return finish(false, std::string("reading the pipe: ") + uv_strerror(static_cast<int>(n)));
   finish(true, {});
 }
 
@@ -141,8 +144,9 @@ void ForkedSnapshot::finish(bool ok, std::string why) {
   std::string image;
   if (ok && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
     ok = false;
-    why = WIFSIGNALED(status) ? "the snapshot child died of signal " + std::to_string(WTERMSIG(status))
-                              : "the snapshot child failed";
+    why = WIFSIGNALED(status)
+              ? "the snapshot child died of signal " + std::to_string(WTERMSIG(status))
+              : "the snapshot child failed";
   }
   if (ok && (header_.size() < kLengthBytes || received_.size() != length())) {
     ok = false;

@@ -136,11 +136,15 @@ void KvNode::begin_snapshot(Slot slot) {
         std::size_t bytes = image.size();
         std::uint64_t t1 = uv_hrtime();
         host_->compact(slot, std::move(image));
-        fmt::print(stderr, "synod-kv: node {}: snapshot of slot {}: {} bytes in {} ms off the loop, handed over in {} ms\n",
-                   opt_.id.value, slot.value, bytes, (t1 - t0) / 1000000, (uv_hrtime() - t1) / 1000000);
+        fmt::print(stderr,
+                   "synod-kv: node {}: snapshot of slot {}: {} bytes in {} ms off the loop, handed "
+                   "over in {} ms\n",
+                   opt_.id.value, slot.value, bytes, (t1 - t0) / 1000000,
+                   (uv_hrtime() - t1) / 1000000);
       },
       &why);
-  fmt::print(stderr, "synod-kv: node {}: fork for the snapshot of slot {} took {} ms\n", opt_.id.value, slot.value, (uv_hrtime() - t0) / 1000000);
+  fmt::print(stderr, "synod-kv: node {}: fork for the snapshot of slot {} took {} ms\n",
+             opt_.id.value, slot.value, (uv_hrtime() - t0) / 1000000);
   if (!started) {
     fmt::print(stderr, "synod-kv: node {}: cannot take the snapshot of slot {}: {}\n",
                opt_.id.value, slot.value, why);
@@ -216,14 +220,15 @@ std::vector<InfoSection> KvNode::info() const {
   if (auto a = book_.find(i.leader); a && !a->client.empty())
     repl.fields.push_back({"leader_address", a->client});
   const UvHostStats& st = host_->stats();
-  InfoSection health{"stability",
-                     {{"elections_started", std::to_string(st.elections_started)},
-                      {"leader_changes", std::to_string(st.leader_changes)},
-                      {"loop_stalls", std::to_string(st.loop_stalls)},
-                      {"longest_stall_ms", std::to_string(st.longest_stall_ms)},
-                      {"ticks_skipped", std::to_string(st.ticks_skipped)},
-                      {"election_timeout_ms",
-                       std::to_string(std::uint64_t{opt_.election_ticks} * opt_.tick_ms)}}};
+  InfoSection health{
+      "stability",
+      {{"elections_started", std::to_string(st.elections_started)},
+       {"leader_changes", std::to_string(st.leader_changes)},
+       {"loop_stalls", std::to_string(st.loop_stalls)},
+       {"longest_stall_ms", std::to_string(st.longest_stall_ms)},
+       {"ticks_skipped", std::to_string(st.ticks_skipped)},
+       {"apply_deferred", std::to_string(st.apply_deferred)},
+       {"election_timeout_ms", std::to_string(std::uint64_t{opt_.election_ticks} * opt_.tick_ms)}}};
   InfoSection keys{"keyspace",
                    {{"keys", std::to_string(store_.key_count())},
                     {"digest", fmt::format("{:016x}", store_.digest())}}};

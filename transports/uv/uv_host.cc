@@ -230,7 +230,7 @@ void UvHost::run_ready_unwatched() {
   // apply budget is spent the rest waits for the next iteration (the idle
   // handle keeps the poll from sleeping), after the loop read the sockets.
   while (replica_ && !failed_ && replica_->has_ready()) {
-    if (apply_budget_left() == 0) return schedule();
+    if (apply_budget_left() == 0) return defer_apply();
     Ready rd = replica_->ready();
     if (!writer_) {
       if (!persist(rd)) return;
@@ -257,7 +257,7 @@ void UvHost::run_ready_unwatched() {
 void UvHost::finish_durable() {
   std::uint64_t durable = durable_.load();
   while (replica_ && !failed_ && !staged_.empty() && staged_.front().sequence <= durable) {
-    if (apply_budget_left() == 0) return schedule();
+    if (apply_budget_left() == 0) return defer_apply();
     Staged s = std::move(staged_.front());
     staged_.pop_front();
     finish(s.rd, true);
@@ -274,6 +274,11 @@ Status UvHost::compact(Slot slot, std::string data) {
   }
   snapshot_pending_ = false;  // handed over, or refused: the trigger may ask again
   return s;
+}
+
+void UvHost::defer_apply() {
+  ++stats_.apply_deferred;
+  schedule();
 }
 
 void UvHost::snapshot_abandoned() { snapshot_pending_ = false; }
@@ -304,6 +309,14 @@ void UvHost::maybe_snapshot() {
 }
 
 void UvHost::send_one(const Message& m) {
+  std::uint64_t t0 = uv_hrtime();
+  send_one_unwatched(m);
+  send_ns_ += uv_hrtime() - t0;
+  ++sent_this_iteration_;
+  sent_bytes_this_iteration_ += encode_buf_.size();
+}
+
+void UvHost::send_one_unwatched(const Message& m) {
   encode_buf_.clear();
   std::string why;
   if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {

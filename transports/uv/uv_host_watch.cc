@@ -2,6 +2,7 @@
 // timer (and its lateness), the busy time of each loop iteration, and the
 // role and leader changes that INFO counts and the log tells.
 #include <fmt/format.h>
+#include <time.h>
 
 #include <algorithm>
 
@@ -17,14 +18,24 @@ constexpr std::uint64_t kStallLogEveryNs = 1'000'000'000;
 
 std::uint64_t ms(std::uint64_t ns) { return ns / kNsPerMs; }
 
+// CPU time of the calling (loop) thread: busy wall time minus this is time
+// the thread was runnable but not running (other processes had the CPUs).
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 }  // namespace
 
 // A libuv repeating timer that fires late (the loop was busy, or the
 // process was not scheduled) fires once, not once per missed period. A
 // follower ticks once too: its election clock runs slow, never fast, so a
 // busy follower does not time out a leader whose heartbeats wait unread in
-// its socket. A leader with lease reads ticks every missed period: its lease
-// must never outlive real time (docs/protocol.md).
+// its socket. A leader ticks every missed period (up to an election
+// timeout): its heartbeats keep to real time however long its iterations
+// are, and a lease never outlives real time (docs/protocol.md).
 void UvHost::on_tick_timer() {
   if (!replica_ || failed_) return;
   std::uint64_t now = uv_hrtime();
@@ -34,8 +45,8 @@ void UvHost::on_tick_timer() {
   last_tick_ns_ = now;
   if (elapsed > period) tick_late_ns_ = std::max(tick_late_ns_, elapsed - period);
   std::uint64_t ticks = 1;
-  if (opt_.config.lease_reads && replica_->info().role == Role::leader)
-    ticks = std::min<std::uint64_t>(periods, 2ull * opt_.config.election_ticks);
+  if (periods > 1 && replica_->info().role == Role::leader)
+    ticks = std::min<std::uint64_t>(periods, opt_.config.election_ticks);
   stats_.ticks_skipped += periods - std::min(periods, ticks);
   for (std::uint64_t i = 0; i < ticks && replica_ && !failed_; ++i) replica_->tick();
   observe_role();
@@ -56,8 +67,11 @@ void UvHost::on_iteration_end() {
   std::uint64_t wall = now - last_prepare_ns_;
   std::uint64_t slept = std::min(wall, idle - last_idle_ns_);
   std::uint64_t busy = wall - slept;
+  std::uint64_t cpu_now = thread_cpu_ns();
+  std::uint64_t cpu = std::min(busy, cpu_now - last_cpu_ns_);
   last_prepare_ns_ = now;
   last_idle_ns_ = idle;
+  last_cpu_ns_ = cpu_now;
   std::uint64_t threshold = opt_.stall_ms * kNsPerMs;
   std::uint64_t worst = std::max(busy, tick_late_ns_);
   if (opt_.stall_ms > 0 && worst > threshold) {
@@ -66,21 +80,26 @@ void UvHost::on_iteration_end() {
     if (now - last_stall_log_ns_ >= kStallLogEveryNs) {
       std::string cause;
       if (busy > threshold) {
-        std::uint64_t apply = apply_ns_ - std::min(apply_ns_, snapshot_ns_);
-        std::uint64_t host = apply_ns_ + step_ns_;
+        // Sending and the snapshot happen inside the Ready loop (apply_ns_).
+        std::uint64_t apply = apply_ns_ - std::min(apply_ns_, snapshot_ns_ + send_ns_);
+        std::uint64_t host = std::max(apply_ns_, snapshot_ns_ + send_ns_) + step_ns_;
         cause = fmt::format(
-            "the loop was busy {} ms: applying and persisting {} ms ({} commands), snapshot {} ms, "
-            "consensus messages {} ms, other callbacks (clients, transport) {} ms",
-            ms(busy), ms(apply), applied_this_iteration_, ms(snapshot_ns_), ms(step_ns_),
+            "the loop was busy {} ms (on the CPU {} ms, waiting for one {} ms): applying and "
+            "persisting {} ms ({} commands), sending {} ms "
+            "({} messages, {} KiB), snapshot {} ms, stepping received messages {} ms, other "
+            "callbacks (clients, transport) {} ms",
+            ms(busy), ms(cpu), ms(busy - cpu), ms(apply), applied_this_iteration_, ms(send_ns_),
+            sent_this_iteration_, sent_bytes_this_iteration_ / 1024, ms(snapshot_ns_), ms(step_ns_),
             ms(busy - std::min(busy, host)));
       } else {
-        cause = "the loop was not busy: the process was not scheduled (CPU starved) or the clock "
-                "jumped";
+        cause =
+            "the loop was not busy: the process was not scheduled (CPU starved) or the clock "
+            "jumped";
       }
       log(fmt::format("loop stall: tick timer {} ms late; {}{}", ms(tick_late_ns_), cause,
-                      stalls_unlogged_ ? fmt::format(" (and {} stalls since the last line)",
-                                                     stalls_unlogged_)
-                                       : ""));
+                      stalls_unlogged_
+                          ? fmt::format(" (and {} stalls since the last line)", stalls_unlogged_)
+                          : ""));
       last_stall_log_ns_ = now;
       stalls_unlogged_ = 0;
     } else {
@@ -88,8 +107,8 @@ void UvHost::on_iteration_end() {
     }
   }
   tick_late_ns_ = 0;
-  apply_ns_ = snapshot_ns_ = step_ns_ = 0;
-  applied_this_iteration_ = 0;
+  apply_ns_ = snapshot_ns_ = step_ns_ = send_ns_ = 0;
+  applied_this_iteration_ = sent_this_iteration_ = sent_bytes_this_iteration_ = 0;
 }
 
 // Role changes come from ticks (elections, check-quorum) and from messages

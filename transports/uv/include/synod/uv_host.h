@@ -87,10 +87,14 @@ struct UvHostStats {
   // timer firings that late; the longest one seen, in milliseconds.
   std::uint64_t loop_stalls = 0;
   std::uint64_t longest_stall_ms = 0;
-  // Timer periods that passed without a tick (a late timer ticks once: a
-  // follower's clock runs slow rather than time it out in a burst; a lease
-  // leader ticks them all, so its lease never outlives real time).
+  // Timer periods that passed without a tick: a late timer ticks a
+  // follower once (its clock runs slow rather than time out a leader whose
+  // heartbeats wait unread in its socket); a leader ticks every missed
+  // period, so its heartbeats and lease keep to real time.
   std::uint64_t ticks_skipped = 0;
+  // Times the apply_per_iteration limit sent the rest of the committed
+  // commands to the next loop iteration.
+  std::uint64_t apply_deferred = 0;
 };
 
 class UvHost {
@@ -164,6 +168,7 @@ class UvHost {
   void run_ready_unwatched();
   bool persist(const Ready& rd);
   void send_one(const Message& m);
+  void send_one_unwatched(const Message& m);
   void finish(const Ready& rd, bool early_sent);
   void finish_durable();
   void maybe_snapshot();
@@ -176,6 +181,7 @@ class UvHost {
   void on_iteration_end();
   void observe_role();
   std::uint64_t apply_budget_left() const;
+  void defer_apply();
 
   uv_loop_t* loop_;
   Storage& storage_;
@@ -201,11 +207,13 @@ class UvHost {
   uv_prepare_t* prepare_ = nullptr;    // runs once per iteration, before the poll
   std::uint64_t last_prepare_ns_ = 0;  // uv_hrtime() at the last prepare
   std::uint64_t last_idle_ns_ = 0;     // uv_metrics_idle_time() then
+  std::uint64_t last_cpu_ns_ = 0;      // the loop thread's CPU time then
   std::uint64_t last_tick_ns_ = 0;     // uv_hrtime() at the last tick
   std::uint64_t tick_late_ns_ = 0;     // the latest tick's lateness, this iteration
   // This iteration's busy time by cause, for the stall log line.
-  std::uint64_t apply_ns_ = 0, snapshot_ns_ = 0, step_ns_ = 0;
+  std::uint64_t apply_ns_ = 0, snapshot_ns_ = 0, step_ns_ = 0, send_ns_ = 0;
   std::uint64_t applied_this_iteration_ = 0;
+  std::uint64_t sent_this_iteration_ = 0, sent_bytes_this_iteration_ = 0;
   std::uint64_t stalls_unlogged_ = 0;  // stalls since the last logged one
   std::uint64_t last_stall_log_ns_ = 0;
   Role seen_role_ = Role::follower;
