@@ -170,10 +170,6 @@ TEST_CASE(
       return apply(s, c);
     };
   });
-  // Idle ticking alone stays under the threshold.
-  run_until(
-      &loop, [] { return false; }, 1);
-  CHECK(n->host->stats().longest_stall_ms < 120);
   std::uint64_t before = n->host->stats().loop_stalls;
   slow = true;
   bool done = false;
