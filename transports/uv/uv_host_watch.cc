@@ -33,9 +33,12 @@ std::uint64_t thread_cpu_ns() {
 // process was not scheduled) fires once, not once per missed period. A
 // follower ticks once too: its election clock runs slow, never fast, so a
 // busy follower does not time out a leader whose heartbeats wait unread in
-// its socket. A leader ticks every missed period (up to an election
-// timeout): its heartbeats keep to real time however long its iterations
-// are, and a lease never outlives real time (docs/protocol.md).
+// its socket. A leader ticks the missed periods up to a heartbeat period, so
+// a late timer sends the heartbeat that is due however long its iterations
+// are, but its check-quorum window does not race ahead of the acks still
+// unread in its sockets; with lease reads it ticks every missed period (up
+// to an election timeout): a lease must never outlive real time
+// (docs/protocol.md).
 void UvHost::on_tick_timer() {
   if (!replica_ || failed_) return;
   std::uint64_t now = uv_hrtime();
@@ -46,7 +49,8 @@ void UvHost::on_tick_timer() {
   if (elapsed > period) tick_late_ns_ = std::max(tick_late_ns_, elapsed - period);
   std::uint64_t ticks = 1;
   if (periods > 1 && replica_->info().role == Role::leader)
-    ticks = std::min<std::uint64_t>(periods, opt_.config.election_ticks);
+    ticks = std::min<std::uint64_t>(periods, opt_.config.lease_reads ? opt_.config.election_ticks
+                                                                     : opt_.config.heartbeat_ticks);
   stats_.ticks_skipped += periods - std::min(periods, ticks);
   for (std::uint64_t i = 0; i < ticks && replica_ && !failed_; ++i) replica_->tick();
   observe_role();

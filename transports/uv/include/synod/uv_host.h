@@ -89,8 +89,9 @@ struct UvHostStats {
   std::uint64_t longest_stall_ms = 0;
   // Timer periods that passed without a tick: a late timer ticks a
   // follower once (its clock runs slow rather than time out a leader whose
-  // heartbeats wait unread in its socket); a leader ticks every missed
-  // period, so its heartbeats and lease keep to real time.
+  // heartbeats wait unread in its socket); a leader ticks up to a
+  // heartbeat period of them (every one, up to an election timeout, with
+  // lease reads), so its heartbeats and lease keep to real time.
   std::uint64_t ticks_skipped = 0;
   // Times the apply_per_iteration limit sent the rest of the committed
   // commands to the next loop iteration.
