@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   double snap_ms = ms_since(t0);
   fmt::print("keys {}, values {} bytes: {:.0f} SETs/s applied ({:.0f} ms)\n", keys, value_bytes,
              keys / (load_ms / 1000.0), load_ms);
-  fmt::print("  INFO keyspace (maintained digest, key count): {:.1f} ns per read\n", info_us * 1000);
+  fmt::print("  INFO keyspace (maintained digest, key count): {:.1f} ns per read\n",
+             info_us * 1000);
   fmt::print("  full digest recomputation: {:.1f} ms ({})\n", full_ms,
              full == store.digest() ? "equal to the maintained one" : "DIFFERS");
   fmt::print("  snapshot image: {:.1f} ms, {} bytes (taken in a forked child by the server)\n",
