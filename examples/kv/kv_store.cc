@@ -110,7 +110,7 @@ Reply KvStore::execute(Request r) {
       for (const auto& key : r.args) {
         auto it = data_.find(key);
         if (it == data_.end()) continue;
-        digest_ -= pair_hash(it->first, it->second);
+        uncount(it->first, it->second);
         data_.erase(it);
         ++removed;
       }
@@ -143,12 +143,12 @@ Reply KvStore::set(Request& r) {
   if (r.condition == SetCondition::if_absent && present) return Reply::null();
   if (r.condition == SetCondition::if_present && !present) return Reply::null();
   if (present) {
-    digest_ -= pair_hash(it->first, it->second);
+    uncount(it->first, it->second);
     it->second = std::move(r.args[1]);
   } else {
     it = data_.emplace(std::move(r.args[0]), std::move(r.args[1])).first;
   }
-  digest_ += pair_hash(it->first, it->second);
+  count(it->first, it->second);
   return Reply::ok();
 }
 
@@ -167,12 +167,12 @@ Reply KvStore::incr(const std::string& key) {
   (void)ec;  // 20 characters always fit an int64
   std::string text(buf, end);
   if (it != data_.end()) {
-    digest_ -= pair_hash(it->first, it->second);
+    uncount(it->first, it->second);
     it->second = std::move(text);
   } else {
     it = data_.emplace(key, std::move(text)).first;
   }
-  digest_ += pair_hash(it->first, it->second);
+  count(it->first, it->second);
   return Reply::integer(value);
 }
 
@@ -200,6 +200,16 @@ const std::string* KvStore::find(std::string_view key) const {
 
 std::uint64_t KvStore::pair_hash(std::string_view key, std::string_view value) {
   return mix64(hash_field(hash_field(kFnvOffset, key), value));
+}
+
+void KvStore::count(std::string_view key, std::string_view value) {
+  digest_ += pair_hash(key, value);
+  data_bytes_ += key.size() + value.size();
+}
+
+void KvStore::uncount(std::string_view key, std::string_view value) {
+  digest_ -= pair_hash(key, value);
+  data_bytes_ -= key.size() + value.size();
 }
 
 std::uint64_t KvStore::recompute_digest() const {
@@ -275,7 +285,7 @@ bool KvStore::restore(std::string_view bytes) {
   if (!get_varint(&body, &count) || count > body.size() / 2) return false;
   Map restored;
   restored.reserve(count);
-  std::uint64_t digest = 0;
+  std::uint64_t digest = 0, data_bytes = 0;
   std::string_view previous;
   for (std::uint64_t i = 0; i < count; ++i) {
     std::string_view key, value;
@@ -284,6 +294,7 @@ bool KvStore::restore(std::string_view bytes) {
     if (i > 0 && key <= previous) return false;
     restored.emplace(key, value);
     digest += pair_hash(key, value);
+    data_bytes += key.size() + value.size();
     previous = key;
   }
   MemberAddresses addresses;
@@ -291,6 +302,7 @@ bool KvStore::restore(std::string_view bytes) {
   if (!body.empty()) return false;
   data_.swap(restored);
   digest_ = digest;
+  data_bytes_ = data_bytes;
   if (addresses != addresses_) {
     addresses_.swap(addresses);
     ++addresses_version_;

@@ -41,6 +41,8 @@ class KvStore {
 
   // User keys only: member addresses are not keys.
   std::size_t key_count() const { return data_.size(); }
+  // Bytes of user keys and values (what a snapshot image roughly holds).
+  std::uint64_t data_bytes() const { return data_bytes_; }
   // The value stored under `key`, or nullptr. Valid until the next change.
   const std::string* find(std::string_view key) const;
 
@@ -85,9 +87,13 @@ class KvStore {
   Reply set(Request& request);
   Reply incr(const std::string& key);
   Reply set_addresses(const Request& request);
+  // Keep digest_ and data_bytes_ in step with a pair added or removed.
+  void count(std::string_view key, std::string_view value);
+  void uncount(std::string_view key, std::string_view value);
 
   Map data_;
   std::uint64_t digest_ = 0;  // recompute_digest(), maintained on every change
+  std::uint64_t data_bytes_ = 0;
   MemberAddresses addresses_;
   std::uint64_t addresses_version_ = 0;
 };

@@ -312,12 +312,14 @@ TEST_CASE("the digest kept as commands apply equals a full recomputation, with a
   REQUIRE(copy.restore(s.snapshot()));
   CHECK(copy.digest() == s.digest());
   CHECK(copy.digest() == copy.recompute_digest());
+  CHECK(copy.data_bytes() == s.data_bytes());  // restore counts from scratch
   // DEL of every key, one call: back to the empty store's digest.
   Request all{Op::del, {}};
   for (std::uint64_t i = 0; i < kKeys + 1000; ++i) all.args.push_back(numbered("key:", i));
   s.execute(std::move(all));
   CHECK(s.key_count() == 0);
   CHECK(s.digest() == KvStore{}.digest());
+  CHECK(s.data_bytes() == 0);
   CHECK(s.digest() == s.recompute_digest());
 }
 
