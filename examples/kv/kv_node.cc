@@ -283,11 +283,34 @@ std::vector<InfoSection> KvNode::info() const {
        {"ticks_skipped", std::to_string(st.ticks_skipped)},
        {"apply_deferred", std::to_string(st.apply_deferred)},
        {"election_timeout_ms", std::to_string(std::uint64_t{opt_.election_ticks} * opt_.tick_ms)}}};
+  // What the peer port and the core refused (docs/security.md): strangers,
+  // handshakes, and messages no correct peer sends.
+  const TcpTransportStats tcp = transport_->stats();
+  const TcpRefusals& r = tcp.refused;
+  auto n = [](std::uint64_t v) { return std::to_string(v); };
+  InfoSection peers{"peers",
+                    {{"peer_tls", opt_.tls.enabled() ? "yes" : "no"},
+                     {"peer_connects", n(tcp.connects)},
+                     {"peer_handshakes_refused", n(tcp.handshakes_refused)},
+                     {"peer_refused_bad_hello", n(r.bad_hello)},
+                     {"peer_refused_unknown_id", n(r.unknown_id)},
+                     {"peer_refused_tls_failed", n(r.tls_failed)},
+                     {"peer_refused_certificate_mismatch", n(r.certificate_mismatch)},
+                     {"peer_refused_replacement", n(r.replacement_refused)},
+                     {"peer_refused_handshake_timeout", n(r.handshake_timeout)},
+                     {"peer_refused_per_address_cap", n(r.per_address_cap)},
+                     {"peer_refused_total_cap", n(r.total_cap)},
+                     {"peer_frames_oversized", n(tcp.frames_oversized)},
+                     {"peer_frames_dropped", n(tcp.frames_dropped)},
+                     {"messages_refused_malformed", n(i.refused.malformed)},
+                     {"messages_refused_round", n(i.refused.round)},
+                     {"messages_refused_slot", n(i.refused.slot)},
+                     {"messages_refused_unasked", n(i.refused.unasked)}}};
   InfoSection keys{"keyspace",
                    {{"keys", std::to_string(store_.key_count())},
                     {"digest", fmt::format("{:016x}", store_.digest())}}};
   std::vector<InfoSection> sections = resp_->info();  // clients, stats
-  for (InfoSection& extra : std::vector<InfoSection>{repl, admin_->info(), health, keys})
+  for (InfoSection& extra : std::vector<InfoSection>{repl, admin_->info(), health, peers, keys})
     sections.push_back(std::move(extra));
   return sections;
 }
