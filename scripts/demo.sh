@@ -11,5 +11,5 @@ ninja -C build >/dev/null
 echo "== in-process: 3 replicas, in-memory network =="
 ./build/examples/synod-demo
 echo
-echo "== 3 processes on loopback: synod-kv with durable logs =="
-python3 tests/e2e/kv_cluster.py --bin build/examples/synod-kv --demo "$@"
+echo "== 3 processes on loopback: synod-kv with durable logs, peer links over mutual TLS =="
+python3 tests/e2e/kv_cluster.py --bin build/examples/synod-kv --demo --tls "$@"

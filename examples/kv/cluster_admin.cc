@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "synod/tcp_address.h"
 #include "kv_command_codec.h"
 #include "refusal.h"
+#include "synod/tcp_address.h"
 
 namespace synod::kv {
 

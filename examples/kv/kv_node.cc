@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "kv_command_codec.h"
@@ -9,8 +10,17 @@
 #include "synod/log_storage.h"
 #include "synod/memory_storage.h"
 #include "synod/seed.h"
+#include "tls_context.h"
 
 namespace synod::kv {
+namespace {
+
+// Below both, a snapshot image is taken on the loop: sorting and copying
+// this much costs about as much as a fork of a small process (~10 ms).
+constexpr std::uint64_t kForkAboveBytes = 16u << 20;
+constexpr std::size_t kForkAboveKeys = 50000;
+
+}  // namespace
 
 KvNode::KvNode(uv_loop_t* loop, ServerOptions options) : loop_(loop), opt_(std::move(options)) {}
 KvNode::~KvNode() = default;
@@ -46,6 +56,11 @@ UvHostOptions KvNode::host_options() {
       h.config.voters.push_back(p.id);
   }
   h.config.election_ticks = opt_.election_ticks;
+  // Heartbeats ten times per election timeout (etcd's ratio): a lost or
+  // late one or two never cost the leadership, and the leader resends an
+  // unanswered accept only after two heartbeat periods, so acks slowed by a
+  // busy follower do not turn into a storm of resent batches.
+  h.config.heartbeat_ticks = std::max<std::uint32_t>(1, opt_.election_ticks / 10);
   h.config.seed = synod::startup_seed(opt_.id);
   // A restarted process whose storage is empty (in-memory, or a lost data
   // dir) must rejoin before voting; a brand-new cluster is detected as such.
@@ -60,7 +75,9 @@ UvHostOptions KvNode::host_options() {
   h.config.compaction_tail = opt_.compaction_tail;
   h.config.lease_reads = opt_.lease_reads;
   h.snapshot_every_bytes = opt_.snapshot_bytes;
-  h.snapshot = [this] { return store_.snapshot(); };
+  // The image is serialised in a forked child (forked_snapshot.h): the loop
+  // never walks the key space.
+  h.snapshot_begin = [this](Slot slot) { begin_snapshot(slot); };
   h.restore = [this](const Snapshot& snap) {
     // The bytes passed the storage's or the wire's checksum: a snapshot
     // that does not parse is a bug, and serving from a half state is worse
@@ -110,21 +127,74 @@ bool KvNode::start(std::string* why) {
           fit_maxclients(&limits.max_clients, reserved_descriptors(opt_.peers.size()));
       !lowered.empty())
     fmt::print(stderr, "synod-kv: node {}: {}\n", opt_.id.value, lowered);
+  if (opt_.tls_clients) {
+    client_tls_ = TlsContext::create(opt_.tls, why,
+                                     opt_.tls_auth_clients ? TlsContext::PeerCert::required
+                                                           : TlsContext::PeerCert::not_requested);
+    if (!client_tls_) {
+      *why = "client port TLS: " + *why;
+      return false;
+    }
+  }
   resp_ = std::make_unique<RespServer>(
       loop_, opt_.listen, std::move(limits),
-      [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); });
+      [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); },
+      client_tls_.get());
   if (resp_->start(why) != Status::ok) return false;
-  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage, {}{})\n",
+  fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage, {}{}{})\n",
              opt_.id.value, opt_.listen,
              opt_.memory ? "in-memory" : "durable log in " + opt_.data_dir,
              opt_.tls.enabled() ? "peer links over mutual TLS" : "plaintext peer links",
+             opt_.tls_clients ? ", clients over TLS" : "",
              opt_.join ? "; joining: a learner until CLUSTER ADDNODE on the leader" : "");
   return true;
+}
+
+// Logs the loop's share (the fork) and the child's time, so a snapshot's
+// cost shows next to the loop stalls it may cause.
+void KvNode::begin_snapshot(Slot slot) {
+  // A small key space is cheaper to serialise on the loop (a few ms) than
+  // fork() is (page tables, copy-on-write faults afterwards).
+  if (store_.data_bytes() < kForkAboveBytes && store_.key_count() < kForkAboveKeys) {
+    Status st = host_->compact(slot, store_.snapshot());
+    if (st != Status::ok)
+      fmt::print(stderr, "synod-kv: node {}: snapshot of slot {} dropped: {}\n", opt_.id.value,
+                 slot.value, to_string(st));
+    return;
+  }
+  std::string why;
+  std::uint64_t t0 = uv_hrtime();
+  bool started = snapshotter_.start(
+      [this] { return store_.snapshot(); },
+      [this, slot, t0](bool ok, std::string image, std::string failure) {
+        if (!host_) return;
+        if (!ok) {
+          fmt::print(stderr, "synod-kv: node {}: the snapshot of slot {} failed: {}\n",
+                     opt_.id.value, slot.value, failure);
+          return host_->snapshot_abandoned();
+        }
+        std::size_t bytes = image.size();
+        // Refused only when a snapshot from a peer overtook it: dropped.
+        Status st = host_->compact(slot, std::move(image));
+        fmt::print(stderr,
+                   "synod-kv: node {}: snapshot of slot {} ({} bytes) ready after {} ms{}\n",
+                   opt_.id.value, slot.value, bytes, (uv_hrtime() - t0) / 1000000,
+                   st == Status::ok ? "" : fmt::format(", dropped: {}", to_string(st)));
+      },
+      &why);
+  if (!started) {
+    fmt::print(stderr, "synod-kv: node {}: cannot take the snapshot of slot {}: {}\n",
+               opt_.id.value, slot.value, why);
+    return host_->snapshot_abandoned();
+  }
+  fmt::print(stderr, "synod-kv: node {}: snapshot of slot {} forked; the loop paid {} ms\n",
+             opt_.id.value, slot.value, (uv_hrtime() - t0) / 1000000);
 }
 
 void KvNode::stop() {
   if (stopped_) return;
   stopped_ = true;
+  snapshotter_.stop();
   if (resp_) resp_->stop();
   if (admin_) admin_->stop();
   if (host_) host_->stop();
@@ -153,8 +223,8 @@ void KvNode::addresses_maybe_changed() {
 void KvNode::handle(Request request, RespServer::Reply reply) {
   Route route = route_of(request.op);
   if (route == Route::local) {
-    // INFO's digest walks the whole key space: build it only for INFO, so
-    // PING and the client handshakes stay cheap on a large store.
+    // INFO is O(1) (the digest is kept as commands apply), but still built
+    // only for INFO.
     std::vector<InfoSection> sections;
     if (request.op == Op::info) sections = info();
     reply(to_resp(answer_local(request, sections)));
@@ -204,11 +274,44 @@ std::vector<InfoSection> KvNode::info() const {
   if (host_->failed())
     repl.fields.push_back(
         {"synod_stopped_reason", stopped_reason_.empty() ? "storage failure" : stopped_reason_});
+  const UvHostStats& st = host_->stats();
+  InfoSection health{
+      "stability",
+      {{"elections_started", std::to_string(st.elections_started)},
+       {"leader_changes", std::to_string(st.leader_changes)},
+       {"loop_stalls", std::to_string(st.loop_stalls)},
+       {"longest_stall_ms", std::to_string(st.longest_stall_ms)},
+       {"ticks_skipped", std::to_string(st.ticks_skipped)},
+       {"apply_deferred", std::to_string(st.apply_deferred)},
+       {"election_timeout_ms", std::to_string(std::uint64_t{opt_.election_ticks} * opt_.tick_ms)}}};
+  // What the peer port and the core refused (docs/security.md): strangers,
+  // handshakes, and messages no correct peer sends.
+  const TcpTransportStats tcp = transport_->stats();
+  const TcpRefusals& r = tcp.refused;
+  auto n = [](std::uint64_t v) { return std::to_string(v); };
+  InfoSection peers{"peers",
+                    {{"peer_tls", opt_.tls.enabled() ? "yes" : "no"},
+                     {"peer_connects", n(tcp.connects)},
+                     {"peer_handshakes_refused", n(tcp.handshakes_refused)},
+                     {"peer_refused_bad_hello", n(r.bad_hello)},
+                     {"peer_refused_unknown_id", n(r.unknown_id)},
+                     {"peer_refused_tls_failed", n(r.tls_failed)},
+                     {"peer_refused_certificate_mismatch", n(r.certificate_mismatch)},
+                     {"peer_refused_replacement", n(r.replacement_refused)},
+                     {"peer_refused_handshake_timeout", n(r.handshake_timeout)},
+                     {"peer_refused_per_address_cap", n(r.per_address_cap)},
+                     {"peer_refused_total_cap", n(r.total_cap)},
+                     {"peer_frames_oversized", n(tcp.frames_oversized)},
+                     {"peer_frames_dropped", n(tcp.frames_dropped)},
+                     {"messages_refused_malformed", n(i.refused.malformed)},
+                     {"messages_refused_round", n(i.refused.round)},
+                     {"messages_refused_slot", n(i.refused.slot)},
+                     {"messages_refused_unasked", n(i.refused.unasked)}}};
   InfoSection keys{"keyspace",
                    {{"keys", std::to_string(store_.key_count())},
                     {"digest", fmt::format("{:016x}", store_.digest())}}};
   std::vector<InfoSection> sections = resp_->info();  // clients, stats
-  for (InfoSection& extra : std::vector<InfoSection>{repl, admin_->info(), keys})
+  for (InfoSection& extra : std::vector<InfoSection>{repl, admin_->info(), health, peers, keys})
     sections.push_back(std::move(extra));
   return sections;
 }

@@ -9,6 +9,7 @@
 
 #include "address_book.h"
 #include "cluster_admin.h"
+#include "forked_snapshot.h"
 #include "kv_store.h"
 #include "resp_server.h"
 #include "server_options.h"
@@ -33,6 +34,7 @@ class KvNode {
   void addresses_maybe_changed();
   void host_log(std::string_view line);
   std::vector<InfoSection> info() const;
+  void begin_snapshot(Slot slot);
 
   uv_loop_t* loop_;
   ServerOptions opt_;
@@ -42,7 +44,9 @@ class KvNode {
   std::unique_ptr<TcpTransport> transport_;
   std::unique_ptr<ClusterAdmin> admin_;
   std::unique_ptr<UvHost> host_;
+  std::unique_ptr<TlsContext> client_tls_;  // --tls-clients
   std::unique_ptr<RespServer> resp_;
+  ForkedSnapshot snapshotter_{loop_};
   std::uint64_t addresses_seen_ = 0;  // KvStore::addresses_version() last handled
   bool stopped_ = false;
   std::string stopped_reason_;  // the host's STOPPED line, with the storage error

@@ -41,6 +41,8 @@ class KvStore {
 
   // User keys only: member addresses are not keys.
   std::size_t key_count() const { return data_.size(); }
+  // Bytes of user keys and values (what a snapshot image roughly holds).
+  std::uint64_t data_bytes() const { return data_bytes_; }
   // The value stored under `key`, or nullptr. Valid until the next change.
   const std::string* find(std::string_view key) const;
 
@@ -52,10 +54,18 @@ class KvStore {
   // node can tell after each apply at no cost.
   std::uint64_t addresses_version() const { return addresses_version_; }
 
-  // FNV-1a (64 bit) over the key/value pairs in key order, each field as an
-  // 8-byte little-endian length then its bytes. Equal contents, equal
-  // digest, whatever the insertion history.
-  std::uint64_t digest() const;
+  // The sum (mod 2^64) over the key/value pairs of a 64-bit hash of each
+  // pair (pair_hash()). Equal contents, equal digest, whatever the insertion
+  // history. Kept up to date as commands apply, so INFO reads it in O(1)
+  // however large the key space (docs/kv.md).
+  std::uint64_t digest() const { return digest_; }
+  // The same digest computed from scratch over every pair: O(keys), for
+  // tests that check the incremental one.
+  std::uint64_t recompute_digest() const;
+  // The hash of one pair: each field as its 8-byte little-endian length then
+  // its bytes, read 8 bytes (little-endian) at a time, then mixed.
+  // Deterministic on every platform, so replicas agree.
+  static std::uint64_t pair_hash(std::string_view key, std::string_view value);
 
   // The whole state as bytes, canonical (keys in order), checksummed. The
   // format of a store that never logged an address is the one of earlier
@@ -77,8 +87,13 @@ class KvStore {
   Reply set(Request& request);
   Reply incr(const std::string& key);
   Reply set_addresses(const Request& request);
+  // Keep digest_ and data_bytes_ in step with a pair added or removed.
+  void count(std::string_view key, std::string_view value);
+  void uncount(std::string_view key, std::string_view value);
 
   Map data_;
+  std::uint64_t digest_ = 0;  // recompute_digest(), maintained on every change
+  std::uint64_t data_bytes_ = 0;
   MemberAddresses addresses_;
   std::uint64_t addresses_version_ = 0;
 };

@@ -8,6 +8,8 @@
 #include "client_auth.h"
 #include "resp_parser.h"
 #include "synod/tcp_address.h"
+#include "tls_context.h"
+#include "tls_session.h"
 
 namespace synod::kv {
 
@@ -31,6 +33,9 @@ constexpr std::uint64_t kSweepMs = 1000;
 constexpr std::size_t kChunkBytes = 64 * 1024;
 // Buffers handed to one uv_write, at most.
 constexpr std::size_t kWriteBufsMax = 256;
+// A TLS client that has not finished its handshake by then is closed (a
+// half-open handshake would otherwise hold a client slot for ever).
+constexpr std::uint64_t kTlsHandshakeMs = 10'000;
 
 std::string peer_name(const uv_tcp_t* tcp, sockaddr_storage* addr) {
   int len = sizeof *addr;
@@ -72,6 +77,12 @@ struct RespServer::Client {
   std::size_t writing_bytes = 0;
   bool write_busy = false;
   bool reading = false;
+  // TLS on the client port (--tls-clients): the session, the decrypted bytes
+  // of the last read, and the ciphertext of the write in flight.
+  std::unique_ptr<TlsSession> tls;
+  std::vector<std::uint8_t> plain;
+  std::vector<std::uint8_t> cipher;
+  std::uint64_t accepted_ms = 0;
   bool closing = false;
   bool close_after_write = false;
   // Per-connection order, as Redis gives it: a read waits for this client's
@@ -96,11 +107,13 @@ struct RespServer::Client {
   }
 };
 
-RespServer::RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler)
+RespServer::RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler,
+                       const TlsContext* tls)
     : loop_(loop),
       listen_(std::move(listen)),
       limits_(std::move(limits)),
-      handler_(std::move(handler)) {}
+      handler_(std::move(handler)),
+      tls_(tls) {}
 
 RespServer::~RespServer() = default;
 
@@ -161,7 +174,8 @@ std::vector<InfoSection> RespServer::info() const {
                       {{"connected_clients", n(clients_.size())},
                        {"maxclients", n(limits_.max_clients)},
                        {"requirepass", limits_.password ? "yes" : "no"},
-                       {"protected_mode", limits_.protected_mode ? "yes" : "no"}}};
+                       {"protected_mode", limits_.protected_mode ? "yes" : "no"},
+                       {"tls", tls_ ? "yes" : "no"}}};
   InfoSection stats{"stats",
                     {{"total_connections_received", n(s.total_connections_received)},
                      {"rejected_connections", n(s.rejected_connections)},
@@ -173,7 +187,8 @@ std::vector<InfoSection> RespServer::info() const {
                      {"client_timeouts", n(s.client_timeouts)},
                      {"protocol_errors", n(s.protocol_errors)},
                      {"acl_access_denied_auth", n(s.acl_access_denied_auth)},
-                     {"noauth_refusals", n(s.noauth_refusals)}}};
+                     {"noauth_refusals", n(s.noauth_refusals)},
+                     {"tls_failures", n(s.tls_failures)}}};
   return {clients, stats};
 }
 
@@ -206,7 +221,10 @@ void RespServer::on_connection(int status) {
     return;
   }
   ++stats_.total_connections_received;
-  c->last_activity_ms = uv_now(loop_);
+  c->last_activity_ms = c->accepted_ms = uv_now(loop_);
+  // With TLS even a refusal travels inside the session, once the client's
+  // handshake is through.
+  if (tls_) c->tls = std::make_unique<TlsSession>(tls_->get(), TlsSession::Role::server);
   sockaddr_storage peer{};
   c->addr = peer_name(&c->tcp, &peer);
   if (clients_.size() > limits_.max_clients) {
@@ -226,6 +244,7 @@ void RespServer::on_connection(int status) {
 void RespServer::refuse(Client& c, std::string resp) {
   c.slots.push_back(std::move(resp));
   c.close_after_write = true;
+  if (c.tls) start_reading(c);  // the handshake must finish for the reply to go
   flush(c);
 }
 
@@ -240,8 +259,36 @@ void RespServer::start_reading(Client& c) {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* client = static_cast<Client*>(s->data);
         if (n < 0) return client->server->close(*client);
-        if (n > 0) client->server->on_read(*client, buf->base, static_cast<std::size_t>(n));
+        if (n > 0) client->server->on_bytes(*client, buf->base, static_cast<std::size_t>(n));
       });
+}
+
+// Bytes from the socket: decrypted first on a TLS port. Handshake bytes the
+// session produced go out with the next write.
+void RespServer::on_bytes(Client& c, const char* data, std::size_t n) {
+  if (!c.tls) return on_read(c, data, n);
+  c.plain.clear();
+  if (!c.tls->feed(reinterpret_cast<const std::uint8_t*>(data), n, &c.plain)) {
+    ++stats_.tls_failures;
+    std::uint64_t now = uv_now(loop_);
+    if (last_tls_log_ms_ == 0 || now - last_tls_log_ms_ >= 1000) {
+      last_tls_log_ms_ = now;
+      fmt::print(stderr, "synod-kv: client addr={} closed: {} ({} TLS failures so far)\n", c.addr,
+                 c.tls->error(), stats_.tls_failures);
+    }
+    // A broken record mid-stream: nothing more can be said. A failed
+    // handshake: its alert goes out, then the connection closes.
+    if (c.tls->established()) return close(c);
+    c.close_after_write = true;
+    update_reading(c);
+    return flush(c);
+  }
+  if (c.close_after_write && c.slots.empty() && c.out.empty()) {
+    // A refused client: its reply went out after the handshake.
+    return flush(c);
+  }
+  if (c.plain.empty()) return flush(c);
+  on_read(c, reinterpret_cast<const char*>(c.plain.data()), c.plain.size());
 }
 
 void RespServer::on_read(Client& c, const char* data, std::size_t n) {
@@ -330,7 +377,9 @@ void RespServer::update_reading(Client& c) {
   if (c.closing) return;
   const std::uint64_t soft = limits_.output_soft_bytes;
   const std::size_t unread = c.unread_bytes();
-  if (c.close_after_write) {
+  // A TLS client still in its handshake is read until it is through, so
+  // that a refusal or an alert can reach it.
+  if (c.close_after_write && !(c.tls && !c.tls->established() && !c.tls->failed())) {
     if (c.reading) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c.tcp));
     c.reading = false;
     return;
@@ -386,8 +435,11 @@ void RespServer::flush(Client& c) {
   if (output_limit_broken(c)) return;
   update_reading(c);
   if (c.write_busy) return;
-  if (c.out.empty()) {
-    if (c.close_after_write && c.slots.empty()) close(c);
+  const bool tls_output = c.tls && c.tls->has_output();
+  if (c.out.empty() && !tls_output) {
+    if (c.close_after_write && c.slots.empty() &&
+        (!c.tls || c.tls->established() || c.tls->failed()))
+      close(c);
     return;
   }
   while (!c.out.empty() && c.writing.size() < kWriteBufsMax) {
@@ -396,12 +448,28 @@ void RespServer::flush(Client& c) {
     c.writing.push_back(std::move(c.out.front()));
     c.out.pop_front();
   }
-  // Pointers taken once `writing` stops moving (a short string's bytes live
-  // inside the string object).
   std::vector<uv_buf_t> bufs;
-  bufs.reserve(c.writing.size());
-  for (std::string& chunk : c.writing)
-    bufs.push_back(uv_buf_init(chunk.data(), static_cast<unsigned>(chunk.size())));
+  if (c.tls) {
+    // The replies become records in one ciphertext buffer (before the
+    // handshake completes the session holds them until it does).
+    for (std::string& chunk : c.writing)
+      if (!c.tls->write(
+              std::span(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size())))
+        return close(c);
+    c.writing.clear();
+    c.writing_bytes = 0;
+    c.cipher.clear();
+    c.tls->drain(&c.cipher);
+    if (c.cipher.empty()) return;
+    bufs.push_back(uv_buf_init(reinterpret_cast<char*>(c.cipher.data()),
+                               static_cast<unsigned>(c.cipher.size())));
+  } else {
+    // Pointers taken once `writing` stops moving (a short string's bytes
+    // live inside the string object).
+    bufs.reserve(c.writing.size());
+    for (std::string& chunk : c.writing)
+      bufs.push_back(uv_buf_init(chunk.data(), static_cast<unsigned>(chunk.size())));
+  }
   c.write_busy = true;
   c.write_req.data = &c;
   // libuv copies the buf array; the chunks stay in c.writing until done.
@@ -423,6 +491,13 @@ void RespServer::on_sweep() {
   for (auto& c : std::vector<std::shared_ptr<Client>>(clients_)) {
     if (c->closing) continue;
     if (output_limit_broken(*c)) continue;
+    if (c->tls && !c->tls->established() && now - c->accepted_ms >= kTlsHandshakeMs) {
+      ++stats_.tls_failures;
+      fmt::print(stderr, "synod-kv: client addr={} closed: no TLS handshake within {} ms\n",
+                 c->addr, kTlsHandshakeMs);
+      close(*c);
+      continue;
+    }
     // Redis's timeout: a client with nothing in flight that sent nothing and
     // read nothing for that long.
     if (idle_ms > 0 && c->slots.empty() && !c->write_busy && c->out.empty() &&

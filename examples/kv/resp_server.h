@@ -21,6 +21,10 @@
 #include "kv_command.h"
 #include "synod/status.h"
 
+namespace synod {
+class TlsContext;
+}
+
 namespace synod::kv {
 
 // What the limits refused or closed; INFO's "stats" section, Redis's names
@@ -36,6 +40,7 @@ struct ClientStats {
   std::uint64_t protocol_errors = 0;                   // malformed or oversize requests
   std::uint64_t acl_access_denied_auth = 0;            // wrong AUTH / HELLO AUTH password
   std::uint64_t noauth_refusals = 0;                   // commands refused before AUTH
+  std::uint64_t tls_failures = 0;  // TLS handshakes that failed or did not finish in time
 };
 
 class RespServer {
@@ -45,7 +50,10 @@ class RespServer {
   using Reply = std::function<void(std::string resp)>;
   using Handler = std::function<void(Request request, Reply reply)>;
 
-  RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler);
+  // `tls` (may be null: plaintext) is the client port's TLS context, owned
+  // by the caller and outliving the server.
+  RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler,
+             const TlsContext* tls = nullptr);
   ~RespServer();
 
   Status start(std::string* why);
@@ -62,6 +70,7 @@ class RespServer {
   void on_connection(int status);
   void refuse(Client& c, std::string resp);
   void start_reading(Client& c);
+  void on_bytes(Client& c, const char* data, std::size_t n);
   void on_read(Client& c, const char* data, std::size_t n);
   void dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args);
   void submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
@@ -85,6 +94,8 @@ class RespServer {
   std::uint64_t next_client_id_ = 1;
   std::uint64_t last_accept_log_ms_ = 0;
   ClientStats stats_;
+  const TlsContext* tls_ = nullptr;
+  std::uint64_t last_tls_log_ms_ = 0;
 };
 
 }  // namespace synod::kv

@@ -68,6 +68,10 @@ bool check_peer_security(const ServerOptions& o, const std::string& listen, std:
   int given = !t.cert_file.empty() + !t.key_file.empty() + !t.ca_file.empty();
   if (given != 0 && given != 3)
     return (*why = "--tls-cert, --tls-key and --tls-ca go together: give all three"), false;
+  if (o.tls_clients && given != 3)
+    return (*why = "--tls-clients needs --tls-cert, --tls-key and --tls-ca"), false;
+  if (o.tls_auth_clients && !o.tls_clients)
+    return (*why = "--tls-auth-clients needs --tls-clients"), false;
   if (given == 3 && o.insecure_peers)
     return (*why = "--insecure-peers and --tls-cert exclude each other"), false;
   if (given == 0 && !o.insecure_peers && !is_loopback_address(listen))
@@ -139,7 +143,8 @@ const char* server_usage() {
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
          "                [--bootstrap | --join]\n"
          "                [--snapshot-bytes N] [--compaction-tail N] [--lease-reads]\n"
-         "                [--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure-peers]\n"
+         "                [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-clients]\n"
+         "                 [--tls-auth-clients yes|no] | --insecure-peers]\n"
          "                [--requirepass-file FILE] [--protected-mode yes|no]\n"
          "                [--maxclients N] [--timeout SECONDS]\n"
          "                [--client-output-buffer-limit 'HARD SOFT SECONDS']\n"
@@ -175,6 +180,10 @@ const char* server_usage() {
          "  --tls-cert, --tls-key, --tls-ca  peer links over mutual TLS 1.3: this node's\n"
          "              certificate (its subjectAltName URI synod://CLUSTER-ID/node/ID), its\n"
          "              key, and the cluster CA (docs/security.md; scripts/make-certs.sh)\n"
+         "  --tls-clients  TLS on the Redis client port too, with the same files\n"
+         "              (redis-cli --tls --cacert CA-FILE)\n"
+         "  --tls-auth-clients yes|no  clients must present a certificate from the\n"
+         "              CA (default no: AUTH is their credential)\n"
          "  --insecure-peers  allow plaintext peer links on a non-loopback address\n"
          "              (anyone who reaches the port can then forge consensus messages)\n"
          "Membership (redis-cli, on the leader): CLUSTER ADDNODE | ADDLEARNER | DELNODE |\n"
@@ -200,7 +209,8 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                                                      "--requirepass",
                                                      "--tls-cert",
                                                      "--tls-key",
-                                                     "--tls-ca"};
+                                                     "--tls-ca",
+                                                     "--tls-auth-clients"};
   ServerOptions o;
   std::map<std::uint64_t, std::string> peers;
   for (int i = 1; i < argc; ++i) {
@@ -222,6 +232,8 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       o.lease_reads = true;
     else if (k == "--insecure-peers")
       o.insecure_peers = true;
+    else if (k == "--tls-clients")
+      o.tls_clients = true;
     else if (k == "--help" || k == "-h")
       return (*why = "usage"), std::nullopt;
     else if (!valued_flags.contains(k))
@@ -288,7 +300,11 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
       o.tls.key_file = v;
     else if (k == "--tls-ca")
       o.tls.ca_file = v;
-    else
+    else if (k == "--tls-auth-clients") {
+      if (v != "yes" && v != "no")
+        return (*why = "--tls-auth-clients must be yes or no"), std::nullopt;
+      o.tls_auth_clients = v == "yes";
+    } else
       return (*why = "unknown flag " + k), std::nullopt;
   }
   if (!o.id.valid()) return (*why = "--id is required"), std::nullopt;

@@ -29,7 +29,8 @@ struct ServerOptions {
   bool lease_reads = false;  // reads from the leader's lease (bounded drift)
   std::uint64_t cluster_id = 1;
   std::uint64_t tick_ms = 10;
-  std::uint32_t election_ticks = 10;
+  // 1 s to 2 s without a leader before an election (docs/kv.md says why).
+  std::uint32_t election_ticks = 100;
   // Snapshot the key space once this many command bytes were applied since
   // the last snapshot (the log below it is then compacted); 0: never.
   std::uint64_t snapshot_bytes = 64u << 20;
@@ -45,6 +46,11 @@ struct ServerOptions {
   // reaches the consensus port can forge messages, so this must be asked
   // for, as Redis's protected mode asks for exposure of its client port.
   bool insecure_peers = false;
+  // TLS on the Redis client port too, with the same certificate and key
+  // (redis-cli --tls --cacert CA). Clients present a certificate from the
+  // CA only with --tls-auth-clients yes; by default AUTH is their credential.
+  bool tls_clients = false;
+  bool tls_auth_clients = false;
 };
 
 // True for a literal loopback address (127.0.0.0/8, ::1) with its port.

@@ -69,3 +69,33 @@ TEST_CASE("--tls-cert, --tls-key and --tls-ca go together and enable peer TLS") 
   CHECK(why.find("exclude each other") != std::string::npos);
   CHECK(std::string(server_usage()).find("--tls-ca") != std::string::npos);
 }
+
+TEST_CASE("--tls-clients needs the TLS files; --tls-auth-clients needs --tls-clients") {
+  std::string why;
+  const std::vector<std::string> files{"--tls-cert", "n1.crt",   "--tls-key",
+                                       "n1.key",     "--tls-ca", "ca.crt"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> w{"--peers", kLoopPeers};
+    w.insert(w.end(), extra.begin(), extra.end());
+    return parse(w, &why);
+  };
+  CHECK_FALSE(with({"--tls-clients"}));
+  CHECK(why.find("--tls-clients needs") != std::string::npos);
+  std::vector<std::string> clients = files;
+  clients.push_back("--tls-clients");
+  auto o = with(clients);
+  REQUIRE(o);
+  CHECK(o->tls_clients);
+  CHECK_FALSE(o->tls_auth_clients);
+  clients.insert(clients.end(), {"--tls-auth-clients", "yes"});
+  o = with(clients);
+  REQUIRE(o);
+  CHECK(o->tls_auth_clients);
+  std::vector<std::string> auth_only = files;
+  auth_only.insert(auth_only.end(), {"--tls-auth-clients", "yes"});
+  CHECK_FALSE(with(auth_only));
+  CHECK(why.find("needs --tls-clients") != std::string::npos);
+  clients.back() = "maybe";
+  CHECK_FALSE(with(clients));
+  CHECK(why.find("yes or no") != std::string::npos);
+}

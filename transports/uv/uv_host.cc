@@ -47,15 +47,27 @@ Status UvHost::start(std::string* why) {
   tick_timer_ = new uv_timer_t;
   uv_timer_init(loop_, tick_timer_);
   tick_timer_->data = this;
+  last_tick_ns_ = uv_hrtime();
   uv_timer_start(
-      tick_timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<UvHost*>(t->data);
-        if (!self->replica_ || self->failed_) return;
-        self->replica_->tick();
-        self->schedule();
-      },
+      tick_timer_, [](uv_timer_t* t) { static_cast<UvHost*>(t->data)->on_tick_timer(); },
       opt_.tick_ms, opt_.tick_ms);
+  // Loop health: the busy time of each iteration is its wall time less the
+  // time the poll slept (libuv counts that once asked to).
+  uv_loop_configure(loop_, UV_METRICS_IDLE_TIME);
+  prepare_ = new uv_prepare_t;
+  uv_prepare_init(loop_, prepare_);
+  prepare_->data = this;
+  last_prepare_ns_ = uv_hrtime();
+  last_idle_ns_ = uv_metrics_idle_time(loop_);
+  uv_prepare_start(prepare_,
+                   [](uv_prepare_t* p) { static_cast<UvHost*>(p->data)->on_iteration_end(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));  // watching keeps nothing alive
+  {
+    ReplicaInfo i = replica_->info();
+    seen_role_ = i.role;
+    seen_ballot_ = i.ballot;
+    seen_leader_ = i.leader;
+  }
   report_membership(replica_->info().membership);
   idle_ = new uv_idle_t;
   uv_idle_init(loop_, idle_);
@@ -66,7 +78,10 @@ Status UvHost::start(std::string* why) {
       auto* self = static_cast<UvHost*>(a->data);
       if (Status st = self->writer_status_.load(); st != Status::ok)
         return self->fail(fmt::format("log {}", to_string(st)));
+      std::uint64_t t0 = uv_hrtime();
       self->finish_durable();
+      self->apply_ns_ += uv_hrtime() - t0;
+      self->observe_role();
       self->schedule();
     });
     durable_async_->data = this;
@@ -85,13 +100,15 @@ void UvHost::stop() {
   if (writer_) writer_->stop();  // flushes; no callback after this returns
   for (auto* h :
        {reinterpret_cast<uv_handle_t*>(tick_timer_), reinterpret_cast<uv_handle_t*>(idle_),
-        reinterpret_cast<uv_handle_t*>(durable_async_)}) {
+        reinterpret_cast<uv_handle_t*>(durable_async_), reinterpret_cast<uv_handle_t*>(prepare_)}) {
     if (!h || uv_is_closing(h)) continue;
     uv_close(h, [](uv_handle_t* handle) {
       if (handle->type == UV_TIMER)
         delete reinterpret_cast<uv_timer_t*>(handle);
       else if (handle->type == UV_IDLE)
         delete reinterpret_cast<uv_idle_t*>(handle);
+      else if (handle->type == UV_PREPARE)
+        delete reinterpret_cast<uv_prepare_t*>(handle);
       else
         delete reinterpret_cast<uv_async_t*>(handle);
     });
@@ -99,6 +116,7 @@ void UvHost::stop() {
   tick_timer_ = nullptr;
   idle_ = nullptr;
   durable_async_ = nullptr;
+  prepare_ = nullptr;
   staged_.clear();
   // The process keeps running but this replica does not: for its callers the
   // outcome is unknown (a proposal may still be chosen by the others).
@@ -169,7 +187,9 @@ void UvHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
                     m.from.value));
     return;
   }
+  std::uint64_t t0 = uv_hrtime();
   replica_->step(m);
+  step_ns_ += uv_hrtime() - t0;
   schedule();
 }
 
@@ -201,7 +221,18 @@ bool UvHost::persist(const Ready& rd) {
 }
 
 void UvHost::run_ready() {
+  std::uint64_t t0 = uv_hrtime();
+  run_ready_unwatched();
+  apply_ns_ += uv_hrtime() - t0;
+  observe_role();
+}
+
+void UvHost::run_ready_unwatched() {
+  // A Ready is persisted, sent and applied whole; once this iteration's
+  // apply budget is spent the rest waits for the next iteration (the idle
+  // handle keeps the poll from sleeping), after the loop read the sockets.
   while (replica_ && !failed_ && replica_->has_ready()) {
+    if (apply_budget_left() == 0) return defer_apply();
     Ready rd = replica_->ready();
     if (!writer_) {
       if (!persist(rd)) return;
@@ -228,6 +259,7 @@ void UvHost::run_ready() {
 void UvHost::finish_durable() {
   std::uint64_t durable = durable_.load();
   while (replica_ && !failed_ && !staged_.empty() && staged_.front().sequence <= durable) {
+    if (apply_budget_left() == 0) return defer_apply();
     Staged s = std::move(staged_.front());
     staged_.pop_front();
     finish(s.rd, true);
@@ -242,24 +274,51 @@ Status UvHost::compact(Slot slot, std::string data) {
     bytes_since_snapshot_ = 0;
     schedule();
   }
+  snapshot_pending_ = false;  // handed over, or refused: the trigger may ask again
   return s;
 }
+
+void UvHost::defer_apply() {
+  ++stats_.apply_deferred;
+  schedule();
+}
+
+void UvHost::snapshot_abandoned() { snapshot_pending_ = false; }
 
 // Automatic compaction, right after applying: the state machine is at
 // applied_ now, so its image is of that slot.
 void UvHost::maybe_snapshot() {
-  if (!opt_.snapshot || applied_ <= applied_at_snapshot_) return;
+  if ((!opt_.snapshot && !opt_.snapshot_begin) || snapshot_pending_ ||
+      applied_ <= applied_at_snapshot_)
+    return;
   bool by_slots = opt_.snapshot_every_slots > 0 &&
                   applied_.value >= applied_at_snapshot_.value + opt_.snapshot_every_slots;
   bool by_bytes =
       opt_.snapshot_every_bytes > 0 && bytes_since_snapshot_ >= opt_.snapshot_every_bytes;
   if (!by_slots && !by_bytes) return;
-  Status s = compact(applied_, opt_.snapshot());
+  std::uint64_t t0 = uv_hrtime();
+  if (opt_.snapshot_begin) {
+    snapshot_pending_ = true;
+    opt_.snapshot_begin(applied_);
+    snapshot_ns_ += uv_hrtime() - t0;
+    return;
+  }
+  std::string image = opt_.snapshot();
+  snapshot_ns_ += uv_hrtime() - t0;
+  Status s = compact(applied_, std::move(image));
   if (s != Status::ok)
     log(fmt::format("snapshot at slot {} refused: {}", applied_.value, to_string(s)));
 }
 
 void UvHost::send_one(const Message& m) {
+  std::uint64_t t0 = uv_hrtime();
+  send_one_unwatched(m);
+  send_ns_ += uv_hrtime() - t0;
+  ++sent_this_iteration_;
+  sent_bytes_this_iteration_ += encode_buf_.size();
+}
+
+void UvHost::send_one_unwatched(const Message& m) {
   encode_buf_.clear();
   std::string why;
   if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
@@ -306,6 +365,7 @@ void UvHost::apply_committed(const Ready& rd, std::vector<bool>* answered) {
     for (const std::string& c : e.value.commands()) {
       std::string out = opt_.apply ? opt_.apply(e.slot, c) : std::string{};
       bytes_since_snapshot_ += c.size();
+      ++applied_this_iteration_;
       if (const ProposalOutcome* o = outcome_at(e.slot, i)) answer(*o, out);
       ++i;
     }

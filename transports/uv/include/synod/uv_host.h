@@ -49,14 +49,53 @@ struct UvHostOptions {
   std::uint64_t snapshot_every_slots = 0;
   std::uint64_t snapshot_every_bytes = 0;
   std::function<std::string()> snapshot;
+  // Background snapshots: when set, the automatic trigger calls this with
+  // the slot the state machine is at (instead of `snapshot`), and the host
+  // takes no other automatic snapshot until the caller hands the image of
+  // exactly that slot to compact(), or calls snapshot_abandoned(). The image
+  // is then taken off the loop (a fork, a worker thread on a frozen view)
+  // and the loop never stalls for O(state) work.
+  std::function<void(Slot slot)> snapshot_begin;
   // The membership (synod/membership.h): called once at start() with the one
   // the replica recovered, then whenever a newly chosen configuration changes
   // it (Ready::membership), after the Ready's commands are applied. A host
   // with a TcpTransport calls set_peers here, so it connects to new members
   // and drops removed ones.
   std::function<void(const Membership& membership)> on_membership;
-  // Where errors are reported; stderr when empty.
+  // Where errors, role changes and loop stalls are reported; stderr when
+  // empty.
   std::function<void(std::string_view)> log;
+  // A loop iteration busy for longer than this, or the tick timer firing
+  // this much late, is a loop stall: counted (UvHostStats) and logged with
+  // its duration and cause. 0: not watched.
+  std::uint64_t stall_ms = 50;
+  // At most this many commands applied per loop iteration: the rest wait
+  // for the next iteration, so heartbeats, acks and ticks are never held
+  // behind a long catch-up (a Ready is applied whole, so one large Ready may
+  // exceed it).
+  std::uint64_t apply_per_iteration = 16384;
+};
+
+// What the host saw of its replica and its loop, for INFO and the like.
+struct UvHostStats {
+  // Campaigns this replica began: each new ballot it became candidate with.
+  std::uint64_t elections_started = 0;
+  // Times the known leader became another node (the first one learnt after
+  // start is not a change; nor is a leader lost and heard again).
+  std::uint64_t leader_changes = 0;
+  // Loop iterations busy for longer than UvHostOptions::stall_ms, or tick
+  // timer firings that late; the longest one seen, in milliseconds.
+  std::uint64_t loop_stalls = 0;
+  std::uint64_t longest_stall_ms = 0;
+  // Timer periods that passed without a tick: a late timer ticks a
+  // follower once (its clock runs slow rather than time out a leader whose
+  // heartbeats wait unread in its socket); a leader ticks up to a
+  // heartbeat period of them (every one, up to an election timeout, with
+  // lease reads), so its heartbeats and lease keep to real time.
+  std::uint64_t ticks_skipped = 0;
+  // Times the apply_per_iteration limit sent the rest of the committed
+  // commands to the next loop iteration.
+  std::uint64_t apply_deferred = 0;
 };
 
 class UvHost {
@@ -110,10 +149,14 @@ class UvHost {
   // to Replica::compact (for hosts that snapshot by hand or in the
   // background). invalid_argument as Replica::compact says.
   Status compact(Slot slot, std::string data);
+  // The background snapshot asked by snapshot_begin will not come: the
+  // automatic trigger may ask again.
+  void snapshot_abandoned();
   // The slot the state machine reached (applied or restored).
   Slot applied() const { return applied_; }
 
   ReplicaInfo info() const;
+  const UvHostStats& stats() const { return stats_; }
   // True after a storage failure: the replica stopped (DESIGN section 2).
   bool failed() const { return failed_; }
   Replica* replica() { return replica_ ? &*replica_ : nullptr; }
@@ -123,8 +166,10 @@ class UvHost {
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
   void schedule();
   void run_ready();
+  void run_ready_unwatched();
   bool persist(const Ready& rd);
   void send_one(const Message& m);
+  void send_one_unwatched(const Message& m);
   void finish(const Ready& rd, bool early_sent);
   void finish_durable();
   void maybe_snapshot();
@@ -132,6 +177,12 @@ class UvHost {
   void answer(const ProposalOutcome& o, const std::string& result);
   void report_membership(const Membership& m);
   void fail(std::string_view why);
+  // Loop and role watching (uv_host_watch.cc).
+  void on_tick_timer();
+  void on_iteration_end();
+  void observe_role();
+  std::uint64_t apply_budget_left() const;
+  void defer_apply();
 
   uv_loop_t* loop_;
   Storage& storage_;
@@ -150,6 +201,25 @@ class UvHost {
   std::uint64_t bytes_since_snapshot_ = 0;
   std::vector<std::uint8_t> encode_buf_;
   std::optional<Membership> membership_;  // the last one reported to on_membership
+  bool snapshot_pending_ = false;         // snapshot_begin called, image not yet handed over
+
+  // Watching (uv_host_watch.cc).
+  UvHostStats stats_;
+  uv_prepare_t* prepare_ = nullptr;    // runs once per iteration, before the poll
+  std::uint64_t last_prepare_ns_ = 0;  // uv_hrtime() at the last prepare
+  std::uint64_t last_idle_ns_ = 0;     // uv_metrics_idle_time() then
+  std::uint64_t last_cpu_ns_ = 0;      // the loop thread's CPU time then
+  std::uint64_t last_tick_ns_ = 0;     // uv_hrtime() at the last tick
+  std::uint64_t tick_late_ns_ = 0;     // the latest tick's lateness, this iteration
+  // This iteration's busy time by cause, for the stall log line.
+  std::uint64_t apply_ns_ = 0, snapshot_ns_ = 0, step_ns_ = 0, send_ns_ = 0;
+  std::uint64_t applied_this_iteration_ = 0;
+  std::uint64_t sent_this_iteration_ = 0, sent_bytes_this_iteration_ = 0;
+  std::uint64_t stalls_unlogged_ = 0;  // stalls since the last logged one
+  std::uint64_t last_stall_log_ns_ = 0;
+  Role seen_role_ = Role::follower;
+  Ballot seen_ballot_{};
+  NodeId seen_leader_{};  // the last valid leader known
 
   // Asynchronous persistence (the LogStorage constructor).
   struct Staged {
