@@ -77,8 +77,9 @@ class TestCluster {
   bool running(std::uint64_t id) const;
 
   // Finishes every Ready the node has: its messages go to the back of
-  // `wire` (a test with its own network may take them from there). Throws when committed entries do
-  // not follow the applied slot one by one (the contract of Ready::committed).
+  // `wire` (a test with its own network may take them from there). Throws
+  // when committed entries do not follow the applied slot one by one (the
+  // contract of Ready::committed).
   void drain(std::uint64_t id);
   // Drains every node and delivers one message at a time until no node has
   // a Ready and the wire is empty. Throws when that takes over max_steps
@@ -96,15 +97,15 @@ class TestCluster {
   void inject(const Message& m);
   // From now on every message to or from `id` is lost (replaces `deliver`).
   void isolate(std::uint64_t id);
+  // Lets every message through again (undoes isolate()).
+  void heal();
+  // Compacts the node's log at its applied slot with its state machine's
+  // image (Replica::compact), as a host taking a snapshot does.
+  Status compact(std::uint64_t id);
 
   // Decides each delivery: false and the message is lost. Messages to a node
   // that is not running are lost too (counted in `undelivered`).
   std::function<bool(const Message&)> deliver = [](const Message&) { return true; };
-  // Compacts the node's log at its applied slot with its state machine's
-  // image (Replica::compact), as a host taking a snapshot does.
-  Status compact(std::uint64_t id);
-  // Lets every message through again (undoes isolate()).
-  void heal();
 
   std::deque<Message> wire;
   std::map<MessageType, std::size_t> sent;  // messages the replicas sent, by type
