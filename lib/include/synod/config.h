@@ -80,7 +80,7 @@ struct Config {
   // Seeds the PRNG behind election timeouts, rejoin nonces and follower read
   // ids. Same seed, same behaviour. Give every start of a replica its own
   // seed (e.g. from a clock): nonces and ids must not repeat across restarts.
-  // The libuv host mixes in the clock when this is left at 1.
+  // startup_seed() (synod/seed.h) draws one; UvHost does when this is left at 1.
   std::uint64_t seed = 1;
 
   // The host's state machine already holds every slot up to this one (it
