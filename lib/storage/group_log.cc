@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "group_state.h"
 #include "log_recovery.h"
@@ -111,7 +112,9 @@ GroupLog::OpenResult GroupLog::open(const std::string& dir, const GroupLogOption
   }
   for (const std::string& name : names) {
     std::uint64_t id = 0;
-    if (std::sscanf(name.c_str(), "%16lx", &id) != 1 || log->groups_.contains(GroupId{id}))
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id, 16);
+    if (name.size() != 16 || ec != std::errc{} || end != name.data() + name.size() ||
+        log->groups_.contains(GroupId{id}))
       continue;
     if (IoStatus st = storage::recover_snapshot(fs, join_path(snapshots, name), std::nullopt,
                                                 nullptr, &result.report.snapshot_files_removed);
@@ -225,6 +228,9 @@ Status GroupLog::write_snapshot_files_locked(std::vector<StagedWrite>& batch) {
     w.rewrite = true;
     ++counters_.log.snapshots_written;
     GroupState& g = *groups_.at(w.group);
+    // A group removed and created again in this batch may reuse the name.
+    std::erase(remove_after_sync_,
+               join_path(sdir, storage::snapshot_file_name(w.snapshot_record.slot)));
     if (g.durable_snapshot && g.durable_snapshot->slot != w.snapshot_record.slot)
       remove_after_sync_.push_back(
           join_path(sdir, storage::snapshot_file_name(g.durable_snapshot->slot)));

@@ -255,6 +255,25 @@ TEST_CASE("a straggler's live entries are rewritten at the head and its segments
   CHECK(again->group(GroupId{1}).snapshot().meta.slot == Slot{400});
 }
 
+TEST_CASE("a group with much live data is not copied around as a straggler") {
+  TestGroupLog t(4096);
+  t.options.straggler_segments = 2;
+  t.options.straggler_groups = 1;
+  auto log = t.open_ok();
+  // One group, never snapshotting, fills many segments: every one is live.
+  for (std::uint64_t s = 1; s <= 300; ++s) {
+    save_entries(*log, 1, s, s, 100);
+    REQUIRE(log->sync() == Status::ok);
+  }
+  GroupLogStats st = log->stats();
+  CHECK(st.log.segments > 5);
+  CHECK(st.log.segments_removed == 0);
+  CHECK(st.straggler_drops == 0);
+  CHECK(st.entries_rewritten == 0);
+  CHECK(st.compactions_blocked > 0);
+  CHECK(log->group(GroupId{1}).entries().size() == 300);
+}
+
 TEST_CASE("corruption before the tail is refused with the file and offset") {
   TestGroupLog t;
   {

@@ -37,8 +37,9 @@ struct GroupLogOptions {
   // The straggler rule. Normally a segment goes once no group has a live
   // entry in it. When more than straggler_segments segments (the active one
   // aside) are kept and the oldest is pinned by at most straggler_groups
-  // groups, those groups' live entries in it are rewritten at the head of the
-  // log and it goes: one idle group cannot hold the disk.
+  // groups with less than half a segment of live entries in it, those entries
+  // are rewritten at the head of the log and it goes: one idle group cannot
+  // hold the disk.
   std::size_t straggler_segments = 8;
   std::size_t straggler_groups = 16;
 
