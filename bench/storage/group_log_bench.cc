@@ -1,9 +1,10 @@
 // synod-group-log-bench: one GroupLog for many groups, one sync per batch.
 // Shows that a node's fdatasyncs do not grow with its number of groups: each
-// batch stages one entry and a hard state for every group, then one sync().
+// batch stages one entry and a hard state for every group (or, with
+// --per-batch N, for N groups taken in turn), then one sync().
 //
 //   synod-group-log-bench [--dir DIR] [--seconds S] [--groups 1,100,10000]
-//                         [--bytes 64]
+//                         [--bytes 64] [--per-batch N]
 //
 // Per group count it prints batches (= sync() calls), fdatasyncs made by the
 // file system (counted by a wrapping FileSystem: batches, segment rolls,
@@ -93,7 +94,8 @@ std::vector<std::uint64_t> parse_list(const char* text) {
   return out;
 }
 
-void run(const std::string& base, std::uint64_t groups, double seconds, std::size_t bytes) {
+void run(const std::string& base, std::uint64_t groups, double seconds, std::size_t bytes,
+         std::uint64_t per_batch) {
   std::string tmpl = base + "/synod-group-log-bench-XXXXXX";
   if (!::mkdtemp(tmpl.data())) {
     std::perror("mkdtemp");
@@ -116,10 +118,13 @@ void run(const std::string& base, std::uint64_t groups, double seconds, std::siz
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (Clock::now() < deadline) {
     ++batches;
-    for (std::uint64_t g = 1; g <= groups; ++g) {
-      Entry e{Slot{batches}, Ballot{1, NodeId{1}}, Value::of_commands({command})};
-      HardState hs{Ballot{1, NodeId{1}}, Slot{batches - 1}, true};
-      if (log.save_ready(GroupId{g}, nullptr, Slot{}, &hs, {&e, 1}) != Status::ok) std::exit(1);
+    std::uint64_t n = per_batch ? per_batch : groups;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      // Slots ascend per group: appends is a global counter.
+      GroupId g{appends % groups + 1};
+      Entry e{Slot{appends + 1}, Ballot{1, NodeId{1}}, Value::of_commands({command})};
+      HardState hs{Ballot{1, NodeId{1}}, Slot{appends}, true};
+      if (log.save_ready(g, nullptr, Slot{}, &hs, {&e, 1}) != Status::ok) std::exit(1);
       ++appends;
     }
     if (log.sync() != Status::ok) {
@@ -146,6 +151,7 @@ int main(int argc, char** argv) {
   double seconds = 2;
   std::vector<std::uint64_t> groups = {1, 100, 10000};
   std::size_t bytes = 64;
+  std::uint64_t per_batch = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i];
     if (f == "--dir") {
@@ -154,6 +160,8 @@ int main(int argc, char** argv) {
       seconds = std::atof(argv[i + 1]);
     } else if (f == "--groups") {
       groups = parse_list(argv[i + 1]);
+    } else if (f == "--per-batch") {
+      per_batch = std::strtoull(argv[i + 1], nullptr, 10);
     } else if (f == "--bytes") {
       bytes = std::strtoull(argv[i + 1], nullptr, 10);
     } else {
@@ -164,15 +172,16 @@ int main(int argc, char** argv) {
   if (argc % 2 == 0 || seconds <= 0) {
     std::fprintf(stderr,
                  "usage: synod-group-log-bench [--dir DIR] [--seconds S] [--groups 1,100,10000] "
-                 "[--bytes 64]\n");
+                 "[--bytes 64] [--per-batch N]\n");
     return 2;
   }
+  std::string who = per_batch ? std::to_string(per_batch) + " groups in turn" : "every group";
   std::printf(
-      "GroupLog in %s, %.1f s per row, one %zu-byte entry + hard state per group per "
+      "GroupLog in %s, %.1f s per row, a %zu-byte entry with a hard state for %s per "
       "batch, one sync() per batch\n",
-      dir.c_str(), seconds, bytes);
+      dir.c_str(), seconds, bytes, who.c_str());
   std::printf("%8s %10s %13s %14s %12s %6s\n", "groups", "batches/s", "fdatasyncs/s", "syncs/batch",
               "appends/s", "files");
-  for (std::uint64_t g : groups) run(dir, g, seconds, bytes);
+  for (std::uint64_t g : groups) run(dir, g, seconds, bytes, per_batch);
   return 0;
 }
