@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "log_test_util.h"
+#include "record_format.h"
 #include "synod/replica.h"
 
 using namespace synod;
@@ -61,6 +62,23 @@ void save_entries(GroupLog& log, std::uint64_t group, std::uint64_t from, std::u
 }
 
 }  // namespace
+
+TEST_CASE("group records carry the group id in the slot field and decode") {
+  std::vector<std::byte> bytes;
+  storage::append_group_record(bytes, storage::RecordType::group, GroupId{0xabcdef}, 9, false);
+  storage::append_group_record(bytes, storage::RecordType::group_removed, GroupId{5}, 9, true);
+  REQUIRE(bytes.size() == 2 * storage::kGroupRecordBytes);
+  storage::DecodedRecord r;
+  REQUIRE(storage::decode_record(bytes, &r) == storage::DecodeStatus::ok);
+  CHECK(r.header.type == storage::RecordType::group);
+  CHECK(r.header.slot == Slot{0xabcdef});
+  CHECK(!r.header.batch_end());
+  REQUIRE(storage::decode_record(std::span(bytes).subspan(r.record_bytes), &r) ==
+          storage::DecodeStatus::ok);
+  CHECK(r.header.type == storage::RecordType::group_removed);
+  CHECK(r.header.slot == Slot{5});
+  CHECK(r.header.batch_end());
+}
 
 TEST_CASE("a thousand groups round-trip through one log across a reopen") {
   TestGroupLog t;
