@@ -302,6 +302,9 @@ IoStatus FaultFileSystem::list(const std::string& dir, std::vector<std::string>*
   names->clear();
   for (const auto& [path, inode] : names_)
     if (parent_dir(path) == dir) names->push_back(path.substr(path.rfind('/') + 1));
+  // Subdirectories too, as readdir lists them (GroupLog keeps one per group).
+  for (const std::string& sub : dirs_)
+    if (sub != dir && parent_dir(sub) == dir) names->push_back(sub.substr(sub.rfind('/') + 1));
   return {};
 }
 

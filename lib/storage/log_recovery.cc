@@ -64,8 +64,8 @@ IoStatus read_all(File& file, const std::string& path, std::vector<std::byte>* b
 // applies each complete batch to `out`.
 class SegmentWalk {
  public:
-  SegmentWalk(RecoveredLog& out, std::uint64_t seq, std::string path)
-      : out_(out), info_{seq, std::move(path), Slot{}, 0} {}
+  SegmentWalk(RecoveredLog& out, std::uint64_t seq, std::string path, bool grouped)
+      : out_(out), info_{seq, std::move(path), Slot{}, 0}, grouped_(grouped) {}
 
   // Checks and applies the chain; returns corruption for a structural fault.
   IoStatus walk(const SegmentScan& scan, bool first_segment) {
@@ -75,6 +75,8 @@ class SegmentWalk {
       if (r.record.header.batch_end()) apply_pending();
       prev_ = r.record.header;
       has_prev_ = true;
+      // A group record's scope ends with its batch.
+      if (prev_.batch_end()) in_group_ = false;
     }
     return {};
   }
@@ -105,27 +107,49 @@ class SegmentWalk {
     if (h.batch != expected)
       return corrupt(info_.path, r.offset,
                      fmt::format("batch {} where batch {} was expected", h.batch, expected));
+    return check_group(r);
+  }
+
+  IoStatus check_group(const ScannedRecord& r) {
+    RecordType type = r.record.header.type;
+    if (type == RecordType::group || type == RecordType::group_removed) {
+      if (!grouped_)
+        return corrupt(info_.path, r.offset,
+                       "a group record in a single-group log (a GroupLog's directory?)");
+      in_group_ = type == RecordType::group;
+      return {};
+    }
+    if (grouped_ && !in_group_)
+      return corrupt(info_.path, r.offset,
+                     "a record outside any group in a many-group log (a LogStorage's directory?)");
     return {};
   }
 
   void apply_pending() {
+    RecoveredGroup* group = &out_;  // a many-group log's records follow a group record
     for (const ScannedRecord* r : pending_) {
       const RecordHeader& h = r->record.header;
-      if (h.type == RecordType::entry) {
+      if (h.type == RecordType::group) {
+        group = &out_.groups[GroupId{h.slot.value}];
+      } else if (h.type == RecordType::group_removed) {
+        out_.groups.erase(GroupId{h.slot.value});
+      } else if (h.type == RecordType::entry) {
         Entry e = entry_of(r->record);
         info_.max_slot = std::max(info_.max_slot, e.slot);
-        out_.entries[e.slot.value] = RecoveredEntry{std::move(e), h.batch};
-        out_.written = true;
+        group->entries[e.slot.value] = RecoveredEntry{std::move(e), h.batch};
+        group->written = true;
       } else if (h.type == RecordType::hard_state) {
-        out_.hard = hard_state_of(r->record);
-        out_.hard_state_segment = info_.seq;
-        out_.written = true;
+        group->hard = hard_state_of(r->record);
+        group->hard_state_segment = info_.seq;
+        group->hard_state_batch = h.batch;
+        group->written = true;
       } else if (h.type == RecordType::compaction) {
-        out_.compacted_below = std::max(out_.compacted_below, h.slot);
+        group->compacted_below = std::max(group->compacted_below, h.slot);
       } else if (h.type == RecordType::snapshot) {
-        out_.snapshot = snapshot_record_of(r->record);
-        out_.snapshot_segment = info_.seq;
-        out_.written = true;
+        group->snapshot = snapshot_record_of(r->record);
+        group->snapshot_segment = info_.seq;
+        group->snapshot_batch = h.batch;
+        group->written = true;
       }
       ++out_.report.records;
       complete_end_ = r->offset + r->record.record_bytes;
@@ -140,6 +164,8 @@ class SegmentWalk {
   std::vector<const ScannedRecord*> pending_;  // the current batch, not yet complete
   RecordHeader prev_{};
   bool has_prev_ = false;
+  bool grouped_ = false;
+  bool in_group_ = false;  // a group record opened the current batch's scope
   std::uint64_t complete_end_ = 0;
 };
 
@@ -187,7 +213,7 @@ IoStatus judge_tail(const SegmentScan& scan, const SegmentWalk& walk, const std:
 }
 
 IoStatus recover_segment(FileSystem& fs, const LogOptions& options, std::uint64_t seq,
-                         const std::string& path, bool last, RecoveredLog& out) {
+                         const std::string& path, bool last, bool grouped, RecoveredLog& out) {
   std::unique_ptr<File> file;
   if (IoStatus st = fs.open(path, OpenMode::read_write, &file); !st.ok()) return st;
   std::vector<std::byte> bytes;
@@ -195,7 +221,7 @@ IoStatus recover_segment(FileSystem& fs, const LogOptions& options, std::uint64_
   SegmentScan scan = scan_segment(bytes);
   if (scan.chain.empty())
     return corrupt(path, 0, fmt::format("no valid segment header ({})", describe(scan.damage)));
-  SegmentWalk walk(out, seq, path);
+  SegmentWalk walk(out, seq, path, grouped);
   if (IoStatus st = walk.walk(scan, out.segments.empty()); !st.ok()) return st;
   std::string cut_reason;
   if (IoStatus st = judge_tail(scan, walk, path, last, &cut_reason); !st.ok()) return st;
@@ -215,13 +241,14 @@ IoStatus recover_segment(FileSystem& fs, const LogOptions& options, std::uint64_
 
 }  // namespace
 
-RecoveredLog recover_log(FileSystem& fs, const std::string& dir, const LogOptions& options) {
+RecoveredLog recover_log(FileSystem& fs, const std::string& dir, const LogOptions& options,
+                         bool grouped) {
   RecoveredLog out;
   std::vector<std::uint64_t> seqs;
   out.status = list_segments(fs, dir, &seqs, &out.report);
   for (std::size_t i = 0; out.status.ok() && i < seqs.size(); ++i) {
     std::string path = join_path(dir, segment_file_name(seqs[i]));
-    out.status = recover_segment(fs, options, seqs[i], path, i + 1 == seqs.size(), out);
+    out.status = recover_segment(fs, options, seqs[i], path, i + 1 == seqs.size(), grouped, out);
   }
   out.report.last_batch = out.last_batch;
   return out;

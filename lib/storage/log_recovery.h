@@ -24,26 +24,26 @@
 
 namespace synod::storage {
 
-struct RecoveredLog {
+// A single-group log's state is the RecoveredGroup base; a many-group log's
+// is in `groups` (the base stays empty).
+struct RecoveredLog : RecoveredGroup {
   // ok; corrupt (message names file and offset); storage_error or no_space.
   IoStatus status;
   RecoveryReport report;
-  bool written = false;    // a hard state, entry or snapshot record was found
-  HardState hard{};        // the last hard state record
-  Slot compacted_below{};  // the highest compaction record
-  std::map<std::uint64_t, RecoveredEntry> entries;  // by slot, the last record wins
+  // Many-group logs only: each group's state, by group id.
+  std::map<GroupId, RecoveredGroup> groups;
   // Ascending; empty for a new log.
   std::vector<SegmentInfo> segments;
-  std::uint64_t hard_state_segment = 0;  // seq of the latest hard state's segment
-  // The last snapshot record (its file is not checked here), and its segment.
-  std::optional<SnapshotRecord> snapshot;
-  std::uint64_t snapshot_segment = 0;
   // The last segment, open, with the next record going at active_end.
   std::unique_ptr<File> active;
   std::uint64_t active_end = 0;
   std::uint64_t last_batch = 0;
 };
 
-RecoveredLog recover_log(FileSystem& fs, const std::string& dir, const LogOptions& options);
+// grouped: the log is a GroupLog's, whose records each follow a group
+// record; a group record in a LogStorage log, or an untagged record in a
+// GroupLog's, is corruption (the wrong class opened the directory).
+RecoveredLog recover_log(FileSystem& fs, const std::string& dir, const LogOptions& options,
+                         bool grouped = false);
 
 }  // namespace synod::storage

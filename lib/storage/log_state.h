@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -15,10 +16,13 @@ namespace synod::storage {
 
 // One record waiting in LogStorage for the next sync.
 struct StagedWrite {
-  enum class Kind : std::uint8_t { entry, hard_state, compaction, snapshot };
+  // group and group_removed: GroupLog's records naming `group`.
+  enum class Kind : std::uint8_t { entry, hard_state, compaction, snapshot, group, group_removed };
   // The save() it came from; all records of one save share it.
   std::uint64_t sequence = 0;
   Kind kind = Kind::entry;
+  // GroupLog only: the group the record belongs to (LogStorage: unused).
+  GroupId group{};
   HardState hard_state{};  // hard_state only
   Entry entry{};           // entry only
   Slot compacted_below{};  // compaction only
@@ -81,6 +85,20 @@ struct SegmentInfo {
 struct RecoveredEntry {
   Entry entry;
   std::uint64_t batch = 0;
+};
+
+// What recovery found for one group (LogStorage: the only one).
+struct RecoveredGroup {
+  bool written = false;    // a hard state, entry or snapshot record was found
+  HardState hard{};        // the last hard state record
+  Slot compacted_below{};  // the highest compaction record
+  std::map<std::uint64_t, RecoveredEntry> entries;  // by slot, the last record wins
+  std::uint64_t hard_state_segment = 0;             // seq of the latest hard state's segment
+  std::uint64_t hard_state_batch = 0;               // its batch
+  // The last snapshot record (its file is not checked here), its segment and batch.
+  std::optional<SnapshotRecord> snapshot;
+  std::uint64_t snapshot_segment = 0;
+  std::uint64_t snapshot_batch = 0;
 };
 
 }  // namespace synod::storage

@@ -77,6 +77,8 @@ bool valid_payload(const RecordHeader& h, std::span<const std::byte> p) {
              get32(p.data() + 8) == kFormatVersion && get32(p.data() + 12) == 0;
     case RecordType::hard_state:
     case RecordType::compaction:
+    case RecordType::group:
+    case RecordType::group_removed:
       return p.empty() && h.value_kind == 0;
     case RecordType::snapshot: {
       // No snapshot at slot 0 (it means "none"), and keep_from <= slot + 1.
@@ -158,14 +160,29 @@ void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
   finish_record(out, at);
 }
 
-void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t batch,
-                       bool batch_end) {
+namespace {
+
+// A record that is all header: its meaning is its type and slot field.
+void append_marker(std::vector<std::byte>& out, RecordType type, Slot slot, std::uint64_t batch,
+                   bool batch_end) {
   RecordHeader h;
-  h.type = RecordType::compaction;
+  h.type = type;
   h.flags = batch_end ? record_flag::batch_end : 0;
   h.batch = batch;
-  h.slot = below;
+  h.slot = slot;
   finish_record(out, begin_record(out, h));
+}
+
+}  // namespace
+
+void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t batch,
+                       bool batch_end) {
+  append_marker(out, RecordType::compaction, below, batch, batch_end);
+}
+
+void append_group_record(std::vector<std::byte>& out, RecordType type, GroupId group,
+                         std::uint64_t batch, bool batch_end) {
+  append_marker(out, type, Slot{group.value}, batch, batch_end);
 }
 
 void append_snapshot(std::vector<std::byte>& out, const SnapshotRecord& s, std::uint64_t batch,

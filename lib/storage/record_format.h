@@ -10,7 +10,7 @@
 //       11    1 reserved         0
 //       12    8 batch            the sync batch this record was written in
 //       20    8 slot             entry: its slot; hard state: commit; compaction: below;
-//                                snapshot: the snapshot's slot
+//                                snapshot: the snapshot's slot; group records: the group id
 //       28    8 ballot.round     entry: accepted ballot; hard state: promised;
 //                                snapshot: the snapshot's ballot
 //       36    8 ballot.node
@@ -46,8 +46,15 @@ enum class RecordType : std::uint8_t {
   hard_state = 3,      // promised ballot, commit, voting flag
   compaction = 4,      // slot: the host compacted below it (its snapshot covers the rest)
   snapshot = 5,        // names the snapshot file in effect; the atomic switch to it
+  // GroupLog only (docs/storage.md, "Many groups in one log"): the records
+  // after it, up to the end of its batch or the next group record, belong to
+  // the group its slot field names.
+  group = 6,
+  // GroupLog only: the group its slot field names was removed; everything
+  // recorded for it before is forgotten.
+  group_removed = 7,
 };
-inline constexpr std::uint8_t kRecordTypeMax = 5;
+inline constexpr std::uint8_t kRecordTypeMax = 7;
 
 namespace record_flag {
 // The last record of its batch (one sync). Recovery keeps whole batches only.
@@ -88,6 +95,10 @@ void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
 void append_compaction(std::vector<std::byte>& out, Slot below, std::uint64_t batch,
                        bool batch_end);
 inline constexpr std::size_t kCompactionRecordBytes = kRecordHeaderBytes;
+// A group or group_removed record (header only) naming `group`.
+void append_group_record(std::vector<std::byte>& out, RecordType type, GroupId group,
+                         std::uint64_t batch, bool batch_end);
+inline constexpr std::size_t kGroupRecordBytes = kRecordHeaderBytes;
 
 // A snapshot record: from this record on, the snapshot in effect is the file
 // snapshot_file_name(slot) of exactly file_bytes bytes whose header CRC is

@@ -138,6 +138,8 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
         break;
       case StagedWrite::Kind::hard_state:
       case StagedWrite::Kind::compaction:
+      case StagedWrite::Kind::group:
+      case StagedWrite::Kind::group_removed:
         bytes += kRecordHeaderBytes;
         break;
     }
@@ -170,15 +172,23 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
         last_snapshot = w.rewrite ? w.snapshot_record : *fresh;
         append_snapshot(buffer_, *last_snapshot, batch, last);
         break;
+      case StagedWrite::Kind::group:
+        append_group_record(buffer_, RecordType::group, w.group, batch, last);
+        break;
+      case StagedWrite::Kind::group_removed:
+        append_group_record(buffer_, RecordType::group_removed, w.group, batch, last);
+        break;
     }
   }
   if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
   ++stats_.syncs;
   if (IoStatus st = active_->sync_data(); !st.ok()) return st;
   // Durable: account for it.
-  for (const StagedWrite& w : writes)
+  // GroupLog orders a batch by group, not by sequence: take the highest.
+  for (const StagedWrite& w : writes) {
     if (w.kind == StagedWrite::Kind::entry) seg.max_slot = std::max(seg.max_slot, w.entry.slot);
-  seg.last_sequence = std::max(seg.last_sequence, writes.back().sequence);
+    seg.last_sequence = std::max(seg.last_sequence, w.sequence);
+  }
   if (wrote_hard_state) hard_state_segment_ = seg.seq;
   std::optional<SnapshotRecord> previous = last_snapshot_;
   if (last_snapshot) {
@@ -238,5 +248,9 @@ LogPosition SegmentLog::end() const {
 }
 
 LogStats SegmentLog::stats() const { return stats_; }
+
+std::uint64_t SegmentLog::oldest_last_sequence() const {
+  return segments_.empty() ? 0 : segments_.front().last_sequence;
+}
 
 }  // namespace synod::storage

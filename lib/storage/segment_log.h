@@ -67,6 +67,9 @@ class SegmentLog {
   IoStatus drop_oldest(std::size_t count);
 
   std::uint64_t last_batch() const { return last_batch_; }
+  std::size_t segment_count() const { return segments_.size(); }
+  // The highest save sequence in the oldest segment (0 when none).
+  std::uint64_t oldest_last_sequence() const;
   // The latest snapshot record written (or recovered); none before the first.
   const std::optional<SnapshotRecord>& last_snapshot() const { return last_snapshot_; }
   LogPosition end() const;

@@ -140,7 +140,7 @@ IoStatus recover_snapshot(FileSystem& fs, const std::string& dir,
   for (const std::string& name : names) {
     if (IoStatus st = fs.remove(join_path(dir, name)); !st.ok()) return st;
   }
-  *removed = names.size();
+  *removed += names.size();
   if (!names.empty()) return fs.sync_dir(dir);
   return {};
 }

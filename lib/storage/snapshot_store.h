@@ -26,8 +26,8 @@ IoStatus write_snapshot_file(FileSystem& fs, const std::string& dir, const Snaps
 // ballot must match the record) into *out; a missing or damaged file is
 // corrupt, with an error naming it. Then, and only then, removes every other
 // snapshot file and temporary (orphans of a crash, superseded snapshots) and
-// fsyncs the directory if it removed any; *removed counts them. With no
-// record, removes them all.
+// fsyncs the directory if it removed any. With no
+// record, removes them all. Adds their number to *removed.
 IoStatus recover_snapshot(FileSystem& fs, const std::string& dir,
                           const std::optional<SnapshotRecord>& named, Snapshot* out,
                           std::size_t* removed);

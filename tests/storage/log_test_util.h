@@ -26,6 +26,13 @@ inline std::string command_for(std::uint64_t slot, std::size_t bytes) {
   return s;
 }
 
+// The path of segment `seq` in a log directory.
+inline std::string segment_path_in(const std::string& dir, std::uint64_t seq) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.log", static_cast<unsigned long long>(seq));
+  return dir + "/" + name;
+}
+
 // A log directory on an in-memory, fault-injecting file system.
 struct TestLog {
   FaultFileSystem fs;
@@ -49,11 +56,7 @@ struct TestLog {
     return std::move(r.storage);
   }
 
-  std::string segment_path(std::uint64_t seq) const {
-    char name[32];
-    std::snprintf(name, sizeof name, "%016llx.log", static_cast<unsigned long long>(seq));
-    return dir + "/" + name;
-  }
+  std::string segment_path(std::uint64_t seq) const { return segment_path_in(dir, seq); }
 };
 
 inline void save_sync(LogStorage& log, const HardState* hs, std::vector<Entry> entries) {
