@@ -17,7 +17,7 @@
 namespace synod::detail {
 
 // What the next Ready carries. Messages leave only after the hard state and
-// entries staged with them are durable (DESIGN invariant 6).
+// entries staged with them are durable (docs/invariants.md, invariant 6).
 struct Outbox {
   std::optional<Snapshot> snapshot;  // to save, with keep_from
   Slot keep_from{};
@@ -43,7 +43,7 @@ struct Context {
   Quorum quorum;
   Rng rng;
   LogWindow log;
-  // Invariant: hard.promised never decreases (DESIGN invariant 1).
+  // Invariant: hard.promised never decreases (docs/invariants.md, invariant 1).
   HardState hard;
   // The newest snapshot this replica holds (taken by its host or installed
   // from a peer); every slot up to its slot is compacted or may be.

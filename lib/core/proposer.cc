@@ -25,7 +25,7 @@ void Proposer::campaign(bool force, bool exclude_self) {
   required_.clear(), ctx_.quorum.unpin();  // and the ids they pinned
   for (auto& p : promises_) p = PeerPromise{false, from_slot};
 
-  // Pitfall (DESIGN section 10): the candidate's own promise is durable
+  // Invariant 6 (docs/invariants.md): the candidate's own promise is durable
   // before its Prepare leaves, so a restart never reuses this ballot.
   ctx_.promise(ballot_);
   ctx_.leader = NodeId{};

@@ -60,8 +60,8 @@ class Proposer {
 
   ProposeResult propose(std::string command);
   // Queues a configuration: the latest one changed by op. One change at a
-  // time: busy until the last one governs. ticket: the host's, or none for
-  // the leader's own (an automatic promotion).
+  // time: busy until the last one governs. The result's ticket reports the
+  // outcome (an automatic promotion, queued internally, has none).
   ProposeResult change_membership(MembershipOp op, NodeId node);
   bool config_busy() const;
   ProposeResult read();
@@ -72,7 +72,7 @@ class Proposer {
   void on_accepted(const Message& msg);
   void on_heartbeat_ack(const Message& msg);
   // An entry staged by this replica is now durable: the leader counts its
-  // own acceptance only now (DESIGN section 10).
+  // own acceptance only now (docs/invariants.md, invariant 6).
   void on_durable(const Entry& e);
   // Move queued proposals into slots while the in-flight window allows.
   void flush();
@@ -115,7 +115,7 @@ class Proposer {
   void commit_chosen_prefix();
   InFlight* inflight(Slot s);
   // At most min(max_inflight, alpha) slots past the commit index, so the
-  // configuration of every slot proposed is known (DESIGN section 3).
+  // configuration of every slot proposed is known (docs/protocol.md, "Membership").
   Slot window_end() const {
     return Slot{ctx_.log.commit().value +
                 std::min<std::uint64_t>(ctx_.config.max_inflight, ctx_.quorum.alpha())};

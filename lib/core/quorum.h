@@ -1,6 +1,6 @@
 // Membership and quorum arithmetic. Members get a bit each (a VoterMask says
 // who answered); configurations say whose bits count. A configuration chosen
-// at slot i governs slots from i + alpha (DESIGN section 3), so the
+// at slot i governs slots from i + alpha (docs/protocol.md, "Membership"), so the
 // configurations held are the one governing the slot after the commit index
 // and any chosen later, which govern from further on.
 #pragma once

@@ -1,4 +1,4 @@
-// Rejoining after amnesia (DESIGN invariant 6). A replica that lost its
+// Rejoining after amnesia (docs/invariants.md, invariant 6). A replica that lost its
 // durable state may have promised a ballot, or helped choose a value, that it
 // no longer remembers. It does not vote until:
 //  1. every other voter reported its promise, so the ballot it campaigns with

@@ -192,7 +192,7 @@ void Replica::Core::step(const Message& msg) {
 
   switch (msg.type) {
     case MessageType::prepare:
-      // An amnesiac replica never answers (DESIGN invariant 6).
+      // An amnesiac replica never answers (docs/invariants.md, invariant 6).
       if (!voting) return;
       if (acceptor.on_prepare(msg)) {
         outranked(NodeId{});
