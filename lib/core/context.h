@@ -7,6 +7,7 @@
 
 #include "assert.h"
 #include "log_window.h"
+#include "planted_bugs.h"
 #include "quorum.h"
 #include "rng.h"
 #include "synod/config.h"
@@ -37,8 +38,14 @@ struct Outbox {
 };
 
 struct Context {
-  explicit Context(const Config& c) : config(c), quorum(c), rng(c.seed ^ (c.id.value * 0x9e37)) {}
+  explicit Context(const Config& c)
+      : bug(testing::planted_bug()),
+        config(c),
+        quorum(c, bug),
+        rng(c.seed ^ (c.id.value * 0x9e37)) {}
 
+  // The planted bug this replica was constructed with (test-only).
+  PlantedBug bug;
   Config config;
   Quorum quorum;
   Rng rng;
@@ -63,7 +70,7 @@ struct Context {
   bool heard_leader_recently() const {
     return leader.valid() && ticks_since_leader < config.election_ticks;
   }
-  bool planted(PlantedBug b) const { return config.planted_bug == b; }
+  bool planted(PlantedBug b) const { return bug == b; }
 
   void send(Message m) {
     m.from = config.id;

@@ -6,10 +6,10 @@
 
 namespace synod::detail {
 
-Quorum::Quorum(const Config& config)
+Quorum::Quorum(const Config& config, PlantedBug bug)
     : alpha_(config.effective_alpha()),
-      too_small_(config.planted_bug == PlantedBug::quorum_too_small),
-      early_(config.planted_bug == PlantedBug::config_before_alpha),
+      too_small_(bug == PlantedBug::quorum_too_small),
+      early_(bug == PlantedBug::config_before_alpha),
       self_(config.id) {
   reset(Membership{config.voters, config.learners}, Slot{1}, Membership{}, Slot{});
 }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "planted_bugs.h"
 #include "synod/config.h"
 #include "synod/membership.h"
 #include "synod/types.h"
@@ -27,7 +28,7 @@ inline constexpr std::size_t kSpareMemberIds = 1;
 
 class Quorum {
  public:
-  explicit Quorum(const Config& config);
+  Quorum(const Config& config, PlantedBug bug);
 
   // ---- member bits --------------------------------------------------------
   // Bits are handed out as configurations name members. A bit is freed once
