@@ -85,25 +85,31 @@ struct Context {
     hard.promised = b;
     if (b.round > max_round_seen) max_round_seen = b.round;
     if (planted(PlantedBug::skip_persist_before_send)) return;
+    // Invariant 6: the new promise is synced before this Ready's messages.
     out.hard_state_dirty = true;
     out.must_sync = true;
   }
 
   // Stage an entry for the next Ready, durable before its messages leave.
   void persist(const Entry& e) {
+    SYNOD_ASSERT(e.slot.value != 0, "persisting slot 0");
     if (planted(PlantedBug::skip_persist_before_send)) return;
     out.entries.push_back(e);
     out.must_sync = true;
   }
 
+  // Invariant 5 (docs/invariants.md): the commit index never moves back.
   void set_commit(Slot to) {
     Slot from = log.commit();
+    SYNOD_ASSERT(to >= from, "commit would move back from {} to {}", from.value, to.value);
     log.advance_commit(to);
     learn_configs(from, log.commit());
     if (log.commit() > hard.commit) {
       hard.commit = log.commit();
       out.hard_state_dirty = true;
     }
+    SYNOD_ASSERT(hard.commit >= log.commit(), "durable commit {} behind {}", hard.commit.value,
+                 log.commit().value);
   }
 
   // Configurations chosen in (after, upto] join the membership; those that

@@ -40,6 +40,8 @@ class Learner {
 
  private:
   void maybe_request();
+  // A reply's sender is further ahead than anyone known: fetch from it.
+  void note_sender_commit(const Message& msg);
   void switch_source();
   void install(const Snapshot& snap);
 

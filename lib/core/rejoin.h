@@ -28,6 +28,9 @@ class Rejoiner {
   bool active() const { return !ctx_.hard.voting; }
   void start();
   void on_reply(const Message& msg);
+  // Another replica rejoins: tells it this replica's promise and commit
+  // (answered even while this one rejoins too: it reports what it holds).
+  void answer(const Message& query);
   // Resends queries to voters that have not answered.
   void tick();
   // Retries the campaign, or turns voting on for a new cluster.

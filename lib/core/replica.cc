@@ -130,6 +130,8 @@ void Replica::Core::recover(const Storage& storage) {
   Slot commit = ctx.log.commit();
   while (commit < target && ctx.log.find(commit.next())) commit = commit.next();
   ctx.log.advance_commit(commit);
+  SYNOD_ASSERT(commit == snap.meta.slot || ctx.log.find(commit) != nullptr,
+               "recovered commit {} not held", commit.value);
   SYNOD_ASSERT(commit >= snap.meta.slot, "the compaction tail below {} has a hole",
                snap.meta.slot.value);
   ctx.hard.commit = commit;
@@ -181,6 +183,13 @@ void Replica::Core::hear_leader(NodeId from, Ballot b) {
 
 void Replica::Core::step(const Message& msg) {
   if (!admit(ctx, msg)) return;
+  // Invariant 8 (docs/invariants.md): what got in is addressed to this
+  // replica's group, from an id it knows (a learner hears its whole group).
+  SYNOD_ASSERT(msg.group == ctx.config.group && msg.to == ctx.self() && msg.from != ctx.self(),
+               "admitted a {} not addressed to this replica", to_string(msg.type));
+  SYNOD_ASSERT(!ctx.quorum.is_voter(ctx.self()) || ctx.quorum.index_of(msg.from).has_value(),
+               "admitted a {} from {}, whom no configuration names", to_string(msg.type),
+               msg.from.value);
   // A probed ballot is only a question: it raises nothing.
   bool real_ballot = msg.type != MessageType::probe && msg.type != MessageType::probe_reply;
   if (real_ballot && msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
@@ -210,13 +219,7 @@ void Replica::Core::step(const Message& msg) {
     case MessageType::heartbeat:
       if (acks && acceptor.on_heartbeat(msg)) {
         hear_leader(msg.from, msg.ballot);
-        Message ack;
-        ack.type = MessageType::heartbeat_ack;
-        ack.to = msg.from;
-        ack.ballot = msg.ballot;
-        ack.slot = msg.slot;  // the read round, echoed
-        ack.commit = ctx.log.commit();
-        ctx.send(std::move(ack));
+        acceptor.ack_heartbeat(msg);
       }
       learner.on_leader_commit(msg.from, msg.ballot, msg.commit);
       return;
@@ -251,16 +254,9 @@ void Replica::Core::step(const Message& msg) {
       if (!proposer.leading()) learner.on_snapshot_chunk(msg);
       proposer.on_caught_up();
       return;
-    case MessageType::rejoin_query: {
-      Message r;
-      r.type = MessageType::rejoin_reply;
-      r.to = msg.from;
-      r.slot = msg.slot;  // the asker's nonce
-      r.ballot = ctx.hard.promised;
-      r.commit = ctx.log.commit();
-      ctx.send(std::move(r));
+    case MessageType::rejoin_query:
+      rejoin.answer(msg);
       return;
-    }
     case MessageType::probe:
       if (voting) acceptor.on_probe(msg);
       return;
@@ -314,6 +310,9 @@ Status Replica::Core::compact(Slot slot, std::string data) {
 
 Ready Replica::Core::ready() {
   proposer.flush();
+  // Invariant 6 (docs/invariants.md): whatever must be durable before these
+  // messages leave is synced first.
+  SYNOD_ASSERT(ctx.out.entries.empty() || ctx.out.must_sync, "entries staged without a sync");
   Ready rd;
   rd.snapshot = std::move(ctx.out.snapshot);
   rd.keep_from = ctx.out.keep_from;
