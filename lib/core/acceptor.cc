@@ -50,6 +50,10 @@ bool Acceptor::on_prepare(const Message& msg) {
   p.entries = ctx_.log.collect(p.slot, ctx_.log.last(), ctx_.config.message_bytes_max / 2, &next);
   p.slot_end = next;
   p.more = next <= ctx_.log.last();
+  // Invariant 4 relies on it: a chunk reports every acceptance in
+  // [slot, slot_end), and the chunks leave no slot out.
+  SYNOD_ASSERT(p.slot_end >= p.slot && (p.entries.empty() || p.entries.back().slot < p.slot_end),
+               "promise chunk [{}, {}) misreports its slots", p.slot.value, p.slot_end.value);
   ctx_.send(std::move(p));
   return fresh;
 }
@@ -61,6 +65,8 @@ bool Acceptor::on_accept(const Message& msg) {
     return false;
   }
   if (!below) ctx_.promise(msg.ballot);
+  SYNOD_ASSERT(below || ctx_.hard.promised == msg.ballot, "accepting {}.{} without promising it",
+               msg.ballot.round, msg.ballot.node.value);
 
   Slot lo = msg.entries.front().slot;
   for (const Entry& e : msg.entries) {

@@ -59,6 +59,8 @@ ProposeResult Proposer::propose(std::string command) {
     return {Status::overloaded, {}, {}};
   Ticket t{next_ticket_++};
   l.pending_bytes += command.size();
+  SYNOD_ASSERT(l.pending_bytes <= ctx_.config.pending_bytes_max, "{} bytes queued, limit {}",
+               l.pending_bytes, ctx_.config.pending_bytes_max);
   l.pending.push_back(LeaderState::Pending{t, std::move(command)});
   return {Status::ok, t, ctx_.self()};
 }

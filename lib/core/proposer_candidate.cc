@@ -148,6 +148,8 @@ void Proposer::on_promise(const Message& msg) {
     c.must_reach = std::max(c.must_reach, msg.slot.prev());
     peer.next = msg.slot;
   }
+  SYNOD_ASSERT(peer.next >= c.from_slot, "promise chunks from {}, before the campaign's {}",
+               peer.next.value, c.from_slot.value);
   // Every chunk of a promise for this ballot reports true acceptances, so even
   // a duplicate is safe to merge.
   for (const Entry& e : msg.entries) {
@@ -161,6 +163,8 @@ void Proposer::on_promise(const Message& msg) {
     return;
   }
   peer.done = true;
+  SYNOD_ASSERT(ctx_.quorum.bit(msg.from) != 0, "a promise from {} counted under no bit",
+               msg.from.value);
   c.promised |= ctx_.quorum.bit(msg.from);
   if (promised_enough()) become_leader();
 }

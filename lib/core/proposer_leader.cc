@@ -26,6 +26,8 @@ void Proposer::flush() {
     if (ticketed) l.inflight_tickets.push_back(l.pending_config->ticket);
     assign_slot(config_value(l.pending_config->membership), ticketed ? 1u : 0u);
     l.pending_config.reset();
+    // One change at a time: the next waits until this one governs.
+    SYNOD_ASSERT(config_busy(), "a configuration in flight, yet not busy");
   }
   batch_pending();
   // A configuration chosen governs only alpha slots later: with no commands

@@ -144,11 +144,15 @@ void Replica::Core::recover(const Storage& storage) {
 void Replica::Core::reset_election_timer() {
   election_elapsed = 0;
   election_timeout = ctx.rng.between(ctx.config.election_ticks, 2ull * ctx.config.election_ticks);
+  SYNOD_ASSERT(election_timeout >= ctx.config.election_ticks, "an election timeout below {}",
+               ctx.config.election_ticks);
 }
 
 void Replica::Core::tick() {
   if (!proposer.leading()) ++ctx.ticks_since_leader;
   proposer.tick();
+  SYNOD_ASSERT(!proposer.leading() || ctx.leader == ctx.self(), "leading, yet following {}",
+               ctx.leader.value);
   learner.tick();
   rejoin.tick();
   follower_reads.tick();
@@ -169,12 +173,16 @@ void Replica::Core::tick() {
 void Replica::Core::outranked(NodeId hint) {
   if (proposer.role() != Role::follower && ctx.hard.promised > proposer.ballot())
     proposer.step_down(hint);
+  SYNOD_ASSERT(proposer.role() == Role::follower || proposer.ballot() == ctx.hard.promised,
+               "proposing in {}.{} below the promise", proposer.ballot().round,
+               proposer.ballot().node.value);
 }
 
 void Replica::Core::hear_leader(NodeId from, Ballot b) {
   // A live leader of a higher ballot: this replica's own ballot is over.
   if (proposer.role() != Role::follower && b > proposer.ballot()) proposer.step_down(from);
   if (proposer.role() != Role::follower) return;
+  SYNOD_ASSERT(from != ctx.self(), "hearing itself as another leader");
   proposer.stop_probing();
   ctx.leader = from;
   ctx.ticks_since_leader = 0;
