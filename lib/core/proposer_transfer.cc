@@ -9,6 +9,7 @@ Status Proposer::transfer(NodeId to) {
   if (!leading()) return Status::not_leader;
   if (to == ctx_.self() || !ctx_.quorum.latest().is_voter(to)) return Status::unknown_peer;
   leader().transfer = TransferState{to, 0, false};
+  SYNOD_ASSERT(transfer_target() == to, "transfer to {} not recorded", to.value);
   maybe_hand_over();
   return Status::ok;
 }

@@ -26,6 +26,7 @@ void Rejoiner::start() {
 }
 
 void Rejoiner::query_missing() {
+  SYNOD_ASSERT(active(), "rejoin queries from a voting replica");
   for (NodeId v : ctx_.quorum.voters()) {
     if (v == ctx_.self() || (replied_ & ctx_.quorum.bit(v))) continue;
     Message m;
@@ -89,6 +90,10 @@ void Rejoiner::on_election_timeout() {
   }
   // Catching up the chosen prefix first keeps the promise reports short.
   if (ctx_.log.commit() < commit_target_) return;
+  // A majority of the others answered, and the chosen prefix they reported is
+  // held: the campaign below (without this replica's own vote) decides.
+  SYNOD_ASSERT(ctx_.quorum.is_voter(ctx_.self()) && ctx_.log.commit() >= commit_target_,
+               "rejoin campaign from a non-voter or behind the commit reported");
   if (proposer_.campaigning())
     proposer_.retry_campaign();
   else
