@@ -115,6 +115,8 @@ struct Context {
   // Configurations chosen in (after, upto] join the membership; those that
   // no longer govern any slot after upto go.
   void learn_configs(Slot after, Slot upto) {
+    SYNOD_ASSERT(upto <= log.commit(), "configurations learnt up to {}, above commit {}",
+                 upto.value, log.commit().value);
     bool changed = false;
     for (Slot s = after.next(); s <= upto; s = s.next()) {
       const Record* r = log.find(s);
@@ -133,6 +135,10 @@ struct Context {
   // A snapshot to save in the next Ready; storage then drops entries below
   // keep_from, so none staged below it may be saved after it.
   void save_snapshot(const Snapshot& snap, Slot keep_from) {
+    // Snapshots hold chosen values only, and storage keeps the tail above.
+    SYNOD_ASSERT(snap.meta.slot <= log.commit() && keep_from <= snap.meta.slot.next(),
+                 "snapshot at {} (keep from {}) past commit {}", snap.meta.slot.value,
+                 keep_from.value, log.commit().value);
     snapshot = snap;
     out.snapshot = snap;
     out.keep_from = keep_from;

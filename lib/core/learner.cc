@@ -48,6 +48,7 @@ void Learner::maybe_request() {
   if (requesting_ || holding_ || ctx_.log.commit() >= known_commit_) return;
   if (!source_.valid()) source_ = best_;
   if (!source_.valid()) return;
+  SYNOD_ASSERT(source_ != ctx_.self(), "catching up from itself");
   Message m;
   m.type = MessageType::catchup_request;
   m.to = source_;
@@ -169,6 +170,8 @@ void Learner::on_snapshot_chunk(const Message& msg) {
     switch_source();
     return;
   }
+  SYNOD_ASSERT(snap->meta.slot > ctx_.log.commit(), "installing snapshot {} at or below commit {}",
+               snap->meta.slot.value, ctx_.log.commit().value);
   install(*snap);
   maybe_request();
 }

@@ -151,6 +151,8 @@ void Proposer::on_heartbeat_ack(const Message& msg) {
 // only once its own write is durable.
 void Proposer::on_durable(const Entry& e) {
   if (!leading() || e.ballot != ballot_) return;
+  SYNOD_ASSERT(e.slot < leader().next_slot, "slot {} durable in this ballot, never assigned",
+               e.slot.value);
   ack(e.slot, e.slot, ctx_.quorum.bit(ctx_.self()));
 }
 
@@ -213,6 +215,7 @@ void Proposer::resend_unacked() {
   for (NodeId v : ctx_.quorum.members()) all |= ctx_.quorum.bit(v);
   for (const InFlight& f : l.inflight) {
     if (s > l.sent_upto) break;
+    SYNOD_ASSERT(f.sent_tick <= now_, "slot {} sent in the future", s.value);
     if (now_ - f.sent_tick >= stale) {
       VoterMask skip = f.acks | ctx_.quorum.bit(ctx_.self());
       if ((skip & all) != all) send_accepts(s, s, skip);

@@ -5,6 +5,9 @@
 namespace synod::detail {
 
 void ReadIndex::start_term(Slot barrier) {
+  // The barrier is the last slot the new leader re-proposed: past commit.
+  SYNOD_ASSERT(barrier > ctx_.log.commit(), "barrier {} not above the commit index {}",
+               barrier.value, ctx_.log.commit().value);
   barrier_ = barrier;
   own_commit_ = false;
   acks_.clear();
