@@ -4,6 +4,15 @@
 
 namespace synod::detail {
 
+void accept_entry(Context& ctx, const Entry& e) {
+  SYNOD_ASSERT(e.ballot >= ctx.hard.promised || ctx.planted(PlantedBug::accept_below_promise),
+               "slot {}: accepting {}.{} below the promise {}.{}", e.slot.value, e.ballot.round,
+               e.ballot.node.value, ctx.hard.promised.round, ctx.hard.promised.node.value);
+  SYNOD_ASSERT(e.slot > ctx.log.commit(), "slot {}: accepting in the chosen prefix", e.slot.value);
+  ctx.log.accept(e.slot, e.ballot, e.value);
+  ctx.persist(e);
+}
+
 void Acceptor::reject(const Message& msg) {
   Message r;
   r.type = MessageType::reject;
@@ -41,6 +50,10 @@ bool Acceptor::on_prepare(const Message& msg) {
   p.entries = ctx_.log.collect(p.slot, ctx_.log.last(), ctx_.config.message_bytes_max / 2, &next);
   p.slot_end = next;
   p.more = next <= ctx_.log.last();
+  // Invariant 4 relies on it: a chunk reports every acceptance in
+  // [slot, slot_end), and the chunks leave no slot out.
+  SYNOD_ASSERT(p.slot_end >= p.slot && (p.entries.empty() || p.entries.back().slot < p.slot_end),
+               "promise chunk [{}, {}) misreports its slots", p.slot.value, p.slot_end.value);
   ctx_.send(std::move(p));
   return fresh;
 }
@@ -52,14 +65,15 @@ bool Acceptor::on_accept(const Message& msg) {
     return false;
   }
   if (!below) ctx_.promise(msg.ballot);
+  SYNOD_ASSERT(below || ctx_.hard.promised == msg.ballot, "accepting {}.{} without promising it",
+               msg.ballot.round, msg.ballot.node.value);
 
   Slot lo = msg.entries.front().slot;
   for (const Entry& e : msg.entries) {
     // Slots in the chosen prefix keep their value (any later ballot proposes
     // the same one, Paxos Made Simple P2c); nothing to persist.
     if (e.slot <= ctx_.log.commit()) continue;
-    ctx_.log.accept(e.slot, msg.ballot, e.value);
-    ctx_.persist(Entry{e.slot, msg.ballot, e.value});
+    accept_entry(ctx_, Entry{e.slot, msg.ballot, e.value});
   }
   Message a;
   a.type = MessageType::accepted;
@@ -88,6 +102,16 @@ bool Acceptor::on_heartbeat(const Message& msg) {
     return false;
   }
   return true;
+}
+
+void Acceptor::ack_heartbeat(const Message& msg) {
+  Message ack;
+  ack.type = MessageType::heartbeat_ack;
+  ack.to = msg.from;
+  ack.ballot = msg.ballot;
+  ack.slot = msg.slot;  // the read round, echoed
+  ack.commit = ctx_.log.commit();
+  ctx_.send(std::move(ack));
 }
 
 }  // namespace synod::detail

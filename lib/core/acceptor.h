@@ -6,6 +6,12 @@
 
 namespace synod::detail {
 
+// The acceptor's rule for one entry, for every acceptance this replica makes,
+// the leader's own included: never below the promise (invariant 2,
+// docs/invariants.md), staged for the next Ready so it is durable before any
+// message saying so leaves (invariant 6).
+void accept_entry(Context& ctx, const Entry& e);
+
 class Acceptor {
  public:
   explicit Acceptor(Context& ctx) : ctx_(ctx) {}
@@ -21,6 +27,9 @@ class Acceptor {
   // Pre-vote: answers whether a prepare for msg.ballot would be promised now.
   // Changes nothing.
   void on_probe(const Message& msg);
+  // Answers a heartbeat on_heartbeat found acceptable: the read round echoed
+  // and this replica's commit index.
+  void ack_heartbeat(const Message& msg);
 
  private:
   void reject(const Message& msg);

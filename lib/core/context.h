@@ -7,6 +7,7 @@
 
 #include "assert.h"
 #include "log_window.h"
+#include "planted_bugs.h"
 #include "quorum.h"
 #include "rng.h"
 #include "synod/config.h"
@@ -17,7 +18,7 @@
 namespace synod::detail {
 
 // What the next Ready carries. Messages leave only after the hard state and
-// entries staged with them are durable (DESIGN invariant 6).
+// entries staged with them are durable (docs/invariants.md, invariant 6).
 struct Outbox {
   std::optional<Snapshot> snapshot;  // to save, with keep_from
   Slot keep_from{};
@@ -37,13 +38,19 @@ struct Outbox {
 };
 
 struct Context {
-  explicit Context(const Config& c) : config(c), quorum(c), rng(c.seed ^ (c.id.value * 0x9e37)) {}
+  explicit Context(const Config& c)
+      : bug(testing::planted_bug()),
+        config(c),
+        quorum(c, bug),
+        rng(c.seed ^ (c.id.value * 0x9e37)) {}
 
+  // The planted bug this replica was constructed with (test-only).
+  PlantedBug bug;
   Config config;
   Quorum quorum;
   Rng rng;
   LogWindow log;
-  // Invariant: hard.promised never decreases (DESIGN invariant 1).
+  // Invariant: hard.promised never decreases (docs/invariants.md, invariant 1).
   HardState hard;
   // The newest snapshot this replica holds (taken by its host or installed
   // from a peer); every slot up to its slot is compacted or may be.
@@ -63,7 +70,7 @@ struct Context {
   bool heard_leader_recently() const {
     return leader.valid() && ticks_since_leader < config.election_ticks;
   }
-  bool planted(PlantedBug b) const { return config.planted_bug == b; }
+  bool planted(PlantedBug b) const { return bug == b; }
 
   void send(Message m) {
     m.from = config.id;
@@ -78,30 +85,38 @@ struct Context {
     hard.promised = b;
     if (b.round > max_round_seen) max_round_seen = b.round;
     if (planted(PlantedBug::skip_persist_before_send)) return;
+    // Invariant 6: the new promise is synced before this Ready's messages.
     out.hard_state_dirty = true;
     out.must_sync = true;
   }
 
   // Stage an entry for the next Ready, durable before its messages leave.
   void persist(const Entry& e) {
+    SYNOD_ASSERT(e.slot.value != 0, "persisting slot 0");
     if (planted(PlantedBug::skip_persist_before_send)) return;
     out.entries.push_back(e);
     out.must_sync = true;
   }
 
+  // Invariant 5 (docs/invariants.md): the commit index never moves back.
   void set_commit(Slot to) {
     Slot from = log.commit();
+    SYNOD_ASSERT(to >= from, "commit would move back from {} to {}", from.value, to.value);
     log.advance_commit(to);
     learn_configs(from, log.commit());
     if (log.commit() > hard.commit) {
       hard.commit = log.commit();
       out.hard_state_dirty = true;
     }
+    SYNOD_ASSERT(hard.commit >= log.commit(), "durable commit {} behind {}", hard.commit.value,
+                 log.commit().value);
   }
 
   // Configurations chosen in (after, upto] join the membership; those that
   // no longer govern any slot after upto go.
   void learn_configs(Slot after, Slot upto) {
+    SYNOD_ASSERT(upto <= log.commit(), "configurations learnt up to {}, above commit {}",
+                 upto.value, log.commit().value);
     bool changed = false;
     for (Slot s = after.next(); s <= upto; s = s.next()) {
       const Record* r = log.find(s);
@@ -120,6 +135,10 @@ struct Context {
   // A snapshot to save in the next Ready; storage then drops entries below
   // keep_from, so none staged below it may be saved after it.
   void save_snapshot(const Snapshot& snap, Slot keep_from) {
+    // Snapshots hold chosen values only, and storage keeps the tail above.
+    SYNOD_ASSERT(snap.meta.slot <= log.commit() && keep_from <= snap.meta.slot.next(),
+                 "snapshot at {} (keep from {}) past commit {}", snap.meta.slot.value,
+                 keep_from.value, log.commit().value);
     snapshot = snap;
     out.snapshot = snap;
     out.keep_from = keep_from;

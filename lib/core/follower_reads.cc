@@ -3,9 +3,11 @@
 namespace synod::detail {
 
 void FollowerReads::request(Ticket t) {
+  SYNOD_ASSERT(ctx_.leader.valid(), "a follower read with no leader to ask");
   std::uint64_t id = next_id_++;
   if (next_id_ == 0) next_id_ = 1;  // 0 is not a request id
-  waiting_[id] = Waiting{t, ctx_.leader, 0};
+  bool fresh = waiting_.try_emplace(id, Waiting{t, ctx_.leader, 0}).second;
+  SYNOD_ASSERT(fresh, "read request id {} reused while waiting", id);
   Message m;
   m.type = MessageType::read_index_request;
   m.to = ctx_.leader;
@@ -18,6 +20,7 @@ void FollowerReads::on_reply(const Message& msg) {
   // Only the leader asked may answer (a duplicate finds nothing).
   if (it == waiting_.end() || it->second.leader != msg.from) return;
   bool ok = !msg.reject;
+  SYNOD_ASSERT(it->second.ticket.value != 0, "a follower read without a ticket");
   ctx_.out.reads.push_back(
       ReadState{it->second.ticket, ok ? msg.commit : Slot{}, ok, ok ? NodeId{} : ctx_.leader});
   waiting_.erase(it);

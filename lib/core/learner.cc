@@ -9,6 +9,10 @@ void Learner::on_leader_commit(NodeId from, Ballot b, Slot commit) {
     if (!r || r->ballot != b) break;
     s = next;
   }
+  // Invariant 5 (docs/invariants.md): only slots accepted in b are chosen by
+  // b's word; the rest are fetched.
+  SYNOD_ASSERT(s == ctx_.log.commit() || ctx_.log.find(s)->ballot == b,
+               "slot {} marked chosen by a ballot it was not accepted in", s.value);
   if (s > ctx_.log.commit()) ctx_.set_commit(s);
   on_peer_commit(from, commit);
 }
@@ -44,10 +48,12 @@ void Learner::maybe_request() {
   if (requesting_ || holding_ || ctx_.log.commit() >= known_commit_) return;
   if (!source_.valid()) source_ = best_;
   if (!source_.valid()) return;
+  SYNOD_ASSERT(source_ != ctx_.self(), "catching up from itself");
   Message m;
   m.type = MessageType::catchup_request;
   m.to = source_;
-  m.slot = requested_ = ctx_.log.commit().next();
+  requested_ = ctx_.log.commit().next();
+  m.slot = requested_;
   m.commit = known_commit_;
   // A snapshot half received from this source resumes where it stopped.
   if (receiver_.source() == source_) {
@@ -86,6 +92,9 @@ void Learner::on_catchup_request(const Message& msg) {
     r.entries =
         ctx_.log.collect(msg.slot, ctx_.log.commit(), ctx_.config.message_bytes_max / 2, &next);
   }
+  SYNOD_ASSERT(r.entries.empty() || r.entries.back().slot <= ctx_.log.commit(),
+               "catch-up would send slot {} above the chosen prefix {}",
+               r.entries.back().slot.value, ctx_.log.commit().value);
   ctx_.send(std::move(r));
 }
 
@@ -105,13 +114,17 @@ void Learner::on_catchup_reply(const Message& msg) {
     if (e.slot != s.next() || e.slot > msg.commit) break;
     ctx_.log.store_chosen(e.slot, e.ballot, e.value);
     const Record* r = ctx_.log.find(e.slot);
+    SYNOD_ASSERT(r != nullptr && r->value == e.value, "slot {}: a chosen value not stored",
+                 e.slot.value);
     ctx_.persist(Entry{e.slot, r->ballot, r->value});
     s = e.slot;
   }
+  SYNOD_ASSERT(s == ctx_.log.commit() || s <= msg.commit,
+               "catch-up took slot {} above the sender's commit {}", s.value, msg.commit.value);
   bool progress = s > ctx_.log.commit();
   if (progress) ctx_.set_commit(s);
   if (receiver_.active() && ctx_.log.commit() >= receiver_.slot()) receiver_.reset();
-  if (msg.commit > known_commit_) known_commit_ = msg.commit, best_ = msg.from;
+  note_sender_commit(msg);
   if (!answers) return;  // only with the planted bug
   if (progress) {
     requesting_ = false;
@@ -131,7 +144,7 @@ void Learner::on_snapshot_chunk(const Message& msg) {
     ++ctx_.refused.unasked;
     return;
   }
-  if (msg.commit > known_commit_) known_commit_ = msg.commit, best_ = msg.from;
+  note_sender_commit(msg);
   requesting_ = false;
   if (msg.slot_end <= ctx_.log.commit()) {
     // Entries got here first: the snapshot is no longer needed.
@@ -157,14 +170,26 @@ void Learner::on_snapshot_chunk(const Message& msg) {
     switch_source();
     return;
   }
+  SYNOD_ASSERT(snap->meta.slot > ctx_.log.commit(), "installing snapshot {} at or below commit {}",
+               snap->meta.slot.value, ctx_.log.commit().value);
   install(*snap);
   maybe_request();
 }
 
 // The snapshot replaces the chosen prefix up to its slot; the acceptor's
 // records above it stay (this replica keeps voting while it installs).
+void Learner::note_sender_commit(const Message& msg) {
+  if (msg.commit <= known_commit_) return;
+  known_commit_ = msg.commit;
+  best_ = msg.from;
+}
+
 void Learner::install(const Snapshot& snap) {
   if (snap.meta.slot <= ctx_.log.commit()) return;
+  // Invariant 9: applied never moves back (it is at most the commit index,
+  // below the snapshot).
+  SYNOD_ASSERT(snap.meta.slot > applied_, "snapshot at {} at or below applied {}",
+               snap.meta.slot.value, applied_.value);
   ctx_.log.install(snap.meta.slot);
   Membership before = ctx_.quorum.latest();
   ctx_.quorum.reset(snap.meta.membership, snap.meta.slot.next(), snap.meta.pending,
@@ -172,6 +197,8 @@ void Learner::install(const Snapshot& snap) {
   if (!(ctx_.quorum.latest() == before)) ctx_.out.membership = ctx_.quorum.latest();
   ctx_.save_snapshot(snap, snap.meta.slot.next());
   ctx_.out.restore = snap;
+  SYNOD_ASSERT(ctx_.log.commit() == snap.meta.slot, "installed {} but commit is {}",
+               snap.meta.slot.value, ctx_.log.commit().value);
   ctx_.hard.commit = snap.meta.slot;
   ctx_.out.hard_state_dirty = true;
   ctx_.out.must_sync = true;
@@ -186,6 +213,10 @@ void Learner::restore_at_start(const Snapshot& snap) {
 
 void Learner::compact(const Snapshot& snap) {
   Slot slot = snap.meta.slot;
+  // Snapshot data carries chosen values only: the host applied them all.
+  SYNOD_ASSERT(slot <= applied_ && applied_ <= ctx_.log.commit(),
+               "snapshot at {} past applied {} (commit {})", slot.value, applied_.value,
+               ctx_.log.commit().value);
   std::uint64_t tail = ctx_.config.compaction_tail;
   Slot keep{slot.value + 1 > tail ? slot.value + 1 - tail : 1};
   if (keep < ctx_.log.first()) keep = ctx_.log.first();
@@ -200,7 +231,13 @@ std::vector<Entry> Learner::take_committed() {
     SYNOD_ASSERT(r != nullptr, "chosen slot {} has no value", s.value);
     out.push_back(Entry{s, r->ballot, r->value});
   }
-  if (!out.empty()) applied_ = out.back().slot;
+  if (!out.empty()) {
+    // Invariant 9 (docs/invariants.md): applied moves forward, never past commit.
+    SYNOD_ASSERT(out.back().slot > applied_ && out.back().slot <= ctx_.log.commit(),
+                 "applied would move from {} to {} (commit {})", applied_.value,
+                 out.back().slot.value, ctx_.log.commit().value);
+    applied_ = out.back().slot;
+  }
   return out;
 }
 

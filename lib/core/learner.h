@@ -13,8 +13,8 @@ class Learner {
  public:
   Learner(Context& ctx, Slot applied) : ctx_(ctx), applied_(applied) {}
 
-  // A leader of ballot b says slots up to commit are chosen. Pitfall (DESIGN
-  // section 10): only entries this replica accepted in ballot b are known
+  // A leader of ballot b says slots up to commit are chosen. Invariant 5
+  // (docs/invariants.md): only entries this replica accepted in ballot b are known
   // chosen by this; the rest are fetched.
   void on_leader_commit(NodeId from, Ballot b, Slot commit);
   // A peer reports its chosen prefix (promise, reject, ack): fetch if behind.
@@ -40,6 +40,8 @@ class Learner {
 
  private:
   void maybe_request();
+  // A reply's sender is further ahead than anyone known: fetch from it.
+  void note_sender_commit(const Message& msg);
   void switch_source();
   void install(const Snapshot& snap);
 

@@ -33,6 +33,9 @@ void LogWindow::drop_below(Slot first) {
   first_ = first;
   if (last_ < first_.prev()) last_ = first_.prev();
   if (chunks_.empty()) chunk0_ = first_.value >> chunk_bits;
+  // Compaction drops chosen slots only: the commit index stays in the window.
+  SYNOD_ASSERT(commit_ >= first_.prev() && last_ >= commit_, "window [{}, {}] lost commit {}",
+               first_.value, last_.value, commit_.value);
 }
 
 void LogWindow::start_at(Slot first) {
@@ -64,6 +67,8 @@ void LogWindow::accept(Slot s, Ballot b, const Value& v) {
   r.present = true;
   r.ballot = b;
   r.value = v;
+  SYNOD_ASSERT(s > commit_ && s <= last_, "slot {} accepted outside ({}, {}]", s.value,
+               commit_.value, last_.value);
 }
 
 void LogWindow::store_chosen(Slot s, Ballot b, const Value& v) {
@@ -79,6 +84,7 @@ void LogWindow::advance_commit(Slot to) {
   for (Slot s = commit_.next(); s <= to; s = s.next())
     SYNOD_ASSERT(find(s) != nullptr, "commit to {} over the hole at {}", to.value, s.value);
   if (to > commit_) commit_ = to;
+  SYNOD_ASSERT(commit_ <= last_, "commit {} past the last slot {}", commit_.value, last_.value);
 }
 
 std::vector<Entry> LogWindow::collect(Slot lo, Slot hi, std::size_t bytes_max, Slot* next) const {
@@ -96,6 +102,8 @@ std::vector<Entry> LogWindow::collect(Slot lo, Slot hi, std::size_t bytes_max, S
     out.push_back(Entry{s, r->ballot, r->value});
   }
   *next = s;
+  SYNOD_ASSERT(out.empty() || (out.front().slot >= lo && out.back().slot <= hi),
+               "collected slots outside [{}, {}]", lo.value, hi.value);
   return out;
 }
 

@@ -1,16 +1,19 @@
-// The proposer role: phase 1 for all slots at once (candidate), then phase 2
-// with batching and pipelining (leader). Paxos Made Simple, section 3.
+// The proposer: phase 1 for all slots at once (candidate), then phase 2 with
+// batching and pipelining (leader). Paxos Made Simple, section 3. One file per
+// job: proposer_candidate.cc (pre-vote, phase 1, recovery), proposer_leader.cc
+// (batching, phase 2, commit, timers), proposer_membership.cc,
+// proposer_transfer.cc, proposer_forget.cc. Each role's state is its own type
+// (proposer_roles.h), so a new ballot starts from fresh state by construction.
 #pragma once
 
 #include <algorithm>
-#include <deque>
-#include <map>
 #include <optional>
 #include <string>
-#include <vector>
+#include <variant>
 
 #include "context.h"
 #include "input_bounds.h"
+#include "proposer_roles.h"
 #include "read_index.h"
 #include "synod/replica.h"
 
@@ -20,12 +23,12 @@ class Proposer {
  public:
   explicit Proposer(Context& ctx);
 
-  Role role() const { return role_; }
-  bool leading() const { return role_ == Role::leader; }
-  bool campaigning() const { return role_ == Role::candidate; }
+  Role role() const;
+  bool leading() const { return std::holds_alternative<LeaderState>(state_); }
+  bool campaigning() const { return std::holds_alternative<CandidateState>(state_); }
   // The ballot this replica leads or campaigns with; zero when following.
-  Ballot ballot() const { return role_ == Role::follower ? Ballot{} : ballot_; }
-  std::size_t pending() const { return pending_.size(); }
+  Ballot ballot() const { return role() == Role::follower ? Ballot{} : ballot_; }
+  std::size_t pending() const { return leading() ? leader().pending.size() : 0; }
 
   // Phase 1a with a ballot above every round seen. force: bypass acceptors'
   // stickiness. exclude_self: do not count this replica's own promise (a
@@ -35,7 +38,7 @@ class Proposer {
   // promise a new ballot; campaign only if so.
   void probe();
   void on_probe_reply(const Message& msg);
-  void stop_probing() { probing_ = false; }
+  void stop_probing() { probe_.reset(); }
   // Election timeout while campaigning: retry, with a new ballot only if a
   // higher round was seen.
   void retry_campaign();
@@ -52,7 +55,7 @@ class Proposer {
   // The commit index moved (catch-up): a candidate that waited to catch up
   // past an acceptor's compaction point may lead now.
   void on_caught_up() {
-    if (role_ == Role::candidate && promised_enough()) become_leader();
+    if (campaigning() && promised_enough()) become_leader();
   }
   // Another ballot outranks ours: stop leading or campaigning. Proposals in
   // slots end unknown, queued ones not_leader.
@@ -60,8 +63,8 @@ class Proposer {
 
   ProposeResult propose(std::string command);
   // Queues a configuration: the latest one changed by op. One change at a
-  // time: busy until the last one governs. ticket: the host's, or none for
-  // the leader's own (an automatic promotion).
+  // time: busy until the last one governs. The result's ticket reports the
+  // outcome (an automatic promotion, queued internally, has none).
   ProposeResult change_membership(MembershipOp op, NodeId node);
   bool config_busy() const;
   ProposeResult read();
@@ -72,7 +75,7 @@ class Proposer {
   void on_accepted(const Message& msg);
   void on_heartbeat_ack(const Message& msg);
   // An entry staged by this replica is now durable: the leader counts its
-  // own acceptance only now (DESIGN section 10).
+  // own acceptance only now (docs/invariants.md, invariant 6).
   void on_durable(const Entry& e);
   // Move queued proposals into slots while the in-flight window allows.
   void flush();
@@ -81,31 +84,30 @@ class Proposer {
   void tick();
 
  private:
-  struct PeerPromise {
-    bool done = false;
-    Slot next{};  // the chunk asked for next
-  };
-  struct Reported {
-    Ballot ballot{};
-    Value value{};
-    bool chosen = false;
-  };
-  struct InFlight {
-    VoterMask acks = 0;
-    std::uint64_t sent_tick = 0;
-    // How many proposals this slot carries: its tickets are the next ones in
-    // inflight_tickets_ (one queue for all slots, no vector per slot).
-    std::uint32_t tickets = 0;
-  };
-  struct Pending {
-    Ticket ticket;
-    std::string command;
-  };
+  using PeerPromise = CandidateState::PeerPromise;
+  using Reported = CandidateState::Reported;
+  using InFlight = LeaderState::InFlight;
+  using Pending = LeaderState::Pending;
+  using PendingConfig = LeaderState::PendingConfig;
 
+  // Role state accessors: each asserts the role it serves (a call in the
+  // wrong role is a bug, never input). A reference is dropped before any
+  // call that may change the role (step_down, campaign, become_leader).
+  CandidateState& candidate();
+  const CandidateState& candidate() const;
+  LeaderState& leader();
+  const LeaderState& leader() const;
+
+  // Candidate (proposer_candidate.cc).
   void send_prepare(NodeId to, Slot from);
-  void merge_report(const Entry& e, bool chosen);
+  void merge_report(CandidateState& c, const Entry& e, bool chosen);
+  void ask(NodeId voter);
+  void require_config(const Value& v);
+  bool promised_enough() const;
+  Value recovered_value(const CandidateState& c, Slot s) const;
   void become_leader();
-  Value recovered_value(Slot s) const;
+
+  // Leader (proposer_leader.cc).
   void assign_slot(const Value& v, std::uint32_t tickets);
   void send_accepts(Slot lo, Slot hi, VoterMask skip);
   void send_admitted();
@@ -113,79 +115,39 @@ class Proposer {
   void resend_unacked();
   void ack(Slot lo, Slot hi, VoterMask who);
   void commit_chosen_prefix();
+  void batch_pending();
+  void check_quorum();
   InFlight* inflight(Slot s);
   // At most min(max_inflight, alpha) slots past the commit index, so the
-  // configuration of every slot proposed is known (DESIGN section 3).
+  // configuration of every slot proposed is known (docs/protocol.md, "Membership").
   Slot window_end() const {
     return Slot{ctx_.log.commit().value +
                 std::min<std::uint64_t>(ctx_.config.max_inflight, ctx_.quorum.alpha())};
   }
-  void ask(NodeId voter);
-  void require_config(const Value& v);
-  bool promised_enough() const;
-  bool filling_to_config() const { return ctx_.quorum.latest_from() > next_slot_; }
+  bool filling_to_config() const { return ctx_.quorum.latest_from() > leader().next_slot; }
 
-  Context& ctx_;
-  Role role_ = Role::follower;
-  Ballot ballot_{};
-  bool force_ = false;
-  bool exclude_self_ = false;
-  std::uint64_t now_ = 0;  // ticks since construction
-
-  // Pre-vote state.
-  bool probing_ = false;
-  Ballot probe_ballot_{};
-  VoterMask probe_mask_ = 0;
-
-  // Candidate state.
-  std::vector<PeerPromise> promises_;  // indexed by member bit
-  VoterMask promised_mask_ = 0;
-  Slot from_slot_{};
-  // Promisers compacted every slot up to here: lead only once committed.
-  Slot must_reach_{};
-  VoterMask asked_mask_ = 0;
-  std::vector<NodeId> asked_;
-  // Configurations reported at slots from from_slot_ (or held there by this
-  // replica): a majority of each must promise too.
-  std::vector<Membership> required_;
-  std::map<Slot, Reported> reported_;
-
-  // Leader state. Invariant: inflight_[i] is slot commit + 1 + i, and every
-  // slot in [commit + 1, next_slot_) holds this ballot's value in the log.
-  std::deque<InFlight> inflight_;
-  // Invariant: the tickets of inflight_'s slots, slot after slot, each slot's
-  // in batch order; inflight_[i].tickets of them belong to slot i.
-  std::deque<Ticket> inflight_tickets_;
-  Slot next_slot_{};
-  Slot sent_upto_{};  // Accepts went out for slots up to here
-  VoterMask heard_mask_ = 0;
-  std::uint64_t ticks_in_quorum_window_ = 0;
-  std::uint64_t ticks_since_heartbeat_ = 0;
-
-  std::deque<Pending> pending_;
-  std::uint64_t pending_bytes_ = 0;
-  ReadIndex reads_{ctx_};
-  // Lease reads: ticks before this new leader's first accepts.
-  std::uint64_t lease_wait_ = 0;
-
-  // Membership changes: the next configuration to put in a slot, and the
-  // learners added as voters, promoted once caught up (this leader's intent
-  // only: a new leader does not promote them; the operator asks again).
-  struct PendingConfig {
-    Membership membership;
-    Ticket ticket{};  // none for an automatic promotion
-  };
-  std::optional<PendingConfig> pending_config_;
-  std::vector<NodeId> promote_wanted_;
+  // Membership changes (proposer_membership.cc).
   ProposeResult queue_config(MembershipOp op, NodeId node, bool internal);
   void maybe_promote(NodeId learner, Slot its_commit);
   void leave_if_removed();
 
-  // Leadership transfer in progress: the target, and ticks spent on it.
-  NodeId transfer_to_{};
-  std::uint64_t transfer_ticks_ = 0;
-  bool handed_over_ = false;  // timeout_now sent since the last heartbeat
+  // Leadership transfer (proposer_transfer.cc).
+  bool transferring() const { return leading() && leader().transfer.has_value(); }
+  NodeId transfer_target() const { return transferring() ? leader().transfer->to : NodeId{}; }
   void maybe_hand_over();
+  void tick_transfer(bool heartbeat_due);
+  void send_timeout_now(NodeId to);
+
+  Context& ctx_;
+  // Exactly one role's state; its index is the Role (role()).
+  std::variant<FollowerState, CandidateState, LeaderState> state_;
+  Ballot ballot_{};
+  std::optional<Probe> probe_;  // a follower's pre-vote in progress
+  // The voters the last campaign asked. Kept after the campaign ends: late
+  // chunks of their promises are answers (merged nowhere), not forgeries.
+  VoterMask asked_mask_ = 0;
+  std::uint64_t now_ = 0;  // ticks since construction
+  ReadIndex reads_{ctx_};
   std::uint64_t next_ticket_ = 1;
 };
 

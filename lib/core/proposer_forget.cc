@@ -10,15 +10,19 @@ void Proposer::forget(VoterMask freed) {
   if (freed == 0) return;
   // Answers under a freed bit came from an id no configuration held names:
   // they count for no quorum now, and must not count for the next holder.
-  probe_mask_ &= ~freed;
-  promised_mask_ &= ~freed;
+  if (probe_) probe_->yes &= ~freed;
   asked_mask_ &= ~freed;
-  heard_mask_ &= ~freed;
-  for (InFlight& f : inflight_) f.acks &= ~freed;
-  for (unsigned i = 0; i < promises_.size(); ++i)
-    if (freed & (VoterMask{1} << i)) promises_[i] = PeerPromise{false, from_slot_};
-  // The quorum already dropped the ids: those it no longer knows go.
-  std::erase_if(asked_, [&](NodeId v) { return !ctx_.quorum.index_of(v).has_value(); });
+  if (CandidateState* c = std::get_if<CandidateState>(&state_)) {
+    c->promised &= ~freed;
+    for (unsigned i = 0; i < c->promises.size(); ++i)
+      if (freed & (VoterMask{1} << i)) c->promises[i] = PeerPromise{false, c->from_slot};
+    // The quorum already dropped the ids: those it no longer knows go.
+    std::erase_if(c->asked, [&](NodeId v) { return !ctx_.quorum.index_of(v).has_value(); });
+  }
+  if (LeaderState* l = std::get_if<LeaderState>(&state_)) {
+    l->heard &= ~freed;
+    for (InFlight& f : l->inflight) f.acks &= ~freed;
+  }
   reads_.forget(freed);
 }
 

@@ -6,10 +6,10 @@
 
 namespace synod::detail {
 
-Quorum::Quorum(const Config& config)
+Quorum::Quorum(const Config& config, PlantedBug bug)
     : alpha_(config.effective_alpha()),
-      too_small_(config.planted_bug == PlantedBug::quorum_too_small),
-      early_(config.planted_bug == PlantedBug::config_before_alpha),
+      too_small_(bug == PlantedBug::quorum_too_small),
+      early_(bug == PlantedBug::config_before_alpha),
       self_(config.id) {
   reset(Membership{config.voters, config.learners}, Slot{1}, Membership{}, Slot{});
 }
@@ -28,6 +28,8 @@ bool Quorum::name(const Membership& m) {
   };
   for (NodeId v : m.voters) add(v);
   for (NodeId v : m.learners) add(v);
+  SYNOD_ASSERT(bits_.size() <= kMemberIdCapacity, "{} member bits for {} ids", bits_.size(),
+               kMemberIdCapacity);
   return all;
 }
 
@@ -67,6 +69,7 @@ void Quorum::recycle(const std::vector<const Membership*>& keep) {
     bits_[i] = NodeId{};
     freed |= VoterMask{1} << i;
   }
+  SYNOD_ASSERT(!(freed & bit(self_)), "this replica's own member bit freed");
   if (freed != 0 && on_freed_) on_freed_(freed);
 }
 
@@ -84,7 +87,10 @@ Quorum::Held Quorum::make_held(Slot from, const Membership& m) {
   SYNOD_ASSERT(named, "a configuration of {} members found no free member bits (at most {} ids)",
                m.voters.size() + m.learners.size(), kMemberIdCapacity);
   Held h{from, m, 0, m.voters.size() / 2 + 1};
-  for (NodeId v : m.voters) h.voter_bits |= bit(v);
+  for (NodeId v : m.voters) {
+    SYNOD_ASSERT(bit(v) != 0, "voter {} named but holds no member bit", v.value);
+    h.voter_bits |= bit(v);
+  }
   if (too_small_ && h.need > 1) --h.need;
   return h;
 }
@@ -124,12 +130,17 @@ void Quorum::on_chosen(Slot slot, const Membership& m) {
   SYNOD_ASSERT(from > history_.back().from, "configuration chosen at {} out of order", slot.value);
   history_.push_back(make_held(from, m));
   refresh_members();
+  SYNOD_ASSERT(live_ < history_.size(), "no configuration governs (live {} of {})", live_,
+               history_.size());
 }
 
 void Quorum::prune(Slot commit) {
   Slot next = commit.next();
   std::size_t live = live_;
   while (live_ + 1 < history_.size() && history_[live_ + 1].from <= next) ++live_;
+  // The configuration governing the slot after the commit index stays held.
+  SYNOD_ASSERT(history_[live_].from <= next || live_ == 0, "pruned the configuration of slot {}",
+               next.value);
   if (live_ == live) return;
   refresh_members();
   recycle({});
@@ -151,6 +162,10 @@ void Quorum::snapshot_at(Slot slot, Membership* current, Membership* pending, Sl
   std::size_t drop = std::min(i, live_);
   history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(drop));
   live_ -= drop;  // the held ones stay: members unchanged
+  SYNOD_ASSERT(!history_.empty() && live_ < history_.size(),
+               "snapshot at {} dropped every held "
+               "configuration",
+               slot.value);
 }
 
 void Quorum::reset(const Membership& current, Slot from, const Membership& pending,
@@ -162,6 +177,7 @@ void Quorum::reset(const Membership& current, Slot from, const Membership& pendi
   history_.push_back(make_held(from, current));
   if (!pending.empty()) history_.push_back(make_held(pending_from, pending));
   refresh_members();
+  SYNOD_ASSERT(!voters_.empty(), "reset to a membership without voters");
 }
 
 void Quorum::refresh_members() {
@@ -174,6 +190,9 @@ void Quorum::refresh_members() {
   members_ = voters_;
   for (std::size_t i = live_; i < history_.size(); ++i)
     for (NodeId v : history_[i].membership.learners) add(members_, v);
+  // Every member held is named: a message from it maps to its bit.
+  for (NodeId v : members_)
+    SYNOD_ASSERT(index_of(v).has_value(), "member {} holds no member bit", v.value);
 }
 
 bool Quorum::is_quorum(VoterMask mask, const Membership& m) const {

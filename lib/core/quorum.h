@@ -1,6 +1,6 @@
 // Membership and quorum arithmetic. Members get a bit each (a VoterMask says
 // who answered); configurations say whose bits count. A configuration chosen
-// at slot i governs slots from i + alpha (DESIGN section 3), so the
+// at slot i governs slots from i + alpha (docs/protocol.md, "Membership"), so the
 // configurations held are the one governing the slot after the commit index
 // and any chosen later, which govern from further on.
 #pragma once
@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "planted_bugs.h"
 #include "synod/config.h"
 #include "synod/membership.h"
 #include "synod/types.h"
@@ -27,7 +28,7 @@ inline constexpr std::size_t kSpareMemberIds = 1;
 
 class Quorum {
  public:
-  explicit Quorum(const Config& config);
+  Quorum(const Config& config, PlantedBug bug);
 
   // ---- member bits --------------------------------------------------------
   // Bits are handed out as configurations name members. A bit is freed once

@@ -5,6 +5,9 @@
 namespace synod::detail {
 
 void ReadIndex::start_term(Slot barrier) {
+  // The barrier is the last slot the new leader re-proposed: past commit.
+  SYNOD_ASSERT(barrier > ctx_.log.commit(), "barrier {} not above the commit index {}",
+               barrier.value, ctx_.log.commit().value);
   barrier_ = barrier;
   own_commit_ = false;
   acks_.clear();
@@ -14,6 +17,11 @@ void ReadIndex::start_term(Slot barrier) {
 }
 
 void ReadIndex::answer(const Asker& a, Slot index, bool ok, NodeId hint) {
+  // Invariant 10 (docs/invariants.md): a read index is at most the commit
+  // index, and only a term's own committed slot makes it current.
+  SYNOD_ASSERT(!ok || index <= ctx_.log.commit(), "read index {} above the commit index {}",
+               index.value, ctx_.log.commit().value);
+  SYNOD_ASSERT(!ok || own_commit_, "a read answered before this term committed a slot");
   if (!a.remote.valid()) {
     ctx_.out.reads.push_back(ReadState{a.ticket, index, ok, hint});
     return;
@@ -37,6 +45,8 @@ void ReadIndex::request(Ticket t, NodeId remote, std::uint64_t id, bool lease) {
     answer(a, ctx_.log.commit(), true, {});
     return;
   }
+  SYNOD_ASSERT(ctx_.log.commit() >= barrier_, "read index {} below the term's barrier {}",
+               ctx_.log.commit().value, barrier_.value);
   pending_.push_back(Pending{a, ctx_.log.commit(), sent_round_ + 1});
   if (ctx_.planted(PlantedBug::read_without_confirm)) confirm(sent_round_ + 1);
 }
@@ -58,6 +68,8 @@ std::uint64_t ReadIndex::next_round() {
   VoterMask self = ctx_.quorum.bit(ctx_.self());
   acks_[sent_round_] = self;
   if (ctx_.config.lease_reads) sent_at_[sent_round_] = now_;
+  SYNOD_ASSERT(pending_.empty() || pending_.back().round <= sent_round_,
+               "read round {} waits beyond the round sent {}", pending_.back().round, sent_round_);
   if (ctx_.quorum.is_quorum(self)) confirm(sent_round_);  // a single voter
   return sent_round_;
 }
@@ -72,6 +84,10 @@ void ReadIndex::on_ack(NodeId from, std::uint64_t round) {
 // Every read whose round is at or below `round` is confirmed.
 void ReadIndex::confirm(std::uint64_t round) {
   if (auto it = sent_at_.find(round); it != sent_at_.end()) {
+    // Config::validate keeps the drift below the election timeout.
+    SYNOD_ASSERT(ctx_.config.max_drift_ticks < ctx_.config.election_ticks,
+                 "a lease of no length (drift {} >= election {})", ctx_.config.max_drift_ticks,
+                 ctx_.config.election_ticks);
     std::uint64_t lease = ctx_.config.election_ticks - ctx_.config.max_drift_ticks;
     lease_until_ = std::max(lease_until_, it->second + lease);
   }
@@ -91,6 +107,7 @@ void ReadIndex::abandon(NodeId hint) {
   acks_.clear();
   sent_at_.clear();
   lease_until_ = 0;
+  SYNOD_ASSERT(!lease_held(), "a lease kept after stepping down");
 }
 
 }  // namespace synod::detail

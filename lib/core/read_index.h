@@ -1,7 +1,7 @@
 // Linearizable reads without the log (ReadIndex). A read asked of the leader
 // takes the commit index at that moment, once the leader has committed every
 // slot it re-proposed on taking office (before that its commit index may be
-// behind what an earlier leader chose: DESIGN section 10; committing just one
+// behind what an earlier leader chose: docs/protocol.md, "Linearizable reads"; committing just one
 // slot of its own ballot is not enough in Multi-Paxos, where the recovered
 // slots are re-proposed side by side). It is served once a heartbeat
 // round sent after it was asked is acknowledged by a majority in the

@@ -17,6 +17,7 @@ bool Rejoiner::all_empty() const {
 
 void Rejoiner::start() {
   ctx_.set_voting(false);
+  SYNOD_ASSERT(active(), "rejoining while voting");
   replied_ = 0;
   // Answers must come from this incarnation's questions: a delayed answer to
   // an earlier incarnation may predate votes that incarnation cast.
@@ -25,6 +26,7 @@ void Rejoiner::start() {
 }
 
 void Rejoiner::query_missing() {
+  SYNOD_ASSERT(active(), "rejoin queries from a voting replica");
   for (NodeId v : ctx_.quorum.voters()) {
     if (v == ctx_.self() || (replied_ & ctx_.quorum.bit(v))) continue;
     Message m;
@@ -33,6 +35,16 @@ void Rejoiner::query_missing() {
     m.slot = Slot{nonce_};
     ctx_.send(std::move(m));
   }
+}
+
+void Rejoiner::answer(const Message& query) {
+  Message r;
+  r.type = MessageType::rejoin_reply;
+  r.to = query.from;
+  r.slot = query.slot;  // the asker's nonce
+  r.ballot = ctx_.hard.promised;
+  r.commit = ctx_.log.commit();
+  ctx_.send(std::move(r));
 }
 
 void Rejoiner::on_reply(const Message& msg) {
@@ -69,11 +81,19 @@ void Rejoiner::on_election_timeout() {
     if (!existing || !ctx_.quorum.is_quorum(replied_ & others())) return;
   }
   if (all_empty()) {
+    // Invariant 6 (docs/invariants.md): a new cluster only: every other voter
+    // reported no promise and no commit, and this replica promised nothing.
+    SYNOD_ASSERT((empty_ & others()) == others() && ctx_.hard.promised.is_zero(),
+                 "voting again without every voter's empty answer");
     ctx_.set_voting(true);
     return;
   }
   // Catching up the chosen prefix first keeps the promise reports short.
   if (ctx_.log.commit() < commit_target_) return;
+  // A majority of the others answered, and the chosen prefix they reported is
+  // held: the campaign below (without this replica's own vote) decides.
+  SYNOD_ASSERT(ctx_.quorum.is_voter(ctx_.self()) && ctx_.log.commit() >= commit_target_,
+               "rejoin campaign from a non-voter or behind the commit reported");
   if (proposer_.campaigning())
     proposer_.retry_campaign();
   else

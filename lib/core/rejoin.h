@@ -1,4 +1,4 @@
-// Rejoining after amnesia (DESIGN invariant 6). A replica that lost its
+// Rejoining after amnesia (docs/invariants.md, invariant 6). A replica that lost its
 // durable state may have promised a ballot, or helped choose a value, that it
 // no longer remembers. It does not vote until:
 //  1. every other voter reported its promise, so the ballot it campaigns with
@@ -28,6 +28,9 @@ class Rejoiner {
   bool active() const { return !ctx_.hard.voting; }
   void start();
   void on_reply(const Message& msg);
+  // Another replica rejoins: tells it this replica's promise and commit
+  // (answered even while this one rejoins too: it reports what it holds).
+  void answer(const Message& query);
   // Resends queries to voters that have not answered.
   void tick();
   // Retries the campaign, or turns voting on for a new cluster.

@@ -1,71 +1,11 @@
-// Replica: wires proposer, acceptor and learner to one shared context, runs
-// the timers, validates incoming messages and builds Readys.
-#include "synod/replica.h"
-
-#include "acceptor.h"
-#include "context.h"
-#include "follower_reads.h"
-#include "input_bounds.h"
-#include "learner.h"
-#include "proposer.h"
-#include "rejoin.h"
+// Replica: wires proposer, acceptor and learner to one shared context
+// (replica_core.h), recovers from storage, runs the timers and builds Readys;
+// incoming messages go through replica_step.cc.
+#include "replica_core.h"
 
 namespace synod {
 
 using namespace detail;
-
-class Replica::Core {
- public:
-  Core(const Config& config, const Storage& storage);
-
-  void tick();
-  void step(const Message& msg);
-  ProposeResult propose(std::string command);
-  ProposeResult read();
-  Status compact(Slot slot, std::string data);
-  Status transfer_leadership(NodeId to) { return proposer.transfer(to); }
-  void campaign() {
-    if (!rejoin.active() && may_campaign())
-      proposer.campaign(/*force=*/true, /*exclude_self=*/false);
-  }
-  bool has_ready() const {
-    return !ctx.out.empty() || learner.has_committed() || proposer.can_flush();
-  }
-  // Rejoining after amnesia: it may not vote, lead or serve yet. (Only a
-  // replica configured as a voter rejoins; it stays rejoining even while the
-  // configurations it holds name it a learner, since a newer one it has not
-  // learnt yet may count on its vote.)
-  bool rejoining() const { return rejoin.active() && !proposer.leading(); }
-  // Campaigning needs a vote: learners and removed members never campaign.
-  // (A snapshot half received does not stop it: its source may be gone for
-  // good, and a candidate behind a compaction point catches up before it
-  // leads anyway.)
-  bool may_campaign() const { return ctx.quorum.is_voter(ctx.self()); }
-  ProposeResult change_membership(MembershipOp op, NodeId node) {
-    if (rejoining()) return {Status::rejoining, {}, ctx.leader};
-    return proposer.change_membership(op, node);
-  }
-  Ready ready();
-  void advance(const Ready& rd);
-  ReplicaInfo info() const;
-  Role role() const { return rejoining() ? Role::rejoining : proposer.role(); }
-  NodeId leader() const { return ctx.leader; }
-
- private:
-  void recover(const Storage& storage);
-  void hear_leader(NodeId from, Ballot b);
-  void outranked(NodeId hint);
-  void reset_election_timer();
-
-  Context ctx;
-  Acceptor acceptor{ctx};
-  Proposer proposer{ctx};
-  Learner learner;
-  Rejoiner rejoin{ctx, proposer};
-  FollowerReads follower_reads{ctx};
-  std::uint64_t election_elapsed = 0;
-  std::uint64_t election_timeout = 0;
-};
 
 Replica::Core::Core(const Config& config, const Storage& storage)
     : ctx(config), learner(ctx, config.applied) {
@@ -130,6 +70,8 @@ void Replica::Core::recover(const Storage& storage) {
   Slot commit = ctx.log.commit();
   while (commit < target && ctx.log.find(commit.next())) commit = commit.next();
   ctx.log.advance_commit(commit);
+  SYNOD_ASSERT(commit == snap.meta.slot || ctx.log.find(commit) != nullptr,
+               "recovered commit {} not held", commit.value);
   SYNOD_ASSERT(commit >= snap.meta.slot, "the compaction tail below {} has a hole",
                snap.meta.slot.value);
   ctx.hard.commit = commit;
@@ -142,11 +84,15 @@ void Replica::Core::recover(const Storage& storage) {
 void Replica::Core::reset_election_timer() {
   election_elapsed = 0;
   election_timeout = ctx.rng.between(ctx.config.election_ticks, 2ull * ctx.config.election_ticks);
+  SYNOD_ASSERT(election_timeout >= ctx.config.election_ticks, "an election timeout below {}",
+               ctx.config.election_ticks);
 }
 
 void Replica::Core::tick() {
   if (!proposer.leading()) ++ctx.ticks_since_leader;
   proposer.tick();
+  SYNOD_ASSERT(!proposer.leading() || ctx.leader == ctx.self(), "leading, yet following {}",
+               ctx.leader.value);
   learner.tick();
   rejoin.tick();
   follower_reads.tick();
@@ -160,130 +106,6 @@ void Replica::Core::tick() {
     proposer.retry_campaign();
   else
     proposer.probe();
-}
-
-// A ballot above the one this replica leads or campaigns with was promised
-// or seen: stop proposing.
-void Replica::Core::outranked(NodeId hint) {
-  if (proposer.role() != Role::follower && ctx.hard.promised > proposer.ballot())
-    proposer.step_down(hint);
-}
-
-void Replica::Core::hear_leader(NodeId from, Ballot b) {
-  // A live leader of a higher ballot: this replica's own ballot is over.
-  if (proposer.role() != Role::follower && b > proposer.ballot()) proposer.step_down(from);
-  if (proposer.role() != Role::follower) return;
-  proposer.stop_probing();
-  ctx.leader = from;
-  ctx.ticks_since_leader = 0;
-  election_elapsed = 0;
-}
-
-void Replica::Core::step(const Message& msg) {
-  if (!admit(ctx, msg)) return;
-  // A probed ballot is only a question: it raises nothing.
-  bool real_ballot = msg.type != MessageType::probe && msg.type != MessageType::probe_reply;
-  if (real_ballot && msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
-  bool voting = !rejoin.active();
-  // A learner waiting to rejoin still acknowledges heartbeats (so the leader
-  // sees it catch up and promotes it); a learner's acknowledgement counts in
-  // no quorum.
-  bool acks = voting || !ctx.quorum.is_voter(ctx.self());
-
-  switch (msg.type) {
-    case MessageType::prepare:
-      // An amnesiac replica never answers (DESIGN invariant 6).
-      if (!voting) return;
-      if (acceptor.on_prepare(msg)) {
-        outranked(NodeId{});
-        if (ctx.leader != ctx.self()) ctx.leader = NodeId{};
-      }
-      // Every chunk of a granted phase 1 (not only the first) holds off this
-      // replica's own election: a long recovery must not be pre-empted.
-      if (ctx.hard.promised == msg.ballot) election_elapsed = 0;
-      return;
-    case MessageType::accept:
-      if (voting && acceptor.on_accept(msg)) hear_leader(msg.from, msg.ballot);
-      learner.on_leader_commit(msg.from, msg.ballot, msg.commit);
-      proposer.on_caught_up();
-      return;
-    case MessageType::heartbeat:
-      if (acks && acceptor.on_heartbeat(msg)) {
-        hear_leader(msg.from, msg.ballot);
-        Message ack;
-        ack.type = MessageType::heartbeat_ack;
-        ack.to = msg.from;
-        ack.ballot = msg.ballot;
-        ack.slot = msg.slot;  // the read round, echoed
-        ack.commit = ctx.log.commit();
-        ctx.send(std::move(ack));
-      }
-      learner.on_leader_commit(msg.from, msg.ballot, msg.commit);
-      return;
-    case MessageType::promise:
-      // Only a voter this replica's campaign asked promises it anything.
-      if (!proposer.asked(msg.from)) {
-        ++ctx.refused.unasked;
-        return;
-      }
-      proposer.on_promise(msg);
-      learner.on_peer_commit(msg.from, msg.commit);
-      return;
-    case MessageType::accepted:
-      proposer.on_accepted(msg);
-      return;
-    case MessageType::heartbeat_ack:
-      proposer.on_heartbeat_ack(msg);
-      return;
-    case MessageType::reject:
-      if (proposer.role() != Role::follower && msg.ballot > proposer.ballot())
-        proposer.step_down(msg.ballot.node);
-      learner.on_peer_commit(msg.from, msg.commit);
-      return;
-    case MessageType::catchup_request:
-      learner.on_catchup_request(msg);
-      return;
-    case MessageType::catchup_reply:
-      if (!proposer.leading()) learner.on_catchup_reply(msg);
-      proposer.on_caught_up();
-      return;
-    case MessageType::snapshot_chunk:
-      if (!proposer.leading()) learner.on_snapshot_chunk(msg);
-      proposer.on_caught_up();
-      return;
-    case MessageType::rejoin_query: {
-      Message r;
-      r.type = MessageType::rejoin_reply;
-      r.to = msg.from;
-      r.slot = msg.slot;  // the asker's nonce
-      r.ballot = ctx.hard.promised;
-      r.commit = ctx.log.commit();
-      ctx.send(std::move(r));
-      return;
-    }
-    case MessageType::probe:
-      if (voting) acceptor.on_probe(msg);
-      return;
-    case MessageType::probe_reply:
-      proposer.on_probe_reply(msg);
-      learner.on_peer_commit(msg.from, msg.commit);
-      return;
-    case MessageType::timeout_now:
-      // Only from the leader this replica follows, and only when voting.
-      if (voting && may_campaign() && msg.from == ctx.leader && msg.ballot >= ctx.hard.promised)
-        proposer.campaign(/*force=*/true, /*exclude_self=*/false);
-      return;
-    case MessageType::read_index_request:
-      proposer.on_read_index_request(msg);
-      return;
-    case MessageType::read_index_reply:
-      follower_reads.on_reply(msg);
-      return;
-    case MessageType::rejoin_reply:
-      rejoin.on_reply(msg);
-      learner.on_peer_commit(msg.from, msg.commit);
-      return;
-  }
 }
 
 ProposeResult Replica::Core::read() {
@@ -314,6 +136,9 @@ Status Replica::Core::compact(Slot slot, std::string data) {
 
 Ready Replica::Core::ready() {
   proposer.flush();
+  // Invariant 6 (docs/invariants.md): whatever must be durable before these
+  // messages leave is synced first.
+  SYNOD_ASSERT(ctx.out.entries.empty() || ctx.out.must_sync, "entries staged without a sync");
   Ready rd;
   rd.snapshot = std::move(ctx.out.snapshot);
   rd.keep_from = ctx.out.keep_from;

@@ -16,6 +16,9 @@ void SnapshotSender::serve(const Message& request) {
     it = transfers_.insert_or_assign(request.from, std::move(t)).first;
   }
   Transfer& t = it->second;
+  // Snapshots carry chosen values only (docs/invariants.md, invariant 5).
+  SYNOD_ASSERT(t.snapshot.meta.slot <= ctx_.log.commit(), "serving snapshot {} above commit {}",
+               t.snapshot.meta.slot.value, ctx_.log.commit().value);
   t.idle_ticks = 0;
   std::uint64_t total = t.snapshot.data->size() + t.trailer.size();
   // Only a transfer this sender remembers resumes: after a restart, or once
@@ -31,6 +34,8 @@ void SnapshotSender::serve(const Message& request) {
   std::uint64_t chunk =
       std::min<std::uint64_t>(ctx_.config.snapshot_chunk_bytes, ctx_.config.message_bytes_max / 2);
   c.payload = image_bytes(t.snapshot, t.trailer, offset, chunk);
+  SYNOD_ASSERT(offset + c.payload.size() <= total, "chunk [{}, +{}) past the image's {} bytes",
+               offset, c.payload.size(), total);
   c.more = offset + c.payload.size() < total;
   c.commit = ctx_.log.commit();
   ctx_.send(std::move(c));
@@ -53,6 +58,7 @@ SnapshotReceiver::Step SnapshotReceiver::on_chunk(const Message& chunk) {
   if (chunk.slot_end != slot_ || chunk.from != source_) return Step::ignored;
   if (chunk.offset != image_.size()) return Step::ignored;
   image_.append(chunk.payload);
+  SYNOD_ASSERT(slot_.value != 0 && source_.valid(), "assembling a snapshot of no slot or source");
   return chunk.more ? Step::advanced : Step::complete;
 }
 

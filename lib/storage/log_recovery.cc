@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "../core/assert.h"
 #include "record_format.h"
 #include "segment_log.h"
 #include "segment_scan.h"
@@ -45,6 +46,9 @@ IoStatus list_segments(FileSystem& fs, const std::string& dir, std::vector<std::
                      fmt::format("segment {} follows segment {}: a segment is missing", (*seqs)[i],
                                  (*seqs)[i - 1]));
   }
+  // Recovery replays segments in order, each once.
+  SYNOD_ASSERT(seqs->empty() || seqs->back() - seqs->front() + 1 == seqs->size(),
+               "segments {}..{} are not {} in a row", seqs->front(), seqs->back(), seqs->size());
   return {};
 }
 
@@ -125,10 +129,19 @@ class SegmentWalk {
     return {};
   }
 
+  // A batch is applied whole or not at all (a torn batch was never synced, so
+  // nothing in it was promised or accepted to anyone: docs/invariants.md,
+  // invariant 6).
   void apply_pending() {
+    SYNOD_ASSERT(!pending_.empty() && pending_.back()->record.header.batch_end(),
+                 "applying a batch that did not end");
     RecoveredGroup* group = &out_;  // a many-group log's records follow a group record
     for (const ScannedRecord* r : pending_) {
       const RecordHeader& h = r->record.header;
+      SYNOD_ASSERT(h.batch == pending_.front()->record.header.batch, "batch {} mixed into batch {}",
+                   h.batch, pending_.front()->record.header.batch);
+      SYNOD_ASSERT(r->offset + r->record.record_bytes > complete_end_,
+                   "record at {} replayed behind the end {}", r->offset, complete_end_);
       if (h.type == RecordType::group) {
         group = &out_.groups[GroupId{h.slot.value}];
       } else if (h.type == RecordType::group_removed) {
@@ -251,6 +264,13 @@ RecoveredLog recover_log(FileSystem& fs, const std::string& dir, const LogOption
     out.status = recover_segment(fs, options, seqs[i], path, i + 1 == seqs.size(), grouped, out);
   }
   out.report.last_batch = out.last_batch;
+  // Segments were replayed in order, so the hard state (the promise,
+  // docs/invariants.md invariant 1) and each slot's entry recovered are the
+  // last ones written: batches never go back from one segment to the next.
+  for (std::size_t i = 1; out.status.ok() && i < out.segments.size(); ++i)
+    SYNOD_ASSERT(out.segments[i].seq == out.segments[i - 1].seq + 1 &&
+                     out.segments[i].last_sequence >= out.segments[i - 1].last_sequence,
+                 "segment {} replayed out of order", out.segments[i].seq);
   return out;
 }
 

@@ -1,7 +1,7 @@
 // An in-process cluster of Replicas that moves only when a script says so.
 // Messages wait in the receiver's inbox until delivered and Readys wait until
 // processed, so a script can put a crash, a loss or a partition between any
-// two steps of the host contract (DESIGN section 2).
+// two steps of the host contract (docs/embedding.md, the Ready loop).
 //
 // The cluster also checks, as it goes, what no script may ever show (each
 // violation is printed as a line starting with "!!"):

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "core/planted_bugs.h"
+
 namespace synod::script {
 
 namespace {
@@ -83,7 +85,7 @@ class Args {
   std::set<std::size_t> used_flags_;
 };
 
-// Test-only planted bugs (config.h), to check that the cluster's invariant
+// Test-only planted bugs (lib/core/planted_bugs.h), to check that the cluster's invariant
 // checks catch what they claim to.
 PlantedBug parse_bug(const std::string& text) {
   static const std::map<std::string, PlantedBug> names = {
@@ -125,8 +127,11 @@ void cmd_add_nodes(Cluster& c, Args& a, Lines& out) {
   std::size_t spare = a.option("spare", 0);
   base.snapshot_chunk_bytes =
       static_cast<std::uint32_t>(a.option("chunk", base.snapshot_chunk_bytes));
-  if (auto bug = a.text_option("bug")) base.planted_bug = parse_bug(*bug);
+  // Planted in these nodes only: the next add-nodes plants its own, or none.
+  PlantedBug bug = PlantedBug::none;
+  if (auto text = a.text_option("bug")) bug = parse_bug(*text);
   a.done(1);
+  testing::plant_bug(bug);
   c.add_nodes(n, spare, base, out);
 }
 

@@ -1,4 +1,4 @@
-// Safety checks the simulator runs on every event (DESIGN section 4):
+// Safety checks the simulator runs on every event (docs/invariants.md):
 // agreement per slot, chosen values never change, each replica applies one
 // chosen log in order and only values a majority of the slot's configuration
 // accepted, promises never go back (across restarts too), promises and
@@ -34,7 +34,7 @@ class Checker {
 
   // A replica (re)started: its state machine is empty again. wiped: its
   // storage was lost too, so its promise legitimately restarts from zero, but
-  // it must not vote below anything it voted for before (DESIGN invariant 6).
+  // it must not vote below anything it voted for before (docs/invariants.md, invariant 6).
   void on_start(NodeId n, bool wiped);
   // The host applied a committed entry on node n.
   void on_apply(NodeId n, const Entry& e);

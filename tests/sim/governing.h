@@ -1,4 +1,4 @@
-// Which configuration governs each slot, as DESIGN section 3 defines it (not
+// Which configuration governs each slot, as docs/protocol.md ("Membership") defines it (not
 // as the replicas compute it, so a replica that gets it wrong is caught): the
 // one chosen at the highest slot <= s - alpha, else the initial one. The
 // checker learns chosen values in slot order (every slot is applied by some

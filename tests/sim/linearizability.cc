@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/rng.h"  // the splitmix64
+
 namespace synod::sim {
 
 // ---- Recording -------------------------------------------------------------
@@ -184,12 +186,7 @@ std::string why_not(const ModelOp& m, Value state, const std::optional<std::stri
   return fmt::format("it kept the value, but the key holds {}, which it expected", quote(holds));
 }
 
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+std::uint64_t mix(std::uint64_t x) { return detail::splitmix64(x); }  // x is a copy
 
 // Lowe's cache: every (set of linearized operations, register value) the
 // search has entered. Entering one again can only repeat a failure. Bitsets

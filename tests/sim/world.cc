@@ -22,6 +22,8 @@ World::World(const Options& opt)
       clients_(3),
       rng_(opt.seed * 0x9e3779b97f4a7c15ULL + 3) {
   net_.set_faults(scenario_.faults);
+  // Every replica of this world is constructed with the bug planted (or none).
+  testing::plant_bug(opt_.bug);
   latest_ = initial_membership(scenario_.replicas);
   nodes_.reserve(scenario_.nodes());
   for (std::size_t i = 0; i < scenario_.nodes(); ++i) {
@@ -59,7 +61,6 @@ Config World::config_for(const Node& n) const {
   // Every start its own seed (nonces and read ids must not repeat).
   c.seed = opt_.seed * 1'000'000 + n.id.value * 1000 + n.incarnation;
   c.join_existing = n.join;
-  c.planted_bug = opt_.bug;
   return c;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "checker.h"
+#include "core/planted_bugs.h"
 #include "kv_machine.h"
 #include "linearizability.h"
 #include "scenario.h"

@@ -70,7 +70,7 @@ TEST_CASE("a replica restarted on the durable log keeps its promise, entries and
   CHECK(after.commit <= before.commit);
   CHECK(after.commit == log->hard_state().commit);
   CHECK(log->entries().size() == before.last_slot.value);
-  // It leads again with a higher ballot (DESIGN section 10: no reused ballot).
+  // It leads again with a higher ballot (docs/invariants.md, invariant 7).
   for (int i = 0; i < 25 && again.info().role != Role::leader; ++i)
     again.tick(), drain(again, *log);
   REQUIRE(again.info().role == Role::leader);

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "planted_bugs.h"
 #include "small_cluster.h"
 #include "synod/panic.h"
 
@@ -167,8 +168,9 @@ TEST_CASE("the planted bug accept_catchup_unasked takes a forged catch-up reply"
   Config cfg;
   cfg.id = NodeId{3};
   cfg.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
-  cfg.planted_bug = PlantedBug::accept_catchup_unasked;
+  testing::plant_bug(PlantedBug::accept_catchup_unasked);
   Replica r(cfg, s);
+  testing::plant_bug(PlantedBug::none);  // r keeps it; later replicas do not
   r.step(forged_catchup(2, 3, Slot{1}, Slot{1}));
   CHECK(r.info().commit == Slot{1});
 }

@@ -10,19 +10,6 @@
 
 namespace synod {
 
-// Test-only: deliberately broken behaviours the simulator must catch (the
-// planted-bug gate). Never set outside tests.
-enum class PlantedBug : std::uint8_t {
-  none = 0,
-  skip_persist_before_send,  // promises/accepts leave without being persisted
-  accept_below_promise,      // an acceptor accepts a ballot below its promise
-  choose_not_highest,        // a new leader re-proposes the lowest-ballot value
-  quorum_too_small,          // a quorum one smaller than a majority
-  read_without_confirm,      // a leader serves reads without a heartbeat round
-  config_before_alpha,       // a configuration governs from the slot after it, not + alpha
-  accept_catchup_unasked,    // a learner takes catch-up replies it did not ask for
-};
-
 struct Config {
   NodeId id{};
   GroupId group{};
@@ -95,8 +82,6 @@ struct Config {
   // it then votes at once. This is synod-kv's --bootstrap (which sets it
   // false). Read only when the storage is empty.
   bool join_existing = false;
-
-  PlantedBug planted_bug = PlantedBug::none;
 
   // ok, or invalid_config with *why set to a sentence naming the setting.
   Status validate(std::string* why) const;

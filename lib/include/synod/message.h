@@ -84,7 +84,17 @@ struct Message {
   NodeId from{};
   NodeId to{};
   Ballot ballot{};
+  // A slot for the log messages; other types reuse it for a number of their
+  // own (no wire field added for each):
+  //   prepare, promise, accepted, catchup_*, snapshot_chunk: a slot;
+  //   heartbeat, heartbeat_ack: the read-confirmation round (0: none);
+  //   reject: the rejected request's slot, echoed;
+  //   rejoin_query, rejoin_reply: the incarnation's nonce;
+  //   read_index_request, read_index_reply: the follower's request id;
+  //   accept, probe, probe_reply, timeout_now: unused (0).
   Slot slot{};
+  // promise: where the next chunk starts. accepted: one past the last slot.
+  // catchup_request: the snapshot being assembled. snapshot_chunk: its slot.
   Slot slot_end{};
   Slot commit{};
   // promise: more chunks follow from slot_end. snapshot_chunk: more bytes.
@@ -93,8 +103,7 @@ struct Message {
   // transfer); the acceptor answers even while it hears a live leader.
   bool force = false;
   // probe_reply: the receiver would not promise the probed ballot.
-  // read_index_reply: no read index (not leading). timeout_now (as force):
-  // the sender gave up its read lease, so the target need not wait it out.
+  // read_index_reply: no read index (not leading). Unused by every other type.
   bool reject = false;
   std::vector<Entry> entries;
   // catchup_request, snapshot_chunk: a byte offset into a snapshot image.

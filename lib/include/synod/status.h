@@ -30,7 +30,7 @@ enum class Status : std::uint8_t {
   // The storage is out of space; the replica stops voting.
   no_space,
   // The replica is rejoining after losing its durable state and may not vote
-  // or lead yet (DESIGN invariant 6).
+  // or lead yet (docs/invariants.md, invariant 6).
   rejoining,
   // Transport has no connection to the peer or was stopped.
   unavailable,

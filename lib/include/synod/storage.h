@@ -13,7 +13,7 @@ namespace synod {
 
 // State that must survive a restart besides the entries.
 struct HardState {
-  // Invariant: never decreases, across restarts too (DESIGN invariant 1).
+  // Invariant: never decreases, across restarts too (docs/invariants.md, invariant 1).
   Ballot promised{};
   // Every slot up to commit is chosen and its entry is stored.
   Slot commit{};

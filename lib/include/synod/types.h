@@ -23,7 +23,7 @@ struct Slot {
 };
 
 // Paxos ballot: ordered by round, then by proposer. The node id in the ballot
-// makes ballots unique per proposer (DESIGN invariant 7).
+// makes ballots unique per proposer (docs/invariants.md, invariant 7).
 struct Ballot {
   std::uint64_t round = 0;
   NodeId node{};

@@ -1,7 +1,7 @@
 // An in-process network with seeded faults: drop, duplicate, delay (which
 // reorders), symmetric and one-way partitions, and node crashes. Generic over
-// the payload: the simulator moves core Messages through it, MemoryTransport
-// moves encoded frames. Time is whatever unit the driver advances.
+// the payload: the simulator moves core Messages through it; a host could as
+// well move encoded frames. Time is whatever unit the driver advances.
 #pragma once
 
 #include <cstdint>

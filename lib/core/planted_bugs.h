@@ -1,0 +1,30 @@
+// Test-only: deliberately broken behaviours the simulator must catch (the
+// planted-bug gate, docs/testing.md). Not part of the installed API: the
+// simulator and the tests include it as "core/planted_bugs.h"; no host can
+// plant a bug through Config.
+#pragma once
+
+#include <cstdint>
+
+namespace synod {
+
+enum class PlantedBug : std::uint8_t {
+  none = 0,
+  skip_persist_before_send,  // promises/accepts leave without being persisted
+  accept_below_promise,      // an acceptor accepts a ballot below its promise
+  choose_not_highest,        // a new leader re-proposes the lowest-ballot value
+  quorum_too_small,          // a quorum one smaller than a majority
+  read_without_confirm,      // a leader serves reads without a heartbeat round
+  config_before_alpha,       // a configuration governs from the slot after it, not + alpha
+  accept_catchup_unasked,    // a learner takes catch-up replies it did not ask for
+};
+
+namespace testing {
+// Plants bug in every Replica this process constructs from now on (none: no
+// bug). A replica keeps the bug it was constructed with for its whole life,
+// so planting again affects only replicas constructed later.
+void plant_bug(PlantedBug bug);
+PlantedBug planted_bug();
+}  // namespace testing
+
+}  // namespace synod
