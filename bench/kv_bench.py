@@ -2,7 +2,7 @@
 """Throughput and CPU per command of a 3-process synod-kv cluster on loopback
 (issue 15, docs/benchmarks.md "synod-kv").
 
-  python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N]
+  python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
 
 Starts three synod-kv processes (durable logs in a temp dir unless --memory),
 waits for a leader that stays leader, then runs redis-benchmark against the
@@ -17,6 +17,7 @@ Where redis-server is installed the same workloads run against it too
 import argparse
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +41,27 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class SyscallCounter:
+    """perf stat of raw_syscalls:sys_enter on some processes (--syscalls):
+    system calls per command do not depend on the machine's load the way
+    CPU time does."""
+
+    def __init__(self, pids):
+        self.procs = [subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(pid)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                      for pid in pids]
+        time.sleep(0.3)  # perf attaches
+
+    def counts(self):
+        out = []
+        for p in self.procs:
+            p.send_signal(signal.SIGINT)
+            err = p.communicate(timeout=10)[1]
+            cells = [line.split(",") for line in err.splitlines() if "raw_syscalls" in line]
+            out.append(int(cells[0][0]) if cells and cells[0][0].isdigit() else -1)
+        return out
 
 
 def wait_port(port, timeout=10.0):
@@ -125,9 +147,14 @@ def measure_kv(args, workdir):
         for label, wl in WORKLOADS:
             for rep in range(args.repeat):
                 changes0 = cluster.leader_changes()
+                counter = SyscallCounter([pids[leader], pids[followers[0]]]) if args.syscalls else None
                 cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 rate = run_benchmark(cluster.client[leader], wl, args.requests)
                 cpu1 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
+                if counter:
+                    calls = counter.counts()
+                    print("  system calls per command: leader %.2f, follower %.2f" % (
+                        calls[0] / args.requests, calls[1] / args.requests), flush=True)
                 changes = cluster.leader_changes() - changes0
                 us = {i: (cpu1[i] - cpu0[i]) * 1e6 / args.requests for i in cluster.ids}
                 rows.append(("synod-kv" + (" memory" if args.memory else " durable"), label, rate, us[leader],
@@ -177,6 +204,8 @@ def main():
     ap.add_argument("--requests", type=int, default=300000, help="requests per redis-benchmark run")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each workload")
     ap.add_argument("--base-port", type=int, default=27400)
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also count system calls per command on the leader and a follower (perf stat)")
     ap.add_argument("--no-redis", action="store_true", help="skip redis-server even if installed")
     args = ap.parse_args()
     if not shutil.which("redis-benchmark"):
