@@ -208,6 +208,10 @@ def main():
                     help="also count system calls per command on the leader and a follower (perf stat)")
     ap.add_argument("--no-redis", action="store_true", help="skip redis-server even if installed")
     args = ap.parse_args()
+    # SIGTERM (and SIGINT, which a background job ignores) end the run
+    # through the finally blocks, so the three servers never outlive it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit("kv_bench: interrupted"))
     if not shutil.which("redis-benchmark"):
         sys.exit("redis-benchmark not found (apt-get install -y redis-tools)")
     print("uptime:", open("/proc/loadavg").read().strip(), "cpus:", os.cpu_count())
