@@ -43,11 +43,6 @@ bool arity_valid(Op op, std::uint64_t count) {
   }
 }
 
-std::optional<Request> reject(std::string_view* why, std::string_view reason) {
-  if (why != nullptr) *why = reason;
-  return std::nullopt;
-}
-
 }  // namespace
 
 void put_varint(std::string* out, std::uint64_t v) {
@@ -95,38 +90,53 @@ std::string encode(const Request& request) {
   return out;
 }
 
-std::optional<Request> decode(std::string_view in, std::string_view* why) {
-  if (in.empty()) return reject(why, "empty");
-  Request r;
+bool decode_view(std::string_view in, RequestView* r, std::string_view* why) {
+  auto reject = [why](std::string_view reason) {
+    if (why != nullptr) *why = reason;
+    return false;
+  };
+  r->args.clear();
+  r->condition = SetCondition::always;
+  if (in.empty()) return reject("empty");
   // Any byte is a valid Op value (its underlying type is uint8_t), but only
   // replicated ops have an encoding.
-  r.op = static_cast<Op>(static_cast<std::uint8_t>(in[0]));
+  r->op = static_cast<Op>(static_cast<std::uint8_t>(in[0]));
   in.remove_prefix(1);
-  if (!is_logged(r.op)) return reject(why, "unknown op tag");
-  if (r.op == Op::set) {
-    if (in.empty()) return reject(why, "truncated condition");
+  if (!is_logged(r->op)) return reject("unknown op tag");
+  if (r->op == Op::set) {
+    if (in.empty()) return reject("truncated condition");
     auto c = static_cast<std::uint8_t>(in[0]);
     if (c > static_cast<std::uint8_t>(SetCondition::if_present)) {
-      return reject(why, "unknown SET condition");
+      return reject("unknown SET condition");
     }
-    r.condition = static_cast<SetCondition>(c);
+    r->condition = static_cast<SetCondition>(c);
     in.remove_prefix(1);
   }
   std::uint64_t count = 0;
-  if (!get_varint(&in, &count)) return reject(why, "bad argument count");
+  if (!get_varint(&in, &count)) return reject("bad argument count");
   // Each argument takes at least its one-byte length, so a count above the
   // bytes left is a lie; checking first bounds the reserve below.
-  if (count > in.size()) return reject(why, "argument count past the end");
-  if (!arity_valid(r.op, count)) return reject(why, "wrong arity");
-  r.args.reserve(count);
+  if (count > in.size()) return reject("argument count past the end");
+  if (!arity_valid(r->op, count)) return reject("wrong arity");
+  r->args.reserve(count);
   for (std::uint64_t i = 0; i < count; ++i) {
     std::uint64_t len = 0;
-    if (!get_varint(&in, &len)) return reject(why, "bad argument length");
-    if (len > in.size()) return reject(why, "argument past the end");
-    r.args.emplace_back(in.substr(0, len));
+    if (!get_varint(&in, &len)) return reject("bad argument length");
+    if (len > in.size()) return reject("argument past the end");
+    r->args.push_back(in.substr(0, len));
     in.remove_prefix(len);
   }
-  if (!in.empty()) return reject(why, "trailing bytes");
+  if (!in.empty()) return reject("trailing bytes");
+  return true;
+}
+
+std::optional<Request> decode(std::string_view in, std::string_view* why) {
+  RequestView view;
+  if (!decode_view(in, &view, why)) return std::nullopt;
+  Request r;
+  r.op = view.op;
+  r.condition = view.condition;
+  r.args.assign(view.args.begin(), view.args.end());
   return r;
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kv_command.h"
 
@@ -28,6 +29,17 @@ std::string encode(const Request& request);
 // (if given) names the first problem. Memory used is proportional to
 // bytes.size(), whatever the length fields claim.
 std::optional<Request> decode(std::string_view bytes, std::string_view* why = nullptr);
+
+// The same decoding, with the arguments left in `bytes` (valid while it is):
+// what KvStore::apply reads, so applying a SET copies its value once, into
+// the map, instead of into a Request first.
+struct RequestView {
+  Op op = Op::ping;
+  SetCondition condition = SetCondition::always;
+  std::vector<std::string_view> args;  // reused: no allocation once grown
+};
+// Same verdicts as decode(). On false, *out is unspecified.
+bool decode_view(std::string_view bytes, RequestView* out, std::string_view* why = nullptr);
 
 // Unsigned LEB128, shared with KvStore snapshots. get_varint consumes the
 // varint from the front of *in; it rejects truncation and encodings longer

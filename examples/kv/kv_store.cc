@@ -90,11 +90,17 @@ bool parse_id(std::string_view text, std::uint64_t* id) {
 }  // namespace
 
 Reply KvStore::apply(std::string_view log_command) {
-  std::optional<Request> request = decode(log_command);
   // Cannot come from our own encode(); answering the same error everywhere
   // keeps replicas identical even if a bad entry got into the log.
-  if (!request) return Reply::error("ERR malformed log command");
-  return execute(std::move(*request));
+  if (!decode_view(log_command, &decoded_)) return Reply::error("ERR malformed log command");
+  // SET, the common command, goes from the log bytes to the map: an
+  // overwritten value reuses its buffer, and nothing else is allocated.
+  if (decoded_.op == Op::set) return set(decoded_.condition, decoded_.args[0], decoded_.args[1]);
+  Request request;
+  request.op = decoded_.op;
+  request.condition = decoded_.condition;
+  request.args.assign(decoded_.args.begin(), decoded_.args.end());
+  return execute(std::move(request));
 }
 
 Reply KvStore::execute(Request r) {
@@ -104,7 +110,7 @@ Reply KvStore::execute(Request r) {
       return v ? Reply::bulk(*v) : Reply::null();
     }
     case Op::set:
-      return set(r);
+      return set(r.condition, std::move(r.args[0]), std::move(r.args[1]));
     case Op::del: {
       std::int64_t removed = 0;
       for (const auto& key : r.args) {
@@ -136,17 +142,19 @@ Reply KvStore::execute(Request r) {
   std::abort();
 }
 
-Reply KvStore::set(Request& r) {
-  auto it = data_.find(r.args[0]);
+template <typename Key, typename Value>
+Reply KvStore::set(SetCondition condition, Key&& key, Value&& value) {
+  auto it = data_.find(std::string_view(key));
   bool present = it != data_.end();
   // Redis answers a SET that NX or XX declined with a null bulk.
-  if (r.condition == SetCondition::if_absent && present) return Reply::null();
-  if (r.condition == SetCondition::if_present && !present) return Reply::null();
+  if (condition == SetCondition::if_absent && present) return Reply::null();
+  if (condition == SetCondition::if_present && !present) return Reply::null();
   if (present) {
     uncount(it->first, it->second);
-    it->second = std::move(r.args[1]);
+    it->second = std::forward<Value>(value);
   } else {
-    it = data_.emplace(std::move(r.args[0]), std::move(r.args[1])).first;
+    it = data_.emplace(std::string(std::forward<Key>(key)), std::string(std::forward<Value>(value)))
+             .first;
   }
   count(it->first, it->second);
   return Reply::ok();

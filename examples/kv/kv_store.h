@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "kv_command.h"
+#include "kv_command_codec.h"
 #include "resp_reply.h"
 
 namespace synod::kv {
@@ -84,7 +85,9 @@ class KvStore {
   };
   using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
 
-  Reply set(Request& request);
+  // Key and Value: std::string (moved in) or std::string_view (copied once).
+  template <typename Key, typename Value>
+  Reply set(SetCondition condition, Key&& key, Value&& value);
   Reply incr(const std::string& key);
   Reply set_addresses(const Request& request);
   // Keep digest_ and data_bytes_ in step with a pair added or removed.
@@ -92,6 +95,7 @@ class KvStore {
   void uncount(std::string_view key, std::string_view value);
 
   Map data_;
+  RequestView decoded_;       // apply()'s scratch, so decoding allocates nothing
   std::uint64_t digest_ = 0;  // recompute_digest(), maintained on every change
   std::uint64_t data_bytes_ = 0;
   MemberAddresses addresses_;

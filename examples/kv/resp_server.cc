@@ -85,6 +85,7 @@ struct RespServer::Client {
   std::uint64_t accepted_ms = 0;
   bool closing = false;
   bool close_after_write = false;
+  bool in_answered = false;  // listed in RespServer::answered_
   // Per-connection order, as Redis gives it: a read waits for this client's
   // earlier writes, and everything after a waiting read waits behind it.
   std::size_t writes_in_flight = 0;
@@ -148,22 +149,35 @@ Status RespServer::start(std::string* why) {
   uv_timer_start(
       sweep_, [](uv_timer_t* t) { static_cast<RespServer*>(t->data)->on_sweep(); }, kSweepMs,
       kSweepMs);
+  // Prepare handles run after the idle phase (where UvHost applies and
+  // answers) and before every poll, so no reply waits for the loop to sleep.
+  before_poll_ = new uv_prepare_t;
+  uv_prepare_init(loop_, before_poll_);
+  before_poll_->data = this;
+  uv_prepare_start(before_poll_,
+                   [](uv_prepare_t* p) { static_cast<RespServer*>(p->data)->flush_answered(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(before_poll_));  // the clients keep the loop alive
   return Status::ok;
 }
 
 void RespServer::stop() {
   for (uv_handle_t* h :
-       {reinterpret_cast<uv_handle_t*>(listener_), reinterpret_cast<uv_handle_t*>(sweep_)}) {
+       {reinterpret_cast<uv_handle_t*>(listener_), reinterpret_cast<uv_handle_t*>(sweep_),
+        reinterpret_cast<uv_handle_t*>(before_poll_)}) {
     if (h)
       uv_close(h, [](uv_handle_t* handle) {
         if (handle->type == UV_TIMER)
           delete reinterpret_cast<uv_timer_t*>(handle);
+        else if (handle->type == UV_PREPARE)
+          delete reinterpret_cast<uv_prepare_t*>(handle);
         else
           delete reinterpret_cast<uv_tcp_t*>(handle);
       });
   }
   listener_ = nullptr;
   sweep_ = nullptr;
+  before_poll_ = nullptr;
+  flush_answered();  // what was answered before the stop still goes out
   for (auto& c : std::vector<std::shared_ptr<Client>>(clients_)) close(*c);
 }
 
@@ -352,8 +366,30 @@ void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Req
     if (read) --client->reads_submitted;
     if (write) --client->writes_in_flight;
     client->server->release(client);
-    client->server->flush(*client);
+    client->server->flush_soon(client);
   });
+}
+
+void RespServer::flush_soon(const std::shared_ptr<Client>& c) {
+  // Without the prepare handle (before start() or after stop()) nothing
+  // would come back for the reply: written at once.
+  if (!before_poll_) return flush(*c);
+  if (c->in_answered) return;
+  c->in_answered = true;
+  answered_.push_back(c);
+}
+
+void RespServer::flush_answered() {
+  // A flush may release held requests that are answered at once and list
+  // their client again: taken in rounds until none is left.
+  while (!answered_.empty()) {
+    std::vector<std::shared_ptr<Client>> round;
+    round.swap(answered_);
+    for (const auto& c : round) {
+      c->in_answered = false;
+      flush(*c);
+    }
+  }
 }
 
 // Submits held requests, in order, up to the next read that must still wait.

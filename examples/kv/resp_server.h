@@ -77,6 +77,11 @@ class RespServer {
   void release(const std::shared_ptr<Client>& c);
   static bool must_wait(const Client& c, const Request& request);
   void flush(Client& c);
+  // A reply from the node: written once this loop iteration's answers are
+  // all in (flush_answered(), before the loop polls again), so a batch of
+  // pipelined replies goes out in one write, not one per command.
+  void flush_soon(const std::shared_ptr<Client>& c);
+  void flush_answered();
   // Pauses or resumes reading from c as its backlog says.
   void update_reading(Client& c);
   // Closes c if its unread replies broke the output buffer limit.
@@ -90,6 +95,8 @@ class RespServer {
   Handler handler_;
   uv_tcp_t* listener_ = nullptr;
   uv_timer_t* sweep_ = nullptr;
+  uv_prepare_t* before_poll_ = nullptr;            // runs flush_answered()
+  std::vector<std::shared_ptr<Client>> answered_;  // clients with replies to write
   std::vector<std::shared_ptr<Client>> clients_;
   std::uint64_t next_client_id_ = 1;
   std::uint64_t last_accept_log_ms_ = 0;

@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "alloc_probe.h"
 #include "kv_command.h"
 #include "kv_command_codec.h"
 #include "resp_parser.h"
@@ -337,4 +338,44 @@ TEST_CASE("the digest tells a changed value, a moved value and a missing pair ap
   b.execute(Request{Op::del, {"k1"}});
   CHECK(a.digest() != b.digest());  // key/value boundary moved
   CHECK(KvStore::pair_hash("k1", "v1") != KvStore::pair_hash("k1v", "1"));
+}
+
+TEST_CASE("applying a SET over a value of the same size allocates nothing") {
+  // The apply path every replica runs per command (docs/benchmarks.md,
+  // "synod-kv"): the log bytes go straight into the map's value buffer.
+  KvStore s;
+  std::string key = "key:000000012345";  // longer than a short string
+  std::string first(256, 'a'), second(256, 'b');
+  CHECK(to_resp(s.apply(encode(Request{Op::set, {key, first}}))) == "+OK\r\n");
+  std::string log = encode(Request{Op::set, {key, second}});
+  Reply reply = Reply::null();
+  std::size_t allocations = 0;
+  {
+    synod::kv::test::AllocProbe probe;
+    reply = s.apply(log);
+    allocations = probe.allocations();
+  }
+  CHECK(allocations == 0);
+  CHECK(to_resp(reply) == "+OK\r\n");
+  REQUIRE(s.find(key) != nullptr);
+  CHECK(*s.find(key) == second);
+  CHECK(s.digest() == s.recompute_digest());
+  CHECK(s.key_count() == 1);
+}
+
+TEST_CASE("SET NX and XX through the log decide on the key's presence") {
+  KvStore s;
+  auto set = [&](std::string value, SetCondition c) {
+    Request r{Op::set, {"k", std::move(value)}};
+    r.condition = c;
+    return to_resp(s.apply(encode(r)));
+  };
+  CHECK(set("1", SetCondition::if_present) == "$-1\r\n");
+  CHECK(s.find("k") == nullptr);
+  CHECK(set("2", SetCondition::if_absent) == "+OK\r\n");
+  CHECK(set("3", SetCondition::if_absent) == "$-1\r\n");
+  CHECK(*s.find("k") == "2");
+  CHECK(set("4", SetCondition::if_present) == "+OK\r\n");
+  CHECK(*s.find("k") == "4");
+  CHECK(s.digest() == s.recompute_digest());
 }

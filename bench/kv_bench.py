@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Throughput and CPU per command of a 3-process synod-kv cluster on loopback
+(issue 15, docs/benchmarks.md "synod-kv").
+
+  python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
+
+Starts three synod-kv processes (durable logs in a temp dir unless --memory),
+waits for a leader that stays leader, then runs redis-benchmark against the
+leader with each workload below. Around every run it reads utime+stime of
+each process from /proc/PID/stat, and INFO stability leader_changes, and
+prints one table: commands/s, CPU microseconds per command on the leader and
+on each follower, leader changes during the run, and the machine load.
+
+Where redis-server is installed the same workloads run against it too
+(no persistence, and appendfsync always) for comparison; it is not required.
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from resp_client import info  # noqa: E402
+
+# (label, redis-benchmark arguments): the targets of issue 15.
+WORKLOADS = [
+    ("set -P16", ["-t", "set", "-d", "256", "-c", "50", "-P", "16"]),
+    ("get -P16", ["-t", "get", "-d", "256", "-c", "50", "-P", "16"]),
+    ("set -P1", ["-t", "set", "-d", "256", "-c", "50"]),
+]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class SyscallCounter:
+    """perf stat of raw_syscalls:sys_enter on some processes (--syscalls):
+    system calls per command do not depend on the machine's load the way
+    CPU time does."""
+
+    def __init__(self, pids):
+        self.procs = [subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(pid)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                      for pid in pids]
+        time.sleep(0.3)  # perf attaches
+
+    def counts(self):
+        out = []
+        for p in self.procs:
+            p.send_signal(signal.SIGINT)
+            err = p.communicate(timeout=10)[1]
+            cells = [line.split(",") for line in err.splitlines() if "raw_syscalls" in line]
+            out.append(int(cells[0][0]) if cells and cells[0][0].isdigit() else -1)
+        return out
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run_benchmark(port, args, requests):
+    """Runs redis-benchmark; returns requests per second of its one test."""
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", "100000", "--csv"]
+                         + args, capture_output=True, text=True, timeout=600)
+    for line in out.stdout.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if len(cells) > 1 and cells[0] in ("SET", "GET"):
+            return float(cells[1])
+    raise RuntimeError("redis-benchmark gave no figure: %s %s" % (out.stdout, out.stderr))
+
+
+class KvCluster:
+    def __init__(self, binary, workdir, base_port, memory):
+        self.ids = [1, 2, 3]
+        self.peer = {i: base_port + i for i in self.ids}
+        self.client = {i: base_port + 10 + i for i in self.ids}
+        self.procs = {}
+        peers = ",".join("%d=127.0.0.1:%d" % (i, self.peer[i]) for i in self.ids)
+        clients = ",".join("%d=127.0.0.1:%d" % (i, self.client[i]) for i in self.ids)
+        for i in self.ids:
+            cmd = [binary, "--id", str(i), "--peers", peers, "--clients", clients,
+                   "--listen", "127.0.0.1:%d" % self.client[i]]
+            cmd += ["--memory"] if memory else ["--data-dir", os.path.join(workdir, "node%d" % i)]
+            log = open(os.path.join(workdir, "node%d.log" % i), "w")
+            self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=log)
+            log.close()
+
+    def stable_leader(self, hold=1.0, timeout=20.0):
+        """The node that reports itself leader, with every node agreeing on
+        leader_id, for `hold` seconds in a row."""
+        end, since, last = time.time() + timeout, None, None
+        while time.time() < end:
+            infos = {i: info(self.client[i]) for i in self.ids}
+            leaders = [i for i, x in infos.items() if x and x.get("synod_role") == "leader"]
+            agreed = len(leaders) == 1 and all(x and x.get("leader_id") == str(leaders[0]) for x in infos.values())
+            if agreed and leaders[0] == last:
+                if time.time() - since >= hold:
+                    return last
+            else:
+                last, since = (leaders[0] if agreed else None), time.time()
+            time.sleep(0.1)
+        return None
+
+    def leader_changes(self):
+        return sum(int((info(self.client[i]) or {}).get("leader_changes", 0)) for i in self.ids)
+
+    def stop(self):
+        for p in self.procs.values():
+            p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def measure_kv(args, workdir):
+    cluster = KvCluster(args.bin, workdir, args.base_port, args.memory)
+    rows = []
+    try:
+        for port in cluster.client.values():
+            if not wait_port(port):
+                raise RuntimeError("synod-kv did not listen on %d (logs in %s)" % (port, workdir))
+        leader = cluster.stable_leader()
+        if leader is None:
+            raise RuntimeError("no stable leader (logs in %s)" % workdir)
+        followers = [i for i in cluster.ids if i != leader]
+        pids = {i: p.pid for i, p in cluster.procs.items()}
+        for label, wl in WORKLOADS:
+            for rep in range(args.repeat):
+                changes0 = cluster.leader_changes()
+                counter = SyscallCounter([pids[leader], pids[followers[0]]]) if args.syscalls else None
+                cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
+                rate = run_benchmark(cluster.client[leader], wl, args.requests)
+                cpu1 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
+                if counter:
+                    calls = counter.counts()
+                    print("  system calls per command: leader %.2f, follower %.2f" % (
+                        calls[0] / args.requests, calls[1] / args.requests), flush=True)
+                changes = cluster.leader_changes() - changes0
+                us = {i: (cpu1[i] - cpu0[i]) * 1e6 / args.requests for i in cluster.ids}
+                rows.append(("synod-kv" + (" memory" if args.memory else " durable"), label, rate, us[leader],
+                             [us[f] for f in followers], changes, os.getloadavg()[0]))
+                print_row(rows[-1])
+    finally:
+        cluster.stop()
+    return rows
+
+
+def measure_redis(args, workdir, mode):
+    port = args.base_port + 30
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", ""]
+    cmd += ["--appendonly", "yes", "--appendfsync", "always"] if mode == "fsync" else ["--appendonly", "no"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = []
+    try:
+        if not wait_port(port):
+            raise RuntimeError("redis-server did not start")
+        for label, wl in WORKLOADS:
+            cpu0 = cpu_seconds(proc.pid)
+            rate = run_benchmark(port, wl, args.requests)
+            us = (cpu_seconds(proc.pid) - cpu0) * 1e6 / args.requests
+            rows.append(("redis " + ("fsync always" if mode == "fsync" else "no persist"), label, rate, us, [], 0,
+                         os.getloadavg()[0]))
+            print_row(rows[-1])
+    finally:
+        proc.terminate()
+        proc.wait()
+    return rows
+
+
+HEADER = "%-18s %-9s %10s %10s %18s %8s %6s" % ("server", "workload", "ops/s", "leader µs", "followers µs",
+                                                "changes", "load")
+
+
+def print_row(r):
+    server, label, rate, leader_us, follower_us, changes, load = r
+    print("%-18s %-9s %10.0f %10.2f %18s %8d %6.2f" % (
+        server, label, rate, leader_us, " ".join("%.2f" % f for f in follower_us) or "-", changes, load), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="build/examples/synod-kv")
+    ap.add_argument("--memory", action="store_true", help="--memory logs instead of durable ones")
+    ap.add_argument("--requests", type=int, default=300000, help="requests per redis-benchmark run")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each workload")
+    ap.add_argument("--base-port", type=int, default=27400)
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also count system calls per command on the leader and a follower (perf stat)")
+    ap.add_argument("--no-redis", action="store_true", help="skip redis-server even if installed")
+    args = ap.parse_args()
+    # SIGTERM (and SIGINT, which a background job ignores) end the run
+    # through the finally blocks, so the three servers never outlive it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit("kv_bench: interrupted"))
+    if not shutil.which("redis-benchmark"):
+        sys.exit("redis-benchmark not found (apt-get install -y redis-tools)")
+    print("uptime:", open("/proc/loadavg").read().strip(), "cpus:", os.cpu_count())
+    print(HEADER, flush=True)
+    workdir = tempfile.mkdtemp(prefix="kv_bench.")
+    ok = False
+    try:
+        measure_kv(args, workdir)
+        if not args.no_redis and shutil.which("redis-server"):
+            measure_redis(args, workdir, "none")
+            measure_redis(args, workdir, "fsync")
+        ok = True
+    finally:
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print("logs kept in", workdir, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
