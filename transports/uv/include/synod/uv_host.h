@@ -157,7 +157,7 @@ class UvHost {
 
   ReplicaInfo info() const;
   const UvHostStats& stats() const { return stats_; }
-  // True after a storage failure: the replica stopped (DESIGN section 2).
+  // True after a storage failure: the replica stopped (docs/embedding.md, the Ready loop).
   bool failed() const { return failed_; }
   Replica* replica() { return replica_ ? &*replica_ : nullptr; }
 
