@@ -5,17 +5,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kv_command.h"
 #include "resp_reply.h"
 
 namespace synod::kv {
 namespace {
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
 
 // Redis's user: synod-kv has no ACL users, only Redis's "default" one.
 constexpr std::string_view kDefaultUser = "default";

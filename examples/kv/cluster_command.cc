@@ -5,15 +5,10 @@
 #include <charconv>
 #include <vector>
 
+#include "kv_command.h"
+
 namespace synod::kv {
 namespace {
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
 
 struct Spec {
   std::string_view name;  // lower case, as error messages name it

@@ -11,14 +11,6 @@
 namespace synod::kv {
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// Redis matches command names and options without regard to ASCII case.
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
 struct Spec {
   std::string_view name;  // lower case, as Redis names it in errors
   Op op;
@@ -271,6 +263,15 @@ Reply answer_local(const Request& request, std::span<const InfoSection> info) {
   std::fprintf(stderr, "synod-kv: answer_local called for '%.*s'\n",
                static_cast<int>(name_of(request.op).size()), name_of(request.op).data());
   std::abort();
+}
+
+namespace {
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 }  // namespace synod::kv

@@ -75,6 +75,9 @@ struct Request {
 };
 
 Route route_of(Op op);
+// Redis matches command names and options without regard to ASCII case.
+bool iequals(std::string_view a, std::string_view b);
+
 // The lower-case Redis name, as used in error messages.
 std::string_view name_of(Op op);
 
