@@ -66,6 +66,9 @@ inline bool well_formed(const Context& ctx, const Message& m) {
     case MessageType::rejoin_query:
     case MessageType::rejoin_reply:
       return m.entries.empty();
+    case MessageType::node_heartbeat:
+      // The host's (synod::GroupSet), never a replica's.
+      return false;
   }
   return false;
 }

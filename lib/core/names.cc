@@ -41,6 +41,8 @@ std::string_view to_string(MessageType t) {
       return "read_index_request";
     case MessageType::read_index_reply:
       return "read_index_reply";
+    case MessageType::node_heartbeat:
+      return "node_heartbeat";
   }
   return "?";
 }

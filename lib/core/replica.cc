@@ -205,5 +205,8 @@ void Replica::advance(const Ready& rd) { core_->advance(rd); }
 ReplicaInfo Replica::info() const { return core_->info(); }
 Role Replica::role() const { return core_->role(); }
 NodeId Replica::leader() const { return core_->leader(); }
+// Quiescence is not built yet: a replica never sleeps.
+bool Replica::quiesced() const { return false; }
+void Replica::wake(std::uint64_t) {}
 
 }  // namespace synod

@@ -141,7 +141,21 @@ DecodeResult to_message(const fb::Message& in, const WireLimits& limits, std::si
   m.more = in.more();
   m.force = in.force();
   m.reject = in.reject();
+  m.quiesce = in.quiesce();
   m.offset = in.offset();
+  if (const auto* beats = in.beats()) {
+    // The verifier bounded the vector by the frame; the limit is checked
+    // before the copy.
+    if (beats->size() > limits.beats_max)
+      return refuse(
+          Status::oversized, WireError::oversized,
+          fmt::format("{} group beats exceed beats_max {}", beats->size(), limits.beats_max), 0);
+    m.beats.reserve(beats->size());
+    for (const fb::GroupBeat* g : *beats)
+      m.beats.push_back(GroupBeat{static_cast<MessageType>(g->type()), GroupId{g->group()},
+                                  Ballot{g->round(), NodeId{g->node()}}, Slot{g->slot()},
+                                  Slot{g->commit()}, g->quiesce()});
+  }
   Budget budget;
   // The verifier bounds the payload by the frame; counted so that entries
   // sharing its bytes cannot double the memory. Which types may carry it is

@@ -84,8 +84,8 @@ Offset<fb::Entry> build_entry(FlatBufferBuilder& fbb, const Entry& e) {
 void build_message(FlatBufferBuilder& fbb, const Message& m) {
   // Naming every field of Message: a field added to it fails to compile here
   // until the schema and codec carry it too.
-  const auto& [type, group, from, to, ballot, slot, slot_end, commit, more, force, reject, entries,
-               offset, payload] = m;
+  const auto& [type, group, from, to, ballot, slot, slot_end, commit, more, force, quiesce, reject,
+               entries, offset, payload, beats] = m;
   Offset<flatbuffers::Vector<Offset<fb::Entry>>> fb_entries;
   if (!entries.empty()) {
     std::vector<Offset<fb::Entry>> offsets;
@@ -97,6 +97,15 @@ void build_message(FlatBufferBuilder& fbb, const Message& m) {
   if (!payload.empty())
     fb_payload =
         fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+  Offset<flatbuffers::Vector<const fb::GroupBeat*>> fb_beats;
+  if (!beats.empty()) {
+    std::vector<fb::GroupBeat> out;
+    out.reserve(beats.size());
+    for (const GroupBeat& g : beats)
+      out.emplace_back(g.group.value, g.ballot.round, g.ballot.node.value, g.slot.value,
+                       g.commit.value, static_cast<fb::MessageType>(g.type), g.quiesce);
+    fb_beats = fbb.CreateVectorOfStructs(out);
+  }
   const fb::Ballot fb_ballot = to_fb(ballot);
   fb::MessageBuilder b(fbb);
   b.add_version(wire_version);
@@ -111,6 +120,8 @@ void build_message(FlatBufferBuilder& fbb, const Message& m) {
   b.add_more(more);
   b.add_force(force);
   b.add_reject(reject);
+  if (quiesce) b.add_quiesce(true);
+  if (!fb_beats.IsNull()) b.add_beats(fb_beats);
   if (!fb_entries.IsNull()) b.add_entries(fb_entries);
   b.add_offset(offset);
   if (!fb_payload.IsNull()) b.add_payload(fb_payload);

@@ -26,6 +26,7 @@ bool known_type(MessageType t) {
     case MessageType::snapshot_chunk:
     case MessageType::read_index_request:
     case MessageType::read_index_reply:
+    case MessageType::node_heartbeat:
       return true;
   }
   return false;
@@ -147,6 +148,37 @@ DecodeResult check_entries(const Message& m) {
   return {};
 }
 
+// Node heartbeats (synod::GroupSet) carry group beats and nothing else of a
+// group's; group messages carry none. Only a heartbeat may say quiesce.
+DecodeResult check_beats(const Message& m, const WireLimits& limits) {
+  if (m.quiesce && m.type != MessageType::heartbeat)
+    return invalid(fmt::format("{} marked quiesce", named(m.type)));
+  if (m.type != MessageType::node_heartbeat) {
+    if (!m.beats.empty())
+      return invalid(fmt::format("{} carries {} group beats", named(m.type), m.beats.size()));
+    return {};
+  }
+  if (m.beats.size() > limits.beats_max)
+    return refuse(
+        Status::oversized, WireError::oversized,
+        fmt::format("{} group beats exceed beats_max {}", m.beats.size(), limits.beats_max), 0);
+  if (m.group.value != 0 || !m.ballot.is_zero())
+    return invalid("a node_heartbeat naming a group or a ballot");
+  for (const GroupBeat& g : m.beats) {
+    if (g.type != MessageType::heartbeat && g.type != MessageType::heartbeat_ack)
+      return invalid(fmt::format("a node_heartbeat carrying {}", named(g.type)));
+    if (g.group.value == 0) return invalid("a group beat for group 0");
+    if (!sound_ballot(g.ballot))
+      return invalid(
+          fmt::format("a group beat with a ballot of round {} without a node", g.ballot.round));
+    if (g.type == MessageType::heartbeat && (g.ballot.round == 0 || g.ballot.node != m.from))
+      return invalid("a group heartbeat whose ballot is not its sender's");
+    if (g.quiesce && g.type != MessageType::heartbeat)
+      return invalid("a group heartbeat_ack marked quiesce");
+  }
+  return {};
+}
+
 DecodeResult check_ranges(const Message& m) {
   switch (m.type) {
     case MessageType::promise:
@@ -197,6 +229,7 @@ DecodeResult check_message(const Message& m, const WireLimits& limits) {
   if (DecodeResult r = check_counts(m, limits); r.status != Status::ok) return r;
   if (DecodeResult r = check_entries(m); r.status != Status::ok) return r;
   if (DecodeResult r = check_snapshot_fields(m); r.status != Status::ok) return r;
+  if (DecodeResult r = check_beats(m, limits); r.status != Status::ok) return r;
   return check_ranges(m);
 }
 

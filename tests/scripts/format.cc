@@ -55,6 +55,8 @@ unsigned fields_of(MessageType t) {
       return f_ballot;
     case MessageType::probe_reply:
       return f_ballot | f_commit;
+    case MessageType::node_heartbeat:
+      return f_slot;  // the incarnation; its beats are not scripted
   }
   return f_ballot | f_slot | f_slot_end | f_commit | f_entries;
 }

@@ -13,8 +13,8 @@ namespace fb = synod::wire::fb;
 using flatbuffers::FieldIndexToOffset;
 
 // Field ids past the end of the current schema (Message has 0..14, Entry 0..4).
-constexpr flatbuffers::voffset_t kNewMessageScalar = 15;
-constexpr flatbuffers::voffset_t kNewMessageTable = 16;
+constexpr flatbuffers::voffset_t kNewMessageScalar = 17;
+constexpr flatbuffers::voffset_t kNewMessageTable = 18;
 constexpr flatbuffers::voffset_t kNewEntryScalar = 5;
 constexpr flatbuffers::voffset_t kNewEntryString = 6;
 

@@ -64,6 +64,19 @@ struct Config {
   bool lease_reads = false;
   std::uint32_t max_drift_ticks = 2;
 
+  // Quiescence (docs/protocol.md, "Quiescence"). Off by default: a host that
+  // runs one group needs no more. When on, a leader whose group is idle
+  // (nothing queued or in flight, no read, membership change or transfer
+  // pending, every member acknowledged its last slot and its commit index)
+  // sends its next heartbeat marked quiesce and falls asleep; a follower that
+  // holds exactly that log sleeps on receipt. A sleeping replica's tick()
+  // does nothing, so a process with thousands of idle groups ticks none of
+  // them. The price: a sleeping follower no longer times its leader out by
+  // itself. The host must watch the leader's node (any frame from it, and a
+  // node heartbeat every heartbeat period) and call wake() with how long it
+  // has been silent (synod::GroupSet does this).
+  bool quiesce = false;
+
   // Seeds the PRNG behind election timeouts, rejoin nonces and follower read
   // ids. Same seed, same behaviour. Give every start of a replica its own
   // seed (e.g. from a clock): nonces and ids must not repeat across restarts.

@@ -74,9 +74,26 @@ enum class MessageType : std::uint8_t {
   // request id echoed; reject: the receiver does not lead (or stopped before
   // confirming); nothing was read, retry elsewhere.
   read_index_reply = 17,
+  // Node heartbeat (synod::GroupSet, docs/groups.md): one per peer node per
+  // heartbeat period, group 0, never stepped into a Replica. slot: the
+  // sender's incarnation; beats: the group heartbeats and acks it carries.
+  node_heartbeat = 18,
 };
 
 std::string_view to_string(MessageType t);
+
+// A group heartbeat or heartbeat_ack carried in a node_heartbeat: the
+// fields of the Message it stands for (from and to are the node
+// heartbeat's).
+struct GroupBeat {
+  MessageType type = MessageType::heartbeat;  // heartbeat or heartbeat_ack
+  GroupId group{};
+  Ballot ballot{};
+  Slot slot{};
+  Slot commit{};
+  bool quiesce = false;
+  friend bool operator==(const GroupBeat&, const GroupBeat&) = default;
+};
 
 struct Message {
   MessageType type = MessageType::heartbeat;
@@ -102,6 +119,9 @@ struct Message {
   // prepare: bypass leader stickiness (rejoin after amnesia, leadership
   // transfer); the acceptor answers even while it hears a live leader.
   bool force = false;
+  // heartbeat: the leader's group is idle and it falls asleep; a follower
+  // holding exactly the leader's log sleeps too (Config::quiesce).
+  bool quiesce = false;
   // probe_reply: the receiver would not promise the probed ballot.
   // read_index_reply: no read index (not leading). Unused by every other type.
   bool reject = false;
@@ -110,6 +130,8 @@ struct Message {
   std::uint64_t offset = 0;
   // snapshot_chunk: image bytes from offset.
   std::string payload;
+  // node_heartbeat: the group beats it carries.
+  std::vector<GroupBeat> beats;
 
   friend bool operator==(const Message&, const Message&) = default;
 };

@@ -142,6 +142,22 @@ class Replica {
   // not_leader, with a fresher hint.
   NodeId leader() const;
 
+  // Quiescence (Config::quiesce). True while this replica sleeps: tick()
+  // does nothing until a step(), propose(), read(), change_membership(),
+  // transfer_leadership(), campaign() or wake() rouses it.
+  bool quiesced() const;
+  // Rouses a sleeping replica (no effect on one awake). The host's
+  // node-level liveness tells how long ago it last heard the leader's node:
+  // a follower takes its leader as heard leader_silent_ticks ago; at
+  // Config::election_ticks or more it forgets the leader and draws its
+  // election timeout from [1, election_ticks], so the groups of a dead node
+  // do not all campaign in the same tick. A leader wakes with its lease
+  // spent (its next read confirms with a heartbeat round) and heartbeats
+  // again. A step() into a sleeping replica wakes it as wake(0) would,
+  // except a probe from the leader it sleeps under (that leader restarted
+  // or lost its ballot), which wakes it as a leader lost.
+  void wake(std::uint64_t leader_silent_ticks = 0);
+
   class Core;
 
  private:

@@ -42,6 +42,8 @@ struct WireLimits {
   std::uint32_t command_bytes_max = 1u << 20;
   // Commands in one message, all entries together.
   std::uint32_t commands_max = 1u << 20;
+  // Group beats in one node_heartbeat (synod::GroupSet splits larger ones).
+  std::uint32_t beats_max = 1u << 16;
 };
 
 // The largest frame, header included, that encode() produces and the
