@@ -287,6 +287,10 @@ std::optional<ReplicaInfo> GroupHost::info(GroupId group) const {
   return set_->find(group)->info();
 }
 
+bool GroupHost::quiesced(GroupId group) const {
+  return set_ && find(group) && set_->find(group)->quiesced();
+}
+
 std::size_t GroupHost::leading() const {
   std::size_t n = 0;
   if (!set_) return 0;

@@ -136,6 +136,9 @@ class GroupHost {
 
   // The group's replica, or nullopt when it is not here.
   std::optional<ReplicaInfo> info(GroupId group) const;
+  // Whether the group's replica sleeps (Replica::quiesced); false when it
+  // is not here.
+  bool quiesced(GroupId group) const;
   // Groups this node leads now (a scan of every group: not per request).
   std::size_t leading() const;
   GroupHostStats stats() const;
