@@ -209,8 +209,13 @@ void Proposer::send_heartbeats(bool quiesce) {
 bool Proposer::idle_leader() const {
   if (!leading() || transferring() || !reads_.idle() || config_busy()) return false;
   const LeaderState& l = leader();
+  // A learner still to promote keeps it awake; an id wanted whose addition
+  // was never chosen (or that is a voter already) is never promoted by this
+  // leader, so it does not.
+  for (NodeId id : l.promote_wanted)
+    if (ctx_.quorum.latest().is_learner(id)) return false;
   return l.pending.empty() && !l.pending_config && !filling_to_config() && l.inflight.empty() &&
-         l.next_slot == ctx_.log.commit().next() && l.lease_wait == 0 && l.promote_wanted.empty();
+         l.next_slot == ctx_.log.commit().next() && l.lease_wait == 0;
 }
 
 void Proposer::on_wake() {

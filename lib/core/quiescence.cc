@@ -47,19 +47,43 @@ void Replica::Core::fall_asleep_leading() {
 // that stays awake acknowledges a commit index below the leader's, or keeps
 // its election clock running: either wakes the leader.
 void Replica::Core::maybe_sleep_on(const Message& msg) {
-  if (!ctx.config.quiesce || msg.type != MessageType::heartbeat || !msg.quiesce) return;
-  if (sleep_.asleep) return;  // the same heartbeat again (wake_for kept it asleep)
-  if (proposer.role() != Role::follower || ctx.leader != msg.from ||
-      ctx.hard.promised != msg.ballot || ctx.log.commit() != msg.commit)
-    return;
-  if (rejoin.active() || learner.busy() || !follower_reads.idle()) return;
-  // Invariant 12: a follower sleeps only under the live leader of its
-  // promise, holding the chosen prefix that leader holds.
-  SYNOD_ASSERT(ctx.heard_leader_recently() && ctx.log.commit() == msg.commit,
-               "a follower falls asleep under {} without hearing it", msg.from.value);
-  sleep_.asleep = true;
+  if (!ctx.config.quiesce || sleep_.asleep) return;
+  bool quiesce_heartbeat = msg.type == MessageType::heartbeat && msg.quiesce;
+  // The leader spoke again after the quiesce heartbeat this follower could
+  // not sleep on: it is awake.
+  if (sleep_.deferred && msg.from == sleep_.leader && !quiesce_heartbeat) sleep_.forget_deferred();
+  if (!quiesce_heartbeat) return;
+  sleep_.forget_deferred();
+  if (!follows_quiesced(msg.from, msg.ballot, msg.commit)) return;
   sleep_.leader = msg.from;
   sleep_.ballot = msg.ballot;
+  sleep_.commit = msg.commit;
+  sleep_.deferred = true;
+  maybe_sleep_deferred();
+}
+
+// This replica follows `leader`, whose quiesce heartbeat of `ballot` said
+// `commit`, and holds exactly that chosen prefix.
+bool Replica::Core::follows_quiesced(NodeId leader, Ballot ballot, Slot commit) const {
+  return proposer.role() == Role::follower && ctx.leader == leader && ctx.hard.promised == ballot &&
+         ctx.log.commit() == commit;
+}
+
+// A follower sleeps on the quiesce heartbeat it noted once nothing of its
+// own keeps it awake.
+void Replica::Core::maybe_sleep_deferred() {
+  if (!sleep_.deferred) return;
+  if (!follows_quiesced(sleep_.leader, sleep_.ballot, sleep_.commit)) {
+    sleep_.forget_deferred();
+    return;
+  }
+  if (rejoin.active() || learner.busy() || !follower_reads.idle()) return;
+  // Invariant 12: a follower sleeps only under the leader of its promise,
+  // holding the chosen prefix that leader holds.
+  SYNOD_ASSERT(ctx.leader.valid() && ctx.log.commit() == sleep_.commit,
+               "a follower falls asleep under {} without following it", sleep_.leader.value);
+  sleep_.deferred = false;
+  sleep_.asleep = true;
 }
 
 // Before a message is handled: what keeps a sleeper asleep is only what

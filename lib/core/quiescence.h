@@ -14,14 +14,27 @@ namespace synod::detail {
 
 struct Quiescence {
   bool asleep = false;
-  // A follower: the leader and ballot of the quiesce heartbeat it sleeps on.
+  // A follower: the leader, ballot and commit index of the quiesce
+  // heartbeat it sleeps on; or, while `deferred`, of the last one it could
+  // not sleep on yet (a read, a catch-up or a rejoin in progress). That
+  // leader sleeps; the follower sleeps at its first tick free of them,
+  // unless the leader spoke since.
   NodeId leader{};
   Ballot ballot{};
+  Slot commit{};
+  bool deferred = false;
   // A leader: the commit index each peer last acknowledged in `acked_in`
   // since the leader last woke. It sleeps only when every member's equals
   // its own (each holds the whole chosen log).
   Ballot acked_in{};
   std::map<NodeId, Slot> acked;
+
+  void forget_deferred() {
+    deferred = false;
+    leader = NodeId{};
+    ballot = Ballot{};
+    commit = Slot{};
+  }
 
   void note_ack(NodeId from, Ballot b, Slot commit) {
     if (b != acked_in) {

@@ -89,6 +89,7 @@ void Replica::Core::reset_election_timer() {
 }
 
 void Replica::Core::tick() {
+  maybe_sleep_deferred();
   if (sleep_.asleep) {
     tick_asleep();
     return;

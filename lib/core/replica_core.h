@@ -63,7 +63,9 @@ class Replica::Core {
  private:
   bool leader_may_sleep() const;
   void fall_asleep_leading();
-  void maybe_sleep_on(const Message& heartbeat);
+  void maybe_sleep_on(const Message& msg);
+  bool follows_quiesced(NodeId leader, Ballot ballot, Slot commit) const;
+  void maybe_sleep_deferred();
   void wake_for(const Message& msg);
   void tick_asleep();
   void recover(const Storage& storage);
