@@ -22,6 +22,10 @@ enum class PlantedBug : std::uint8_t {
   // GroupSet: sleeping followers never wake when their leader's node falls
   // silent or restarts (quiescence hiding a dead leader for ever).
   sleep_through_dead_leader,
+  // A sleeping follower keeps its election clock running and, when it runs
+  // out, wakes and campaigns (forced, past stickiness) although its leader's
+  // node is alive: every idle group is deposed every election timeout.
+  quiesced_follower_campaigns,
 };
 
 namespace testing {
