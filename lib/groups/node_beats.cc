@@ -90,15 +90,25 @@ void GroupSet::State::route(Message msg) {
     ++stats.unknown_group;
     return;
   }
-  if (g->replica.quiesced()) {
-    ++stats.wakes_needed;
+  bool was_asleep = g->replica.quiesced();
+  if (was_asleep) {
     NodeId leader = g->replica.leader();
-    // A probe from the leader it sleeps under means that leader restarted
-    // or lost its ballot: the replica's own step() wakes it as leaderless.
-    // Anything else wakes it with how long its leader's node has been quiet.
-    if (!(msg.type == MessageType::probe && msg.from == leader)) wake(*g, silence(leader));
+    // Group heartbeats and acks go to the replica as they are: it stays
+    // asleep on those that confirm its sleep (a late ack of the quiesce
+    // heartbeat, the quiesce heartbeat again) and wakes itself on the others
+    // (docs/protocol.md, "Quiescence"); waking it here first would turn
+    // every late ack into a wake, and the group would never settle. A probe
+    // from the leader it sleeps under means that leader restarted or lost
+    // its ballot: the replica's own step() wakes it as leaderless. Anything
+    // else wakes it with how long its leader's node has been quiet.
+    bool replica_decides = msg.type == MessageType::heartbeat ||
+                           msg.type == MessageType::heartbeat_ack ||
+                           (msg.type == MessageType::probe && msg.from == leader);
+    if (!replica_decides) wake(*g, silence(leader));
   }
   g->replica.step(msg);
+  if (g->replica.quiesced()) return;  // confirmed its sleep: still filed asleep
+  if (was_asleep) ++stats.wakes_needed;
   unfile(*g);
   list_awake(*g);
   mark_dirty(*g);

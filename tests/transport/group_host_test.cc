@@ -212,9 +212,16 @@ TEST_CASE("group host: idle groups fall asleep, cost no Ready loop, and wake for
     return true;
   }));
   std::uint64_t runs_asleep = c.nodes[0]->host->stats().ready_runs;
+  std::vector<std::uint64_t> wakes_asleep;
+  for (auto& n : c.nodes) wakes_asleep.push_back(n->host->stats().groups.wakes_needed);
   std::uint64_t ticks_asleep = c.nodes[0]->host->stats().ticks;
   REQUIRE(c.run_until([&] { return c.nodes[0]->host->stats().ticks >= ticks_asleep + 40; }));
   CHECK(c.nodes[0]->host->stats().ready_runs == runs_asleep);
+  // Nothing woke them: late acks of the quiesce heartbeats confirm sleep.
+  for (std::size_t i = 0; i < c.nodes.size(); ++i) {
+    CHECK(c.nodes[i]->host->stats().groups.wakes_needed == wakes_asleep[i]);
+    CHECK(c.nodes[i]->host->stats().groups.sleeping == kGroups);
+  }
   for (auto& n : c.nodes) CHECK(n->host->stats().groups.node_heartbeats_sent > 0);
 
   // A proposal to a sleeping group wakes it and commits.
