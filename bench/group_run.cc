@@ -47,6 +47,8 @@ struct GroupsReport {
   std::vector<std::uint64_t> rss_bytes, peak_rss_bytes;  // per process, node 1 first
   std::uint64_t rss_total = 0, peak_rss_total = 0;
   double rss_per_group = 0;                // every process's resident set over groups x processes
+  std::uint64_t heap_bytes = 0;            // node 1: malloc heap in use when measured
+  std::uint64_t heap_before_groups = 0;    // node 1: the same before it added its groups
   std::vector<double> fdatasyncs_per_sec;  // per node, --storage log
   std::uint64_t sleeping = 0;              // node 1's sleeping groups when measured
   double elect_s = 0;                      // from start until every group had a leader
@@ -121,6 +123,7 @@ class GroupsRun {
 };
 
 void GroupsRun::memory(const std::vector<pid_t>& pids) {
+  rep_.heap_bytes = heap_in_use();
   rep_.rss_bytes = {current_rss_bytes()};
   rep_.peak_rss_bytes = {self_usage().peak_rss_bytes};
   for (pid_t p : pids) {
@@ -208,6 +211,14 @@ void GroupsRun::measure_idle(const std::vector<pid_t>& pids) {
 // One proposal at a time, each to a sleeping group this node leads.
 void GroupsRun::probe() {
   Histogram h;
+  std::uint64_t led = 0, led_asleep = 0;
+  for (std::uint64_t k = 1; k <= o_.groups; ++k) {
+    std::optional<ReplicaInfo> i = node_.host().info(GroupId{k});
+    if (!i || i->role != Role::leader) continue;
+    ++led;
+    if (node_.host().quiesced(GroupId{k})) ++led_asleep;
+  }
+  fmt::print(stderr, "synod-bench: node 1 leads {} groups, {} of them asleep\n", led, led_asleep);
   std::uint64_t g = 1;
   for (std::uint64_t s = 0; s < o_.probe && g <= o_.groups; ++g) {
     GroupId id{g};
@@ -238,6 +249,11 @@ void GroupsRun::probe() {
     h.record(t1 - t0);
     ++s;
   }
+  GroupSetStats st = node_.host().stats().groups;
+  fmt::print(
+      stderr,
+      "synod-bench: after the probe: {} asleep; wakes needed {}, leader silent {}, restarted {}\n",
+      st.sleeping, st.wakes_needed, st.wakes_leader_silent, st.wakes_leader_restarted);
   rep_.probe_samples = h.count();
   rep_.probe_p50_us = static_cast<double>(h.quantile(0.5)) / 1e3;
   rep_.probe_p99_us = static_cast<double>(h.quantile(0.99)) / 1e3;
@@ -265,6 +281,7 @@ GroupsReport GroupsRun::run(std::uint64_t cluster_id, const std::vector<pid_t>& 
   rep_.processes = o_.replicas;
   std::string why;
   std::uint64_t start = now_ns();
+  rep_.heap_before_groups = heap_in_use();
   if (!node_.start(cluster_id, &why)) {
     rep_.error = why;
   } else if (!run_until(
@@ -322,6 +339,12 @@ std::string text(const BenchOptions& o, const GroupsReport& r, const Context& c)
                    join_u(r.rss_bytes), r.rss_total >> 20, join_u(r.peak_rss_bytes));
   s += fmt::format("  RSS per group (all processes' RSS / groups / processes): {:.0f} bytes\n",
                    r.rss_per_group);
+  s += fmt::format(
+      "  node 1 malloc heap in use: {} bytes, {:.0f} per group above the {} before the groups\n",
+      r.heap_bytes,
+      (static_cast<double>(r.heap_bytes) - static_cast<double>(r.heap_before_groups)) /
+          static_cast<double>(r.groups),
+      r.heap_before_groups);
   if (!r.fdatasyncs_per_sec.empty())
     s += fmt::format("  fdatasyncs per second, per node: {}\n",
                      join(r.fdatasyncs_per_sec, "{:.0f}"));
@@ -343,7 +366,8 @@ std::string json(const BenchOptions& o, const GroupsReport& r, const Context& c)
       "\"outstanding\": {}, \"value_bytes\": {}, \"seconds\": {:.3f}, \"ops\": {}, "
       "\"ops_per_sec\": {:.1f}, \"p50_us\": {:.1f}, \"p99_us\": {:.1f}, \"cores_busy\": {:.4f}, "
       "\"rss_bytes\": [{}], \"peak_rss_bytes\": [{}], \"rss_total_bytes\": {}, "
-      "\"peak_rss_total_bytes\": {}, \"rss_per_group_bytes\": {:.0f}, "
+      "\"peak_rss_total_bytes\": {}, \"rss_per_group_bytes\": {:.0f}, \"heap_bytes_node1\": {}, "
+      "\"heap_before_groups_node1\": {}, "
       "\"fdatasyncs_per_sec\": [{}], \"sleeping\": {}, \"elect_s\": {:.3f}, "
       "\"probe_samples\": {}, \"probe_p50_us\": {:.1f}, \"probe_p99_us\": {:.1f}, "
       "\"failover_groups\": {}, \"failover_ms\": {:.1f}, \"failed\": {}, \"refused\": {}, "
@@ -351,9 +375,9 @@ std::string json(const BenchOptions& o, const GroupsReport& r, const Context& c)
       c.command, c.machine.uname, c.machine.nproc, r.groups, r.processes, to_string(o.storage),
       o.clients, o.outstanding, o.value_bytes, r.seconds, r.ops, r.ops_per_sec, r.p50_us, r.p99_us,
       r.cores_busy, join_u(r.rss_bytes), join_u(r.peak_rss_bytes), r.rss_total, r.peak_rss_total,
-      r.rss_per_group, join(r.fdatasyncs_per_sec, "{:.1f}"), r.sleeping, r.elect_s, r.probe_samples,
-      r.probe_p50_us, r.probe_p99_us, r.failover_groups, r.failover_ms, r.failed, r.refused,
-      r.error);
+      r.rss_per_group, r.heap_bytes, r.heap_before_groups, join(r.fdatasyncs_per_sec, "{:.1f}"),
+      r.sleeping, r.elect_s, r.probe_samples, r.probe_p50_us, r.probe_p99_us, r.failover_groups,
+      r.failover_ms, r.failed, r.refused, r.error);
 }
 
 }  // namespace
