@@ -63,9 +63,11 @@ void Replica::Core::maybe_sleep_on(const Message& msg) {
 }
 
 // This replica follows `leader`, whose quiesce heartbeat of `ballot` said
-// `commit`, and holds exactly that chosen prefix.
+// `commit`, and holds exactly that chosen prefix. Its promise may be below
+// that ballot: a heartbeat raises no promise, and a follower that caught up
+// by catch-up rather than accepts never promised the leader's ballot.
 bool Replica::Core::follows_quiesced(NodeId leader, Ballot ballot, Slot commit) const {
-  return proposer.role() == Role::follower && ctx.leader == leader && ctx.hard.promised == ballot &&
+  return proposer.role() == Role::follower && ctx.leader == leader && ctx.hard.promised <= ballot &&
          ctx.log.commit() == commit;
 }
 
