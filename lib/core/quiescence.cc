@@ -16,9 +16,10 @@ using namespace detail;
 bool Replica::Core::leader_may_sleep() const {
   if (!ctx.config.quiesce || !proposer.idle_leader()) return false;
   if (rejoin.active() || learner.busy() || !follower_reads.idle()) return false;
-  if (ctx.log.last() > ctx.log.commit() || sleep_.acked_in != proposer.ballot()) return false;
+  if (ctx.log.last() > ctx.log.commit()) return false;
   for (NodeId m : ctx.quorum.members()) {
     if (m == ctx.self()) continue;
+    if (sleep_.acked_in != proposer.ballot()) return false;
     auto it = sleep_.acked.find(m);
     if (it == sleep_.acked.end() || it->second != ctx.log.commit()) return false;
   }

@@ -218,3 +218,17 @@ TEST_CASE("with quiesce off (the default) nothing ever sleeps") {
   t.node(2).wake(10 * kElection);
   CHECK(t.node(2).leader() == NodeId{1});
 }
+
+TEST_CASE("a single voter sleeps once idle and wakes on a proposal") {
+  test::TestCluster t(1, [](Config& c) { c.quiesce = true; });
+  t.node(1).campaign();
+  t.settle();
+  REQUIRE(t.leader() == 1);
+  REQUIRE(t.commit_everywhere("a"));
+  t.tick_all(2);
+  CHECK(t.node(1).quiesced());
+  REQUIRE(t.node(1).propose("b").ok());
+  CHECK_FALSE(t.node(1).quiesced());
+  t.settle();
+  CHECK(t.at(1).has_command("b"));
+}
