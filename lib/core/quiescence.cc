@@ -16,9 +16,10 @@ using namespace detail;
 bool Replica::Core::leader_may_sleep() const {
   if (!ctx.config.quiesce || !proposer.idle_leader()) return false;
   if (rejoin.active() || learner.busy() || !follower_reads.idle()) return false;
-  if (ctx.log.last() > ctx.log.commit() || sleep_.acked_in != proposer.ballot()) return false;
+  if (ctx.log.last() > ctx.log.commit()) return false;
   for (NodeId m : ctx.quorum.members()) {
     if (m == ctx.self()) continue;
+    if (sleep_.acked_in != proposer.ballot()) return false;
     auto it = sleep_.acked.find(m);
     if (it == sleep_.acked.end() || it->second != ctx.log.commit()) return false;
   }
@@ -63,9 +64,11 @@ void Replica::Core::maybe_sleep_on(const Message& msg) {
 }
 
 // This replica follows `leader`, whose quiesce heartbeat of `ballot` said
-// `commit`, and holds exactly that chosen prefix.
+// `commit`, and holds exactly that chosen prefix. Its promise may be below
+// that ballot: a heartbeat raises no promise, and a follower that caught up
+// by catch-up rather than accepts never promised the leader's ballot.
 bool Replica::Core::follows_quiesced(NodeId leader, Ballot ballot, Slot commit) const {
-  return proposer.role() == Role::follower && ctx.leader == leader && ctx.hard.promised == ballot &&
+  return proposer.role() == Role::follower && ctx.leader == leader && ctx.hard.promised <= ballot &&
          ctx.log.commit() == commit;
 }
 

@@ -250,6 +250,9 @@ class World {
   std::uint64_t settled_at_ = 0;    // tick; 0 until settled (quiesce only)
   std::uint64_t asleep_since_ = 0;  // tick every member was first seen asleep
   std::string asleep_state_;        // their leaders and ballots then
+  // Then the sleeping group's leader is crashed: a new leader must follow.
+  std::uint64_t leader_crashed_at_ = 0;  // tick
+  Ballot crashed_ballot_{};
 };
 
 }  // namespace synod::sim

@@ -6,7 +6,10 @@
 // node it has not heard for an election timeout. Once the run settled, the
 // idle group must fall asleep, every member at once, and stay asleep with
 // the same leaders and ballots: a replica that wakes or campaigns with no
-// fault (the planted bug quiesced_follower_campaigns) fails the seed.
+// fault (the planted bug quiesced_follower_campaigns) fails the seed. Last,
+// the sleeping leader's node crashes: the hosts' node liveness must wake its
+// followers and a new leader must be elected (quiescence that hid a dead
+// leader would leave the group leaderless for ever).
 #include <fmt/format.h>
 
 #include "world.h"
@@ -23,6 +26,11 @@ constexpr std::uint64_t kFallAsleepTicks = 400;
 // ... and then stay asleep this long: several election timeouts, so a
 // follower whose election clock ran on in its sleep shows.
 constexpr std::uint64_t kStayAsleepTicks = 6 * kElectionTicks;
+// After the sleeping leader crashed, a new one within: the host's timeout
+// (an election timeout of the slowest clock, 25 steps a tick), a drawn
+// timeout, and a few pre-vote rounds refused by followers woken by a probe
+// before their host woke them.
+constexpr std::uint64_t kNewLeaderTicks = 10 * kElectionTicks;
 }  // namespace
 
 void World::node_heartbeats() {
@@ -57,6 +65,22 @@ void World::host_wakes(Node& n) {
 
 bool World::quiet_enough() {
   std::uint64_t tick = now_ / kStepsPerTick;
+  if (leader_crashed_at_ != 0) {
+    for (const Node& n : nodes_)
+      if (n.replica && n.replica->role() == Role::leader &&
+          n.replica->info().ballot > crashed_ballot_) {
+        trace("t={} new leader {} after the sleeping leader crashed", now_, n.id.value);
+        return true;
+      }
+    if (tick >= leader_crashed_at_ + kNewLeaderTicks) {
+      std::string roles;
+      for (const Node& n : nodes_) roles += fmt::format(" {}", describe_life(n));
+      throw CheckFailure(fmt::format(
+          "liveness: the sleeping leader crashed at tick {}, no new leader {} ticks later;{}",
+          leader_crashed_at_, kNewLeaderTicks, roles));
+    }
+    return false;
+  }
   std::string state;
   bool asleep = true;
   for (const Node& n : nodes_) {
@@ -75,7 +99,18 @@ bool World::quiet_enough() {
       throw CheckFailure(fmt::format(
           "quiescence: the group slept since tick {} ({}) and woke at tick {} with no fault",
           asleep_since_, asleep_state_, tick));
-    return tick >= asleep_since_ + kStayAsleepTicks;
+    if (tick < asleep_since_ + kStayAsleepTicks) return false;
+    for (Node& n : nodes_) {
+      if (!n.replica || n.replica->role() != Role::leader) continue;
+      // Only where a majority of the voters remains: the other members.
+      ReplicaInfo i = n.replica->info();
+      if (i.membership.voters.size() < 3 || !i.membership.is_voter(n.id)) return true;
+      crashed_ballot_ = i.ballot;
+      leader_crashed_at_ = tick;
+      crash(n, false, 0);
+      return false;
+    }
+    return true;
   }
   if (asleep) {
     asleep_since_ = tick;
