@@ -352,7 +352,9 @@ int run_group_replica(const BenchOptions& o) {
       uv_signal_t* term;
       uv_signal_t* go;
       std::string path;
-    } ctx{&node, &term, &go, result_path(o.run_dir, o.node_id)};
+      bool verbose;
+      std::uint64_t id;
+    } ctx{&node, &term, &go, result_path(o.run_dir, o.node_id), o.verbose, o.node_id};
     term.data = go.data = &ctx;
     if (!node.start(o.cluster_id, &why)) {
       fmt::print(stderr, "synod-bench node {}: {}\n", o.node_id, why);
@@ -365,6 +367,15 @@ int run_group_replica(const BenchOptions& o) {
           &term,
           [](uv_signal_t* s, int) {
             auto* c = static_cast<Ctx*>(s->data);
+            if (c->verbose) {
+              GroupHostStats st = c->node->host().stats();
+              fmt::print(stderr,
+                         "synod-bench node {}: {} of {} groups asleep; wakes: needed {}, leader "
+                         "silent {}, leader restarted {}; node heartbeats sent {} received {}\n",
+                         c->id, st.groups.sleeping, st.groups.groups, st.groups.wakes_needed,
+                         st.groups.wakes_leader_silent, st.groups.wakes_leader_restarted,
+                         st.groups.node_heartbeats_sent, st.groups.node_heartbeats_received);
+            }
             c->node->stop();
             uv_close(reinterpret_cast<uv_handle_t*>(c->term), nullptr);
             uv_close(reinterpret_cast<uv_handle_t*>(c->go), nullptr);

@@ -306,4 +306,17 @@ TEST_CASE("group host: one GroupLog per node brings every group back after a res
     return true;
   }));
   for (auto& n : c.nodes) CHECK(n->log->groups().size() == kGroups - 1);
+
+  // A group removed and added again at once starts empty: the host waits
+  // for the removal to be durable before the new replica reads the log.
+  Node& n1 = *c.nodes[0];
+  REQUIRE(n1.host->info(GroupId{6})->last_slot.value >= 1);
+  REQUIRE(n1.host->remove_group(GroupId{6}) == Status::ok);
+  GroupOptions again;
+  again.config.id = n1.id;
+  again.config.group = GroupId{6};
+  again.config.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
+  REQUIRE(n1.host->add_group(again) == Status::ok);
+  CHECK(n1.host->info(GroupId{6})->last_slot.value == 0);
+  CHECK(n1.host->info(GroupId{6})->commit.value == 0);
 }

@@ -140,6 +140,11 @@ Status GroupHost::add_group(GroupOptions group, std::string* why) {
   g->id = id;
   Storage* storage = nullptr;
   if (opt_.log) {
+    // Its removal must be durable first (rare: blocks for one sync).
+    if (auto r = removing_.find(id.value); r != removing_.end()) {
+      if (durable_.load() < r->second && writer_) writer_->flush();
+      removing_.erase(r);
+    }
     storage = &opt_.log->group(id);
   } else {
     g->memory = std::make_unique<MemoryStorage>(false);
@@ -204,7 +209,10 @@ Status GroupHost::remove_group(GroupId group) {
   if (g->driver) g->driver->abandon();
   if (set_) set_->remove(group);
   if (writer_) {
-    if (GroupLogWriter::Submitted sub = writer_->remove_group(group); !sub.ok())
+    GroupLogWriter::Submitted sub = writer_->remove_group(group);
+    if (sub.ok())
+      removing_[group.value] = sub.sequence;
+    else
       log(fmt::format("group {}: the log did not take its removal: {}", group.value,
                       to_string(sub.status)));
   }

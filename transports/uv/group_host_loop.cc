@@ -123,6 +123,7 @@ void GroupHost::on_durable() {
         fmt::format("log {}{}", to_string(st), error.empty() ? "" : " (" + error + ")"));
   }
   std::uint64_t durable = durable_.load();
+  std::erase_if(removing_, [durable](const auto& r) { return r.second <= durable; });
   std::vector<GroupId> waiting;
   waiting.swap(staged_groups_);
   for (GroupId id : waiting) {

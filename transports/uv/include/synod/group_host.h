@@ -199,6 +199,10 @@ class GroupHost {
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<Status> writer_status_{Status::ok};
   std::vector<GroupId> staged_groups_;  // groups with Readys waiting to be durable
+  // Removals handed to the writer and maybe not yet durable: group -> the
+  // removal's sequence. A group added again with such an id waits for it,
+  // or it would recover the removed group's state.
+  std::unordered_map<std::uint64_t, std::uint64_t> removing_;
 };
 
 }  // namespace synod
