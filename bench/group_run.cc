@@ -38,8 +38,10 @@ namespace {
 constexpr std::uint64_t kNsPerS = 1'000'000'000;
 
 // Runs the loop until pred() or the deadline; false on the deadline.
+// Polls every every_ms (at least 1: a libuv timer with repeat 0 fires once).
 bool run_until(uv_loop_t* loop, const std::function<bool()>& pred, double seconds,
                std::uint64_t every_ms = 10) {
+  every_ms = std::max<std::uint64_t>(every_ms, 1);
   std::uint64_t end = now_ns() + static_cast<std::uint64_t>(seconds * 1e9);
   uv_timer_t poll{};
   uv_timer_init(loop, &poll);
@@ -219,6 +221,11 @@ void GroupsRun::probe() {
     }
     run_until(
         &loop_, [&] { return done; }, 5, 0);
+    if (!done) {
+      // The callback refers to this frame: nothing more can be measured.
+      rep_.error = fmt::format("a probe proposal to group {} did not end within 5 s", g);
+      break;
+    }
     if (!ok) {
       ++rep_.probe_skipped;
       continue;
