@@ -105,8 +105,11 @@ void GroupsRun::memory(const std::vector<pid_t>& pids) {
   rep_.heap_bytes = heap_in_use();
   rep_.rss_bytes = {current_rss_bytes()};
   rep_.peak_rss_bytes = {self_usage().peak_rss_bytes};
-  for (pid_t p : pids) {
+  for (std::size_t k = 0; k < pids.size(); ++k) {
+    pid_t p = pids[k];
     rep_.rss_bytes.push_back(current_rss_bytes(p));
+    if (rep_.rss_bytes.back() == 0 && rep_.error.empty())
+      rep_.error = fmt::format("node {} is gone (its stderr says why)", k + 2);
     rep_.peak_rss_bytes.push_back(pid_usage(p).peak_rss_bytes);
   }
   for (auto b : rep_.rss_bytes) rep_.rss_total += b;
