@@ -23,6 +23,7 @@ GroupScenario draw_group_scenario(std::uint64_t seed, std::uint64_t fault_ticks)
   sc.faults.delay_min = 1;
   sc.faults.delay_max = d.between(1, 30);  // steps; a tick is 10
   sc.dead_node = d.chance(0.5);
+  sc.log_storage = d.chance(0.5);
   bool drift = d.chance(0.3);
   for (std::size_t i = 0; i < sc.nodes; ++i) sc.tick_steps.push_back(drift ? d.between(8, 13) : 10);
   // Node crashes, each back within 150 ticks; one node's down times never
@@ -85,9 +86,9 @@ std::string GroupScenario::describe() const {
   }
   return fmt::format(
       "nodes={} groups={} busy={} clients={} drop={:.2f} dup={:.2f} delay<={} crashes={} "
-      "blocked_links={}{}{}",
+      "blocked_links={} storage={}{}{}",
       nodes, groups, busy_list, clients, faults.drop_rate, faults.duplicate_rate, faults.delay_max,
-      crashes, blocks, dead_node ? " dead-node" : "",
+      crashes, blocks, log_storage ? "group-log" : "memory", dead_node ? " dead-node" : "",
       std::any_of(tick_steps.begin(), tick_steps.end(), [](auto t) { return t != 10; }) ? " drift"
                                                                                         : "");
 }

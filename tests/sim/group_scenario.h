@@ -27,6 +27,7 @@ struct GroupScenario {
   // fall asleep before the end (and maybe a leader's death).
   std::uint64_t cool_ticks = 80;
   bool dead_node = false;
+  bool log_storage = false;               // one GroupLog per node over a fault file system
   std::vector<std::uint64_t> tick_steps;  // per node: steps between ticks
   std::vector<Event> events;              // crash, restart, block, unblock, ascending by tick
   std::string describe() const;

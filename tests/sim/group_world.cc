@@ -27,6 +27,7 @@ GroupWorld::GroupWorld(const Options& opt)
   for (std::size_t i = 0; i < scenario_.nodes; ++i) {
     nodes_[i].id = NodeId{i + 1};
     nodes_[i].tick_steps = scenario_.tick_steps[i];
+    nodes_[i].storage = std::make_unique<GroupStorage>(scenario_.log_storage, scenario_.groups);
     for (std::uint64_t g = 1; g <= scenario_.groups; ++g) nodes_[i].hosts[g];
   }
   clients_.resize(scenario_.clients);
@@ -75,7 +76,7 @@ void GroupWorld::start(Node& n) {
   for (auto& [g, h] : n.hosts) {
     h.kv = KvMachine{};
     std::string why;
-    if (n.set->add(config_for(n, g), h.storage.storage(), &why) != Status::ok)
+    if (n.set->add(config_for(n, g), n.storage->storage(g), &why) != Status::ok)
       throw CheckFailure(fmt::format("node {}: group {} refused: {}", n.id.value, g, why));
     checker(g).on_start(n.id, false);
   }
@@ -95,10 +96,10 @@ void GroupWorld::crash(Node& n, bool mid_ready, std::size_t keep) {
     Replica* r = n.set->find(GroupId{g});
     if (mid_ready && r->has_ready()) {
       Ready rd = r->ready();
-      h.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+      n.storage->save(g, rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
     }
-    h.storage.crash(keep);
   }
+  n.storage->crash(keep);
   n.set.reset();
   net_.set_down(n.id, true);
   forget_client_ops(n);
@@ -112,34 +113,53 @@ void GroupWorld::pump(Node& n) {
   std::vector<GroupId> dirty;
   n.set->take_dirty(dirty);
   std::vector<Message> out;
-  for (GroupId g : dirty) process_ready(n, g.value, out);
+  process_readys(n, dirty, out);
   n.set->flush(out);
   send_all(n, out);
 }
 
-void GroupWorld::process_ready(Node& n, std::uint64_t g, std::vector<Message>& out) {
-  Replica* r = n.set->find(GroupId{g});
-  Host& h = n.hosts.at(g);
-  while (n.set && r->has_ready()) {
-    Ready rd = r->ready();
-    h.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
-    h.storage.sync();
-    for (Message& m : rd.messages) {
-      checker(g).on_send(n.id, m, h.storage.mirror());
-      if (m.type == MessageType::prepare && faults_over_ && quiesced_calm_[g - 1])
-        throw CheckFailure(fmt::format(
-            "group {}: node {} campaigns (prepare in {}) after the group quiesced under node {}, "
-            "with every node it needs up and connected",
-            g, n.id.value, b(m.ballot), calm_leader_[g - 1].value));
-      n.set->send(std::move(m), out);
+void GroupWorld::process_readys(Node& n, const std::vector<GroupId>& groups,
+                                std::vector<Message>& out) {
+  std::vector<GroupId> work = groups;
+  while (!work.empty()) {
+    std::vector<std::pair<std::uint64_t, Ready>> staged;
+    for (GroupId g : work) {
+      Replica* r = n.set->find(g);
+      while (r->has_ready()) {
+        Ready rd = r->ready();
+        n.storage->save(g.value, rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+        staged.emplace_back(g.value, std::move(rd));
+      }
     }
-    apply(n, g, rd);
-    for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, g, o);
-    for (const ReadState& rs : rd.reads) handle_read_state(n, g, rs);
-    serve_reads(n, g);
-    note_own_votes(n, g, rd);
-    r->advance(rd);
+    if (staged.empty()) return;
+    if (n.storage->sync() != Status::ok)
+      throw CheckFailure(fmt::format("node {}: storage sync failed", n.id.value));
+    for (auto& [g, rd] : staged) finish(n, g, rd, out);
+    // Advancing may make more work (a leader's own vote commits a slot).
+    work.clear();
+    for (auto& [g, rd] : staged)
+      if (n.set->find(GroupId{g})->has_ready() && (work.empty() || work.back() != GroupId{g}))
+        work.push_back(GroupId{g});
   }
+}
+
+void GroupWorld::finish(Node& n, std::uint64_t g, Ready& rd, std::vector<Message>& out) {
+  Replica* r = n.set->find(GroupId{g});
+  for (Message& m : rd.messages) {
+    checker(g).on_send(n.id, m, n.storage->mirror(g));
+    if (m.type == MessageType::prepare && faults_over_ && quiesced_calm_[g - 1])
+      throw CheckFailure(fmt::format(
+          "group {}: node {} campaigns (prepare in {}) after the group quiesced under node {}, "
+          "with every node it needs up and connected",
+          g, n.id.value, b(m.ballot), calm_leader_[g - 1].value));
+    n.set->send(std::move(m), out);
+  }
+  apply(n, g, rd);
+  for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, g, o);
+  for (const ReadState& rs : rd.reads) handle_read_state(n, g, rs);
+  serve_reads(n, g);
+  note_own_votes(n, g, rd);
+  r->advance(rd);
   checker(g).on_promise_seen(n.id, r->info().promised);
 }
 

@@ -22,9 +22,9 @@
 
 #include "checker.h"
 #include "group_scenario.h"
+#include "group_storage.h"
 #include "kv_machine.h"
 #include "linearizability.h"
-#include "sim_storage.h"
 #include "synod/group_set.h"
 #include "synod/memory_network.h"
 #include "trace.h"
@@ -58,8 +58,6 @@ class GroupWorld {
   };
   // One group's host state on one node.
   struct Host {
-    Host() : storage(false) {}
-    SimStorage storage;
     KvMachine kv;
     std::map<std::uint64_t, Pending> pending;    // ticket -> write
     std::map<std::uint64_t, PendingRead> reads;  // ticket -> read not yet confirmed
@@ -68,8 +66,9 @@ class GroupWorld {
   struct Node {
     NodeId id{};
     std::uint64_t incarnation = 0;
-    std::unique_ptr<GroupSet> set;        // null while down
-    std::map<std::uint64_t, Host> hosts;  // group -> host
+    std::unique_ptr<GroupSet> set;          // null while down
+    std::unique_ptr<GroupStorage> storage;  // every group's; survives crashes
+    std::map<std::uint64_t, Host> hosts;    // group -> host
     std::uint64_t tick_steps = 10;
   };
   struct Client {
@@ -86,7 +85,10 @@ class GroupWorld {
   void start(Node& n);
   void crash(Node& n, bool mid_ready, std::size_t keep);
   void pump(Node& n);
-  void process_ready(Node& n, std::uint64_t g, std::vector<Message>& out);
+  // One round of the Ready loop over these groups: save every Ready, one
+  // sync for the node, then send, apply and advance each.
+  void process_readys(Node& n, const std::vector<GroupId>& groups, std::vector<Message>& out);
+  void finish(Node& n, std::uint64_t g, Ready& rd, std::vector<Message>& out);
   void apply(Node& n, std::uint64_t g, const Ready& rd);
   void note_own_votes(Node& n, std::uint64_t g, const Ready& rd);
   void send_all(Node& n, std::vector<Message>& out);
