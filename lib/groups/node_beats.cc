@@ -90,18 +90,24 @@ void GroupSet::State::route(Message msg) {
     ++stats.unknown_group;
     return;
   }
-  if (g->replica.quiesced()) {
-    ++stats.wakes_needed;
-    NodeId leader = g->replica.leader();
-    // A probe from the leader it sleeps under means that leader restarted
-    // or lost its ballot: the replica's own step() wakes it as leaderless.
-    // Anything else wakes it with how long its leader's node has been quiet.
-    if (!(msg.type == MessageType::probe && msg.from == leader)) wake(*g, silence(leader));
-  }
+  bool was_asleep = g->replica.quiesced();
+  NodeId leader = g->replica.leader();
+  // A sleeper decides itself whether a message confirms its sleep (an ack of
+  // its quiesce heartbeat, the quiesce heartbeat again) or wakes it, and a
+  // probe from the leader it sleeps under wakes it as leaderless. Anything
+  // else from another node wakes a follower anyway: it is woken first here
+  // with how long its leader's node has been quiet, which the replica cannot
+  // know.
+  if (was_asleep && leader != options.self && msg.from != leader) wake(*g, silence(leader));
   g->replica.step(msg);
-  unfile(*g);
-  list_awake(*g);
   mark_dirty(*g);
+  if (!g->replica.quiesced()) {
+    if (was_asleep) ++stats.wakes_needed;
+    unfile(*g);
+    list_awake(*g);
+  } else if (!g->filed_asleep) {
+    list_awake(*g);  // fell asleep on it: filed at the next tick
+  }
 }
 
 void GroupSet::step(NodeId from, const Message& msg) {

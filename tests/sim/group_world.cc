@@ -328,7 +328,8 @@ Result GroupWorld::run() {
   Result res;
   res.scenario = scenario_.describe();
   std::size_t next_event = 0;
-  const std::uint64_t deadline = (scenario_.fault_ticks + opt_.liveness_ticks) * kStepsPerTick;
+  std::uint64_t deadline = (scenario_.fault_ticks + opt_.liveness_ticks) * kStepsPerTick;
+  std::uint64_t coda_end = 0;  // set once settled: the idle stretch after
   try {
     for (Node& n : nodes_) start(n);
     for (now_ = 0; now_ < deadline; ++now_) {
@@ -354,7 +355,12 @@ Result GroupWorld::run() {
         if (!leaders_checked_) check_leaders();
       }
       clients_act();
-      if (settled()) break;
+      if (coda_end == 0 && settled()) {
+        coda_end = now_ + kCodaTicks * kStepsPerTick;
+        deadline = std::max(deadline, coda_end + 1);
+        trace("t={} settled; idle for {} ticks", now_, kCodaTicks);
+      }
+      if (coda_end != 0 && now_ >= coda_end) break;
     }
     if (now_ >= deadline) {
       std::string what;

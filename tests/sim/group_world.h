@@ -43,6 +43,9 @@ class GroupWorld {
   static constexpr std::uint64_t kStepsPerTick = 10;
   static constexpr std::uint32_t kElectionTicks = 10;
   static constexpr std::uint32_t kHeartbeatTicks = 2;
+  // Idle ticks after settling: five election timeouts, in which no group may
+  // elect.
+  static constexpr std::uint64_t kCodaTicks = 50;
 
   struct Pending {
     std::size_t client = 0;
