@@ -308,6 +308,20 @@ void GroupWorld::watch_quiescence() {
   }
 }
 
+// After the idle stretch every replica of every group sleeps, unless a
+// member is dead for good (a leader sleeps only once every member has
+// acknowledged its commit index).
+void GroupWorld::check_asleep() {
+  if (dead_.valid()) return;
+  for (std::uint64_t g = 1; g <= scenario_.groups; ++g)
+    for (Node& n : nodes_)
+      if (!n.set->find(GroupId{g})->quiesced())
+        throw CheckFailure(
+            fmt::format("group {}: quiescence: still awake {} idle ticks after "
+                        "settling, every node up: {}",
+                        g, kCodaTicks, describe_group(g)));
+}
+
 bool GroupWorld::settled() {
   if (!leaders_checked_) return false;
   for (const Client& c : clients_)
@@ -369,6 +383,7 @@ Result GroupWorld::run() {
       throw CheckFailure(fmt::format("liveness: not settled {} ticks after faults stopped{}",
                                      opt_.liveness_ticks, what));
     }
+    check_asleep();
     for (std::uint64_t g = 1; g <= scenario_.groups; ++g) checker(g).final_check();
   } catch (const CheckFailure& e) {
     res.ok = false;

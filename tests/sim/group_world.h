@@ -44,7 +44,7 @@ class GroupWorld {
   static constexpr std::uint32_t kElectionTicks = 10;
   static constexpr std::uint32_t kHeartbeatTicks = 2;
   // Idle ticks after settling: five election timeouts, in which no group may
-  // elect.
+  // elect, and after which every group must sleep (every node up).
   static constexpr std::uint64_t kCodaTicks = 50;
 
   struct Pending {
@@ -100,6 +100,7 @@ class GroupWorld {
   void check_leaders();
   void watch_quiescence();
   bool settled();
+  void check_asleep();
   std::string describe_group(std::uint64_t g);
   Checker& checker(std::uint64_t g) {
     checking_ = g;

@@ -27,10 +27,13 @@ struct Args {
              "synod-sim: {}\n"
              "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
              "                 [--groups] [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
-             "--groups: many Paxos groups on every node (synod::GroupSet), 600 fault ticks\n"
+             "                 [--quiesce]\n"
              "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
              "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n"
-             "     deliver_to_wrong_group sleep_through_dead_leader (--groups)\n",
+             "     quiesced_follower_campaigns (caught with --quiesce)\n"
+             "     deliver_to_wrong_group sleep_through_dead_leader (caught with --groups)\n"
+             "--quiesce: Config::quiesce on, the world as the host's node liveness\n"
+             "--groups: many Paxos groups on every node (synod::GroupSet), 600 fault ticks\n",
              why);
   std::exit(2);
 }
@@ -45,6 +48,7 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "accept_catchup_unasked") return PlantedBug::accept_catchup_unasked;
   if (s == "deliver_to_wrong_group") return PlantedBug::deliver_to_wrong_group;
   if (s == "sleep_through_dead_leader") return PlantedBug::sleep_through_dead_leader;
+  if (s == "quiesced_follower_campaigns") return PlantedBug::quiesced_follower_campaigns;
   usage("unknown bug " + s);
 }
 
@@ -94,6 +98,8 @@ Args parse(int argc, char** argv) {
       a.opt.verbose = true;
     } else if (k == "--hash") {
       a.print_hash = true;
+    } else if (k == "--quiesce") {
+      a.opt.quiesce = true;
     } else {
       usage("unknown argument " + k);
     }
