@@ -2,7 +2,7 @@
 // the core, with no I/O. Three GroupSets in one process, each holding a
 // replica of every group (leaders spread: group g led by node g % 3 + 1),
 // messages handed over in memory. It elects every group, waits until every
-// group sleeps, then measures idle ticks: CPU time per node per tick,
+// group sleeps, then measures idle ticks: wall-clock time per node per tick,
 // groups given to the Ready loop, messages and beats per tick. Prints one
 // line of figures (docs/groups.md). Quiescence (docs/protocol.md) is what
 // makes the idle figures small: without it every group ticks and
@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
   double per_node_tick_us = secs * 1e6 / static_cast<double>(ticks * 3);
   fmt::print(
       "groupset idle: {} groups x 3 nodes, {} of {} replicas asleep after {} ticks; {} idle "
-      "ticks: {:.2f} us CPU per node per tick, {:.2f} groups to the Ready loop per node per tick, "
+      "ticks: {:.2f} us (wall clock) per node per tick, {:.2f} groups to the Ready loop per node "
+      "per tick, "
       "{:.2f} messages ({:.2f} beats) per node per tick\n",
       groups, asleep, 3 * groups, warm, ticks, per_node_tick_us,
       static_cast<double>(c.pumped) / static_cast<double>(ticks * 3),
