@@ -58,16 +58,20 @@ enum class AbortReason : std::uint8_t {
 struct PrepareEntry {
   TxnId txn;
   ShardPart part;
+  friend bool operator==(const PrepareEntry&, const PrepareEntry&) = default;
 };
 struct CommitEntry {
   TxnId txn;
+  friend bool operator==(const CommitEntry&, const CommitEntry&) = default;
 };
 struct AbortEntry {
   TxnId txn;
+  friend bool operator==(const AbortEntry&, const AbortEntry&) = default;
 };
 // Coordinator side (the coordinator shard's group).
 struct BeginEntry {
   TxnPlan plan;
+  friend bool operator==(const BeginEntry&, const BeginEntry&) = default;
 };
 // The only truth about a transaction's outcome: the first DecideEntry for
 // a txn in the coordinator's log wins; later ones change nothing.
@@ -75,6 +79,7 @@ struct DecideEntry {
   TxnId txn;
   bool commit = false;
   AbortReason reason = AbortReason::none;
+  friend bool operator==(const DecideEntry&, const DecideEntry&) = default;
 };
 using Entry = std::variant<PrepareEntry, CommitEntry, AbortEntry, BeginEntry, DecideEntry>;
 
@@ -82,26 +87,31 @@ using Entry = std::variant<PrepareEntry, CommitEntry, AbortEntry, BeginEntry, De
 struct PrepareMsg {  // coordinator -> participant
   TxnId txn;
   ShardPart part;
+  friend bool operator==(const PrepareMsg&, const PrepareMsg&) = default;
 };
 struct VoteMsg {  // participant -> coordinator
   TxnId txn;
   ShardId from = 0;
   bool yes = false;
   AbortReason reason = AbortReason::none;
+  friend bool operator==(const VoteMsg&, const VoteMsg&) = default;
 };
 struct DecisionMsg {  // coordinator -> participant
   TxnId txn;
   bool commit = false;
+  friend bool operator==(const DecisionMsg&, const DecisionMsg&) = default;
 };
 struct AckMsg {  // participant -> coordinator: the decision is applied
   TxnId txn;
   ShardId from = 0;
   bool committed = false;
   std::vector<Reply> results;  // the part's replies, when committed
+  friend bool operator==(const AckMsg&, const AckMsg&) = default;
 };
 struct InquiryMsg {  // participant -> coordinator: prepared, no decision yet
   TxnId txn;
   ShardId from = 0;
+  friend bool operator==(const InquiryMsg&, const InquiryMsg&) = default;
 };
 using Message = std::variant<PrepareMsg, VoteMsg, DecisionMsg, AckMsg, InquiryMsg>;
 
