@@ -216,7 +216,9 @@ TEST_CASE("malformed txn entries change nothing, identically everywhere") {
   CHECK(to_resp(s.apply(encode(internal))) == bad_reply);
   CHECK(*s.find("k") == "1");
   std::vector<WatchedKeyView> views;
-  CHECK(decode_watch_block(encode_watch_block(std::vector<WatchedKey>{{"a", 7}, {"", 0}}), &views));
+  // The views point into the block: it must outlive them.
+  const std::string block = encode_watch_block(std::vector<WatchedKey>{{"a", 7}, {"", 0}});
+  CHECK(decode_watch_block(block, &views));
   REQUIRE(views.size() == 2);
   CHECK(views[0].key == "a");
   CHECK(views[0].version == 7);
