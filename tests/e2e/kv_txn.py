@@ -7,7 +7,8 @@ group, durable logs), against redis-server as the reference:
    must be the same.
 2. python3-redis: pipelines with transaction=True, WATCH with a change by
    another client (WatchError), and optimistic increments from 4 threads
-   (WATCH/GET/MULTI/SET/EXEC, retried on nil) that must add up exactly.
+   (WATCH/GET/MULTI/SET/EXEC, retried on nil) that must add up exactly; a
+   MULTI queue over the log's 1 MiB refused, counted in INFO, EXECABORT.
 3. A bank: 4 clients transfer between 10 accounts with MULTI/DECRBY/INCRBY/
    SET marker/EXEC while another reads every balance in one MULTI/MGET/EXEC,
    and the leader is killed -9 and restarted midway. Every read sees the
@@ -28,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kv_cluster import Cluster, converge  # noqa: E402
-from resp_client import RespClient, RespError  # noqa: E402
+from resp_client import RespClient, RespError, info  # noqa: E402
 
 import redis  # python3-redis (scripts/install-deps.sh)
 
@@ -167,6 +168,29 @@ def redis_py_checks(port):
     return bad, retries[0]
 
 
+def queue_limit_checks(port):
+    """A MULTI queue past the log's command size is refused, counted in INFO
+    (txn_queue_refusals), and EXEC then answers EXECABORT."""
+    bad = []
+    c = RespClient(port, timeout=10.0)
+    before = int(info(port).get("txn_queue_refusals", -1))
+    big = "v" * (600 * 1024)
+    replies = [raw(c, ["MULTI"]), raw(c, ["SET", "big.1", big]), raw(c, ["SET", "big.2", big]),
+               raw(c, ["EXEC"]), raw(c, ["EXISTS", "big.1", "big.2"])]
+    c.close()
+    if replies[:2] != ["OK", "QUEUED"] or not isinstance(replies[2], tuple) \
+            or "transaction too large" not in replies[2][1]:
+        bad.append("a MULTI queue over 1 MiB was not refused: %r" % (replies[:3],))
+    if not isinstance(replies[3], tuple) or not replies[3][1].startswith("EXECABORT"):
+        bad.append("EXEC after a refused queued command answered %r" % (replies[3],))
+    if replies[4] != 0:
+        bad.append("the aborted transaction wrote %r keys" % (replies[4],))
+    after = int(info(port).get("txn_queue_refusals", -1))
+    if after != before + 1:
+        bad.append("INFO txn_queue_refusals went from %d to %d, not up by 1" % (before, after))
+    return bad
+
+
 class Bank:
     def __init__(self, cluster):
         self.cluster = cluster
@@ -288,6 +312,7 @@ def main():
         failures += compare_with_redis(port, redis_sock, "t%d." % os.getpid())
         bad, retries = redis_py_checks(port)
         failures += bad
+        failures += queue_limit_checks(port)
 
         setup = RespClient(port)
         setup.call("MSET", *sum([["bank.%d" % i, START] for i in range(ACCOUNTS)], []))
