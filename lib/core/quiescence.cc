@@ -9,7 +9,7 @@ namespace synod {
 using namespace detail;
 
 // The leader's side: nothing queued, in flight or waiting (idle_leader), no
-// catch-up, snapshot transfer or rejoin in progress, and every member
+// catch-up or rejoin in progress, and every member
 // (voters and learners) acknowledged, in this ballot and since the leader
 // last woke, a commit index equal to the leader's, which is its last slot.
 // Every member then holds the whole chosen log: none needs the leader.

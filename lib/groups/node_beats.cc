@@ -91,27 +91,23 @@ void GroupSet::State::route(Message msg) {
     return;
   }
   bool was_asleep = g->replica.quiesced();
-  if (was_asleep) {
-    NodeId leader = g->replica.leader();
-    // Group heartbeats and acks go to the replica as they are: it stays
-    // asleep on those that confirm its sleep (a late ack of the quiesce
-    // heartbeat, the quiesce heartbeat again) and wakes itself on the others
-    // (docs/protocol.md, "Quiescence"); waking it here first would turn
-    // every late ack into a wake, and the group would never settle. A probe
-    // from the leader it sleeps under means that leader restarted or lost
-    // its ballot: the replica's own step() wakes it as leaderless. Anything
-    // else wakes it with how long its leader's node has been quiet.
-    bool replica_decides = msg.type == MessageType::heartbeat ||
-                           msg.type == MessageType::heartbeat_ack ||
-                           (msg.type == MessageType::probe && msg.from == leader);
-    if (!replica_decides) wake(*g, silence(leader));
-  }
+  NodeId leader = g->replica.leader();
+  // A sleeper decides itself whether a message confirms its sleep (an ack of
+  // its quiesce heartbeat, the quiesce heartbeat again) or wakes it, and a
+  // probe from the leader it sleeps under wakes it as leaderless. Anything
+  // else from another node wakes a follower anyway: it is woken first here
+  // with how long its leader's node has been quiet, which the replica cannot
+  // know.
+  if (was_asleep && leader != options.self && msg.from != leader) wake(*g, silence(leader));
   g->replica.step(msg);
-  if (g->replica.quiesced()) return;  // confirmed its sleep: still filed asleep
-  if (was_asleep) ++stats.wakes_needed;
-  unfile(*g);
-  list_awake(*g);
   mark_dirty(*g);
+  if (!g->replica.quiesced()) {
+    if (was_asleep) ++stats.wakes_needed;
+    unfile(*g);
+    list_awake(*g);
+  } else if (!g->filed_asleep) {
+    list_awake(*g);  // fell asleep on it: filed at the next tick
+  }
 }
 
 void GroupSet::step(NodeId from, const Message& msg) {

@@ -316,6 +316,7 @@ TEST_CASE("when the node leading every group crashes, every group elects another
   lead_all_from_node_1(c, groups);
   c.run(30);  // idle groups may fall asleep
   std::size_t asleep_on_2 = c.node(2).set->stats().sleeping;
+  CHECK(asleep_on_2 == groups);
   c.crash(1);
   c.run(40);
   for (std::uint64_t g = 1; g <= groups; ++g) {
@@ -333,6 +334,7 @@ TEST_CASE("a node that restarts is heard with its new incarnation, and its group
   lead_all_from_node_1(c, groups);
   c.run(30);
   std::size_t asleep_on_3 = c.node(3).set->stats().sleeping;
+  CHECK(asleep_on_3 == groups);
   c.crash(1);
   c.run(2);  // back well within an election timeout
   c.restart(1);
@@ -340,4 +342,95 @@ TEST_CASE("a node that restarts is heard with its new incarnation, and its group
   for (std::uint64_t g = 1; g <= groups; ++g) CHECK(c.leader_of(g) != 0);
   CHECK(c.node(3).set->stats().wakes_leader_restarted >= asleep_on_3);
   CHECK(c.node(3).set->stats().node_heartbeats_received > 0);
+}
+
+TEST_CASE("idle groups fall asleep, are not ticked, list nothing dirty and send no beats") {
+  constexpr std::size_t groups = 12;
+  GroupCluster c(3, groups);
+  c.run(40);
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    CAPTURE(n);
+    GroupSetStats st = c.node(n).set->stats();
+    CHECK(st.sleeping == groups);
+    CHECK(st.groups == groups);
+  }
+  c.sent.clear();
+  c.pumped.clear();
+  c.run(25);
+  CHECK(c.pumped.empty());  // no Ready loop ran for any group
+  std::size_t node_heartbeats = 0;
+  for (const GroupCluster::Sent& s : c.sent) {
+    CHECK(s.msg.type == MessageType::node_heartbeat);
+    CHECK(s.msg.beats.empty());
+    ++node_heartbeats;
+  }
+  // One per peer per heartbeat period (1 tick), whatever the number of groups.
+  CHECK(node_heartbeats == 25 * 3 * 2);
+  for (std::uint64_t n = 1; n <= 3; ++n) CHECK(c.node(n).set->stats().sleeping == groups);
+}
+
+TEST_CASE("a message for a sleeping group wakes it; the rest sleep on") {
+  constexpr std::size_t groups = 6;
+  GroupCluster c(3, groups);
+  c.run(40);
+  REQUIRE(c.node(1).set->stats().sleeping == groups);
+  std::uint64_t l = c.leader_of(4);
+  REQUIRE(l != 0);
+  Replica* r = c.node(l).set->find(GroupId{4});
+  REQUIRE(r->propose("wake up").ok());
+  c.node(l).set->touch(GroupId{4});
+  c.pumped.clear();
+  c.settle();
+  for (const auto& [node, pumped] : c.pumped)
+    for (GroupId g : pumped) CHECK(g == GroupId{4});
+  Slot committed = r->info().commit;
+  CHECK(committed.value >= 2);
+  for (std::uint64_t n = 1; n <= 3; ++n)
+    for (std::uint64_t g = 1; g <= groups; ++g)
+      if (g != 4) CHECK(c.node(n).set->find(GroupId{g})->quiesced());
+  c.run(20);  // every member learns the commit, and group 4 falls asleep again
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    CAPTURE(n);
+    CHECK(c.node(n).set->find(GroupId{4})->info().commit == committed);
+    CHECK(c.node(n).set->stats().sleeping == groups);
+  }
+  CHECK(c.node(l == 1 ? 2 : 1).set->stats().wakes_needed >= 1);
+}
+
+TEST_CASE("sleepers wake when their leader's node falls silent, not before") {
+  constexpr std::size_t groups = 8;
+  GroupCluster c(3, groups);
+  lead_all_from_node_1(c, groups);
+  c.run(30);
+  REQUIRE(c.node(2).set->stats().sleeping == groups);
+  // Node 1 is cut off: nine ticks of silence wake nothing yet.
+  c.cut(1, 2), c.cut(1, 3), c.cut(2, 1), c.cut(3, 1);
+  c.run(9);
+  CHECK(c.node(2).set->stats().wakes_leader_silent == 0);
+  CHECK(c.node(2).set->stats().sleeping == groups);
+  // At ten (election_ticks) every sleeper wakes and the groups elect.
+  c.run(31);
+  CHECK(c.node(2).set->stats().wakes_leader_silent == groups);
+  CHECK(c.node(3).set->stats().wakes_leader_silent == groups);
+  for (std::uint64_t g = 1; g <= groups; ++g) {
+    std::uint64_t l = 0;
+    for (std::uint64_t n = 2; n <= 3; ++n)
+      if (c.node(n).set->find(GroupId{g})->role() == Role::leader) l = n;
+    CHECK(l != 0);
+  }
+}
+
+TEST_CASE("sleepers of a node that restarted wake at its new incarnation, before its silence") {
+  constexpr std::size_t groups = 5;
+  GroupCluster c(3, groups);
+  lead_all_from_node_1(c, groups);
+  c.run(30);
+  REQUIRE(c.node(3).set->stats().sleeping == groups);
+  c.crash(1);
+  c.restart(1);  // no tick missed: only the incarnation tells
+  c.run(1);
+  CHECK(c.node(3).set->stats().wakes_leader_restarted == groups);
+  CHECK(c.node(3).set->stats().wakes_leader_silent == 0);
+  c.run(40);
+  for (std::uint64_t g = 1; g <= groups; ++g) CHECK(c.leader_of(g) != 0);
 }

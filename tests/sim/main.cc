@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "group_world.h"
 #include "synod/panic.h"
 #include "world.h"
 
@@ -25,11 +26,14 @@ struct Args {
   fmt::print(stderr,
              "synod-sim: {}\n"
              "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
-             "                 [--plant BUG] [--expect-failure] [--verbose] [--hash] [--quiesce]\n"
+             "                 [--groups] [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
+             "                 [--quiesce]\n"
              "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
              "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n"
              "     quiesced_follower_campaigns (caught with --quiesce)\n"
-             "--quiesce: Config::quiesce on, the world as the host's node liveness\n",
+             "     deliver_to_wrong_group sleep_through_dead_leader (caught with --groups)\n"
+             "--quiesce: Config::quiesce on, the world as the host's node liveness\n"
+             "--groups: many Paxos groups on every node (synod::GroupSet), 600 fault ticks\n",
              why);
   std::exit(2);
 }
@@ -42,6 +46,8 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "read_without_confirm") return PlantedBug::read_without_confirm;
   if (s == "config_before_alpha") return PlantedBug::config_before_alpha;
   if (s == "accept_catchup_unasked") return PlantedBug::accept_catchup_unasked;
+  if (s == "deliver_to_wrong_group") return PlantedBug::deliver_to_wrong_group;
+  if (s == "sleep_through_dead_leader") return PlantedBug::sleep_through_dead_leader;
   if (s == "quiesced_follower_campaigns") return PlantedBug::quiesced_follower_campaigns;
   usage("unknown bug " + s);
 }
@@ -58,6 +64,7 @@ std::uint64_t number(const std::string& s) {
 
 Args parse(int argc, char** argv) {
   Args a;
+  bool fault_ticks_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto val = [&]() -> std::string {
@@ -78,7 +85,11 @@ Args parse(int argc, char** argv) {
       if (a.opt.replicas != 3 && a.opt.replicas != 5) usage("--replicas takes 3 or 5");
     } else if (k == "--fault-ticks") {
       a.opt.fault_ticks = number(val());
+      fault_ticks_given = true;
       if (a.opt.fault_ticks < 400) usage("--fault-ticks must be at least 400");
+    } else if (k == "--groups") {
+      a.opt.groups = true;
+      if (!fault_ticks_given) a.opt.fault_ticks = 600;
     } else if (k == "--plant") {
       a.opt.bug = parse_bug(val());
     } else if (k == "--expect-failure") {
@@ -96,12 +107,12 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-void report_failure(std::uint64_t seed, const sim::Result& r) {
+void report_failure(std::uint64_t seed, const sim::Result& r, bool groups) {
   fmt::print("seed {} FAILED: {}\n  scenario: {}\n  trace hash {:016x} after {} events\n", seed,
              r.failure, r.scenario, r.trace_hash, r.events);
   fmt::print("  last events:\n");
   for (const auto& line : r.last_events) fmt::print("    {}\n", line);
-  fmt::print("  replay: synod-sim --seed {} --verbose\n", seed);
+  fmt::print("  replay: synod-sim --seed {}{} --verbose\n", seed, groups ? " --groups" : "");
 }
 
 }  // namespace
@@ -113,7 +124,7 @@ int main(int argc, char** argv) {
   std::uint64_t passed = 0, failed = 0, slots = 0, acked = 0, ops = 0;
   for (std::uint64_t seed = a.first; seed <= a.last; ++seed) {
     a.opt.seed = seed;
-    sim::Result r = sim::run(a.opt);
+    sim::Result r = a.opt.groups ? sim::run_groups(a.opt) : sim::run(a.opt);
     slots += r.chosen_slots;
     acked += r.acknowledged;
     ops += r.ops_checked;
@@ -132,7 +143,7 @@ int main(int argc, char** argv) {
       fmt::print("planted bug caught at seed {}: {}\n", seed, r.failure);
       return 0;
     }
-    report_failure(seed, r);
+    report_failure(seed, r, a.opt.groups);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(

@@ -34,6 +34,8 @@ struct Options {
   std::uint64_t fault_ticks = 1500;
   std::uint64_t liveness_ticks = 1500;  // after faults stop, all must settle within
   PlantedBug bug = PlantedBug::none;
+  // Many groups per node (group_world.h) instead of one cluster.
+  bool groups = false;
   std::size_t trace_keep = 60;
   bool verbose = false;
   // Config::quiesce on every replica; the world plays the host's node

@@ -94,8 +94,11 @@ class GroupSet {
   void tick();
   // A message from peer node `from` (the transport's identity, never read
   // from the frame). A node heartbeat is expanded into its groups'
-  // heartbeats and acks; every other message goes to its group, woken first
-  // (with the silence of its leader's node) when it sleeps.
+  // heartbeats and acks; every other message goes to its group. A sleeping
+  // follower is woken first with the silence of its leader's node, unless
+  // the message comes from that leader: the replica itself tells whether it
+  // confirms its sleep (an ack or the quiesce heartbeat again) or wakes it,
+  // as a sleeping leader does with acks.
   void step(NodeId from, const Message& msg);
 
   // The groups that may have a Ready since the last call (ticked, stepped,
