@@ -211,6 +211,10 @@ TEST_CASE("group host: idle groups fall asleep, cost no Ready loop, and wake for
       if (n->host->stats().groups.sleeping != kGroups) return false;
     return true;
   }));
+  // The acks of the quiesce heartbeats land just after (each confirms the
+  // sleep); from then on nothing reaches a group.
+  std::uint64_t settle = c.nodes[0]->host->stats().ticks + 20;
+  REQUIRE(c.run_until([&] { return c.nodes[0]->host->stats().ticks >= settle; }));
   std::uint64_t runs_asleep = c.nodes[0]->host->stats().ready_runs;
   std::vector<std::uint64_t> wakes_asleep;
   for (auto& n : c.nodes) wakes_asleep.push_back(n->host->stats().groups.wakes_needed);
