@@ -1,6 +1,7 @@
-// Shared by the TCP transport tests: a transport that records what it
-// receives and logs, a loop runner with a deadline, raw sockets to play
-// strangers (plain or TLS), and the hello a stranger sends.
+// Shared by the TCP transport tests (and, through uv_test_cluster.h, the
+// libuv host tests): a transport that records what it receives and logs, a
+// loop runner with a deadline, raw sockets to play strangers (plain or TLS),
+// and the hello a stranger sends.
 #pragma once
 
 #include <arpa/inet.h>
@@ -85,6 +86,14 @@ inline bool run_until(uv_loop_t* loop, const std::function<bool()>& pred, int ms
 inline void run_for(uv_loop_t* loop, int ms) {
   run_until(
       loop, [] { return false; }, ms);
+}
+
+// Stops the transports, runs the loop until their handles closed, and checks
+// that nothing was left open on it.
+inline void stop_all(uv_loop_t* loop, std::initializer_list<TcpNode*> nodes) {
+  for (TcpNode* n : nodes) n->t->stop();
+  uv_run(loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(loop) == 0);
 }
 
 // A blocking client socket from `from_ip` (any 127.x.y.z works on Linux
