@@ -8,12 +8,13 @@ namespace {
 
 // A failed save or sync would make every later assertion meaningless.
 void require_ok(Status s, const char* what) {
-  if (s != Status::ok) throw std::runtime_error(std::string("MemoryStorage ") + what + " failed");
+  if (s != Status::ok) throw std::runtime_error(std::string("storage ") + what + " failed");
 }
 
 }  // namespace
 
-TestCluster::TestCluster(std::size_t voters, Configure configure) {
+TestCluster::TestCluster(std::size_t voters, Configure configure, StorageFor storage_for)
+    : storage_for_(std::move(storage_for)) {
   std::vector<NodeId> ids;
   for (std::uint64_t id = 1; id <= voters; ++id) ids.push_back(NodeId{id});
   for (std::uint64_t id = 1; id <= voters; ++id) {
@@ -61,13 +62,15 @@ void TestCluster::start(std::uint64_t id) {
     n.commands.clear();
     n.applied_slot = Slot{};
   }
-  n.replica = std::make_unique<Replica>(n.config, n.storage);
+  n.durable = storage_for_ ? storage_for_(id) : nullptr;
+  n.replica = std::make_unique<Replica>(n.config, n.store());
 }
 
 void TestCluster::stop(std::uint64_t id) { at(id).replica.reset(); }
 
 void TestCluster::wipe(std::uint64_t id) {
   TestNode& n = at(id);
+  if (n.durable) throw std::logic_error("wipe() empties a MemoryStorage, not a test's own storage");
   n.replica.reset();
   n.storage.wipe();
   n.commands.clear();
@@ -103,11 +106,11 @@ void TestCluster::drain(std::uint64_t id) {
     Ready rd = n.replica->ready();
     // 1. Persist: the snapshot first, then hard state and entries.
     if (rd.snapshot) {
-      require_ok(n.storage.save_snapshot(*rd.snapshot, rd.keep_from), "save_snapshot");
+      require_ok(n.store().save_snapshot(*rd.snapshot, rd.keep_from), "save_snapshot");
       ++n.snapshots_saved;
     }
-    require_ok(n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries), "save");
-    if (rd.must_sync) require_ok(n.storage.sync(), "sync");
+    require_ok(n.store().save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries), "save");
+    if (rd.must_sync) require_ok(n.store().sync(), "sync");
     // 2. Send.
     for (const Message& m : rd.messages) ++sent[m.type];
     wire.insert(wire.end(), rd.messages.begin(), rd.messages.end());
