@@ -28,6 +28,13 @@ TestCluster::TestCluster(std::size_t voters, Configure configure, StorageFor sto
   }
 }
 
+TestCluster TestCluster::alone(std::uint64_t id, std::size_t voters, Configure configure) {
+  TestCluster c(voters, std::move(configure));
+  for (std::uint64_t other = 1; other <= voters; ++other)
+    if (other != id) c.stop(other);
+  return c;
+}
+
 void TestCluster::add(const Config& config) { nodes_[config.id.value].config = config; }
 
 std::string TestNode::image() const {
@@ -136,6 +143,12 @@ void TestCluster::drain(std::uint64_t id) {
     // 5. Advance.
     n.replica->advance(rd);
   }
+}
+
+std::vector<Message> TestCluster::take_wire() {
+  std::vector<Message> out(wire.begin(), wire.end());
+  wire.clear();
+  return out;
 }
 
 void TestCluster::settle(std::size_t max_steps) {

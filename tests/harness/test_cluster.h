@@ -63,6 +63,10 @@ class TestCluster {
 
   // Voters 1..voters, all started.
   explicit TestCluster(std::size_t voters, Configure configure = {}, StorageFor storage_for = {});
+  // Voters 1..voters, only `id` running: the test plays the others, stepping
+  // their messages into node(id) and taking what it sent with take_wire()
+  // (settle() would lose them: their addressees are not running).
+  static TestCluster alone(std::uint64_t id, std::size_t voters, Configure configure = {});
 
   // A node with this Config, not started yet (e.g. a learner to add); for a
   // node already there, replaces the Config its next start() uses.
@@ -90,6 +94,8 @@ class TestCluster {
   // when committed entries do not follow the applied slot one by one (the
   // contract of Ready::committed).
   void drain(std::uint64_t id);
+  // Empties `wire`, handing back what was on it, in order.
+  std::vector<Message> take_wire();
   // Drains every node and delivers one message at a time until no node has
   // a Ready and the wire is empty. Throws when that takes over max_steps
   // deliveries (the cluster never went quiet).
