@@ -34,16 +34,9 @@ TEST_CASE("a silent connection is closed after the handshake deadline") {
 TEST_CASE("a dial that a peer accepts but never answers times out and is redialed") {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(listen(listener, 16) == 0);
-  socklen_t len = sizeof a;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  TcpTransportOptions o = node_options(
-      1, "127.0.0.1:0", {{NodeId{2}, "127.0.0.1:" + std::to_string(ntohs(a.sin_port))}});
+  std::string addr;
+  int listener = raw_listener(16, &addr);
+  TcpTransportOptions o = node_options(1, "127.0.0.1:0", {{NodeId{2}, addr}});
   o.handshake_timeout_ms = 80;
   auto n1 = make_node(&loop, o);
   REQUIRE(n1->t->start() == Status::ok);

@@ -114,6 +114,21 @@ inline int raw_connect(int port, const char* from_ip = nullptr) {
   return fd;
 }
 
+// A blocking listening socket on a free loopback port, to play a peer that
+// accepts and then misbehaves; *address is "127.0.0.1:port".
+inline int raw_listener(int backlog, std::string* address) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(fd, backlog) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  *address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  return fd;
+}
+
 // True once the peer closed fd (recv sees end of stream or a reset).
 inline bool peer_closed(int fd) {
   char b[256];

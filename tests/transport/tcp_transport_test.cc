@@ -149,15 +149,8 @@ TEST_CASE("a connected peer that stops reading makes frames drop at the byte bou
   uv_loop_t loop;
   uv_loop_init(&loop);
   // Node 2 is a raw socket that answers the handshake, then never reads.
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(listen(listener, 1) == 0);
-  socklen_t len = sizeof a;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  std::string addr = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  std::string addr;
+  int listener = raw_listener(1, &addr);
   auto n1 = make(&loop, 1, "127.0.0.1:0", {{NodeId{2}, addr}}, 7, 1 << 20);
   REQUIRE(n1->t->start() == Status::ok);
   int peer = -1;
