@@ -69,7 +69,7 @@ void TestCluster::start(std::uint64_t id) {
     n.commands.clear();
     n.applied_slot = Slot{};
   }
-  n.durable = storage_for_ ? storage_for_(id) : nullptr;
+  n.external_storage = storage_for_ ? storage_for_(id) : nullptr;
   n.replica = std::make_unique<Replica>(n.config, n.store());
 }
 
@@ -77,7 +77,8 @@ void TestCluster::stop(std::uint64_t id) { at(id).replica.reset(); }
 
 void TestCluster::wipe(std::uint64_t id) {
   TestNode& n = at(id);
-  if (n.durable) throw std::logic_error("wipe() empties a MemoryStorage, not a test's own storage");
+  if (n.external_storage)
+    throw std::logic_error("wipe() empties a MemoryStorage, not a test's own storage");
   n.replica.reset();
   n.storage.wipe();
   n.commands.clear();

@@ -28,8 +28,8 @@ namespace synod::test {
 struct TestNode {
   Config config;
   MemoryStorage storage;  // the replica's storage unless the cluster's StorageFor names another
-  Storage* durable = nullptr;        // the storage StorageFor gave at the last start(), if any
-  std::unique_ptr<Replica> replica;  // null while stopped
+  Storage* external_storage = nullptr;  // the storage StorageFor gave at the last start(), if any
+  std::unique_ptr<Replica> replica;     // null while stopped
   // The state machine: the commands applied, in order; its snapshot image is
   // them joined with '\n' (image()), and a restore replaces them.
   std::vector<std::string> commands;
@@ -42,8 +42,8 @@ struct TestNode {
   std::vector<Snapshot> restores;        // snapshots restored, in order
   std::size_t snapshots_saved = 0;
 
-  // The storage the replica runs over: `durable` when set, else `storage`.
-  Storage& store() { return durable ? *durable : storage; }
+  // The storage the replica runs over: external_storage when set, else storage.
+  Storage& store() { return external_storage ? *external_storage : storage; }
 
   std::string image() const;
   // Replaces the state machine with a snapshot's image.
