@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "hash_slot.h"
 #include "kv_command_codec.h"
 #include "refusal.h"
 #include "synod/tcp_address.h"
@@ -103,6 +104,8 @@ void ClusterAdmin::handle(const ClusterCommand& c, Respond reply) {
       return reply(to_resp(Reply::bulk(nodes())));
     case ClusterOp::help:
       return reply(to_resp(cluster_help()));
+    case ClusterOp::keyslot:
+      return reply(to_resp(Reply::integer(key_slot(c.key))));
     case ClusterOp::add_voter:
     case ClusterOp::add_learner:
       return add(c, std::move(reply));

@@ -29,6 +29,8 @@ constexpr std::array kSpecs{
     Spec{"transfer", ClusterOp::transfer, 1, "TRANSFER <id>\n    Hand leadership to a voter."},
     Spec{"nodes", ClusterOp::nodes, 0,
          "NODES\n    The members: id, raft address, client address, flags."},
+    Spec{"keyslot", ClusterOp::keyslot, 1,
+         "KEYSLOT <key>\n    The hash slot of <key> (CRC16 of the key or its {hash tag})."},
     Spec{"help", ClusterOp::help, 0, "HELP\n    This text."},
 };
 
@@ -80,6 +82,10 @@ std::variant<ClusterCommand, Reply> parse_cluster(std::span<const std::string> a
   if (args.size() != spec->words + 1) return wrong_arity(spec->name);
   ClusterCommand c;
   c.op = spec->op;
+  if (c.op == ClusterOp::keyslot) {
+    c.key = args[1];
+    return c;
+  }
   if (spec->words >= 1 && !parse_node(args[1], &c.node)) {
     std::string m = "ERR invalid node id '";
     m.append(std::string_view(args[1]).substr(0, 128));

@@ -7,6 +7,7 @@
 //   CLUSTER DELNODE <id>                                       remove a member
 //   CLUSTER TRANSFER <id>                                      hand leadership over
 //   CLUSTER NODES                                              members, addresses
+//   CLUSTER KEYSLOT <key>                                      the key's hash slot
 //   CLUSTER HELP
 #pragma once
 
@@ -26,6 +27,7 @@ enum class ClusterOp : std::uint8_t {
   remove,
   transfer,
   help,
+  keyslot,  // answered from the key alone (hash_slot.h)
 };
 
 struct ClusterCommand {
@@ -36,6 +38,7 @@ struct ClusterCommand {
   // entry) and where Redis clients do (its --listen). Both host:port.
   std::string raft_address;
   std::string client_address;
+  std::string key;  // keyslot
   friend bool operator==(const ClusterCommand&, const ClusterCommand&) = default;
 };
 

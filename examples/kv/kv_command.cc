@@ -26,6 +26,18 @@ constexpr std::array kSpecs{
     Spec{"incr", Op::incr, 2},
     Spec{"exists", Op::exists, -2},
     Spec{"dbsize", Op::dbsize, 1},
+    Spec{"incrby", Op::incrby, 3},
+    Spec{"decrby", Op::decrby, 3},
+    Spec{"decr", Op::decr, 2},
+    Spec{"getset", Op::getset, 3},
+    Spec{"mset", Op::mset, -3},
+    Spec{"mget", Op::mget, -2},
+    Spec{"msetnx", Op::msetnx, -3},
+    Spec{"multi", Op::multi, 1},
+    Spec{"exec", Op::exec, 1},
+    Spec{"discard", Op::discard, 1},
+    Spec{"watch", Op::watch, -2},
+    Spec{"unwatch", Op::unwatch, 1},
     Spec{"ping", Op::ping, -1},
     Spec{"echo", Op::echo, 2},
     Spec{"info", Op::info, -1},
@@ -138,11 +150,26 @@ Route route_of(Op op) {
     case Op::set:
     case Op::del:
     case Op::incr:
+    case Op::incrby:
+    case Op::decrby:
+    case Op::decr:
+    case Op::getset:
+    case Op::mset:
+    case Op::msetnx:
+    case Op::txn:
       return Route::write;
     case Op::get:
     case Op::exists:
     case Op::dbsize:
+    case Op::mget:
+    case Op::watch_versions:
       return Route::read;
+    case Op::multi:
+    case Op::exec:
+    case Op::discard:
+    case Op::watch:
+    case Op::unwatch:
+      return Route::session;
     case Op::node_addresses:
       return Route::write;
     case Op::cluster:
@@ -158,7 +185,10 @@ Route route_of(Op op) {
 }
 
 std::string_view name_of(Op op) {
-  if (op == Op::node_addresses) return "node_addresses";  // internal: no client name
+  // Internal: no client name.
+  if (op == Op::node_addresses) return "node_addresses";
+  if (op == Op::txn) return "txn";
+  if (op == Op::watch_versions) return "watch_versions";
   for (const Spec& s : kSpecs) {
     if (s.op == op) return s.name;
   }
@@ -179,6 +209,11 @@ std::variant<Request, Reply> parse_request(Command command) {
       return parse_set(std::move(r));
     case Op::ping:
       if (r.args.size() > 1) return wrong_arity("ping");
+      return r;
+    case Op::mset:
+    case Op::msetnx:
+      // Pairs only: Redis counts an odd argument as a wrong arity.
+      if (r.args.size() % 2 != 0) return wrong_arity(spec->name);
       return r;
     case Op::command:
       return parse_command_command(std::move(r));

@@ -35,6 +35,19 @@ enum class Op : std::uint8_t {
   // replica (and every snapshot) knows where members are.
   // args: {id, raft address, client address} once per member, ids decimal.
   node_addresses = 7,
+  incrby = 8,   // INCRBY key increment (checked at apply, as Redis does)
+  decrby = 9,   // DECRBY key decrement
+  decr = 10,    // DECR key
+  getset = 11,  // GETSET key value
+  mset = 12,    // MSET key value [key value ...]
+  mget = 13,    // MGET key [key ...]
+  msetnx = 14,  // MSETNX key value [key value ...]
+  // Internal: the EXEC of a MULTI block, one log entry (txn_codec.h). args:
+  // {watch block, then each queued command's own encoding}.
+  txn = 15,
+  // Internal read, never logged: WATCH asks the versions of its keys
+  // (KvStore::version_of) by ReadIndex. args: {key, ...}.
+  watch_versions = 16,
   // Local operations: answered by the node that got them, never logged.
   ping = 64,        // PING [message]
   echo = 65,        // ECHO message
@@ -43,6 +56,12 @@ enum class Op : std::uint8_t {
   config_get = 68,  // CONFIG GET parameter [parameter ...]
   // Membership: run by the node with its replica (cluster_command.h).
   cluster = 69,  // CLUSTER subcommand [arg ...]
+  // Transactions: the connection's state (txn_session.h), never the node's.
+  multi = 70,    // MULTI
+  exec = 71,     // EXEC
+  discard = 72,  // DISCARD
+  watch = 73,    // WATCH key [key ...]
+  unwatch = 74,  // UNWATCH
 };
 
 enum class Route : std::uint8_t {
@@ -52,6 +71,10 @@ enum class Route : std::uint8_t {
   // CLUSTER: membership changes go to the leader (through the log, but not
   // as a client write), CLUSTER NODES and HELP any node answers.
   cluster,
+  // MULTI, EXEC, DISCARD, WATCH, UNWATCH: the connection's transaction
+  // state (txn_session.h) handles them; EXEC and WATCH then send the node
+  // an internal txn write or watch_versions read.
+  session,
 };
 
 enum class SetCondition : std::uint8_t {
@@ -63,7 +86,11 @@ enum class SetCondition : std::uint8_t {
 struct Request {
   Op op = Op::ping;
   // The arguments after the command name, validated for `op`:
-  //   get, incr: {key}      set: {key, value}     del, exists: {key, ...}
+  //   get, incr, decr: {key}      set, getset: {key, value}
+  //   incrby, decrby: {key, integer text}  mget, del, exists: {key, ...}
+  //   mset, msetnx: {key, value} * n, n >= 1
+  //   txn: {watch block, encoded command, ...} (txn_codec.h)
+  //   watch_versions, watch: {key, ...}  multi, exec, discard, unwatch: {}
   //   dbsize: {}            ping: {} or {message} echo: {message}
   //   info: {section, ...}  command: {subcommand, ...} or {}
   //   config_get: {parameter, ...}

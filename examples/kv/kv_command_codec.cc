@@ -16,6 +16,14 @@ bool is_logged(Op op) {
     case Op::exists:
     case Op::dbsize:
     case Op::node_addresses:
+    case Op::incrby:
+    case Op::decrby:
+    case Op::decr:
+    case Op::getset:
+    case Op::mset:
+    case Op::mget:
+    case Op::msetnx:
+    case Op::txn:
       return true;
     default:
       return false;
@@ -28,11 +36,21 @@ bool arity_valid(Op op, std::uint64_t count) {
   switch (op) {
     case Op::get:
     case Op::incr:
+    case Op::decr:
       return count == 1;
     case Op::set:
+    case Op::getset:
+    case Op::incrby:
+    case Op::decrby:
       return count == 2;
     case Op::del:
     case Op::exists:
+    case Op::mget:
+      return count >= 1;
+    case Op::mset:
+    case Op::msetnx:
+      return count >= 2 && count % 2 == 0;
+    case Op::txn:  // the watch block, then zero or more commands
       return count >= 1;
     case Op::dbsize:
       return count == 0;

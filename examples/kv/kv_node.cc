@@ -230,6 +230,10 @@ void KvNode::handle(Request request, RespServer::Reply reply) {
     reply(to_resp(answer_local(request, sections)));
     return;
   }
+  if (route == Route::session) {
+    // The RESP server's TxnSession answers these; none reaches the node.
+    return reply("-ERR transaction command outside a client session\r\n");
+  }
   if (route == Route::cluster) {
     auto parsed = parse_cluster(request.args);
     if (auto* bad = std::get_if<Reply>(&parsed)) return reply(to_resp(*bad));

@@ -19,7 +19,11 @@ constexpr std::uint64_t kFnvPrime = 0x100000001b3ull;
 constexpr std::string_view kSnapshotMagic = "SKVSNAP1";
 // The same, then the member addresses (only when there are any).
 constexpr std::string_view kSnapshotMagicAddresses = "SKVSNAP2";
+// With the counters and each key's version (KvStore::version_of), then the
+// member addresses (a count, maybe zero).
+constexpr std::string_view kSnapshotMagicVersions = "SKVSNAP3";
 static_assert(kSnapshotMagic.size() == kSnapshotMagicAddresses.size());
+static_assert(kSnapshotMagic.size() == kSnapshotMagicVersions.size());
 constexpr std::size_t kChecksumBytes = 8;
 
 std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) {
@@ -90,6 +94,7 @@ bool parse_id(std::string_view text, std::uint64_t* id) {
 }  // namespace
 
 Reply KvStore::apply(std::string_view log_command) {
+  ++log_commands_;  // counted even when malformed: the same on every replica
   // Cannot come from our own encode(); answering the same error everywhere
   // keeps replicas identical even if a bad entry got into the log.
   if (!decode_view(log_command, &decoded_)) return Reply::error("ERR malformed log command");
@@ -111,19 +116,27 @@ Reply KvStore::execute(Request r) {
     }
     case Op::set:
       return set(r.condition, std::move(r.args[0]), std::move(r.args[1]));
-    case Op::del: {
-      std::int64_t removed = 0;
-      for (const auto& key : r.args) {
-        auto it = data_.find(key);
-        if (it == data_.end()) continue;
-        uncount(it->first, it->second);
-        data_.erase(it);
-        ++removed;
-      }
-      return Reply::integer(removed);
-    }
+    case Op::del:
+      return del(r);
     case Op::incr:
-      return incr(r.args[0]);
+      return add(r.args[0], 1);
+    case Op::decr:
+      return add(r.args[0], -1);
+    case Op::incrby:
+    case Op::decrby:
+      return add_parsed(r);
+    case Op::getset:
+      return getset(r);
+    case Op::mset:
+      return mset(r, false);
+    case Op::msetnx:
+      return mset(r, true);
+    case Op::mget:
+      return mget(r);
+    case Op::txn:
+      return txn(r);
+    case Op::watch_versions:
+      return watch_versions(r);
     case Op::exists: {
       // Redis counts a key once per mention: EXISTS k k answers 2.
       std::int64_t found = 0;
@@ -150,38 +163,102 @@ Reply KvStore::set(SetCondition condition, Key&& key, Value&& value) {
   if (condition == SetCondition::if_absent && present) return Reply::null();
   if (condition == SetCondition::if_present && !present) return Reply::null();
   if (present) {
-    uncount(it->first, it->second);
-    it->second = std::forward<Value>(value);
+    uncount(it->first, it->second.value);
+    it->second.value = std::forward<Value>(value);
   } else {
-    it = data_.emplace(std::string(std::forward<Key>(key)), std::string(std::forward<Value>(value)))
+    it = data_
+             .emplace(std::string(std::forward<Key>(key)),
+                      Entry{std::string(std::forward<Value>(value)), 0})
              .first;
   }
-  count(it->first, it->second);
+  it->second.version = log_commands_;
+  count(it->first, it->second.value);
   return Reply::ok();
 }
 
-Reply KvStore::incr(const std::string& key) {
+template <typename Key, typename Value>
+void KvStore::put(Key&& key, Value&& value) {
+  set(SetCondition::always, std::forward<Key>(key), std::forward<Value>(value));
+}
+
+// INCR, DECR, INCRBY, DECRBY: Redis's checks and texts.
+Reply KvStore::add(const std::string& key, std::int64_t delta) {
   auto it = data_.find(key);
   std::int64_t value = 0;
-  if (it != data_.end() && !parse_redis_int64(it->second, &value)) {
+  if (it != data_.end() && !parse_redis_int64(it->second.value, &value)) {
     return Reply::error("ERR value is not an integer or out of range");
   }
-  if (value == std::numeric_limits<std::int64_t>::max()) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  if ((delta > 0 && value > kMax - delta) || (delta < 0 && value < kMin - delta)) {
     return Reply::error("ERR increment or decrement would overflow");
   }
-  ++value;
+  value += delta;
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
   (void)ec;  // 20 characters always fit an int64
-  std::string text(buf, end);
-  if (it != data_.end()) {
-    uncount(it->first, it->second);
-    it->second = std::move(text);
-  } else {
-    it = data_.emplace(key, std::move(text)).first;
-  }
-  count(it->first, it->second);
+  put(key, std::string_view(buf, static_cast<std::size_t>(end - buf)));
   return Reply::integer(value);
+}
+
+Reply KvStore::add_parsed(const Request& r) {
+  std::int64_t amount = 0;
+  if (!parse_redis_int64(r.args[1], &amount)) {
+    return Reply::error("ERR value is not an integer or out of range");
+  }
+  if (r.op == Op::incrby) return add(r.args[0], amount);
+  // Its negation does not fit: Redis refuses it before looking at the key.
+  if (amount == std::numeric_limits<std::int64_t>::min()) {
+    return Reply::error("ERR decrement would overflow");
+  }
+  return add(r.args[0], -amount);
+}
+
+Reply KvStore::getset(const Request& r) {
+  const std::string* old = find(r.args[0]);
+  Reply reply = old ? Reply::bulk(*old) : Reply::null();
+  put(r.args[0], r.args[1]);
+  return reply;
+}
+
+// MSET, and MSETNX (only_if_none): all pairs, or with MSETNX none when any
+// key exists. Later pairs win over earlier ones with the same key.
+Reply KvStore::mset(const Request& r, bool only_if_none) {
+  if (only_if_none) {
+    for (std::size_t i = 0; i < r.args.size(); i += 2) {
+      if (data_.contains(r.args[i])) return Reply::integer(0);
+    }
+  }
+  for (std::size_t i = 0; i + 1 < r.args.size(); i += 2) put(r.args[i], r.args[i + 1]);
+  return only_if_none ? Reply::integer(1) : Reply::ok();
+}
+
+Reply KvStore::mget(const Request& r) const {
+  std::vector<Reply> values;
+  values.reserve(r.args.size());
+  for (const auto& key : r.args) {
+    const std::string* v = find(key);
+    values.push_back(v ? Reply::bulk(*v) : Reply::null());
+  }
+  return Reply::array(std::move(values));
+}
+
+Reply KvStore::del(const Request& r) {
+  std::int64_t removed = 0;
+  for (const auto& key : r.args) {
+    auto it = data_.find(key);
+    if (it == data_.end()) continue;
+    uncount(it->first, it->second.value);
+    data_.erase(it);
+    ++removed;
+  }
+  if (removed > 0) delete_version_ = log_commands_;
+  return Reply::integer(removed);
+}
+
+std::uint64_t KvStore::version_of(std::string_view key) const {
+  auto it = data_.find(key);
+  return it == data_.end() ? delete_version_ : it->second.version;
 }
 
 // All or nothing: a bad id changes no address, on every replica alike.
@@ -203,7 +280,7 @@ Reply KvStore::set_addresses(const Request& r) {
 
 const std::string* KvStore::find(std::string_view key) const {
   auto it = data_.find(key);
-  return it == data_.end() ? nullptr : &it->second;
+  return it == data_.end() ? nullptr : &it->second.value;
 }
 
 std::uint64_t KvStore::pair_hash(std::string_view key, std::string_view value) {
@@ -222,7 +299,7 @@ void KvStore::uncount(std::string_view key, std::string_view value) {
 
 std::uint64_t KvStore::recompute_digest() const {
   std::uint64_t sum = 0;
-  for (const auto& [k, v] : data_) sum += pair_hash(k, v);
+  for (const auto& [k, e] : data_) sum += pair_hash(k, e.value);
   return sum;
 }
 
@@ -233,8 +310,10 @@ std::uint64_t KvStore::recompute_digest() const {
 // FNV-1a of all that as 8 bytes little-endian. Canonical: equal states,
 // equal bytes.
 std::string KvStore::snapshot() const {
+  // Versions never exceed log_commands_: with none applied, all are zero.
+  if (log_commands_ > 0) return snapshot_versioned();
   std::size_t size = kSnapshotMagic.size() + 20 + kChecksumBytes;
-  for (const auto& [k, v] : data_) size += 20 + k.size() + v.size();
+  for (const auto& [k, e] : data_) size += 20 + k.size() + e.value.size();
   for (const auto& [id, a] : addresses_) size += 30 + a.raft.size() + a.client.size();
   std::string out;
   out.reserve(size);
@@ -243,8 +322,8 @@ std::string KvStore::snapshot() const {
   for (const auto* kv : sorted_entries(data_)) {
     put_varint(&out, kv->first.size());
     out.append(kv->first);
-    put_varint(&out, kv->second.size());
-    out.append(kv->second);
+    put_varint(&out, kv->second.value.size());
+    out.append(kv->second.value);
   }
   if (!addresses_.empty()) {
     put_varint(&out, addresses_.size());
@@ -260,13 +339,49 @@ std::string KvStore::snapshot() const {
   return out;
 }
 
+// SKVSNAP3: magic, varint log_commands_, varint delete_version_, varint
+// count, then per pair in key order key, value (each varint length and
+// bytes) and varint version; then a varint count of member addresses (zero
+// allowed) and each as in SKVSNAP2; last the FNV-1a as in SKVSNAP1.
+std::string KvStore::snapshot_versioned() const {
+  std::size_t size = kSnapshotMagicVersions.size() + 40 + kChecksumBytes;
+  for (const auto& [k, e] : data_) size += 30 + k.size() + e.value.size();
+  for (const auto& [id, a] : addresses_) size += 30 + a.raft.size() + a.client.size();
+  std::string out;
+  out.reserve(size);
+  out.append(kSnapshotMagicVersions);
+  put_varint(&out, log_commands_);
+  put_varint(&out, delete_version_);
+  put_varint(&out, data_.size());
+  for (const auto* kv : sorted_entries(data_)) {
+    put_varint(&out, kv->first.size());
+    out.append(kv->first);
+    put_varint(&out, kv->second.value.size());
+    out.append(kv->second.value);
+    put_varint(&out, kv->second.version);
+  }
+  put_varint(&out, addresses_.size());
+  for (const auto& [id, a] : addresses_) {
+    put_varint(&out, id);
+    put_varint(&out, a.raft.size());
+    out.append(a.raft);
+    put_varint(&out, a.client.size());
+    out.append(a.client);
+  }
+  put_u64_le(&out, fnv1a(kFnvOffset, out));
+  return out;
+}
+
 namespace {
 
-// The SKVSNAP2 tail: ids strictly increasing (canonical), each one valid.
-bool get_addresses(std::string_view* body, MemberAddresses* out) {
+// The address tail: ids strictly increasing (canonical), each one valid.
+// SKVSNAP2 has at least one member (else it is SKVSNAP1); SKVSNAP3 may
+// have none.
+bool get_addresses(std::string_view* body, MemberAddresses* out, bool may_be_empty) {
   std::uint64_t count = 0;
   // Each member takes at least three bytes, which bounds the loop.
-  if (!get_varint(body, &count) || count == 0 || count > body->size() / 3) return false;
+  if (!get_varint(body, &count) || count > body->size() / 3) return false;
+  if (count == 0 && !may_be_empty) return false;
   std::uint64_t previous = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
     std::uint64_t id = 0;
@@ -286,8 +401,15 @@ bool KvStore::restore(std::string_view bytes) {
   std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
   if (get_u64_le(bytes.substr(body.size())) != fnv1a(kFnvOffset, body)) return false;
   bool with_addresses = body.starts_with(kSnapshotMagicAddresses);
-  if (!with_addresses && !body.starts_with(kSnapshotMagic)) return false;
+  bool with_versions = body.starts_with(kSnapshotMagicVersions);
+  if (!with_addresses && !with_versions && !body.starts_with(kSnapshotMagic)) return false;
   body.remove_prefix(kSnapshotMagic.size());
+  std::uint64_t log_commands = 0, delete_version = 0;
+  if (with_versions) {
+    // An image with no command applied is written as SKVSNAP1 or 2.
+    if (!get_varint(&body, &log_commands) || log_commands == 0) return false;
+    if (!get_varint(&body, &delete_version) || delete_version > log_commands) return false;
+  }
   std::uint64_t count = 0;
   // Each pair takes at least two bytes, which bounds the reserve below.
   if (!get_varint(&body, &count) || count > body.size() / 2) return false;
@@ -300,17 +422,22 @@ bool KvStore::restore(std::string_view bytes) {
     if (!get_field(&body, &key) || !get_field(&body, &value)) return false;
     // Strictly increasing keys: no duplicates, and only the canonical form.
     if (i > 0 && key <= previous) return false;
-    restored.emplace(key, value);
+    std::uint64_t version = 0;
+    if (with_versions && (!get_varint(&body, &version) || version > log_commands)) return false;
+    restored.emplace(key, Entry{std::string(value), version});
     digest += pair_hash(key, value);
     data_bytes += key.size() + value.size();
     previous = key;
   }
   MemberAddresses addresses;
-  if (with_addresses && !get_addresses(&body, &addresses)) return false;
+  if ((with_addresses || with_versions) && !get_addresses(&body, &addresses, with_versions))
+    return false;
   if (!body.empty()) return false;
   data_.swap(restored);
   digest_ = digest;
   data_bytes_ = data_bytes;
+  log_commands_ = log_commands;
+  delete_version_ = delete_version;
   if (addresses != addresses_) {
     addresses_.swap(addresses);
     ++addresses_version_;

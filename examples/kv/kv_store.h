@@ -34,11 +34,23 @@ class KvStore {
  public:
   // Applies one log command (kv_command_codec.h) and returns the client's
   // reply. Malformed bytes change nothing and answer
-  // "ERR malformed log command", identically on every replica.
+  // "ERR malformed log command", identically on every replica. Each call
+  // counts one log command (log_commands()); the keys it writes take that
+  // count as their version.
   Reply apply(std::string_view log_command);
   // Applies a decoded request. Precondition: route_of(request.op) != local.
   // Takes it by value so SET moves its key and value into the map.
   Reply execute(Request request);
+
+  // The version WATCH records and a transaction's check compares
+  // (docs/kv.md, "Transactions"): a present key's is the log_commands()
+  // count of the command that last wrote it; an absent key's is that of the
+  // last command that deleted any key, so a key deleted (or deleted and
+  // re-created) after WATCH counts as changed. Part of the replicated state
+  // (in snapshots), so every replica's check agrees.
+  std::uint64_t version_of(std::string_view key) const;
+  // Log commands applied so far (restored from snapshots).
+  std::uint64_t log_commands() const { return log_commands_; }
 
   // User keys only: member addresses are not keys.
   std::size_t key_count() const { return data_.size(); }
@@ -68,9 +80,12 @@ class KvStore {
   // Deterministic on every platform, so replicas agree.
   static std::uint64_t pair_hash(std::string_view key, std::string_view value);
 
-  // The whole state as bytes, canonical (keys in order), checksummed. The
-  // format of a store that never logged an address is the one of earlier
-  // releases (SKVSNAP1); with addresses it is SKVSNAP2. restore() reads both.
+  // The whole state as bytes, canonical (keys in order), checksummed. A
+  // store that applied a log command writes SKVSNAP3 (with key versions);
+  // one that never did (only execute() or a restored versionless image)
+  // writes the earlier formats: SKVSNAP1, or SKVSNAP2 with member
+  // addresses. restore() reads all three (an earlier format's keys have
+  // version 0).
   std::string snapshot() const;
   // Replaces the state with a snapshot. Returns false, leaving the state
   // unchanged, if `bytes` is not a well-formed snapshot.
@@ -83,20 +98,37 @@ class KvStore {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
+  struct Entry {
+    std::string value;
+    std::uint64_t version = 0;  // version_of()
+  };
+  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
 
   // Key and Value: std::string (moved in) or std::string_view (copied once).
   template <typename Key, typename Value>
   Reply set(SetCondition condition, Key&& key, Value&& value);
-  Reply incr(const std::string& key);
+  template <typename Key, typename Value>
+  void put(Key&& key, Value&& value);
+  Reply add(const std::string& key, std::int64_t delta);
+  Reply add_parsed(const Request& r);  // INCRBY, DECRBY: the amount checked here
+  Reply getset(const Request& r);
+  Reply mset(const Request& r, bool only_if_none);
+  Reply mget(const Request& r) const;
+  Reply del(const Request& r);
+  // Op::txn (kv_store_txn.cc): the watch check, then each command in turn.
+  Reply txn(const Request& r);
+  Reply watch_versions(const Request& r) const;
+  std::string snapshot_versioned() const;  // SKVSNAP3
   Reply set_addresses(const Request& request);
   // Keep digest_ and data_bytes_ in step with a pair added or removed.
   void count(std::string_view key, std::string_view value);
   void uncount(std::string_view key, std::string_view value);
 
   Map data_;
-  RequestView decoded_;       // apply()'s scratch, so decoding allocates nothing
-  std::uint64_t digest_ = 0;  // recompute_digest(), maintained on every change
+  std::uint64_t log_commands_ = 0;    // apply() calls: the version of its writes
+  std::uint64_t delete_version_ = 0;  // log_commands_ of the last deletion
+  RequestView decoded_;               // apply()'s scratch, so decoding allocates nothing
+  std::uint64_t digest_ = 0;          // recompute_digest(), maintained on every change
   std::uint64_t data_bytes_ = 0;
   MemberAddresses addresses_;
   std::uint64_t addresses_version_ = 0;

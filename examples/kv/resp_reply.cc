@@ -55,6 +55,8 @@ void ReplyWriter::reply(const Reply& r) {
       array_header(r.elements.size());
       for (const Reply& e : r.elements) reply(e);
       return;
+    case Reply::Kind::null_array:
+      return null_array();
   }
 }
 

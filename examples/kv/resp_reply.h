@@ -14,12 +14,13 @@ namespace synod::kv {
 // about connections and tests can compare answers.
 struct Reply {
   enum class Kind : std::uint8_t {
-    simple,   // +str
-    error,    // -str; str starts with the error code, e.g. "ERR ..."
-    integer,  // :num
-    bulk,     // $len str, binary safe
-    null,     // $-1, the null bulk string
-    array,    // *n elements
+    simple,      // +str
+    error,       // -str; str starts with the error code, e.g. "ERR ..."
+    integer,     // :num
+    bulk,        // $len str, binary safe
+    null,        // $-1, the null bulk string
+    array,       // *n elements
+    null_array,  // *-1: EXEC of a transaction a WATCHed key change aborted
   };
   Kind kind = Kind::null;
   std::string str;              // simple, error, bulk
@@ -34,6 +35,7 @@ struct Reply {
   static Reply bulk(std::string s) { return {Kind::bulk, std::move(s), 0, {}}; }
   static Reply null() { return {}; }
   static Reply array(std::vector<Reply> items) { return {Kind::array, {}, 0, std::move(items)}; }
+  static Reply null_array() { return {Kind::null_array, {}, 0, {}}; }
 
   bool is_error() const { return kind == Kind::error; }
   friend bool operator==(const Reply&, const Reply&) = default;

@@ -4,12 +4,14 @@
 
 #include <deque>
 #include <optional>
+#include <tuple>
 
 #include "client_auth.h"
 #include "resp_parser.h"
 #include "synod/tcp_address.h"
 #include "tls_context.h"
 #include "tls_session.h"
+#include "txn_session.h"
 
 namespace synod::kv {
 
@@ -36,6 +38,9 @@ constexpr std::size_t kWriteBufsMax = 256;
 // A TLS client that has not finished its handshake by then is closed (a
 // half-open handshake would otherwise hold a client slot for ever).
 constexpr std::uint64_t kTlsHandshakeMs = 10'000;
+// Commands one connection may queue between MULTI and EXEC (the bytes are
+// bounded by the longest command the log takes).
+constexpr std::size_t kTxnCommandsMax = 10000;
 
 std::string peer_name(const uv_tcp_t* tcp, sockaddr_storage* addr) {
   int len = sizeof *addr;
@@ -56,7 +61,11 @@ std::string peer_name(const uv_tcp_t* tcp, sockaddr_storage* addr) {
 
 struct RespServer::Client {
   Client(RespServer* s, ParserLimits parser_limits, std::uint64_t client_id)
-      : server(s), parser(parser_limits), id(client_id), gate(&s->limits_.password, client_id) {}
+      : server(s),
+        parser(parser_limits),
+        id(client_id),
+        gate(&s->limits_.password, client_id),
+        txn(TxnLimits{kTxnCommandsMax, s->limits_.command_bytes_max}) {}
 
   RespServer* server = nullptr;
   uv_tcp_t tcp{};
@@ -65,6 +74,9 @@ struct RespServer::Client {
   std::uint64_t id = 0;
   std::string addr = "?";  // ip:port, for log lines
   AuthGate gate;
+  TxnSession txn;  // MULTI / EXEC / WATCH state
+  // Where the versions of each WATCH read not yet submitted go, in order.
+  std::deque<std::pair<std::shared_ptr<WatchList>, std::size_t>> watch_targets;
   // Replies in request order. Invariant: slots_[i] answers request base_ + i.
   std::deque<std::optional<std::string>> slots;
   std::uint64_t base = 0;
@@ -120,7 +132,9 @@ RespServer::~RespServer() = default;
 
 // A read waits for this client's earlier writes (Redis's per-connection
 // order) and for room under kReadsSubmittedMax.
+// An EXEC also waits for the versions its WATCHes read.
 bool RespServer::must_wait(const Client& c, const Request& request) {
+  if (request.op == Op::txn && !c.txn.exec_ready()) return true;
   return route_of(request.op) == Route::read &&
          (c.writes_in_flight > 0 || c.reads_submitted >= kReadsSubmittedMax);
 }
@@ -202,7 +216,8 @@ std::vector<InfoSection> RespServer::info() const {
                      {"protocol_errors", n(s.protocol_errors)},
                      {"acl_access_denied_auth", n(s.acl_access_denied_auth)},
                      {"noauth_refusals", n(s.noauth_refusals)},
-                     {"tls_failures", n(s.tls_failures)}}};
+                     {"tls_failures", n(s.tls_failures)},
+                     {"txn_queue_refusals", n(s.txn_queue_refusals)}}};
   return {clients, stats};
 }
 
@@ -338,10 +353,21 @@ void RespServer::dispatch(const std::shared_ptr<Client>& c, std::vector<std::str
   }
   auto parsed = parse_request(std::move(args));
   if (auto* reply = std::get_if<kv::Reply>(&parsed)) {
-    c->slots.back() = to_resp(*reply);
+    c->slots.back() = to_resp(c->txn.on_error(std::move(*reply)));
     return;
   }
   Request& request = std::get<Request>(parsed);
+  // Outside MULTI an ordinary command passes by the session untouched.
+  if (c->txn.in_multi() || route_of(request.op) == Route::session) {
+    TxnSession::Step step = c->txn.on_request(std::move(request));
+    if (step.over_limit) ++stats_.txn_queue_refusals;
+    if (step.kind == TxnSession::Step::Kind::reply) {
+      c->slots.back() = to_resp(step.reply);
+      return;
+    }
+    if (step.watch) c->watch_targets.emplace_back(std::move(step.watch), step.watch_from);
+    request = std::move(step.request);
+  }
   for (const std::string& a : request.args) c->pending_request_bytes += a.size();
   if (!c->held.empty() || must_wait(*c, request)) {
     c->held.emplace_back(seq, std::move(request));
@@ -357,17 +383,34 @@ void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Req
   if (read) ++c->reads_submitted;
   std::size_t bytes = 0;
   for (const std::string& a : request.args) bytes += a.size();
+  // EXEC's watch block is filled now, its WATCH reads all back (must_wait).
+  if (request.op == Op::txn) request.args[0] = c->txn.take_watch_block();
+  std::shared_ptr<WatchList> watch;
+  std::size_t watch_from = 0, watch_count = 0;
+  if (request.op == Op::watch_versions && !c->watch_targets.empty()) {
+    std::tie(watch, watch_from) = std::move(c->watch_targets.front());
+    c->watch_targets.pop_front();
+    watch_count = request.args.size();
+  }
   std::weak_ptr<Client> weak = c;
-  handler_(std::move(request), [weak, seq, write, read, bytes](std::string resp) {
-    auto client = weak.lock();
-    if (!client || client->closing || seq < client->base) return;
-    client->slots[seq - client->base] = std::move(resp);
-    client->pending_request_bytes -= bytes;
-    if (read) --client->reads_submitted;
-    if (write) --client->writes_in_flight;
-    client->server->release(client);
-    client->server->flush_soon(client);
-  });
+  handler_(std::move(request),
+           [weak, seq, write, read, bytes, watch, watch_from, watch_count](std::string resp) {
+             auto client = weak.lock();
+             if (!client || client->closing || seq < client->base) return;
+             if (watch) {
+               // WATCH answers OK once its versions are known; a failed read (say
+               // -MOVED) is the client's answer, and its keys abort the next EXEC.
+               auto versions = parse_versions_reply(resp, watch_count);
+               resolve_watch(*watch, watch_from, watch_count, versions);
+               if (versions) resp = "+OK\r\n";
+             }
+             client->slots[seq - client->base] = std::move(resp);
+             client->pending_request_bytes -= bytes;
+             if (read) --client->reads_submitted;
+             if (write) --client->writes_in_flight;
+             client->server->release(client);
+             client->server->flush_soon(client);
+           });
 }
 
 void RespServer::flush_soon(const std::shared_ptr<Client>& c) {
@@ -550,6 +593,7 @@ void RespServer::close(Client& c) {
   c.out.clear();  // the unread replies go now, not when libuv is done
   c.out_bytes = 0;
   c.held.clear();
+  c.watch_targets.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), [](uv_handle_t* h) {
     auto* client = static_cast<Client*>(h->data);
     RespServer* server = client->server;

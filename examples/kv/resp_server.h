@@ -40,7 +40,8 @@ struct ClientStats {
   std::uint64_t protocol_errors = 0;                   // malformed or oversize requests
   std::uint64_t acl_access_denied_auth = 0;            // wrong AUTH / HELLO AUTH password
   std::uint64_t noauth_refusals = 0;                   // commands refused before AUTH
-  std::uint64_t tls_failures = 0;  // TLS handshakes that failed or did not finish in time
+  std::uint64_t tls_failures = 0;        // TLS handshakes that failed or did not finish in time
+  std::uint64_t txn_queue_refusals = 0;  // commands over a MULTI queue's bounds (txn_session.h)
 };
 
 class RespServer {

@@ -23,6 +23,8 @@ class FollowerReads {
   // Requests unanswered for two election timeouts fail (the leader or the
   // messages are gone): nothing was read, the host retries.
   void tick();
+  // No read waits for its leader's answer (a replica sleeps only then).
+  bool idle() const { return waiting_.empty(); }
 
  private:
   struct Waiting {

@@ -31,6 +31,12 @@ class Learner {
   void compact(const Snapshot& snap);
   // A snapshot is arriving from a peer.
   bool installing() const { return receiver_.active(); }
+  // Catching up: a request is outstanding, or a peer reported chosen slots
+  // this replica lacks. Quiescence waits for it (quiescence.cc). A snapshot
+  // half received is not: its source may be gone for good, and a replica
+  // that still lacks slots is behind, which keeps its leader awake anyway.
+  // Nor is a transfer this replica serves: its receiver is behind too.
+  bool busy() const { return requesting_ || ctx_.log.commit() < known_commit_; }
   const SnapshotReceiver& receiver() const { return receiver_; }
 
   Slot applied() const { return applied_; }

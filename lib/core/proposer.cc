@@ -85,22 +85,33 @@ void Proposer::on_read_index_request(const Message& msg) {
   ctx_.send(std::move(r));
 }
 
-void Proposer::tick() {
+bool Proposer::tick(bool may_quiesce) {
   ++now_;
   reads_.set_now(now_);
-  if (!leading()) return;
+  if (!leading()) return false;
   ctx_.ticks_since_leader = 0;
   LeaderState& l = leader();
   // Lease reads: an old leader may still answer reads from its lease for an
   // election timeout; nothing is chosen in this ballot before it ran out.
   if (l.lease_wait > 0 && --l.lease_wait == 0) send_admitted();
   bool heartbeat_due = ++l.ticks_since_heartbeat >= ctx_.config.heartbeat_ticks;
+  if (may_quiesce && heartbeat_due) {
+    SYNOD_ASSERT(idle_leader(), "a quiesce heartbeat from a leader with work left");
+    // Check-quorum first: a leader that steps down this tick must not put
+    // its followers to sleep under it. Idle, it has nothing to resend or
+    // hand over.
+    check_quorum();
+    if (!leading()) return false;
+    send_heartbeats(/*quiesce=*/true);
+    return true;
+  }
   if (heartbeat_due) {
     send_heartbeats();
     resend_unacked();
   }
   tick_transfer(heartbeat_due);
   check_quorum();  // last: it may step down
+  return false;
 }
 
 }  // namespace synod::detail

@@ -81,7 +81,16 @@ class Proposer {
   void flush();
   bool can_flush() const;
   // Leader: heartbeats, resends and check-quorum. Candidate: resends.
-  void tick();
+  // may_quiesce (quiescence.cc decided the group is idle): the heartbeat
+  // due this tick, if any, goes out marked quiesce; true when it did and the
+  // replica still leads, so it falls asleep.
+  bool tick(bool may_quiesce = false);
+  // Quiescence: a leader with nothing queued, in flight, pending or waiting
+  // (proposer_leader.cc). The caller checks the rest (its peers' commits).
+  bool idle_leader() const;
+  // A sleeping leader wakes: its lease is spent, check-quorum starts a new
+  // window, and heartbeats go out at once.
+  void on_wake();
 
  private:
   using PeerPromise = CandidateState::PeerPromise;
@@ -111,7 +120,7 @@ class Proposer {
   void assign_slot(const Value& v, std::uint32_t tickets);
   void send_accepts(Slot lo, Slot hi, VoterMask skip);
   void send_admitted();
-  void send_heartbeats();
+  void send_heartbeats(bool quiesce = false);
   void resend_unacked();
   void ack(Slot lo, Slot hi, VoterMask who);
   void commit_chosen_prefix();

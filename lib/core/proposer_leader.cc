@@ -190,7 +190,7 @@ void Proposer::commit_chosen_prefix() {
   send_admitted();  // the window moved
 }
 
-void Proposer::send_heartbeats() {
+void Proposer::send_heartbeats(bool quiesce) {
   leader().ticks_since_heartbeat = 0;
   Slot round{reads_.next_round()};
   for (NodeId v : ctx_.quorum.members()) {
@@ -201,8 +201,31 @@ void Proposer::send_heartbeats() {
     m.ballot = ballot_;
     m.slot = round;
     m.commit = ctx_.log.commit();
+    m.quiesce = quiesce;
     ctx_.send(std::move(m));
   }
+}
+
+bool Proposer::idle_leader() const {
+  if (!leading() || transferring() || !reads_.idle() || config_busy()) return false;
+  const LeaderState& l = leader();
+  // A learner still to promote keeps it awake; an id wanted whose addition
+  // was never chosen (or that is a voter already) is never promoted by this
+  // leader, so it does not.
+  for (NodeId id : l.promote_wanted)
+    if (ctx_.quorum.latest().is_learner(id)) return false;
+  return l.pending.empty() && !l.pending_config && !filling_to_config() && l.inflight.empty() &&
+         l.next_slot == ctx_.log.commit().next() && l.lease_wait == 0;
+}
+
+void Proposer::on_wake() {
+  if (!leading()) return;
+  // Its clock stood still while it slept: no lease may rest on it.
+  reads_.spend_lease();
+  LeaderState& l = leader();
+  l.heard = 0;
+  l.ticks_in_quorum_window = 0;
+  send_heartbeats();
 }
 
 // Accepts lost on the way are sent again to the peers that have not answered.

@@ -120,6 +120,14 @@ void ReadIndex::confirm(std::uint64_t round) {
   sent_at_.erase(sent_at_.begin(), sent_at_.upper_bound(round));
 }
 
+void ReadIndex::spend_lease() {
+  SYNOD_ASSERT(idle(), "a lease spent while {} reads wait", pending_.size() + early_.size());
+  acks_.clear();
+  sent_at_.clear();
+  lease_until_ = 0;
+  SYNOD_ASSERT(!lease_held(), "a lease kept after waking");
+}
+
 void ReadIndex::abandon(NodeId hint) {
   for (const Asker& a : early_) answer(a, {}, false, hint);
   for (const Pending& p : pending_) answer(p.asker, {}, false, hint);

@@ -50,6 +50,12 @@ class ReadIndex {
   void set_now(std::uint64_t now) { now_ = now; }
   // The lease holds now (lease_reads only).
   bool lease_held() const { return lease_until_ > now_; }
+  // No read waits (a leader sleeps only then: quiescence.cc).
+  bool idle() const { return early_.empty() && pending_.empty(); }
+  // A leader woke from quiescence: its clock stood still while it slept, so
+  // the lease it holds, and any lease a round sent before the sleep would
+  // grant, are measured from a time long past. Both are dropped.
+  void spend_lease();
 
  private:
   struct Asker {

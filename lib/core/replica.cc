@@ -89,8 +89,13 @@ void Replica::Core::reset_election_timer() {
 }
 
 void Replica::Core::tick() {
+  maybe_sleep_deferred();
+  if (sleep_.asleep) {
+    tick_asleep();
+    return;
+  }
   if (!proposer.leading()) ++ctx.ticks_since_leader;
-  proposer.tick();
+  if (proposer.tick(leader_may_sleep())) fall_asleep_leading();
   SYNOD_ASSERT(!proposer.leading() || ctx.leader == ctx.self(), "leading, yet following {}",
                ctx.leader.value);
   learner.tick();
@@ -109,6 +114,7 @@ void Replica::Core::tick() {
 }
 
 ProposeResult Replica::Core::read() {
+  wake(0);
   if (rejoining()) return {Status::rejoining, {}, ctx.leader};
   if (proposer.role() != Role::follower) return proposer.read();
   // A follower asks the leader it hears for the read index.
@@ -119,6 +125,7 @@ ProposeResult Replica::Core::read() {
 }
 
 ProposeResult Replica::Core::propose(std::string command) {
+  wake(0);
   if (rejoining()) return {Status::rejoining, {}, ctx.leader};
   return proposer.propose(std::move(command));
 }
@@ -205,8 +212,7 @@ void Replica::advance(const Ready& rd) { core_->advance(rd); }
 ReplicaInfo Replica::info() const { return core_->info(); }
 Role Replica::role() const { return core_->role(); }
 NodeId Replica::leader() const { return core_->leader(); }
-// Quiescence is not built yet: a replica never sleeps.
-bool Replica::quiesced() const { return false; }
-void Replica::wake(std::uint64_t) {}
+bool Replica::quiesced() const { return core_->quiesced(); }
+void Replica::wake(std::uint64_t leader_silent_ticks) { core_->wake(leader_silent_ticks); }
 
 }  // namespace synod

@@ -8,6 +8,7 @@
 #include "input_bounds.h"
 #include "learner.h"
 #include "proposer.h"
+#include "quiescence.h"
 #include "rejoin.h"
 #include "synod/replica.h"
 
@@ -22,8 +23,12 @@ class Replica::Core {
   ProposeResult propose(std::string command);
   ProposeResult read();
   Status compact(Slot slot, std::string data);
-  Status transfer_leadership(NodeId to) { return proposer.transfer(to); }
+  Status transfer_leadership(NodeId to) {
+    wake(0);
+    return proposer.transfer(to);
+  }
   void campaign() {
+    wake(0);
     if (!rejoin.active() && may_campaign())
       proposer.campaign(/*force=*/true, /*exclude_self=*/false);
   }
@@ -41,6 +46,7 @@ class Replica::Core {
   // leads anyway.)
   bool may_campaign() const { return ctx.quorum.is_voter(ctx.self()); }
   ProposeResult change_membership(MembershipOp op, NodeId node) {
+    wake(0);
     if (rejoining()) return {Status::rejoining, {}, ctx.leader};
     return proposer.change_membership(op, node);
   }
@@ -50,7 +56,18 @@ class Replica::Core {
   Role role() const { return rejoining() ? Role::rejoining : proposer.role(); }
   NodeId leader() const { return ctx.leader; }
 
+  // Quiescence (quiescence.cc, docs/protocol.md "Quiescence").
+  bool quiesced() const { return sleep_.asleep; }
+  void wake(std::uint64_t leader_silent_ticks);
+
  private:
+  bool leader_may_sleep() const;
+  void fall_asleep_leading();
+  void maybe_sleep_on(const Message& msg);
+  bool follows_quiesced(NodeId leader, Ballot ballot, Slot commit) const;
+  void maybe_sleep_deferred();
+  void wake_for(const Message& msg);
+  void tick_asleep();
   void recover(const Storage& storage);
   bool step_ballot(const Message& msg);
   void step_service(const Message& msg);
@@ -66,6 +83,7 @@ class Replica::Core {
   detail::FollowerReads follower_reads{ctx};
   std::uint64_t election_elapsed = 0;
   std::uint64_t election_timeout = 0;
+  detail::Quiescence sleep_;
 };
 
 }  // namespace synod

@@ -39,7 +39,12 @@ void Replica::Core::step(const Message& msg) {
   // A probed ballot is only a question: it raises nothing.
   bool real_ballot = msg.type != MessageType::probe && msg.type != MessageType::probe_reply;
   if (real_ballot && msg.ballot.round > ctx.max_round_seen) ctx.max_round_seen = msg.ballot.round;
+  // Quiescence (quiescence.cc): a sleeping replica wakes on what got in,
+  // unless it only confirms the sleep; a quiesce heartbeat may put a
+  // follower to sleep once it is handled.
+  wake_for(msg);
   if (!step_ballot(msg)) step_service(msg);
+  maybe_sleep_on(msg);
 }
 
 // Phases 1 and 2 and the leader's liveness: prepares, accepts and
@@ -88,6 +93,8 @@ bool Replica::Core::step_ballot(const Message& msg) {
       proposer.on_accepted(msg);
       return true;
     case MessageType::heartbeat_ack:
+      if (ctx.config.quiesce && proposer.leading() && msg.ballot == proposer.ballot())
+        sleep_.note_ack(msg.from, msg.ballot, msg.commit);
       proposer.on_heartbeat_ack(msg);
       return true;
     case MessageType::reject:

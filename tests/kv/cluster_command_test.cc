@@ -42,8 +42,8 @@ TEST_CASE("CLUSTER ADDNODE and ADDLEARNER take an id, a raft address and a clien
 }
 
 TEST_CASE("CLUSTER DELNODE, TRANSFER, NODES and HELP match without regard to case") {
-  CHECK(command({"DelNode", "2"}) == ClusterCommand{ClusterOp::remove, 2, {}, {}});
-  CHECK(command({"TRANSFER", "3"}) == ClusterCommand{ClusterOp::transfer, 3, {}, {}});
+  CHECK(command({"DelNode", "2"}) == ClusterCommand{ClusterOp::remove, 2, {}, {}, {}});
+  CHECK(command({"TRANSFER", "3"}) == ClusterCommand{ClusterOp::transfer, 3, {}, {}, {}});
   CHECK(command({"nodes"}).op == ClusterOp::nodes);
   CHECK(command({"Help"}).op == ClusterOp::help);
 }

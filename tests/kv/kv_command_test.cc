@@ -205,9 +205,10 @@ TEST_CASE("decode rejects malformed fields with a reason") {
   };
   CHECK(why("") == "empty");
   CHECK(why("\x00\x00"s) == "unknown op tag");
-  CHECK(why("\x40\x00"s) == "unknown op tag");  // PING is local: never logged
-  CHECK(why("\x08\x00"s) == "unknown op tag");
-  CHECK(why("\x07\x00"s) == "wrong arity");  // node_addresses: triples
+  CHECK(why("\x40\x00"s) == "unknown op tag");       // PING is local: never logged
+  CHECK(why("\x11\x00"s) == "unknown op tag");       // 17: the first tag not yet used
+  CHECK(why("\x10\x01\x01k"s) == "unknown op tag");  // watch_versions: a read, never logged
+  CHECK(why("\x07\x00"s) == "wrong arity");          // node_addresses: triples
   CHECK(why("\x02\x03\x02\x01k\x01v") == "unknown SET condition");
   CHECK(why("\x01\x02\x01k\x01v") == "wrong arity");
   CHECK(why("\x06\x01\x00"s) == "wrong arity");

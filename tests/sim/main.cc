@@ -25,9 +25,11 @@ struct Args {
   fmt::print(stderr,
              "synod-sim: {}\n"
              "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
-             "                 [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
+             "                 [--plant BUG] [--expect-failure] [--verbose] [--hash] [--quiesce]\n"
              "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
-             "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n",
+             "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n"
+             "     quiesced_follower_campaigns (caught with --quiesce)\n"
+             "--quiesce: Config::quiesce on, the world as the host's node liveness\n",
              why);
   std::exit(2);
 }
@@ -40,6 +42,7 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "read_without_confirm") return PlantedBug::read_without_confirm;
   if (s == "config_before_alpha") return PlantedBug::config_before_alpha;
   if (s == "accept_catchup_unasked") return PlantedBug::accept_catchup_unasked;
+  if (s == "quiesced_follower_campaigns") return PlantedBug::quiesced_follower_campaigns;
   usage("unknown bug " + s);
 }
 
@@ -84,6 +87,8 @@ Args parse(int argc, char** argv) {
       a.opt.verbose = true;
     } else if (k == "--hash") {
       a.print_hash = true;
+    } else if (k == "--quiesce") {
+      a.opt.quiesce = true;
     } else {
       usage("unknown argument " + k);
     }

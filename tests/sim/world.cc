@@ -36,6 +36,7 @@ World::World(const Options& opt)
     if (n.life == Life::spare) net_.set_down(n.id, true);
   }
   for (std::size_t k = 0; k < scenario_.keys; ++k) keys_.push_back(fmt::format("k{}", k));
+  heard_at_.assign(nodes_.size(), std::vector<std::uint64_t>(nodes_.size(), 0));
 }
 
 Config World::config_for(const Node& n) const {
@@ -61,6 +62,7 @@ Config World::config_for(const Node& n) const {
   // Every start its own seed (nonces and read ids must not repeat).
   c.seed = opt_.seed * 1'000'000 + n.id.value * 1000 + n.incarnation;
   c.join_existing = n.join;
+  c.quiesce = opt_.quiesce;
   return c;
 }
 
@@ -91,6 +93,7 @@ void World::trace_message(std::string_view what, const Message& m) {
   if (m.offset || !m.payload.empty())
     put(b, " off="), put(b, m.offset), put(b, "+"), put(b, m.payload.size());
   if (m.more) put(b, " more");
+  if (m.quiesce) put(b, " quiesce");
   if (!m.entries.empty()) {
     const Entry& e = m.entries.front();
     put(b, " ["), put(b, e.slot.value), put(b, "@"), put(b, e.ballot.round), put(b, ".");
@@ -369,6 +372,8 @@ Result World::run() {
       net_.deliver_due(now_, [&](auto& d) {
         Node& n = node(d.to);
         if (!n.replica) return;
+        if (opt_.quiesce) note_heard(d.to, d.from);
+        if (d.payload.type == MessageType::node_heartbeat) return;  // the host's own
         trace_message("recv", d.payload);
         n.replica->step(d.payload);
         process_ready(n);
@@ -377,11 +382,17 @@ Result World::run() {
         // Nodes tick at different phases and, in some seeds, rates.
         if (!n.replica || (now_ + n.id.value * 3) % n.tick_steps != 0) continue;
         finish_staged(n);
+        if (opt_.quiesce) host_wakes(n);
         n.replica->tick();
         process_ready(n);
       }
       if (now_ % kStepsPerTick != 0) continue;
       std::uint64_t tick = now_ / kStepsPerTick;
+      if (opt_.quiesce) node_heartbeats();
+      if (settled_at_ != 0) {
+        if (quiet_enough()) break;
+        continue;
+      }
       while (next_event < scenario_.events.size() && scenario_.events[next_event].tick <= tick)
         apply_event(scenario_.events[next_event++]);
       for (std::size_t i = 0; i < late_events_.size();) {
@@ -398,7 +409,11 @@ Result World::run() {
       track_membership();
       try_change();
       clients_act();
-      if (faults_over_ && settled()) break;
+      if (faults_over_ && settled()) {
+        if (!opt_.quiesce) break;
+        settled_at_ = tick;
+        trace("t={} settled; waiting for the group to quiesce", now_);
+      }
     }
     if (now_ >= deadline) {
       std::string roles;
@@ -407,9 +422,10 @@ Result World::run() {
       for (std::size_t c = 0; c < clients_.size(); ++c)
         clients += fmt::format(" {}:{}->{}/{} left", c, clients_[c].op ? "waiting" : "idle",
                                clients_[c].target.value, clients_[c].quota_after_faults);
-      throw CheckFailure(fmt::format(
-          "liveness: not settled {} ticks after faults stopped;{}; latest {}; clients{}",
-          opt_.liveness_ticks, roles, describe(latest_), clients));
+      throw CheckFailure(
+          fmt::format("liveness: not {} {} ticks after faults stopped;{}; latest {}; clients{}",
+                      settled_at_ ? "quiesced" : "settled", opt_.liveness_ticks, roles,
+                      describe(latest_), clients));
     }
     checker_.final_check();
   } catch (const std::exception& e) {

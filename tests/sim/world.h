@@ -36,6 +36,10 @@ struct Options {
   PlantedBug bug = PlantedBug::none;
   std::size_t trace_keep = 60;
   bool verbose = false;
+  // Config::quiesce on every replica; the world plays the host's node
+  // liveness (node heartbeats, wake()) and, once settled, checks that the
+  // idle group falls asleep and stays asleep (world_quiesce.cc).
+  bool quiesce = false;
 };
 
 struct Result {
@@ -201,6 +205,15 @@ class World {
   NodeId random_node() { return NodeId{draw(nodes_.size()) + 1}; }
   void enter_liveness_phase();
   bool settled();
+
+  // Quiescence (world_quiesce.cc): the host's node-level liveness, and the
+  // check that a settled group sleeps without waking.
+  void node_heartbeats();
+  void note_heard(NodeId to, NodeId from) { heard_at_[to.value - 1][from.value - 1] = now_; }
+  void host_wakes(Node& n);
+  // After settled(): true once the group slept long enough; throws when it
+  // woke with no fault or never fell asleep.
+  bool quiet_enough();
   Node& node(NodeId id) { return nodes_[id.value - 1]; }
   template <typename... Args>
   void trace(fmt::format_string<Args...> f, Args&&... args) {
@@ -232,6 +245,14 @@ class World {
   std::uint64_t now_ = 0;  // steps
   std::uint64_t rng_;
   bool faults_over_ = false;
+  // Quiescence: per node, the step it last heard anything from each node.
+  std::vector<std::vector<std::uint64_t>> heard_at_;
+  std::uint64_t settled_at_ = 0;    // tick; 0 until settled (quiesce only)
+  std::uint64_t asleep_since_ = 0;  // tick every member was first seen asleep
+  std::string asleep_state_;        // their leaders and ballots then
+  // Then the sleeping group's leader is crashed: a new leader must follow.
+  std::uint64_t leader_crashed_at_ = 0;  // tick
+  Ballot crashed_ballot_{};
 };
 
 }  // namespace synod::sim

@@ -36,10 +36,15 @@ std::uint64_t World::draw(std::uint64_t n) {
 }
 
 void World::clients_act() {
+  // With quiescence on, clients rest 70 ticks of every 160 while faults
+  // run: the group falls asleep, crashes and partitions hit it asleep, and
+  // the next operation wakes it (world_quiesce.cc).
+  bool resting =
+      opt_.quiesce && !faults_over_ && (now_ / kStepsPerTick + opt_.seed * 37) % 160 >= 90;
   for (std::size_t c = 0; c < clients_.size(); ++c) {
     Client& cl = clients_[c];
     if (cl.op && now_ >= cl.give_up_at) give_up(c);
-    if (cl.op || (faults_over_ && cl.quota_after_faults == 0)) continue;
+    if (cl.op || resting || (faults_over_ && cl.quota_after_faults == 0)) continue;
     // A refused read costs the client no turn: it writes instead.
     if (draw(kReadOneIn) == 0 && client_read(c)) continue;
     client_write(c);

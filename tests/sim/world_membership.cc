@@ -33,8 +33,9 @@ std::string World::describe_life(const Node& n) const {
   std::string s = fmt::format("{}:{}", n.id.value, kLife[static_cast<int>(n.life)]);
   if (!n.replica) return s + "/down";
   ReplicaInfo i = n.replica->info();
-  return s + fmt::format("/{}/c{}/a{}/knows {{{}|{}}}", to_string(i.role), i.commit.value,
-                         i.applied.value, ids(i.membership.voters), ids(i.membership.learners));
+  return s + fmt::format("/{}{}/c{}/a{}/knows {{{}|{}}}", to_string(i.role),
+                         n.replica->quiesced() ? "/asleep" : "", i.commit.value, i.applied.value,
+                         ids(i.membership.voters), ids(i.membership.learners));
 }
 
 // The leader of the highest ballot among the running nodes (a deposed one may

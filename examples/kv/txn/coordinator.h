@@ -1,0 +1,94 @@
+// The coordinator's side of the cross-shard commit protocol, as a pure
+// state machine over its group's log (BeginEntry, DecideEntry) and its
+// leader's messages and ticks. The coordinator is a Paxos group, not a
+// process: the outcome is the first DecideEntry its log holds for the txn,
+// so no coordinator crash leaves a transaction in doubt for ever (Gray and
+// Lamport, "Consensus on Transaction Commit"; docs/kv.md).
+//
+// Leader rules:
+// - start(plan): propose BeginEntry; once applied, send PrepareMsg to every
+//   participant, again every resend_ticks until it votes.
+// - Every vote yes: propose DecideEntry(commit). A no vote, or not every
+//   vote within vote_timeout_ticks: propose DecideEntry(abort).
+// - Once a DecideEntry is applied: send DecisionMsg to every participant,
+//   again every resend_ticks until it acks.
+// - become_leader(): every begun txn without a decision gets a proposed
+//   abort (its votes were the old leader's); every decided one is resent.
+// - InquiryMsg: the decision if there is one; otherwise, unless this
+//   leader is still collecting that txn's votes, a proposed abort.
+// - The client of start() gets its ClientOutcome from the leader that took
+//   it: aborted as soon as the abort is applied, committed once every
+//   participant acked (with their results), unknown if leadership is lost
+//   first (lose_leadership()).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "txn_messages.h"
+
+namespace synod::kv::txn {
+
+struct CoordinatorOptions {
+  std::uint32_t resend_ticks = 5;
+  std::uint32_t vote_timeout_ticks = 50;
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(ShardId self, CoordinatorOptions options = {});
+
+  // Leader: a client's EXEC whose keys span shards. plan.id.coordinator
+  // must be this shard and plan.id unique (txn_messages.h).
+  Effects start(TxnPlan plan);
+
+  // Replicated: one of this group's log entries (Begin or Decide;
+  // participant entries are ignored).
+  Effects apply(const Entry& entry);
+
+  // Leader: messages from participants, and the clock.
+  Effects on_vote(const VoteMsg& m);
+  Effects on_ack(const AckMsg& m);
+  Effects on_inquiry(const InquiryMsg& m);
+  Effects tick();
+  Effects become_leader();
+  // This replica stopped leading: its clients' EXECs whose outcome it does
+  // not know answer unknown.
+  Effects lose_leadership();
+
+  // The decision the log holds, if any: true commit, false abort.
+  std::optional<bool> decision(const TxnId& t) const;
+  std::size_t undecided() const;
+
+ private:
+  struct Record {  // replicated
+    TxnPlan plan;
+    bool decided = false;
+    bool commit = false;
+    AbortReason reason = AbortReason::none;
+  };
+  struct Drive {  // the leader's, volatile
+    std::set<ShardId> voted_yes;
+    std::map<ShardId, std::vector<Reply>> acked;
+    std::uint64_t started_tick = 0;
+    std::uint64_t last_send_tick = 0;
+    bool decide_proposed = false;
+    bool has_client = false;
+  };
+  Effects propose_decision(const TxnId& t, bool commit, AbortReason reason);
+  void send_prepares(const Record& r, const Drive& d, Effects* fx) const;
+  void send_decisions(const Record& r, const Drive& d, Effects* fx) const;
+  ClientOutcome outcome_of(const Record& r, const Drive& d) const;
+
+  ShardId self_;
+  CoordinatorOptions opt_;
+  std::map<TxnId, Record> records_;
+  std::map<TxnId, Drive> drives_;
+  std::set<TxnId> clients_;  // started here, Begin not yet applied
+  std::uint64_t now_ = 0;
+  bool leader_ = false;  // only a leader keeps drives_ and has effects
+};
+
+}  // namespace synod::kv::txn

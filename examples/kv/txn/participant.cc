@@ -1,0 +1,193 @@
+#include "participant.h"
+
+#include <algorithm>
+
+namespace synod::kv::txn {
+namespace {
+
+// The keys a command touches (reads too). Every allowed_in_txn command
+// names keys only: every argument of MGET, DEL, EXISTS; every other one of
+// MSET and MSETNX; the first of the rest. DBSIZE touches none (it counts
+// the shard as it is at commit).
+template <typename Fn>
+void for_each_key(const Request& r, Fn fn) {
+  switch (r.op) {
+    case Op::dbsize:
+      return;
+    case Op::mget:
+    case Op::del:
+    case Op::exists:
+      for (const std::string& k : r.args) fn(k);
+      return;
+    case Op::mset:
+    case Op::msetnx:
+      for (std::size_t i = 0; i < r.args.size(); i += 2) fn(r.args[i]);
+      return;
+    default:
+      if (!r.args.empty()) fn(r.args[0]);
+      return;
+  }
+}
+
+template <typename Fn>
+void for_each_part_key(const ShardPart& part, Fn fn) {
+  for (const Request& r : part.commands) for_each_key(r, fn);
+  for (const WatchedKey& w : part.checks) fn(w.key);
+}
+
+}  // namespace
+
+Participant::Participant(ShardId self, KvStore& store, ParticipantOptions options)
+    : self_(self), store_(store), opt_(options) {}
+
+AckMsg Participant::ack(const TxnId& t, const Finished& f) const {
+  return AckMsg{t, self_, f.committed, f.committed ? f.results : std::vector<Reply>{}};
+}
+
+Effects Participant::apply(const Entry& entry) {
+  if (const auto* p = std::get_if<PrepareEntry>(&entry)) {
+    proposed_.erase(p->txn);
+    return prepare(*p);
+  }
+  if (const auto* c = std::get_if<CommitEntry>(&entry)) {
+    proposed_.erase(c->txn);
+    return finish(c->txn, true);
+  }
+  if (const auto* a = std::get_if<AbortEntry>(&entry)) {
+    proposed_.erase(a->txn);
+    return finish(a->txn, false);
+  }
+  return {};
+}
+
+Effects Participant::prepare(const PrepareEntry& e) {
+  Effects fx;
+  const Envelope vote_to{e.txn.coordinator, {}};
+  if (auto f = finished_.find(e.txn); f != finished_.end()) {
+    // Decided here already (an abort that overtook the prepare, or a
+    // duplicate): the same vote again, nothing locked.
+    fx.send.push_back({e.txn.coordinator,
+                       VoteMsg{e.txn, self_, f->second.committed,
+                               f->second.committed ? AbortReason::none : AbortReason::in_doubt}});
+    return fx;
+  }
+  if (prepared_.contains(e.txn)) {
+    fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, true, AbortReason::none}});
+    return fx;
+  }
+  AbortReason no = AbortReason::none;
+  for_each_part_key(e.part, [&](const std::string& k) {
+    auto it = locks_.find(k);
+    if (no == AbortReason::none && it != locks_.end() && it->second != e.txn)
+      no = AbortReason::locked;
+  });
+  if (no == AbortReason::none) {
+    for (const WatchedKey& w : e.part.checks)
+      if (store_.version_of(w.key) != w.version) no = AbortReason::watch;
+  }
+  if (no != AbortReason::none) {
+    // A no vote decides the outcome: abort. Nothing was locked.
+    finished_[e.txn] = Finished{false, {}};
+    fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, false, no}});
+    return fx;
+  }
+  for_each_part_key(e.part, [&](const std::string& k) { locks_.emplace(k, e.txn); });
+  Prepared& p = prepared_[e.txn];
+  p.part = e.part;
+  p.since_tick = now_;
+  if (opt_.planted_apply_before_decision) {
+    for (const Request& r : p.part.commands) store_.execute(r);
+  }
+  fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, true, AbortReason::none}});
+  return fx;
+}
+
+void Participant::unlock(const TxnId& t, const ShardPart& part) {
+  for_each_part_key(part, [&](const std::string& k) {
+    auto it = locks_.find(k);
+    if (it != locks_.end() && it->second == t) locks_.erase(it);
+  });
+}
+
+Effects Participant::finish(const TxnId& t, bool commit) {
+  Effects fx;
+  if (auto f = finished_.find(t); f != finished_.end()) {
+    // The first outcome stands; the ack says which it was.
+    fx.send.push_back({t.coordinator, ack(t, f->second)});
+    return fx;
+  }
+  Finished done{commit, {}};
+  if (auto p = prepared_.find(t); p != prepared_.end()) {
+    if (commit && !opt_.planted_apply_before_decision) {
+      for (const Request& r : p->second.part.commands) done.results.push_back(store_.execute(r));
+    }
+    unlock(t, p->second.part);
+    prepared_.erase(p);
+  }
+  fx.send.push_back({t.coordinator, ack(t, done)});
+  finished_.emplace(t, std::move(done));
+  return fx;
+}
+
+Effects Participant::on_prepare(const PrepareMsg& m) {
+  Effects fx;
+  if (finished_.contains(m.txn) || prepared_.contains(m.txn)) {
+    // Answered from the replicated state: no new entry.
+    return prepare(PrepareEntry{m.txn, m.part});
+  }
+  if (proposed_.insert(m.txn).second) fx.propose.push_back(PrepareEntry{m.txn, m.part});
+  return fx;
+}
+
+Effects Participant::on_decision(const DecisionMsg& m) {
+  Effects fx;
+  if (auto f = finished_.find(m.txn); f != finished_.end()) {
+    fx.send.push_back({m.txn.coordinator, ack(m.txn, f->second)});
+    return fx;
+  }
+  if (!proposed_.insert(m.txn).second) return fx;
+  if (m.commit)
+    fx.propose.push_back(CommitEntry{m.txn});
+  else
+    fx.propose.push_back(AbortEntry{m.txn});
+  return fx;
+}
+
+Effects Participant::tick() {
+  ++now_;
+  Effects fx;
+  for (auto& [t, p] : prepared_) {
+    if (now_ - p.since_tick < opt_.inquiry_ticks) continue;
+    p.since_tick = now_;  // again after another inquiry_ticks
+    fx.send.push_back({t.coordinator, InquiryMsg{t, self_}});
+  }
+  return fx;
+}
+
+void Participant::become_leader() {
+  proposed_.clear();
+  for (auto& [t, p] : prepared_) p.since_tick = now_;
+}
+
+std::optional<bool> Participant::outcome(const TxnId& t) const {
+  auto f = finished_.find(t);
+  if (f == finished_.end()) return std::nullopt;
+  return f->second.committed;
+}
+
+bool Participant::locked(std::string_view key) const { return locks_.contains(key); }
+
+Reply Participant::locked_reply(std::string_view key) {
+  std::string m = "TRYAGAIN key '";
+  m.append(key.substr(0, 128));
+  m.append("' is locked by a transaction in progress; nothing was applied, retry");
+  return Reply::error(std::move(m));
+}
+
+void Effects::append(Effects other) {
+  for (auto& e : other.propose) propose.push_back(std::move(e));
+  for (auto& s : other.send) send.push_back(std::move(s));
+  for (auto& d : other.done) done.push_back(std::move(d));
+}
+
+}  // namespace synod::kv::txn

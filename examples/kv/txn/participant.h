@@ -1,0 +1,92 @@
+// One shard's side of the cross-shard commit protocol, as a pure state
+// machine: the replicated part changes only by apply() of this shard's log
+// entries (the same on every replica); the leader part reacts to messages
+// and ticks by asking for entries to be proposed and messages sent.
+//
+// Rules (docs/kv.md, "Transactions across shards"):
+// - PrepareEntry: if any key is locked by another transaction, or a WATCH
+//   check fails, the shard votes no and forgets the transaction (it may
+//   abort alone: the decision can only be abort). Otherwise it locks every
+//   key the part touches (reads too: serializable) and votes yes.
+// - CommitEntry applies the part's commands to the store and unlocks;
+//   AbortEntry unlocks. Both only ever follow a DecisionMsg, which the
+//   coordinator sends only once its log holds the decision.
+// - The first outcome a shard records for a txn is final: a later Prepare,
+//   Commit or Abort for it changes nothing (duplicates, reordering).
+// - A leader holding a prepared txn with no decision for inquiry_ticks asks
+//   the coordinator's group (InquiryMsg), again every inquiry_ticks.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "kv_store.h"
+#include "txn_messages.h"
+
+namespace synod::kv::txn {
+
+struct ParticipantOptions {
+  std::uint32_t inquiry_ticks = 20;
+  // Planted bug (for the simulator's gate): apply a part's commands as soon
+  // as it is prepared, before any decision is chosen. Tests must catch it.
+  bool planted_apply_before_decision = false;
+};
+
+class Participant {
+ public:
+  Participant(ShardId self, KvStore& store, ParticipantOptions options = {});
+
+  // Replicated: one of this shard's log entries (Prepare, Commit or Abort;
+  // coordinator entries are ignored). The effects are the leader's to carry
+  // out; followers drop them.
+  Effects apply(const Entry& entry);
+
+  // Leader: messages from coordinators, and the clock.
+  Effects on_prepare(const PrepareMsg& m);
+  Effects on_decision(const DecisionMsg& m);
+  Effects tick();
+  // This replica just became leader (or the leader restarted): forgets what
+  // it had proposed, as those proposals may be lost.
+  void become_leader();
+
+  // A single-key command on a locked key must wait for the decision, or
+  // fail with locked_reply() after a bound (docs/kv.md).
+  bool locked(std::string_view key) const;
+  static Reply locked_reply(std::string_view key);
+
+  std::size_t prepared_count() const { return prepared_.size(); }
+  // The outcome this shard recorded: true committed, false aborted.
+  std::optional<bool> outcome(const TxnId& t) const;
+  std::size_t locks() const { return locks_.size(); }
+
+ private:
+  struct Prepared {
+    ShardPart part;
+    std::uint64_t since_tick = 0;  // leader's clock when it saw it (volatile use)
+  };
+  struct Finished {
+    bool committed = false;
+    std::vector<Reply> results;
+  };
+  Effects prepare(const PrepareEntry& e);
+  Effects finish(const TxnId& t, bool commit);
+  void unlock(const TxnId& t, const ShardPart& part);
+  AckMsg ack(const TxnId& t, const Finished& f) const;
+
+  ShardId self_;
+  KvStore& store_;
+  ParticipantOptions opt_;
+  // Replicated.
+  std::map<TxnId, Prepared> prepared_;
+  std::map<std::string, TxnId, std::less<>> locks_;
+  std::map<TxnId, Finished> finished_;
+  // Leader's, volatile.
+  std::set<TxnId> proposed_;  // entries asked for and not yet applied
+  std::uint64_t now_ = 0;
+};
+
+}  // namespace synod::kv::txn

@@ -1,0 +1,154 @@
+// Quiescence (docs/protocol.md, "Quiescence"): when an idle group falls
+// asleep, and what wakes it. Sleeping changes timing only: a sleeping
+// replica sends nothing and times nothing out, and every message that could
+// change its state wakes it before it is handled.
+#include "replica_core.h"
+
+namespace synod {
+
+using namespace detail;
+
+// The leader's side: nothing queued, in flight or waiting (idle_leader), no
+// catch-up or rejoin in progress, and every member
+// (voters and learners) acknowledged, in this ballot and since the leader
+// last woke, a commit index equal to the leader's, which is its last slot.
+// Every member then holds the whole chosen log: none needs the leader.
+bool Replica::Core::leader_may_sleep() const {
+  if (!ctx.config.quiesce || !proposer.idle_leader()) return false;
+  if (rejoin.active() || learner.busy() || !follower_reads.idle()) return false;
+  if (ctx.log.last() > ctx.log.commit()) return false;
+  for (NodeId m : ctx.quorum.members()) {
+    if (m == ctx.self()) continue;
+    if (sleep_.acked_in != proposer.ballot()) return false;
+    auto it = sleep_.acked.find(m);
+    if (it == sleep_.acked.end() || it->second != ctx.log.commit()) return false;
+  }
+  return true;
+}
+
+// Proposer::tick sent the heartbeat marked quiesce and still leads.
+void Replica::Core::fall_asleep_leading() {
+  // Invariant 12 (docs/invariants.md): a leader sleeps only with its whole
+  // log chosen and nothing left to do.
+  SYNOD_ASSERT(ctx.config.quiesce && proposer.idle_leader() && ctx.log.last() <= ctx.log.commit(),
+               "a leader falls asleep with work left (commit {}, last {})", ctx.log.commit().value,
+               ctx.log.last().value);
+  sleep_.asleep = true;
+  sleep_.leader = ctx.self();
+  sleep_.ballot = proposer.ballot();
+}
+
+// The follower's side, after the heartbeat was handled (acknowledged, its
+// commit index learnt): it sleeps when it follows that very ballot's leader
+// and its chosen prefix is exactly the leader's. Entries it holds above it
+// were accepted in lower ballots and are not chosen (the leader's phase 1
+// would have re-proposed any chosen one, and its log ends at its commit
+// index); they wait for the next leader's accepts awake or asleep alike, so
+// they do not keep it awake (docs/protocol.md, "Quiescence"). A follower
+// that stays awake acknowledges a commit index below the leader's, or keeps
+// its election clock running: either wakes the leader.
+void Replica::Core::maybe_sleep_on(const Message& msg) {
+  if (!ctx.config.quiesce || sleep_.asleep) return;
+  bool quiesce_heartbeat = msg.type == MessageType::heartbeat && msg.quiesce;
+  // The leader spoke again after the quiesce heartbeat this follower could
+  // not sleep on: it is awake.
+  if (sleep_.deferred && msg.from == sleep_.leader && !quiesce_heartbeat) sleep_.forget_deferred();
+  if (!quiesce_heartbeat) return;
+  sleep_.forget_deferred();
+  if (!follows_quiesced(msg.from, msg.ballot, msg.commit)) return;
+  sleep_.leader = msg.from;
+  sleep_.ballot = msg.ballot;
+  sleep_.commit = msg.commit;
+  sleep_.deferred = true;
+  maybe_sleep_deferred();
+}
+
+// This replica follows `leader`, whose quiesce heartbeat of `ballot` said
+// `commit`, and holds exactly that chosen prefix. Its promise may be below
+// that ballot: a heartbeat raises no promise, and a follower that caught up
+// by catch-up rather than accepts never promised the leader's ballot.
+bool Replica::Core::follows_quiesced(NodeId leader, Ballot ballot, Slot commit) const {
+  return proposer.role() == Role::follower && ctx.leader == leader && ctx.hard.promised <= ballot &&
+         ctx.log.commit() == commit;
+}
+
+// A follower sleeps on the quiesce heartbeat it noted once nothing of its
+// own keeps it awake.
+void Replica::Core::maybe_sleep_deferred() {
+  if (!sleep_.deferred) return;
+  if (!follows_quiesced(sleep_.leader, sleep_.ballot, sleep_.commit)) {
+    sleep_.forget_deferred();
+    return;
+  }
+  if (rejoin.active() || learner.busy() || !follower_reads.idle()) return;
+  // Invariant 12: a follower sleeps only under the leader of its promise,
+  // holding the chosen prefix that leader holds.
+  SYNOD_ASSERT(ctx.leader.valid() && ctx.log.commit() == sleep_.commit,
+               "a follower falls asleep under {} without following it", sleep_.leader.value);
+  sleep_.deferred = false;
+  sleep_.asleep = true;
+}
+
+// Before a message is handled: what keeps a sleeper asleep is only what
+// confirms the state it fell asleep in.
+void Replica::Core::wake_for(const Message& msg) {
+  if (!sleep_.asleep) return;
+  if (proposer.leading()) {
+    // An acknowledgement of the quiesce heartbeat: the peer holds it all.
+    bool confirms = msg.type == MessageType::heartbeat_ack && msg.ballot == proposer.ballot() &&
+                    msg.commit == ctx.log.commit();
+    if (!confirms) wake(0);
+    return;
+  }
+  bool from_leader = msg.from == sleep_.leader;
+  // The quiesce heartbeat again (duplicated, or resent on an earlier wake).
+  if (from_leader && msg.type == MessageType::heartbeat && msg.quiesce &&
+      msg.ballot == sleep_.ballot && msg.commit == ctx.log.commit())
+    return;
+  // A probe from the leader it sleeps under: that node restarted (a new
+  // replica, a follower now) or lost its ballot. The leader is gone: wake
+  // as after an election timeout of silence, so this replica's stickiness
+  // does not refuse the probe.
+  if (from_leader && msg.type == MessageType::probe) {
+    wake(ctx.config.election_ticks);
+    return;
+  }
+  wake(0);
+}
+
+void Replica::Core::wake(std::uint64_t leader_silent_ticks) {
+  if (!sleep_.asleep) return;
+  sleep_ = Quiescence{};
+  if (proposer.leading()) {
+    proposer.on_wake();
+    return;
+  }
+  ctx.ticks_since_leader = leader_silent_ticks;
+  if (leader_silent_ticks < ctx.config.election_ticks) {
+    // Stickiness and the election clock continue from the leader's last word.
+    election_elapsed = leader_silent_ticks;
+    return;
+  }
+  // The leader's node is silent for an election timeout: forget the leader
+  // and campaign soon, at a tick drawn from [1, election_ticks], so the
+  // groups of a dead node do not all campaign at once.
+  ctx.leader = NodeId{};
+  election_elapsed = 0;
+  election_timeout = ctx.rng.between(1, ctx.config.election_ticks + 1ull);
+  SYNOD_ASSERT(!ctx.heard_leader_recently() && election_timeout <= ctx.config.election_ticks,
+               "woken after {} silent ticks, yet sticky", leader_silent_ticks);
+}
+
+// tick() of a sleeping replica: nothing runs, no clock moves.
+void Replica::Core::tick_asleep() {
+  SYNOD_ASSERT(ctx.config.quiesce, "asleep with Config::quiesce off");
+  if (!ctx.planted(PlantedBug::quiesced_follower_campaigns) || proposer.leading()) return;
+  // The planted bug (docs/testing.md): the follower's election clock runs
+  // on in its sleep, and it deposes a live leader.
+  if (++election_elapsed < election_timeout || !may_campaign() || rejoin.active()) return;
+  reset_election_timer();
+  wake(0);
+  proposer.campaign(/*force=*/true, /*exclude_self=*/false);
+}
+
+}  // namespace synod
