@@ -84,6 +84,9 @@ void Learner::tick() {
 
 // Pitfall: catch-up carries chosen values only, never merely accepted ones.
 void Learner::on_catchup_request(const Message& msg) {
+  // Slots leave the window only into a snapshot: what is below it can be sent.
+  SYNOD_ASSERT(ctx_.log.first() == Slot{1} || !ctx_.snapshot.empty(),
+               "window starts at {} with no snapshot below it", ctx_.log.first().value);
   // Compacted below the asked slot: only the snapshot can bring it forward.
   if (msg.slot < ctx_.log.first() && !ctx_.snapshot.empty()) {
     sender_.serve(msg);
@@ -221,6 +224,9 @@ void Learner::install(const Snapshot& snap) {
 
 void Learner::restore_at_start(const Snapshot& snap) {
   if (snap.empty() || applied_ >= snap.meta.slot) return;
+  // The host is handed chosen slots only (invariant 5): recovery committed them.
+  SYNOD_ASSERT(snap.meta.slot <= ctx_.log.commit(), "restoring snapshot {} above commit {}",
+               snap.meta.slot.value, ctx_.log.commit().value);
   ctx_.out.restore = snap;
   applied_ = snap.meta.slot;
 }

@@ -146,6 +146,8 @@ void Quorum::prune(Slot commit) {
                next.value);
   if (live_ == live) return;
   refresh_members();
+  // Some configuration still governs, with voters to form its quorum.
+  SYNOD_ASSERT(!voters_.empty(), "no voter held after pruning at commit {}", commit.value);
   recycle({});
 }
 
