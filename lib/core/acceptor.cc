@@ -10,10 +10,19 @@ void accept_entry(Context& ctx, const Entry& e) {
                e.ballot.node.value, ctx.hard.promised.round, ctx.hard.promised.node.value);
   SYNOD_ASSERT(e.slot > ctx.log.commit(), "slot {}: accepting in the chosen prefix", e.slot.value);
   ctx.log.accept(e.slot, e.ballot, e.value);
+  // What is persisted (and then reported accepted) is what the window holds.
+  const Record* held = ctx.log.find(e.slot);
+  SYNOD_ASSERT(held != nullptr && held->ballot == e.ballot,
+               "slot {}: accepted {}.{} but the window holds another ballot", e.slot.value,
+               e.ballot.round, e.ballot.node.value);
   ctx.persist(e);
 }
 
 void Acceptor::reject(const Message& msg) {
+  // A reject tells its addressee to step down: only a higher promise may say so.
+  SYNOD_ASSERT(ctx_.hard.promised > msg.ballot, "rejecting {}.{} under the promise {}.{}",
+               msg.ballot.round, msg.ballot.node.value, ctx_.hard.promised.round,
+               ctx_.hard.promised.node.value);
   Message r;
   r.type = MessageType::reject;
   r.to = msg.from;
@@ -105,6 +114,11 @@ bool Acceptor::on_heartbeat(const Message& msg) {
 }
 
 void Acceptor::ack_heartbeat(const Message& msg) {
+  // An ack confirms the leader's ballot for its reads (invariant 10): never
+  // one this acceptor has promised away.
+  SYNOD_ASSERT(msg.ballot >= ctx_.hard.promised, "acking {}.{} under the promise {}.{}",
+               msg.ballot.round, msg.ballot.node.value, ctx_.hard.promised.round,
+               ctx_.hard.promised.node.value);
   Message ack;
   ack.type = MessageType::heartbeat_ack;
   ack.to = msg.from;

@@ -4,6 +4,8 @@ namespace synod::detail {
 
 void FollowerReads::request(Ticket t) {
   SYNOD_ASSERT(ctx_.leader.valid(), "a follower read with no leader to ask");
+  // A leader reads through ReadIndex: asking itself would never be answered.
+  SYNOD_ASSERT(ctx_.leader != ctx_.self(), "a follower read sent to itself");
   std::uint64_t id = next_id_++;
   if (next_id_ == 0) next_id_ = 1;  // 0 is not a request id
   bool fresh = waiting_.try_emplace(id, Waiting{t, ctx_.leader, 0}).second;

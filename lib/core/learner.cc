@@ -1,5 +1,7 @@
 #include "learner.h"
 
+#include <algorithm>
+
 namespace synod::detail {
 
 void Learner::on_leader_commit(NodeId from, Ballot b, Slot commit) {
@@ -13,6 +15,8 @@ void Learner::on_leader_commit(NodeId from, Ballot b, Slot commit) {
   // b's word; the rest are fetched.
   SYNOD_ASSERT(s == ctx_.log.commit() || ctx_.log.find(s)->ballot == b,
                "slot {} marked chosen by a ballot it was not accepted in", s.value);
+  SYNOD_ASSERT(s == ctx_.log.commit() || s <= commit,
+               "slot {} committed past the leader's commit {}", s.value, commit.value);
   if (s > ctx_.log.commit()) ctx_.set_commit(s);
   on_peer_commit(from, commit);
 }
@@ -49,6 +53,9 @@ void Learner::maybe_request() {
   if (!source_.valid()) source_ = best_;
   if (!source_.valid()) return;
   SYNOD_ASSERT(source_ != ctx_.self(), "catching up from itself");
+  // Only slots a peer reported chosen are asked for.
+  SYNOD_ASSERT(ctx_.log.commit() < known_commit_, "fetching past the highest commit {} reported",
+               known_commit_.value);
   Message m;
   m.type = MessageType::catchup_request;
   m.to = source_;
@@ -77,6 +84,9 @@ void Learner::tick() {
 
 // Pitfall: catch-up carries chosen values only, never merely accepted ones.
 void Learner::on_catchup_request(const Message& msg) {
+  // Slots leave the window only into a snapshot: what is below it can be sent.
+  SYNOD_ASSERT(ctx_.log.first() == Slot{1} || !ctx_.snapshot.empty(),
+               "window starts at {} with no snapshot below it", ctx_.log.first().value);
   // Compacted below the asked slot: only the snapshot can bring it forward.
   if (msg.slot < ctx_.log.first() && !ctx_.snapshot.empty()) {
     sender_.serve(msg);
@@ -95,6 +105,13 @@ void Learner::on_catchup_request(const Message& msg) {
   SYNOD_ASSERT(r.entries.empty() || r.entries.back().slot <= ctx_.log.commit(),
                "catch-up would send slot {} above the chosen prefix {}",
                r.entries.back().slot.value, ctx_.log.commit().value);
+  // The chosen prefix has no hole (invariant 5), so neither has the reply:
+  // the asker stores slots only one after another.
+  SYNOD_ASSERT(
+      r.entries.empty() ||
+          (r.entries.front().slot == std::max(msg.slot, ctx_.log.first()) &&
+           r.entries.back().slot.value - r.entries.front().slot.value + 1 == r.entries.size()),
+      "catch-up reply from slot {} has a hole", msg.slot.value);
   ctx_.send(std::move(r));
 }
 
@@ -207,6 +224,9 @@ void Learner::install(const Snapshot& snap) {
 
 void Learner::restore_at_start(const Snapshot& snap) {
   if (snap.empty() || applied_ >= snap.meta.slot) return;
+  // The host is handed chosen slots only (invariant 5): recovery committed them.
+  SYNOD_ASSERT(snap.meta.slot <= ctx_.log.commit(), "restoring snapshot {} above commit {}",
+               snap.meta.slot.value, ctx_.log.commit().value);
   ctx_.out.restore = snap;
   applied_ = snap.meta.slot;
 }
@@ -220,7 +240,14 @@ void Learner::compact(const Snapshot& snap) {
   std::uint64_t tail = ctx_.config.compaction_tail;
   Slot keep{slot.value + 1 > tail ? slot.value + 1 - tail : 1};
   if (keep < ctx_.log.first()) keep = ctx_.log.first();
+  // The kept tail starts at or below the slot after the snapshot: no chosen
+  // slot is left in neither.
+  SYNOD_ASSERT(keep <= slot.next(), "keeping from {} leaves a gap after snapshot {}", keep.value,
+               slot.value);
   ctx_.log.drop_below(keep);
+  // The window keeps what the storage is told to keep (keep_from).
+  SYNOD_ASSERT(ctx_.log.first() == keep, "window starts at {}, storage keeps from {}",
+               ctx_.log.first().value, keep.value);
   ctx_.save_snapshot(snap, keep);
 }
 

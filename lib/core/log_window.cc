@@ -9,6 +9,9 @@ namespace synod::detail {
 Record& LogWindow::slot_ref(Slot s) {
   SYNOD_ASSERT(s >= first_, "slot {} below the window start {}", s.value, first_.value);
   if (chunks_.empty()) chunk0_ = first_.value >> chunk_bits;
+  // The chunk index below would wrap (and the loop grow without end).
+  SYNOD_ASSERT((s.value >> chunk_bits) >= chunk0_, "slot {} below the first chunk {}", s.value,
+               chunk0_);
   // Slots between the old end and s become holes (present = false).
   while (((s.value >> chunk_bits) - chunk0_) >= chunks_.size())
     chunks_.push_back(std::make_unique<Record[]>(chunk_records));
@@ -33,6 +36,10 @@ void LogWindow::drop_below(Slot first) {
   first_ = first;
   if (last_ < first_.prev()) last_ = first_.prev();
   if (chunks_.empty()) chunk0_ = first_.value >> chunk_bits;
+  // The chunk of the window's first slot is still held (slot_ref indexes
+  // from chunk0_).
+  SYNOD_ASSERT(chunk0_ <= (first_.value >> chunk_bits), "first chunk {} past slot {}", chunk0_,
+               first_.value);
   // Compaction drops chosen slots only: the commit index stays in the window.
   SYNOD_ASSERT(commit_ >= first_.prev() && last_ >= commit_, "window [{}, {}] lost commit {}",
                first_.value, last_.value, commit_.value);
@@ -40,6 +47,8 @@ void LogWindow::drop_below(Slot first) {
 
 void LogWindow::start_at(Slot first) {
   SYNOD_ASSERT(chunks_.empty() && commit_.value == 0, "start_at on a used log window");
+  // Slots start at 1: the commit index below would wrap.
+  SYNOD_ASSERT(first.value >= 1, "a log window starting at slot 0");
   first_ = first;
   last_ = first.prev();
   commit_ = first.prev();
@@ -51,6 +60,10 @@ void LogWindow::install(Slot slot) {
                commit_.value);
   commit_ = slot;
   drop_below(slot.next());
+  // The snapshot and the window meet: nothing at or below it stays, nothing
+  // above it went.
+  SYNOD_ASSERT(first_ == slot.next() && commit_ == slot, "snapshot {} installed as window [{}, {}]",
+               slot.value, first_.value, last_.value);
 }
 
 void LogWindow::accept(Slot s, Ballot b, const Value& v) {
@@ -102,6 +115,10 @@ std::vector<Entry> LogWindow::collect(Slot lo, Slot hi, std::size_t bytes_max, S
     out.push_back(Entry{s, r->ballot, r->value});
   }
   *next = s;
+  // The next chunk starts right after this one: chunks neither overlap nor
+  // skip a slot.
+  SYNOD_ASSERT(out.empty() || *next > out.back().slot, "next chunk at {} within this one",
+               next->value);
   SYNOD_ASSERT(out.empty() || (out.front().slot >= lo && out.back().slot <= hi),
                "collected slots outside [{}, {}]", lo.value, hi.value);
   return out;

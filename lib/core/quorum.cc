@@ -92,6 +92,9 @@ Quorum::Held Quorum::make_held(Slot from, const Membership& m) {
     h.voter_bits |= bit(v);
   }
   if (too_small_ && h.need > 1) --h.need;
+  // A majority its voters can reach (a configuration always has voters).
+  SYNOD_ASSERT(h.need >= 1 && h.need <= m.voters.size(), "a quorum of {} among {} voters", h.need,
+               m.voters.size());
   return h;
 }
 
@@ -143,6 +146,8 @@ void Quorum::prune(Slot commit) {
                next.value);
   if (live_ == live) return;
   refresh_members();
+  // Some configuration still governs, with voters to form its quorum.
+  SYNOD_ASSERT(!voters_.empty(), "no voter held after pruning at commit {}", commit.value);
   recycle({});
 }
 
@@ -150,6 +155,10 @@ void Quorum::snapshot_at(Slot slot, Membership* current, Membership* pending, Sl
   Slot next = slot.next();
   std::size_t i = 0;
   while (i + 1 < history_.size() && history_[i + 1].from <= next) ++i;
+  // The configuration recorded is the one governing the slot after the snapshot.
+  SYNOD_ASSERT(history_[i].from <= next,
+               "snapshot at {}: the oldest configuration held governs from {}", slot.value,
+               history_[i].from.value);
   *current = history_[i].membership;
   *pending = Membership{};
   *pending_from = Slot{};
@@ -158,6 +167,9 @@ void Quorum::snapshot_at(Slot slot, Membership* current, Membership* pending, Sl
   if (i + 1 < history_.size() && history_[i + 1].from.value - alpha_ <= slot.value) {
     *pending = history_[i + 1].membership;
     *pending_from = history_[i + 1].from;
+    // The pending configuration governs only after the snapshot's slot.
+    SYNOD_ASSERT(*pending_from > next, "pending configuration from {} at snapshot {}",
+                 pending_from->value, slot.value);
   }
   std::size_t drop = std::min(i, live_);
   history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(drop));

@@ -16,6 +16,9 @@ bool Rejoiner::all_empty() const {
 }
 
 void Rejoiner::start() {
+  // One incarnation, one start: no answer may predate its nonce.
+  SYNOD_ASSERT(empty_ == 0 && replied_ == 0 && commit_target_ == Slot{},
+               "rejoin started over earlier answers");
   ctx_.set_voting(false);
   SYNOD_ASSERT(active(), "rejoining while voting");
   replied_ = 0;
@@ -56,6 +59,9 @@ void Rejoiner::on_reply(const Message& msg) {
   if (msg.ballot.is_zero() && msg.commit.value == 0) empty_ |= ctx_.quorum.bit(msg.from);
   if (msg.ballot.round > ctx_.max_round_seen) ctx_.max_round_seen = msg.ballot.round;
   if (msg.commit > commit_target_) commit_target_ = msg.commit;
+  // An empty answer is an answer: forget() clears both masks together.
+  SYNOD_ASSERT((empty_ & ~replied_) == 0, "empty answers {:#x} outside the replies {:#x}", empty_,
+               replied_);
 }
 
 void Rejoiner::tick() {

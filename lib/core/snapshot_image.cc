@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "assert.h"
+
 namespace synod::detail {
 
 namespace {
@@ -62,6 +64,11 @@ std::uint64_t digest_of(const char* p, std::size_t n) {
 }  // namespace
 
 std::string encode_trailer(const SnapshotMeta& meta, const std::string& data) {
+  // decode_image refuses an image of slot 0 or without voters: a snapshot
+  // this replica holds (taken or installed) has both.
+  SYNOD_ASSERT(meta.slot.value != 0 && !meta.membership.voters.empty(),
+               "encoding snapshot {} with {} voters", meta.slot.value,
+               meta.membership.voters.size());
   std::string t;
   put(t, kVersion, 4);
   put(t, digest_of(data.data(), data.size()), 8);
@@ -78,6 +85,8 @@ std::string encode_trailer(const SnapshotMeta& meta, const std::string& data) {
   put(t, meta.pending.learners.size(), 4);
   for (NodeId v : meta.pending.learners) put(t, v.value, 8);
   std::uint64_t meta_len = t.size();
+  // The length field is 4 bytes; members are bounded by kMemberIdCapacity.
+  SYNOD_ASSERT(meta_len <= 0xffffffffu, "snapshot metadata of {} bytes", meta_len);
   put(t, meta_len, 4);
   put(t, kMagic, 4);
   return t;
@@ -86,6 +95,7 @@ std::string encode_trailer(const SnapshotMeta& meta, const std::string& data) {
 std::string image_bytes(const Snapshot& snap, const std::string& trailer, std::uint64_t offset,
                         std::uint64_t len) {
   const std::string& data = *snap.data;
+  const std::uint64_t asked = len;
   std::string out;
   std::uint64_t total = data.size() + trailer.size();
   if (offset >= total) return out;
@@ -98,6 +108,8 @@ std::string image_bytes(const Snapshot& snap, const std::string& trailer, std::u
     len -= n;
   }
   if (len > 0) out.append(trailer, offset - data.size(), len);
+  // A chunk fits the message bound it was cut for.
+  SYNOD_ASSERT(out.size() <= asked, "chunk of {} bytes for {} asked", out.size(), asked);
   return out;
 }
 

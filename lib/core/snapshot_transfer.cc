@@ -12,6 +12,11 @@ void SnapshotSender::serve(const Message& request) {
   if (!resume) {
     const Snapshot& current = ctx_.snapshot;
     if (current.empty()) return;  // nothing compacted: never asked below the log
+    // Compaction drops only what the snapshot holds: it reaches the window,
+    // and so the slot asked (below the window).
+    SYNOD_ASSERT(current.meta.slot.next() >= ctx_.log.first() && request.slot <= current.meta.slot,
+                 "snapshot at {} does not cover slot {} asked or the window start {}",
+                 current.meta.slot.value, request.slot.value, ctx_.log.first().value);
     Transfer t{current, encode_trailer(current.meta, *current.data), 0};
     it = transfers_.insert_or_assign(request.from, std::move(t)).first;
   }

@@ -142,6 +142,10 @@ class SegmentWalk {
                    h.batch, pending_.front()->record.header.batch);
       SYNOD_ASSERT(r->offset + r->record.record_bytes > complete_end_,
                    "record at {} replayed behind the end {}", r->offset, complete_end_);
+      // Batches replay in the order written, across segments too, so the
+      // last hard state and entry of a slot recovered are the last written.
+      SYNOD_ASSERT(out_.report.records == 0 || h.batch >= out_.last_batch,
+                   "batch {} replayed after batch {}", h.batch, out_.last_batch);
       if (h.type == RecordType::group) {
         group = &out_.groups[GroupId{h.slot.value}];
       } else if (h.type == RecordType::group_removed) {
@@ -194,6 +198,9 @@ IoStatus cut_tail(File& file, const LogOptions& options, const std::string& path
 // Returns corruption, or ok with *cut set when the tail must go.
 IoStatus judge_tail(const SegmentScan& scan, const SegmentWalk& walk, const std::string& path,
                     bool last, std::string* cut_reason) {
+  // Complete batches lie within the valid chain: a cut never takes one.
+  SYNOD_ASSERT(walk.complete_end() <= scan.chain_end, "{}: batches end at {}, past the chain's {}",
+               path, walk.complete_end(), scan.chain_end);
   bool unfinished = walk.complete_end() < scan.chain_end;
   if (!last) {
     if (scan.damaged)
@@ -242,6 +249,9 @@ IoStatus recover_segment(FileSystem& fs, const LogOptions& options, std::uint64_
   out.segments.push_back(walk.info());
   if (!last) return {};
   out.active_end = walk.complete_end();
+  // A cut shortens the file, never extends it.
+  SYNOD_ASSERT(out.active_end <= bytes.size(), "{}: end {} past the file's {} bytes", path,
+               out.active_end, bytes.size());
   if (!cut_reason.empty()) {
     if (IoStatus st = cut_tail(*file, options, path, out.active_end); !st.ok()) return st;
     out.report.truncated_file = path;

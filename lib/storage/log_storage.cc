@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "../core/assert.h"
 #include "log_recovery.h"
 #include "record_format.h"
 #include "segment_log.h"
@@ -89,6 +90,10 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
   log->written_ = rec.written;
   log->hard_ = rec.hard;
   log->compacted_below_ = rec.compacted_below;
+  // recover_snapshot loaded the file its record names, and checked it.
+  SYNOD_ASSERT(!rec.snapshot || snapshot.meta.slot == rec.snapshot->slot,
+               "{}: snapshot file of slot {} for a record of slot {}", dir,
+               snapshot.meta.slot.value, rec.snapshot ? rec.snapshot->slot.value : 0);
   log->snapshot_ = std::move(snapshot);
   if (rec.snapshot) log->keep_from_ = rec.snapshot->keep_from;
   for (auto& [slot, r] : rec.entries) {

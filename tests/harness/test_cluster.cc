@@ -8,12 +8,13 @@ namespace {
 
 // A failed save or sync would make every later assertion meaningless.
 void require_ok(Status s, const char* what) {
-  if (s != Status::ok) throw std::runtime_error(std::string("MemoryStorage ") + what + " failed");
+  if (s != Status::ok) throw std::runtime_error(std::string("storage ") + what + " failed");
 }
 
 }  // namespace
 
-TestCluster::TestCluster(std::size_t voters, Configure configure) {
+TestCluster::TestCluster(std::size_t voters, Configure configure, StorageFor storage_for)
+    : storage_for_(std::move(storage_for)) {
   std::vector<NodeId> ids;
   for (std::uint64_t id = 1; id <= voters; ++id) ids.push_back(NodeId{id});
   for (std::uint64_t id = 1; id <= voters; ++id) {
@@ -25,6 +26,13 @@ TestCluster::TestCluster(std::size_t voters, Configure configure) {
     add(c);
     start(id);
   }
+}
+
+TestCluster TestCluster::alone(std::uint64_t id, std::size_t voters, Configure configure) {
+  TestCluster c(voters, std::move(configure));
+  for (std::uint64_t other = 1; other <= voters; ++other)
+    if (other != id) c.stop(other);
+  return c;
 }
 
 void TestCluster::add(const Config& config) { nodes_[config.id.value].config = config; }
@@ -61,13 +69,16 @@ void TestCluster::start(std::uint64_t id) {
     n.commands.clear();
     n.applied_slot = Slot{};
   }
-  n.replica = std::make_unique<Replica>(n.config, n.storage);
+  n.external_storage = storage_for_ ? storage_for_(id) : nullptr;
+  n.replica = std::make_unique<Replica>(n.config, n.store());
 }
 
 void TestCluster::stop(std::uint64_t id) { at(id).replica.reset(); }
 
 void TestCluster::wipe(std::uint64_t id) {
   TestNode& n = at(id);
+  if (n.external_storage)
+    throw std::logic_error("wipe() empties a MemoryStorage, not a test's own storage");
   n.replica.reset();
   n.storage.wipe();
   n.commands.clear();
@@ -103,11 +114,11 @@ void TestCluster::drain(std::uint64_t id) {
     Ready rd = n.replica->ready();
     // 1. Persist: the snapshot first, then hard state and entries.
     if (rd.snapshot) {
-      require_ok(n.storage.save_snapshot(*rd.snapshot, rd.keep_from), "save_snapshot");
+      require_ok(n.store().save_snapshot(*rd.snapshot, rd.keep_from), "save_snapshot");
       ++n.snapshots_saved;
     }
-    require_ok(n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries), "save");
-    if (rd.must_sync) require_ok(n.storage.sync(), "sync");
+    require_ok(n.store().save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries), "save");
+    if (rd.must_sync) require_ok(n.store().sync(), "sync");
     // 2. Send.
     for (const Message& m : rd.messages) ++sent[m.type];
     wire.insert(wire.end(), rd.messages.begin(), rd.messages.end());
@@ -133,6 +144,12 @@ void TestCluster::drain(std::uint64_t id) {
     // 5. Advance.
     n.replica->advance(rd);
   }
+}
+
+std::vector<Message> TestCluster::take_wire() {
+  std::vector<Message> out(wire.begin(), wire.end());
+  wire.clear();
+  return out;
 }
 
 void TestCluster::settle(std::size_t max_steps) {

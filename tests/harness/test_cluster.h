@@ -5,7 +5,8 @@
 // when asked; send; restore, apply, note the membership; record outcomes and
 // reads; advance. Each node's host keeps a small state machine (the commands
 // applied, snapshotted as their '\n'-joined image) and everything it saw, for
-// assertions. Used by tests/unit; see docs/testing.md.
+// assertions. A StorageFor puts a node over another Storage (the durable
+// log). Used by tests/unit and tests/storage; see docs/testing.md.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,9 @@ namespace synod::test {
 // Readys.
 struct TestNode {
   Config config;
-  MemoryStorage storage;
-  std::unique_ptr<Replica> replica;  // null while stopped
+  MemoryStorage storage;  // the replica's storage unless the cluster's StorageFor names another
+  Storage* external_storage = nullptr;  // the storage StorageFor gave at the last start(), if any
+  std::unique_ptr<Replica> replica;     // null while stopped
   // The state machine: the commands applied, in order; its snapshot image is
   // them joined with '\n' (image()), and a restore replaces them.
   std::vector<std::string> commands;
@@ -39,6 +41,9 @@ struct TestNode {
   std::optional<Membership> membership;  // the last one announced
   std::vector<Snapshot> restores;        // snapshots restored, in order
   std::size_t snapshots_saved = 0;
+
+  // The storage the replica runs over: external_storage when set, else storage.
+  Storage& store() { return external_storage ? *external_storage : storage; }
 
   std::string image() const;
   // Replaces the state machine with a snapshot's image.
@@ -52,9 +57,16 @@ class TestCluster {
   // Adjusts the Config of each node before it starts (after id, voters and
   // seed = id are filled in).
   using Configure = std::function<void(Config&)>;
+  // The storage a node runs over from this start() on, owned by the test (say
+  // a LogStorage reopened after a crash); null for the node's MemoryStorage.
+  using StorageFor = std::function<Storage*(std::uint64_t id)>;
 
   // Voters 1..voters, all started.
-  explicit TestCluster(std::size_t voters, Configure configure = {});
+  explicit TestCluster(std::size_t voters, Configure configure = {}, StorageFor storage_for = {});
+  // Voters 1..voters, only `id` running: the test plays the others, stepping
+  // their messages into node(id) and taking what it sent with take_wire()
+  // (settle() would lose them: their addressees are not running).
+  static TestCluster alone(std::uint64_t id, std::size_t voters, Configure configure = {});
 
   // A node with this Config, not started yet (e.g. a learner to add); for a
   // node already there, replaces the Config its next start() uses.
@@ -68,7 +80,8 @@ class TestCluster {
   void stop(std::uint64_t id);
 
   // A lost disk: stops the node, empties its storage and its host's state
-  // and record. Start it again (with config.join_existing to rejoin).
+  // and record. Only for a node over its MemoryStorage (throws otherwise). Start it again (with
+  // config.join_existing to rejoin).
   void wipe(std::uint64_t id);
 
   TestNode& at(std::uint64_t id);
@@ -81,6 +94,8 @@ class TestCluster {
   // when committed entries do not follow the applied slot one by one (the
   // contract of Ready::committed).
   void drain(std::uint64_t id);
+  // Empties `wire`, handing back what was on it, in order.
+  std::vector<Message> take_wire();
   // Drains every node and delivers one message at a time until no node has
   // a Ready and the wire is empty. Throws when that takes over max_steps
   // deliveries (the cluster never went quiet).
@@ -112,6 +127,7 @@ class TestCluster {
   std::size_t undelivered = 0;
 
  private:
+  StorageFor storage_for_;
   std::map<std::uint64_t, TestNode> nodes_;
 };
 

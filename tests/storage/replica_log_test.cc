@@ -1,68 +1,48 @@
 // The durable log under a real Replica: what the core reads back at start.
+// The replica runs in the test-cluster harness (tests/harness), whose Ready
+// loop saves into the LogStorage the test opened.
 #include <doctest/doctest.h>
 
 #include "log_test_util.h"
 #include "synod/replica.h"
+#include "test_cluster.h"
 
 using namespace synod;
 using namespace synod::test;
 
 namespace {
 
-// The host's state machine: every applied command, in order.
-struct Applied {
-  std::string state;
-  Slot slot{};
-};
-
-// The Ready loop, synchronous: snapshot, entries and hard state in one save.
-void drain(Replica& r, LogStorage& log, Applied* applied = nullptr) {
-  while (r.has_ready()) {
-    Ready rd = r.ready();
-    REQUIRE(log.save_ready(rd.snapshot ? &*rd.snapshot : nullptr, rd.keep_from,
-                           rd.hard_state ? &*rd.hard_state : nullptr, rd.entries) == Status::ok);
-    if (rd.must_sync) REQUIRE(log.sync() == Status::ok);
-    if (applied && rd.restore) {
-      applied->state = *rd.restore->data;
-      applied->slot = rd.restore->meta.slot;
-    }
-    for (const Entry& e : rd.committed) {
-      if (!applied) break;
-      for (const std::string& c : e.value.commands()) applied->state += c + ";";
-      applied->slot = e.slot;
-    }
-    r.advance(rd);
-  }
+// Ticks until node 1 leads; false if it does not within 25 ticks.
+bool elect(TestCluster& c) {
+  for (int i = 0; i < 25 && c.leader() != 1; ++i) c.tick_all(1);
+  return c.leader() == 1;
 }
 
-Config single() {
-  Config c;
-  c.id = NodeId{1};
-  c.voters = {NodeId{1}};
-  return c;
+// A crash of the machine: the replica and the open log go, what was not
+// synced is lost, and the log is opened again for the next start().
+void crash_and_reopen(TestCluster& c, TestLog& t, std::unique_ptr<LogStorage>& log) {
+  c.stop(1);
+  log.reset();
+  t.fs.crash();
+  log = t.open_ok();
 }
 
 }  // namespace
 
 TEST_CASE("a replica restarted on the durable log keeps its promise, entries and commit") {
   TestLog t(4096);
-  ReplicaInfo before;
-  {
-    auto log = t.open_ok();
-    Replica r(single(), *log);
-    for (int i = 0; i < 25 && r.info().role != Role::leader; ++i) r.tick(), drain(r, *log);
-    REQUIRE(r.info().role == Role::leader);
-    for (int i = 0; i < 50; ++i) {
-      REQUIRE(r.propose("cmd " + std::to_string(i)).ok());
-      drain(r, *log);
-    }
-    before = r.info();
-    REQUIRE(before.commit.value >= 50);
+  std::unique_ptr<LogStorage> log = t.open_ok();
+  TestCluster c(1, {}, [&](std::uint64_t) -> Storage* { return log.get(); });
+  REQUIRE(elect(c));
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(c.node(1).propose("cmd " + std::to_string(i)).ok());
+    c.settle();
   }
-  t.fs.crash();
-  auto log = t.open_ok();
-  Replica again(single(), *log);
-  ReplicaInfo after = again.info();
+  ReplicaInfo before = c.node(1).info();
+  REQUIRE(before.commit.value >= 50);
+  crash_and_reopen(c, t, log);
+  c.start(1);
+  ReplicaInfo after = c.node(1).info();
   CHECK(after.promised == before.promised);
   CHECK(after.last_slot == before.last_slot);
   // The commit index is persisted lazily (the core may learn it after the
@@ -71,47 +51,42 @@ TEST_CASE("a replica restarted on the durable log keeps its promise, entries and
   CHECK(after.commit == log->hard_state().commit);
   CHECK(log->entries().size() == before.last_slot.value);
   // It leads again with a higher ballot (docs/invariants.md, invariant 7).
-  for (int i = 0; i < 25 && again.info().role != Role::leader; ++i)
-    again.tick(), drain(again, *log);
-  REQUIRE(again.info().role == Role::leader);
-  CHECK(again.info().ballot > before.ballot);
+  REQUIRE(elect(c));
+  CHECK(c.node(1).info().ballot > before.ballot);
 }
 
 TEST_CASE(
     "a replica compacting onto the durable log restarts from its snapshot and the entries after") {
   TestLog t(4096);
-  Config config = single();
-  config.compaction_tail = 10;
-  Applied before;
-  {
-    auto log = t.open_ok();
-    Replica r(config, *log);
-    for (int i = 0; i < 25 && r.info().role != Role::leader; ++i) r.tick(), drain(r, *log, &before);
-    REQUIRE(r.info().role == Role::leader);
-    for (int i = 0; i < 200; ++i) {
-      REQUIRE(r.propose("cmd " + std::to_string(i) + std::string(40, 'x')).ok());
-      drain(r, *log, &before);
-      if (i == 150) {
-        REQUIRE(r.compact(before.slot, before.state) == Status::ok);
-        drain(r, *log, &before);
-        CHECK(log->snapshot().meta.slot == before.slot);
-      }
+  std::unique_ptr<LogStorage> log = t.open_ok();
+  TestCluster c(
+      1, [](Config& config) { config.compaction_tail = 10; },
+      [&](std::uint64_t) -> Storage* { return log.get(); });
+  REQUIRE(elect(c));
+  for (int i = 0; i < 200; ++i) {
+    REQUIRE(c.node(1).propose("cmd " + std::to_string(i) + std::string(40, 'x')).ok());
+    c.settle();
+    if (i == 150) {
+      REQUIRE(c.compact(1) == Status::ok);
+      c.settle();
+      CHECK(log->snapshot().meta.slot == c.at(1).applied_slot);
     }
-    CHECK(!t.fs.exists(t.segment_path(1)));  // compacted below the snapshot's tail
-    REQUIRE(before.slot.value >= 200);
   }
-  t.fs.crash();
-  auto log = t.open_ok();
+  CHECK(!t.fs.exists(t.segment_path(1)));  // compacted below the snapshot's tail
+  Slot before_slot = c.at(1).applied_slot;
+  std::string before_image = c.at(1).image();
+  REQUIRE(before_slot.value >= 200);
+  crash_and_reopen(c, t, log);
   CHECK(!log->snapshot().empty());
   CHECK(log->entries().front().slot.value + 10 >= log->snapshot().meta.slot.value);
-  // A host whose state machine did not survive: the replica hands it the
-  // snapshot, then the committed entries after it.
-  Applied after;
-  Replica again(config, *log);
-  for (int i = 0; i < 25 && again.info().role != Role::leader; ++i)
-    again.tick(), drain(again, *log, &after);
-  REQUIRE(again.info().role == Role::leader);
-  CHECK(again.info().snapshot == log->snapshot().meta.slot);
-  CHECK(after.slot >= before.slot);
-  CHECK(after.state.substr(0, before.state.size()) == before.state);
+  // A host whose state machine did not survive (start() empties it): the
+  // replica hands it the snapshot, then the committed entries after it.
+  c.at(1).restores.clear();
+  c.start(1);
+  REQUIRE(elect(c));
+  CHECK(c.node(1).info().snapshot == log->snapshot().meta.slot);
+  REQUIRE(!c.at(1).restores.empty());
+  CHECK(c.at(1).restores.back().meta.slot == log->snapshot().meta.slot);
+  CHECK(c.at(1).applied_slot >= before_slot);
+  CHECK(c.at(1).image().substr(0, before_image.size()) == before_image);
 }

@@ -9,16 +9,6 @@
 using namespace synod;
 using namespace synod::test;
 
-namespace {
-
-void shutdown(uv_loop_t* loop, std::initializer_list<TcpNode*> nodes) {
-  for (TcpNode* n : nodes) n->t->stop();
-  uv_run(loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(loop) == 0);
-}
-
-}  // namespace
-
 TEST_CASE("a silent connection is closed after the handshake deadline") {
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -38,29 +28,22 @@ TEST_CASE("a silent connection is closed after the handshake deadline") {
   CHECK(b->logged("from 127.0.0.1:"));
   ::close(silent);
   ::close(half);
-  shutdown(&loop, {b.get()});
+  stop_all(&loop, {b.get()});
 }
 
 TEST_CASE("a dial that a peer accepts but never answers times out and is redialed") {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(listen(listener, 16) == 0);
-  socklen_t len = sizeof a;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  TcpTransportOptions o = node_options(
-      1, "127.0.0.1:0", {{NodeId{2}, "127.0.0.1:" + std::to_string(ntohs(a.sin_port))}});
+  std::string addr;
+  int listener = raw_listener(16, &addr);
+  TcpTransportOptions o = node_options(1, "127.0.0.1:0", {{NodeId{2}, addr}});
   o.handshake_timeout_ms = 80;
   auto n1 = make_node(&loop, o);
   REQUIRE(n1->t->start() == Status::ok);
   REQUIRE(run_until(&loop, [&] { return n1->t->stats().refused.handshake_timeout >= 2; }));
   CHECK(n1->logged("refused connection to 127.0.0.1:"));
   ::close(listener);
-  shutdown(&loop, {n1.get()});
+  stop_all(&loop, {n1.get()});
 }
 
 TEST_CASE("unintroduced connections are capped per address") {
@@ -85,7 +68,7 @@ TEST_CASE("unintroduced connections are capped per address") {
   CHECK(!peer_closed(other));
   fds.push_back(other);
   for (int fd : fds) ::close(fd);
-  shutdown(&loop, {b.get()});
+  stop_all(&loop, {b.get()});
 }
 
 TEST_CASE("strangers filling the pending table do not lock out a configured peer") {
@@ -114,7 +97,7 @@ TEST_CASE("strangers filling the pending table do not lock out a configured peer
   CHECK(b->got[0].bytes == "member");
   CHECK(b->t->stats().refused.total_cap == 1);
   for (int fd : fds) ::close(fd);
-  shutdown(&loop, {a.get(), b.get()});
+  stop_all(&loop, {a.get(), b.get()});
 }
 
 TEST_CASE(
@@ -155,5 +138,5 @@ TEST_CASE(
   CHECK(b->t->stats().connects == 2);
   CHECK(b->t->stats().refused.replacement_refused == 1);
   ::close(newcomer);
-  shutdown(&loop, {a.get(), b.get()});
+  stop_all(&loop, {a.get(), b.get()});
 }

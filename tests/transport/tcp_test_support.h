@@ -1,6 +1,7 @@
-// Shared by the TCP transport tests: a transport that records what it
-// receives and logs, a loop runner with a deadline, raw sockets to play
-// strangers (plain or TLS), and the hello a stranger sends.
+// Shared by the TCP transport tests (and, through uv_test_cluster.h, the
+// libuv host tests): a transport that records what it receives and logs, a
+// loop runner with a deadline, raw sockets to play strangers (plain or TLS),
+// and the hello a stranger sends.
 #pragma once
 
 #include <arpa/inet.h>
@@ -87,6 +88,14 @@ inline void run_for(uv_loop_t* loop, int ms) {
       loop, [] { return false; }, ms);
 }
 
+// Stops the transports, runs the loop until their handles closed, and checks
+// that nothing was left open on it.
+inline void stop_all(uv_loop_t* loop, std::initializer_list<TcpNode*> nodes) {
+  for (TcpNode* n : nodes) n->t->stop();
+  uv_run(loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(loop) == 0);
+}
+
 // A blocking client socket from `from_ip` (any 127.x.y.z works on Linux
 // loopback, so tests can play several remote addresses).
 inline int raw_connect(int port, const char* from_ip = nullptr) {
@@ -102,6 +111,21 @@ inline int raw_connect(int port, const char* from_ip = nullptr) {
   a.sin_port = htons(static_cast<std::uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+
+// A blocking listening socket on a free loopback port, to play a peer that
+// accepts and then misbehaves; *address is "127.0.0.1:port".
+inline int raw_listener(int backlog, std::string* address) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(fd, backlog) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  *address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
   return fd;
 }
 

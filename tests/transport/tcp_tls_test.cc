@@ -17,12 +17,6 @@ using synod::testing::TestPki;
 
 namespace {
 
-void shutdown(uv_loop_t* loop, std::initializer_list<TcpNode*> nodes) {
-  for (TcpNode* n : nodes) n->t->stop();
-  uv_run(loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(loop) == 0);
-}
-
 TcpTransportOptions tls_node(const TestPki& pki, std::uint64_t id, std::string listen,
                              std::vector<Peer> peers) {
   TcpTransportOptions o = node_options(id, std::move(listen), std::move(peers));
@@ -69,7 +63,7 @@ TEST_CASE("TLS: two transports connect, carry frames, and reconnect after a rest
   CHECK(b->got[0].bytes == "again");
   CHECK(a->t->stats().handshakes_refused == 0);
   CHECK(b->t->stats().handshakes_refused == 0);
-  shutdown(&loop, {a.get(), b.get()});
+  stop_all(&loop, {a.get(), b.get()});
 }
 
 TEST_CASE("TLS: strangers are refused by certificate, counted and logged with their address") {
@@ -140,7 +134,7 @@ TEST_CASE("TLS: strangers are refused by certificate, counted and logged with th
   CHECK(b->logged("refused connection from 127.0.0.1:"));
   CHECK(b->got.empty());
   CHECK(b->t->stats().connects == 0);
-  shutdown(&loop, {b.get()});
+  stop_all(&loop, {b.get()});
 }
 
 TEST_CASE("TLS: a dialer refuses a listener whose certificate names another node") {
@@ -157,7 +151,7 @@ TEST_CASE("TLS: a dialer refuses a listener whose certificate names another node
   CHECK(a->logged("dialed node 2 but its certificate names node 3"));
   CHECK(!a->t->connected(NodeId{2}));
   CHECK(impostor->got.empty());
-  shutdown(&loop, {a.get(), impostor.get()});
+  stop_all(&loop, {a.get(), impostor.get()});
 }
 
 TEST_CASE("TLS: missing, unreadable or mismatched material fails start with invalid_config") {
@@ -201,5 +195,5 @@ TEST_CASE("TLS: missing, unreadable or mismatched material fails start with inva
   auto ok = make_node(&loop, o);
   CHECK(ok->t->start() == Status::ok);
   std::filesystem::remove_all(dir);
-  shutdown(&loop, {ok.get()});
+  stop_all(&loop, {ok.get()});
 }

@@ -4,6 +4,7 @@
 
 #include "synod/memory_storage.h"
 #include "synod/replica.h"
+#include "test_cluster.h"
 
 using namespace synod;
 
@@ -16,15 +17,6 @@ Config three(std::uint64_t id) {
   return c;
 }
 
-void finish_readys(Replica& r, MemoryStorage& s) {
-  while (r.has_ready()) {
-    Ready rd = r.ready();
-    REQUIRE(s.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries) == Status::ok);
-    REQUIRE(s.sync() == Status::ok);
-    r.advance(rd);
-  }
-}
-
 void check_agrees_with_info(const Replica& r) {
   ReplicaInfo i = r.info();
   CHECK(r.role() == i.role);
@@ -34,14 +26,12 @@ void check_agrees_with_info(const Replica& r) {
 }  // namespace
 
 TEST_CASE("a new follower knows no leader; a single voter leads and names itself") {
-  MemoryStorage s;
-  Config c = three(1);
-  c.voters = {NodeId{1}};
-  Replica r(c, s);
+  test::TestCluster t(1);
+  Replica& r = t.node(1);
   CHECK(r.role() == Role::follower);
   CHECK(!r.leader().valid());
   check_agrees_with_info(r);
-  for (int i = 0; i < 40 && r.role() != Role::leader; ++i) r.tick(), finish_readys(r, s);
+  for (int i = 0; i < 40 && r.role() != Role::leader; ++i) t.tick_all(1);
   REQUIRE(r.role() == Role::leader);
   CHECK(r.leader() == NodeId{1});
   check_agrees_with_info(r);
@@ -71,10 +61,10 @@ TEST_CASE("a voter that lost its storage reports rejoining, as info() does") {
 }
 
 TEST_CASE("a candidate reports candidate until it hears promises") {
-  MemoryStorage s;
-  Replica r(three(1), s);
+  auto t = test::TestCluster::alone(1, 3);
+  Replica& r = t.node(1);
   r.campaign();
-  finish_readys(r, s);
+  t.drain(1);  // the prepares go on the wire, to nobody
   CHECK(r.role() == Role::candidate);
   CHECK(!r.leader().valid());
   check_agrees_with_info(r);

@@ -4,8 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <optional>
+#include <vector>
 
-#include "synod/memory_storage.h"
+#include "test_cluster.h"
 
 using namespace synod;
 
@@ -31,34 +32,23 @@ Message msg(MessageType type, std::uint64_t from, std::uint64_t to, std::uint64_
   return m;
 }
 
-// Runs the host side of the Ready contract; returns the messages to send.
-std::vector<Message> drain(Replica& r, MemoryStorage& s, std::vector<Entry>* applied = nullptr,
-                           std::vector<ProposalOutcome>* outcomes = nullptr) {
-  std::vector<Message> out;
-  while (r.has_ready()) {
-    Ready rd = r.ready();
-    REQUIRE(s.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries) == Status::ok);
-    if (rd.must_sync) REQUIRE(s.sync() == Status::ok);
-    out.insert(out.end(), rd.messages.begin(), rd.messages.end());
-    if (applied) applied->insert(applied->end(), rd.committed.begin(), rd.committed.end());
-    if (outcomes) outcomes->insert(outcomes->end(), rd.outcomes.begin(), rd.outcomes.end());
-    r.advance(rd);
-  }
-  return out;
+// Finishes the node's Readys in the harness's loop; returns what it sent.
+std::vector<Message> sent_by(test::TestCluster& t, std::uint64_t id) {
+  t.drain(id);
+  return t.take_wire();
 }
 
 }  // namespace
 
 TEST_CASE("a single-replica cluster elects itself and commits a proposal") {
-  MemoryStorage s;
-  Replica r(config(1, 1), s);
-  for (int i = 0; i < 25 && r.info().role != Role::leader; ++i) r.tick(), drain(r, s);
-  REQUIRE(r.info().role == Role::leader);
-  ProposeResult p = r.propose("hello");
+  test::TestCluster t(1);
+  for (int i = 0; i < 25 && t.leader() != 1; ++i) t.tick_all(1);
+  REQUIRE(t.leader() == 1);
+  ProposeResult p = t.node(1).propose("hello");
   REQUIRE(p.ok());
-  std::vector<Entry> applied;
-  std::vector<ProposalOutcome> outcomes;
-  drain(r, s, &applied, &outcomes);
+  t.settle();
+  const std::vector<Entry>& applied = t.at(1).committed;
+  const std::vector<ProposalOutcome>& outcomes = t.at(1).outcomes;
   REQUIRE(outcomes.size() == 1);
   CHECK(outcomes[0].ticket == p.ticket);
   CHECK(outcomes[0].outcome == Outcome::committed);
@@ -76,12 +66,10 @@ TEST_CASE("a follower refuses proposals with not_leader") {
 }
 
 TEST_CASE("a follower names the leader it hears in the not_leader hint") {
-  MemoryStorage s;
-  Replica r(config(2), s);
-  Message hb = msg(MessageType::heartbeat, 1, 2, 1);
-  r.step(hb);
-  drain(r, s);
-  CHECK(r.propose("x").leader_hint == NodeId{1});
+  auto t = test::TestCluster::alone(2, 3);
+  t.node(2).step(msg(MessageType::heartbeat, 1, 2, 1));
+  t.drain(2);
+  CHECK(t.node(2).propose("x").leader_hint == NodeId{1});
 }
 
 TEST_CASE("an acceptor persists its promise before the promise is sent") {
@@ -98,38 +86,31 @@ TEST_CASE("an acceptor persists its promise before the promise is sent") {
 }
 
 TEST_CASE("a restarted replica recovers its promise and refuses lower ballots") {
-  MemoryStorage s;
-  {
-    Replica r(config(2), s);
-    Message prep = msg(MessageType::prepare, 3, 2, 5);
-    r.step(prep);
-    drain(r, s);
-  }
-  s.crash();
-  Replica r(config(2), s);
-  CHECK(r.info().promised == Ballot{5, NodeId{3}});
+  auto t = test::TestCluster::alone(2, 3);
+  t.node(2).step(msg(MessageType::prepare, 3, 2, 5));
+  REQUIRE(sent_by(t, 2).size() == 1);  // the promise
+  t.stop(2);
+  t.at(2).storage.crash();
+  t.start(2);
+  CHECK(t.node(2).info().promised == Ballot{5, NodeId{3}});
   Message acc = msg(MessageType::accept, 1, 2, 4);
   acc.entries = {Entry{Slot{1}, acc.ballot, Value::of_commands({"old"})}};
-  r.step(acc);
-  auto msgs = drain(r, s);
+  t.node(2).step(acc);
+  auto msgs = sent_by(t, 2);
   REQUIRE(msgs.size() == 1);
   CHECK(msgs[0].type == MessageType::reject);
   CHECK(msgs[0].ballot == Ballot{5, NodeId{3}});
-  CHECK(s.entries().empty());
+  CHECK(t.at(2).storage.entries().empty());
 }
 
 TEST_CASE("a replica whose storage was wiped never answers a prepare while rejoining") {
-  MemoryStorage s;
-  Config c = config(2);
-  c.join_existing = true;
-  Replica r(c, s);
-  CHECK(r.info().role == Role::rejoining);
-  drain(r, s);
-  CHECK(s.hard_state().voting == false);
-  Message prep = msg(MessageType::prepare, 1, 2, 1);
-  r.step(prep);
-  for (const Message& m : drain(r, s)) CHECK(m.type != MessageType::promise);
-  CHECK(r.propose("x").status == Status::rejoining);
+  auto t = test::TestCluster::alone(2, 3, [](Config& c) { c.join_existing = true; });
+  CHECK(t.node(2).info().role == Role::rejoining);
+  sent_by(t, 2);
+  CHECK(t.at(2).storage.hard_state().voting == false);
+  t.node(2).step(msg(MessageType::prepare, 1, 2, 1));
+  for (const Message& m : sent_by(t, 2)) CHECK(m.type != MessageType::promise);
+  CHECK(t.node(2).propose("x").status == Status::rejoining);
 }
 
 TEST_CASE("messages from strangers and for other groups are dropped") {
@@ -150,10 +131,10 @@ TEST_CASE("messages from strangers and for other groups are dropped") {
 }
 
 TEST_CASE("a leader that loses its ballot reports unknown for sent proposals") {
-  MemoryStorage s;
-  Replica r(config(1), s);
+  auto t = test::TestCluster::alone(1, 3);
+  Replica& r = t.node(1);
   r.campaign();
-  auto msgs = drain(r, s);
+  sent_by(t, 1);
   Message promise;
   promise.type = MessageType::promise;
   promise.from = NodeId{2};
@@ -162,17 +143,17 @@ TEST_CASE("a leader that loses its ballot reports unknown for sent proposals") {
   promise.slot = Slot{1};
   promise.slot_end = Slot{1};
   r.step(promise);
-  drain(r, s);
+  sent_by(t, 1);
   REQUIRE(r.info().role == Role::leader);
   ProposeResult p = r.propose("maybe");
   REQUIRE(p.ok());
-  drain(r, s);  // the Accept left
+  sent_by(t, 1);  // the Accept left
   ProposeResult q = r.propose("never");
   REQUIRE(q.ok());
   Message rej = msg(MessageType::reject, 2, 1, 9, 3);
   r.step(rej);
-  std::vector<ProposalOutcome> outcomes;
-  drain(r, s, nullptr, &outcomes);
+  sent_by(t, 1);
+  const std::vector<ProposalOutcome>& outcomes = t.at(1).outcomes;
   REQUIRE(outcomes.size() == 2);
   for (const auto& o : outcomes) {
     if (o.ticket == p.ticket) CHECK(o.outcome == Outcome::unknown);
