@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "group_run.h"
 #include "options.h"
 #include "process_stats.h"
 #include "report.h"
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "synod-bench: {}\n", p.error);
     return 2;
   }
-  if (o.replica_mode) return run_replica_process(o);
+  if (o.replica_mode) return o.groups ? run_group_replica(o) : run_replica_process(o);
   Context c{command_line(argc, argv), describe_machine()};
+  if (o.groups) return run_groups(o, c);
   return o.sweep_name.empty() ? single(o, c) : sweep(o, c);
 }

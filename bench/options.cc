@@ -74,7 +74,7 @@ const std::vector<Flag>& flags() {
        [](BenchOptions& o, const std::string& v) { return to_uint(v, o.value_bytes); }},
       {"clients", true,
        [](BenchOptions& o, const std::string& v) {
-         return to_uint(v, o.clients) && o.clients > 0;
+         return to_uint(v, o.clients);  // 0: --groups only (check())
        }},
       {"outstanding", true,
        [](BenchOptions& o, const std::string& v) {
@@ -172,6 +172,13 @@ const std::vector<Flag>& flags() {
          o.svg_path = v;
          return !v.empty();
        }},
+      {"groups", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.groups); }},
+      {"probe", true, [](BenchOptions& o, const std::string& v) { return to_uint(v, o.probe); }},
+      {"failover", false,
+       [](BenchOptions& o, const std::string&) {
+         o.failover = true;
+         return true;
+       }},
       // Hidden: set by the bench for its own replica processes.
       {"replica-mode", false,
        [](BenchOptions& o, const std::string&) {
@@ -215,6 +222,9 @@ const std::vector<Flag>& flags() {
 }
 
 ParseResult check(const BenchOptions& o) {
+  if (o.clients == 0 && o.groups == 0) return {false, false, "--clients 0 needs --groups"};
+  if ((o.probe || o.failover) && o.groups == 0)
+    return {false, false, "--probe and --failover need --groups"};
   if (o.storage == StorageKind::log && o.data_dir.empty() && o.run_dir.empty())
     return {false, false, "--storage log needs --data-dir DIR"};
   if (o.tls && o.transport != TransportKind::tcp)
@@ -295,6 +305,15 @@ std::string usage() {
                            inflight-max, value-bytes or replicas; writes a CSV and
                            an SVG throughput-latency plot
   --csv FILE, --svg FILE   sweep outputs      [synod-bench-sweep.csv / .svg]
+  --groups N               N Paxos groups in each of the replica processes over
+                           TCP (one GroupHost per process); group g's first
+                           leader is node (g-1) % replicas + 1 and client k
+                           proposes to group k % N + 1                 [0: one group]
+  --clients 0              with --groups: idle groups (CPU and memory at rest)
+  --probe N                with --groups: then N proposals, one at a time, each
+                           to a sleeping group (commit latency)
+  --failover               with --groups: then kill -9 of node 2 and the time
+                           until every group has a leader again
   --verbose                log connections and replica processes
 )";
 }

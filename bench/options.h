@@ -56,6 +56,14 @@ struct BenchOptions {
   std::string csv_path = "synod-bench-sweep.csv";
   std::string svg_path = "synod-bench-sweep.svg";
 
+  // --groups N: N Paxos groups per process over TCP, one GroupHost per
+  // process (bench/group_run.cc); 0: the one-group runs above. With groups,
+  // --clients 0 measures idle groups, --probe N the commit latency of N
+  // proposals to sleeping groups, --failover a kill -9 of node 2.
+  std::uint64_t groups = 0;
+  std::uint64_t probe = 0;
+  bool failover = false;
+
   // Hidden: a replica process of a TCP run (started by the bench itself).
   bool replica_mode = false;
   std::uint64_t node_id = 0;

@@ -65,10 +65,10 @@ bool UvReplica::start(std::uint64_t cluster_id,
   h.log = [this](std::string_view line) { log(line); };
   // The durable log persists on a LogWriter thread (group commit), so the
   // loop never waits for fdatasync.
-  if (auto* log = dynamic_cast<LogStorage*>(storage_.get()))
-    host_ = std::make_unique<UvHost>(loop_, *log, *transport_, h);
-  else
-    host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
+  HostStorage storage = o_.storage == StorageKind::memory
+                            ? HostStorage::on_loop(*storage_)
+                            : HostStorage::log_writer(static_cast<LogStorage&>(*storage_));
+  host_ = std::make_unique<UvHost>(loop_, storage, *transport_, h);
   if (host_->start(why) != Status::ok) {
     if (why->empty()) *why = "the host did not start";
     return false;

@@ -39,6 +39,7 @@ bool KvNode::open_storage(std::string* why) {
     fmt::print(stderr, "synod-kv: recovered {}, cut a torn tail at {}:{} ({})\n", opt_.data_dir,
                opened.report.truncated_file, opened.report.truncated_at_offset,
                opened.report.truncation_reason);
+  log_ = opened.storage.get();
   storage_ = std::move(opened.storage);
   return true;
 }
@@ -114,10 +115,10 @@ bool KvNode::start(std::string* why) {
   std::uint64_t transfer_ms = 4 * opt_.election_ticks * opt_.tick_ms + 1000;
   admin_ = std::make_unique<ClusterAdmin>(loop_, opt_, store_, book_, *transport_, transfer_ms);
   UvHostOptions h = host_options();
-  if (auto* log = dynamic_cast<LogStorage*>(storage_.get()))
-    host_ = std::make_unique<UvHost>(loop_, *log, *transport_, h);  // group commit off the loop
-  else
-    host_ = std::make_unique<UvHost>(loop_, *storage_, *transport_, h);
+  // The durable log commits in groups off the loop (HostStorage::log_writer).
+  host_ = std::make_unique<UvHost>(
+      loop_, log_ ? HostStorage::log_writer(*log_) : HostStorage::on_loop(*storage_), *transport_,
+      h);
   admin_->set_host(host_.get());
   if (host_->start(why) != Status::ok) return false;
 
@@ -207,8 +208,7 @@ void KvNode::stop() {
 void KvNode::host_log(std::string_view line) {
   std::string text(line);
   if (text.starts_with("STOPPED:")) {
-    auto* log = dynamic_cast<LogStorage*>(storage_.get());
-    if (log && !log->error().empty()) text += " (" + log->error() + ")";
+    if (log_ && !log_->error().empty()) text += " (" + log_->error() + ")";
     stopped_reason_ = text;
   }
   fmt::print(stderr, "synod host [{}]: {}\n", opt_.id.value, text);

@@ -13,6 +13,7 @@
 #include "kv_store.h"
 #include "resp_server.h"
 #include "server_options.h"
+#include "synod/log_storage.h"
 #include "synod/storage.h"
 #include "synod/tcp_transport.h"
 #include "synod/uv_host.h"
@@ -41,6 +42,7 @@ class KvNode {
   KvStore store_;
   AddressBook book_{opt_, store_};
   std::unique_ptr<Storage> storage_;
+  LogStorage* log_ = nullptr;  // storage_ when it is the durable log (not --memory)
   std::unique_ptr<TcpTransport> transport_;
   std::unique_ptr<ClusterAdmin> admin_;
   std::unique_ptr<UvHost> host_;

@@ -65,9 +65,11 @@ class LogWindow {
 
   // Records live in fixed chunks of a power-of-two size, by absolute slot: an
   // index is a shift and a mask, growing never moves a record, a chunk is one
-  // allocation for 1024 slots, and compaction frees whole chunks from the
-  // front.
-  static constexpr unsigned chunk_bits = 10;
+  // allocation for 64 slots, and compaction frees whole chunks from the
+  // front. 64, not more: every group that ever accepted holds at least one
+  // chunk, and a process holds thousands of groups (docs/groups.md); one
+  // allocation per 64 slots is nothing beside the slots' commands.
+  static constexpr unsigned chunk_bits = 6;
   static constexpr std::uint64_t chunk_records = std::uint64_t{1} << chunk_bits;
   const Record& at(Slot s) const {
     return chunks_[(s.value >> chunk_bits) - chunk0_][s.value & (chunk_records - 1)];

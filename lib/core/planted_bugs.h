@@ -17,6 +17,11 @@ enum class PlantedBug : std::uint8_t {
   read_without_confirm,      // a leader serves reads without a heartbeat round
   config_before_alpha,       // a configuration governs from the slot after it, not + alpha
   accept_catchup_unasked,    // a learner takes catch-up replies it did not ask for
+  // GroupSet (lib/groups): some accepts are routed to another group here.
+  deliver_to_wrong_group,
+  // GroupSet: sleeping followers never wake when their leader's node falls
+  // silent or restarts (quiescence hiding a dead leader for ever).
+  sleep_through_dead_leader,
   // A sleeping follower keeps its election clock running and, when it runs
   // out, wakes and campaigns (forced, past stickiness) although its leader's
   // node is alive: every idle group is deposed every election timeout.

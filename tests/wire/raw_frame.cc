@@ -55,6 +55,11 @@ std::vector<std::uint8_t> raw_flatbuffer(const Message& m, const RawOptions& o) 
                      ? 0
                      : fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(m.payload.data()),
                                         m.payload.size());
+  std::vector<fb::GroupBeat> gb;
+  for (const GroupBeat& g : m.beats)
+    gb.emplace_back(g.group.value, g.ballot.round, g.ballot.node.value, g.slot.value,
+                    g.commit.value, static_cast<fb::MessageType>(g.type), g.quiesce);
+  auto beats = m.beats.empty() ? 0 : fbb.CreateVectorOfStructs(gb);
   flatbuffers::Offset<void> future;
   if (o.newer_fields) {
     const flatbuffers::uoffset_t start = fbb.StartTable();
@@ -75,6 +80,8 @@ std::vector<std::uint8_t> raw_flatbuffer(const Message& m, const RawOptions& o) 
   b.add_more(m.more);
   b.add_force(m.force);
   b.add_reject(m.reject);
+  if (m.quiesce) b.add_quiesce(true);
+  if (!m.beats.empty()) b.add_beats(beats);
   if (!m.entries.empty()) b.add_entries(entries);
   b.add_offset(m.offset);
   if (!m.payload.empty()) b.add_payload(payload);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "replica_driver.h"
 #include "synod/uv_host.h"
 
 namespace synod {
@@ -57,11 +58,6 @@ void UvHost::on_tick_timer() {
   schedule();
 }
 
-std::uint64_t UvHost::apply_budget_left() const {
-  if (opt_.apply_per_iteration == 0) return 1;  // unbounded
-  return opt_.apply_per_iteration - std::min(opt_.apply_per_iteration, applied_this_iteration_);
-}
-
 // Runs once per loop iteration, just before the poll: the time since the
 // previous one, less the time the poll slept, is what the loop spent in
 // callbacks meanwhile.
@@ -85,16 +81,16 @@ void UvHost::on_iteration_end() {
       std::string cause;
       if (busy > threshold) {
         // Sending and the snapshot happen inside the Ready loop (apply_ns_).
-        std::uint64_t apply = apply_ns_ - std::min(apply_ns_, snapshot_ns_ + send_ns_);
-        std::uint64_t host = std::max(apply_ns_, snapshot_ns_ + send_ns_) + step_ns_;
+        const IterationWork& w = *work_;
+        std::uint64_t apply = w.apply_ns - std::min(w.apply_ns, w.snapshot_ns + w.send_ns);
+        std::uint64_t host = std::max(w.apply_ns, w.snapshot_ns + w.send_ns) + w.step_ns;
         cause = fmt::format(
             "the loop was busy {} ms (on the CPU {} ms, waiting for one {} ms): applying and "
             "persisting {} ms ({} commands), sending {} ms "
             "({} messages, {} KiB), snapshot {} ms, stepping received messages {} ms, other "
             "callbacks (clients, transport) {} ms",
-            ms(busy), ms(cpu), ms(busy - cpu), ms(apply), applied_this_iteration_, ms(send_ns_),
-            sent_this_iteration_, sent_bytes_this_iteration_ / 1024, ms(snapshot_ns_), ms(step_ns_),
-            ms(busy - std::min(busy, host)));
+            ms(busy), ms(cpu), ms(busy - cpu), ms(apply), w.applied, ms(w.send_ns), w.sent,
+            w.sent_bytes / 1024, ms(w.snapshot_ns), ms(w.step_ns), ms(busy - std::min(busy, host)));
       } else {
         cause =
             "the loop was not busy: the process was not scheduled (CPU starved) or the clock "
@@ -111,8 +107,9 @@ void UvHost::on_iteration_end() {
     }
   }
   tick_late_ns_ = 0;
-  apply_ns_ = snapshot_ns_ = step_ns_ = send_ns_ = 0;
-  applied_this_iteration_ = sent_this_iteration_ = sent_bytes_this_iteration_ = 0;
+  IterationWork& w = *work_;
+  w.apply_ns = w.snapshot_ns = w.step_ns = w.send_ns = 0;
+  w.applied = w.sent = w.sent_bytes = 0;
 }
 
 // Role changes come from ticks (elections, check-quorum) and from messages

@@ -98,17 +98,40 @@ struct UvHostStats {
   std::uint64_t apply_deferred = 0;
 };
 
+// Where a host persists Readys, and how.
+class HostStorage {
+ public:
+  // Each Ready is saved and synced on the loop thread (fine for
+  // MemoryStorage; a disk's fdatasync stalls the loop).
+  static HostStorage on_loop(Storage& storage) { return HostStorage(&storage, nullptr); }
+  // Group commit on a LogWriter thread: the loop never waits for the disk,
+  // one fdatasync covers every Ready staged meanwhile, and each Ready's
+  // messages leave (and its entries apply) once it is durable.
+  static HostStorage log_writer(LogStorage& log) { return HostStorage(&log, &log); }
+  Storage& storage() const { return *storage_; }
+  LogStorage* log() const { return log_; }  // null: on the loop
+
+ private:
+  HostStorage(Storage* storage, LogStorage* log) : storage_(storage), log_(log) {}
+  Storage* storage_;
+  LogStorage* log_;
+};
+
+class ReplicaDriver;
+struct IterationWork;
+
 class UvHost {
  public:
   // The outcome of a proposal, with the apply result when committed.
   using Done = std::function<void(const ProposalOutcome& outcome, const std::string& result)>;
 
-  // Persists each Ready on the loop thread (fine for MemoryStorage).
+  // Persists each Ready on the loop thread: HostStorage::on_loop(storage).
   UvHost(uv_loop_t* loop, Storage& storage, Transport& transport, UvHostOptions options);
-  // Persists on a LogWriter thread with group commit: the loop never waits
-  // for the disk, one fdatasync covers every Ready staged meanwhile, and each
-  // Ready's messages leave (and its entries apply) once it is durable.
-  UvHost(uv_loop_t* loop, LogStorage& log, Transport& transport, UvHostOptions options);
+  // The persistence mode chosen explicitly (HostStorage).
+  UvHost(uv_loop_t* loop, HostStorage storage, Transport& transport, UvHostOptions options);
+  // A LogStorage must say how it is persisted (HostStorage::log_writer, or
+  // on_loop): no silent choice by overload.
+  UvHost(uv_loop_t* loop, LogStorage& log, Transport& transport, UvHostOptions options) = delete;
   ~UvHost();
   UvHost(const UvHost&) = delete;
   UvHost& operator=(const UvHost&) = delete;
@@ -153,55 +176,40 @@ class UvHost {
   // automatic trigger may ask again.
   void snapshot_abandoned();
   // The slot the state machine reached (applied or restored).
-  Slot applied() const { return applied_; }
+  Slot applied() const;
 
   ReplicaInfo info() const;
   const UvHostStats& stats() const { return stats_; }
   // True after a storage failure: the replica stopped (docs/embedding.md, the Ready loop).
   bool failed() const { return failed_; }
-  Replica* replica() { return replica_ ? &*replica_ : nullptr; }
+  Replica* replica() { return replica_ && !failed_ ? &*replica_ : nullptr; }
 
  private:
   void log(std::string_view line) const;
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
   void schedule();
   void run_ready();
-  void run_ready_unwatched();
-  bool persist(const Ready& rd);
+  Status persist(const Ready& rd);
   void send_one(const Message& m);
-  void send_one_unwatched(const Message& m);
-  void finish(const Ready& rd, bool early_sent);
-  void finish_durable();
-  void maybe_snapshot();
-  void apply_committed(const Ready& rd, std::vector<bool>* answered);
-  void answer(const ProposalOutcome& o, const std::string& result);
-  void report_membership(const Membership& m);
   void fail(std::string_view why);
+  void close_handles();
   // Loop and role watching (uv_host_watch.cc).
   void on_tick_timer();
   void on_iteration_end();
   void observe_role();
-  std::uint64_t apply_budget_left() const;
-  void defer_apply();
 
   uv_loop_t* loop_;
   Storage& storage_;
   Transport& transport_;
   UvHostOptions opt_;
   std::optional<Replica> replica_;
+  std::unique_ptr<IterationWork> work_;
+  std::unique_ptr<ReplicaDriver> driver_;  // the Ready loop; with replica_
   uv_timer_t* tick_timer_ = nullptr;
   uv_idle_t* idle_ = nullptr;  // active while a Ready may be pending
   bool scheduled_ = false;
   bool failed_ = false;
-  std::unordered_map<std::uint64_t, Done> waiting_;     // ticket -> callback
-  std::map<std::uint64_t, ReadDone> reads_;             // ticket -> callback, until confirmed
-  std::multimap<std::uint64_t, ReadDone> ready_reads_;  // confirmed; by index to reach
-  Slot applied_{};
-  Slot applied_at_snapshot_{};  // the slot of the last snapshot
-  std::uint64_t bytes_since_snapshot_ = 0;
   std::vector<std::uint8_t> encode_buf_;
-  std::optional<Membership> membership_;  // the last one reported to on_membership
-  bool snapshot_pending_ = false;         // snapshot_begin called, image not yet handed over
 
   // Watching (uv_host_watch.cc).
   UvHostStats stats_;
@@ -211,29 +219,18 @@ class UvHost {
   std::uint64_t last_cpu_ns_ = 0;      // the loop thread's CPU time then
   std::uint64_t last_tick_ns_ = 0;     // uv_hrtime() at the last tick
   std::uint64_t tick_late_ns_ = 0;     // the latest tick's lateness, this iteration
-  // This iteration's busy time by cause, for the stall log line.
-  std::uint64_t apply_ns_ = 0, snapshot_ns_ = 0, step_ns_ = 0, send_ns_ = 0;
-  std::uint64_t applied_this_iteration_ = 0;
-  std::uint64_t sent_this_iteration_ = 0, sent_bytes_this_iteration_ = 0;
   std::uint64_t stalls_unlogged_ = 0;  // stalls since the last logged one
   std::uint64_t last_stall_log_ns_ = 0;
   Role seen_role_ = Role::follower;
   Ballot seen_ballot_{};
   NodeId seen_leader_{};  // the last valid leader known
 
-  // Asynchronous persistence (the LogStorage constructor).
-  struct Staged {
-    Ready rd;
-    std::uint64_t sequence = 0;  // finish once durable_ reaches it
-  };
+  // Asynchronous persistence (HostStorage::log_writer).
   LogStorage* log_ = nullptr;
   std::unique_ptr<LogWriter> writer_;
   uv_async_t* durable_async_ = nullptr;
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<Status> writer_status_{Status::ok};
-  std::uint64_t last_sequence_ = 0;
-  // Invariant: in ready() order, sequences ascending.
-  std::deque<Staged> staged_;
 };
 
 }  // namespace synod

@@ -1,0 +1,322 @@
+// Three GroupHosts over TcpTransport on loopback, on one loop, with many
+// groups each: every group elects, commits and applies in its own group
+// only, idle groups sleep and wake for a proposal, a removed group stops, a
+// GroupLog brings every group back after a restart, and balancing spreads
+// the leaders.
+#include "synod/group_host.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "synod/tcp_transport.h"
+
+using namespace synod;
+
+namespace {
+
+constexpr std::uint64_t kNodes = 3;
+
+struct Node {
+  NodeId id{};
+  std::unique_ptr<GroupLog> log;
+  std::unique_ptr<TcpTransport> transport;
+  std::unique_ptr<GroupHost> host;
+  std::map<std::uint64_t, std::vector<std::string>> applied;  // group -> commands
+};
+
+struct Cluster {
+  uv_loop_t loop{};
+  std::vector<std::unique_ptr<Node>> nodes;  // nodes[i] is node i + 1
+  std::string dir;                           // GroupLog directories; empty: in memory
+  std::uint64_t balance_ms = 0;
+
+  Cluster() { uv_loop_init(&loop); }
+
+  // Binds node 3 first, so the lower ids dial the ports already bound.
+  void start() {
+    nodes.clear();
+    nodes.resize(kNodes);
+    std::vector<std::string> addr(kNodes + 1);
+    for (std::uint64_t id = kNodes; id >= 1; --id) {
+      auto n = std::make_unique<Node>();
+      n->id = NodeId{id};
+      TcpTransportOptions t;
+      t.self = n->id;
+      t.cluster_id = 7;
+      t.listen_address = "127.0.0.1:0";
+      for (std::uint64_t p = 1; p <= kNodes; ++p)
+        if (p != id) t.peers.push_back({NodeId{p}, p > id ? addr[p] : "127.0.0.1:1"});
+      t.log = [](std::string_view) {};
+      n->transport = std::make_unique<TcpTransport>(&loop, t);
+      GroupHostOptions o;
+      o.self = n->id;
+      o.tick_ms = 5;
+      o.balance_ms = balance_ms;
+      o.log_line = [](std::string_view) {};
+      if (!dir.empty()) {
+        auto opened = GroupLog::open(dir + "/node-" + std::to_string(id), GroupLogOptions{});
+        REQUIRE(opened.ok());
+        n->log = std::move(opened.log);
+        o.log = n->log.get();
+      }
+      n->host = std::make_unique<GroupHost>(&loop, *n->transport, o);
+      REQUIRE(n->host->start() == Status::ok);
+      addr[id] = "127.0.0.1:" + std::to_string(n->transport->bound_port());
+      nodes[id - 1] = std::move(n);
+    }
+  }
+
+  void add_groups(std::uint64_t first, std::uint64_t count) {
+    for (auto& n : nodes)
+      for (std::uint64_t g = first; g < first + count; ++g) {
+        GroupOptions go;
+        go.config.id = n->id;
+        go.config.group = GroupId{g};
+        go.config.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
+        Node* raw = n.get();
+        go.apply = [raw, g](Slot, const std::string& c) {
+          raw->applied[g].push_back(c);
+          return "g" + std::to_string(g) + ":" + c;
+        };
+        std::string why;
+        REQUIRE_MESSAGE(n->host->add_group(go, &why) == Status::ok, why);
+      }
+  }
+
+  bool run_until(const std::function<bool()>& pred, int seconds = 20) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      uv_run(&loop, UV_RUN_ONCE);
+    }
+    return true;
+  }
+
+  // The node leading the group, as every node agrees; null otherwise.
+  Node* leader_of(GroupId g) {
+    Node* leader = nullptr;
+    for (auto& n : nodes) {
+      std::optional<ReplicaInfo> i = n->host->info(g);
+      if (!i) return nullptr;
+      if (i->role == Role::leader) leader = n.get();
+    }
+    if (!leader) return nullptr;
+    for (auto& n : nodes)
+      if (n->host->info(g)->leader != leader->id) return nullptr;
+    return leader;
+  }
+
+  bool all_led(std::uint64_t first, std::uint64_t count) {
+    for (std::uint64_t g = first; g < first + count; ++g)
+      if (!leader_of(GroupId{g})) return false;
+    return true;
+  }
+
+  // Proposes `command` to the group's leader and runs until it commits.
+  bool commit(GroupId g, const std::string& command) {
+    bool done = false, ok = false;
+    if (!run_until([&] { return leader_of(g) != nullptr; })) return false;
+    ProposeResult r = leader_of(g)->host->propose(
+        g, command, [&](const ProposalOutcome& o, const std::string& result) {
+          done = true;
+          ok = o.outcome == Outcome::committed &&
+               result == "g" + std::to_string(g.value) + ":" + command;
+        });
+    if (!r.ok()) return false;
+    return run_until([&] { return done; }) && ok;
+  }
+
+  void stop() {
+    for (auto& n : nodes) n->host->stop(), n->transport->stop();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    nodes.clear();  // hosts before logs: a Node's members go in reverse order
+  }
+
+  ~Cluster() {
+    if (!nodes.empty()) stop();
+    uv_loop_close(&loop);
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+};
+
+std::string temp_dir() {
+  std::string t = (std::filesystem::temp_directory_path() / "synod-group-host-XXXXXX").string();
+  REQUIRE(mkdtemp(t.data()) != nullptr);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("group host: 50 groups on 3 nodes elect, commit and apply in their own group only") {
+  constexpr std::uint64_t kGroups = 50;
+  Cluster c;
+  c.start();
+  c.add_groups(1, kGroups);
+  // Spread the first leaders: group g is campaigned by node g % 3 + 1.
+  for (std::uint64_t g = 1; g <= kGroups; ++g)
+    REQUIRE(c.nodes[g % kNodes]->host->campaign(GroupId{g}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, kGroups); }));
+  for (std::uint64_t g = 1; g <= kGroups; ++g)
+    REQUIRE(c.commit(GroupId{g}, "set-" + std::to_string(g)));
+  // Every node applied each group's one command, in that group only.
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      for (std::uint64_t g = 1; g <= kGroups; ++g)
+        if (n->applied[g].size() != 1) return false;
+    return true;
+  }));
+  for (auto& n : c.nodes) {
+    CHECK(n->applied.size() == kGroups);
+    for (std::uint64_t g = 1; g <= kGroups; ++g)
+      CHECK(n->applied[g] == std::vector<std::string>{"set-" + std::to_string(g)});
+    CHECK(n->host->stats().groups.groups == kGroups);
+    CHECK(n->host->stats().bad_frames == 0);
+  }
+
+  // A removed group stops: calls are refused, the others go on.
+  for (auto& n : c.nodes) REQUIRE(n->host->remove_group(GroupId{9}) == Status::ok);
+  for (auto& n : c.nodes) {
+    CHECK(!n->host->info(GroupId{9}));
+    CHECK(n->host->propose(GroupId{9}, "x", [](auto&, auto&) {}).status ==
+          Status::invalid_argument);
+    CHECK(n->host->remove_group(GroupId{9}) == Status::invalid_argument);
+    CHECK(n->host->stats().groups.groups == kGroups - 1);
+  }
+  REQUIRE(c.commit(GroupId{10}, "after-removal"));
+  for (auto& n : c.nodes) CHECK(n->applied[9].size() == 1);
+}
+
+TEST_CASE("group host: idle groups fall asleep, cost no Ready loop, and wake for a proposal") {
+  constexpr std::uint64_t kGroups = 50;
+  Cluster c;
+  c.start();
+  c.add_groups(1, kGroups);
+  for (std::uint64_t g = 1; g <= kGroups; ++g)
+    REQUIRE(c.nodes[g % kNodes]->host->campaign(GroupId{g}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, kGroups); }));
+  for (std::uint64_t g = 1; g <= kGroups; ++g)
+    REQUIRE(c.commit(GroupId{g}, "set-" + std::to_string(g)));
+  // Idle groups fall asleep everywhere: the tick timer then has nothing to
+  // tick, and no group's Ready loop runs.
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      if (n->host->stats().groups.sleeping != kGroups) return false;
+    return true;
+  }));
+  std::uint64_t runs_asleep = c.nodes[0]->host->stats().ready_runs;
+  std::vector<std::uint64_t> wakes_asleep;
+  for (auto& n : c.nodes) wakes_asleep.push_back(n->host->stats().groups.wakes_needed);
+  std::uint64_t ticks_asleep = c.nodes[0]->host->stats().ticks;
+  REQUIRE(c.run_until([&] { return c.nodes[0]->host->stats().ticks >= ticks_asleep + 40; }));
+  CHECK(c.nodes[0]->host->stats().ready_runs == runs_asleep);
+  // Nothing woke them: late acks of the quiesce heartbeats confirm sleep.
+  for (std::size_t i = 0; i < c.nodes.size(); ++i) {
+    CHECK(c.nodes[i]->host->stats().groups.wakes_needed == wakes_asleep[i]);
+    CHECK(c.nodes[i]->host->stats().groups.sleeping == kGroups);
+  }
+  for (auto& n : c.nodes) CHECK(n->host->stats().groups.node_heartbeats_sent > 0);
+
+  // A proposal to a sleeping group wakes it and commits.
+  REQUIRE(c.commit(GroupId{7}, "wake-up"));
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      if (n->applied[7].size() != 2) return false;
+    return true;
+  }));
+  CHECK(c.nodes[0]->applied[7].back() == "wake-up");
+  CHECK(c.nodes[0]->applied[8].size() == 1);
+}
+
+TEST_CASE("group host: balancing spreads the leaders of 60 groups over 3 nodes") {
+  constexpr std::uint64_t kGroups = 60;
+  Cluster c;
+  c.balance_ms = 100;
+  c.start();
+  c.add_groups(1, kGroups);
+  // Node 1 campaigns in every group: it leads them all at first.
+  for (std::uint64_t g = 1; g <= kGroups; ++g)
+    REQUIRE(c.nodes[0]->host->campaign(GroupId{g}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, kGroups); }));
+  std::size_t most = (kGroups + kNodes - 1) / kNodes + 1;
+  REQUIRE(c.run_until([&] {
+    if (!c.all_led(1, kGroups)) return false;
+    for (auto& n : c.nodes)
+      if (n->host->leading() > most) return false;
+    return true;
+  }));
+  CHECK(c.nodes[0]->host->stats().leaders_handed_off >= kGroups - most);
+  CHECK(c.nodes[0]->host->stats().balance_rounds > 0);
+  std::size_t total = 0;
+  for (auto& n : c.nodes) total += n->host->leading();
+  CHECK(total == kGroups);
+}
+
+TEST_CASE("group host: one GroupLog per node brings every group back after a restart") {
+  constexpr std::uint64_t kGroups = 20;
+  Cluster c;
+  c.dir = temp_dir();
+  c.start();
+  c.add_groups(1, kGroups);
+  for (std::uint64_t g = 1; g <= kGroups; ++g)
+    REQUIRE(c.nodes[g % kNodes]->host->campaign(GroupId{g}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, kGroups); }));
+  for (std::uint64_t g = 1; g <= kGroups; ++g) REQUIRE(c.commit(GroupId{g}, "durable"));
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      for (std::uint64_t g = 1; g <= kGroups; ++g)
+        if (n->applied[g].size() != 1) return false;
+    return true;
+  }));
+  // Group commit: far fewer syncs than group writes.
+  GroupHostStats before = c.nodes[0]->host->stats();
+  CHECK(before.log_batches > 0);
+  CHECK(before.log_writes > before.log_batches);
+  c.stop();
+
+  c.start();
+  for (auto& n : c.nodes) CHECK(n->log->groups().size() == kGroups);
+  c.add_groups(1, kGroups);
+  // Every group recovered its chosen entry: the replicas hold it at once,
+  // and the state machines get it again (they start empty: applied 0).
+  for (auto& n : c.nodes)
+    for (std::uint64_t g = 1; g <= kGroups; ++g)
+      CHECK(n->host->info(GroupId{g})->last_slot.value >= 1);
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      for (std::uint64_t g = 1; g <= kGroups; ++g)
+        if (n->applied[g].empty()) return false;
+    return true;
+  }));
+  for (auto& n : c.nodes)
+    for (std::uint64_t g = 1; g <= kGroups; ++g) CHECK(n->applied[g].front() == "durable");
+  REQUIRE(c.commit(GroupId{3}, "after-restart"));
+  // A removed group leaves the log once the writer's next batch is durable.
+  for (auto& n : c.nodes) REQUIRE(n->host->remove_group(GroupId{4}) == Status::ok);
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      if (n->log->has_group(GroupId{4})) return false;
+    return true;
+  }));
+  for (auto& n : c.nodes) CHECK(n->log->groups().size() == kGroups - 1);
+
+  // A group removed and added again at once starts empty: the host waits
+  // for the removal to be durable before the new replica reads the log.
+  Node& n1 = *c.nodes[0];
+  REQUIRE(n1.host->info(GroupId{6})->last_slot.value >= 1);
+  REQUIRE(n1.host->remove_group(GroupId{6}) == Status::ok);
+  GroupOptions again;
+  again.config.id = n1.id;
+  again.config.group = GroupId{6};
+  again.config.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
+  REQUIRE(n1.host->add_group(again) == Status::ok);
+  CHECK(n1.host->info(GroupId{6})->last_slot.value == 0);
+  CHECK(n1.host->info(GroupId{6})->commit.value == 0);
+}

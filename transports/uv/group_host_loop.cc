@@ -1,0 +1,171 @@
+// GroupHost's loop work: frames in, the one tick timer, the Ready loop over
+// the groups GroupSet names dirty (and those left over from the last
+// iteration), node heartbeats out, and Readys finished once durable.
+#include <fmt/format.h>
+
+#include "group_host_group.h"
+#include "synod/group_host.h"
+
+namespace synod {
+
+void GroupHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
+  if (!set_ || failed_) return;
+  Message m;
+  wire::DecodeResult r = wire::decode_one(frame, m, opt_.limits);
+  if (r.status != Status::ok || r.consumed == 0) {
+    ++bad_frames_;
+    log(fmt::format("dropped a bad frame from node {}: {}", from.value, r.error));
+    return;
+  }
+  if (m.from != from) {
+    ++bad_frames_;
+    log(fmt::format("dropped a frame from node {} claiming to be node {}", from.value,
+                    m.from.value));
+    return;
+  }
+  heard_ns_[from.value] = uv_hrtime();
+  std::uint64_t t0 = uv_hrtime();
+  set_->step(from, m);
+  work_->step_ns += uv_hrtime() - t0;
+  schedule();
+}
+
+// GroupSet ticks only the awake groups and judges node liveness: one timer
+// for every group, and no per-tick scan of the sleeping ones.
+void GroupHost::on_tick() {
+  if (!set_ || failed_) return;
+  ++ticks_;
+  set_->tick();
+  schedule();
+}
+
+void GroupHost::schedule() {
+  if (scheduled_ || !idle_) return;
+  scheduled_ = true;
+  uv_idle_start(idle_, [](uv_idle_t* h) {
+    auto* self = static_cast<GroupHost*>(h->data);
+    uv_idle_stop(h);
+    self->scheduled_ = false;
+    self->run_ready();
+  });
+}
+
+void GroupHost::send_now(const Message& m) {
+  set_->send(m, now_);
+  send_out();
+}
+
+void GroupHost::send_out() {
+  for (const Message& m : now_) {
+    encode_buf_.clear();
+    std::string why;
+    if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
+      log("cannot encode a message: " + why);
+      continue;
+    }
+    work_->sent_bytes += encode_buf_.size();
+    transport_.send(m.to, encode_buf_);  // a loss is tolerated
+  }
+  now_.clear();
+}
+
+void GroupHost::run_ready() {
+  if (!set_ || failed_) return;
+  // One apply budget per loop iteration, all groups together.
+  work_->applied = work_->sent = work_->sent_bytes = 0;
+  set_->take_dirty(dirty_);
+  std::vector<GroupId> again;
+  again.swap(runnable_);
+  for (GroupId id : again) {
+    auto it = groups_.find(id.value);
+    if (it == groups_.end()) continue;
+    it->second->runnable = false;
+    dirty_.push_back(id);
+  }
+  for (GroupId id : dirty_) {
+    Group* g = find(id);
+    if (!g) continue;
+    ++ready_runs_;
+    bool done = g->driver->run();
+    if (g->failed) continue;
+    if (!done && !g->runnable) {
+      g->runnable = true;
+      runnable_.push_back(id);
+    }
+    if (g->driver->has_staged() && !g->staged) {
+      g->staged = true;
+      staged_groups_.push_back(id);
+    }
+  }
+  dirty_.clear();
+  // Groups that failed in their Ready loop go now, off their drivers' stacks.
+  std::vector<GroupId> failing;
+  failing.swap(failing_);
+  for (GroupId id : failing) {
+    ++groups_failed_;
+    remove_group(id);
+  }
+  set_->flush(now_);
+  send_out();
+  // Work left for the next iteration: the idle handle keeps the poll from
+  // sleeping, so the loop reads the sockets first and comes back.
+  if (!runnable_.empty()) schedule();
+}
+
+// The writer made a batch durable: finish the waiting Readys of the groups
+// that staged some, then run their Ready loops again (advance() may have
+// released more).
+void GroupHost::on_durable() {
+  if (failed_) return;
+  if (Status st = writer_status_.load(); st != Status::ok) {
+    std::string error = opt_.log ? opt_.log->error() : std::string{};
+    return fail_all(
+        fmt::format("log {}{}", to_string(st), error.empty() ? "" : " (" + error + ")"));
+  }
+  std::uint64_t durable = durable_.load();
+  std::erase_if(removing_, [durable](const auto& r) { return r.second <= durable; });
+  std::vector<GroupId> waiting;
+  waiting.swap(staged_groups_);
+  for (GroupId id : waiting) {
+    auto it = groups_.find(id.value);
+    if (it == groups_.end()) continue;
+    Group* g = it->second.get();
+    g->staged = false;
+    if (g->failed) continue;
+    g->driver->finish_durable(durable);
+    if (g->failed) continue;
+    if (g->driver->has_staged()) {
+      g->staged = true;
+      staged_groups_.push_back(id);
+    }
+    if (!g->runnable) {
+      g->runnable = true;
+      runnable_.push_back(id);
+    }
+  }
+  schedule();
+}
+
+// One group's error (a snapshot arrived without a restore hook) stops that
+// group only; it is removed once its driver is off the stack.
+void GroupHost::fail_group(GroupId group, std::string_view why) {
+  auto it = groups_.find(group.value);
+  if (it == groups_.end() || it->second->failed) return;
+  if (writer_status_.load() != Status::ok || why.starts_with("log "))
+    return fail_all(why);  // the shared log failed: every group stops
+  log(fmt::format("group {} STOPPED: {}; it no longer votes or serves here", group.value, why));
+  it->second->failed = true;
+  failing_.push_back(group);
+}
+
+void GroupHost::fail_all(std::string_view why) {
+  if (failed_) return;
+  failed_ = true;
+  log(fmt::format("STOPPED: {}; no group here votes or serves any more", why));
+  if (writer_) writer_->stop();
+  close_handles();
+  for (auto& [id, g] : groups_)
+    if (g->driver) g->driver->abandon();
+}
+
+}  // namespace synod

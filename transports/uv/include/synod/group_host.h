@@ -1,0 +1,208 @@
+// A ready-made libuv host for many Paxos groups on one node (docs/groups.md):
+// one loop, one Transport (one connection per peer pair carrying every
+// group's frames), one tick timer and one synod::GroupSet (node heartbeats,
+// node liveness, quiescence, routing) for all the groups. Groups are added
+// and removed at run time, each with its own state machine hooks. Storage is
+// a MemoryStorage per group, or one GroupLog for all the groups persisted on
+// a background thread with group commit (one fdatasync per batch across
+// groups). Every few seconds the host hands the groups it leads beyond its
+// share (ceil(groups / live nodes)) to members on nodes that lead fewer.
+//
+// Each group's Ready loop is the one UvHost runs (replica_driver.h). Only
+// the groups GroupSet names dirty are looked at in an iteration, so idle
+// groups cost nothing: no timer, file or descriptor per group, and no
+// per-tick scan of them.
+//
+// Threading: every call on the loop's thread. Lifetime: stop(), run the loop
+// until it is idle, then destroy. The transport (and the GroupLog) are the
+// caller's and must outlive the host.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "synod/group_log.h"
+#include "synod/group_log_writer.h"
+#include "synod/group_set.h"
+#include "synod/replica.h"
+#include "synod/transport.h"
+#include "synod/wire.h"
+
+namespace synod {
+
+class ReplicaDriver;
+struct IterationWork;
+
+// One group: its configuration and its state machine's hooks, with the
+// meaning they have in UvHostOptions.
+struct GroupOptions {
+  // config.group names the group; config.id must be the host's self, and
+  // heartbeat_ticks and election_ticks the host's. quiesce is forced on.
+  Config config;
+  std::function<std::string(Slot slot, const std::string& command)> apply;
+  std::function<void(const Snapshot& snapshot)> restore;
+  std::uint64_t snapshot_every_slots = 0;
+  std::uint64_t snapshot_every_bytes = 0;
+  std::function<std::string()> snapshot;
+  std::function<void(Slot slot)> snapshot_begin;
+  // The group's membership, at add_group() and at each change.
+  std::function<void(const Membership& membership)> on_membership;
+};
+
+struct GroupHostOptions {
+  NodeId self{};
+  std::uint64_t tick_ms = 10;
+  // Every group's Config must use these (GroupSet sends node heartbeats
+  // and judges node liveness with them).
+  std::uint32_t heartbeat_ticks = 1;
+  std::uint32_t election_ticks = 10;
+  wire::WireLimits limits;
+  // Null: each group keeps its state in its own MemoryStorage (lost at a
+  // restart). Set: every group's state goes into this one log, persisted on
+  // a GroupLogWriter thread; a group added with an id the log holds
+  // recovers from it.
+  GroupLog* log = nullptr;
+  // Leader balancing: every balance_ms, surplus leaderships are transferred
+  // (at most balance_transfers_max per round). 0: never.
+  std::uint64_t balance_ms = 3000;
+  std::size_t balance_transfers_max = 64;
+  // At most this many commands applied per loop iteration, all groups
+  // together (UvHostOptions::apply_per_iteration).
+  std::uint64_t apply_per_iteration = 16384;
+  // Where errors and group failures are reported; stderr when empty.
+  std::function<void(std::string_view)> log_line;
+};
+
+struct GroupHostStats {
+  GroupSetStats groups;
+  std::uint64_t ticks = 0;
+  std::uint64_t ready_runs = 0;          // a group's Ready loop run (dirty groups only)
+  std::uint64_t apply_deferred = 0;      // the apply budget sent work to the next iteration
+  std::uint64_t bad_frames = 0;          // undecodable, or from a node other than the sender
+  std::uint64_t groups_failed = 0;       // groups stopped by an error (a missing restore hook)
+  std::uint64_t balance_rounds = 0;      // balancing checks run
+  std::uint64_t leaders_handed_off = 0;  // transfer_leadership calls made by balancing
+  std::uint64_t log_batches = 0;         // GroupLog syncs (one fdatasync each), with a GroupLog
+  std::uint64_t log_writes = 0;          // group writes in them
+};
+
+class GroupHost {
+ public:
+  using Done = std::function<void(const ProposalOutcome& outcome, const std::string& result)>;
+  using ReadDone = std::function<void(Status status, NodeId leader_hint)>;
+
+  GroupHost(uv_loop_t* loop, Transport& transport, GroupHostOptions options);
+  ~GroupHost();
+  GroupHost(const GroupHost&) = delete;
+  GroupHost& operator=(const GroupHost&) = delete;
+
+  // Validates the options, starts the transport, the tick timer and (with
+  // a GroupLog) the writer thread. invalid_config with *why.
+  Status start(std::string* why = nullptr);
+  // Stops ticking and stepping; pending proposals end unknown. Does not
+  // stop the transport.
+  void stop();
+
+  // Adds a group (recovered from the GroupLog when it holds it).
+  // invalid_config (*why says) for a bad config, invalid_argument when the
+  // group is here, unavailable when not started.
+  Status add_group(GroupOptions group, std::string* why = nullptr);
+  // Drops the group: its pending proposals end unknown, its replica goes,
+  // and with a GroupLog its records are forgotten. invalid_argument when it
+  // is not here.
+  Status remove_group(GroupId group);
+  std::vector<GroupId> groups() const;
+
+  // Per group, as UvHost's calls of the same names; unknown_group... is
+  // invalid_argument (the group is not here).
+  ProposeResult propose(GroupId group, std::string command, Done done);
+  ProposeResult read(GroupId group, ReadDone done);
+  ProposeResult change_membership(GroupId group, MembershipOp op, NodeId node, Done done);
+  Status transfer_leadership(GroupId group, NodeId to);
+  // Starts an election in the group now (Replica::campaign): to place a
+  // new group's first leader.
+  Status campaign(GroupId group);
+  Status compact(GroupId group, Slot slot, std::string data);
+  void snapshot_abandoned(GroupId group);
+
+  // The group's replica, or nullopt when it is not here.
+  std::optional<ReplicaInfo> info(GroupId group) const;
+  // Whether the group's replica sleeps (Replica::quiesced); false when it
+  // is not here.
+  bool quiesced(GroupId group) const;
+  // Groups this node leads now (a scan of every group: not per request).
+  std::size_t leading() const;
+  GroupHostStats stats() const;
+  // True after a GroupLog failure: every group stopped.
+  bool failed() const { return failed_; }
+
+  struct Group;
+
+ private:
+  void log(std::string_view line) const;
+  Group* find(GroupId group) const;
+  void on_frame(NodeId from, std::span<const std::uint8_t> frame);
+  void on_tick();
+  void schedule();
+  void run_ready();
+  void send_now(const Message& m);
+  void send_out();
+  void on_durable();
+  void fail_group(GroupId group, std::string_view why);
+  void fail_all(std::string_view why);
+  void close_handles();
+  void membership_changed(GroupId group, const Membership& before, const Membership& after);
+  // Leader balancing (group_host_balance.cc).
+  void balance();
+  std::vector<NodeId> live_nodes() const;
+
+  uv_loop_t* loop_;
+  Transport& transport_;
+  GroupHostOptions opt_;
+  std::unique_ptr<GroupSet> set_;
+  std::unique_ptr<IterationWork> work_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Group>> groups_;
+  uv_timer_t* tick_timer_ = nullptr;
+  uv_timer_t* balance_timer_ = nullptr;
+  uv_idle_t* idle_ = nullptr;  // active while a Ready may be pending
+  bool scheduled_ = false;
+  bool started_ = false;
+  bool failed_ = false;
+  std::vector<GroupId> dirty_;     // reused: GroupSet::take_dirty
+  std::vector<GroupId> runnable_;  // groups to run again (budget, durable, new)
+  std::vector<GroupId> failing_;   // groups to drop after the Ready loop
+  std::vector<Message> now_;       // reused: GroupSet::send
+  std::vector<std::uint8_t> encode_buf_;
+  // Peer nodes: how many groups each is a member of (GroupSet's peers).
+  std::unordered_map<std::uint64_t, std::size_t> member_of_;
+  // Node liveness for balancing: when each peer node was last heard.
+  std::unordered_map<std::uint64_t, std::uint64_t> heard_ns_;
+  std::uint64_t ticks_ = 0;
+  std::uint64_t ready_runs_ = 0;
+  std::uint64_t bad_frames_ = 0;
+  std::uint64_t groups_failed_ = 0;
+  std::uint64_t balance_rounds_ = 0;
+  std::uint64_t leaders_handed_off_ = 0;
+
+  // With a GroupLog: the writer thread and its report to the loop.
+  std::unique_ptr<GroupLogWriter> writer_;
+  uv_async_t* durable_async_ = nullptr;
+  std::atomic<std::uint64_t> durable_{0};
+  std::atomic<Status> writer_status_{Status::ok};
+  std::vector<GroupId> staged_groups_;  // groups with Readys waiting to be durable
+  // Removals handed to the writer and maybe not yet durable: group -> the
+  // removal's sequence. A group added again with such an id waits for it,
+  // or it would recover the removed group's state.
+  std::unordered_map<std::uint64_t, std::uint64_t> removing_;
+};
+
+}  // namespace synod
