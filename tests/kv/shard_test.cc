@@ -39,14 +39,19 @@ ClusterView three_nodes_four_shards() {
 }  // namespace
 
 TEST_CASE("keys_of: every key of each command, MSET's keys and not its values") {
+  // The keys are views into the request: it must outlive them.
   std::vector<std::string_view> keys;
-  REQUIRE(keys_of(req({"SET", "a", "v"}), &keys));
+  Request set = req({"SET", "a", "v"});
+  REQUIRE(keys_of(set, &keys));
   CHECK(keys == std::vector<std::string_view>{"a"});
-  REQUIRE(keys_of(req({"MSET", "a", "1", "b", "2"}), &keys));
+  Request mset = req({"MSET", "a", "1", "b", "2"});
+  REQUIRE(keys_of(mset, &keys));
   CHECK(keys == std::vector<std::string_view>{"a", "b"});
-  REQUIRE(keys_of(req({"DEL", "a", "b", "c"}), &keys));
+  Request del = req({"DEL", "a", "b", "c"});
+  REQUIRE(keys_of(del, &keys));
   CHECK(keys.size() == 3);
-  REQUIRE(keys_of(req({"DBSIZE"}), &keys));
+  Request dbsize = req({"DBSIZE"});
+  REQUIRE(keys_of(dbsize, &keys));
   CHECK(keys.empty());
 }
 
