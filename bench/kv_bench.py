@@ -87,7 +87,7 @@ def run_benchmark(port, args, requests):
 
 
 class KvCluster:
-    def __init__(self, binary, workdir, base_port, memory):
+    def __init__(self, binary, workdir, base_port, memory, extra=()):
         self.ids = [1, 2, 3]
         self.peer = {i: base_port + i for i in self.ids}
         self.client = {i: base_port + 10 + i for i in self.ids}
@@ -98,6 +98,7 @@ class KvCluster:
             cmd = [binary, "--id", str(i), "--peers", peers, "--clients", clients,
                    "--listen", "127.0.0.1:%d" % self.client[i]]
             cmd += ["--memory"] if memory else ["--data-dir", os.path.join(workdir, "node%d" % i)]
+            cmd += list(extra)
             log = open(os.path.join(workdir, "node%d.log" % i), "w")
             self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=log)
             log.close()

@@ -3,6 +3,7 @@
 on loopback (issue 14, docs/benchmarks.md "synod-kv transactions").
 
   python3 bench/kv_txn_bench.py --bin build/examples/synod-kv [--memory] [--seconds S]
+                                [--shards N]
 
 One client process, one thread, many connections (selectors), each sending
 pipelined batches of prebuilt requests and counting reply bytes (every
@@ -14,6 +15,10 @@ Prints SETs/s for each and the ratio multi/set; a transaction is one log
 entry holding its 4 SETs, so the ratio says what MULTI/EXEC costs per
 command. A single-shard transaction's latency is printed too (one
 connection, one transaction at a time, p50 and p99).
+
+--shards N (N > 1) starts the cluster with --shards N and puts every key in
+shard 1 (a {hash tag} whose slot shard 1 holds), sent to shard 1's leader:
+the same figures for one shard of a sharded cluster, the other shards idle.
 """
 import argparse
 import os
@@ -25,9 +30,52 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kv_bench import KvCluster, wait_port  # noqa: E402
+from kv_bench import KvCluster, info, wait_port  # noqa: E402
 
 VALUE = b"v" * 256
+TAG = b""  # with --shards: "{tag}" putting every key in shard 1
+
+
+def crc16(data):
+    """CRC16/XMODEM, Redis Cluster's key hash (examples/kv/hash_slot.h)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def tag_for_shard(shards, shard=0):
+    """A hash tag whose slot lies in the 0-based shard's range of SlotMap
+    (contiguous ranges, the first ones one slot longer)."""
+    base, extra = divmod(16384, shards)
+    first = shard * base + min(shard, extra)
+    last = first + base + (1 if shard < extra else 0) - 1
+    for n in range(100000):
+        t = b"s%d" % n
+        if first <= crc16(t) % 16384 <= last:
+            return b"{" + t + b"}"
+    raise RuntimeError("no tag found")
+
+
+def shard_leader(cluster, timeout=20.0):
+    """The node leading shard 1, once every node agrees for a second."""
+    end, last, since = time.time() + timeout, None, None
+    while time.time() < end:
+        seen = set()
+        for i in cluster.ids:
+            x = info(cluster.client[i]) or {}
+            fields = dict(kv.split("=") for kv in x.get("shard1", "leader=0").split(","))
+            seen.add(int(fields["leader"]))
+        now = seen.pop() if len(seen) == 1 else 0
+        if now and now == last and time.time() - since >= 1.0:
+            return now
+        if now != last:
+            last, since = now, time.time()
+        time.sleep(0.1)
+    return None
 
 
 def command(*args):
@@ -40,13 +88,13 @@ def command(*args):
 def batch(kind, conn_id):
     """(request bytes, reply length, SETs in it)."""
     if kind == "set":
-        req = b"".join(command(b"SET", b"k%d.%d" % (conn_id, i), VALUE) for i in range(16))
+        req = b"".join(command(b"SET", TAG + b"k%d.%d" % (conn_id, i), VALUE) for i in range(16))
         return req, 16 * len(b"+OK\r\n"), 16
     parts, reply = [], 0
     for t in range(4):
         parts.append(command(b"MULTI"))
         for i in range(4):
-            parts.append(command(b"SET", b"k%d.%d" % (conn_id, 4 * t + i), VALUE))
+            parts.append(command(b"SET", TAG + b"k%d.%d" % (conn_id, 4 * t + i), VALUE))
         parts.append(command(b"EXEC"))
         reply += len(b"+OK\r\n") + 4 * len(b"+QUEUED\r\n") + len(b"*4\r\n") + 4 * len(b"+OK\r\n")
     return b"".join(parts), reply, 16
@@ -89,7 +137,7 @@ def run(port, kind, connections, seconds):
 def latency(port, n=500):
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    one = b"".join([command(b"MULTI")] + [command(b"SET", b"lat.%d" % i, VALUE) for i in range(4)]
+    one = b"".join([command(b"MULTI")] + [command(b"SET", TAG + b"lat.%d" % i, VALUE) for i in range(4)]
                    + [command(b"EXEC")])
     want = len(b"+OK\r\n") + 4 * len(b"+QUEUED\r\n") + len(b"*4\r\n") + 4 * len(b"+OK\r\n")
     times = []
@@ -112,14 +160,22 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--base-port", type=int, default=27700)
+    ap.add_argument("--shards", type=int, default=1)
     args = ap.parse_args()
+    global TAG
     workdir = tempfile.mkdtemp(prefix="synod-kv-txn-bench-")
-    cluster = KvCluster(os.path.abspath(args.bin), workdir, args.base_port, args.memory)
+    extra = ["--shards", str(args.shards)] if args.shards > 1 else []
+    cluster = KvCluster(os.path.abspath(args.bin), workdir, args.base_port, args.memory, extra)
     try:
         for port in cluster.client.values():
             if not wait_port(port):
                 raise RuntimeError("synod-kv did not listen on %d" % port)
-        leader = cluster.stable_leader()
+        if args.shards > 1:
+            TAG = tag_for_shard(args.shards)
+            time.sleep(4)  # GroupHost's balancing settles the leaders (every 3 s)
+            leader = shard_leader(cluster)
+        else:
+            leader = cluster.stable_leader()
         if leader is None:
             raise RuntimeError("no stable leader (logs in %s)" % workdir)
         port = cluster.client[leader]
@@ -130,15 +186,16 @@ def main():
             rates.setdefault(kind, []).append(rate)
             print("%-6s %10.0f SETs/s  (load %.2f)" % (kind, rate, os.getloadavg()[0]), flush=True)
         best = {k: max(v) for k, v in rates.items()}
-        print("multi/set per SET: %.2f (best of 2 runs each, %s logs, %d connections)"
-              % (best["multi"] / best["set"], "memory" if args.memory else "durable", args.connections))
+        print("multi/set per SET: %.2f (best of 2 runs each, %s logs, %d connections, %s)"
+              % (best["multi"] / best["set"], "memory" if args.memory else "durable", args.connections,
+                 "one group" if args.shards == 1 else "shard 1 of %d" % args.shards))
         p50, p99 = latency(port)
         print("one-client MULTI + 4 SET + EXEC latency: p50 %.0f us, p99 %.0f us" % (p50, p99))
         s = socket.create_connection(("127.0.0.1", port))
         times = []
         for i in range(500):
             t0 = time.perf_counter()
-            s.sendall(command(b"SET", b"lat.set", VALUE))
+            s.sendall(command(b"SET", TAG + b"lat.set", VALUE))
             s.recv(64)
             times.append(time.perf_counter() - t0)
         s.close()

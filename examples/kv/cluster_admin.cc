@@ -113,6 +113,14 @@ void ClusterAdmin::handle(const ClusterCommand& c, Respond reply) {
       return remove(NodeId{c.node}, std::move(reply));
     case ClusterOp::transfer:
       return transfer(NodeId{c.node}, std::move(reply));
+    case ClusterOp::slots:
+    case ClusterOp::shards:
+    case ClusterOp::info:
+    case ClusterOp::myid:
+      // One group is not a Redis Cluster: redis-cli without -c serves it.
+      return reply(
+          "-ERR This instance has cluster support disabled (start synod-kv with --shards N "
+          "for Redis Cluster's views; docs/kv.md)\r\n");
   }
 }
 

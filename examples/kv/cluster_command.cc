@@ -31,6 +31,11 @@ constexpr std::array kSpecs{
          "NODES\n    The members: id, raft address, client address, flags."},
     Spec{"keyslot", ClusterOp::keyslot, 1,
          "KEYSLOT <key>\n    The hash slot of <key> (CRC16 of the key or its {hash tag})."},
+    Spec{"slots", ClusterOp::slots, 0,
+         "SLOTS\n    Each shard's slot range and its leader, then its other replicas."},
+    Spec{"shards", ClusterOp::shards, 0, "SHARDS\n    Each shard's slots and nodes (Redis 7)."},
+    Spec{"info", ClusterOp::info, 0, "INFO\n    cluster_state, slots assigned, nodes, shards."},
+    Spec{"myid", ClusterOp::myid, 0, "MYID\n    This node's 40-hex cluster id."},
     Spec{"help", ClusterOp::help, 0, "HELP\n    This text."},
 };
 

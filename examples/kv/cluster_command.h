@@ -8,6 +8,7 @@
 //   CLUSTER TRANSFER <id>                                      hand leadership over
 //   CLUSTER NODES                                              members, addresses
 //   CLUSTER KEYSLOT <key>                                      the key's hash slot
+//   CLUSTER SLOTS | SHARDS | INFO | MYID                       with --shards > 1
 //   CLUSTER HELP
 #pragma once
 
@@ -28,6 +29,11 @@ enum class ClusterOp : std::uint8_t {
   transfer,
   help,
   keyslot,  // answered from the key alone (hash_slot.h)
+  // Redis Cluster's views of a sharded node (--shards > 1, cluster_view.h):
+  slots,
+  shards,
+  info,
+  myid,
 };
 
 struct ClusterCommand {

@@ -17,26 +17,31 @@ struct Spec {
   // Redis's convention: n > 0 means exactly n words with the name, n < 0
   // means at least -n.
   int arity;
+  // Where the keys are (COMMAND's first key, last key, step; Redis's
+  // positions, 0 0 0 for none): cluster clients route by them.
+  int first_key = 0;
+  int last_key = 0;
+  int key_step = 0;
 };
 
 constexpr std::array kSpecs{
-    Spec{"get", Op::get, 2},
-    Spec{"set", Op::set, -3},
-    Spec{"del", Op::del, -2},
-    Spec{"incr", Op::incr, 2},
-    Spec{"exists", Op::exists, -2},
+    Spec{"get", Op::get, 2, 1, 1, 1},
+    Spec{"set", Op::set, -3, 1, 1, 1},
+    Spec{"del", Op::del, -2, 1, -1, 1},
+    Spec{"incr", Op::incr, 2, 1, 1, 1},
+    Spec{"exists", Op::exists, -2, 1, -1, 1},
     Spec{"dbsize", Op::dbsize, 1},
-    Spec{"incrby", Op::incrby, 3},
-    Spec{"decrby", Op::decrby, 3},
-    Spec{"decr", Op::decr, 2},
-    Spec{"getset", Op::getset, 3},
-    Spec{"mset", Op::mset, -3},
-    Spec{"mget", Op::mget, -2},
-    Spec{"msetnx", Op::msetnx, -3},
+    Spec{"incrby", Op::incrby, 3, 1, 1, 1},
+    Spec{"decrby", Op::decrby, 3, 1, 1, 1},
+    Spec{"decr", Op::decr, 2, 1, 1, 1},
+    Spec{"getset", Op::getset, 3, 1, 1, 1},
+    Spec{"mset", Op::mset, -3, 1, -1, 2},
+    Spec{"mget", Op::mget, -2, 1, -1, 1},
+    Spec{"msetnx", Op::msetnx, -3, 1, -1, 2},
     Spec{"multi", Op::multi, 1},
     Spec{"exec", Op::exec, 1},
     Spec{"discard", Op::discard, 1},
-    Spec{"watch", Op::watch, -2},
+    Spec{"watch", Op::watch, -2, 1, -1, 1},
     Spec{"unwatch", Op::unwatch, 1},
     Spec{"ping", Op::ping, -1},
     Spec{"echo", Op::echo, 2},
@@ -44,6 +49,9 @@ constexpr std::array kSpecs{
     Spec{"command", Op::command, -1},
     Spec{"config", Op::config_get, -2},
     Spec{"cluster", Op::cluster, -2},
+    Spec{"readonly", Op::readonly, 1},
+    Spec{"readwrite", Op::readwrite, 1},
+    Spec{"asking", Op::asking, 1},
 };
 
 // The configuration redis-benchmark asks for before it starts; answering it
@@ -179,6 +187,9 @@ Route route_of(Op op) {
     case Op::info:
     case Op::command:
     case Op::config_get:
+    case Op::readonly:
+    case Op::readwrite:
+    case Op::asking:
       return Route::local;
   }
   return Route::local;  // unreachable for valid enumerators
@@ -256,11 +267,24 @@ Reply answer_info(std::span<const std::string> wanted, std::span<const InfoSecti
 
 // Clients send COMMAND to learn about the server (redis-cli: COMMAND DOCS
 // for its hints). An empty answer makes them fall back to their defaults.
+// COMMAND alone: Redis's table (name, arity, flags, first key, last key,
+// step, ACL categories), which cluster clients (python3-redis's
+// RedisCluster) read to find the keys they route by.
 Reply answer_command(std::span<const std::string> args) {
   if (!args.empty() && iequals(args[0], "count")) {
     return Reply::integer(static_cast<std::int64_t>(kSpecs.size()));
   }
-  return Reply::array({});
+  if (!args.empty()) return Reply::array({});
+  std::vector<Reply> table;
+  for (const Spec& s : kSpecs) {
+    Route r = route_of(s.op);
+    std::string flag = r == Route::write ? "write" : r == Route::read ? "readonly" : "fast";
+    table.push_back(
+        Reply::array({Reply::bulk(std::string(s.name)), Reply::integer(s.arity),
+                      Reply::array({Reply::simple(std::move(flag))}), Reply::integer(s.first_key),
+                      Reply::integer(s.last_key), Reply::integer(s.key_step), Reply::array({})}));
+  }
+  return Reply::array(std::move(table));
 }
 
 Reply answer_config_get(std::span<const std::string> params) {
@@ -290,6 +314,10 @@ Reply answer_local(const Request& request, std::span<const InfoSection> info) {
       return answer_command(request.args);
     case Op::config_get:
       return answer_config_get(request.args);
+    case Op::readonly:
+    case Op::readwrite:
+    case Op::asking:
+      return Reply::ok();
     default:
       break;
   }

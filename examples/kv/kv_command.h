@@ -62,6 +62,12 @@ enum class Op : std::uint8_t {
   discard = 72,  // DISCARD
   watch = 73,    // WATCH key [key ...]
   unwatch = 74,  // UNWATCH
+  // Redis Cluster's connection flags, answered OK by any node: synod-kv
+  // serves every read from the shard's leader (linearizable), so READONLY
+  // changes nothing, and ASKING has no slot migration to qualify.
+  readonly = 75,   // READONLY
+  readwrite = 76,  // READWRITE
+  asking = 77,     // ASKING
 };
 
 enum class Route : std::uint8_t {

@@ -11,6 +11,29 @@
 #include "kv_command_codec.h"
 #include "kv_node.h"
 #include "server_options.h"
+#include "shard_node.h"
+
+namespace synod::kv {
+
+// The process's node: one group or many.
+class Node {
+ public:
+  Node(uv_loop_t* loop, const ServerOptions& o) {
+    if (o.shards > 1)
+      sharded_ = std::make_unique<ShardNode>(loop, o);
+    else
+      single_ = std::make_unique<KvNode>(loop, o);
+  }
+  bool start(std::string* why) { return single_ ? single_->start(why) : sharded_->start(why); }
+  void stop() { single_ ? single_->stop() : sharded_->stop(); }
+  bool failed() const { return single_ ? single_->failed() : sharded_->failed(); }
+
+ private:
+  std::unique_ptr<KvNode> single_;
+  std::unique_ptr<ShardNode> sharded_;
+};
+
+}  // namespace synod::kv
 
 int main(int argc, char** argv) {
   std::string why;
@@ -31,7 +54,9 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  synod::kv::KvNode node(&loop, *options);
+  // --shards 1 keeps the single group (UvHost, one LogStorage) exactly as
+  // before; more shards run a GroupHost (shard_node.h).
+  synod::kv::Node node(&loop, *options);
   if (!node.start(&why)) {
     fmt::print(stderr, "synod-kv: {}\n", why);
     node.stop();
@@ -46,7 +71,7 @@ int main(int argc, char** argv) {
     uv_signal_start_oneshot(
         sig,
         [](uv_signal_t* s, int) {
-          static_cast<synod::kv::KvNode*>(s->data)->stop();
+          static_cast<synod::kv::Node*>(s->data)->stop();
           uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
         },
         num);

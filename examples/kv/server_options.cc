@@ -1,5 +1,7 @@
 #include "server_options.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -141,7 +143,7 @@ const char* server_usage() {
   return "usage: synod-kv --id N --peers 1=HOST:PORT,2=HOST:PORT,... --listen HOST:PORT\n"
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
-         "                [--bootstrap | --join]\n"
+         "                [--bootstrap | --join] [--shards N]\n"
          "                [--snapshot-bytes N] [--compaction-tail N] [--lease-reads]\n"
          "                [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-clients]\n"
          "                 [--tls-auth-clients yes|no] | --insecure-peers]\n"
@@ -156,6 +158,9 @@ const char* server_usage() {
          "              applied since the last snapshot, and compact the log (default\n"
          "              64 MiB; 0: never)\n"
          "  --compaction-tail  entries kept below a snapshot (default 10000)\n"
+         "  --shards N  split the 16384 hash slots over N Paxos groups (default 1),\n"
+         "              every member a replica of each, leaders spread over the members;\n"
+         "              clients follow -MOVED as with Redis Cluster (docs/kv.md)\n"
          "  --lease-reads  GET and friends answered from the leader's lease, without\n"
          "              a heartbeat round (assumes clocks drift by less than 2 ticks\n"
          "              per election timeout; docs/protocol.md); default ReadIndex\n"
@@ -201,6 +206,7 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                                                      "--election-ticks",
                                                      "--snapshot-bytes",
                                                      "--compaction-tail",
+                                                     "--shards",
                                                      "--requirepass-file",
                                                      "--protected-mode",
                                                      "--maxclients",
@@ -266,6 +272,10 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     } else if (k == "--snapshot-bytes") {
       if (!parse_u64(v, &o.snapshot_bytes))
         return (*why = "--snapshot-bytes must be a number (0: never)"), std::nullopt;
+    } else if (k == "--shards") {
+      if (!parse_u64(v, &n) || n == 0 || n > kMaxShards)
+        return (*why = fmt::format("--shards must be in [1, {}]", kMaxShards)), std::nullopt;
+      o.shards = static_cast<std::uint32_t>(n);
     } else if (k == "--compaction-tail") {
       if (!parse_u64(v, &o.compaction_tail))
         return (*why = "--compaction-tail must be a number"), std::nullopt;
@@ -319,6 +329,11 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
            std::nullopt;
   if (o.join && peers.size() < 2)
     return (*why = "--join needs --peers to list the current members besides this node"),
+           std::nullopt;
+  if (o.join && o.shards > 1)
+    return (*why =
+                "--join needs --shards 1: membership changes are not wired for sharded "
+                "clusters (docs/kv.md)"),
            std::nullopt;
   if (o.memory && !o.data_dir.empty())
     return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
