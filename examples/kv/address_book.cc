@@ -9,12 +9,12 @@ std::optional<MemberAddress> AddressBook::find(NodeId id) const {
   if (auto it = logged.find(id.value); it != logged.end()) return it->second;
   MemberAddress a;
   for (const Peer& p : opt_.peers)
-    if (p.id == id) a.raft = p.address;
+    if (p.id == id) a.peer = p.address;
   if (auto it = opt_.client_addrs.find(id.value); it != opt_.client_addrs.end())
     a.client = it->second;
   else if (id == opt_.id)
     a.client = opt_.listen;
-  if (a.raft.empty() && a.client.empty()) return std::nullopt;
+  if (a.peer.empty() && a.client.empty()) return std::nullopt;
   return a;
 }
 
@@ -25,8 +25,8 @@ std::vector<Peer> AddressBook::peers_of(const Membership& membership,
     for (NodeId id : *ids) {
       if (id == opt_.id) continue;
       std::optional<MemberAddress> a = find(id);
-      if (a && !a->raft.empty())
-        peers.push_back(Peer{id, a->raft});
+      if (a && !a->peer.empty())
+        peers.push_back(Peer{id, a->peer});
       else if (unknown)
         unknown->push_back(id);
     }

@@ -24,7 +24,7 @@ class AddressBook {
   // neither is known.
   std::optional<MemberAddress> find(NodeId id) const;
   // The transport's peer set for `membership`: every member but this one
-  // whose raft address is known. Members without one go to *unknown.
+  // whose peer address is known. Members without one go to *unknown.
   std::vector<Peer> peers_of(const Membership& membership,
                              std::vector<NodeId>* unknown = nullptr) const;
   // The reply that sends a client to the leader: -MOVED with its client

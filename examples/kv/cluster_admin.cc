@@ -130,12 +130,12 @@ void ClusterAdmin::handle(const ClusterCommand& c, Respond reply) {
 std::string ClusterAdmin::addresses_command(const ClusterCommand& c, const Membership& m) const {
   Request r;
   r.op = Op::node_addresses;
-  r.args = {std::to_string(c.node), c.raft_address, c.client_address};
+  r.args = {std::to_string(c.node), c.peer_address, c.client_address};
   for (NodeId id : members_sorted(m)) {
     if (store_.member_addresses().contains(id.value)) continue;
     std::optional<MemberAddress> a = book_.find(id);
-    if (!a || a->raft.empty()) continue;
-    r.args.insert(r.args.end(), {std::to_string(id.value), a->raft, a->client});
+    if (!a || a->peer.empty()) continue;
+    r.args.insert(r.args.end(), {std::to_string(id.value), a->peer, a->client});
   }
   return encode(r);
 }
@@ -149,8 +149,8 @@ void ClusterAdmin::add(const ClusterCommand& c, Respond reply) {
                                    i.membership.is_voter(node) ? "voter" : "learner")));
   sockaddr_storage sa{};
   std::string why;
-  if (!parse_address(c.raft_address, &sa, &why))
-    return reply(error(fmt::format("ERR raft address '{}': {}", c.raft_address, why)));
+  if (!parse_address(c.peer_address, &sa, &why))
+    return reply(error(fmt::format("ERR peer address '{}': {}", c.peer_address, why)));
   // The latest configuration does not govern yet: the change would be
   // refused as busy, so the address need not be logged yet.
   if (i.membership_from > i.commit.next())
@@ -256,7 +256,7 @@ void ClusterAdmin::poll_transfers() {
 
 // ---- Listing ----------------------------------------------------------------
 
-// One line per member, by id: "<id> <raft address> <client address>
+// One line per member, by id: "<id> <peer address> <client address>
 // <flags>", flags voter or learner, then myself and leader where true; an
 // address nobody told this node is "-".
 std::string ClusterAdmin::nodes() const {
@@ -267,7 +267,7 @@ std::string ClusterAdmin::nodes() const {
     std::string flags = i.membership.is_voter(id) ? "voter" : "learner";
     if (id == opt_.id) flags += ",myself";
     if (id == i.leader) flags += ",leader";
-    out += fmt::format("{} {} {} {}\n", id.value, a && !a->raft.empty() ? a->raft : "-",
+    out += fmt::format("{} {} {} {}\n", id.value, a && !a->peer.empty() ? a->peer : "-",
                        a && !a->client.empty() ? a->client : "-", flags);
   }
   return out;
@@ -287,8 +287,8 @@ InfoSection ClusterAdmin::info() const {
     std::optional<MemberAddress> a = book_.find(id);
     s.fields.push_back(
         {fmt::format("member{}", id.value),
-         fmt::format("role={},raft={},client={}", m.is_voter(id) ? "voter" : "learner",
-                     a && !a->raft.empty() ? a->raft : "-",
+         fmt::format("role={},peer={},client={}", m.is_voter(id) ? "voter" : "learner",
+                     a && !a->peer.empty() ? a->peer : "-",
                      a && !a->client.empty() ? a->client : "-")});
   }
   return s;

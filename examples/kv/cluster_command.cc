@@ -19,16 +19,16 @@ struct Spec {
 
 constexpr std::array kSpecs{
     Spec{"addnode", ClusterOp::add_voter, 3,
-         "ADDNODE <id> <raft-host:port> <client-host:port>\n"
+         "ADDNODE <id> <peer-host:port> <client-host:port>\n"
          "    Add a voter. It joins as a learner and is promoted once caught up."},
     Spec{"addlearner", ClusterOp::add_learner, 3,
-         "ADDLEARNER <id> <raft-host:port> <client-host:port>\n"
+         "ADDLEARNER <id> <peer-host:port> <client-host:port>\n"
          "    Add a member that receives the log but never votes."},
     Spec{"delnode", ClusterOp::remove, 1,
          "DELNODE <id>\n    Remove a voter or learner (a removed leader hands over)."},
     Spec{"transfer", ClusterOp::transfer, 1, "TRANSFER <id>\n    Hand leadership to a voter."},
     Spec{"nodes", ClusterOp::nodes, 0,
-         "NODES\n    The members: id, raft address, client address, flags."},
+         "NODES\n    The members: id, peer address, client address, flags."},
     Spec{"keyslot", ClusterOp::keyslot, 1,
          "KEYSLOT <key>\n    The hash slot of <key> (CRC16 of the key or its {hash tag})."},
     Spec{"slots", ClusterOp::slots, 0,
@@ -106,7 +106,7 @@ std::variant<ClusterCommand, Reply> parse_cluster(std::span<const std::string> a
       m.append("': expected host:port");
       return error(std::move(m));
     }
-    c.raft_address = args[2];
+    c.peer_address = args[2];
     c.client_address = args[3];
   }
   return c;

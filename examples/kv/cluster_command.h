@@ -2,8 +2,8 @@
 // How the words after CLUSTER become a validated ClusterCommand, and the
 // HELP text. No I/O: the node (cluster_admin.h) runs them.
 //
-//   CLUSTER ADDNODE <id> <raft-host:port> <client-host:port>   a new voter
-//   CLUSTER ADDLEARNER <id> <raft-host:port> <client-host:port>  a learner
+//   CLUSTER ADDNODE <id> <peer-host:port> <client-host:port>   a new voter
+//   CLUSTER ADDLEARNER <id> <peer-host:port> <client-host:port>  a learner
 //   CLUSTER DELNODE <id>                                       remove a member
 //   CLUSTER TRANSFER <id>                                      hand leadership over
 //   CLUSTER NODES                                              members, addresses
@@ -42,7 +42,7 @@ struct ClusterCommand {
   std::uint64_t node = 0;
   // add_voter, add_learner: where peers reach the new member (its --peers
   // entry) and where Redis clients do (its --listen). Both host:port.
-  std::string raft_address;
+  std::string peer_address;
   std::string client_address;
   std::string key;  // keyslot
   friend bool operator==(const ClusterCommand&, const ClusterCommand&) = default;

@@ -33,7 +33,7 @@ enum class Op : std::uint8_t {
   // Internal, never a client's command: CLUSTER ADDNODE and ADDLEARNER log
   // the members' addresses with it before the membership change, so every
   // replica (and every snapshot) knows where members are.
-  // args: {id, raft address, client address} once per member, ids decimal.
+  // args: {id, peer address, client address} once per member, ids decimal.
   node_addresses = 7,
   incrby = 8,   // INCRBY key increment (checked at apply, as Redis does)
   decrby = 9,   // DECRBY key decrement
@@ -101,7 +101,7 @@ struct Request {
   //   info: {section, ...}  command: {subcommand, ...} or {}
   //   config_get: {parameter, ...}
   //   cluster: {subcommand, ...}, valid for parse_cluster (cluster_command.h)
-  //   node_addresses: {id, raft address, client address} * n, n >= 1
+  //   node_addresses: {id, peer address, client address} * n, n >= 1
   std::vector<std::string> args;
   SetCondition condition = SetCondition::always;  // set only
   friend bool operator==(const Request&, const Request&) = default;

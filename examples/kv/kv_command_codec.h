@@ -6,7 +6,7 @@
 //   op tag (1 byte, Op value)  [SET only: condition (1 byte)]
 //   argument count, then per argument: length, bytes
 // node_addresses (tag 7, internal) carries its arguments in triples: id in
-// decimal, raft address, client address. txn (tag 15, internal) carries a
+// decimal, peer address, client address. txn (tag 15, internal) carries a
 // watch block and then each queued command's own encoding (txn_codec.h).
 #pragma once
 

@@ -306,7 +306,7 @@ std::uint64_t KvStore::recompute_digest() const {
 // Layout: magic, varint count, then per pair in key order varint key
 // length, key, varint value length, value; with SKVSNAP2 then a varint
 // count of member addresses and per member in id order varint id, varint
-// length and raft address, varint length and client address; last the
+// length and peer address, varint length and client address; last the
 // FNV-1a of all that as 8 bytes little-endian. Canonical: equal states,
 // equal bytes.
 std::string KvStore::snapshot() const {
@@ -314,7 +314,7 @@ std::string KvStore::snapshot() const {
   if (log_commands_ > 0) return snapshot_versioned();
   std::size_t size = kSnapshotMagic.size() + 20 + kChecksumBytes;
   for (const auto& [k, e] : data_) size += 20 + k.size() + e.value.size();
-  for (const auto& [id, a] : addresses_) size += 30 + a.raft.size() + a.client.size();
+  for (const auto& [id, a] : addresses_) size += 30 + a.peer.size() + a.client.size();
   std::string out;
   out.reserve(size);
   out.append(addresses_.empty() ? kSnapshotMagic : kSnapshotMagicAddresses);
@@ -329,8 +329,8 @@ std::string KvStore::snapshot() const {
     put_varint(&out, addresses_.size());
     for (const auto& [id, a] : addresses_) {
       put_varint(&out, id);
-      put_varint(&out, a.raft.size());
-      out.append(a.raft);
+      put_varint(&out, a.peer.size());
+      out.append(a.peer);
       put_varint(&out, a.client.size());
       out.append(a.client);
     }
@@ -346,7 +346,7 @@ std::string KvStore::snapshot() const {
 std::string KvStore::snapshot_versioned() const {
   std::size_t size = kSnapshotMagicVersions.size() + 40 + kChecksumBytes;
   for (const auto& [k, e] : data_) size += 30 + k.size() + e.value.size();
-  for (const auto& [id, a] : addresses_) size += 30 + a.raft.size() + a.client.size();
+  for (const auto& [id, a] : addresses_) size += 30 + a.peer.size() + a.client.size();
   std::string out;
   out.reserve(size);
   out.append(kSnapshotMagicVersions);
@@ -363,8 +363,8 @@ std::string KvStore::snapshot_versioned() const {
   put_varint(&out, addresses_.size());
   for (const auto& [id, a] : addresses_) {
     put_varint(&out, id);
-    put_varint(&out, a.raft.size());
-    out.append(a.raft);
+    put_varint(&out, a.peer.size());
+    out.append(a.peer);
     put_varint(&out, a.client.size());
     out.append(a.client);
   }
@@ -385,10 +385,10 @@ bool get_addresses(std::string_view* body, MemberAddresses* out, bool may_be_emp
   std::uint64_t previous = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
     std::uint64_t id = 0;
-    std::string_view raft, client;
+    std::string_view peer, client;
     if (!get_varint(body, &id) || id <= previous) return false;
-    if (!get_field(body, &raft) || !get_field(body, &client)) return false;
-    out->emplace(id, MemberAddress{std::string(raft), std::string(client)});
+    if (!get_field(body, &peer) || !get_field(body, &client)) return false;
+    out->emplace(id, MemberAddress{std::string(peer), std::string(client)});
     previous = id;
   }
   return true;

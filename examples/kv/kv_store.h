@@ -24,7 +24,7 @@ namespace synod::kv {
 // Where a member is reached, as CLUSTER ADDNODE / ADDLEARNER logged it
 // (Op::node_addresses).
 struct MemberAddress {
-  std::string raft;    // consensus traffic (its --peers entry)
+  std::string peer;    // consensus traffic (its --peers entry)
   std::string client;  // Redis clients (its --listen)
   friend bool operator==(const MemberAddress&, const MemberAddress&) = default;
 };

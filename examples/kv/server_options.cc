@@ -169,7 +169,7 @@ const char* server_usage() {
          "              for a brand-new cluster (never after losing a data dir)\n"
          "  --join      join a running cluster as a new member: --peers lists the\n"
          "              current members and this node; it starts as a learner and\n"
-         "              waits until CLUSTER ADDNODE ID RAFT-ADDR CLIENT-ADDR (a voter)\n"
+         "              waits until CLUSTER ADDNODE ID PEER-ADDR CLIENT-ADDR (a voter)\n"
          "              or CLUSTER ADDLEARNER on the leader adds it; only for a node\n"
          "              that never was a member (docs/kv.md)\n"
          "  --requirepass-file  clients must AUTH with the password this file holds\n"

@@ -59,14 +59,14 @@ class MemberCluster(Cluster):
             self.client_port[i] = base_port + 10 + i
         self.starts = {i: 0 for i in self.ids}
 
-    def raft(self, i):
+    def peer(self, i):
         return "127.0.0.1:%d" % self.peer_port[i]
 
     def client(self, i):
         return "127.0.0.1:%d" % self.client_port[i]
 
     def start_with(self, i, members, join=False):
-        peers = ",".join("%d=%s" % (j, self.raft(j)) for j in members)
+        peers = ",".join("%d=%s" % (j, self.peer(j)) for j in members)
         clients = ",".join("%d=%s" % (j, self.client(j)) for j in members)
         cmd = [self.binary, "--id", str(i), "--peers", peers, "--clients", clients,
                "--listen", self.client(i), "--data-dir", self.data_dir(i)]
@@ -94,15 +94,15 @@ class MemberCluster(Cluster):
             c.close()
 
     def nodes(self, i):
-        """CLUSTER NODES of node i as {id: (raft, client, flags)}, or None."""
+        """CLUSTER NODES of node i as {id: (peer, client, flags)}, or None."""
         try:
             text = self.call(i, "CLUSTER", "NODES", timeout=2.0)
         except (OSError, ConnectionError, RespError):
             return None
         out = {}
         for line in text.splitlines():
-            node, raft, client, flags = line.split(" ")
-            out[int(node)] = (raft, client, flags)
+            node, peer, client, flags = line.split(" ")
+            out[int(node)] = (peer, client, flags)
         return out
 
     def diagnostics(self):
@@ -260,7 +260,7 @@ class Test:
         poll("node 4 (--join) answers INFO as a learner",
              lambda: (c.info(4) or {}).get("member_role") == "learner")
         t0 = time.time()
-        self.admin([1, 2, 3], ["ADDNODE", "4", c.raft(4), c.client(4)],
+        self.admin([1, 2, 3], ["ADDNODE", "4", c.peer(4), c.client(4)],
                    done=lambda: "4" in (self.voters(leader) or "") + ",".join(
                        (c.info(leader) or {}).get("learners", "")))
         say("CLUSTER ADDNODE 4: +OK after %.2f s (%d writes acknowledged so far)"
@@ -323,7 +323,7 @@ class Test:
         poll("restarted node %d lists voters %s" % (node, want),
              lambda: (self.voters(node) == want, self.voters(node)))
         poll("restarted node %d knows node 4's addresses" % node,
-             lambda: ((self.c.nodes(node) or {}).get(4, ("", ""))[:2] == (c.raft(4), c.client(4)),
+             lambda: ((self.c.nodes(node) or {}).get(4, ("", ""))[:2] == (c.peer(4), c.client(4)),
                       self.c.nodes(node)))
         self.check("restored the snapshot" in c.log_since_start(node),
                    "restarted node %d did not restore its snapshot" % node)
@@ -354,7 +354,7 @@ class Test:
         if nodes is None:
             return False, "no answer"
         text = " ".join("%s %s" % (r, cl) for r, cl, _ in nodes.values())
-        ok = gone not in nodes and self.c.raft(gone) not in text and self.c.client(gone) not in text
+        ok = gone not in nodes and self.c.peer(gone) not in text and self.c.client(gone) not in text
         return ok, nodes
 
     def transfer_and_leave(self, members):

@@ -28,16 +28,16 @@ std::string error(std::vector<std::string> args) {
 
 }  // namespace
 
-TEST_CASE("CLUSTER ADDNODE and ADDLEARNER take an id, a raft address and a client address") {
+TEST_CASE("CLUSTER ADDNODE and ADDLEARNER take an id, a peer address and a client address") {
   ClusterCommand c = command({"ADDNODE", "4", "127.0.0.1:7104", "127.0.0.1:6404"});
   CHECK(c.op == ClusterOp::add_voter);
   CHECK(c.node == 4);
-  CHECK(c.raft_address == "127.0.0.1:7104");
+  CHECK(c.peer_address == "127.0.0.1:7104");
   CHECK(c.client_address == "127.0.0.1:6404");
   c = command({"addlearner", "17", "[::1]:7117", "db-17.example:6417"});
   CHECK(c.op == ClusterOp::add_learner);
   CHECK(c.node == 17);
-  CHECK(c.raft_address == "[::1]:7117");
+  CHECK(c.peer_address == "[::1]:7117");
   CHECK(c.client_address == "db-17.example:6417");
 }
 

@@ -77,7 +77,7 @@ TEST_CASE("a member address change moves the version; the same address again doe
   CHECK(s.addresses_version() == v);
   s.apply(addresses({"4", "a:9", "b:2"}));
   CHECK(s.addresses_version() > v);
-  CHECK(s.member_addresses().at(4).raft == "a:9");
+  CHECK(s.member_addresses().at(4).peer == "a:9");
 }
 
 TEST_CASE("a bad id in member addresses changes nothing, on every replica alike") {
@@ -145,7 +145,7 @@ TEST_CASE("the address book prefers logged addresses to the command line") {
   CHECK(book.moved(NodeId{4}) == "-MOVED 0 127.0.0.1:6404\r\n");
 }
 
-TEST_CASE("the transport's peers are the members but this node, with known raft addresses") {
+TEST_CASE("the transport's peers are the members but this node, with known peer addresses") {
   ServerOptions o =
       options_of({"--id", "1", "--peers", "1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103",
                   "--listen", "127.0.0.1:6401", "--memory"});
