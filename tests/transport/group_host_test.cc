@@ -324,3 +324,29 @@ TEST_CASE("group host: one GroupLog per node brings every group back after a res
   CHECK(n1.host->info(GroupId{6})->last_slot.value == 0);
   CHECK(n1.host->info(GroupId{6})->commit.value == 0);
 }
+
+TEST_CASE("group host: remove_group from a group's own callback is refused busy, later it works") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 2);
+  REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 1); }));
+  Node* leader = c.leader_of(GroupId{1});
+  REQUIRE(leader != nullptr);
+  bool done = false;
+  Status from_callback = Status::ok;
+  REQUIRE(leader->host
+              ->propose(GroupId{1}, "x",
+                        [&](const ProposalOutcome& o, const std::string&) {
+                          done = true;
+                          CHECK(o.outcome == Outcome::committed);
+                          // The group's Ready loop is on the stack.
+                          from_callback = leader->host->remove_group(GroupId{1});
+                        })
+              .ok());
+  REQUIRE(c.run_until([&] { return done; }));
+  CHECK(from_callback == Status::busy);
+  CHECK(leader->host->info(GroupId{1}).has_value());
+  CHECK(leader->host->remove_group(GroupId{1}) == Status::ok);
+  CHECK(!leader->host->info(GroupId{1}).has_value());
+}

@@ -203,6 +203,10 @@ Status GroupHost::add_group(GroupOptions group, std::string* why) {
 Status GroupHost::remove_group(GroupId group) {
   auto it = groups_.find(group.value);
   if (it == groups_.end()) return Status::invalid_argument;
+  if (driving_ > 0) {
+    log(fmt::format("group {}: remove_group refused from a Ready loop callback", group.value));
+    return Status::busy;
+  }
   std::unique_ptr<Group> g = std::move(it->second);
   groups_.erase(it);
   membership_changed(group, g->membership, Membership{});
