@@ -137,6 +137,18 @@ TxnSession::Step TxnSession::on_watch(Request& request) {
   Step s;
   s.watch = watch_;
   s.watch_from = watch_->keys.size();
+  // The watched keys travel in EXEC's entry, so more than bytes_max of them
+  // could never EXEC: refused here, before a client grows the list without
+  // bound by WATCHing key after key (nothing of this WATCH is kept).
+  std::size_t bytes = watch_bound(*watch_);
+  for (const std::string& key : request.args) bytes += 20 + key.size();
+  if (bytes > limits_.bytes_max) {
+    Step refused =
+        reply(Reply::error("ERR too many watched keys: synod-kv watches at most " +
+                           std::to_string(limits_.bytes_max) + " bytes of keys per transaction"));
+    refused.over_limit = true;
+    return refused;
+  }
   for (std::string& key : request.args) {
     auto same = [&](const WatchedKey& w) { return w.key == key; };
     if (std::any_of(watch_->keys.begin(), watch_->keys.end(), same)) continue;
