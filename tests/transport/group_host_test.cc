@@ -350,3 +350,28 @@ TEST_CASE("group host: remove_group from a group's own callback is refused busy,
   CHECK(leader->host->remove_group(GroupId{1}) == Status::ok);
   CHECK(!leader->host->info(GroupId{1}).has_value());
 }
+
+TEST_CASE("group host: a host destroyed while its transport runs on is no longer called") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 3);
+  REQUIRE(
+      c.run_until([&] { return c.nodes[1]->host->stats().groups.node_heartbeats_received > 0; }));
+  // Node 2's host goes (stopped, loop run, destroyed, as group_host.h says);
+  // its transport stays up and the other nodes keep sending to it.
+  Node& n2 = *c.nodes[1];
+  n2.host->stop();
+  uv_run(&c.loop, UV_RUN_NOWAIT);
+  n2.host.reset();
+  std::uint64_t received = n2.transport->stats().frames_received;
+  std::uint64_t before = c.nodes[0]->host->stats().groups.node_heartbeats_sent;
+  REQUIRE(c.run_until(
+      [&] { return c.nodes[0]->host->stats().groups.node_heartbeats_sent > before + 20; }));
+  // Frames reached node 2's transport after its host went (ASan would catch
+  // a call into the destroyed host); put a host back for Cluster::stop.
+  CHECK(n2.transport->stats().frames_received > received);
+  GroupHostOptions o;
+  o.self = n2.id;
+  o.log_line = [](std::string_view) {};
+  n2.host = std::make_unique<GroupHost>(&c.loop, *n2.transport, o);
+}

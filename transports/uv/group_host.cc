@@ -20,6 +20,10 @@ GroupHost::GroupHost(uv_loop_t* loop, Transport& transport, GroupHostOptions opt
 
 GroupHost::~GroupHost() {
   if (writer_) writer_->stop();
+  // The transport outlives the host and may go on receiving: its handler
+  // must not call into a destroyed host. (A no-op, not an empty function:
+  // a Transport may call its handler unchecked.)
+  transport_.set_handler([](NodeId, std::span<const std::uint8_t>) {});
 }
 
 void GroupHost::log(std::string_view line) const {
