@@ -462,3 +462,34 @@ TEST_CASE("a node heartbeat from a node in none of the groups wakes no sleeper")
   for (std::uint64_t g = 1; g <= groups; ++g) CHECK(c.leader_of(g) == 1);
   CHECK(follower.stats().sleeping == groups);
 }
+
+TEST_CASE("a group removed and added again before a tick is ticked once per tick") {
+  // Its id stays listed awake until the next tick; the new replica must
+  // not be ticked once per stale listing (its election clock would race).
+  GroupSet set(options(1));
+  MemoryStorage s;
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(set.add(group_config(1, 1), s) == Status::ok);
+    REQUIRE(set.remove(GroupId{1}) == Status::ok);
+  }
+  REQUIRE(set.add(group_config(1, 1), s) == Status::ok);
+  Replica& r = *set.find(GroupId{1});
+  std::vector<GroupId> dirty;
+  std::vector<Message> now;
+  // Election timeouts are drawn from [election_ticks, 2 * election_ticks):
+  // nine ticks campaign nothing, however many times the group was listed.
+  for (int tick = 1; tick <= 9; ++tick) {
+    set.tick();
+    dirty.clear();
+    set.take_dirty(dirty);
+    while (r.has_ready()) {
+      Ready rd = r.ready();
+      for (const Message& m : rd.messages) {
+        CAPTURE(tick);
+        CHECK(m.type != MessageType::probe);
+        CHECK(m.type != MessageType::prepare);
+      }
+      r.advance(rd);
+    }
+  }
+}
