@@ -15,9 +15,12 @@ std::size_t encoded_bound(const Request& r) {
   return n;
 }
 
+// One watched key's share of the watch block's bound.
+std::size_t watched_key_bytes(const std::string& key) { return 20 + key.size(); }
+
 std::size_t watch_bound(const WatchList& w) {
   std::size_t n = 10 + 10;
-  for (const WatchedKey& k : w.keys) n += 20 + k.key.size();
+  for (const WatchedKey& k : w.keys) n += watched_key_bytes(k.key);
   return n;
 }
 
@@ -137,9 +140,22 @@ TxnSession::Step TxnSession::on_watch(Request& request) {
   Step s;
   s.watch = watch_;
   s.watch_from = watch_->keys.size();
+  // The watched keys travel in EXEC's entry, so more than bytes_max of them
+  // could never EXEC: refused here, before a client grows the list without
+  // bound by WATCHing key after key (nothing of this WATCH is kept).
+  std::size_t bytes = watched_bytes_;
+  for (const std::string& key : request.args)
+    if (!watched_.count(key)) bytes += watched_key_bytes(key);
+  if (watch_bound(WatchList{}) + bytes > limits_.bytes_max) {
+    Step refused =
+        reply(Reply::error("ERR too many watched keys: synod-kv watches at most " +
+                           std::to_string(limits_.bytes_max) + " bytes of keys per transaction"));
+    refused.over_limit = true;
+    return refused;
+  }
   for (std::string& key : request.args) {
-    auto same = [&](const WatchedKey& w) { return w.key == key; };
-    if (std::any_of(watch_->keys.begin(), watch_->keys.end(), same)) continue;
+    if (!watched_.insert(key).second) continue;
+    watched_bytes_ += watched_key_bytes(key);
     s.request.args.push_back(key);
     watch_->keys.push_back({std::move(key), kUnknownVersion});
     ++watch_->unresolved;

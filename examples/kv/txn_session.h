@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "kv_command.h"
@@ -90,7 +91,11 @@ class TxnSession {
   Step on_watch(Request& request);
   Step on_exec();
   void reset_multi();
-  void unwatch() { watch_ = std::make_shared<WatchList>(); }
+  void unwatch() {
+    watch_ = std::make_shared<WatchList>();
+    watched_.clear();
+    watched_bytes_ = 0;
+  }
 
   TxnLimits limits_;
   bool in_multi_ = false;
@@ -98,6 +103,10 @@ class TxnSession {
   std::vector<Request> queue_;
   std::size_t queue_bytes_ = 0;
   std::shared_ptr<WatchList> watch_ = std::make_shared<WatchList>();
+  // watch_'s keys, to find one watched already in constant time, and their
+  // share of EXEC's entry (watch_bound's, kept as keys are added).
+  std::unordered_set<std::string> watched_;
+  std::size_t watched_bytes_ = 0;
   // The watch lists of EXECs handed out and not yet submitted, in order.
   std::deque<std::shared_ptr<WatchList>> exec_watches_;
 };

@@ -162,8 +162,12 @@ void GroupSet::tick() {
   ++s.now;
   // The awake groups: those that fell asleep since are filed under their
   // leader's node; the rest tick. Sleeping groups are never looked at here.
+  // The list may name a group twice (removed and added again since the
+  // last tick, its old listing still here): listed_awake is set again only
+  // after the walk, so each group ticks once.
   std::vector<GroupId> listed;
   listed.swap(s.awake);
+  std::vector<State::Group*> ticked;
   for (GroupId id : listed) {
     State::Group* g = s.group(id);
     if (!g || !g->listed_awake) continue;
@@ -173,9 +177,10 @@ void GroupSet::tick() {
       continue;
     }
     g->replica.tick();
-    s.list_awake(*g);
+    ticked.push_back(g);
     s.mark_dirty(*g);
   }
+  for (State::Group* g : ticked) s.list_awake(*g);
   if (s.bug == PlantedBug::sleep_through_dead_leader) return;
   // One look per leader node: its sleepers wake once it has been silent for
   // an election timeout (they draw their elections over the next one).

@@ -71,6 +71,8 @@ struct GroupSet::State {
   std::size_t wake_under(NodeId n, std::uint64_t silent_ticks);
   // A message for group msg.group, from this node's point of view.
   void route(Message msg);
+  // Whether g's replica would take msg in: addressed here, from a member.
+  bool admissible(Group& g, const Message& msg) const;
   // Node heartbeats: refusal rules (true: acceptable) and their expansion.
   bool acceptable(NodeId from, const Message& msg) const;
   void on_node_heartbeat(NodeId from, const Message& msg);

@@ -78,6 +78,13 @@ GroupId other_group(
 }
 }  // namespace
 
+// Checked only on the rare path that wakes a sleeper (info() copies the
+// membership). A member of a configuration still being adopted may be
+// refused here: the replica then wakes itself on the message, as wake(0).
+bool GroupSet::State::admissible(Group& g, const Message& msg) const {
+  return msg.to == options.self && g.replica.info().membership.is_member(msg.from);
+}
+
 void GroupSet::State::route(Message msg) {
   // The planted bug: some accepts (one slot in five) reach the next group.
   if (bug == PlantedBug::deliver_to_wrong_group && msg.type == MessageType::accept &&
@@ -97,8 +104,11 @@ void GroupSet::State::route(Message msg) {
   // probe from the leader it sleeps under wakes it as leaderless. Anything
   // else from another node wakes a follower anyway: it is woken first here
   // with how long its leader's node has been quiet, which the replica cannot
-  // know.
-  if (was_asleep && leader != options.self && msg.from != leader) wake(*g, silence(leader));
+  // know. Only a message the replica admits does so (addressed here, from a
+  // member): a node that is no member of the group, or a stale frame, must
+  // not rouse it (the replica drops such a message without waking).
+  if (was_asleep && leader != options.self && msg.from != leader && admissible(*g, msg))
+    wake(*g, silence(leader));
   g->replica.step(msg);
   mark_dirty(*g);
   if (!g->replica.quiesced()) {

@@ -434,3 +434,62 @@ TEST_CASE("sleepers of a node that restarted wake at its new incarnation, before
   c.run(40);
   for (std::uint64_t g = 1; g <= groups; ++g) CHECK(c.leader_of(g) != 0);
 }
+
+TEST_CASE("a node heartbeat from a node in none of the groups wakes no sleeper") {
+  constexpr std::size_t groups = 4;
+  GroupCluster c(3, groups);
+  lead_all_from_node_1(c, groups);
+  c.run(30);
+  GroupSet& follower = *c.node(2).set;
+  REQUIRE(follower.stats().sleeping == groups);
+  // Node 9 holds no replica of these groups: its acks name each of them.
+  Message m = node_heartbeat(9, 2, 1);
+  for (std::uint64_t g = 1; g <= groups; ++g)
+    m.beats.push_back(GroupBeat{MessageType::heartbeat_ack, GroupId{g},
+                                follower.find(GroupId{g})->info().promised, Slot{}, Slot{}, false});
+  follower.step(NodeId{9}, m);
+  CHECK(follower.stats().sleeping == groups);
+  CHECK(follower.stats().wakes_needed == 0);
+  // A group message from it, addressed to a group here, wakes nothing either.
+  Message ack;
+  ack.type = MessageType::heartbeat_ack;
+  ack.group = GroupId{1};
+  ack.from = NodeId{9};
+  ack.to = NodeId{2};
+  follower.step(NodeId{9}, ack);
+  CHECK(follower.find(GroupId{1})->quiesced());
+  c.run(3 * 10);  // no election follows
+  for (std::uint64_t g = 1; g <= groups; ++g) CHECK(c.leader_of(g) == 1);
+  CHECK(follower.stats().sleeping == groups);
+}
+
+TEST_CASE("a group removed and added again before a tick is ticked once per tick") {
+  // Its id stays listed awake until the next tick; the new replica must
+  // not be ticked once per stale listing (its election clock would race).
+  GroupSet set(options(1));
+  MemoryStorage s;
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(set.add(group_config(1, 1), s) == Status::ok);
+    REQUIRE(set.remove(GroupId{1}) == Status::ok);
+  }
+  REQUIRE(set.add(group_config(1, 1), s) == Status::ok);
+  Replica& r = *set.find(GroupId{1});
+  std::vector<GroupId> dirty;
+  std::vector<Message> now;
+  // Election timeouts are drawn from [election_ticks, 2 * election_ticks):
+  // nine ticks campaign nothing, however many times the group was listed.
+  for (int tick = 1; tick <= 9; ++tick) {
+    set.tick();
+    dirty.clear();
+    set.take_dirty(dirty);
+    while (r.has_ready()) {
+      Ready rd = r.ready();
+      for (const Message& m : rd.messages) {
+        CAPTURE(tick);
+        CHECK(m.type != MessageType::probe);
+        CHECK(m.type != MessageType::prepare);
+      }
+      r.advance(rd);
+    }
+  }
+}

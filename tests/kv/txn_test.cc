@@ -347,11 +347,38 @@ TEST_CASE("a MULTI queue is bounded in commands and bytes; over it, EXECABORT") 
   CHECK(big.over_limit);
   CHECK(through(t, s, {"EXEC"}).starts_with("-EXECABORT"));
   // Watched keys count towards EXEC's entry too.
-  CHECK(through(t, s, {"WATCH", std::string(990, 'w')}) == "+OK\r\n");
+  CHECK(through(t, s, {"WATCH", std::string(960, 'w')}) == "+OK\r\n");
   CHECK(through(t, s, {"MULTI"}) == "+OK\r\n");
   CHECK(through(t, s, {"SET", "k", "v"}) == "+QUEUED\r\n");
   TxnSession::Step e = t.on_request(req({"EXEC"}));
   CHECK(e.over_limit);
   CHECK(e.kind == TxnSession::Step::Kind::reply);
   CHECK(s.find("k") == nullptr);
+}
+
+TEST_CASE("WATCH is bounded: keys past the entry's bytes are refused, the list kept as it was") {
+  KvStore s;
+  TxnSession t(TxnLimits{3, 1000});
+  // Key after key: the list stops growing at the bound.
+  int watched = 0;
+  for (int i = 0; i < 1000; ++i) {
+    TxnSession::Step w = t.on_request(req({"WATCH", "key-" + std::to_string(i)}));
+    if (w.over_limit) {
+      CHECK(to_resp(w.reply).starts_with("-ERR too many watched keys"));
+      CHECK(w.kind == TxnSession::Step::Kind::reply);
+      break;
+    }
+    ++watched;
+  }
+  CHECK(watched > 10);
+  CHECK(watched < 40);
+  // One WATCH of many keys at once is refused whole.
+  CHECK(through(t, s, {"UNWATCH"}) == "+OK\r\n");
+  TxnSession::Step big = t.on_request(req({"WATCH", "a", std::string(990, 'b')}));
+  CHECK(big.over_limit);
+  // Nothing of it was kept: a small transaction still runs.
+  CHECK(through(t, s, {"MULTI"}) == "+OK\r\n");
+  CHECK(through(t, s, {"SET", "k", "v"}) == "+QUEUED\r\n");
+  CHECK(through(t, s, {"EXEC"}) == "*1\r\n+OK\r\n");
+  CHECK(s.find("k") != nullptr);
 }

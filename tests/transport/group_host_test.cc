@@ -324,3 +324,54 @@ TEST_CASE("group host: one GroupLog per node brings every group back after a res
   CHECK(n1.host->info(GroupId{6})->last_slot.value == 0);
   CHECK(n1.host->info(GroupId{6})->commit.value == 0);
 }
+
+TEST_CASE("group host: remove_group from a group's own callback is refused busy, later it works") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 2);
+  REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 1); }));
+  Node* leader = c.leader_of(GroupId{1});
+  REQUIRE(leader != nullptr);
+  bool done = false;
+  Status from_callback = Status::ok;
+  REQUIRE(leader->host
+              ->propose(GroupId{1}, "x",
+                        [&](const ProposalOutcome& o, const std::string&) {
+                          done = true;
+                          CHECK(o.outcome == Outcome::committed);
+                          // The group's Ready loop is on the stack.
+                          from_callback = leader->host->remove_group(GroupId{1});
+                        })
+              .ok());
+  REQUIRE(c.run_until([&] { return done; }));
+  CHECK(from_callback == Status::busy);
+  CHECK(leader->host->info(GroupId{1}).has_value());
+  CHECK(leader->host->remove_group(GroupId{1}) == Status::ok);
+  CHECK(!leader->host->info(GroupId{1}).has_value());
+}
+
+TEST_CASE("group host: a host destroyed while its transport runs on is no longer called") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 3);
+  REQUIRE(
+      c.run_until([&] { return c.nodes[1]->host->stats().groups.node_heartbeats_received > 0; }));
+  // Node 2's host goes (stopped, loop run, destroyed, as group_host.h says);
+  // its transport stays up and the other nodes keep sending to it.
+  Node& n2 = *c.nodes[1];
+  n2.host->stop();
+  uv_run(&c.loop, UV_RUN_NOWAIT);
+  n2.host.reset();
+  std::uint64_t received = n2.transport->stats().frames_received;
+  std::uint64_t before = c.nodes[0]->host->stats().groups.node_heartbeats_sent;
+  REQUIRE(c.run_until(
+      [&] { return c.nodes[0]->host->stats().groups.node_heartbeats_sent > before + 20; }));
+  // Frames reached node 2's transport after its host went (ASan would catch
+  // a call into the destroyed host); put a host back for Cluster::stop.
+  CHECK(n2.transport->stats().frames_received > received);
+  GroupHostOptions o;
+  o.self = n2.id;
+  o.log_line = [](std::string_view) {};
+  n2.host = std::make_unique<GroupHost>(&c.loop, *n2.transport, o);
+}

@@ -20,6 +20,10 @@ GroupHost::GroupHost(uv_loop_t* loop, Transport& transport, GroupHostOptions opt
 
 GroupHost::~GroupHost() {
   if (writer_) writer_->stop();
+  // The transport outlives the host and may go on receiving: its handler
+  // must not call into a destroyed host. (A no-op, not an empty function:
+  // a Transport may call its handler unchecked.)
+  transport_.set_handler([](NodeId, std::span<const std::uint8_t>) {});
 }
 
 void GroupHost::log(std::string_view line) const {
@@ -203,6 +207,10 @@ Status GroupHost::add_group(GroupOptions group, std::string* why) {
 Status GroupHost::remove_group(GroupId group) {
   auto it = groups_.find(group.value);
   if (it == groups_.end()) return Status::invalid_argument;
+  if (driving_ > 0) {
+    log(fmt::format("group {}: remove_group refused from a Ready loop callback", group.value));
+    return Status::busy;
+  }
   std::unique_ptr<Group> g = std::move(it->second);
   groups_.erase(it);
   membership_changed(group, g->membership, Membership{});

@@ -86,7 +86,9 @@ void GroupHost::run_ready() {
     Group* g = find(id);
     if (!g) continue;
     ++ready_runs_;
+    ++driving_;
     bool done = g->driver->run();
+    --driving_;
     if (g->failed) continue;
     if (!done && !g->runnable) {
       g->runnable = true;
@@ -132,7 +134,9 @@ void GroupHost::on_durable() {
     Group* g = it->second.get();
     g->staged = false;
     if (g->failed) continue;
+    ++driving_;
     g->driver->finish_durable(durable);
+    --driving_;
     if (g->failed) continue;
     if (g->driver->has_staged()) {
       g->staged = true;
@@ -164,8 +168,10 @@ void GroupHost::fail_all(std::string_view why) {
   log(fmt::format("STOPPED: {}; no group here votes or serves any more", why));
   if (writer_) writer_->stop();
   close_handles();
+  ++driving_;  // a callback removing a group would invalidate this walk
   for (auto& [id, g] : groups_)
     if (g->driver) g->driver->abandon();
+  --driving_;
 }
 
 }  // namespace synod

@@ -25,6 +25,10 @@ UvHost::UvHost(uv_loop_t* loop, HostStorage storage, Transport& transport, UvHos
 
 UvHost::~UvHost() {
   if (writer_) writer_->stop();
+  // The transport outlives the host and may go on receiving: its handler
+  // must not call into a destroyed host (a no-op: a Transport may call its
+  // handler unchecked).
+  transport_.set_handler([](NodeId, std::span<const std::uint8_t>) {});
 }
 
 void UvHost::log(std::string_view line) const {

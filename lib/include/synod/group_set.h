@@ -57,7 +57,8 @@ struct GroupSetStats {
   std::uint64_t wakes_leader_silent = 0;
   std::uint64_t wakes_leader_restarted = 0;
   // Messages dropped because their group is not here (removed, not yet
-  // added, or a stranger's), and node heartbeats that broke a rule.
+  // added, or a stranger's); node heartbeats that broke a rule, and
+  // messages whose from is not the transport's sender.
   std::uint64_t unknown_group = 0;
   std::uint64_t malformed = 0;
 };
@@ -95,8 +96,9 @@ class GroupSet {
   // A message from peer node `from` (the transport's identity, never read
   // from the frame). A node heartbeat is expanded into its groups'
   // heartbeats and acks; every other message goes to its group. A sleeping
-  // follower is woken first with the silence of its leader's node, unless
-  // the message comes from that leader: the replica itself tells whether it
+  // follower is woken first with the silence of its leader's node when the
+  // message is one its replica admits (addressed here, from a member of the
+  // group), unless it comes from that leader: the replica itself tells whether it
   // confirms its sleep (an ack or the quiesce heartbeat again) or wakes it,
   // as a sleeping leader does with acks.
   void step(NodeId from, const Message& msg);

@@ -118,12 +118,15 @@ class GroupHost {
   Status add_group(GroupOptions group, std::string* why = nullptr);
   // Drops the group: its pending proposals end unknown, its replica goes,
   // and with a GroupLog its records are forgotten. invalid_argument when it
-  // is not here.
+  // is not here. busy when called from a callback of a group's Ready loop
+  // (apply, a Done or ReadDone, on_membership, the snapshot hooks): the
+  // driver on the stack would be destroyed under it; remove it from a later
+  // turn of the loop instead.
   Status remove_group(GroupId group);
   std::vector<GroupId> groups() const;
 
-  // Per group, as UvHost's calls of the same names; unknown_group... is
-  // invalid_argument (the group is not here).
+  // Per group, as UvHost's calls of the same names; a group not here is
+  // invalid_argument.
   ProposeResult propose(GroupId group, std::string command, Done done);
   ProposeResult read(GroupId group, ReadDone done);
   ProposeResult change_membership(GroupId group, MembershipOp op, NodeId node, Done done);
@@ -177,6 +180,9 @@ class GroupHost {
   bool scheduled_ = false;
   bool started_ = false;
   bool failed_ = false;
+  // Ready loops (ReplicaDriver::run, finish_durable) on the stack now: their
+  // callbacks may call back in, and must not remove a group.
+  int driving_ = 0;
   std::vector<GroupId> dirty_;     // reused: GroupSet::take_dirty
   std::vector<GroupId> runnable_;  // groups to run again (budget, durable, new)
   std::vector<GroupId> failing_;   // groups to drop after the Ready loop
