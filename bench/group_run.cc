@@ -28,6 +28,7 @@
 #include "group_node.h"
 #include "group_report.h"
 #include "histogram.h"
+#include "prefault.h"
 #include "process_stats.h"
 #include "run.h"
 
@@ -307,6 +308,7 @@ int run_groups(const BenchOptions& opts, const Context& c) {
     fmt::print(stderr, "synod-bench: {}\n", why);
     return 1;
   }
+  if (o.clients > 0) keep_heap();  // the replicas too (run_group_replica)
   std::uint64_t cluster_id = static_cast<std::uint64_t>(getpid()) << 16 | 1;
   std::string ports;
   for (auto p : o.ports) {
@@ -348,6 +350,9 @@ int run_groups(const BenchOptions& opts, const Context& c) {
 int run_group_replica(const BenchOptions& o) {
   die_with_parent(0);
   prctl(PR_SET_NAME, fmt::format("synod-bench-g{}", o.node_id).c_str());
+  // Under load, malloc keeps its heap (prefault.h, keep_heap); idle runs
+  // measure resident memory, which a kept heap would only blur.
+  if (o.clients > 0) keep_heap();
   uv_loop_t loop;
   uv_loop_init(&loop);
   int rc = 0;

@@ -33,11 +33,15 @@ std::uint64_t prefault_bytes_for(std::uint64_t ops, std::uint64_t value_bytes) {
   return std::min(ops * per_op, available_bytes() / 2);
 }
 
-void prefault_heap(std::uint64_t bytes) {
+void keep_heap() {
   // Keep heap blocks out of mmap (which would return them to the kernel on
   // free) and never trim the top of the heap.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(2 * kChunk));
   mallopt(M_TRIM_THRESHOLD, -1);  // -1: never (an int cannot hold a larger threshold)
+}
+
+void prefault_heap(std::uint64_t bytes) {
+  keep_heap();
   std::vector<void*> chunks;
   chunks.reserve(bytes / kChunk + 1);
   const long page = sysconf(_SC_PAGESIZE);

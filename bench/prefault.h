@@ -18,6 +18,14 @@ namespace synod::bench {
 // capped at half the memory available now.
 std::uint64_t prefault_bytes_for(std::uint64_t ops, std::uint64_t value_bytes);
 
+// Tells malloc to keep what it has: blocks below 32 MiB from the heap (not
+// mmap) and never a trim of the heap's top. Without it glibc hands the top
+// back with brk after a round's batch is freed and faults it in again for
+// the next: a brk shrink (with a TLB shootdown on every core) and a page
+// fault per 4 KiB, every round trip (measured with --groups 1: 16 % of the
+// leader's CPU in the shrink alone).
+void keep_heap();
+
 // Grows malloc's heap by `bytes`, touches every page, and frees it into the
 // heap's top, telling malloc never to give it back (M_TRIM_THRESHOLD).
 void prefault_heap(std::uint64_t bytes);

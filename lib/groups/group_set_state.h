@@ -69,8 +69,10 @@ struct GroupSet::State {
   void wake(Group& g, std::uint64_t silent_ticks);
   // Wakes every group filed asleep under node n; returns how many.
   std::size_t wake_under(NodeId n, std::uint64_t silent_ticks);
-  // A message for group msg.group, from this node's point of view.
-  void route(Message msg);
+  // A message for group msg.group, from this node's point of view. By
+  // reference: an accept carries a whole batch, a copy per message costs
+  // every command's allocation again.
+  void route(const Message& in);
   // Whether g's replica would take msg in: addressed here, from a member.
   bool admissible(Group& g, const Message& msg) const;
   // Node heartbeats: refusal rules (true: acceptable) and their expansion.

@@ -50,22 +50,30 @@ void GroupHost::schedule() {
   });
 }
 
+// GroupSet holds heartbeats and their acks for the next flush() and hands
+// anything else back as it is (group_set.h): those go out from the Ready's
+// own message, since handing GroupSet a copy of an accept would allocate its
+// whole batch of commands again, once per follower.
 void GroupHost::send_now(const Message& m) {
+  if (m.type != MessageType::heartbeat && m.type != MessageType::heartbeat_ack)
+    return encode_and_send(m);
   set_->send(m, now_);
   send_out();
 }
 
-void GroupHost::send_out() {
-  for (const Message& m : now_) {
-    encode_buf_.clear();
-    std::string why;
-    if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
-      log("cannot encode a message: " + why);
-      continue;
-    }
-    work_->sent_bytes += encode_buf_.size();
-    transport_.send(m.to, encode_buf_);  // a loss is tolerated
+void GroupHost::encode_and_send(const Message& m) {
+  encode_buf_.clear();
+  std::string why;
+  if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
+    log("cannot encode a message: " + why);
+    return;
   }
+  work_->sent_bytes += encode_buf_.size();
+  transport_.send(m.to, encode_buf_);  // a loss is tolerated
+}
+
+void GroupHost::send_out() {
+  for (const Message& m : now_) encode_and_send(m);
   now_.clear();
 }
 

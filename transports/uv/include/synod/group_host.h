@@ -159,6 +159,7 @@ class GroupHost {
   void run_ready();
   void send_now(const Message& m);
   void send_out();
+  void encode_and_send(const Message& m);
   void on_durable();
   void fail_group(GroupId group, std::string_view why);
   void fail_all(std::string_view why);
