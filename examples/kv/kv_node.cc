@@ -287,6 +287,7 @@ std::vector<InfoSection> KvNode::info() const {
        {"longest_stall_ms", std::to_string(st.longest_stall_ms)},
        {"ticks_skipped", std::to_string(st.ticks_skipped)},
        {"apply_deferred", std::to_string(st.apply_deferred)},
+       {"bad_frames", std::to_string(st.bad_frames)},
        {"election_timeout_ms", std::to_string(std::uint64_t{opt_.election_ticks} * opt_.tick_ms)}}};
   // What the peer port and the core refused (docs/security.md): strangers,
   // handshakes, and messages no correct peer sends.

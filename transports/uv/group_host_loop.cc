@@ -4,9 +4,23 @@
 #include <fmt/format.h>
 
 #include "group_host_group.h"
+#include "log_throttle.h"
 #include "synod/group_host.h"
 
 namespace synod {
+
+// A peer can send bad frames at will: each is counted, the log gets at most
+// one line a second (log_throttle.h).
+void GroupHost::log_bad_frame(NodeId from, std::string_view why) {
+  detail::LogThrottleState t{bad_frame_log_ns_, bad_frames_unlogged_};
+  std::uint64_t unlogged = 0;
+  bool now = detail::throttle_log(t, uv_hrtime(), &unlogged);
+  bad_frame_log_ns_ = t.last_ns;
+  bad_frames_unlogged_ = t.unlogged;
+  if (!now) return;
+  log(fmt::format("dropped a bad frame from node {}: {}{}", from.value, why,
+                  unlogged ? fmt::format(" ({} more since the last line)", unlogged) : ""));
+}
 
 void GroupHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
   if (!set_ || failed_) return;
@@ -14,13 +28,12 @@ void GroupHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
   wire::DecodeResult r = wire::decode_one(frame, m, opt_.limits);
   if (r.status != Status::ok || r.consumed == 0) {
     ++bad_frames_;
-    log(fmt::format("dropped a bad frame from node {}: {}", from.value, r.error));
+    log_bad_frame(from, r.error);
     return;
   }
   if (m.from != from) {
     ++bad_frames_;
-    log(fmt::format("dropped a frame from node {} claiming to be node {}", from.value,
-                    m.from.value));
+    log_bad_frame(from, fmt::format("it claims to be node {}", m.from.value));
     return;
   }
   heard_ns_[from.value] = uv_hrtime();

@@ -154,6 +154,7 @@ class GroupHost {
   void log(std::string_view line) const;
   Group* find(GroupId group) const;
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
+  void log_bad_frame(NodeId from, std::string_view why);
   void on_tick();
   void schedule();
   void run_ready();
@@ -196,6 +197,8 @@ class GroupHost {
   std::uint64_t ticks_ = 0;
   std::uint64_t ready_runs_ = 0;
   std::uint64_t bad_frames_ = 0;
+  // Bad frames are logged at most once a second (log_throttle.h).
+  std::uint64_t bad_frame_log_ns_ = 0, bad_frames_unlogged_ = 0;
   std::uint64_t groups_failed_ = 0;
   std::uint64_t balance_rounds_ = 0;
   std::uint64_t leaders_handed_off_ = 0;

@@ -96,6 +96,9 @@ struct UvHostStats {
   // Times the apply_per_iteration limit sent the rest of the committed
   // commands to the next loop iteration.
   std::uint64_t apply_deferred = 0;
+  // Frames dropped before the replica: undecodable, or naming another
+  // sender than the peer the transport knows. Logged at most once a second.
+  std::uint64_t bad_frames = 0;
 };
 
 // Where a host persists Readys, and how.
@@ -187,6 +190,7 @@ class UvHost {
  private:
   void log(std::string_view line) const;
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
+  void log_bad_frame(NodeId from, std::string_view why);
   void schedule();
   void run_ready();
   Status persist(const Ready& rd);
@@ -220,6 +224,7 @@ class UvHost {
   std::uint64_t last_tick_ns_ = 0;     // uv_hrtime() at the last tick
   std::uint64_t tick_late_ns_ = 0;     // the latest tick's lateness, this iteration
   std::uint64_t stalls_unlogged_ = 0;  // stalls since the last logged one
+  std::uint64_t bad_frame_log_ns_ = 0, bad_frames_unlogged_ = 0;
   std::uint64_t last_stall_log_ns_ = 0;
   Role seen_role_ = Role::follower;
   Ballot seen_ballot_{};
