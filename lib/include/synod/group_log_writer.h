@@ -2,9 +2,13 @@
 // group's Ready writes here and carries on; a background thread saves every
 // write handed over since its last batch into the log and makes them
 // durable with one GroupLog::sync() (one fdatasync whatever the number of
-// groups), then reports the highest durable sequence. The caller's thread
-// never takes the log's mutex while the thread syncs (GroupLog::sync holds
-// it while writing), so a loop never waits for the disk. No libuv here: a
+// groups), then reports the highest durable sequence. Handing writes over
+// never takes the log's mutex (GroupLog::sync holds it while writing), so
+// the Ready loop never waits for the disk; opening a group's Storage
+// (GroupLog::group, when a host adds a group) does, and may wait for a sync.
+// The queue of writes handed over is not bounded here: the host bounds it
+// by the proposals it lets in (Config::pending_bytes_max, max_inflight per
+// group). No libuv here: a
 // libuv host forwards the callback to its loop with uv_async_send
 // (docs/groups.md; GroupHost does).
 #pragma once
