@@ -52,6 +52,12 @@ int main(int argc, char** argv) {
   // them stalled the loop for a second under a pipeline of such GETs (past
   // an election timeout). From the heap they are reused instead.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  // Nor does the heap shrink after every slot's batch is freed: glibc's
+  // default (128 KiB) handed the top of the heap back to the kernel and
+  // faulted it in again at every round trip (brk and page faults were about
+  // a quarter of a leader's CPU in synod-bench, docs/benchmarks.md). Up to
+  // 64 MiB of free heap is kept for reuse.
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   uv_loop_t loop;
   uv_loop_init(&loop);
   // --shards 1 keeps the single group (UvHost, one LogStorage) exactly as
