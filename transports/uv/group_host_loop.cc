@@ -4,38 +4,18 @@
 #include <fmt/format.h>
 
 #include "group_host_group.h"
-#include "log_throttle.h"
+#include "peer_frame.h"
 #include "synod/group_host.h"
 
 namespace synod {
 
-// A peer can send bad frames at will: each is counted, the log gets at most
-// one line a second (log_throttle.h).
-void GroupHost::log_bad_frame(NodeId from, std::string_view why) {
-  detail::LogThrottleState t{bad_frame_log_ns_, bad_frames_unlogged_};
-  std::uint64_t unlogged = 0;
-  bool now = detail::throttle_log(t, uv_hrtime(), &unlogged);
-  bad_frame_log_ns_ = t.last_ns;
-  bad_frames_unlogged_ = t.unlogged;
-  if (!now) return;
-  log(fmt::format("dropped a bad frame from node {}: {}{}", from.value, why,
-                  unlogged ? fmt::format(" ({} more since the last line)", unlogged) : ""));
-}
-
 void GroupHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
   if (!set_ || failed_) return;
   Message m;
-  wire::DecodeResult r = wire::decode_one(frame, m, opt_.limits);
-  if (r.status != Status::ok || r.consumed == 0) {
-    ++bad_frames_;
-    log_bad_frame(from, r.error);
+  if (!detail::decode_peer_frame(from, frame, opt_.limits, &m,
+                                 {bad_frames_, bad_frame_log_ns_, bad_frames_unlogged_},
+                                 [this](std::string_view line) { log(line); }))
     return;
-  }
-  if (m.from != from) {
-    ++bad_frames_;
-    log_bad_frame(from, fmt::format("it claims to be node {}", m.from.value));
-    return;
-  }
   heard_ns_[from.value] = uv_hrtime();
   std::uint64_t t0 = uv_hrtime();
   set_->step(from, m);

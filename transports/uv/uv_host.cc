@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "log_throttle.h"
+#include "peer_frame.h"
 #include "replica_driver.h"
 #include "synod/seed.h"
 
@@ -200,33 +200,13 @@ void UvHost::snapshot_abandoned() {
   if (driver_) driver_->snapshot_abandoned();
 }
 
-// A peer can send bad frames at will: each is counted, the log gets at most
-// one line a second (log_throttle.h).
-void UvHost::log_bad_frame(NodeId from, std::string_view why) {
-  detail::LogThrottleState t{bad_frame_log_ns_, bad_frames_unlogged_};
-  std::uint64_t unlogged = 0;
-  bool now = detail::throttle_log(t, uv_hrtime(), &unlogged);
-  bad_frame_log_ns_ = t.last_ns;
-  bad_frames_unlogged_ = t.unlogged;
-  if (!now) return;
-  log(fmt::format("dropped a bad frame from node {}: {}{}", from.value, why,
-                  unlogged ? fmt::format(" ({} more since the last line)", unlogged) : ""));
-}
-
 void UvHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
   if (!replica_ || failed_) return;
   Message m;
-  wire::DecodeResult r = wire::decode_one(frame, m, opt_.limits);
-  if (r.status != Status::ok || r.consumed == 0) {
-    ++stats_.bad_frames;
-    log_bad_frame(from, r.error);
+  if (!detail::decode_peer_frame(from, frame, opt_.limits, &m,
+                                 {stats_.bad_frames, bad_frame_log_ns_, bad_frames_unlogged_},
+                                 [this](std::string_view line) { log(line); }))
     return;
-  }
-  if (m.from != from) {
-    ++stats_.bad_frames;
-    log_bad_frame(from, fmt::format("it claims to be node {}", m.from.value));
-    return;
-  }
   std::uint64_t t0 = uv_hrtime();
   replica_->step(m);
   work_->step_ns += uv_hrtime() - t0;

@@ -154,7 +154,6 @@ class GroupHost {
   void log(std::string_view line) const;
   Group* find(GroupId group) const;
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
-  void log_bad_frame(NodeId from, std::string_view why);
   void on_tick();
   void schedule();
   void run_ready();
@@ -197,7 +196,7 @@ class GroupHost {
   std::uint64_t ticks_ = 0;
   std::uint64_t ready_runs_ = 0;
   std::uint64_t bad_frames_ = 0;
-  // Bad frames are logged at most once a second (log_throttle.h).
+  // Bad frames are logged at most once a second (peer_frame.h).
   std::uint64_t bad_frame_log_ns_ = 0, bad_frames_unlogged_ = 0;
   std::uint64_t groups_failed_ = 0;
   std::uint64_t balance_rounds_ = 0;

@@ -190,7 +190,6 @@ class UvHost {
  private:
   void log(std::string_view line) const;
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
-  void log_bad_frame(NodeId from, std::string_view why);
   void schedule();
   void run_ready();
   Status persist(const Ready& rd);
