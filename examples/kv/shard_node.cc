@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "client_port.h"
 #include "kv_command_codec.h"
 #include "refusal.h"
 #include "tls_context.h"
@@ -105,26 +106,11 @@ bool ShardNode::start(std::string* why) {
     if ((s % opt_.peers.size()) + 1 == opt_.id.value) host_->campaign(group_of(s));
   }
 
-  ClientLimits limits = opt_.limits;
-  limits.command_bytes_max = Config{}.batch_bytes_max;
-  if (std::string lowered =
-          fit_maxclients(&limits.max_clients, reserved_descriptors(opt_.peers.size()));
-      !lowered.empty())
-    fmt::print(stderr, "synod-kv: node {}: {}\n", opt_.id.value, lowered);
-  if (opt_.tls_clients) {
-    client_tls_ = TlsContext::create(opt_.tls, why,
-                                     opt_.tls_auth_clients ? TlsContext::PeerCert::required
-                                                           : TlsContext::PeerCert::not_requested);
-    if (!client_tls_) {
-      *why = "client port TLS: " + *why;
-      return false;
-    }
-  }
-  resp_ = std::make_unique<RespServer>(
-      loop_, opt_.listen, std::move(limits),
-      [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); },
-      client_tls_.get());
-  if (resp_->start(why) != Status::ok) return false;
+  if (!start_client_port(
+          loop_, opt_, Config{}.batch_bytes_max,  // the log takes no longer command
+          [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); },
+          &client_tls_, &resp_, why))
+    return false;
   fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} shards, {})\n",
              opt_.id.value, opt_.listen, opt_.shards,
              opt_.memory ? "in-memory" : "one group log in " + opt_.data_dir);
