@@ -109,7 +109,9 @@ std::uint64_t TxnHost::apply(NodeId n, std::uint64_t g, GroupSet& set, const Ent
     carry(n, g, std::move(fx));
   }
   s.digest = mix(s.digest, std::to_string(e.slot.value));
-  return s.digest;
+  // The log so far and the store's contents: replicas compared slot by slot
+  // must hold the same balances too, not only the same entries.
+  return s.digest ^ s.store.digest();
 }
 
 void TxnHost::tick(NodeId n, GroupSet& set) {

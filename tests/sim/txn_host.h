@@ -65,7 +65,8 @@ class TxnHost {
   void node_crashed(NodeId n);
 
   // A chosen entry of group g applied on node n; returns the state digest
-  // after it (for Checker::on_state). Throws CheckFailure on a command that
+  // after it (for Checker::on_state: the entries so far and the KvStore's
+  // contents). Throws CheckFailure on a command that
   // is not a commit protocol entry of this group.
   std::uint64_t apply(NodeId n, std::uint64_t g, GroupSet& set, const Entry& e);
   // The node's clock: its leaders' resends, inquiries and timeouts.
