@@ -126,6 +126,10 @@ void GroupWorld::txn_final_check(Result& res) {
   std::vector<NodeId> running;
   for (Node& n : nodes_)
     if (n.set) running.push_back(n.id);
+  trace(
+      "t={} txn host: {} messages reached a node not leading their group, {} found no "
+      "leader to go to, {} proposals lost while leading made again",
+      now_, txn_->dropped_not_leader(), txn_->dropped_no_leader(), txn_->reproposed());
   TxnTally t = bank_->final_check(*txn_, running);
   res.txns_committed = t.committed;
   res.txns_aborted = t.aborted;

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
-
 #include "checker.h"
 #include "txn/txn_wire.h"
 
