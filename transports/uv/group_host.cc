@@ -250,6 +250,8 @@ ProposeResult GroupHost::read(GroupId group, ReadDone done) {
   if (failed_ || !set_) return {Status::unavailable, {}, {}};
   Group* g = find(group);
   if (!g) return {Status::invalid_argument, {}, {}};
+  catch_up_clock();
+  if (failed_) return {Status::unavailable, {}, {}};
   ProposeResult r = g->driver->read(std::move(done));
   set_->touch(group);
   schedule();

@@ -180,6 +180,7 @@ class GroupHost {
   void on_host_message(NodeId from, const Message& m);
   void on_tick();
   void note_stall(std::uint64_t ns, const char* what);
+  void catch_up_clock();
   void schedule();
   void run_ready();
   void send_now(const Message& m);
