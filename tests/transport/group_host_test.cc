@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <thread>
+#include <algorithm>
 
 #include "synod/tcp_transport.h"
 
@@ -30,6 +32,8 @@ struct Node {
   std::unique_ptr<TcpTransport> transport;
   std::unique_ptr<GroupHost> host;
   std::map<std::uint64_t, std::vector<std::string>> applied;  // group -> commands
+  std::vector<std::pair<std::uint64_t, std::string>> host_inbox;  // from, payload
+  std::vector<std::string> logs;
 };
 
 struct Cluster {
@@ -37,6 +41,9 @@ struct Cluster {
   std::vector<std::unique_ptr<Node>> nodes;  // nodes[i] is node i + 1
   std::string dir;                           // GroupLog directories; empty: in memory
   std::uint64_t balance_ms = 0;
+  bool host_handlers = true;  // on_host_message set on nodes 1 and 2 (never 3)
+  std::function<void()> on_apply;  // called in every group's apply hook
+  bool lease_reads = false;
 
   Cluster() { uv_loop_init(&loop); }
 
@@ -60,7 +67,14 @@ struct Cluster {
       o.self = n->id;
       o.tick_ms = 5;
       o.balance_ms = balance_ms;
-      o.log_line = [](std::string_view) {};
+      Node* logged = n.get();
+      o.log_line = [logged](std::string_view line) { logged->logs.emplace_back(line); };
+      if (host_handlers && id != 3) {
+        Node* raw = n.get();
+        o.on_host_message = [raw](NodeId from, std::string_view payload) {
+          raw->host_inbox.emplace_back(from.value, std::string(payload));
+        };
+      }
       if (!dir.empty()) {
         auto opened = GroupLog::open(dir + "/node-" + std::to_string(id), GroupLogOptions{});
         REQUIRE(opened.ok());
@@ -81,10 +95,16 @@ struct Cluster {
         go.config.id = n->id;
         go.config.group = GroupId{g};
         go.config.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
+        go.config.lease_reads = lease_reads;
         Node* raw = n.get();
-        go.apply = [raw, g](Slot, const std::string& c) {
+        go.apply = [this, raw, g](Slot, const std::string& c) {
+          if (on_apply) on_apply();
           raw->applied[g].push_back(c);
-          return "g" + std::to_string(g) + ":" + c;
+          std::string result(1, 'g');
+          result += std::to_string(g);
+          result += ':';
+          result += c;
+          return result;
         };
         std::string why;
         REQUIRE_MESSAGE(n->host->add_group(go, &why) == Status::ok, why);
@@ -374,4 +394,126 @@ TEST_CASE("group host: a host destroyed while its transport runs on is no longer
   o.self = n2.id;
   o.log_line = [](std::string_view) {};
   n2.host = std::make_unique<GroupHost>(&c.loop, *n2.transport, o);
+}
+
+TEST_CASE("group host: host messages reach the other node's handler, never a group") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 3);
+  REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 3); }));
+  Node& n1 = *c.nodes[0];
+  Node& n2 = *c.nodes[1];
+  Node& n3 = *c.nodes[2];
+  // Best effort like every peer frame: send until one arrives.
+  std::string payload("cross-group \0 bytes", 20);
+  REQUIRE(c.run_until([&] {
+    if (n2.host_inbox.empty()) CHECK(n1.host->send_host_message(NodeId{2}, payload) == Status::ok);
+    return !n2.host_inbox.empty();
+  }));
+  CHECK(n2.host_inbox.front() == std::make_pair(std::uint64_t{1}, payload));
+  // The other way, and to a node with no handler: counted, dropped.
+  REQUIRE(c.run_until([&] {
+    if (n1.host_inbox.empty()) CHECK(n2.host->send_host_message(NodeId{1}, "back") == Status::ok);
+    return !n1.host_inbox.empty();
+  }));
+  CHECK(n1.host_inbox.front() == std::make_pair(std::uint64_t{2}, std::string("back")));
+  REQUIRE(c.run_until([&] {
+    if (n3.host->stats().host_messages_dropped == 0)
+      CHECK(n1.host->send_host_message(NodeId{3}, "nobody listens") == Status::ok);
+    return n3.host->stats().host_messages_dropped > 0;
+  }));
+  CHECK(n3.host->stats().host_messages_received == 0);
+  CHECK(n1.host->stats().host_messages_sent >= 2);
+  CHECK(n2.host->stats().host_messages_received >= 1);
+
+  // Refused at the sender: itself, nobody, a payload over the frame limit.
+  CHECK(n1.host->send_host_message(NodeId{1}, "me") == Status::invalid_argument);
+  CHECK(n1.host->send_host_message(NodeId{}, "none") == Status::invalid_argument);
+  CHECK(n1.host->send_host_message(NodeId{9}, "stranger") == Status::unavailable);
+  std::uint64_t dropped = n1.host->stats().host_messages_dropped;
+  std::string huge(wire::max_frame_bytes(wire::WireLimits{}) + 1, 'x');
+  CHECK(n1.host->send_host_message(NodeId{2}, huge) == Status::invalid_argument);
+  CHECK(n1.host->stats().host_messages_dropped == dropped + 1);
+
+  // No group saw any of it: the groups still commit, nothing was refused.
+  for (std::uint64_t g = 1; g <= 3; ++g) REQUIRE(c.commit(GroupId{g}, "after"));
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      for (std::uint64_t g = 1; g <= 3; ++g)
+        if (n->applied[g].empty()) return false;
+    return true;
+  }));
+  for (auto& n : c.nodes) {
+    CHECK(n->host->stats().bad_frames == 0);
+    CHECK(n->host->stats().groups.unknown_group == 0);
+    CHECK(n->host->stats().groups.malformed == 0);
+    for (std::uint64_t g = 1; g <= 3; ++g)
+      CHECK(n->applied[g] == std::vector<std::string>{"after"});
+  }
+  // After stop(): unavailable.
+  n1.host->stop();
+  CHECK(n1.host->send_host_message(NodeId{2}, "late") == Status::unavailable);
+}
+
+TEST_CASE("group host: a loop stalled by a slow apply is counted and logged, at most once a second") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 2);
+  REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 2); }));
+  for (auto& n : c.nodes) CHECK(n->host->stats().loop_stalls == 0);
+  c.on_apply = [] { std::this_thread::sleep_for(std::chrono::milliseconds(120)); };
+  REQUIRE(c.commit(GroupId{1}, "slow"));
+  c.on_apply = nullptr;
+  REQUIRE(c.commit(GroupId{2}, "fast"));
+  for (auto& n : c.nodes) {
+    GroupHostStats s = n->host->stats();
+    CHECK(s.loop_stalls >= 1);
+    CHECK(s.longest_stall_ms >= 100);
+    auto stall_lines = std::count_if(n->logs.begin(), n->logs.end(), [](const std::string& l) {
+      return l.starts_with("loop stall: ");
+    });
+    // Three applies of 120 ms on one loop: the first line is logged, the
+    // rest fall within its second (the line after says how many).
+    CHECK(stall_lines >= 1);
+    CHECK(stall_lines <= 2);
+  }
+}
+
+// SIGSTOP, or a loop blocked: when it runs again the poll's callbacks come
+// before the late timer. A read taken then must not be answered from a lease
+// that ran out meanwhile: the host ticks for the time that passed first.
+TEST_CASE("group host: a read after the loop stood still longer than a lease confirms first") {
+  Cluster c;
+  c.lease_reads = true;
+  c.start();
+  c.add_groups(1, 1);
+  GroupId g{1};
+  REQUIRE(c.nodes[0]->host->campaign(g) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 1); }));
+  // A lease needs an election timeout of office, then a confirmed round.
+  REQUIRE(c.commit(g, "a"));
+  Node* leader = c.leader_of(g);
+  REQUIRE(leader != nullptr);
+  // Answered in the iteration that takes it (no message exchanged), or not.
+  auto answered_at_once = [&] {
+    bool done = false;
+    REQUIRE(leader->host->read(g, [&](Status s, NodeId) { done = s == Status::ok; }).ok());
+    uv_run(&c.loop, UV_RUN_NOWAIT);
+    bool at_once = done;
+    REQUIRE(c.run_until([&] { return done; }));
+    return at_once;
+  };
+  bool leased = false;
+  for (int i = 0; i < 50 && !leased; ++i) {
+    REQUIRE(c.commit(g, "keep-awake-" + std::to_string(i)));
+    leased = answered_at_once();
+  }
+  REQUIRE(leased);  // the lease works while the loop runs
+  REQUIRE(c.commit(g, "awake"));
+  // The whole process stands still for 20 election timeouts (5 ms ticks).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK_FALSE(answered_at_once());
+  CHECK(leader->host->stats().groups.ticks_skipped > 0);
 }
