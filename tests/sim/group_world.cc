@@ -382,6 +382,8 @@ Result GroupWorld::run() {
         txn_->net().deliver_due(now_, [&](auto& d) {
           Node& n = node(d.to);
           if (!n.set) return;
+          trace("t={} txn recv {}->{} {}", now_, d.from.value, d.to.value,
+                TxnHost::describe(d.payload));
           txn_->deliver(n.id, *n.set, d.payload);
           pump(n);
         });

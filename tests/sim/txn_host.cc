@@ -152,6 +152,22 @@ void TxnHost::deliver(NodeId n, GroupSet& set, const TxnPacket& p) {
   carry(n, p.shard, std::move(fx));
 }
 
+std::string TxnHost::describe(const TxnPacket& p) {
+  std::optional<txn::Message> msg = txn::decode_message(p.bytes);
+  if (!msg) return fmt::format("g{} undecodable", p.shard);
+  return std::visit(
+      [&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        std::string_view kind = std::is_same_v<M, txn::PrepareMsg>    ? "prepare"
+                                : std::is_same_v<M, txn::VoteMsg>     ? "vote"
+                                : std::is_same_v<M, txn::DecisionMsg> ? "decision"
+                                : std::is_same_v<M, txn::AckMsg>      ? "ack"
+                                                                      : "inquiry";
+        return fmt::format("g{} {} {}.{}", p.shard, kind, m.txn.coordinator, m.txn.seq);
+      },
+      *msg);
+}
+
 bool TxnHost::start(NodeId n, GroupSet& set, txn::TxnPlan plan) {
   std::uint64_t g = plan.id.coordinator;
   watch_role(n, g, set);

@@ -70,6 +70,7 @@ class TxnHost {
   // The node's clock: its leaders' resends, inquiries and timeouts.
   void tick(NodeId n, GroupSet& set);
   // A packet arrived at node n.
+  static std::string describe(const TxnPacket& p);  // for the trace
   void deliver(NodeId n, GroupSet& set, const TxnPacket& p);
   // A client's EXEC at node n; false when n does not lead the coordinator's
   // group (the client looks elsewhere).
