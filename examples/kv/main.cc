@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  // These two tune glibc's malloc, used when synod-kv is built without
+  // jemalloc (examples/meson.build); jemalloc ignores them.
   // Replies to GETs of large values are fresh buffers of up to 1 MiB each;
   // glibc would map and unmap each one, and the page faults of refilling
   // them stalled the loop for a second under a pipeline of such GETs (past
