@@ -207,7 +207,10 @@ bool RequestParser::take_whole_multibulk(std::string_view* in, std::vector<Comma
       count > s.size() / 4)  // each bulk takes at least "$0\r\n\r\n"
     return false;
   // First a pass that only checks the framing, so a partial command costs
-  // no allocation.
+  // no allocation. It keeps where the first arguments are, so the second
+  // pass reads no length twice for the usual short command.
+  constexpr std::size_t kArgsNoted = 8;
+  std::string_view noted[kArgsNoted];
   std::string_view scan = s;
   std::size_t total = 0;
   for (std::size_t i = 0; i < count; ++i) {
@@ -219,19 +222,24 @@ bool RequestParser::take_whole_multibulk(std::string_view* in, std::vector<Comma
     if (total > limits_.request_bytes_max || scan.size() < len + 2 || scan[len] != '\r' ||
         scan[len + 1] != '\n')
       return false;
+    if (i < kArgsNoted) noted[i] = scan.substr(0, len);
     scan.remove_prefix(len + 2);
   }
   Command args;
   args.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    std::size_t len = 0;
-    s.remove_prefix(1);
-    take_plain_number(&s, &len);
-    args.emplace_back(s.data(), len);
-    s.remove_prefix(len + 2);
+  if (count <= kArgsNoted) {
+    for (std::size_t i = 0; i < count; ++i) args.emplace_back(noted[i]);
+  } else {
+    for (std::size_t i = 0; i < count; ++i) {
+      std::size_t len = 0;
+      s.remove_prefix(1);
+      take_plain_number(&s, &len);
+      args.emplace_back(s.data(), len);
+      s.remove_prefix(len + 2);
+    }
   }
   out->push_back(std::move(args));
-  *in = s;
+  *in = scan;
   return true;
 }
 
