@@ -36,6 +36,15 @@ WORKLOADS = [
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def minor_faults(pid):
+    """Minor page faults of a process so far (field 10 of /proc/PID/stat):
+    first touches of fresh heap and copy-on-write after a snapshot's fork,
+    each a trap into the kernel (and, after a fork, a TLB flush on every
+    CPU the process runs on)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def cpu_seconds(pid):
     """utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
     with open("/proc/%d/stat" % pid) as f:
@@ -150,8 +159,12 @@ def measure_kv(args, workdir):
                 changes0 = cluster.leader_changes()
                 counter = SyscallCounter([pids[leader], pids[followers[0]]]) if args.syscalls else None
                 cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
+                faults0 = {i: minor_faults(pids[i]) for i in cluster.ids}
                 rate = run_benchmark(cluster.client[leader], wl, args.requests)
                 cpu1 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
+                faults = {i: (minor_faults(pids[i]) - faults0[i]) / args.requests for i in cluster.ids}
+                print("  minor page faults per command: leader %.3f, followers %s" % (
+                    faults[leader], " ".join("%.3f" % faults[f] for f in followers)), flush=True)
                 if counter:
                     calls = counter.counts()
                     print("  system calls per command: leader %.2f, follower %.2f" % (

@@ -213,8 +213,9 @@ std::variant<Request, Reply> parse_request(Command command) {
   if (!arity_ok(spec->arity, command.size())) return wrong_arity(spec->name);
   Request r;
   r.op = spec->op;
-  r.args.assign(std::make_move_iterator(command.begin() + 1),
-                std::make_move_iterator(command.end()));
+  // The command's own vector, its name dropped: no second allocation.
+  command.erase(command.begin());
+  r.args = std::move(command);
   switch (r.op) {
     case Op::set:
       return parse_set(std::move(r));

@@ -227,23 +227,24 @@ void KvNode::handle(Request request, RespServer::Reply reply) {
     admin_->handle(std::get<ClusterCommand>(parsed), std::move(reply));
     return;
   }
-  auto shared = std::make_shared<RespServer::Reply>(std::move(reply));
+  // The RESP server's replies are cheap to copy (resp_server.h): each
+  // callback holds its own, and the refusal below still has the original.
   if (route == Route::read) {
     // Linearizable without a log write: ReadIndex, then the local state.
-    auto req = std::make_shared<Request>(std::move(request));
-    ProposeResult r = host_->read([this, shared, req](Status st, NodeId hint) {
-      if (st == Status::ok) return (*shared)(to_resp(store_.execute(std::move(*req))));
-      (*shared)(st == Status::not_leader ? book_.moved(hint) : "-TRYAGAIN replica stopping\r\n");
-    });
-    if (!r.ok()) (*shared)(refusal(r, book_));
+    ProposeResult r =
+        host_->read([this, reply, req = std::move(request)](Status st, NodeId hint) mutable {
+          if (st == Status::ok) return reply(to_resp(store_.execute(std::move(req))));
+          reply(st == Status::not_leader ? book_.moved(hint) : "-TRYAGAIN replica stopping\r\n");
+        });
+    if (!r.ok()) reply(refusal(r, book_));
     return;
   }
   ProposeResult r = host_->propose(
-      encode(request), [this, shared](const ProposalOutcome& o, const std::string& result) {
-        if (o.outcome == Outcome::committed) return (*shared)(result);
-        (*shared)(not_committed(o, book_));
+      encode(request), [this, reply](const ProposalOutcome& o, const std::string& result) {
+        if (o.outcome == Outcome::committed) return reply(result);
+        reply(not_committed(o, book_));
       });
-  if (!r.ok()) (*shared)(refusal(r, book_));
+  if (!r.ok()) reply(refusal(r, book_));
 }
 
 std::vector<InfoSection> KvNode::info() const {

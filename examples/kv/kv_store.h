@@ -75,9 +75,9 @@ class KvStore {
   // The same digest computed from scratch over every pair: O(keys), for
   // tests that check the incremental one.
   std::uint64_t recompute_digest() const;
-  // The hash of one pair: each field as its 8-byte little-endian length then
-  // its bytes, read 8 bytes (little-endian) at a time, then mixed.
-  // Deterministic on every platform, so replicas agree.
+  // The hash of one pair: each field's length mixed in, then its bytes read
+  // 8 bytes (little-endian) at a time into four interleaved lanes, then
+  // mixed. Deterministic on every platform, so replicas agree.
   static std::uint64_t pair_hash(std::string_view key, std::string_view value);
 
   // The whole state as bytes, canonical (keys in order), checksummed. A
@@ -101,6 +101,9 @@ class KvStore {
   struct Entry {
     std::string value;
     std::uint64_t version = 0;  // version_of()
+    // pair_hash() of this key and value, as added to digest_: taken back
+    // on overwrite or delete without hashing the old value again.
+    std::uint64_t pair_hash = 0;
   };
   using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
 
@@ -120,9 +123,10 @@ class KvStore {
   Reply watch_versions(const Request& r) const;
   std::string snapshot_versioned() const;  // SKVSNAP3
   Reply set_addresses(const Request& request);
-  // Keep digest_ and data_bytes_ in step with a pair added or removed.
-  void count(std::string_view key, std::string_view value);
-  void uncount(std::string_view key, std::string_view value);
+  // Keep digest_ and data_bytes_ in step with a pair added or removed;
+  // count() stores the pair's hash in the entry for uncount().
+  void count(std::string_view key, Entry& e);
+  void uncount(std::string_view key, const Entry& e);
 
   Map data_;
   std::uint64_t log_commands_ = 0;    // apply() calls: the version of its writes

@@ -35,6 +35,17 @@ class Node {
 
 }  // namespace synod::kv
 
+// jemalloc's options, read at its first allocation when synod-kv is linked
+// with it (examples/meson.build; MALLOC_CONF in the environment still
+// overrides). The heap is kept in transparent huge pages: the in-memory log
+// grows by about 512 B per SET until compaction, and in 4 KiB pages that
+// was a page fault every eight SETs on every replica, a trap this VM makes
+// dear; in 2 MiB pages, minor faults per SET fell from 0.14 to 0.01 and a
+// follower's CPU per SET by a fifth (docs/benchmarks.md, "synod-kv").
+extern "C" {
+const char* malloc_conf = "thp:always,metadata_thp:always";
+}
+
 int main(int argc, char** argv) {
   std::string why;
   auto options = synod::kv::parse_server_options(argc, argv, &why);
@@ -47,6 +58,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  // These two tune glibc's malloc, used when synod-kv is built without
+  // jemalloc (examples/meson.build); jemalloc ignores them.
   // Replies to GETs of large values are fresh buffers of up to 1 MiB each;
   // glibc would map and unmap each one, and the page faults of refilling
   // them stalled the loop for a second under a pipeline of such GETs (past

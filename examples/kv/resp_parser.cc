@@ -148,7 +148,7 @@ bool RequestParser::feed(std::string_view in, std::vector<Command>* out) {
   while (!in.empty() && !failed()) {
     switch (state_) {
       case State::start:
-        on_start(&in);
+        if (!take_whole_multibulk(&in, out)) on_start(&in);
         break;
       case State::count_line:
       case State::length_line:
@@ -170,6 +170,77 @@ bool RequestParser::feed(std::string_view in, std::vector<Command>* out) {
     }
   }
   return !failed();
+}
+
+namespace {
+
+// The unsigned decimal at the front of `in` up to CRLF, in Redis's form (no
+// sign, no leading zero but "0" itself), at most 18 digits; advances past
+// the CRLF. False, leaving `in` alone, for anything else or an incomplete
+// line: the state machine then decides, with its own errors.
+bool take_plain_number(std::string_view* in, std::size_t* value) {
+  std::size_t i = 0, v = 0;
+  while (i < in->size() && i <= 18 && (*in)[i] >= '0' && (*in)[i] <= '9') {
+    v = v * 10 + static_cast<std::size_t>((*in)[i] - '0');
+    ++i;
+  }
+  if (i == 0 || i > 18 || (i > 1 && (*in)[0] == '0')) return false;
+  if (i + 1 >= in->size() || (*in)[i] != '\r' || (*in)[i + 1] != '\n') return false;
+  in->remove_prefix(i + 2);
+  *value = v;
+  return true;
+}
+
+}  // namespace
+
+// What a pipelining client sends, a whole `*N` command of `$len` bulks in
+// one read, parsed in one pass: each argument is sized once and copied
+// once, and the vector is reserved to N. Anything unusual (a partial
+// command, an error, a limit, an empty array) is left to the state machine
+// untouched, so the output and every error stay what they were.
+bool RequestParser::take_whole_multibulk(std::string_view* in, std::vector<Command>* out) {
+  std::string_view s = *in;
+  if (s.size() < 4 || s[0] != '*') return false;
+  s.remove_prefix(1);
+  std::size_t count = 0;
+  if (!take_plain_number(&s, &count) || count == 0 || count > limits_.args_max ||
+      count > s.size() / 4)  // each bulk takes at least "$0\r\n\r\n"
+    return false;
+  // First a pass that only checks the framing, so a partial command costs
+  // no allocation. It keeps where the first arguments are, so the second
+  // pass reads no length twice for the usual short command.
+  constexpr std::size_t kArgsNoted = 8;
+  std::string_view noted[kArgsNoted];
+  std::string_view scan = s;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::size_t len = 0;
+    if (scan.empty() || scan[0] != '$') return false;
+    scan.remove_prefix(1);
+    if (!take_plain_number(&scan, &len) || len > limits_.bulk_bytes_max) return false;
+    total += len;
+    if (total > limits_.request_bytes_max || scan.size() < len + 2 || scan[len] != '\r' ||
+        scan[len + 1] != '\n')
+      return false;
+    if (i < kArgsNoted) noted[i] = scan.substr(0, len);
+    scan.remove_prefix(len + 2);
+  }
+  Command args;
+  args.reserve(count);
+  if (count <= kArgsNoted) {
+    for (std::size_t i = 0; i < count; ++i) args.emplace_back(noted[i]);
+  } else {
+    for (std::size_t i = 0; i < count; ++i) {
+      std::size_t len = 0;
+      s.remove_prefix(1);
+      take_plain_number(&s, &len);
+      args.emplace_back(s.data(), len);
+      s.remove_prefix(len + 2);
+    }
+  }
+  out->push_back(std::move(args));
+  *in = scan;
+  return true;
 }
 
 void RequestParser::on_start(std::string_view* in) {

@@ -73,6 +73,9 @@ class RequestParser {
     inline_line,  // an inline command up to LF
   };
 
+  // At a command boundary: takes one whole, plain multibulk command from the
+  // front of *in at once, or returns false having consumed nothing.
+  bool take_whole_multibulk(std::string_view* in, std::vector<Command>* out);
   // Each consumes a prefix of *in (possibly all of it) and advances state_.
   void on_start(std::string_view* in);
   void on_number_line(std::string_view* in);

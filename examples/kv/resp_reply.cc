@@ -61,6 +61,9 @@ void ReplyWriter::reply(const Reply& r) {
 }
 
 std::string to_resp(const Reply& r) {
+  // Every replica answers each applied SET with this; built without the
+  // writer's per-character scan.
+  if (r.kind == Reply::Kind::simple && r.str == "OK") return "+OK\r\n";
   std::string out;
   ReplyWriter(&out).reply(r);
   return out;

@@ -5,6 +5,7 @@
 #include <deque>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 #include "client_auth.h"
 #include "resp_parser.h"
@@ -118,6 +119,24 @@ struct RespServer::Client {
     else
       out.push_back(std::move(bytes));
   }
+};
+
+// What the reply to one submitted request must update. The closure handed
+// to the node is {record, generation}: trivially copyable and 16 bytes, so
+// std::function holds it inline (a closure holding these fields took an
+// allocation and a free per command). A record is reused once answered; a
+// generation that moved on marks a second or stale answer, ignored.
+struct RespServer::PendingReply {
+  RespServer* server = nullptr;
+  std::uint64_t generation = 0;
+  std::weak_ptr<Client> client;
+  std::uint64_t seq = 0;
+  std::size_t bytes = 0;
+  bool write = false;
+  bool read = false;
+  std::shared_ptr<WatchList> watch;
+  std::size_t watch_from = 0;
+  std::size_t watch_count = 0;
 };
 
 RespServer::RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler,
@@ -392,25 +411,55 @@ void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Req
     c->watch_targets.pop_front();
     watch_count = request.args.size();
   }
-  std::weak_ptr<Client> weak = c;
-  handler_(std::move(request),
-           [weak, seq, write, read, bytes, watch, watch_from, watch_count](std::string resp) {
-             auto client = weak.lock();
-             if (!client || client->closing || seq < client->base) return;
-             if (watch) {
-               // WATCH answers OK once its versions are known; a failed read (say
-               // -MOVED) is the client's answer, and its keys abort the next EXEC.
-               auto versions = parse_versions_reply(resp, watch_count);
-               resolve_watch(*watch, watch_from, watch_count, versions);
-               if (versions) resp = "+OK\r\n";
-             }
-             client->slots[seq - client->base] = std::move(resp);
-             client->pending_request_bytes -= bytes;
-             if (read) --client->reads_submitted;
-             if (write) --client->writes_in_flight;
-             client->server->release(client);
-             client->server->flush_soon(client);
-           });
+  if (free_reply_records_.empty()) {
+    reply_records_.push_back(std::make_unique<PendingReply>());
+    reply_records_.back()->server = this;
+    free_reply_records_.push_back(reply_records_.back().get());
+  }
+  PendingReply* p = free_reply_records_.back();
+  free_reply_records_.pop_back();
+  p->client = c;
+  p->seq = seq;
+  p->bytes = bytes;
+  p->write = write;
+  p->read = read;
+  p->watch = std::move(watch);
+  p->watch_from = watch_from;
+  p->watch_count = watch_count;
+  const std::uint64_t generation = p->generation;
+  auto answer = [p, generation](std::string resp) {
+    if (p->generation == generation) p->server->on_reply(*p, std::move(resp));
+  };
+  // What lets std::function keep it inline (libstdc++: trivially copyable,
+  // at most two pointers).
+  static_assert(std::is_trivially_copyable_v<decltype(answer)> && sizeof(answer) <= 16);
+  handler_(std::move(request), answer);
+}
+
+void RespServer::on_reply(PendingReply& p, std::string resp) {
+  // Taken out and the record freed first: what follows may submit more.
+  std::shared_ptr<Client> client = p.client.lock();
+  std::shared_ptr<WatchList> watch = std::move(p.watch);
+  const std::uint64_t seq = p.seq;
+  const std::size_t bytes = p.bytes, watch_from = p.watch_from, watch_count = p.watch_count;
+  const bool read = p.read, write = p.write;
+  ++p.generation;
+  p.client.reset();
+  free_reply_records_.push_back(&p);
+  if (!client || client->closing || seq < client->base) return;
+  if (watch) {
+    // WATCH answers OK once its versions are known; a failed read (say
+    // -MOVED) is the client's answer, and its keys abort the next EXEC.
+    auto versions = parse_versions_reply(resp, watch_count);
+    resolve_watch(*watch, watch_from, watch_count, versions);
+    if (versions) resp = "+OK\r\n";
+  }
+  client->slots[seq - client->base] = std::move(resp);
+  client->pending_request_bytes -= bytes;
+  if (read) --client->reads_submitted;
+  if (write) --client->writes_in_flight;
+  release(client);
+  flush_soon(client);
 }
 
 void RespServer::flush_soon(const std::shared_ptr<Client>& c) {

@@ -47,7 +47,9 @@ struct ClientStats {
 class RespServer {
  public:
   // Called once per request; `reply` takes RESP bytes and may be called later
-  // (from the loop), or never if the node shuts down.
+  // (from the loop), or never if the node shuts down. The ones this server
+  // hands out are 16 bytes that std::function keeps without allocating, so
+  // a handler may copy them freely (PendingReply).
   using Reply = std::function<void(std::string resp)>;
   using Handler = std::function<void(Request request, Reply reply)>;
 
@@ -66,6 +68,7 @@ class RespServer {
   std::vector<InfoSection> info() const;
 
   struct Client;
+  struct PendingReply;
 
  private:
   void on_connection(int status);
@@ -75,6 +78,8 @@ class RespServer {
   void on_read(Client& c, const char* data, std::size_t n);
   void dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args);
   void submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
+  // A node's answer to the request behind record `p` (submit()).
+  void on_reply(PendingReply& p, std::string resp);
   void release(const std::shared_ptr<Client>& c);
   static bool must_wait(const Client& c, const Request& request);
   void flush(Client& c);
@@ -99,6 +104,11 @@ class RespServer {
   uv_prepare_t* before_poll_ = nullptr;            // runs flush_answered()
   std::vector<std::shared_ptr<Client>> answered_;  // clients with replies to write
   std::vector<std::shared_ptr<Client>> clients_;
+  // Records of requests handed to the node and not answered, reused: at
+  // most as many as were ever in flight at once (bounded per client by
+  // kOutstandingMax). Owned here, so a reply that never comes leaks nothing.
+  std::vector<std::unique_ptr<PendingReply>> reply_records_;
+  std::vector<PendingReply*> free_reply_records_;
   std::uint64_t next_client_id_ = 1;
   std::uint64_t last_accept_log_ms_ = 0;
   ClientStats stats_;
