@@ -31,7 +31,11 @@ std::string txn_envelope_bytes(const txn::Envelope& envelope) {
 }
 
 ShardTxns::ShardTxns(ShardTxnHost& host, std::vector<KvStore*> stores, ShardTxnsOptions options)
-    : host_(host), opt_(options), told_(options.shards), next_seq_(options.shards, 0) {
+    : host_(host),
+      opt_(options),
+      stores_(stores),
+      told_(options.shards),
+      next_seq_(options.shards, 0) {
   for (std::size_t s = 0; s < opt_.shards; ++s) {
     auto id = static_cast<txn::ShardId>(s);
     participants_.push_back(std::make_unique<txn::Participant>(id, *stores[s], opt_.participant));
@@ -195,6 +199,39 @@ void ShardTxns::deliver_outcome(const txn::ClientOutcome& outcome) {
   Done done = std::move(it->second);
   clients_.erase(it);
   done(outcome);
+}
+
+std::string ShardTxns::snapshot(txn::ShardId shard) const {
+  std::string store = stores_[shard]->snapshot();
+  const txn::Participant& p = *participants_[shard];
+  const txn::Coordinator& c = coordinators_[shard];
+  std::string participant = p.save(), coordinator = c.save();
+  // Nothing recorded: the store's image alone, as before transactions.
+  if (participant == txn::Participant(shard, *stores_[shard]).save() &&
+      coordinator == txn::Coordinator(shard).save())
+    return store;
+  std::string out(kTxnSnapshotMagic);
+  out += txn::encode_list({store, participant, coordinator});
+  return out;
+}
+
+bool ShardTxns::restore(txn::ShardId shard, std::string_view image) {
+  if (shard >= opt_.shards) return false;
+  auto participant = std::make_unique<txn::Participant>(shard, *stores_[shard], opt_.participant);
+  txn::Coordinator coordinator(shard, opt_.coordinator);
+  std::string_view store = image;
+  if (image.starts_with(kTxnSnapshotMagic)) {
+    auto parts = txn::decode_list(image.substr(kTxnSnapshotMagic.size()));
+    if (!parts || parts->size() != 3 || !participant->load((*parts)[1]) ||
+        !coordinator.load((*parts)[2]))
+      return false;
+    store = (*parts)[0];
+  }
+  if (!stores_[shard]->restore(store)) return false;
+  participants_[shard] = std::move(participant);
+  coordinators_[shard] = std::move(coordinator);
+  told_[shard].reset();  // the fresh machines learn this node's leadership again
+  return true;
 }
 
 bool ShardTxns::locked(txn::ShardId shard, std::string_view key) const {

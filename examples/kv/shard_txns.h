@@ -28,6 +28,9 @@ namespace synod::kv {
 // the other tags; 17 is the first one free): the tag, then
 // txn::encode_entry's bytes.
 inline constexpr std::uint8_t kTxnEntryTag = 17;
+// Opens a shard's snapshot image that holds transaction state too
+// (ShardTxns::snapshot); KvStore images open with "SKVSNAP".
+inline constexpr std::string_view kTxnSnapshotMagic = "SKVTXNS1";
 std::string txn_entry_bytes(const txn::Entry& entry);
 bool is_txn_entry(std::string_view log_command);
 
@@ -101,6 +104,15 @@ class ShardTxns {
   // The work apply(), local messages and ticks left for a later turn.
   void flush();
 
+  // The shard's snapshot image: the store's own image while the shard's
+  // machines hold nothing (what a node without transactions writes), else
+  // kTxnSnapshotMagic, the store's image and the machines' state, so that a
+  // replica restored from it still holds every prepared transaction's locks
+  // and every decision. restore() takes either; false, with nothing
+  // changed, for bytes that are neither.
+  std::string snapshot(txn::ShardId shard) const;
+  bool restore(txn::ShardId shard, std::string_view image);
+
   // A single-key command must wait while its shard holds a key locked by a
   // prepared transaction (docs/kv.md, "Lock wait").
   bool locked(txn::ShardId shard, std::string_view key) const;
@@ -125,6 +137,7 @@ class ShardTxns {
 
   ShardTxnHost& host_;
   ShardTxnsOptions opt_;
+  std::vector<KvStore*> stores_;
   std::vector<std::unique_ptr<txn::Participant>> participants_;
   std::vector<txn::Coordinator> coordinators_;
   // What each shard's machines were last told: the ballot this node leads

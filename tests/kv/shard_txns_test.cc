@@ -326,3 +326,42 @@ TEST_CASE(
   CHECK(t.stats().entries_malformed == 1);
   CHECK(c.node(1).stores_[k.sb]->key_count() == 0);
 }
+
+TEST_CASE("ShardTxns: a shard's snapshot keeps a prepared transaction's locks and its decision") {
+  Keys k;
+  FakeCluster c(4);
+  c.elect(k.sa, NodeId{1});
+  c.elect(k.sb, NodeId{2});
+  // Before any transaction the image is the store's own (KvStore format).
+  c.node(3).stores_[k.sb]->execute(cmd(Op::set, {"plain", "1"}));
+  CHECK(c.node(3).txns_->snapshot(k.sb) == c.node(3).stores_[k.sb]->snapshot());
+
+  std::map<txn::ShardId, txn::ShardPart> parts;
+  parts[k.sa].commands.push_back(cmd(Op::set, {k.a, "1"}));
+  parts[k.sb].commands.push_back(cmd(Op::incrby, {k.b, "4"}));
+  REQUIRE(c.node(1).txns_->start(k.sa, parts, [](const txn::ClientOutcome&) {}));
+  for (int i = 0; i < 10 && !c.node(3).txns_->locked(k.sb, k.b); ++i) c.step();
+  REQUIRE(c.node(3).txns_->locked(k.sb, k.b));
+  std::string prepared_image = c.node(3).txns_->snapshot(k.sb);
+  CHECK(prepared_image.starts_with(kTxnSnapshotMagic));
+
+  FakeCluster fresh(4);
+  ShardTxns& t = *fresh.node(3).txns_;
+  CHECK_FALSE(t.restore(k.sb, "garbage"));
+  CHECK_FALSE(t.restore(k.sb, std::string(kTxnSnapshotMagic) + "\x03"));
+  CHECK(t.prepared(k.sb) == 0);
+  REQUIRE(t.restore(k.sb, prepared_image));
+  CHECK(t.locked(k.sb, k.b));
+  CHECK(t.prepared(k.sb) == 1);
+  CHECK(fresh.node(3).stores_[k.sb]->find("plain") != nullptr);
+
+  // The coordinator's side: once decided, its image holds the decision.
+  REQUIRE(c.settle());
+  std::string decided_image = c.node(2).txns_->snapshot(k.sa);
+  REQUIRE(fresh.node(2).txns_->restore(k.sa, decided_image));
+  const txn::Coordinator& restored = fresh.node(2).txns_->coordinator(k.sa);
+  const txn::Coordinator& original = c.node(2).txns_->coordinator(k.sa);
+  CHECK(restored.undecided() == 0);
+  CHECK(restored.save() == original.save());
+  CHECK(fresh.node(2).txns_->participant(k.sa).save() == c.node(2).txns_->participant(k.sa).save());
+}

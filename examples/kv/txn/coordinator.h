@@ -26,6 +26,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include "txn_messages.h"
 
@@ -61,6 +63,12 @@ class Coordinator {
   // The decision the log holds, if any: true commit, false abort.
   std::optional<bool> decision(const TxnId& t) const;
   std::size_t undecided() const;
+
+  // The replicated records (plans and decisions), for the shard's snapshot;
+  // load() replaces them, or returns false and changes nothing when `bytes`
+  // is not save()'s. A replica that loads is no leader until become_leader().
+  std::string save() const;
+  bool load(std::string_view bytes);
 
  private:
   struct Record {  // replicated

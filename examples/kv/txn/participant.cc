@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "txn_wire.h"
+
 namespace synod::kv::txn {
 namespace {
 
@@ -182,6 +184,45 @@ Reply Participant::locked_reply(std::string_view key) {
   m.append(key.substr(0, 128));
   m.append("' is locked by a transaction in progress; nothing was applied, retry");
   return Reply::error(std::move(m));
+}
+
+std::string Participant::save() const {
+  std::vector<std::string> prepared, finished;
+  for (const auto& [t, p] : prepared_) prepared.push_back(encode_entry(PrepareEntry{t, p.part}));
+  for (const auto& [t, f] : finished_) finished.push_back(encode_message(ack(t, f)));
+  return encode_list({encode_list(prepared), encode_list(finished)});
+}
+
+bool Participant::load(std::string_view bytes) {
+  auto halves = decode_list(bytes);
+  if (!halves || halves->size() != 2) return false;
+  auto prepared = decode_list((*halves)[0]);
+  auto finished = decode_list((*halves)[1]);
+  if (!prepared || !finished) return false;
+  std::map<TxnId, Prepared> p;
+  std::map<TxnId, Finished> f;
+  for (std::string_view item : *prepared) {
+    std::optional<Entry> e = decode_entry(item);
+    const auto* pe = e ? std::get_if<PrepareEntry>(&*e) : nullptr;
+    if (pe == nullptr) return false;
+    p[pe->txn].part = pe->part;
+  }
+  for (std::string_view item : *finished) {
+    std::optional<Message> m = decode_message(item);
+    const auto* a = m ? std::get_if<AckMsg>(&*m) : nullptr;
+    if (a == nullptr) return false;
+    f[a->txn] = Finished{a->committed, a->results};
+  }
+  prepared_ = std::move(p);
+  finished_ = std::move(f);
+  locks_.clear();
+  for (const auto& [t, pr] : prepared_) {
+    const TxnId& id = t;
+    for_each_part_key(pr.part, [&](const std::string& k) { locks_.emplace(k, id); });
+  }
+  proposed_.clear();
+  for (auto& [t, pr] : prepared_) pr.since_tick = now_;
+  return true;
 }
 
 void Effects::append(Effects other) {

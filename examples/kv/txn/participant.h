@@ -63,6 +63,13 @@ class Participant {
   std::optional<bool> outcome(const TxnId& t) const;
   std::size_t locks() const { return locks_.size(); }
 
+  // The replicated state (prepared parts, recorded outcomes with their
+  // results), for the shard's snapshot; load() replaces it, or returns
+  // false and changes nothing when `bytes` is not save()'s. The leader's
+  // volatile state starts over, as after become_leader().
+  std::string save() const;
+  bool load(std::string_view bytes);
+
  private:
   struct Prepared {
     ShardPart part;

@@ -337,4 +337,26 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
   }
 }
 
+std::string encode_list(const std::vector<std::string>& items) {
+  std::string out;
+  put_varint(&out, items.size());
+  for (const std::string& item : items) put_str(&out, item);
+  return out;
+}
+
+std::optional<std::vector<std::string_view>> decode_list(std::string_view bytes) {
+  std::uint64_t n = 0;
+  if (!get_varint(&bytes, &n) || n > bytes.size()) return std::nullopt;  // >= 1 byte each
+  std::vector<std::string_view> items;
+  items.reserve(n);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t len = 0;
+    if (!get_varint(&bytes, &len) || len > bytes.size()) return std::nullopt;
+    items.push_back(bytes.substr(0, len));
+    bytes.remove_prefix(len);
+  }
+  if (!bytes.empty()) return std::nullopt;
+  return items;
+}
+
 }  // namespace synod::kv::txn
