@@ -67,7 +67,8 @@ inline bool well_formed(const Context& ctx, const Message& m) {
     case MessageType::rejoin_reply:
       return m.entries.empty();
     case MessageType::node_heartbeat:
-      // The host's (synod::GroupSet), never a replica's.
+    case MessageType::host_message:
+      // The host's (synod::GroupSet, GroupHost), never a replica's.
       return false;
   }
   return false;

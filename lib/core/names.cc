@@ -43,6 +43,8 @@ std::string_view to_string(MessageType t) {
       return "read_index_reply";
     case MessageType::node_heartbeat:
       return "node_heartbeat";
+    case MessageType::host_message:
+      return "host_message";
   }
   return "?";
 }

@@ -27,6 +27,7 @@ bool known_type(MessageType t) {
     case MessageType::read_index_request:
     case MessageType::read_index_reply:
     case MessageType::node_heartbeat:
+    case MessageType::host_message:
       return true;
   }
   return false;
@@ -66,7 +67,9 @@ bool carries_entries(MessageType t) {
 bool carries_offset(MessageType t) {
   return t == MessageType::catchup_request || t == MessageType::snapshot_chunk;
 }
-bool carries_payload(MessageType t) { return t == MessageType::snapshot_chunk; }
+bool carries_payload(MessageType t) {
+  return t == MessageType::snapshot_chunk || t == MessageType::host_message;
+}
 
 // The sender's own ballot, which it must have picked (round >= 1, its id).
 // Replies (snapshot_chunk among them) carry whatever they answer, or nothing.
@@ -181,6 +184,13 @@ DecodeResult check_beats(const Message& m, const WireLimits& limits) {
 
 DecodeResult check_ranges(const Message& m) {
   switch (m.type) {
+    case MessageType::host_message:
+      // The host's bytes and nothing of a group's: a group, ballot or slot
+      // would mean the sender confused it with a group message.
+      if (m.group.value != 0 || !m.ballot.is_zero() || m.slot.value != 0 ||
+          m.slot_end.value != 0 || m.commit.value != 0 || m.more || m.force || m.reject)
+        return invalid("a host_message carrying a group message's fields");
+      return {};
     case MessageType::promise:
       if (m.slot.value == 0) return invalid("a promise from slot 0");
       if (m.slot_end < m.slot)

@@ -57,6 +57,8 @@ unsigned fields_of(MessageType t) {
       return f_ballot | f_commit;
     case MessageType::node_heartbeat:
       return f_slot;  // the incarnation; its beats are not scripted
+    case MessageType::host_message:
+      return f_payload;
   }
   return f_ballot | f_slot | f_slot_end | f_commit | f_entries;
 }

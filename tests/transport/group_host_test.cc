@@ -30,6 +30,7 @@ struct Node {
   std::unique_ptr<TcpTransport> transport;
   std::unique_ptr<GroupHost> host;
   std::map<std::uint64_t, std::vector<std::string>> applied;  // group -> commands
+  std::vector<std::pair<std::uint64_t, std::string>> host_inbox;  // from, payload
 };
 
 struct Cluster {
@@ -37,6 +38,7 @@ struct Cluster {
   std::vector<std::unique_ptr<Node>> nodes;  // nodes[i] is node i + 1
   std::string dir;                           // GroupLog directories; empty: in memory
   std::uint64_t balance_ms = 0;
+  bool host_handlers = true;  // on_host_message set on nodes 1 and 2 (never 3)
 
   Cluster() { uv_loop_init(&loop); }
 
@@ -61,6 +63,12 @@ struct Cluster {
       o.tick_ms = 5;
       o.balance_ms = balance_ms;
       o.log_line = [](std::string_view) {};
+      if (host_handlers && id != 3) {
+        Node* raw = n.get();
+        o.on_host_message = [raw](NodeId from, std::string_view payload) {
+          raw->host_inbox.emplace_back(from.value, std::string(payload));
+        };
+      }
       if (!dir.empty()) {
         auto opened = GroupLog::open(dir + "/node-" + std::to_string(id), GroupLogOptions{});
         REQUIRE(opened.ok());
@@ -374,4 +382,64 @@ TEST_CASE("group host: a host destroyed while its transport runs on is no longer
   o.self = n2.id;
   o.log_line = [](std::string_view) {};
   n2.host = std::make_unique<GroupHost>(&c.loop, *n2.transport, o);
+}
+
+TEST_CASE("group host: host messages reach the other node's handler, never a group") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 3);
+  REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 3); }));
+  Node& n1 = *c.nodes[0];
+  Node& n2 = *c.nodes[1];
+  Node& n3 = *c.nodes[2];
+  // Best effort like every peer frame: send until one arrives.
+  std::string payload("cross-group \0 bytes", 20);
+  REQUIRE(c.run_until([&] {
+    if (n2.host_inbox.empty()) CHECK(n1.host->send_host_message(NodeId{2}, payload) == Status::ok);
+    return !n2.host_inbox.empty();
+  }));
+  CHECK(n2.host_inbox.front() == std::make_pair(std::uint64_t{1}, payload));
+  // The other way, and to a node with no handler: counted, dropped.
+  REQUIRE(c.run_until([&] {
+    if (n1.host_inbox.empty()) CHECK(n2.host->send_host_message(NodeId{1}, "back") == Status::ok);
+    return !n1.host_inbox.empty();
+  }));
+  CHECK(n1.host_inbox.front() == std::make_pair(std::uint64_t{2}, std::string("back")));
+  REQUIRE(c.run_until([&] {
+    if (n3.host->stats().host_messages_dropped == 0)
+      CHECK(n1.host->send_host_message(NodeId{3}, "nobody listens") == Status::ok);
+    return n3.host->stats().host_messages_dropped > 0;
+  }));
+  CHECK(n3.host->stats().host_messages_received == 0);
+  CHECK(n1.host->stats().host_messages_sent >= 2);
+  CHECK(n2.host->stats().host_messages_received >= 1);
+
+  // Refused at the sender: itself, nobody, a payload over the frame limit.
+  CHECK(n1.host->send_host_message(NodeId{1}, "me") == Status::invalid_argument);
+  CHECK(n1.host->send_host_message(NodeId{}, "none") == Status::invalid_argument);
+  CHECK(n1.host->send_host_message(NodeId{9}, "stranger") == Status::unavailable);
+  std::uint64_t dropped = n1.host->stats().host_messages_dropped;
+  std::string huge(wire::max_frame_bytes(wire::WireLimits{}) + 1, 'x');
+  CHECK(n1.host->send_host_message(NodeId{2}, huge) == Status::invalid_argument);
+  CHECK(n1.host->stats().host_messages_dropped == dropped + 1);
+
+  // No group saw any of it: the groups still commit, nothing was refused.
+  for (std::uint64_t g = 1; g <= 3; ++g) REQUIRE(c.commit(GroupId{g}, "after"));
+  REQUIRE(c.run_until([&] {
+    for (auto& n : c.nodes)
+      for (std::uint64_t g = 1; g <= 3; ++g)
+        if (n->applied[g].empty()) return false;
+    return true;
+  }));
+  for (auto& n : c.nodes) {
+    CHECK(n->host->stats().bad_frames == 0);
+    CHECK(n->host->stats().groups.unknown_group == 0);
+    CHECK(n->host->stats().groups.malformed == 0);
+    for (std::uint64_t g = 1; g <= 3; ++g)
+      CHECK(n->applied[g] == std::vector<std::string>{"after"});
+  }
+  // After stop(): unavailable.
+  n1.host->stop();
+  CHECK(n1.host->send_host_message(NodeId{2}, "late") == Status::unavailable);
 }

@@ -106,3 +106,40 @@ TEST_CASE("more group beats than beats_max are oversized") {
   CHECK(r.status == Status::oversized);
   CHECK(r.reason == WireError::oversized);
 }
+
+TEST_CASE("a host message carries its bytes and nothing of a group's") {
+  Message m;
+  m.type = MessageType::host_message;
+  m.from = NodeId{2};
+  m.to = NodeId{1};
+  m.payload = std::string("txn \0\xff", 6);
+  std::vector<std::uint8_t> frame;
+  REQUIRE(encode(m, frame) == Status::ok);
+  Message back;
+  REQUIRE(decode_one(frame, back).status == Status::ok);
+  CHECK(back == m);
+
+  void (*spoils[])(Message&) = {
+      [](Message& x) { x.group = GroupId{3}; },
+      [](Message& x) { x.ballot = Ballot{1, NodeId{2}}; },
+      [](Message& x) { x.slot = Slot{5}; },
+      [](Message& x) { x.commit = Slot{5}; },
+      [](Message& x) { x.reject = true; },
+  };
+  for (auto spoil : spoils) {
+    Message bad = m;
+    spoil(bad);
+    std::string why;
+    frame.clear();
+    CHECK(encode(bad, frame, {}, &why) == Status::malformed);
+    CHECK_MESSAGE(why.find("a host_message carrying a group message's fields") != std::string::npos,
+                  why);
+    Message out;
+    DecodeResult r = decode_one(test::raw_frame(bad, {}), out);
+    CHECK(r.status == Status::malformed);
+  }
+  // Entries or beats are refused by their own rules.
+  Message with_entries = m;
+  with_entries.entries.push_back(Entry{Slot{1}, Ballot{1, NodeId{2}}, Value::noop()});
+  CHECK(encode(with_entries, frame) == Status::malformed);
+}

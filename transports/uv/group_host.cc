@@ -325,6 +325,9 @@ GroupHostStats GroupHost::stats() const {
   s.groups_failed = groups_failed_;
   s.balance_rounds = balance_rounds_;
   s.leaders_handed_off = leaders_handed_off_;
+  s.host_messages_sent = host_messages_sent_;
+  s.host_messages_received = host_messages_received_;
+  s.host_messages_dropped = host_messages_dropped_;
   if (writer_) {
     GroupLogWriterStats w = writer_->stats();
     s.log_batches = w.batches;

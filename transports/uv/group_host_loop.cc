@@ -17,10 +17,45 @@ void GroupHost::on_frame(NodeId from, std::span<const std::uint8_t> frame) {
                                  [this](std::string_view line) { log(line); }))
     return;
   heard_ns_[from.value] = uv_hrtime();
+  if (m.type == MessageType::host_message) return on_host_message(from, m);
   std::uint64_t t0 = uv_hrtime();
   set_->step(from, m);
   work_->step_ns += uv_hrtime() - t0;
   schedule();
+}
+
+// Host messages go to the embedder's handler, never to a group: they are a
+// protocol above consensus (docs/groups.md, "Host messages").
+void GroupHost::on_host_message(NodeId from, const Message& m) {
+  if (m.to != opt_.self || !opt_.on_host_message) {
+    ++host_messages_dropped_;
+    return;
+  }
+  ++host_messages_received_;
+  opt_.on_host_message(from, m.payload);
+}
+
+Status GroupHost::send_host_message(NodeId to, std::string payload) {
+  if (!started_ || failed_) return Status::unavailable;
+  if (!to.valid() || to == opt_.self) return Status::invalid_argument;
+  Message m;
+  m.type = MessageType::host_message;
+  m.from = opt_.self;
+  m.to = to;
+  m.payload = std::move(payload);
+  // Its own buffer: a handler may send while encode_buf_ is in use.
+  std::vector<std::uint8_t> frame;
+  std::string why;
+  if (wire::encode(m, frame, opt_.limits, &why) != Status::ok) {
+    ++host_messages_dropped_;
+    return Status::invalid_argument;
+  }
+  Status st = transport_.send(to, frame);
+  if (st == Status::ok)
+    ++host_messages_sent_;
+  else
+    ++host_messages_dropped_;
+  return st;
 }
 
 // GroupSet ticks only the awake groups and judges node liveness: one timer

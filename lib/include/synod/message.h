@@ -78,6 +78,11 @@ enum class MessageType : std::uint8_t {
   // heartbeat period, group 0, never stepped into a Replica. slot: the
   // sender's incarnation; beats: the group heartbeats and acks it carries.
   node_heartbeat = 18,
+  // Host message (docs/groups.md, "Host messages"): opaque bytes from one
+  // node's host to another's, for protocols above consensus that run
+  // between groups (synod-kv's cross-shard transactions). Group 0, no
+  // ballot, never stepped into a Replica or a GroupSet. payload: the bytes.
+  host_message = 19,
 };
 
 std::string_view to_string(MessageType t);
@@ -128,7 +133,7 @@ struct Message {
   std::vector<Entry> entries;
   // catchup_request, snapshot_chunk: a byte offset into a snapshot image.
   std::uint64_t offset = 0;
-  // snapshot_chunk: image bytes from offset.
+  // snapshot_chunk: image bytes from offset. host_message: the host's bytes.
   std::string payload;
   // node_heartbeat: the group beats it carries.
   std::vector<GroupBeat> beats;

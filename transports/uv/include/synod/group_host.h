@@ -78,6 +78,11 @@ struct GroupHostOptions {
   // At most this many commands applied per loop iteration, all groups
   // together (UvHostOptions::apply_per_iteration).
   std::uint64_t apply_per_iteration = 16384;
+  // Host messages (send_host_message) from a peer node, on the loop's
+  // thread. The peer link authenticated the sender (mutual TLS when
+  // configured); the bytes are whatever that host sent, so check them.
+  // Unset: host messages are counted as host_messages_dropped.
+  std::function<void(NodeId from, std::string_view payload)> on_host_message;
   // Where errors and group failures are reported; stderr when empty.
   std::function<void(std::string_view)> log_line;
 };
@@ -93,6 +98,9 @@ struct GroupHostStats {
   std::uint64_t leaders_handed_off = 0;  // transfer_leadership calls made by balancing
   std::uint64_t log_batches = 0;         // GroupLog syncs (one fdatasync each), with a GroupLog
   std::uint64_t log_writes = 0;          // group writes in them
+  std::uint64_t host_messages_sent = 0;
+  std::uint64_t host_messages_received = 0;  // handed to on_host_message
+  std::uint64_t host_messages_dropped = 0;   // no handler, or not started
 };
 
 class GroupHost {
@@ -137,6 +145,13 @@ class GroupHost {
   Status compact(GroupId group, Slot slot, std::string data);
   void snapshot_abandoned(GroupId group);
 
+  // Sends opaque bytes to the host of node `to` over the peer link, for a
+  // protocol above consensus (docs/groups.md, "Host messages"). Best effort,
+  // as every peer frame: lost when the link is down, so the protocol must
+  // resend. invalid_argument when the payload exceeds the frame limit or
+  // `to` is this node, unavailable when not started or the peer is unknown.
+  Status send_host_message(NodeId to, std::string payload);
+
   // The group's replica, or nullopt when it is not here.
   std::optional<ReplicaInfo> info(GroupId group) const;
   // Whether the group's replica sleeps (Replica::quiesced); false when it
@@ -154,6 +169,7 @@ class GroupHost {
   void log(std::string_view line) const;
   Group* find(GroupId group) const;
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
+  void on_host_message(NodeId from, const Message& m);
   void on_tick();
   void schedule();
   void run_ready();
@@ -201,6 +217,9 @@ class GroupHost {
   std::uint64_t groups_failed_ = 0;
   std::uint64_t balance_rounds_ = 0;
   std::uint64_t leaders_handed_off_ = 0;
+  std::uint64_t host_messages_sent_ = 0;
+  std::uint64_t host_messages_received_ = 0;
+  std::uint64_t host_messages_dropped_ = 0;
 
   // With a GroupLog: the writer thread and its report to the loop.
   std::unique_ptr<GroupLogWriter> writer_;
