@@ -14,8 +14,8 @@ namespace synod::kv {
 namespace {
 
 constexpr const char* kCrossSlot =
-    "-CROSSSLOT Keys in request don't hash to the same slot (synod-kv: one WATCH, or one "
-    "MSETNX, over keys of several shards is not supported; docs/kv.md)\r\n";
+    "-CROSSSLOT Keys in request don't hash to the same slot (synod-kv: MSETNX over keys of "
+    "several shards is not supported; docs/kv.md)\r\n";
 
 }  // namespace
 
@@ -175,9 +175,22 @@ void ShardNode::handle(Request request, RespServer::Reply reply) {
   }
   // A keyless transaction (EXEC of DBSIZE alone) runs in the first shard.
   std::optional<ReplicaInfo> i = host_->info(group_of(route.shard));
-  if (!i || i->role != Role::leader) return reply(redirect(route, NodeId{}));
+  bool leads = i && i->role == Role::leader;
+  if (request.op == Op::watch_versions && (route.cross_shard || !leads)) {
+    // WATCH of keys on shards this node does not lead (or on several):
+    // this replica's versions. One may be stale, never newer than the
+    // leader's, and a key's version only grows, so a stale one can only
+    // abort the EXEC (nil), never let a changed key through (docs/kv.md).
+    std::vector<Reply> versions;
+    for (const std::string& key : request.args) {
+      const KvStore& store = *stores_[map_.shard_of_key(key)];
+      versions.push_back(Reply::integer(static_cast<std::int64_t>(store.version_of(key))));
+    }
+    return reply(to_resp(Reply::array(std::move(versions))));
+  }
+  if (!leads) return reply(redirect(route, NodeId{}));
   if (route.cross_shard) {
-    if (request.op == Op::watch_versions || request.op == Op::msetnx) {
+    if (request.op == Op::msetnx) {
       ++stats_.crossslot;
       return reply(kCrossSlot);
     }

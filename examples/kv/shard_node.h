@@ -33,7 +33,7 @@ namespace synod::kv {
 struct ShardNodeStats {
   std::uint64_t moved = 0;      // -MOVED answered: another node leads the shard
   std::uint64_t tryagain = 0;   // -TRYAGAIN answered: the shard has no leader yet
-  std::uint64_t crossslot = 0;  // -CROSSSLOT answered: MSETNX or one WATCH over several shards
+  std::uint64_t crossslot = 0;  // -CROSSSLOT answered: MSETNX over several shards
   // The lock wait (docs/kv.md, "Lock wait"): commands parked on a key a
   // prepared transaction locks, those that gave up after the bound, and
   // writes refused when they reached the log anyway (the same on every

@@ -10,6 +10,8 @@ durable group logs; docs/kv.md, "Transactions across shards"):
    the total with one cross-shard MGET of every account. Meanwhile the
    leader of a coordinator's shard, and then of a participant's shard, are
    killed -9 and restarted from their logs.
+   A RedisCluster client meanwhile GETs and INCRBYs 0 single accounts (the
+   lock wait). WATCH of keys on two shards commits or answers nil.
 3. Afterwards: the replicas of every shard agree (INFO digests), nothing is
    left prepared, the total is intact, every acknowledged transfer's ledger
    key is there, and the balances are exactly the initial ones moved by the
@@ -18,6 +20,7 @@ durable group logs; docs/kv.md, "Transactions across shards"):
   /usr/bin/python3 tests/e2e/kv_shards_txn.py --bin build/examples/synod-kv
 """
 import argparse
+import logging
 import os
 import random
 import shutil
@@ -30,8 +33,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kv_shards import SHARDS, ShardedCluster, cli, shard_leaders, wait_for  # noqa: E402
 from resp_client import RespClient, RespError, info  # noqa: E402
 
+import redis  # python3-redis (scripts/install-deps.sh)
+from redis.cluster import RedisCluster
+
 ACCOUNTS = ["acct%d" % i for i in range(12)]
 START = 1000
+logging.getLogger("redis").setLevel(logging.CRITICAL)
 
 
 def slot_shard(port, key):
@@ -47,6 +54,7 @@ class Bank:
         self.lock = threading.Lock()
         self.acked, self.unknown, self.retries = {}, set(), 0
         self.reads, self.bad_reads, self.errors = 0, [], []
+        self.single_ops = 0
         self.next_id = 0
 
     def port_for(self, node):
@@ -127,9 +135,32 @@ class Bank:
                 self.bad_reads.append(values)
             time.sleep(0.02)
 
+    def single_key_loop(self):
+        """RedisCluster (cluster-aware) GETs and no-op INCRBYs on the
+        accounts: single-key commands on keys transfers lock, which wait for
+        the decision (docs/kv.md, "Lock wait")."""
+        rc, rnd = None, random.Random(7)
+        while not self.stop.is_set():
+            try:
+                if rc is None:
+                    rc = RedisCluster(host="127.0.0.1", port=self.port_for(rnd.choice(self.c.ids)))
+                a = rnd.choice(ACCOUNTS)
+                if rnd.random() < 0.5:
+                    int(rc.get(a))
+                else:
+                    rc.incrby(a, 0)
+                self.single_ops += 1
+            except redis.exceptions.ResponseError as e:
+                if not str(e).startswith(("TRYAGAIN", "UNKNOWN")):
+                    self.errors.append("single-key: %s" % e)
+            except (redis.exceptions.RedisError, OSError):
+                rc = None  # a killed node: a new client reads CLUSTER SLOTS afresh
+                time.sleep(0.1)
+
     def run(self, seconds_before, faults):
         threads = [threading.Thread(target=self.transfer_loop, args=(s,)) for s in range(1, 5)]
         threads.append(threading.Thread(target=self.read_loop))
+        threads.append(threading.Thread(target=self.single_key_loop))
         for t in threads:
             t.start()
         try:
@@ -168,6 +199,42 @@ def check_cli_multi_key(c):
           "MSETNX over several is CROSSSLOT" % len({slot_shard(p1, k) for k in keys}))
 
 
+def exec_anywhere(c, watch, commands, between=None):
+    """WATCH, then MULTI ... EXEC on each node until one leads the first
+    key's shard (the others answer EXEC with -MOVED)."""
+    for i in c.ids:
+        r = RespClient(c.client_port[i])
+        try:
+            if watch:
+                assert r.call("WATCH", *watch) == "OK"
+            if between:
+                between()
+            r.call("MULTI")
+            for cmd in commands:
+                assert r.call(*cmd) == "QUEUED"
+            return r.call("EXEC")
+        except RespError as e:
+            if not e.text.startswith("MOVED"):
+                raise
+        finally:
+            r.close()
+    raise AssertionError("no node ran the EXEC")
+
+
+def check_watch(c):
+    p1 = c.client_port[1]
+    w1 = "w1"
+    w2 = next("w2-%d" % i for i in range(100) if slot_shard(p1, "w2-%d" % i) != slot_shard(p1, w1))
+    got = exec_anywhere(c, [w1, w2], [("SET", w1, "a"), ("SET", w2, "b")])
+    assert got == ["OK", "OK"], got
+    got = exec_anywhere(c, [w1, w2], [("SET", w1, "c"), ("SET", w2, "d")],
+                        between=lambda: cli(p1, "SET", w2, "changed", cluster_mode=True))
+    assert got == [], got  # *-1: resp_client reads a nil array as an empty one
+    assert cli(p1, "MGET", w1, w2, cluster_mode=True).split("\n") == ["a", "changed"]
+    print("WATCH of keys on two shards: EXEC commits when neither changed, nil (nothing "
+          "applied) when one did")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -184,6 +251,7 @@ def main():
         wait_for("every shard led", lambda: all(
             "cluster_state:ok" in cli(p, "CLUSTER", "INFO") for p in ports))
         check_cli_multi_key(c)
+        check_watch(c)
 
         shard_of = {a: slot_shard(ports[0], a) for a in ACCOUNTS}
         assert len(set(shard_of.values())) == SHARDS, shard_of
@@ -240,13 +308,16 @@ def main():
         assert not bank.bad_reads, bank.bad_reads[:3]
         assert bank.reads > 10, bank.reads
         final.close()
+        assert bank.single_ops > 50, bank.single_ops
         t = [info(p) for p in ports]
         print("bank: %d transfers acknowledged, %d unknown (%d of them applied), %d TRYAGAIN "
               "retries, %d all-balance reads all %d; balances match the ledger; replicas agree; "
-              "txn committed per node %s" % (
+              "txn committed per node %s; %d single-key GET/INCRBY 0 by RedisCluster, lock "
+              "waits per node %s" % (
                   len(bank.acked), len(bank.unknown),
                   len([u for u in bank.unknown if u in present]), bank.retries, bank.reads,
-                  START * len(ACCOUNTS), [x["txn_committed"] for x in t]))
+                  START * len(ACCOUNTS), [x["txn_committed"] for x in t], bank.single_ops,
+                  [x["lock_waits"] for x in t]))
         c.check_alive()
         assert not c.unexpected_exits, c.unexpected_exits
         ok = True
