@@ -365,3 +365,32 @@ TEST_CASE("ShardTxns: a shard's snapshot keeps a prepared transaction's locks an
   CHECK(restored.save() == original.save());
   CHECK(fresh.node(2).txns_->participant(k.sa).save() == c.node(2).txns_->participant(k.sa).save());
 }
+
+TEST_CASE("ShardTxns: the client hears of a commit once it is decided, with the votes' replies") {
+  Keys k;
+  FakeCluster c(4);
+  c.elect(k.sa, NodeId{1});
+  c.elect(k.sb, NodeId{2});
+  c.node(1).stores_[k.sb]->execute(cmd(Op::set, {k.b, "10"}));  // unused replica copy
+  std::map<txn::ShardId, txn::ShardPart> parts;
+  parts[k.sa].commands.push_back(cmd(Op::getset, {k.a, "new"}));
+  parts[k.sb].commands.push_back(cmd(Op::incrby, {k.b, "5"}));
+  parts[k.sb].commands.push_back(cmd(Op::get, {k.b}));
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    c.node(n).stores_[k.sa]->execute(cmd(Op::set, {k.a, "old"}));
+    c.node(n).stores_[k.sb]->execute(cmd(Op::set, {k.b, "10"}));
+  }
+  std::optional<txn::ClientOutcome> got;
+  bool still_locked_when_answered = false;
+  REQUIRE(c.node(1).txns_->start(k.sa, parts, [&](const txn::ClientOutcome& o) {
+    got = o;
+    still_locked_when_answered = c.node(2).txns_->locked(k.sb, k.b);
+  }));
+  REQUIRE(c.settle());
+  REQUIRE(got);
+  CHECK(got->kind == txn::ClientOutcome::Kind::committed);
+  CHECK(still_locked_when_answered);  // before the participants' commits
+  CHECK(got->results.at(k.sa) == std::vector<Reply>{Reply::bulk("old")});
+  CHECK(got->results.at(k.sb) == std::vector<Reply>{Reply::integer(15), Reply::bulk("15")});
+  CHECK(value(c, 3, k.sb, k.b) == "15");  // and the commit gave the same
+}

@@ -68,6 +68,14 @@ Effects Coordinator::apply(const Entry& entry) {
     fx.done.push_back(outcome_of(r, d));
     d.has_client = false;
   }
+  if (r.commit && d.has_client && d.predicted.size() == r.plan.parts.size()) {
+    // Decided, and every part's replies known from its vote: the commits
+    // that follow cannot change them (their keys stay locked till then).
+    ClientOutcome o = outcome_of(r, d);
+    o.results = d.predicted;
+    fx.done.push_back(std::move(o));
+    d.has_client = false;
+  }
   return fx;
 }
 
@@ -85,8 +93,10 @@ Effects Coordinator::on_vote(const VoteMsg& m) {
   if (r == records_.end() || r->second.decided) return {};
   if (!m.yes) return propose_decision(m.txn, false, m.reason);
   Drive& d = drives_[m.txn];
-  if (!r->second.plan.parts.contains(m.from)) return {};
+  auto part = r->second.plan.parts.find(m.from);
+  if (part == r->second.plan.parts.end()) return {};
   d.voted_yes.insert(m.from);
+  if (m.results.size() == part->second.commands.size()) d.predicted[m.from] = m.results;
   if (d.voted_yes.size() == r->second.plan.parts.size())
     return propose_decision(m.txn, true, AbortReason::none);
   return {};

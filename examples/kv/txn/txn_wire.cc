@@ -274,6 +274,8 @@ std::string encode_message(const Message& message) {
           put_varint(&out, m.from);
           out.push_back(static_cast<char>(m.yes ? 1 : 0));
           out.push_back(static_cast<char>(m.reason));
+          put_varint(&out, m.results.size());
+          for (const Reply& reply : m.results) put_reply(&out, reply);
         } else if constexpr (std::is_same_v<M, DecisionMsg>) {
           out.push_back(static_cast<char>(kDecisionMsg));
           put_id(&out, m.txn);
@@ -307,8 +309,15 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
     }
     case kVoteMsg: {
       VoteMsg m;
-      bool ok = r.id(&m.txn) && r.u32(&m.from) && r.flag(&m.yes) && r.reason(&m.reason);
-      return finish<Message>(r, ok, m, why);
+      std::uint64_t n = 0;
+      bool ok =
+          r.id(&m.txn) && r.u32(&m.from) && r.flag(&m.yes) && r.reason(&m.reason) && r.count(&n, 1);
+      if (ok) {
+        m.results.resize(n);
+        for (Reply& reply : m.results)
+          if (!(ok = r.reply(&reply, 0))) break;
+      }
+      return finish<Message>(r, ok, std::move(m), why);
     }
     case kDecisionMsg: {
       DecisionMsg m;
