@@ -325,7 +325,8 @@ std::vector<InfoSection> ShardNode::info() const {
                     {"txn_messages_not_leader", n(t.messages_not_leader)},
                     {"txn_messages_no_leader", n(t.messages_no_leader)},
                     {"txn_entries_malformed", n(t.entries_malformed)},
-                    {"txn_proposals_failed", n(t.proposals_failed)}}};
+                    {"txn_proposals_failed", n(t.proposals_failed)},
+                    {"txn_drives_restarted", n(t.drives_restarted)}}};
   InfoSection keyspace{"keyspace", {{"keys", n(keys)}, {"digest", fmt::format("{:016x}", digest)}}};
   std::vector<InfoSection> sections = resp_->info();
   for (InfoSection& extra : std::vector<InfoSection>{repl, cluster, shards, txns, keyspace})

@@ -35,7 +35,10 @@ ShardTxns::ShardTxns(ShardTxnHost& host, std::vector<KvStore*> stores, ShardTxns
       opt_(options),
       stores_(stores),
       told_(options.shards),
-      next_seq_(options.shards, 0) {
+      next_seq_(options.shards, 0),
+      seq_ballot_(options.shards),
+      generation_(options.shards, 0),
+      restart_due_(options.shards, false) {
   for (std::size_t s = 0; s < opt_.shards; ++s) {
     auto id = static_cast<txn::ShardId>(s);
     participants_.push_back(std::make_unique<txn::Participant>(id, *stores[s], opt_.participant));
@@ -48,8 +51,12 @@ void ShardTxns::sync(txn::ShardId shard) {
   if (now == told_[shard]) return;
   if (told_[shard]) run(shard, coordinators_[shard].lose_leadership());
   told_[shard] = now;
-  next_seq_[shard] = 0;
+  ++generation_[shard];
   if (!now) return;
+  if (now != seq_ballot_[shard]) {
+    seq_ballot_[shard] = now;
+    next_seq_[shard] = 0;
+  }
   participants_[shard]->become_leader();
   run(shard, coordinators_[shard].become_leader());
 }
@@ -119,6 +126,14 @@ void ShardTxns::deliver(txn::ShardId shard, const txn::Message& msg) {
 
 void ShardTxns::tick() {
   for (txn::ShardId s = 0; s < opt_.shards; ++s) {
+    if (restart_due_[s]) {
+      restart_due_[s] = false;
+      if (told_[s]) {
+        ++stats_.drives_restarted;
+        run(s, coordinators_[s].lose_leadership());
+        told_[s].reset();
+      }
+    }
     sync(s);
     txn::Effects fx = participants_[s]->tick();
     fx.append(coordinators_[s].tick());
@@ -148,8 +163,8 @@ void ShardTxns::run(txn::ShardId shard, txn::Effects fx) {
     return;
   }
   for (const txn::Entry& e : fx.propose) {
-    host_.propose(shard, txn_entry_bytes(e), [this, shard](bool chosen) {
-      if (!chosen) proposal_failed(shard);
+    host_.propose(shard, txn_entry_bytes(e), [this, shard, g = generation_[shard]](bool chosen) {
+      if (!chosen) proposal_failed(shard, g);
     });
   }
   for (txn::Envelope& e : fx.send) {
@@ -171,15 +186,14 @@ void ShardTxns::run(txn::ShardId shard, txn::Effects fx) {
   }
 }
 
-void ShardTxns::proposal_failed(txn::ShardId shard) {
+void ShardTxns::proposal_failed(txn::ShardId shard, std::uint64_t generation) {
   ++stats_.proposals_failed;
   // The machines believe their proposal is on its way and would not ask
-  // again: start this leader's drive over (its clients learn unknown), as a
-  // new leader would, if it still leads.
-  if (!told_[shard]) return;
-  told_[shard].reset();
-  run(shard, coordinators_[shard].lose_leadership());
-  sync(shard);
+  // again: this leader's drive starts over at the next tick (its clients
+  // learn unknown), as a new leader's would. Once for all the proposals of
+  // this drive, and not at once, so that a group refusing every proposal
+  // costs one restart a tick, not one per refusal.
+  if (generation == generation_[shard]) restart_due_[shard] = true;
 }
 
 void ShardTxns::deliver_outcome(const txn::ClientOutcome& outcome) {

@@ -76,6 +76,7 @@ struct ShardTxnsStats {
   std::uint64_t messages_no_leader = 0;        // to a shard with no known leader: dropped
   std::uint64_t entries_malformed = 0;         // a tag-17 log entry that does not decode
   std::uint64_t proposals_failed = 0;          // not chosen: the leader's drive restarts
+  std::uint64_t drives_restarted = 0;          // after a failed proposal (at most one a tick)
   std::uint64_t effects_dropped_follower = 0;  // a follower's apply asked for work: dropped
 };
 
@@ -133,7 +134,7 @@ class ShardTxns {
   void run(txn::ShardId shard, txn::Effects fx);
   void deliver(txn::ShardId shard, const txn::Message& msg);
   void deliver_outcome(const txn::ClientOutcome& outcome);
-  void proposal_failed(txn::ShardId shard);
+  void proposal_failed(txn::ShardId shard, std::uint64_t generation);
 
   ShardTxnHost& host_;
   ShardTxnsOptions opt_;
@@ -143,7 +144,15 @@ class ShardTxns {
   // What each shard's machines were last told: the ballot this node leads
   // it under, or nullopt.
   std::vector<std::optional<Ballot>> told_;
-  std::vector<std::uint32_t> next_seq_;  // per shard, within the current term
+  // Transaction ids: a counter per shard within the term of seq_ballot_
+  // (never reset within one term, or an id would come back).
+  std::vector<std::uint32_t> next_seq_;
+  std::vector<std::optional<Ballot>> seq_ballot_;
+  // A failed proposal restarts the shard's drive at the next tick, once per
+  // generation: the failures of the proposals of a drive already restarted
+  // (a burst, when the group refuses them all) change nothing.
+  std::vector<std::uint64_t> generation_;
+  std::vector<bool> restart_due_;
   std::map<txn::TxnId, Done> clients_;
   // Effects of apply() and messages to this node, for flush().
   std::vector<std::pair<txn::ShardId, txn::Effects>> pending_;

@@ -290,9 +290,12 @@ TEST_CASE("ShardTxns: the coordinator's leader fails over mid-protocol; nothing 
   c.elect(k.sa, NodeId{3});  // node 1 loses the coordinator's shard
   REQUIRE(c.settle());
   REQUIRE(got);
-  // Node 1 cannot know: the client hears unknown. Every replica agrees on
-  // the outcome, whichever it was, and nothing is locked.
-  CHECK(got->kind == txn::ClientOutcome::Kind::unknown);
+  // The new leader aborts what its log holds undecided. Node 1 answers
+  // unknown if it noticed its loss first, or the abort if it applied the
+  // new leader's decision first (a replica's applied decision is the
+  // truth); never a commit. Every replica agrees, and nothing is locked.
+  CHECK(got->kind != txn::ClientOutcome::Kind::committed);
+  if (got->kind == txn::ClientOutcome::Kind::aborted) CHECK(value(c, 1, k.sb, k.b) == "(nil)");
   for (std::uint64_t n = 1; n <= 3; ++n) {
     CHECK(value(c, n, k.sa, k.a) == value(c, 1, k.sa, k.a));
     CHECK(value(c, n, k.sb, k.b) == value(c, 1, k.sb, k.b));
@@ -393,4 +396,36 @@ TEST_CASE("ShardTxns: the client hears of a commit once it is decided, with the 
   CHECK(got->results.at(k.sa) == std::vector<Reply>{Reply::bulk("old")});
   CHECK(got->results.at(k.sb) == std::vector<Reply>{Reply::integer(15), Reply::bulk("15")});
   CHECK(value(c, 3, k.sb, k.b) == "15");  // and the commit gave the same
+}
+
+TEST_CASE("ShardTxns: a group refusing every proposal restarts the drive once a tick, ids unique") {
+  Keys k;
+  FakeCluster c(4);
+  c.elect(k.sa, NodeId{1});
+  c.elect(k.sb, NodeId{2});
+  ShardTxns& t = *c.node(1).txns_;
+  std::vector<txn::ClientOutcome> outcomes;
+  auto start = [&] {
+    std::map<txn::ShardId, txn::ShardPart> parts;
+    parts[k.sb].commands.push_back(cmd(Op::incr, {k.b}));
+    REQUIRE(t.start(k.sa, parts, [&](const txn::ClientOutcome& o) { outcomes.push_back(o); }));
+  };
+  for (int i = 0; i < 5; ++i) start();
+  // Every Begin refused: five failures, one restart at the next tick.
+  std::deque<FakeCluster::Proposal> refused;
+  refused.swap(c.proposals_);
+  for (auto& p : refused) p.done(false);
+  CHECK(t.stats().proposals_failed == 5);
+  CHECK(t.stats().drives_restarted == 0);
+  t.tick();
+  CHECK(t.stats().drives_restarted == 1);
+  REQUIRE(outcomes.size() == 5);
+  for (const txn::ClientOutcome& o : outcomes) CHECK(o.kind == txn::ClientOutcome::Kind::unknown);
+  // Same term after the restart: new ids, never one handed out before.
+  start();
+  REQUIRE(c.settle());
+  REQUIRE(outcomes.size() == 6);
+  CHECK(outcomes[5].kind == txn::ClientOutcome::Kind::committed);
+  for (std::size_t i = 0; i < 5; ++i) CHECK(!(outcomes[i].txn == outcomes[5].txn));
+  CHECK(value(c, 3, k.sb, k.b) == "1");
 }
