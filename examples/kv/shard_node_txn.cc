@@ -154,7 +154,11 @@ void ShardNode::handle_cross_shard(const Request& request, const ShardRoute& rou
                             [planned, reply](const txn::ClientOutcome& outcome) {
                               reply(to_resp(planned_reply(*planned, outcome)));
                             });
-  if (!begun) reply(redirect(route, NodeId{}));
+  // Only when this term has used up its transaction ids (handle() checked
+  // the leadership just before): a new term starts the count again.
+  if (!begun)
+    reply(fmt::format("-TRYAGAIN shard {} cannot begin a transaction in this term; retry\r\n",
+                      route.shard + 1));
 }
 
 std::optional<std::string> ShardNode::locked_key(std::size_t shard, const Request& request) const {
