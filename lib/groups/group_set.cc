@@ -157,8 +157,9 @@ void GroupSet::set_peers(std::vector<NodeId> nodes) {
     }
 }
 
-void GroupSet::tick() {
+void GroupSet::tick(std::uint64_t periods) {
   State& s = *state_;
+  periods = std::max<std::uint64_t>(1, periods);
   ++s.now;
   // The awake groups: those that fell asleep since are filed under their
   // leader's node; the rest tick. Sleeping groups are never looked at here.
@@ -176,7 +177,12 @@ void GroupSet::tick() {
       s.file_asleep(*g);
       continue;
     }
-    g->replica.tick();
+    std::uint64_t ticks = 1;
+    if (periods > 1 && g->replica.role() == Role::leader)
+      ticks = std::min<std::uint64_t>(periods, g->lease_reads ? s.options.election_ticks
+                                                              : s.options.heartbeat_ticks);
+    s.stats.ticks_skipped += periods - ticks;
+    for (std::uint64_t i = 0; i < ticks; ++i) g->replica.tick();
     ticked.push_back(g);
     s.mark_dirty(*g);
   }

@@ -18,9 +18,11 @@ namespace synod {
 struct GroupSet::State {
   // One group here. Heap-allocated so pointers survive rehashing.
   struct Group {
-    explicit Group(GroupId g, const Config& c, const Storage& s) : id(g), replica(c, s) {}
+    explicit Group(GroupId g, const Config& c, const Storage& s)
+        : id(g), replica(c, s), lease_reads(c.lease_reads) {}
     GroupId id;
     Replica replica;
+    bool lease_reads;  // a late timer ticks its leader for every period missed
     bool dirty = false;  // listed in `dirty` since the last take_dirty()
     // Listed in `awake`; tick() re-lists it while it stays awake.
     bool listed_awake = false;

@@ -6,7 +6,9 @@
 
 namespace synod::test {
 
-GroupCluster::GroupCluster(std::size_t nodes, std::size_t groups) : groups_(groups) {
+GroupCluster::GroupCluster(std::size_t nodes, std::size_t groups,
+                           std::function<void(Config&)> configure)
+    : groups_(groups), configure_(std::move(configure)) {
   nodes_.resize(nodes);
   for (std::size_t i = 0; i < nodes; ++i) nodes_[i].id = NodeId{i + 1};
   for (GroupNode& n : nodes_) start(n);
@@ -27,6 +29,7 @@ void GroupCluster::start(GroupNode& n) {
     c.group = GroupId{g};
     c.voters = all;
     c.seed = n.id.value * 1000 + g * 10 + n.incarnation;
+    if (configure_) configure_(c);
     std::string why;
     REQUIRE_MESSAGE(n.set->add(c, n.storage[g], &why) == Status::ok, why);
   }
@@ -48,6 +51,7 @@ void GroupCluster::pump(GroupNode& n) {
       REQUIRE(s.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries) == Status::ok);
       if (rd.must_sync) REQUIRE(s.sync() == Status::ok);
       for (Message& m : rd.messages) n.set->send(std::move(m), out);
+      for (const ReadState& rs : rd.reads) reads[n.id.value].push_back(rs);
       r->advance(rd);
     }
   }

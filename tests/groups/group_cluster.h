@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -30,7 +31,8 @@ class GroupCluster {
   };
 
   // nodes 1..nodes, each holding groups 1..groups (all voters everywhere).
-  GroupCluster(std::size_t nodes, std::size_t groups);
+  GroupCluster(std::size_t nodes, std::size_t groups,
+               std::function<void(Config&)> configure = nullptr);
 
   GroupNode& node(std::uint64_t id) { return nodes_.at(id - 1); }
   std::size_t size() const { return nodes_.size(); }
@@ -59,11 +61,14 @@ class GroupCluster {
   std::vector<Sent> sent;
   // Groups whose Ready loop ran, per node, since the last clear.
   std::map<std::uint64_t, std::vector<GroupId>> pumped;
+  // Reads confirmed (Ready::reads), per node, since the last clear.
+  std::map<std::uint64_t, std::vector<ReadState>> reads;
 
  private:
   void start(GroupNode& n);
 
   std::size_t groups_;
+  std::function<void(Config&)> configure_;
   std::vector<GroupNode> nodes_;
   std::deque<Sent> queue_;
   std::set<std::uint64_t> down_;

@@ -34,6 +34,7 @@ GroupWorld::GroupWorld(const Options& opt)
   quiesced_calm_.assign(scenario_.groups, false);
   calm_leader_.assign(scenario_.groups, NodeId{});
   writes_due_.assign(scenario_.groups, 2);
+  if (opt_.txn) txn_setup();
 }
 
 Config GroupWorld::config_for(const Node& n, std::uint64_t group) const {
@@ -84,6 +85,10 @@ void GroupWorld::start(Node& n) {
   for (const Node& x : nodes_) all.push_back(x.id);
   n.set->set_peers(all);
   net_.set_down(n.id, false);
+  if (txn_) {
+    txn_->node_started(n.id);
+    txn_->net().set_down(n.id, false);
+  }
   trace("t={} start {} incarnation {}", now_, n.id.value, n.incarnation);
   pump(n);
 }
@@ -103,17 +108,25 @@ void GroupWorld::crash(Node& n, bool mid_ready, std::size_t keep) {
   n.set.reset();
   net_.set_down(n.id, true);
   forget_client_ops(n);
+  if (txn_) {
+    txn_->node_crashed(n.id);
+    txn_->net().set_down(n.id, true);
+    txn_forget_clients(n.id);
+  }
   trace("t={} crash {} keep={}{}", now_, n.id.value, keep, mid_ready ? " mid-ready" : "");
 }
 
-// The host loop of one node: the dirty groups' Readys, then one flush of
-// node heartbeats.
+// The host loop of one node: the dirty groups' Readys (with --txn, then
+// what the commit protocol asked to propose, and the Readys that makes,
+// until it asks for nothing), then one flush of node heartbeats.
 void GroupWorld::pump(Node& n) {
   if (!n.set) return;
-  std::vector<GroupId> dirty;
-  n.set->take_dirty(dirty);
   std::vector<Message> out;
-  process_readys(n, dirty, out);
+  do {
+    std::vector<GroupId> dirty;
+    n.set->take_dirty(dirty);
+    process_readys(n, dirty, out);
+  } while (txn_ && txn_flush(n));
   n.set->flush(out);
   send_all(n, out);
 }
@@ -177,6 +190,10 @@ void GroupWorld::apply(Node& n, std::uint64_t g, const Ready& rd) {
   Host& h = n.hosts.at(g);
   for (const Entry& e : rd.committed) {
     checker(g).on_apply(n.id, e);
+    if (txn_) {
+      checker(g).on_state(n.id, e.slot, txn_->apply(n.id, g, *n.set, e));
+      continue;
+    }
     if (e.value.kind() == ValueKind::commands)
       for (const std::string& cmd : e.value.commands())
         if (cmd.rfind(key_prefix(g), 0) != 0)
@@ -209,9 +226,11 @@ void GroupWorld::apply_event(const Event& e) {
       break;
     case EventKind::block:
       net_.block(e.node, e.peer);
+      if (txn_) txn_->net().block(e.node, e.peer);
       break;
     case EventKind::unblock:
       net_.unblock(e.node, e.peer);
+      if (txn_) txn_->net().unblock(e.node, e.peer);
       break;
     default:
       break;
@@ -226,6 +245,10 @@ void GroupWorld::enter_liveness_phase() {
   faults_over_ = true;
   net_.set_faults(NetworkFaults{0, 0, 1, 5});
   net_.heal();
+  if (txn_) {
+    txn_->net().set_faults(NetworkFaults{0, 0, 1, 5});
+    txn_->net().heal();
+  }
   for (Node& n : nodes_)
     if (!n.set) start(n);
   if (scenario_.dead_node) {
@@ -328,6 +351,7 @@ bool GroupWorld::settled() {
     if (c.op) return false;
   for (std::uint64_t due : writes_due_)
     if (due > 0) return false;
+  if (txn_ && !txn_settled()) return false;
   for (std::uint64_t g = 1; g <= scenario_.groups; ++g) {
     Slot top{};
     for (Node& n : nodes_)
@@ -354,9 +378,19 @@ Result GroupWorld::run() {
         n.set->step(d.from, d.payload);
         pump(n);
       });
+      if (txn_)
+        txn_->net().deliver_due(now_, [&](auto& d) {
+          Node& n = node(d.to);
+          if (!n.set) return;
+          trace("t={} txn recv {}->{} {}", now_, d.from.value, d.to.value,
+                TxnHost::describe(d.payload));
+          txn_->deliver(n.id, *n.set, d.payload);
+          pump(n);
+        });
       for (Node& n : nodes_) {
         if (!n.set || (now_ + n.id.value * 3) % n.tick_steps != 0) continue;
         n.set->tick();
+        if (txn_) txn_->tick(n.id, *n.set);
         pump(n);
       }
       if (now_ % kStepsPerTick != 0) continue;
@@ -380,16 +414,20 @@ Result GroupWorld::run() {
       std::string what;
       for (std::uint64_t g = 1; g <= scenario_.groups; ++g)
         what += fmt::format("; {} writes due {}", describe_group(g), writes_due_[g - 1]);
+      if (txn_)
+        what += fmt::format("; txn: {} commits due, {}", txn_commits_due_, txn_->describe_busy());
       throw CheckFailure(fmt::format("liveness: not settled {} ticks after faults stopped{}",
                                      opt_.liveness_ticks, what));
     }
     check_asleep();
     for (std::uint64_t g = 1; g <= scenario_.groups; ++g) checker(g).final_check();
+    if (txn_) txn_final_check(res);
   } catch (const CheckFailure& e) {
     res.ok = false;
     res.failure = e.what();
     // The Checker's own messages do not know the group: name it.
-    if (res.failure.rfind("group", 0) != 0 && res.failure.rfind("liveness", 0) != 0)
+    if (res.failure.rfind("group", 0) != 0 && res.failure.rfind("liveness", 0) != 0 &&
+        res.failure.rfind("txn", 0) != 0)
       res.failure = fmt::format("group {}: {}", checking_, res.failure);
   } catch (const std::exception& e) {
     res.ok = false;

@@ -10,6 +10,10 @@
 // stop every group must elect (with no client traffic to wake it) and then
 // commit new writes; a group that quiesced with every node up and connected
 // must hold no further election.
+//
+// With Options::txn (synod-sim --txn) the groups are shards running the
+// cross-shard commit protocol (txn_host.h) and the clients are a bank
+// (txn_bank.h) instead of registers (group_world_txn.cc).
 #pragma once
 
 #include <fmt/format.h>
@@ -28,6 +32,8 @@
 #include "synod/group_set.h"
 #include "synod/memory_network.h"
 #include "trace.h"
+#include "txn_bank.h"
+#include "txn_host.h"
 #include "world.h"
 
 namespace synod::sim {
@@ -51,6 +57,7 @@ class GroupWorld {
     std::size_t client = 0;
     std::string payload;
     std::size_t op = 0;
+    bool txn = false;  // the commit protocol's, not a client's write
   };
   struct PendingRead {
     std::size_t client = 0;
@@ -120,6 +127,21 @@ class GroupWorld {
   std::uint64_t draw(std::uint64_t n);
   void check_history(Result& res);
 
+  // The commit protocol and the bank (group_world_txn.cc).
+  struct TxnClient {
+    std::optional<txn::TxnPlan> plan;        // in hand; started once `on` is set
+    std::map<std::uint64_t, NodeId> target;  // group -> where its EXECs go
+    NodeId on{};                             // the node it waits for, once started
+    std::uint64_t give_up_at = 0;
+  };
+  void txn_setup();
+  bool txn_flush(Node& n);
+  void txn_clients_act();
+  void txn_take_outcomes();
+  void txn_forget_clients(NodeId n);
+  bool txn_settled() const;
+  void txn_final_check(Result& res);
+
   Node& node(NodeId id) { return nodes_[id.value - 1]; }
   template <typename... Args>
   void trace(fmt::format_string<Args...> f, Args&&... args) {
@@ -149,6 +171,11 @@ class GroupWorld {
   std::vector<bool> quiesced_calm_;
   std::vector<NodeId> calm_leader_;
   std::vector<std::uint64_t> writes_due_;  // per group: writes to commit after the faults
+  std::unique_ptr<TxnHost> txn_;           // --txn only
+  std::unique_ptr<TxnBank> bank_;
+  std::vector<TxnClient> txn_clients_;
+  std::uint64_t txn_seq_ = 0;
+  std::uint64_t txn_commits_due_ = 0;  // transactions to commit after the faults
 };
 
 }  // namespace synod::sim

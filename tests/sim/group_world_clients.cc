@@ -21,6 +21,7 @@ std::uint64_t GroupWorld::draw(std::uint64_t n) {
 }
 
 void GroupWorld::clients_act() {
+  if (txn_) return txn_clients_act();
   std::uint64_t tick = now_ / kStepsPerTick;
   for (std::size_t c = 0; c < clients_.size(); ++c) {
     Client& cl = clients_[c];
@@ -130,6 +131,10 @@ void GroupWorld::handle_outcome(Node& n, std::uint64_t g, const ProposalOutcome&
   Pending p = std::move(it->second);
   h.pending.erase(it);
   checker(g).on_outcome(n.id, o, p.payload);
+  if (p.txn) {
+    if (o.outcome != Outcome::committed) txn_->proposal_lost(n.id, g, *n.set, p.payload);
+    return;
+  }
   trace("t={} outcome {} g{} ticket {} {}", now_, n.id.value, g, o.ticket.value,
         to_string(o.outcome));
   Client& cl = clients_[p.client];
@@ -186,6 +191,7 @@ void GroupWorld::serve_reads(Node& n, std::uint64_t g) {
 void GroupWorld::forget_client_ops(Node& n) {
   for (auto& [g, h] : n.hosts) {
     for (auto& [ticket, p] : h.pending) {
+      if (p.txn) continue;
       history_.unknown(p.op);
       if (settle(p.client, p.op)) clients_[p.client].value.clear();
     }

@@ -27,13 +27,16 @@ struct Args {
              "synod-sim: {}\n"
              "usage: synod-sim (--seed N | --seeds A..B) [--replicas 3|5] [--fault-ticks T]\n"
              "                 [--groups] [--plant BUG] [--expect-failure] [--verbose] [--hash]\n"
-             "                 [--quiesce]\n"
+             "                 [--quiesce] [--txn]\n"
              "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
              "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n"
              "     quiesced_follower_campaigns (caught with --quiesce)\n"
              "     deliver_to_wrong_group sleep_through_dead_leader (caught with --groups)\n"
+             "     apply_before_decision (a participant applies at prepare; with --txn)\n"
              "--quiesce: Config::quiesce on, the world as the host's node liveness\n"
-             "--groups: many Paxos groups on every node (synod::GroupSet), 600 fault ticks\n",
+             "--groups: many Paxos groups on every node (synod::GroupSet), 600 fault ticks\n"
+             "--txn: the --groups worlds as shards running the cross-shard commit protocol,\n"
+             "       a bank of transfers and all-balance reads (docs/testing.md)\n",
              why);
   std::exit(2);
 }
@@ -90,8 +93,15 @@ Args parse(int argc, char** argv) {
     } else if (k == "--groups") {
       a.opt.groups = true;
       if (!fault_ticks_given) a.opt.fault_ticks = 600;
+    } else if (k == "--txn") {
+      a.opt.groups = a.opt.txn = true;
+      if (!fault_ticks_given) a.opt.fault_ticks = 600;
     } else if (k == "--plant") {
-      a.opt.bug = parse_bug(val());
+      std::string bug = val();
+      if (bug == "apply_before_decision")
+        a.opt.txn_planted = true;
+      else
+        a.opt.bug = parse_bug(bug);
     } else if (k == "--expect-failure") {
       a.expect_failure = true;
     } else if (k == "--verbose") {
@@ -104,15 +114,20 @@ Args parse(int argc, char** argv) {
       usage("unknown argument " + k);
     }
   }
+  if (a.opt.txn_planted && !a.opt.txn) usage("apply_before_decision needs --txn");
   return a;
 }
 
-void report_failure(std::uint64_t seed, const sim::Result& r, bool groups) {
+void report_failure(std::uint64_t seed, const sim::Result& r, const sim::Options& o) {
   fmt::print("seed {} FAILED: {}\n  scenario: {}\n  trace hash {:016x} after {} events\n", seed,
              r.failure, r.scenario, r.trace_hash, r.events);
   fmt::print("  last events:\n");
   for (const auto& line : r.last_events) fmt::print("    {}\n", line);
-  fmt::print("  replay: synod-sim --seed {}{} --verbose\n", seed, groups ? " --groups" : "");
+  fmt::print("  replay: synod-sim --seed {}{}{} --verbose\n", seed,
+             o.txn      ? " --txn"
+             : o.groups ? " --groups"
+                        : "",
+             o.txn_planted ? " --plant apply_before_decision" : "");
 }
 
 }  // namespace
@@ -122,18 +137,25 @@ int main(int argc, char** argv) {
   set_panic_handler([](const char* what) { throw std::runtime_error(what); });
   auto t0 = std::chrono::steady_clock::now();
   std::uint64_t passed = 0, failed = 0, slots = 0, acked = 0, ops = 0;
+  std::uint64_t txn_committed = 0, txn_aborted = 0, txn_reads = 0;
   for (std::uint64_t seed = a.first; seed <= a.last; ++seed) {
     a.opt.seed = seed;
     sim::Result r = a.opt.groups ? sim::run_groups(a.opt) : sim::run(a.opt);
     slots += r.chosen_slots;
     acked += r.acknowledged;
     ops += r.ops_checked;
+    txn_committed += r.txns_committed;
+    txn_aborted += r.txns_aborted;
+    txn_reads += r.txn_reads_checked;
     if (a.print_hash || a.first == a.last)
       fmt::print(
           "seed {}: {} ({}), {} slots chosen, {} acknowledged, {} client operations checked "
           "linearizable, {} ticks, trace hash {:016x}\n",
           seed, r.ok ? "ok" : "FAILED", r.scenario, r.chosen_slots, r.acknowledged, r.ops_checked,
           r.ticks, r.trace_hash);
+    if (a.opt.txn && (a.print_hash || a.first == a.last))
+      fmt::print("seed {}: transactions {} committed, {} aborted, {} committed reads checked\n",
+                 seed, r.txns_committed, r.txns_aborted, r.txn_reads_checked);
     if (r.ok) {
       ++passed;
       continue;
@@ -143,13 +165,18 @@ int main(int argc, char** argv) {
       fmt::print("planted bug caught at seed {}: {}\n", seed, r.failure);
       return 0;
     }
-    report_failure(seed, r, a.opt.groups);
+    report_failure(seed, r, a.opt);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(
       "sim: seeds {}..{}: {} passed, {} failed ({:.1f} seeds/s, {} slots chosen, {} "
       "commands acknowledged, {} client operations checked linearizable)\n",
       a.first, a.last, passed, failed, (passed + failed) / secs, slots, acked, ops);
+  if (a.opt.txn)
+    fmt::print(
+        "txn: {} transactions committed, {} aborted, {} committed reads of every balance "
+        "checked\n",
+        txn_committed, txn_aborted, txn_reads);
   if (a.expect_failure) {
     fmt::print("planted bug NOT caught in seeds {}..{}\n", a.first, a.last);
     return 1;

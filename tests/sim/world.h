@@ -42,6 +42,12 @@ struct Options {
   // liveness (node heartbeats, wake()) and, once settled, checks that the
   // idle group falls asleep and stays asleep (world_quiesce.cc).
   bool quiesce = false;
+  // The cross-shard commit protocol on the many-group worlds (implies
+  // groups; tests/sim/txn_host.h): a bank over every group instead of
+  // register clients. txn_planted: ParticipantOptions::
+  // planted_apply_before_decision on every participant.
+  bool txn = false;
+  bool txn_planted = false;
 };
 
 struct Result {
@@ -58,6 +64,9 @@ struct Result {
   // check failed first).
   std::size_t ops_checked = 0;
   std::size_t ops_unknown = 0;
+  // --txn: transactions the coordinators' logs decided, and committed reads
+  // of every balance checked.
+  std::size_t txns_committed = 0, txns_aborted = 0, txn_reads_checked = 0;
 };
 
 Result run(const Options& opt);

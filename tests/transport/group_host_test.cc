@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <thread>
+#include <algorithm>
 
 #include "synod/tcp_transport.h"
 
@@ -31,6 +33,7 @@ struct Node {
   std::unique_ptr<GroupHost> host;
   std::map<std::uint64_t, std::vector<std::string>> applied;  // group -> commands
   std::vector<std::pair<std::uint64_t, std::string>> host_inbox;  // from, payload
+  std::vector<std::string> logs;
 };
 
 struct Cluster {
@@ -39,6 +42,8 @@ struct Cluster {
   std::string dir;                           // GroupLog directories; empty: in memory
   std::uint64_t balance_ms = 0;
   bool host_handlers = true;  // on_host_message set on nodes 1 and 2 (never 3)
+  std::function<void()> on_apply;  // called in every group's apply hook
+  bool lease_reads = false;
 
   Cluster() { uv_loop_init(&loop); }
 
@@ -62,7 +67,8 @@ struct Cluster {
       o.self = n->id;
       o.tick_ms = 5;
       o.balance_ms = balance_ms;
-      o.log_line = [](std::string_view) {};
+      Node* logged = n.get();
+      o.log_line = [logged](std::string_view line) { logged->logs.emplace_back(line); };
       if (host_handlers && id != 3) {
         Node* raw = n.get();
         o.on_host_message = [raw](NodeId from, std::string_view payload) {
@@ -89,10 +95,16 @@ struct Cluster {
         go.config.id = n->id;
         go.config.group = GroupId{g};
         go.config.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
+        go.config.lease_reads = lease_reads;
         Node* raw = n.get();
-        go.apply = [raw, g](Slot, const std::string& c) {
+        go.apply = [this, raw, g](Slot, const std::string& c) {
+          if (on_apply) on_apply();
           raw->applied[g].push_back(c);
-          return "g" + std::to_string(g) + ":" + c;
+          std::string result(1, 'g');
+          result += std::to_string(g);
+          result += ':';
+          result += c;
+          return result;
         };
         std::string why;
         REQUIRE_MESSAGE(n->host->add_group(go, &why) == Status::ok, why);
@@ -442,4 +454,66 @@ TEST_CASE("group host: host messages reach the other node's handler, never a gro
   // After stop(): unavailable.
   n1.host->stop();
   CHECK(n1.host->send_host_message(NodeId{2}, "late") == Status::unavailable);
+}
+
+TEST_CASE("group host: a loop stalled by a slow apply is counted and logged, at most once a second") {
+  Cluster c;
+  c.start();
+  c.add_groups(1, 2);
+  REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 2); }));
+  for (auto& n : c.nodes) CHECK(n->host->stats().loop_stalls == 0);
+  c.on_apply = [] { std::this_thread::sleep_for(std::chrono::milliseconds(120)); };
+  REQUIRE(c.commit(GroupId{1}, "slow"));
+  c.on_apply = nullptr;
+  REQUIRE(c.commit(GroupId{2}, "fast"));
+  for (auto& n : c.nodes) {
+    GroupHostStats s = n->host->stats();
+    CHECK(s.loop_stalls >= 1);
+    CHECK(s.longest_stall_ms >= 100);
+    auto stall_lines = std::count_if(n->logs.begin(), n->logs.end(), [](const std::string& l) {
+      return l.starts_with("loop stall: ");
+    });
+    // Three applies of 120 ms on one loop: the first line is logged, the
+    // rest fall within its second (the line after says how many).
+    CHECK(stall_lines >= 1);
+    CHECK(stall_lines <= 2);
+  }
+}
+
+// SIGSTOP, or a loop blocked: when it runs again the poll's callbacks come
+// before the late timer. A read taken then must not be answered from a lease
+// that ran out meanwhile: the host ticks for the time that passed first.
+TEST_CASE("group host: a read after the loop stood still longer than a lease confirms first") {
+  Cluster c;
+  c.lease_reads = true;
+  c.start();
+  c.add_groups(1, 1);
+  GroupId g{1};
+  REQUIRE(c.nodes[0]->host->campaign(g) == Status::ok);
+  REQUIRE(c.run_until([&] { return c.all_led(1, 1); }));
+  // A lease needs an election timeout of office, then a confirmed round.
+  REQUIRE(c.commit(g, "a"));
+  Node* leader = c.leader_of(g);
+  REQUIRE(leader != nullptr);
+  // Answered in the iteration that takes it (no message exchanged), or not.
+  auto answered_at_once = [&] {
+    bool done = false;
+    REQUIRE(leader->host->read(g, [&](Status s, NodeId) { done = s == Status::ok; }).ok());
+    uv_run(&c.loop, UV_RUN_NOWAIT);
+    bool at_once = done;
+    REQUIRE(c.run_until([&] { return done; }));
+    return at_once;
+  };
+  bool leased = false;
+  for (int i = 0; i < 50 && !leased; ++i) {
+    REQUIRE(c.commit(g, "keep-awake-" + std::to_string(i)));
+    leased = answered_at_once();
+  }
+  REQUIRE(leased);  // the lease works while the loop runs
+  REQUIRE(c.commit(g, "awake"));
+  // The whole process stands still for 20 election timeouts (5 ms ticks).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK_FALSE(answered_at_once());
+  CHECK(leader->host->stats().groups.ticks_skipped > 0);
 }

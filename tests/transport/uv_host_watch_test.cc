@@ -164,3 +164,34 @@ TEST_CASE(
   CHECK(asked.size() == 3);
   c.finish();
 }
+
+// SIGSTOP, or a loop blocked: when it runs again the poll's callbacks come
+// before the late timer. A read taken then must not be answered from a lease
+// that ran out meanwhile: read() ticks for the time that passed first.
+TEST_CASE("a read after the loop stood still longer than a lease confirms with a round first") {
+  UvTestCluster c(7, [](UvMember&, TcpTransportOptions&, UvHostOptions& h) {
+    h.config.lease_reads = true;
+  });
+  c.start_voters(3);
+  REQUIRE(c.commit(1, "a"));
+  auto answered_at_once = [&] {
+    UvMember* l = c.leader();
+    REQUIRE(l != nullptr);
+    bool done = false;
+    REQUIRE(l->host->read([&](Status s, NodeId) { done = s == Status::ok; }).ok());
+    uv_run(&c.loop, UV_RUN_NOWAIT);
+    bool at_once = done;
+    REQUIRE(c.run_until([&] { return done; }));
+    return at_once;
+  };
+  bool leased = false;
+  for (int i = 0; i < 50 && !leased; ++i) {
+    REQUIRE(c.commit(1, numbered("awake-", static_cast<std::uint64_t>(i))));
+    leased = answered_at_once();
+  }
+  REQUIRE(leased);  // the lease works while the loop runs
+  REQUIRE(c.commit(1, "b"));
+  usleep(1000 * 1000);  // the whole process stands still for many election timeouts
+  CHECK_FALSE(answered_at_once());
+  c.finish();
+}

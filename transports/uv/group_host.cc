@@ -250,6 +250,8 @@ ProposeResult GroupHost::read(GroupId group, ReadDone done) {
   if (failed_ || !set_) return {Status::unavailable, {}, {}};
   Group* g = find(group);
   if (!g) return {Status::invalid_argument, {}, {}};
+  catch_up_clock();
+  if (failed_) return {Status::unavailable, {}, {}};
   ProposeResult r = g->driver->read(std::move(done));
   set_->touch(group);
   schedule();
@@ -325,6 +327,8 @@ GroupHostStats GroupHost::stats() const {
   s.groups_failed = groups_failed_;
   s.balance_rounds = balance_rounds_;
   s.leaders_handed_off = leaders_handed_off_;
+  s.loop_stalls = loop_stalls_;
+  s.longest_stall_ms = longest_stall_ms_;
   s.host_messages_sent = host_messages_sent_;
   s.host_messages_received = host_messages_received_;
   s.host_messages_dropped = host_messages_dropped_;

@@ -3,6 +3,8 @@
 // iteration), node heartbeats out, and Readys finished once durable.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "group_host_group.h"
 #include "peer_frame.h"
 #include "synod/group_host.h"
@@ -59,12 +61,48 @@ Status GroupHost::send_host_message(NodeId to, std::string payload) {
 }
 
 // GroupSet ticks only the awake groups and judges node liveness: one timer
-// for every group, and no per-tick scan of the sleeping ones.
+// for every group, and no per-tick scan of the sleeping ones. A libuv
+// repeating timer that fires late fires once, not once per missed period:
+// GroupSet::tick(periods) decides who ticks how often (leaders with leases
+// for every period, so no lease outlives real time).
 void GroupHost::on_tick() {
   if (!set_ || failed_) return;
   ++ticks_;
-  set_->tick();
+  std::uint64_t now = uv_hrtime();
+  std::uint64_t period = opt_.tick_ms * 1'000'000;
+  std::uint64_t elapsed = last_tick_ns_ ? now - last_tick_ns_ : period;
+  // The timer firing just after catch_up_clock() ticked: that period is
+  // ticked already (a clock may run slow, never fast).
+  if (elapsed < period / 2) return;
+  last_tick_ns_ = now;
+  if (elapsed > period) note_stall(elapsed - period, "the tick timer fired late by");
+  set_->tick(std::max<std::uint64_t>(1, elapsed / period));
   schedule();
+}
+
+// A read may be answered from a lease. After the process was stopped (or
+// the loop blocked) the poll returns, and its callbacks run, before the
+// late timer does: tick for the real time that passed first, or a lease
+// would be used that ran out while the process stood still.
+void GroupHost::catch_up_clock() {
+  if (driving_ == 0 && last_tick_ns_ != 0 &&
+      uv_hrtime() - last_tick_ns_ >= 2 * opt_.tick_ms * 1'000'000)
+    on_tick();
+}
+
+void GroupHost::note_stall(std::uint64_t ns, const char* what) {
+  if (opt_.stall_ms == 0 || ns <= opt_.stall_ms * 1'000'000) return;
+  ++loop_stalls_;
+  longest_stall_ms_ = std::max(longest_stall_ms_, ns / 1'000'000);
+  detail::LogThrottleState t{stall_log_ns_, stalls_unlogged_};
+  std::uint64_t unlogged = 0;
+  bool now = detail::throttle_log(t, uv_hrtime(), &unlogged);
+  stall_log_ns_ = t.last_ns;
+  stalls_unlogged_ = t.unlogged;
+  if (now)
+    log(fmt::format("loop stall: {} {} ms (stall_ms {}){}", what, ns / 1'000'000,
+                    opt_.stall_ms,
+                    unlogged ? fmt::format("; {} more since the last line", unlogged) : ""));
 }
 
 void GroupHost::schedule() {
@@ -107,6 +145,7 @@ void GroupHost::send_out() {
 
 void GroupHost::run_ready() {
   if (!set_ || failed_) return;
+  std::uint64_t started = uv_hrtime();
   // One apply budget per loop iteration, all groups together.
   work_->applied = work_->sent = work_->sent_bytes = 0;
   set_->take_dirty(dirty_);
@@ -145,6 +184,7 @@ void GroupHost::run_ready() {
   }
   set_->flush(now_);
   send_out();
+  note_stall(uv_hrtime() - started, "one pass over the dirty groups' Ready loops took");
   // Work left for the next iteration: the idle handle keeps the poll from
   // sleeping, so the loop reads the sockets first and comes back.
   if (!runnable_.empty()) schedule();

@@ -170,6 +170,14 @@ ProposeResult UvHost::propose(std::string command, Done done) {
 
 ProposeResult UvHost::read(ReadDone done) {
   if (!driver_ || failed_) return {Status::unavailable, {}, {}};
+  // A read may be answered from a lease. After the process was stopped (or
+  // the loop blocked) the poll returns, and its callbacks run, before the
+  // late timer does: tick for the real time that passed first, or a lease
+  // would be used that ran out while the process stood still.
+  if (tick_timer_ && uv_hrtime() - last_tick_ns_ >= 2 * opt_.tick_ms * 1'000'000) {
+    on_tick_timer();
+    if (!driver_ || failed_) return {Status::unavailable, {}, {}};
+  }
   ProposeResult r = driver_->read(std::move(done));
   if (r.ok()) schedule();
   return r;

@@ -45,6 +45,9 @@ void UvHost::on_tick_timer() {
   std::uint64_t now = uv_hrtime();
   std::uint64_t period = opt_.tick_ms * kNsPerMs;
   std::uint64_t elapsed = now - last_tick_ns_;
+  // The timer firing just after read() caught the clock up: that period is
+  // ticked already (a clock may run slow, never fast).
+  if (elapsed < period / 2) return;
   std::uint64_t periods = std::max<std::uint64_t>(1, elapsed / period);
   last_tick_ns_ = now;
   if (elapsed > period) tick_late_ns_ = std::max(tick_late_ns_, elapsed - period);

@@ -61,6 +61,9 @@ struct GroupSetStats {
   // messages whose from is not the transport's sender.
   std::uint64_t unknown_group = 0;
   std::uint64_t malformed = 0;
+  // Late timers: tick periods that passed without a tick (tick(periods)),
+  // summed over the awake groups' replicas.
+  std::uint64_t ticks_skipped = 0;
 };
 
 class GroupSet {
@@ -92,7 +95,16 @@ class GroupSet {
   // One tick of the node's timer: ticks the awake replicas, wakes sleeping
   // followers whose leader's node is silent or restarted, and makes a node
   // heartbeat due every heartbeat_ticks.
-  void tick();
+  //
+  // `periods`: tick periods of real time since the last call (a late timer:
+  // the loop was busy or the process was stopped). Followers and candidates
+  // tick once, and node liveness advances one tick: an election clock may
+  // run slow, never fast, since heartbeats may wait unread in the sockets.
+  // Leaders tick up to heartbeat_ticks of the missed periods (the heartbeat
+  // due goes out), and with Config::lease_reads up to election_ticks: a
+  // lease must never outlive real time (docs/protocol.md, "Lease reads";
+  // UvHost does the same). Periods not ticked are counted ticks_skipped.
+  void tick(std::uint64_t periods = 1);
   // A message from peer node `from` (the transport's identity, never read
   // from the frame). A node heartbeat is expanded into its groups'
   // heartbeats and acks; every other message goes to its group. A sleeping

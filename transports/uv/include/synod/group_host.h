@@ -78,6 +78,12 @@ struct GroupHostOptions {
   // At most this many commands applied per loop iteration, all groups
   // together (UvHostOptions::apply_per_iteration).
   std::uint64_t apply_per_iteration = 16384;
+  // A tick timer this much late, or a Ready pass over the dirty groups
+  // this long, is a loop stall: counted (GroupHostStats) and logged at most
+  // once a second with its duration. A late timer ticks the groups as
+  // GroupSet::tick(periods) says (a lease never outlives real time). 0: not
+  // watched (late timers are still ticked right).
+  std::uint64_t stall_ms = 50;
   // Host messages (send_host_message) from a peer node, on the loop's
   // thread. The peer link authenticated the sender (mutual TLS when
   // configured); the bytes are whatever that host sent, so check them.
@@ -98,6 +104,8 @@ struct GroupHostStats {
   std::uint64_t leaders_handed_off = 0;  // transfer_leadership calls made by balancing
   std::uint64_t log_batches = 0;         // GroupLog syncs (one fdatasync each), with a GroupLog
   std::uint64_t log_writes = 0;          // group writes in them
+  std::uint64_t loop_stalls = 0;  // see GroupHostOptions::stall_ms
+  std::uint64_t longest_stall_ms = 0;
   std::uint64_t host_messages_sent = 0;
   std::uint64_t host_messages_received = 0;  // handed to on_host_message
   std::uint64_t host_messages_dropped = 0;   // no handler, or not started
@@ -171,6 +179,8 @@ class GroupHost {
   void on_frame(NodeId from, std::span<const std::uint8_t> frame);
   void on_host_message(NodeId from, const Message& m);
   void on_tick();
+  void note_stall(std::uint64_t ns, const char* what);
+  void catch_up_clock();
   void schedule();
   void run_ready();
   void send_now(const Message& m);
@@ -217,6 +227,9 @@ class GroupHost {
   std::uint64_t groups_failed_ = 0;
   std::uint64_t balance_rounds_ = 0;
   std::uint64_t leaders_handed_off_ = 0;
+  std::uint64_t last_tick_ns_ = 0;
+  std::uint64_t loop_stalls_ = 0, longest_stall_ms_ = 0;
+  std::uint64_t stall_log_ns_ = 0, stalls_unlogged_ = 0;
   std::uint64_t host_messages_sent_ = 0;
   std::uint64_t host_messages_received_ = 0;
   std::uint64_t host_messages_dropped_ = 0;
