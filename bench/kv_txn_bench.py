@@ -19,6 +19,10 @@ connection, one transaction at a time, p50 and p99).
 --shards N (N > 1) starts the cluster with --shards N and puts every key in
 shard 1 (a {hash tag} whose slot shard 1 holds), sent to shard 1's leader:
 the same figures for one shard of a sharded cluster, the other shards idle.
+With --two-shard-latency, only the latency: one client's MULTI + 4 SETs +
+EXEC with every key in shard 1, then with two keys in shard 1 and two in
+shard 2 (a cross-shard transaction through the commit protocol, docs/kv.md),
+p50 and p99 of each and the ratio of the p50s (issue 14: at most 3).
 """
 import argparse
 import os
@@ -134,19 +138,26 @@ def run(port, kind, connections, seconds):
     return done_sets / took
 
 
-def latency(port, n=500):
+def latency(port, n=500, tags=None):
+    """One client, one MULTI + 4 SETs + EXEC at a time: p50 and p99 in us.
+    The SETs' keys take the tags in turn (two tags of two shards: a
+    cross-shard transaction, the first key's shard coordinating)."""
+    tags = tags or [TAG]
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    one = b"".join([command(b"MULTI")] + [command(b"SET", TAG + b"lat.%d" % i, VALUE) for i in range(4)]
+    one = b"".join([command(b"MULTI")]
+                   + [command(b"SET", tags[i % len(tags)] + b"lat.%d" % i, VALUE) for i in range(4)]
                    + [command(b"EXEC")])
     want = len(b"+OK\r\n") + 4 * len(b"+QUEUED\r\n") + len(b"*4\r\n") + 4 * len(b"+OK\r\n")
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
         s.sendall(one)
-        got = 0
-        while got < want:
-            got += len(s.recv(65536))
+        got = b""
+        while len(got) < want:
+            got += s.recv(65536)
+            if b"-" in got[:1] or b"\r\n-" in got:
+                raise RuntimeError("error reply: %r" % got[:200])
         times.append(time.perf_counter() - t0)
     s.close()
     times.sort()
@@ -161,7 +172,11 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--base-port", type=int, default=27700)
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--two-shard-latency", action="store_true",
+                    help="with --shards N > 1: only single-shard vs two-shard MULTI/EXEC latency")
     args = ap.parse_args()
+    if args.two_shard_latency and args.shards < 2:
+        ap.error("--two-shard-latency needs --shards 2 or more")
     global TAG
     workdir = tempfile.mkdtemp(prefix="synod-kv-txn-bench-")
     extra = ["--shards", str(args.shards)] if args.shards > 1 else []
@@ -179,6 +194,24 @@ def main():
         if leader is None:
             raise RuntimeError("no stable leader (logs in %s)" % workdir)
         port = cluster.client[leader]
+        if args.two_shard_latency:
+            # Shard 2 led by another node: the commit protocol's messages
+            # cross the network (GroupHost spreads the leaders).
+            two = [TAG, tag_for_shard(args.shards, 1)]
+            latency(port, 100)
+            latency(port, 100, two)  # warm up both paths
+            for _ in range(2):
+                p50, p99 = latency(port, 1000)
+                print("single-shard MULTI + 4 SET + EXEC: p50 %.0f us, p99 %.0f us  (load %.2f)"
+                      % (p50, p99, os.getloadavg()[0]), flush=True)
+                q50, q99 = latency(port, 1000, two)
+                print("two-shard    MULTI + 4 SET + EXEC: p50 %.0f us, p99 %.0f us  (load %.2f)"
+                      % (q50, q99, os.getloadavg()[0]), flush=True)
+                print("two-shard / single-shard p50: %.2f (target <= 3)" % (q50 / p50), flush=True)
+            x = info(port) or {}
+            print("coordinator node: txn_committed %s, txn_aborted %s, shard2 %s" % (
+                x.get("txn_committed"), x.get("txn_aborted"), x.get("shard2")))
+            return
         run(port, "set", args.connections, 1.0)  # warm up
         rates = {}
         for kind in ("set", "multi", "set", "multi"):

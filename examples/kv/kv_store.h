@@ -51,6 +51,10 @@ class KvStore {
   std::uint64_t version_of(std::string_view key) const;
   // Log commands applied so far (restored from snapshots).
   std::uint64_t log_commands() const { return log_commands_; }
+  // Counts a log command the store does not apply itself (a cross-shard
+  // transaction's entry, shard_txns.h), so the keys its commit writes
+  // through execute() get a new version.
+  void count_log_command() { ++log_commands_; }
 
   // User keys only: member addresses are not keys.
   std::size_t key_count() const { return data_.size(); }

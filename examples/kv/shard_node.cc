@@ -14,8 +14,8 @@ namespace synod::kv {
 namespace {
 
 constexpr const char* kCrossSlot =
-    "-CROSSSLOT Keys in request don't hash to the same slot (synod-kv: keys on different "
-    "shards in one command or transaction are not wired yet; docs/kv.md)\r\n";
+    "-CROSSSLOT Keys in request don't hash to the same slot (synod-kv: MSETNX over keys of "
+    "several shards is not supported; docs/kv.md)\r\n";
 
 }  // namespace
 
@@ -56,15 +56,16 @@ GroupOptions ShardNode::group_options(std::size_t shard) {
   g.config.join_existing = !opt_.bootstrap;
   g.config.compaction_tail = opt_.compaction_tail;
   g.config.lease_reads = opt_.lease_reads;
-  KvStore* store = stores_[shard].get();
-  g.apply = [store](Slot, const std::string& command) { return to_resp(store->apply(command)); };
+  g.apply = [this, shard](Slot, const std::string& command) { return apply(shard, command); };
   // Images are serialised on the loop: each shard holds a 1/N share of the
   // key space (the forked snapshot of a single group is not wired here).
+  // They hold the shard's transaction state too (ShardTxns::snapshot).
+  auto s = static_cast<txn::ShardId>(shard);
   g.snapshot_every_bytes = opt_.snapshot_bytes;
-  g.snapshot = [store] { return store->snapshot(); };
+  g.snapshot = [this, s] { return txns_->snapshot(s); };
   NodeId self = opt_.id;
-  g.restore = [store, self, shard](const Snapshot& snap) {
-    if (!store->restore(*snap.data)) {
+  g.restore = [this, self, s, shard](const Snapshot& snap) {
+    if (!txns_->restore(s, *snap.data)) {
       fmt::print(stderr, "synod-kv: node {}: shard {}'s snapshot does not parse; stopping\n",
                  self.value, shard + 1);
       std::abort();
@@ -81,6 +82,9 @@ bool ShardNode::start(std::string* why) {
   h.election_ticks = opt_.election_ticks;
   h.heartbeat_ticks = std::max<std::uint32_t>(1, opt_.election_ticks / 10);
   h.log = log_.get();
+  h.on_host_message = [this](NodeId from, std::string_view payload) {
+    if (txns_) txns_->on_message(from, payload);
+  };
   NodeId self = opt_.id;
   h.log_line = [self](std::string_view line) {
     fmt::print(stderr, "synod group host [{}]: {}\n", self.value, line);
@@ -99,6 +103,7 @@ bool ShardNode::start(std::string* why) {
   transport_ = std::make_unique<TcpTransport>(loop_, t);
   host_ = std::make_unique<GroupHost>(loop_, *transport_, h);
   if (host_->start(why) != Status::ok) return false;
+  start_txns();  // before the groups: recovering them applies their logs
   for (std::size_t s = 0; s < opt_.shards; ++s) {
     if (host_->add_group(group_options(s), why) != Status::ok) return false;
     // First leaders placed round-robin; GroupHost's balancing keeps them
@@ -121,6 +126,7 @@ void ShardNode::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (resp_) resp_->stop();
+  stop_txns();
   if (host_) host_->stop();
   if (transport_) transport_->stop();
 }
@@ -167,20 +173,47 @@ void ShardNode::handle(Request request, RespServer::Reply reply) {
     }
     return reply(to_resp(Reply::integer(n)));
   }
-  if (route.cross_shard) {
-    ++stats_.crossslot;
-    return reply(kCrossSlot);
-  }
   // A keyless transaction (EXEC of DBSIZE alone) runs in the first shard.
   std::optional<ReplicaInfo> i = host_->info(group_of(route.shard));
-  if (!i || i->role != Role::leader) return reply(redirect(route, NodeId{}));
+  bool leads = i && i->role == Role::leader;
+  if (request.op == Op::watch_versions && (route.cross_shard || !leads)) {
+    // WATCH of keys on shards this node does not lead (or on several):
+    // this replica's versions. One may be stale, never newer than the
+    // leader's, and a key's version only grows, so a stale one can only
+    // abort the EXEC (nil), never let a changed key through (docs/kv.md).
+    std::vector<Reply> versions;
+    for (const std::string& key : request.args) {
+      const KvStore& store = *stores_[map_.shard_of_key(key)];
+      versions.push_back(Reply::integer(static_cast<std::int64_t>(store.version_of(key))));
+    }
+    return reply(to_resp(Reply::array(std::move(versions))));
+  }
+  if (!leads) return reply(redirect(route, NodeId{}));
+  if (route.cross_shard) {
+    if (request.op == Op::msetnx) {
+      ++stats_.crossslot;
+      return reply(kCrossSlot);
+    }
+    return handle_cross_shard(request, route, reply);
+  }
+  if (txns_->any_locked(route.shard)) {
+    if (std::optional<std::string> key = locked_key(route.shard, request))
+      return wait_for_locks(std::move(request), std::move(reply), std::move(*key));
+  }
   GroupId group = group_of(route.shard);
   KvStore* store = stores_[route.shard].get();
   auto shared = std::make_shared<RespServer::Reply>(std::move(reply));
   if (kind == Route::read) {
     auto req = std::make_shared<Request>(std::move(request));
     ProposeResult r = host_->read(group, [this, shared, req, store, route](Status st, NodeId hint) {
-      if (st == Status::ok) return (*shared)(to_resp(store->execute(std::move(*req))));
+      if (st == Status::ok) {
+        // A prepare applied since the check above: wait for its decision.
+        if (txns_->any_locked(route.shard)) {
+          if (std::optional<std::string> key = locked_key(route.shard, *req))
+            return wait_for_locks(std::move(*req), std::move(*shared), std::move(*key));
+        }
+        return (*shared)(to_resp(store->execute(std::move(*req))));
+      }
       (*shared)(st == Status::not_leader ? redirect(route, hint)
                                          : "-TRYAGAIN replica stopping\r\n");
     });
@@ -255,10 +288,10 @@ std::vector<InfoSection> ShardNode::info() const {
     if (i->role == Role::leader) ++led;
     shards.fields.push_back(
         {fmt::format("shard{}", s + 1),
-         fmt::format("slots={}-{},leader={},role={},commit={},applied={},keys={}",
+         fmt::format("slots={}-{},leader={},role={},commit={},applied={},keys={},prepared={}",
                      map_.ranges()[s].first, map_.ranges()[s].last, i->leader.value,
-                     to_string(i->role), i->commit.value, i->applied.value,
-                     stores_[s]->key_count())});
+                     to_string(i->role), i->commit.value, i->applied.value, stores_[s]->key_count(),
+                     txns_->prepared(static_cast<txn::ShardId>(s)))});
     keys += stores_[s]->key_count();
     digest ^= stores_[s]->digest();
   }
@@ -274,11 +307,29 @@ std::vector<InfoSection> ShardNode::info() const {
                        {"moved_replies", n(stats_.moved)},
                        {"tryagain_replies", n(stats_.tryagain)},
                        {"crossslot_replies", n(stats_.crossslot)},
+                       {"lock_waits", n(stats_.lock_waits)},
+                       {"lock_wait_timeouts", n(stats_.lock_wait_timeouts)},
+                       {"locked_writes_refused", n(stats_.locked_refused)},
                        {"leaders_handed_off", n(st.leaders_handed_off)},
                        {"log_batches", n(st.log_batches)}}};
+  const ShardTxnsStats& t = txns_->stats();
+  InfoSection txns{"transactions",
+                   {{"txn_started", n(t.started)},
+                    {"txn_committed", n(t.committed)},
+                    {"txn_aborted", n(t.aborted)},
+                    {"txn_unknown", n(t.unknown)},
+                    {"txn_messages_sent", n(t.messages_sent)},
+                    {"txn_messages_local", n(t.messages_local)},
+                    {"txn_messages_received", n(t.messages_received)},
+                    {"txn_messages_malformed", n(t.messages_malformed)},
+                    {"txn_messages_not_leader", n(t.messages_not_leader)},
+                    {"txn_messages_no_leader", n(t.messages_no_leader)},
+                    {"txn_entries_malformed", n(t.entries_malformed)},
+                    {"txn_proposals_failed", n(t.proposals_failed)},
+                    {"txn_drives_restarted", n(t.drives_restarted)}}};
   InfoSection keyspace{"keyspace", {{"keys", n(keys)}, {"digest", fmt::format("{:016x}", digest)}}};
   std::vector<InfoSection> sections = resp_->info();
-  for (InfoSection& extra : std::vector<InfoSection>{repl, cluster, shards, keyspace})
+  for (InfoSection& extra : std::vector<InfoSection>{repl, cluster, shards, txns, keyspace})
     sections.push_back(std::move(extra));
   return sections;
 }

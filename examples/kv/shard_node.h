@@ -8,7 +8,10 @@
 
 #include <uv.h>
 
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,7 @@
 #include "resp_server.h"
 #include "server_options.h"
 #include "shard_router.h"
+#include "shard_txns.h"
 #include "synod/group_host.h"
 #include "synod/group_log.h"
 #include "synod/tcp_transport.h"
@@ -29,13 +33,20 @@ namespace synod::kv {
 struct ShardNodeStats {
   std::uint64_t moved = 0;      // -MOVED answered: another node leads the shard
   std::uint64_t tryagain = 0;   // -TRYAGAIN answered: the shard has no leader yet
-  std::uint64_t crossslot = 0;  // -CROSSSLOT answered: keys on several shards
+  std::uint64_t crossslot = 0;  // -CROSSSLOT answered: MSETNX over several shards
+  // The lock wait (docs/kv.md, "Lock wait"): commands parked on a key a
+  // prepared transaction locks, those that gave up after the bound, and
+  // writes refused when they reached the log anyway (the same on every
+  // replica).
+  std::uint64_t lock_waits = 0;
+  std::uint64_t lock_wait_timeouts = 0;
+  std::uint64_t locked_refused = 0;
 };
 
-class ShardNode {
+class ShardNode : private ShardTxnHost {
  public:
   ShardNode(uv_loop_t* loop, ServerOptions options);
-  ~ShardNode();
+  ~ShardNode() override;
   bool start(std::string* why);
   void stop();
   bool failed() const { return host_ && host_->failed(); }
@@ -51,6 +62,28 @@ class ShardNode {
   ClusterView view() const;
   std::vector<InfoSection> info() const;
   GroupId group_of(std::size_t shard) const { return GroupId{shard + 1}; }
+  // The shard's apply hook: kv commands, and the commit protocol's entries.
+  std::string apply(std::size_t shard, const std::string& command);
+
+  // Cross-shard transactions (shard_node_txn.cc).
+  void start_txns();
+  void stop_txns();
+  void handle_cross_shard(const Request& request, const ShardRoute& route,
+                          const RespServer::Reply& reply);
+  // The first key of `request` a prepared transaction holds in `shard`;
+  // only looked for while the shard holds locks.
+  std::optional<std::string> locked_key(std::size_t shard, const Request& request) const;
+  // Parks the request until its keys are free or the bound passes.
+  void wait_for_locks(Request request, RespServer::Reply reply, std::string key);
+  void retry_waiters(bool expire);
+  void run_deferred();
+  // ShardTxnHost.
+  NodeId self() const override { return opt_.id; }
+  std::optional<Ballot> leading(txn::ShardId shard) const override;
+  NodeId leader_of(txn::ShardId shard) const override;
+  void propose(txn::ShardId shard, std::string entry, std::function<void(bool)> done) override;
+  void send(NodeId to, std::string payload) override;
+  void wake() override;
 
   uv_loop_t* loop_;
   ServerOptions opt_;
@@ -65,6 +98,18 @@ class ShardNode {
   std::unique_ptr<RespServer> resp_;
   ShardNodeStats stats_;
   bool stopped_ = false;
+
+  std::unique_ptr<ShardTxns> txns_;
+  uv_timer_t* txn_tick_ = nullptr;               // the protocol's clock, and the lock wait's bound
+  uv_timer_t* txn_wake_ = nullptr;               // a later turn of the loop for ShardTxns::flush
+  std::vector<std::function<void()>> deferred_;  // proposals' outcomes, for that turn
+  struct Waiter {
+    Request request;
+    RespServer::Reply reply;
+    std::string key;
+    std::uint64_t deadline_ms = 0;
+  };
+  std::deque<Waiter> waiters_;
 };
 
 }  // namespace synod::kv

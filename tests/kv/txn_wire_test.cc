@@ -45,8 +45,9 @@ std::vector<Message> messages() {
                     Reply::array({Reply::error("ERR e"), Reply::simple("OK")}), Reply::null_array(),
                     Reply::integer(std::numeric_limits<std::int64_t>::min())});
   return {PrepareMsg{{1, 7}, sample_part()},
-          VoteMsg{{1, 7}, 3, false, AbortReason::watch},
-          VoteMsg{{1, 7}, 3, true, AbortReason::none},
+          VoteMsg{{1, 7}, 3, false, AbortReason::watch, {}},
+          VoteMsg{{1, 7}, 3, true, AbortReason::none, {}},
+          VoteMsg{{1, 7}, 3, true, AbortReason::none, {Reply::ok(), Reply::integer(-4)}},
           DecisionMsg{{1, 7}, true},
           AckMsg{{1, 7}, 4, true, {Reply::integer(70), nested}},
           AckMsg{{1, 7}, 4, false, {}},

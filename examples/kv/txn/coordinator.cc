@@ -1,5 +1,7 @@
 #include "coordinator.h"
 
+#include "txn_wire.h"
+
 namespace synod::kv::txn {
 
 Coordinator::Coordinator(ShardId self, CoordinatorOptions options) : self_(self), opt_(options) {}
@@ -66,6 +68,14 @@ Effects Coordinator::apply(const Entry& entry) {
     fx.done.push_back(outcome_of(r, d));
     d.has_client = false;
   }
+  if (r.commit && d.has_client && d.predicted.size() == r.plan.parts.size()) {
+    // Decided, and every part's replies known from its vote: the commits
+    // that follow cannot change them (their keys stay locked till then).
+    ClientOutcome o = outcome_of(r, d);
+    o.results = d.predicted;
+    fx.done.push_back(std::move(o));
+    d.has_client = false;
+  }
   return fx;
 }
 
@@ -83,8 +93,10 @@ Effects Coordinator::on_vote(const VoteMsg& m) {
   if (r == records_.end() || r->second.decided) return {};
   if (!m.yes) return propose_decision(m.txn, false, m.reason);
   Drive& d = drives_[m.txn];
-  if (!r->second.plan.parts.contains(m.from)) return {};
+  auto part = r->second.plan.parts.find(m.from);
+  if (part == r->second.plan.parts.end()) return {};
   d.voted_yes.insert(m.from);
+  if (m.results.size() == part->second.commands.size()) d.predicted[m.from] = m.results;
   if (d.voted_yes.size() == r->second.plan.parts.size())
     return propose_decision(m.txn, true, AbortReason::none);
   return {};
@@ -189,6 +201,44 @@ std::size_t Coordinator::undecided() const {
   std::size_t n = 0;
   for (const auto& [t, r] : records_) n += r.decided ? 0 : 1;
   return n;
+}
+
+std::string Coordinator::save() const {
+  // Per record its Begin (a plan with no parts for an inquiry's abort of a
+  // txn never begun) and its Decide, or an empty string while undecided.
+  std::vector<std::string> items;
+  for (const auto& [t, r] : records_) {
+    TxnPlan plan = r.plan;
+    plan.id = t;
+    items.push_back(encode_entry(BeginEntry{std::move(plan)}));
+    items.push_back(r.decided ? encode_entry(DecideEntry{t, r.commit, r.reason}) : std::string());
+  }
+  return encode_list(items);
+}
+
+bool Coordinator::load(std::string_view bytes) {
+  auto items = decode_list(bytes);
+  if (!items || items->size() % 2 != 0) return false;
+  std::map<TxnId, Record> records;
+  for (std::size_t i = 0; i < items->size(); i += 2) {
+    std::optional<Entry> b = decode_entry((*items)[i]);
+    const auto* begin = b ? std::get_if<BeginEntry>(&*b) : nullptr;
+    if (begin == nullptr) return false;
+    Record& r = records[begin->plan.id];
+    r.plan = begin->plan;
+    if ((*items)[i + 1].empty()) continue;
+    std::optional<Entry> d = decode_entry((*items)[i + 1]);
+    const auto* decide = d ? std::get_if<DecideEntry>(&*d) : nullptr;
+    if (decide == nullptr || !(decide->txn == begin->plan.id)) return false;
+    r.decided = true;
+    r.commit = decide->commit;
+    r.reason = decide->reason;
+  }
+  records_ = std::move(records);
+  drives_.clear();
+  clients_.clear();
+  leader_ = false;
+  return true;
 }
 
 }  // namespace synod::kv::txn

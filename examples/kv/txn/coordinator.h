@@ -18,14 +18,17 @@
 //   leader is still collecting that txn's votes, a proposed abort.
 // - The client of start() gets its ClientOutcome from the leader that took
 //   it: aborted as soon as the abort is applied, committed once every
-//   participant acked (with their results), unknown if leadership is lost
-//   first (lose_leadership()).
+//   participant acked (with their results), or once the commit is decided
+//   when every yes vote carried its part's replies; unknown if leadership
+//   is lost first (lose_leadership()).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include "txn_messages.h"
 
@@ -62,6 +65,12 @@ class Coordinator {
   std::optional<bool> decision(const TxnId& t) const;
   std::size_t undecided() const;
 
+  // The replicated records (plans and decisions), for the shard's snapshot;
+  // load() replaces them, or returns false and changes nothing when `bytes`
+  // is not save()'s. A replica that loads is no leader until become_leader().
+  std::string save() const;
+  bool load(std::string_view bytes);
+
  private:
   struct Record {  // replicated
     TxnPlan plan;
@@ -72,6 +81,9 @@ class Coordinator {
   struct Drive {  // the leader's, volatile
     std::set<ShardId> voted_yes;
     std::map<ShardId, std::vector<Reply>> acked;
+    // The yes votes' replies (VoteMsg::results): with one from every part,
+    // the client hears of a commit as soon as it is decided.
+    std::map<ShardId, std::vector<Reply>> predicted;
     std::uint64_t started_tick = 0;
     std::uint64_t last_send_tick = 0;
     bool decide_proposed = false;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "txn_wire.h"
+
 namespace synod::kv::txn {
 namespace {
 
@@ -66,13 +68,15 @@ Effects Participant::prepare(const PrepareEntry& e) {
   if (auto f = finished_.find(e.txn); f != finished_.end()) {
     // Decided here already (an abort that overtook the prepare, or a
     // duplicate): the same vote again, nothing locked.
-    fx.send.push_back({e.txn.coordinator,
-                       VoteMsg{e.txn, self_, f->second.committed,
-                               f->second.committed ? AbortReason::none : AbortReason::in_doubt}});
+    fx.send.push_back(
+        {e.txn.coordinator, VoteMsg{e.txn, self_, f->second.committed,
+                                    f->second.committed ? AbortReason::none : AbortReason::in_doubt,
+                                    f->second.results}});
     return fx;
   }
-  if (prepared_.contains(e.txn)) {
-    fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, true, AbortReason::none}});
+  if (auto p = prepared_.find(e.txn); p != prepared_.end()) {
+    fx.send.push_back(
+        {e.txn.coordinator, VoteMsg{e.txn, self_, true, AbortReason::none, p->second.results}});
     return fx;
   }
   AbortReason no = AbortReason::none;
@@ -88,18 +92,39 @@ Effects Participant::prepare(const PrepareEntry& e) {
   if (no != AbortReason::none) {
     // A no vote decides the outcome: abort. Nothing was locked.
     finished_[e.txn] = Finished{false, {}};
-    fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, false, no}});
+    fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, false, no, {}}});
     return fx;
   }
   for_each_part_key(e.part, [&](const std::string& k) { locks_.emplace(k, e.txn); });
   Prepared& p = prepared_[e.txn];
   p.part = e.part;
   p.since_tick = now_;
+  p.results = predict(p.part);
   if (opt_.planted_apply_before_decision) {
     for (const Request& r : p.part.commands) store_.execute(r);
   }
-  fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, true, AbortReason::none}});
+  fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, true, AbortReason::none, p.results}});
   return fx;
+}
+
+std::vector<Reply> Participant::predict(const ShardPart& part) const {
+  KvStore scratch;
+  for_each_part_key(part, [&](const std::string& k) {
+    if (const std::string* v = store_.find(k)) scratch.execute(Request{Op::set, {k, *v}, {}});
+  });
+  const std::size_t copied = scratch.key_count();
+  std::vector<Reply> results;
+  results.reserve(part.commands.size());
+  for (const Request& r : part.commands) {
+    if (r.op == Op::dbsize) {
+      // The shard's count: its other keys as they are now, these as changed.
+      auto n = static_cast<std::int64_t>(store_.key_count() - copied + scratch.key_count());
+      results.push_back(Reply::integer(n));
+    } else {
+      results.push_back(scratch.execute(r));
+    }
+  }
+  return results;
 }
 
 void Participant::unlock(const TxnId& t, const ShardPart& part) {
@@ -182,6 +207,45 @@ Reply Participant::locked_reply(std::string_view key) {
   m.append(key.substr(0, 128));
   m.append("' is locked by a transaction in progress; nothing was applied, retry");
   return Reply::error(std::move(m));
+}
+
+std::string Participant::save() const {
+  std::vector<std::string> prepared, finished;
+  for (const auto& [t, p] : prepared_) prepared.push_back(encode_entry(PrepareEntry{t, p.part}));
+  for (const auto& [t, f] : finished_) finished.push_back(encode_message(ack(t, f)));
+  return encode_list({encode_list(prepared), encode_list(finished)});
+}
+
+bool Participant::load(std::string_view bytes) {
+  auto halves = decode_list(bytes);
+  if (!halves || halves->size() != 2) return false;
+  auto prepared = decode_list((*halves)[0]);
+  auto finished = decode_list((*halves)[1]);
+  if (!prepared || !finished) return false;
+  std::map<TxnId, Prepared> p;
+  std::map<TxnId, Finished> f;
+  for (std::string_view item : *prepared) {
+    std::optional<Entry> e = decode_entry(item);
+    const auto* pe = e ? std::get_if<PrepareEntry>(&*e) : nullptr;
+    if (pe == nullptr) return false;
+    p[pe->txn].part = pe->part;
+  }
+  for (std::string_view item : *finished) {
+    std::optional<Message> m = decode_message(item);
+    const auto* a = m ? std::get_if<AckMsg>(&*m) : nullptr;
+    if (a == nullptr) return false;
+    f[a->txn] = Finished{a->committed, a->results};
+  }
+  prepared_ = std::move(p);
+  finished_ = std::move(f);
+  locks_.clear();
+  for (const auto& [t, pr] : prepared_) {
+    const TxnId& id = t;
+    for_each_part_key(pr.part, [&](const std::string& k) { locks_.emplace(k, id); });
+  }
+  proposed_.clear();
+  for (auto& [t, pr] : prepared_) pr.since_tick = now_;
+  return true;
 }
 
 void Effects::append(Effects other) {

@@ -63,9 +63,17 @@ class Participant {
   std::optional<bool> outcome(const TxnId& t) const;
   std::size_t locks() const { return locks_.size(); }
 
+  // The replicated state (prepared parts, recorded outcomes with their
+  // results), for the shard's snapshot; load() replaces it, or returns
+  // false and changes nothing when `bytes` is not save()'s. The leader's
+  // volatile state starts over, as after become_leader().
+  std::string save() const;
+  bool load(std::string_view bytes);
+
  private:
   struct Prepared {
     ShardPart part;
+    std::vector<Reply> results;    // as the commit will answer (VoteMsg::results)
     std::uint64_t since_tick = 0;  // leader's clock when it saw it (volatile use)
   };
   struct Finished {
@@ -73,6 +81,9 @@ class Participant {
     std::vector<Reply> results;
   };
   Effects prepare(const PrepareEntry& e);
+  // The part's replies if it were applied now, from a scratch store holding
+  // copies of its keys (the live store is untouched).
+  std::vector<Reply> predict(const ShardPart& part) const;
   Effects finish(const TxnId& t, bool commit);
   void unlock(const TxnId& t, const ShardPart& part);
   AckMsg ack(const TxnId& t, const Finished& f) const;

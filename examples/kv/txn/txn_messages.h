@@ -94,6 +94,11 @@ struct VoteMsg {  // participant -> coordinator
   ShardId from = 0;
   bool yes = false;
   AbortReason reason = AbortReason::none;
+  // A yes vote: the part's replies as its commit will give them. The part's
+  // keys are locked from prepare to decision and nothing else writes them
+  // (docs/kv.md, "Lock wait"), so they are known at prepare and the client
+  // can have them as soon as the commit is decided.
+  std::vector<Reply> results;
   friend bool operator==(const VoteMsg&, const VoteMsg&) = default;
 };
 struct DecisionMsg {  // coordinator -> participant

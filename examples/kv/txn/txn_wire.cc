@@ -274,6 +274,8 @@ std::string encode_message(const Message& message) {
           put_varint(&out, m.from);
           out.push_back(static_cast<char>(m.yes ? 1 : 0));
           out.push_back(static_cast<char>(m.reason));
+          put_varint(&out, m.results.size());
+          for (const Reply& reply : m.results) put_reply(&out, reply);
         } else if constexpr (std::is_same_v<M, DecisionMsg>) {
           out.push_back(static_cast<char>(kDecisionMsg));
           put_id(&out, m.txn);
@@ -307,8 +309,15 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
     }
     case kVoteMsg: {
       VoteMsg m;
-      bool ok = r.id(&m.txn) && r.u32(&m.from) && r.flag(&m.yes) && r.reason(&m.reason);
-      return finish<Message>(r, ok, m, why);
+      std::uint64_t n = 0;
+      bool ok =
+          r.id(&m.txn) && r.u32(&m.from) && r.flag(&m.yes) && r.reason(&m.reason) && r.count(&n, 1);
+      if (ok) {
+        m.results.resize(n);
+        for (Reply& reply : m.results)
+          if (!(ok = r.reply(&reply, 0))) break;
+      }
+      return finish<Message>(r, ok, std::move(m), why);
     }
     case kDecisionMsg: {
       DecisionMsg m;
@@ -335,6 +344,28 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
       r.fail("unknown message tag");
       return finish<Message>(r, false, {}, why);
   }
+}
+
+std::string encode_list(const std::vector<std::string>& items) {
+  std::string out;
+  put_varint(&out, items.size());
+  for (const std::string& item : items) put_str(&out, item);
+  return out;
+}
+
+std::optional<std::vector<std::string_view>> decode_list(std::string_view bytes) {
+  std::uint64_t n = 0;
+  if (!get_varint(&bytes, &n) || n > bytes.size()) return std::nullopt;  // >= 1 byte each
+  std::vector<std::string_view> items;
+  items.reserve(n);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t len = 0;
+    if (!get_varint(&bytes, &len) || len > bytes.size()) return std::nullopt;
+    items.push_back(bytes.substr(0, len));
+    bytes.remove_prefix(len);
+  }
+  if (!bytes.empty()) return std::nullopt;
+  return items;
 }
 
 }  // namespace synod::kv::txn

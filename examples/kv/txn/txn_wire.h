@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "txn_messages.h"
 
@@ -26,5 +27,12 @@ std::optional<Entry> decode_entry(std::string_view bytes, std::string_view* why 
 
 std::string encode_message(const Message& message);
 std::optional<Message> decode_message(std::string_view bytes, std::string_view* why = nullptr);
+
+// A list of byte strings (a count, then each as a length and its bytes):
+// how a shard's snapshot holds its machines' entries and messages
+// (Participant::save, Coordinator::save). Nullopt unless `bytes` is exactly
+// one list; the views point into `bytes`.
+std::string encode_list(const std::vector<std::string>& items);
+std::optional<std::vector<std::string_view>> decode_list(std::string_view bytes);
 
 }  // namespace synod::kv::txn
