@@ -73,6 +73,11 @@ class SyscallCounter:
         return out
 
 
+def selected(args):
+    """The workloads --workload names (all of them when none is named)."""
+    return [w for w in WORKLOADS if not args.workload or w[0] in args.workload]
+
+
 def wait_port(port, timeout=10.0):
     end = time.time() + timeout
     while time.time() < end:
@@ -154,7 +159,7 @@ def measure_kv(args, workdir):
             raise RuntimeError("no stable leader (logs in %s)" % workdir)
         followers = [i for i in cluster.ids if i != leader]
         pids = {i: p.pid for i, p in cluster.procs.items()}
-        for label, wl in WORKLOADS:
+        for label, wl in selected(args):
             for rep in range(args.repeat):
                 changes0 = cluster.leader_changes()
                 counter = SyscallCounter([pids[leader], pids[followers[0]]]) if args.syscalls else None
@@ -188,7 +193,7 @@ def measure_redis(args, workdir, mode):
     try:
         if not wait_port(port):
             raise RuntimeError("redis-server did not start")
-        for label, wl in WORKLOADS:
+        for label, wl in selected(args):
             cpu0 = cpu_seconds(proc.pid)
             rate = run_benchmark(port, wl, args.requests)
             us = (cpu_seconds(proc.pid) - cpu0) * 1e6 / args.requests
@@ -220,6 +225,8 @@ def main():
     ap.add_argument("--base-port", type=int, default=27400)
     ap.add_argument("--syscalls", action="store_true",
                     help="also count system calls per command on the leader and a follower (perf stat)")
+    ap.add_argument("--workload", action="append", choices=[w[0] for w in WORKLOADS],
+                    help="run only this workload (repeatable; default: all)")
     ap.add_argument("--no-redis", action="store_true", help="skip redis-server even if installed")
     args = ap.parse_args()
     # SIGTERM (and SIGINT, which a background job ignores) end the run
