@@ -69,6 +69,10 @@ UvHostOptions KvNode::host_options() {
   // A joining node's cluster has certainly run before.
   h.config.join_existing = !opt_.bootstrap;
   h.tick_ms = opt_.tick_ms;
+  // The key space is rebuilt from the snapshot and the log at every start
+  // (Config::applied stays 0), so committed SETs may apply, and be answered,
+  // while the writer syncs the Ready that brought their commit.
+  h.apply_before_durable = true;
   h.apply = [this](Slot, const std::string& command) {
     std::string reply = to_resp(store_.apply(command));
     addresses_maybe_changed();

@@ -83,7 +83,7 @@ bool ReplicaDriver::persist_or_stage(Ready& rd) {
       fail_(fmt::format("storage {}", to_string(s)));
       return false;
     }
-    finish(rd, false);
+    finish(rd, false, nullptr);
     return !failed_;
   }
   for (const Message& m : rd.messages)
@@ -97,8 +97,42 @@ bool ReplicaDriver::persist_or_stage(Ready& rd) {
     }
     last_sequence_ = sequence;
   }
-  staged_.push_back(Staged{std::move(rd), last_sequence_});
+  Staged s{std::move(rd), last_sequence_, false, {}};
+  if (may_apply_early(s.rd)) {
+    s.applied = true;
+    s.answered.assign(s.rd.outcomes.size(), false);
+    apply_and_answer(s.rd, &s.answered);
+  }
+  staged_.push_back(std::move(s));
   return true;
+}
+
+// Applying a chosen value needs no local durability (docs/protocol.md,
+// "Durability"): a slot is committed only once a majority holds it durably,
+// the leader counting itself only at advance(). So with apply_before_durable
+// the committed commands of a Ready apply as it is staged, while the writer
+// syncs its entries (a leader's commit often arrives in the Ready of the
+// next batch's entries, and would otherwise wait for their fdatasync). In
+// order only: every Ready staged before it must have been applied too. A
+// restore or a membership change keeps the order of the Ready loop.
+bool ReplicaDriver::may_apply_early(const Ready& rd) const {
+  if (!hooks_.apply_before_durable || rd.restore || rd.membership || !work_.budget_left())
+    return false;
+  return staged_.empty() || staged_.back().applied;
+}
+
+// Applies rd.committed and answers the committed outcomes (all name slots
+// applied by now); the others (not_leader, unknown) wait for finish().
+void ReplicaDriver::apply_and_answer(const Ready& rd, std::vector<bool>* answered) {
+  apply_committed(rd, answered);
+  if (!rd.committed.empty()) applied_ = rd.committed.back().slot;
+  maybe_snapshot();
+  for (std::size_t k = 0; k < rd.outcomes.size(); ++k)
+    if (!(*answered)[k] && rd.outcomes[k].outcome == Outcome::committed) {
+      (*answered)[k] = true;
+      answer(rd.outcomes[k], {});
+    }
+  serve_ready_reads();
 }
 
 bool ReplicaDriver::finish_durable(std::uint64_t durable) {
@@ -110,7 +144,7 @@ bool ReplicaDriver::finish_durable(std::uint64_t durable) {
     }
     Staged s = std::move(staged_.front());
     staged_.pop_front();
-    finish(s.rd, true);
+    finish(s.rd, true, s.applied ? &s.answered : nullptr);
   }
   return true;
 }
@@ -203,9 +237,17 @@ void ReplicaDriver::apply_committed(const Ready& rd, std::vector<bool>* answered
 
 // Steps 2 to 4 of a durable Ready: send (what was not sent early), apply,
 // answer proposers, advance.
-void ReplicaDriver::finish(const Ready& rd, bool early_sent) {
+void ReplicaDriver::finish(const Ready& rd, bool early_sent,
+                           const std::vector<bool>* staged_answered) {
   for (const Message& m : rd.messages)
     if (!early_sent || !may_send_before_persist(m)) send_timed(m);
+  if (staged_answered) {  // applied when staged
+    for (std::size_t k = 0; k < rd.outcomes.size(); ++k)
+      if (!(*staged_answered)[k]) answer(rd.outcomes[k], {});
+    take_reads(rd);
+    replica_.advance(rd);
+    return;
+  }
   if (rd.restore) {
     if (!hooks_.restore) {
       failed_ = true;
@@ -223,6 +265,12 @@ void ReplicaDriver::finish(const Ready& rd, bool early_sent) {
   if (rd.membership) report_membership(*rd.membership);
   for (std::size_t k = 0; k < rd.outcomes.size(); ++k)
     if (!answered[k]) answer(rd.outcomes[k], {});
+  take_reads(rd);
+  replica_.advance(rd);
+}
+
+// Confirmed reads wait until their index is applied; failed ones end now.
+void ReplicaDriver::take_reads(const Ready& rd) {
   for (const ReadState& r : rd.reads) {
     auto it = reads_.find(r.ticket.value);
     if (it == reads_.end()) continue;
@@ -233,13 +281,16 @@ void ReplicaDriver::finish(const Ready& rd, bool early_sent) {
     else
       ready_reads_.emplace(r.index.value, std::move(done));
   }
-  // Confirmed reads whose index is applied are served now.
+  serve_ready_reads();
+}
+
+// Confirmed reads whose index is applied are served now.
+void ReplicaDriver::serve_ready_reads() {
   while (!ready_reads_.empty() && ready_reads_.begin()->first <= applied_.value) {
     ReadDone done = std::move(ready_reads_.begin()->second);
     ready_reads_.erase(ready_reads_.begin());
     done(Status::ok, {});
   }
-  replica_.advance(rd);
 }
 
 }  // namespace synod

@@ -35,6 +35,10 @@ struct ReplicaHooks {
   std::function<std::string()> snapshot;
   std::function<void(Slot slot)> snapshot_begin;
   std::function<void(const Membership& membership)> on_membership;
+  // Staged persistence only: apply a Ready's committed commands and answer
+  // their proposers when it is staged, not once it is durable
+  // (UvHostOptions::apply_before_durable).
+  bool apply_before_durable = false;
 };
 
 // Busy time and work of the current loop iteration, by cause, shared by
@@ -94,15 +98,23 @@ class ReplicaDriver {
 
  private:
   bool persist_or_stage(Ready& rd);
-  void finish(const Ready& rd, bool early_sent);
+  // staged_answered: null unless the Ready was applied when staged (its
+  // committed outcomes answered, as flagged).
+  void finish(const Ready& rd, bool early_sent, const std::vector<bool>* staged_answered);
   void maybe_snapshot();
   void apply_committed(const Ready& rd, std::vector<bool>* answered);
+  bool may_apply_early(const Ready& rd) const;
+  void take_reads(const Ready& rd);
+  void serve_ready_reads();
+  void apply_and_answer(const Ready& rd, std::vector<bool>* answered);
   void answer(const ProposalOutcome& o, const std::string& result);
   void send_timed(const Message& m);
 
   struct Staged {
     Ready rd;
     std::uint64_t sequence = 0;  // finish once durable reaches it
+    bool applied = false;        // applied when staged (apply_before_durable)
+    std::vector<bool> answered;  // then: which outcomes were answered
   };
 
   Replica& replica_;

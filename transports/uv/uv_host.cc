@@ -52,7 +52,7 @@ Status UvHost::start(std::string* why) {
   replica_.emplace(opt_.config, storage_);
   ReplicaHooks hooks{
       opt_.apply,    opt_.restore,        opt_.snapshot_every_slots, opt_.snapshot_every_bytes,
-      opt_.snapshot, opt_.snapshot_begin, opt_.on_membership};
+      opt_.snapshot, opt_.snapshot_begin, opt_.on_membership,        opt_.apply_before_durable};
   ReplicaPersistence persistence;
   if (log_) {
     persistence.submit = [this](const Ready& rd, std::uint64_t* sequence) {

@@ -74,6 +74,15 @@ struct UvHostOptions {
   // behind a long catch-up (a Ready is applied whole, so one large Ready may
   // exceed it).
   std::uint64_t apply_per_iteration = 16384;
+  // With HostStorage::log_writer: apply a Ready's committed commands, and
+  // answer their proposers, as soon as the Ready is staged instead of once
+  // its own write is durable (docs/protocol.md, "Durability": a committed
+  // slot is already durable on a majority). A leader's commit usually
+  // arrives in the Ready that carries the next batch's entries, so this
+  // takes one fdatasync off every answer. Leave it off when the state
+  // machine survives restarts (Config::applied): it could then be ahead of
+  // the local log after a crash.
+  bool apply_before_durable = false;
 };
 
 // What the host saw of its replica and its loop, for INFO and the like.
