@@ -118,6 +118,7 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   for (Event& e : sc.events)
     if (e.kind == EventKind::isolate_leader && d.chance(0.7) && !sc.lease_reads)
       e.slow_tick_steps = 25;
+  sc.early_apply = d.chance(0.5);
   std::stable_sort(sc.events.begin(), sc.events.end(),
                    [](const Event& a, const Event& b) { return a.tick < b.tick; });
   sc.forgeries = seed % 3 == 0;
@@ -134,10 +135,10 @@ std::string Scenario::describe() const {
   }
   return fmt::format(
       "replicas={} keys={} drop={:.2f} dup={:.2f} delay<={} crashes={} wipes={} blocked_links={} "
-      "storage={}{}{}{} alpha={} inflight={}{}{}{}{}",
+      "storage={}{}{}{}{} alpha={} inflight={}{}{}{}{}",
       replicas, keys, faults.drop_rate, faults.duplicate_rate, faults.delay_max, crashes, wipes,
       blocks, log_storage ? "log" : "memory", pipelined ? " pipelined" : "",
-      early_accepts ? " early-accepts" : "",
+      early_accepts ? " early-accepts" : "", early_apply ? " early-apply" : "",
       std::any_of(tick_steps.begin(), tick_steps.end(), [](auto t) { return t != 10; }) ? " drift"
                                                                                         : "",
       alpha, max_inflight,

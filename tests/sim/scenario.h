@@ -50,6 +50,9 @@ struct Scenario {
   bool log_storage = false;          // the durable log over a fault file system
   bool pipelined = false;            // the host stages several Readys per sync
   bool early_accepts = false;        // accepts leave before their Ready is saved
+  // Committed commands apply, and their proposers are answered, before their
+  // Ready is saved (UvHostOptions::apply_before_durable), in order.
+  bool early_apply = false;
   // Log compaction: hosts snapshot their state machine at random points
   // (some in the background, handed over later), keep a short tail, and send
   // snapshots in small chunks, so lagging and wiped replicas install them.

@@ -163,6 +163,17 @@ void World::process_ready(Node& n) {
     if (scenario_.early_accepts)  // in parallel with the write (ready.h)
       for (const Message& m : rd.messages)
         if (may_send_before_persist(m)) send(n, m);
+    // A chosen value needs no local durability to apply (docs/protocol.md,
+    // "Durability"): with early_apply it applies, and its proposer hears,
+    // before the save, so a crash mid-Ready loses an answered command here.
+    bool applied = scenario_.early_apply && !rd.restore && !rd.membership &&
+                   (n.staged.empty() || n.staged.back().applied);
+    if (applied) {
+      apply(n, rd);
+      for (const ProposalOutcome& o : rd.outcomes)
+        if (o.outcome == Outcome::committed) handle_outcome(n, o);
+      serve_reads(n);
+    }
     if (rd.snapshot) n.storage.save_snapshot(*rd.snapshot, rd.keep_from);
     n.storage.save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
     if (n.crash_mid_ready) {
@@ -170,7 +181,7 @@ void World::process_ready(Node& n) {
       crash(n, false, n.keep_unsynced);
       return;
     }
-    n.staged.push_back(std::move(rd));
+    n.staged.push_back({std::move(rd), applied});
     // A pipelined host (group commit) takes more Readys before one sync
     // finishes them all, in order.
     if (!scenario_.pipelined || (rng_++ % 3) == 0) finish_staged(n);
@@ -189,12 +200,13 @@ void World::finish_staged(Node& n) {
   if (n.staged.empty()) return;
   n.storage.sync();
   while (n.replica && !n.staged.empty()) {
-    Ready rd = std::move(n.staged.front());
+    auto [rd, applied] = std::move(n.staged.front());
     n.staged.pop_front();
     for (const Message& m : rd.messages)
       if (!scenario_.early_accepts || !may_send_before_persist(m)) send(n, m);
-    apply(n, rd);
-    for (const ProposalOutcome& o : rd.outcomes) handle_outcome(n, o);
+    if (!applied) apply(n, rd);
+    for (const ProposalOutcome& o : rd.outcomes)
+      if (!applied || o.outcome != Outcome::committed) handle_outcome(n, o);
     for (const ReadState& r : rd.reads) handle_read_state(n, r);
     serve_reads(n);
     note_own_votes(n, rd);

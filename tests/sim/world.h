@@ -129,7 +129,11 @@ class World {
     std::map<std::uint64_t, Change> changes;  // ticket -> change asked of it
     SimStorage storage;
     std::optional<Replica> replica;
-    std::deque<Ready> staged;                    // saved, waiting for the sync that finishes them
+    struct Staged {
+      Ready rd;
+      bool applied = false;  // early_apply: applied and answered when staged
+    };
+    std::deque<Staged> staged;                   // saved, waiting for the sync that finishes them
     std::map<std::uint64_t, Pending> pending;    // ticket -> proposal
     std::map<std::uint64_t, PendingRead> reads;  // ticket -> read not yet confirmed
     std::vector<PendingRead> serving;            // confirmed, waiting for the apply
