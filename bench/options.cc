@@ -120,6 +120,11 @@ const std::vector<Flag>& flags() {
          o.keep_data = true;
          return true;
        }},
+      {"apply-at-stage", false,
+       [](BenchOptions& o, const std::string&) {
+         o.apply_before_durable = true;
+         return true;
+       }},
       {"wire", false,
        [](BenchOptions& o, const std::string&) {
          o.wire = true;
@@ -289,6 +294,7 @@ std::string usage() {
   --storage memory|log     in-memory storage, or the durable log (fdatasync) [memory]
   --data-dir DIR           where the log goes (a fresh subdirectory per run,
                            removed afterwards unless --keep-data)
+  --apply-at-stage         tcp with --storage log: UvHostOptions::apply_before_durable
   --wire                   memory transport: encode and decode every message
   --tls                    tcp transport: mutual TLS 1.3 between the replicas
                            (certificates made for the run in a temp directory)

@@ -35,6 +35,8 @@ struct BenchOptions {
   StorageKind storage = StorageKind::memory;
   std::string data_dir;  // --storage log: runs go in <data_dir>/synod-bench-<pid>
   bool keep_data = false;
+  // tcp, durable log: committed commands apply when their Ready is staged.
+  bool apply_before_durable = false;
   // memory transport only: encode and decode every message with lib/wire.
   bool wire = false;
   // tcp transport only: mutual TLS between the replicas, with a CA and node

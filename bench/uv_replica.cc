@@ -63,6 +63,9 @@ bool UvReplica::start(std::uint64_t cluster_id,
     return state_.image();
   };
   h.log = [this](std::string_view line) { log(line); };
+  // The bench's state machine is rebuilt at every start (Config::applied
+  // stays 0): committed commands may apply while their Ready is synced.
+  h.apply_before_durable = o_.apply_before_durable;
   // The durable log persists on a LogWriter thread (group commit), so the
   // loop never waits for fdatasync.
   HostStorage storage = o_.storage == StorageKind::memory
