@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ inline bool logged_in(const std::vector<std::string>& lines, std::string_view wh
 struct UvMember {
   NodeId id;
   MemoryStorage storage;
+  // Set by a Tune to persist elsewhere (e.g. HostStorage::log_writer over a
+  // LogStorage the test owns); the in-memory storage above otherwise.
+  std::optional<HostStorage> host_storage;
   std::unique_ptr<TcpTransport> transport;
   std::unique_ptr<UvHost> host;
   std::vector<std::string> applied;         // commands, in order (cleared at each start)
@@ -103,7 +107,8 @@ class UvTestCluster {
     };
     if (tune_) tune_(m, t, h);
     m.transport = std::make_unique<TcpTransport>(&loop, t);
-    m.host = std::make_unique<UvHost>(&loop, m.storage, *m.transport, h);
+    m.host = std::make_unique<UvHost>(
+        &loop, m.host_storage ? *m.host_storage : HostStorage::on_loop(m.storage), *m.transport, h);
     REQUIRE(m.host->start() == Status::ok);
     m.address = "127.0.0.1:" + std::to_string(m.transport->bound_port());
     return m;

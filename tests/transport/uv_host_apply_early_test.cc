@@ -1,0 +1,164 @@
+// UvHostOptions::apply_before_durable over the LogWriter: with the leader's
+// fdatasync held, a command chosen by the two followers' durable acceptances
+// is applied and answered on the leader at once; without the option the
+// answer waits for the leader's own sync. Messages other than accepts still
+// wait: the leader's disk is released only after the answer is checked.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "synod/fault_file_system.h"
+#include "synod/log_storage.h"
+#include "uv_test_cluster.h"
+
+using namespace synod;
+using namespace synod::test;
+
+namespace {
+
+// A FaultFileSystem whose sync_data blocks while held (the writer thread
+// waits there, as on a slow disk).
+class HeldSyncFileSystem final : public FileSystem {
+ public:
+  void hold() {
+    std::lock_guard lock(mutex_);
+    held_ = true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex_);
+      held_ = false;
+    }
+    released_.notify_all();
+  }
+  // Syncs that found the disk held (the writer is blocked in one now).
+  int blocked() const { return blocked_.load(); }
+
+  IoStatus open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
+    std::unique_ptr<File> inner;
+    IoStatus st = fs_.open(path, mode, &inner);
+    if (st.ok()) *out = std::make_unique<HeldFile>(*this, std::move(inner));
+    return st;
+  }
+  IoStatus list(const std::string& dir, std::vector<std::string>* names) override {
+    return fs_.list(dir, names);
+  }
+  IoStatus rename(const std::string& from, const std::string& to) override {
+    return fs_.rename(from, to);
+  }
+  IoStatus remove(const std::string& path) override { return fs_.remove(path); }
+  IoStatus sync_dir(const std::string& dir) override { return fs_.sync_dir(dir); }
+  IoStatus make_dir(const std::string& dir, bool* created) override {
+    return fs_.make_dir(dir, created);
+  }
+  IoStatus lock(const std::string& path, std::unique_ptr<FileLock>* out) override {
+    return fs_.lock(path, out);
+  }
+
+ private:
+  class HeldFile final : public File {
+   public:
+    HeldFile(HeldSyncFileSystem& owner, std::unique_ptr<File> inner)
+        : owner_(owner), inner_(std::move(inner)) {}
+    IoStatus read_at(std::uint64_t offset, std::span<std::byte> out, std::size_t* n) override {
+      return inner_->read_at(offset, out, n);
+    }
+    IoStatus write_at(std::uint64_t offset, std::span<const std::byte> data,
+                      std::size_t* n) override {
+      return inner_->write_at(offset, data, n);
+    }
+    IoStatus sync_data() override {
+      owner_.wait_while_held();
+      return inner_->sync_data();
+    }
+    IoStatus truncate(std::uint64_t size) override { return inner_->truncate(size); }
+    IoStatus allocate(std::uint64_t size) override { return inner_->allocate(size); }
+    IoStatus size(std::uint64_t* size) override { return inner_->size(size); }
+
+   private:
+    HeldSyncFileSystem& owner_;
+    std::unique_ptr<File> inner_;
+  };
+
+  void wait_while_held() {
+    std::unique_lock lock(mutex_);
+    if (held_) ++blocked_;
+    released_.wait(lock, [&] { return !held_; });
+  }
+
+  FaultFileSystem fs_;
+  std::mutex mutex_;
+  std::condition_variable released_;
+  bool held_ = false;
+  std::atomic<int> blocked_{0};
+};
+
+struct DurableNode {
+  HeldSyncFileSystem fs;
+  std::unique_ptr<LogStorage> log;
+};
+
+// Runs a 3-node cluster on durable logs (each over its own held-sync file
+// system), holds the leader's disk, proposes one command there, and tells
+// whether it was answered before the disk was released.
+bool answered_while_leader_disk_held(bool apply_before_durable) {
+  std::map<std::uint64_t, std::unique_ptr<DurableNode>> nodes;
+  UvTestCluster c(7, [&](UvMember& m, TcpTransportOptions&, UvHostOptions& h) {
+    auto& n = nodes[m.id.value];
+    n = std::make_unique<DurableNode>();
+    LogOptions o;
+    o.file_system = &n->fs;
+    o.segment_bytes = 1 << 20;
+    o.preallocation = Preallocation::none;
+    auto opened = LogStorage::open("log", o);
+    REQUIRE(opened.ok());
+    n->log = std::move(opened.storage);
+    m.host_storage = HostStorage::log_writer(*n->log);
+    h.apply_before_durable = apply_before_durable;
+    // While the leader's disk is held its heartbeats wait too: an election
+    // timeout of 500 ms outlasts the 200 ms the test holds it.
+    h.tick_ms = 20;
+    h.config.election_ticks = 25;
+  });
+  c.start_voters(3);
+  REQUIRE(c.run_until([&] { return c.leader() != nullptr; }));
+  REQUIRE(c.commit(5, "warm"));  // settled: the leader's election writes are durable
+  UvMember* leader = c.leader();
+  DurableNode& disk = *nodes.at(leader->id.value);
+  disk.fs.hold();
+  bool answered = false;
+  std::string result;
+  REQUIRE(leader->host
+              ->propose("held",
+                        [&](const ProposalOutcome& o, const std::string& r) {
+                          CHECK(o.outcome == Outcome::committed);
+                          answered = true;
+                          result = r;
+                        })
+              .ok());
+  // The followers' syncs are not held: they accept, and their two durable
+  // acceptances choose the command without the leader's.
+  c.run_until([&] { return answered; }, 200);
+  bool early = answered;
+  CHECK(disk.fs.blocked() >= 1);  // the leader's writer did wait on the disk
+  if (early) CHECK(leader->applied.back() == "held");
+  disk.fs.release();
+  REQUIRE(c.run_until([&] { return answered; }));
+  CHECK(result == "applied held");
+  CHECK(c.leader() == leader);  // no election meanwhile
+  c.finish();
+  return early;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "apply_before_durable: a command the followers chose is answered while the leader's "
+    "fdatasync is held, and only then without it") {
+  CHECK(answered_while_leader_disk_held(true));
+  CHECK_FALSE(answered_while_leader_disk_held(false));
+}
