@@ -179,8 +179,8 @@ void GroupSet::tick(std::uint64_t periods) {
     }
     std::uint64_t ticks = 1;
     if (periods > 1 && g->replica.role() == Role::leader)
-      ticks = std::min<std::uint64_t>(periods, g->lease_reads ? s.options.election_ticks
-                                                              : s.options.heartbeat_ticks);
+      ticks = std::min<std::uint64_t>(
+          periods, g->lease_reads ? s.options.election_ticks : s.options.heartbeat_ticks);
     s.stats.ticks_skipped += periods - ticks;
     for (std::uint64_t i = 0; i < ticks; ++i) g->replica.tick();
     ticked.push_back(g);

@@ -22,7 +22,7 @@ struct GroupSet::State {
         : id(g), replica(c, s), lease_reads(c.lease_reads) {}
     GroupId id;
     Replica replica;
-    bool lease_reads;  // a late timer ticks its leader for every period missed
+    bool lease_reads;    // a late timer ticks its leader for every period missed
     bool dirty = false;  // listed in `dirty` since the last take_dirty()
     // Listed in `awake`; tick() re-lists it while it stays awake.
     bool listed_awake = false;

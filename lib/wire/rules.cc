@@ -187,8 +187,8 @@ DecodeResult check_ranges(const Message& m) {
     case MessageType::host_message:
       // The host's bytes and nothing of a group's: a group, ballot or slot
       // would mean the sender confused it with a group message.
-      if (m.group.value != 0 || !m.ballot.is_zero() || m.slot.value != 0 ||
-          m.slot_end.value != 0 || m.commit.value != 0 || m.more || m.force || m.reject)
+      if (m.group.value != 0 || !m.ballot.is_zero() || m.slot.value != 0 || m.slot_end.value != 0 ||
+          m.commit.value != 0 || m.more || m.force || m.reject)
         return invalid("a host_message carrying a group message's fields");
       return {};
     case MessageType::promise:

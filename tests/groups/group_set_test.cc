@@ -523,7 +523,7 @@ TEST_CASE("a late timer runs a leasing leader's clock for the periods missed; ot
   leader.tick(1);
   CHECK(lease_read_now());  // one period later it still holds
   std::uint64_t skipped = leader.stats().ticks_skipped;
-  leader.tick(1000);        // the process was stopped for 1000 periods
+  leader.tick(1000);  // the process was stopped for 1000 periods
   CHECK(leader.stats().ticks_skipped == skipped + 1000 - 10);
   CHECK_FALSE(lease_read_now());  // the lease ran out with real time
 

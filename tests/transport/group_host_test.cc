@@ -8,15 +8,15 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <vector>
 #include <thread>
-#include <algorithm>
+#include <vector>
 
 #include "synod/tcp_transport.h"
 
@@ -31,7 +31,7 @@ struct Node {
   std::unique_ptr<GroupLog> log;
   std::unique_ptr<TcpTransport> transport;
   std::unique_ptr<GroupHost> host;
-  std::map<std::uint64_t, std::vector<std::string>> applied;  // group -> commands
+  std::map<std::uint64_t, std::vector<std::string>> applied;      // group -> commands
   std::vector<std::pair<std::uint64_t, std::string>> host_inbox;  // from, payload
   std::vector<std::string> logs;
 };
@@ -41,7 +41,7 @@ struct Cluster {
   std::vector<std::unique_ptr<Node>> nodes;  // nodes[i] is node i + 1
   std::string dir;                           // GroupLog directories; empty: in memory
   std::uint64_t balance_ms = 0;
-  bool host_handlers = true;  // on_host_message set on nodes 1 and 2 (never 3)
+  bool host_handlers = true;       // on_host_message set on nodes 1 and 2 (never 3)
   std::function<void()> on_apply;  // called in every group's apply hook
   bool lease_reads = false;
 
@@ -456,7 +456,8 @@ TEST_CASE("group host: host messages reach the other node's handler, never a gro
   CHECK(n1.host->send_host_message(NodeId{2}, "late") == Status::unavailable);
 }
 
-TEST_CASE("group host: a loop stalled by a slow apply is counted and logged, at most once a second") {
+TEST_CASE(
+    "group host: a loop stalled by a slow apply is counted and logged, at most once a second") {
   Cluster c;
   c.start();
   c.add_groups(1, 2);

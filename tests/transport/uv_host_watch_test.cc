@@ -169,9 +169,8 @@ TEST_CASE(
 // before the late timer. A read taken then must not be answered from a lease
 // that ran out meanwhile: read() ticks for the time that passed first.
 TEST_CASE("a read after the loop stood still longer than a lease confirms with a round first") {
-  UvTestCluster c(7, [](UvMember&, TcpTransportOptions&, UvHostOptions& h) {
-    h.config.lease_reads = true;
-  });
+  UvTestCluster c(
+      7, [](UvMember&, TcpTransportOptions&, UvHostOptions& h) { h.config.lease_reads = true; });
   c.start_voters(3);
   REQUIRE(c.commit(1, "a"));
   auto answered_at_once = [&] {

@@ -120,10 +120,8 @@ TEST_CASE("a host message carries its bytes and nothing of a group's") {
   CHECK(back == m);
 
   void (*spoils[])(Message&) = {
-      [](Message& x) { x.group = GroupId{3}; },
-      [](Message& x) { x.ballot = Ballot{1, NodeId{2}}; },
-      [](Message& x) { x.slot = Slot{5}; },
-      [](Message& x) { x.commit = Slot{5}; },
+      [](Message& x) { x.group = GroupId{3}; }, [](Message& x) { x.ballot = Ballot{1, NodeId{2}}; },
+      [](Message& x) { x.slot = Slot{5}; },     [](Message& x) { x.commit = Slot{5}; },
       [](Message& x) { x.reject = true; },
   };
   for (auto spoil : spoils) {

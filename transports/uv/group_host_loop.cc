@@ -100,8 +100,7 @@ void GroupHost::note_stall(std::uint64_t ns, const char* what) {
   stall_log_ns_ = t.last_ns;
   stalls_unlogged_ = t.unlogged;
   if (now)
-    log(fmt::format("loop stall: {} {} ms (stall_ms {}){}", what, ns / 1'000'000,
-                    opt_.stall_ms,
+    log(fmt::format("loop stall: {} {} ms (stall_ms {}){}", what, ns / 1'000'000, opt_.stall_ms,
                     unlogged ? fmt::format("; {} more since the last line", unlogged) : ""));
 }
 

@@ -104,7 +104,7 @@ struct GroupHostStats {
   std::uint64_t leaders_handed_off = 0;  // transfer_leadership calls made by balancing
   std::uint64_t log_batches = 0;         // GroupLog syncs (one fdatasync each), with a GroupLog
   std::uint64_t log_writes = 0;          // group writes in them
-  std::uint64_t loop_stalls = 0;  // see GroupHostOptions::stall_ms
+  std::uint64_t loop_stalls = 0;         // see GroupHostOptions::stall_ms
   std::uint64_t longest_stall_ms = 0;
   std::uint64_t host_messages_sent = 0;
   std::uint64_t host_messages_received = 0;  // handed to on_host_message
