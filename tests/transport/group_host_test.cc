@@ -463,22 +463,33 @@ TEST_CASE(
   c.add_groups(1, 2);
   REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
   REQUIRE(c.run_until([&] { return c.all_led(1, 2); }));
-  for (auto& n : c.nodes) CHECK(n->host->stats().loop_stalls == 0);
+  // A busy machine may stall a loop already: count from here.
+  std::vector<std::uint64_t> before;
+  std::vector<std::size_t> logged_before;
+  for (auto& n : c.nodes) {
+    before.push_back(n->host->stats().loop_stalls);
+    logged_before.push_back(n->logs.size());
+  }
+  auto started = std::chrono::steady_clock::now();
   c.on_apply = [] { std::this_thread::sleep_for(std::chrono::milliseconds(120)); };
   REQUIRE(c.commit(GroupId{1}, "slow"));
   c.on_apply = nullptr;
   REQUIRE(c.commit(GroupId{2}, "fast"));
-  for (auto& n : c.nodes) {
+  auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+          .count();
+  for (std::size_t i = 0; i < c.nodes.size(); ++i) {
+    Node* n = c.nodes[i].get();
     GroupHostStats s = n->host->stats();
-    CHECK(s.loop_stalls >= 1);
+    CHECK(s.loop_stalls > before[i]);
     CHECK(s.longest_stall_ms >= 100);
-    auto stall_lines = std::count_if(n->logs.begin(), n->logs.end(), [](const std::string& l) {
-      return l.starts_with("loop stall: ");
-    });
-    // Three applies of 120 ms on one loop: the first line is logged, the
-    // rest fall within its second (the line after says how many).
+    auto stall_lines = std::count_if(
+        n->logs.begin() + static_cast<std::ptrdiff_t>(logged_before[i]), n->logs.end(),
+        [](const std::string& l) { return l.starts_with("loop stall: "); });
+    // Three applies of 120 ms on one loop, each stalling every host: a line
+    // at the first, then at most one a second.
     CHECK(stall_lines >= 1);
-    CHECK(stall_lines <= 2);
+    CHECK(stall_lines <= seconds + 1);
   }
 }
 
