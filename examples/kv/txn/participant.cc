@@ -98,6 +98,7 @@ Effects Participant::prepare(const PrepareEntry& e) {
   for_each_part_key(e.part, [&](const std::string& k) { locks_.emplace(k, e.txn); });
   Prepared& p = prepared_[e.txn];
   p.part = e.part;
+  p.shards = e.shards;
   p.since_tick = now_;
   p.results = predict(p.part);
   if (opt_.planted_apply_before_decision) {
@@ -158,9 +159,9 @@ Effects Participant::on_prepare(const PrepareMsg& m) {
   Effects fx;
   if (finished_.contains(m.txn) || prepared_.contains(m.txn)) {
     // Answered from the replicated state: no new entry.
-    return prepare(PrepareEntry{m.txn, m.part});
+    return prepare(PrepareEntry{m.txn, m.part, m.shards});
   }
-  if (proposed_.insert(m.txn).second) fx.propose.push_back(PrepareEntry{m.txn, m.part});
+  if (proposed_.insert(m.txn).second) fx.propose.push_back(PrepareEntry{m.txn, m.part, m.shards});
   return fx;
 }
 
@@ -184,7 +185,7 @@ Effects Participant::tick() {
   for (auto& [t, p] : prepared_) {
     if (now_ - p.since_tick < opt_.inquiry_ticks) continue;
     p.since_tick = now_;  // again after another inquiry_ticks
-    fx.send.push_back({t.coordinator, InquiryMsg{t, self_}});
+    fx.send.push_back({t.coordinator, InquiryMsg{t, self_, p.shards}});
   }
   return fx;
 }
@@ -211,7 +212,8 @@ Reply Participant::locked_reply(std::string_view key) {
 
 std::string Participant::save() const {
   std::vector<std::string> prepared, finished;
-  for (const auto& [t, p] : prepared_) prepared.push_back(encode_entry(PrepareEntry{t, p.part}));
+  for (const auto& [t, p] : prepared_)
+    prepared.push_back(encode_entry(PrepareEntry{t, p.part, p.shards}));
   for (const auto& [t, f] : finished_) finished.push_back(encode_message(ack(t, f)));
   return encode_list({encode_list(prepared), encode_list(finished)});
 }
@@ -229,6 +231,7 @@ bool Participant::load(std::string_view bytes) {
     const auto* pe = e ? std::get_if<PrepareEntry>(&*e) : nullptr;
     if (pe == nullptr) return false;
     p[pe->txn].part = pe->part;
+    p[pe->txn].shards = pe->shards;
   }
   for (std::string_view item : *finished) {
     std::optional<Message> m = decode_message(item);

@@ -14,7 +14,10 @@
 // - The first outcome a shard records for a txn is final: a later Prepare,
 //   Commit or Abort for it changes nothing (duplicates, reordering).
 // - A leader holding a prepared txn with no decision for inquiry_ticks asks
-//   the coordinator's group (InquiryMsg), again every inquiry_ticks.
+//   the coordinator's group (InquiryMsg, with the txn's shard list, so an
+//   abort logged for it reaches every participant), again every
+//   inquiry_ticks. A prepare may come before its Begin is chosen, or for a
+//   Begin never chosen (docs/kv.md, "Two rounds").
 #pragma once
 
 #include <cstdint>
@@ -73,6 +76,7 @@ class Participant {
  private:
   struct Prepared {
     ShardPart part;
+    ShardList shards;              // the txn's participants, for its inquiries
     std::vector<Reply> results;    // as the commit will answer (VoteMsg::results)
     std::uint64_t since_tick = 0;  // leader's clock when it saw it (volatile use)
   };
