@@ -188,7 +188,8 @@ Effects Coordinator::on_inquiry(const InquiryMsg& m) {
   // Never begun in this log (its Begin lost with an old leader): the
   // inquiry's shard list names everyone the abort must reach.
   if (r == records_.end())
-    return propose_decision(m.txn, false, AbortReason::unknown_txn, m.shards);
+    return propose_decision(m.txn, false, AbortReason::unknown_txn,
+                            opt_.planted_abort_tells_inquirer_only ? ShardList{m.from} : m.shards);
   return propose_decision(m.txn, false, AbortReason::in_doubt, r->second.shards);
 }
 

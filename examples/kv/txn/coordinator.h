@@ -46,6 +46,11 @@ namespace synod::kv::txn {
 struct CoordinatorOptions {
   std::uint32_t resend_ticks = 5;
   std::uint32_t vote_timeout_ticks = 50;
+  // Planted bug (for the simulator's gate): the abort logged for an
+  // inquiry about a txn this log never began names only the inquirer, so a
+  // participant that never saw the prepare never hears it (the gap the
+  // shard lists close, docs/kv.md "Two rounds"). Tests must catch it.
+  bool planted_abort_tells_inquirer_only = false;
 };
 
 class Coordinator {
