@@ -234,10 +234,12 @@ std::string Participant::save() const {
 
 bool Participant::load(std::string_view bytes) {
   auto halves = decode_list(bytes);
-  if (!halves || halves->size() != 3) return false;
+  // Two lists: a snapshot from before no votes were kept unconfirmed.
+  if (!halves || (halves->size() != 2 && halves->size() != 3)) return false;
   auto prepared = decode_list((*halves)[0]);
   auto finished = decode_list((*halves)[1]);
-  auto unconfirmed = decode_list((*halves)[2]);
+  auto unconfirmed = halves->size() == 3 ? decode_list((*halves)[2])
+                                         : std::make_optional(std::vector<std::string_view>{});
   if (!prepared || !finished || !unconfirmed) return false;
   std::map<TxnId, Prepared> p;
   std::map<TxnId, Finished> f;
