@@ -318,7 +318,7 @@ TEST_CASE(
   t.on_message(NodeId{2}, junk);
   CHECK(t.stats().messages_malformed == 3);
   // A well-formed prepare for a shard node 1 does not lead: dropped.
-  txn::PrepareMsg m{txn::TxnId{k.sa, 1}, {}};
+  txn::PrepareMsg m{txn::TxnId{k.sa, 1}, {}, {}};
   t.on_message(NodeId{2}, txn_envelope_bytes(txn::Envelope{k.sb, m}));
   CHECK(t.stats().messages_not_leader == 1);
   CHECK(t.stats().messages_received == 1);
@@ -421,6 +421,15 @@ TEST_CASE("ShardTxns: a group refusing every proposal restarts the drive once a 
   CHECK(t.stats().drives_restarted == 1);
   REQUIRE(outcomes.size() == 5);
   for (const txn::ClientOutcome& o : outcomes) CHECK(o.kind == txn::ClientOutcome::Kind::unknown);
+  // Their prepares went out with the refused Begins (two rounds): the
+  // restarted drive logs an abort for each, which every participant hears,
+  // so the lock the first one took on k.b is released without an inquiry.
+  REQUIRE(c.settle());
+  for (const txn::ClientOutcome& o : outcomes) {
+    CHECK(t.coordinator(k.sa).decision(o.txn) == false);
+    CHECK(c.node(2).txns_->participant(k.sb).outcome(o.txn) == false);
+  }
+  for (std::size_t n = 1; n <= 3; ++n) CHECK_FALSE(c.node(n).txns_->any_locked(k.sb));
   // Same term after the restart: new ids, never one handed out before.
   start();
   REQUIRE(c.settle());

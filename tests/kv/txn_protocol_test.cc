@@ -120,6 +120,56 @@ TEST_CASE("coordinator crash before the decision: the new leader aborts, nothing
   CHECK(w.participant(1).outcome(p.id) == false);
 }
 
+TEST_CASE("prepares go out with the Begin; votes before it is applied wait for it") {
+  World w = two_shards();
+  TxnPlan p = transfer(1, 0, "a", 1, "b", 10);
+  w.start(p);
+  // Two rounds: the prepares are in the network before the Begin is chosen.
+  CHECK(w.network().size() == 2);
+  w.deliver_all();  // prepares: each shard proposes its Prepare
+  w.choose_one(1);  // shard 1 prepared: its yes vote goes out
+  w.deliver_all();  // the vote reaches a coordinator whose Begin is in flight
+  CHECK_FALSE(w.coordinator(0).decision(p.id).has_value());
+  // An inquiry while the Begin is in flight aborts nothing.
+  CHECK(w.coordinator(0).on_inquiry(InquiryMsg{p.id, 1, shards_of(p)}).propose.empty());
+  CHECK(w.settle());
+  CHECK(w.coordinator(0).decision(p.id) == true);
+  CHECK(value(w, 0, "a") == "90");
+  CHECK(value(w, 1, "b") == "110");
+  CHECK(w.outcomes().at(p.id).kind == ClientOutcome::Kind::committed);
+}
+
+TEST_CASE("a Begin lost with its leader: the abort reaches every participant, prepared or not") {
+  World w(3, 1);
+  w.seed_key(0, "a", "100");
+  w.seed_key(1, "b", "100");
+  w.seed_key(2, "c", "100");
+  TxnPlan p = transfer(1, 0, "a", 1, "b", 10);
+  p.parts[2].commands.push_back(cmd(Op::incrby, {"c", "1"}));
+  w.start(p);
+  // Shard 2 never hears the prepare; shard 1 prepares; the Begin and shard
+  // 0's own Prepare die with the coordinator's leader.
+  std::erase_if(w.network(), [](const Envelope& e) { return e.to == 2; });
+  w.deliver_all();
+  w.choose_all();  // shard 1's Prepare (and shard 0's, with the Begin)...
+  w.crash_leader(0, 0.0);
+  CHECK(w.participant(1).locked("b"));
+  CHECK(w.settle());  // shard 1 inquires; the new leader aborts for the inquiry's list
+  CHECK(w.coordinator(0).decision(p.id) == false);
+  for (ShardId s = 0; s < 3; ++s) CHECK(w.participant(s).outcome(p.id) == false);
+  CHECK_FALSE(w.participant(1).locked("b"));
+  CHECK(value(w, 1, "b") == "100");
+  // The old leader's late prepare, after the abort: nothing locks.
+  w.network().push_back({2, PrepareMsg{p.id, p.parts[2], shards_of(p)}});
+  CHECK(w.settle());
+  CHECK_FALSE(w.participant(2).locked("c"));
+  CHECK(w.participant(2).prepared_count() == 0);
+  // And the lost Begin, chosen now after the Decide, restarts nothing.
+  w.coordinator(0).apply(BeginEntry{p});
+  CHECK(w.coordinator(0).decision(p.id) == false);
+  CHECK(w.coordinator(0).undecided() == 0);
+}
+
 TEST_CASE("coordinator crash after the decision is chosen: the new leader finishes the commit") {
   World w = two_shards();
   TxnPlan p = transfer(1, 0, "a", 1, "b", 10);
@@ -160,7 +210,7 @@ TEST_CASE("participant crash after prepare with the decision lost: its inquiry f
 TEST_CASE("an abort that overtakes the prepare leaves nothing locked; duplicates change nothing") {
   World w = two_shards();
   TxnPlan p = transfer(1, 0, "a", 1, "b", 10);
-  PrepareMsg late{p.id, p.parts[1]};
+  PrepareMsg late{p.id, p.parts[1], shards_of(p)};
   // The decision (abort) reaches shard 1 first, then the prepare, twice.
   w.network().push_back({1, DecisionMsg{p.id, false}});
   w.deliver_all();
@@ -186,19 +236,22 @@ TEST_CASE("the first decision in the coordinator's log is the only truth") {
   c.become_leader();
   TxnId t{0, 7};
   c.apply(BeginEntry{transfer(7, 0, "a", 1, "b", 1)});
-  c.apply(DecideEntry{t, false, AbortReason::in_doubt});
-  c.apply(DecideEntry{t, true, AbortReason::none});
+  c.apply(DecideEntry{t, false, AbortReason::in_doubt, {0, 1}});
+  c.apply(DecideEntry{t, true, AbortReason::none, {0, 1}});
   CHECK(c.decision(t) == false);
   // An inquiry about a transaction never begun gets an abort proposed.
-  Effects fx = c.on_inquiry(InquiryMsg{{0, 99}, 1});
+  Effects fx = c.on_inquiry(InquiryMsg{{0, 99}, 1, {0, 1, 3}});
   REQUIRE(fx.propose.size() == 1);
   const auto* d = std::get_if<DecideEntry>(&fx.propose[0]);
   REQUIRE(d != nullptr);
   CHECK_FALSE(d->commit);
   CHECK(d->reason == AbortReason::unknown_txn);
-  // Once it is decided, the inquirer gets the decision.
-  c.apply(fx.propose[0]);
-  fx = c.on_inquiry(InquiryMsg{{0, 99}, 1});
+  CHECK(d->shards == ShardList{0, 1, 3});
+  // Once it is decided, every shard of the inquiry's list is told, and the
+  // inquirer gets the decision.
+  fx = c.apply(fx.propose[0]);
+  CHECK(fx.send.size() == 3);
+  fx = c.on_inquiry(InquiryMsg{{0, 99}, 1, {0, 1, 3}});
   REQUIRE(fx.send.size() == 1);
   CHECK(std::get<DecisionMsg>(fx.send[0].msg).commit == false);
 }

@@ -31,12 +31,12 @@ std::vector<Entry> entries() {
   plan.id = {2, 1ull << 40};
   plan.parts[0] = sample_part();
   plan.parts[2] = ShardPart{};
-  return {PrepareEntry{{1, 7}, sample_part()},
+  return {PrepareEntry{{1, 7}, sample_part(), {0, 1, 9}},
           CommitEntry{{1, 7}},
           AbortEntry{{0, 0}},
           BeginEntry{plan},
-          DecideEntry{{2, 9}, false, AbortReason::unknown_txn},
-          DecideEntry{{2, 9}, true, AbortReason::none}};
+          DecideEntry{{2, 9}, false, AbortReason::unknown_txn, {2, 5}},
+          DecideEntry{{2, 9}, true, AbortReason::none, {}}};
 }
 
 std::vector<Message> messages() {
@@ -44,14 +44,14 @@ std::vector<Message> messages() {
       Reply::array({Reply::integer(-5), Reply::null(), Reply::bulk("x"),
                     Reply::array({Reply::error("ERR e"), Reply::simple("OK")}), Reply::null_array(),
                     Reply::integer(std::numeric_limits<std::int64_t>::min())});
-  return {PrepareMsg{{1, 7}, sample_part()},
+  return {PrepareMsg{{1, 7}, sample_part(), {1, 2}},
           VoteMsg{{1, 7}, 3, false, AbortReason::watch, {}},
           VoteMsg{{1, 7}, 3, true, AbortReason::none, {}},
           VoteMsg{{1, 7}, 3, true, AbortReason::none, {Reply::ok(), Reply::integer(-4)}},
           DecisionMsg{{1, 7}, true},
           AckMsg{{1, 7}, 4, true, {Reply::integer(70), nested}},
           AckMsg{{1, 7}, 4, false, {}},
-          InquiryMsg{{0xffffffffu, ~0ull}, 1}};
+          InquiryMsg{{0xffffffffu, ~0ull}, 1, {0, 0xffffffffu}}};
 }
 
 }  // namespace
@@ -113,12 +113,19 @@ TEST_CASE("unknown tags, bad flags, disallowed commands and deep replies are ref
   decision.back() = '\x02';
   CHECK_FALSE(decode_message(decision, &why));
   CHECK(why == "bad flag");
-  std::string decide = encode_entry(DecideEntry{{1, 2}, false, AbortReason::timeout});
-  decide.back() = '\x09';
+  std::string decide = encode_entry(DecideEntry{{1, 2}, false, AbortReason::timeout, {}});
+  decide[decide.size() - 2] = '\x09';  // the reason, before the empty shard list
   CHECK_FALSE(decode_entry(decide, &why));
   CHECK(why == "unknown abort reason");
+  // A shard list out of order, or naming a shard twice, cannot come from
+  // shards_of(): refused.
+  CHECK_FALSE(decode_message(encode_message(InquiryMsg{{1, 2}, 1, {3, 1}}), &why));
+  CHECK(why == "shard list not ascending");
+  CHECK_FALSE(
+      decode_entry(encode_entry(DecideEntry{{1, 2}, false, AbortReason::none, {2, 2}}), &why));
+  CHECK(why == "shard list not ascending");
   // A part holding a txn (or any command a transaction may not hold).
-  PrepareEntry bad{{1, 1}, {}};
+  PrepareEntry bad{{1, 1}, {}, {}};
   bad.part.commands.push_back(Request{Op::node_addresses, {"4", "a:1", "b:2"}, {}});
   CHECK_FALSE(decode_entry(encode_entry(bad), &why));
   CHECK(why == "command not allowed in a transaction");

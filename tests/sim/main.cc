@@ -33,6 +33,8 @@ struct Args {
              "     quiesced_follower_campaigns (caught with --quiesce)\n"
              "     deliver_to_wrong_group sleep_through_dead_leader (caught with --groups)\n"
              "     apply_before_decision (a participant applies at prepare; with --txn)\n"
+             "     abort_tells_inquirer_only (an inquiry's abort reaches only the inquirer; "
+             "with --txn)\n"
              "--quiesce: Config::quiesce on, the world as the host's node liveness\n"
              "--groups: many Paxos groups on every node (synod::GroupSet), 600 fault ticks\n"
              "--txn: the --groups worlds as shards running the cross-shard commit protocol,\n"
@@ -100,6 +102,8 @@ Args parse(int argc, char** argv) {
       std::string bug = val();
       if (bug == "apply_before_decision")
         a.opt.txn_planted = true;
+      else if (bug == "abort_tells_inquirer_only")
+        a.opt.txn_planted_inquirer_only = true;
       else
         a.opt.bug = parse_bug(bug);
     } else if (k == "--expect-failure") {
@@ -115,6 +119,7 @@ Args parse(int argc, char** argv) {
     }
   }
   if (a.opt.txn_planted && !a.opt.txn) usage("apply_before_decision needs --txn");
+  if (a.opt.txn_planted_inquirer_only && !a.opt.txn) usage("abort_tells_inquirer_only needs --txn");
   return a;
 }
 
@@ -127,7 +132,9 @@ void report_failure(std::uint64_t seed, const sim::Result& r, const sim::Options
              o.txn      ? " --txn"
              : o.groups ? " --groups"
                         : "",
-             o.txn_planted ? " --plant apply_before_decision" : "");
+             o.txn_planted                 ? " --plant apply_before_decision"
+             : o.txn_planted_inquirer_only ? " --plant abort_tells_inquirer_only"
+                                           : "");
 }
 
 }  // namespace

@@ -125,6 +125,11 @@ TxnTally TxnBank::final_check(TxnHost& host, const std::vector<NodeId>& running)
             "node {} group {}: {} transaction(s) still prepared, {} key(s) locked "
             "once quiet",
             n.value, g, host.participant(n, g).prepared_count(), host.participant(n, g).locks()));
+      if (host.participant(n, g).unconfirmed_count() != 0)
+        fail(
+            fmt::format("node {} group {}: {} no vote(s) whose abort the coordinator's log "
+                        "never confirmed once quiet",
+                        n.value, g, host.participant(n, g).unconfirmed_count()));
       if (host.coordinator(n, g).undecided() != 0)
         fail(fmt::format("node {} group {}: {} begun transaction(s) never decided", n.value, g,
                          host.coordinator(n, g).undecided()));

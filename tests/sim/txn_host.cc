@@ -27,12 +27,13 @@ std::string_view strip_header(std::string_view payload) {
 }  // namespace
 
 TxnHost::TxnHost(std::size_t nodes, std::size_t groups, std::uint64_t seed, bool planted_bug,
-                 Seed seeder)
+                 bool planted_inquirer_only, Seed seeder)
     : groups_(groups),
       seeder_(std::move(seeder)),
       nodes_(nodes),
       net_(seed * 0x2545f4914f6cdd1dULL + 3) {
   participant_options_.planted_apply_before_decision = planted_bug;
+  coordinator_options_.planted_abort_tells_inquirer_only = planted_inquirer_only;
 }
 
 void TxnHost::node_started(NodeId n) {
@@ -41,7 +42,7 @@ void TxnHost::node_started(NodeId n) {
   node.shards.clear();
   node.to_send.clear();
   for (std::uint64_t g = 1; g <= groups_; ++g) {
-    node.shards.push_back(std::make_unique<Shard>(g, participant_options_));
+    node.shards.push_back(std::make_unique<Shard>(g, participant_options_, coordinator_options_));
     seeder_(g, node.shards.back()->store);
   }
 }

@@ -55,7 +55,10 @@ class TxnHost {
   // accounts), outside the log, identical on every replica.
   using Seed = std::function<void(std::uint64_t shard, kv::KvStore& store)>;
 
-  TxnHost(std::size_t nodes, std::size_t groups, std::uint64_t seed, bool planted_bug, Seed seeder);
+  // planted_bug: ParticipantOptions::planted_apply_before_decision;
+  // planted_inquirer_only: CoordinatorOptions::planted_abort_tells_inquirer_only.
+  TxnHost(std::size_t nodes, std::size_t groups, std::uint64_t seed, bool planted_bug,
+          bool planted_inquirer_only, Seed seeder);
 
   MemoryNetwork<TxnPacket>& net() { return net_; }
 
@@ -104,8 +107,8 @@ class TxnHost {
  private:
   // One group's replica of the protocol on one node.
   struct Shard {
-    Shard(std::uint64_t g, txn::ParticipantOptions po)
-        : part(static_cast<txn::ShardId>(g), store, po), coord(static_cast<txn::ShardId>(g)) {}
+    Shard(std::uint64_t g, txn::ParticipantOptions po, txn::CoordinatorOptions co)
+        : part(static_cast<txn::ShardId>(g), store, po), coord(static_cast<txn::ShardId>(g), co) {}
     kv::KvStore store;
     txn::Participant part;
     txn::Coordinator coord;
@@ -129,6 +132,7 @@ class TxnHost {
 
   std::size_t groups_;
   txn::ParticipantOptions participant_options_;
+  txn::CoordinatorOptions coordinator_options_;
   Seed seeder_;
   std::vector<Node> nodes_;
   MemoryNetwork<TxnPacket> net_;

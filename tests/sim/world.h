@@ -48,6 +48,8 @@ struct Options {
   // planted_apply_before_decision on every participant.
   bool txn = false;
   bool txn_planted = false;
+  // CoordinatorOptions::planted_abort_tells_inquirer_only on every coordinator.
+  bool txn_planted_inquirer_only = false;
 };
 
 struct Result {

@@ -5,17 +5,26 @@
 // so no coordinator crash leaves a transaction in doubt for ever (Gray and
 // Lamport, "Consensus on Transaction Commit"; docs/kv.md).
 //
-// Leader rules:
-// - start(plan): propose BeginEntry; once applied, send PrepareMsg to every
-//   participant, again every resend_ticks until it votes.
-// - Every vote yes: propose DecideEntry(commit). A no vote, or not every
-//   vote within vote_timeout_ticks: propose DecideEntry(abort).
-// - Once a DecideEntry is applied: send DecisionMsg to every participant,
-//   again every resend_ticks until it acks.
+// Leader rules (two log rounds, docs/kv.md "Two rounds"):
+// - start(plan): propose BeginEntry and, in the same turn, send PrepareMsg
+//   (with the plan's shard list) to every participant, again every
+//   resend_ticks until it votes. Votes that come before the Begin is
+//   applied are kept.
+// - No DecideEntry for a txn is proposed while its Begin, proposed here, is
+//   not yet applied here. Once it is: every vote yes, propose
+//   DecideEntry(commit); a no vote, or not every vote within
+//   vote_timeout_ticks, DecideEntry(abort). A DecideEntry carries the shard
+//   list: the plan's, or an inquiry's for a txn whose Begin this log lacks.
+// - Once a DecideEntry is applied: send DecisionMsg to every shard of its
+//   list, again every resend_ticks until it acks.
 // - become_leader(): every begun txn without a decision gets a proposed
-//   abort (its votes were the old leader's); every decided one is resent.
+//   abort (its votes were the old leader's), and so does every txn whose
+//   Begin this replica proposed when it led before and never saw applied;
+//   every decided one is resent.
 // - InquiryMsg: the decision if there is one; otherwise, unless this
-//   leader is still collecting that txn's votes, a proposed abort.
+//   leader is still collecting that txn's votes (or its Begin is in
+//   flight here), a proposed abort, for the inquiry's shard list.
+// - A Begin applied after a Decide for the same txn changes nothing.
 // - The client of start() gets its ClientOutcome from the leader that took
 //   it: aborted as soon as the abort is applied, committed once every
 //   participant acked (with their results), or once the commit is decided
@@ -37,6 +46,11 @@ namespace synod::kv::txn {
 struct CoordinatorOptions {
   std::uint32_t resend_ticks = 5;
   std::uint32_t vote_timeout_ticks = 50;
+  // Planted bug (for the simulator's gate): the abort logged for an
+  // inquiry about a txn this log never began names only the inquirer, so a
+  // participant that never saw the prepare never hears it (the gap the
+  // shard lists close, docs/kv.md "Two rounds"). Tests must catch it.
+  bool planted_abort_tells_inquirer_only = false;
 };
 
 class Coordinator {
@@ -74,6 +88,7 @@ class Coordinator {
  private:
   struct Record {  // replicated
     TxnPlan plan;
+    ShardList shards;  // who hears the decision: the plan's, or the Decide's
     bool decided = false;
     bool commit = false;
     AbortReason reason = AbortReason::none;
@@ -88,9 +103,15 @@ class Coordinator {
     std::uint64_t last_send_tick = 0;
     bool decide_proposed = false;
     bool has_client = false;
+    // A no vote's reason (the first); a vote may come before the Begin is
+    // applied, and the decision waits for it.
+    AbortReason no_vote = AbortReason::none;
   };
-  Effects propose_decision(const TxnId& t, bool commit, AbortReason reason);
-  void send_prepares(const Record& r, const Drive& d, Effects* fx) const;
+  Effects propose_decision(const TxnId& t, bool commit, AbortReason reason, ShardList shards);
+  // The decision the votes call for, once the Begin is applied here.
+  Effects decide_if_voted(const TxnId& t);
+  const TxnPlan* plan_of(const TxnId& t) const;
+  void send_prepares(const TxnPlan& plan, const Drive& d, Effects* fx) const;
   void send_decisions(const Record& r, const Drive& d, Effects* fx) const;
   ClientOutcome outcome_of(const Record& r, const Drive& d) const;
 
@@ -98,7 +119,7 @@ class Coordinator {
   CoordinatorOptions opt_;
   std::map<TxnId, Record> records_;
   std::map<TxnId, Drive> drives_;
-  std::set<TxnId> clients_;  // started here, Begin not yet applied
+  std::map<TxnId, TxnPlan> pending_;  // started here, Begin not yet applied
   std::uint64_t now_ = 0;
   bool leader_ = false;  // only a leader keeps drives_ and has effects
 };

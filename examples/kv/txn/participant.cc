@@ -92,12 +92,14 @@ Effects Participant::prepare(const PrepareEntry& e) {
   if (no != AbortReason::none) {
     // A no vote decides the outcome: abort. Nothing was locked.
     finished_[e.txn] = Finished{false, {}};
+    unconfirmed_[e.txn] = Unconfirmed{e.shards, now_};
     fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, false, no, {}}});
     return fx;
   }
   for_each_part_key(e.part, [&](const std::string& k) { locks_.emplace(k, e.txn); });
   Prepared& p = prepared_[e.txn];
   p.part = e.part;
+  p.shards = e.shards;
   p.since_tick = now_;
   p.results = predict(p.part);
   if (opt_.planted_apply_before_decision) {
@@ -137,7 +139,9 @@ void Participant::unlock(const TxnId& t, const ShardPart& part) {
 Effects Participant::finish(const TxnId& t, bool commit) {
   Effects fx;
   if (auto f = finished_.find(t); f != finished_.end()) {
-    // The first outcome stands; the ack says which it was.
+    // The first outcome stands; the ack says which it was. A no vote's
+    // abort is now confirmed by the decision this entry logged.
+    unconfirmed_.erase(t);
     fx.send.push_back({t.coordinator, ack(t, f->second)});
     return fx;
   }
@@ -158,19 +162,22 @@ Effects Participant::on_prepare(const PrepareMsg& m) {
   Effects fx;
   if (finished_.contains(m.txn) || prepared_.contains(m.txn)) {
     // Answered from the replicated state: no new entry.
-    return prepare(PrepareEntry{m.txn, m.part});
+    return prepare(PrepareEntry{m.txn, m.part, m.shards});
   }
-  if (proposed_.insert(m.txn).second) fx.propose.push_back(PrepareEntry{m.txn, m.part});
+  if (proposed_.insert(m.txn).second) fx.propose.push_back(PrepareEntry{m.txn, m.part, m.shards});
   return fx;
 }
 
 Effects Participant::on_decision(const DecisionMsg& m) {
   Effects fx;
-  if (auto f = finished_.find(m.txn); f != finished_.end()) {
+  const bool unconfirmed = unconfirmed_.contains(m.txn);
+  if (auto f = finished_.find(m.txn); f != finished_.end() && !unconfirmed) {
     fx.send.push_back({m.txn.coordinator, ack(m.txn, f->second)});
     return fx;
   }
   if (!proposed_.insert(m.txn).second) return fx;
+  // An unconfirmed no vote logs the decision (an abort: a no vote makes a
+  // commit impossible) before it acks.
   if (m.commit)
     fx.propose.push_back(CommitEntry{m.txn});
   else
@@ -184,7 +191,12 @@ Effects Participant::tick() {
   for (auto& [t, p] : prepared_) {
     if (now_ - p.since_tick < opt_.inquiry_ticks) continue;
     p.since_tick = now_;  // again after another inquiry_ticks
-    fx.send.push_back({t.coordinator, InquiryMsg{t, self_}});
+    fx.send.push_back({t.coordinator, InquiryMsg{t, self_, p.shards}});
+  }
+  for (auto& [t, u] : unconfirmed_) {
+    if (now_ - u.since_tick < opt_.inquiry_ticks) continue;
+    u.since_tick = now_;
+    fx.send.push_back({t.coordinator, InquiryMsg{t, self_, u.shards}});
   }
   return fx;
 }
@@ -192,6 +204,7 @@ Effects Participant::tick() {
 void Participant::become_leader() {
   proposed_.clear();
   for (auto& [t, p] : prepared_) p.since_tick = now_;
+  for (auto& [t, u] : unconfirmed_) u.since_tick = now_;
 }
 
 std::optional<bool> Participant::outcome(const TxnId& t) const {
@@ -210,25 +223,39 @@ Reply Participant::locked_reply(std::string_view key) {
 }
 
 std::string Participant::save() const {
-  std::vector<std::string> prepared, finished;
-  for (const auto& [t, p] : prepared_) prepared.push_back(encode_entry(PrepareEntry{t, p.part}));
+  std::vector<std::string> prepared, finished, unconfirmed;
+  for (const auto& [t, p] : prepared_)
+    prepared.push_back(encode_entry(PrepareEntry{t, p.part, p.shards}));
   for (const auto& [t, f] : finished_) finished.push_back(encode_message(ack(t, f)));
-  return encode_list({encode_list(prepared), encode_list(finished)});
+  for (const auto& [t, u] : unconfirmed_)
+    unconfirmed.push_back(encode_message(InquiryMsg{t, self_, u.shards}));
+  return encode_list({encode_list(prepared), encode_list(finished), encode_list(unconfirmed)});
 }
 
 bool Participant::load(std::string_view bytes) {
   auto halves = decode_list(bytes);
-  if (!halves || halves->size() != 2) return false;
+  // Two lists: a snapshot from before no votes were kept unconfirmed.
+  if (!halves || (halves->size() != 2 && halves->size() != 3)) return false;
   auto prepared = decode_list((*halves)[0]);
   auto finished = decode_list((*halves)[1]);
-  if (!prepared || !finished) return false;
+  auto unconfirmed = halves->size() == 3 ? decode_list((*halves)[2])
+                                         : std::make_optional(std::vector<std::string_view>{});
+  if (!prepared || !finished || !unconfirmed) return false;
   std::map<TxnId, Prepared> p;
   std::map<TxnId, Finished> f;
+  std::map<TxnId, Unconfirmed> u;
+  for (std::string_view item : *unconfirmed) {
+    std::optional<Message> m = decode_message(item);
+    const auto* q = m ? std::get_if<InquiryMsg>(&*m) : nullptr;
+    if (q == nullptr) return false;
+    u[q->txn] = Unconfirmed{q->shards, now_};
+  }
   for (std::string_view item : *prepared) {
     std::optional<Entry> e = decode_entry(item);
     const auto* pe = e ? std::get_if<PrepareEntry>(&*e) : nullptr;
     if (pe == nullptr) return false;
     p[pe->txn].part = pe->part;
+    p[pe->txn].shards = pe->shards;
   }
   for (std::string_view item : *finished) {
     std::optional<Message> m = decode_message(item);
@@ -238,6 +265,7 @@ bool Participant::load(std::string_view bytes) {
   }
   prepared_ = std::move(p);
   finished_ = std::move(f);
+  unconfirmed_ = std::move(u);
   locks_.clear();
   for (const auto& [t, pr] : prepared_) {
     const TxnId& id = t;

@@ -14,7 +14,15 @@
 // - The first outcome a shard records for a txn is final: a later Prepare,
 //   Commit or Abort for it changes nothing (duplicates, reordering).
 // - A leader holding a prepared txn with no decision for inquiry_ticks asks
-//   the coordinator's group (InquiryMsg), again every inquiry_ticks.
+//   the coordinator's group (InquiryMsg, with the txn's shard list, so an
+//   abort logged for it reaches every participant), again every
+//   inquiry_ticks. A prepare may come before its Begin is chosen, or for a
+//   Begin never chosen (docs/kv.md, "Two rounds").
+// - A no vote's abort is recorded at once (nothing locked) but stays
+//   unconfirmed until the coordinator's decision arrives and is logged
+//   (AbortEntry); until then the leader inquires as for a prepared txn, so
+//   the coordinator's log holds a decision for every txn any shard recorded,
+//   also when the Begin was lost with its leader.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +67,8 @@ class Participant {
   static Reply locked_reply(std::string_view key);
 
   std::size_t prepared_count() const { return prepared_.size(); }
+  // No votes whose abort the coordinator's log has not yet confirmed here.
+  std::size_t unconfirmed_count() const { return unconfirmed_.size(); }
   // The outcome this shard recorded: true committed, false aborted.
   std::optional<bool> outcome(const TxnId& t) const;
   std::size_t locks() const { return locks_.size(); }
@@ -73,6 +83,7 @@ class Participant {
  private:
   struct Prepared {
     ShardPart part;
+    ShardList shards;              // the txn's participants, for its inquiries
     std::vector<Reply> results;    // as the commit will answer (VoteMsg::results)
     std::uint64_t since_tick = 0;  // leader's clock when it saw it (volatile use)
   };
@@ -95,6 +106,11 @@ class Participant {
   std::map<TxnId, Prepared> prepared_;
   std::map<std::string, TxnId, std::less<>> locks_;
   std::map<TxnId, Finished> finished_;
+  struct Unconfirmed {
+    ShardList shards;
+    std::uint64_t since_tick = 0;  // leader's clock (volatile use)
+  };
+  std::map<TxnId, Unconfirmed> unconfirmed_;  // no votes, decision not yet logged here
   // Leader's, volatile.
   std::set<TxnId> proposed_;  // entries asked for and not yet applied
   std::uint64_t now_ = 0;

@@ -2,6 +2,13 @@
 
 namespace synod::kv::txn {
 
+ShardList shards_of(const TxnPlan& plan) {
+  ShardList shards;
+  shards.reserve(plan.parts.size());
+  for (const auto& [shard, part] : plan.parts) shards.push_back(shard);
+  return shards;  // ascending: the map's order
+}
+
 Reply client_reply(const ClientOutcome& outcome,
                    const std::vector<std::pair<ShardId, std::size_t>>& order) {
   switch (outcome.kind) {

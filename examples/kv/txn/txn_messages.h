@@ -19,6 +19,11 @@
 namespace synod::kv::txn {
 
 using ShardId = std::uint32_t;
+// Every participant shard of a transaction, ascending: carried by Prepare,
+// Inquiry and Decide so that whichever leader logs the decision can tell
+// every participant, even one that never heard of the transaction
+// (docs/kv.md, "Two rounds").
+using ShardList = std::vector<ShardId>;
 
 // Unique per transaction: the coordinator's shard, and a number its leader
 // makes unique (synod-kv: the leader's ballot round in the high bits, a
@@ -42,6 +47,7 @@ struct TxnPlan {
   std::map<ShardId, ShardPart> parts;  // every participant, the coordinator's own too
   friend bool operator==(const TxnPlan&, const TxnPlan&) = default;
 };
+ShardList shards_of(const TxnPlan& plan);
 
 // Why a transaction aborted; the client's reply follows from it.
 enum class AbortReason : std::uint8_t {
@@ -58,6 +64,7 @@ enum class AbortReason : std::uint8_t {
 struct PrepareEntry {
   TxnId txn;
   ShardPart part;
+  ShardList shards;
   friend bool operator==(const PrepareEntry&, const PrepareEntry&) = default;
 };
 struct CommitEntry {
@@ -79,6 +86,7 @@ struct DecideEntry {
   TxnId txn;
   bool commit = false;
   AbortReason reason = AbortReason::none;
+  ShardList shards;  // who must hear it (the plan's, or an inquiry's)
   friend bool operator==(const DecideEntry&, const DecideEntry&) = default;
 };
 using Entry = std::variant<PrepareEntry, CommitEntry, AbortEntry, BeginEntry, DecideEntry>;
@@ -87,6 +95,7 @@ using Entry = std::variant<PrepareEntry, CommitEntry, AbortEntry, BeginEntry, De
 struct PrepareMsg {  // coordinator -> participant
   TxnId txn;
   ShardPart part;
+  ShardList shards;
   friend bool operator==(const PrepareMsg&, const PrepareMsg&) = default;
 };
 struct VoteMsg {  // participant -> coordinator
@@ -116,6 +125,7 @@ struct AckMsg {  // participant -> coordinator: the decision is applied
 struct InquiryMsg {  // participant -> coordinator: prepared, no decision yet
   TxnId txn;
   ShardId from = 0;
+  ShardList shards;
   friend bool operator==(const InquiryMsg&, const InquiryMsg&) = default;
 };
 using Message = std::variant<PrepareMsg, VoteMsg, DecisionMsg, AckMsg, InquiryMsg>;

@@ -38,6 +38,10 @@ void put_part(std::string* out, const ShardPart& p) {
     put_varint(out, w.version);
   }
 }
+void put_shards(std::string* out, const ShardList& shards) {
+  put_varint(out, shards.size());
+  for (ShardId s : shards) put_varint(out, s);
+}
 void put_reply(std::string* out, const Reply& r) {
   out->push_back(static_cast<char>(r.kind));
   switch (r.kind) {
@@ -103,6 +107,18 @@ struct Reader {
     return true;
   }
   bool id(TxnId* t) { return u32(&t->coordinator) && u64(&t->seq); }
+  // Ascending and distinct, as shards_of() makes them.
+  bool shards(ShardList* out) {
+    std::uint64_t n = 0;
+    if (!count(&n, 1)) return false;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      ShardId s = 0;
+      if (!u32(&s)) return false;
+      if (!out->empty() && s <= out->back()) return fail("shard list not ascending");
+      out->push_back(s);
+    }
+    return true;
+  }
   bool reason(AbortReason* r) {
     std::uint8_t x = 0;
     if (!byte(&x)) return false;
@@ -198,6 +214,7 @@ std::string encode_entry(const Entry& entry) {
           out.push_back(static_cast<char>(kPrepareEntry));
           put_id(&out, e.txn);
           put_part(&out, e.part);
+          put_shards(&out, e.shards);
         } else if constexpr (std::is_same_v<E, CommitEntry>) {
           out.push_back(static_cast<char>(kCommitEntry));
           put_id(&out, e.txn);
@@ -217,6 +234,7 @@ std::string encode_entry(const Entry& entry) {
           put_id(&out, e.txn);
           out.push_back(static_cast<char>(e.commit ? 1 : 0));
           out.push_back(static_cast<char>(e.reason));
+          put_shards(&out, e.shards);
         }
       },
       entry);
@@ -230,7 +248,7 @@ std::optional<Entry> decode_entry(std::string_view bytes, std::string_view* why)
   switch (tag) {
     case kPrepareEntry: {
       PrepareEntry e;
-      bool ok = r.id(&e.txn) && r.part(&e.part);
+      bool ok = r.id(&e.txn) && r.part(&e.part) && r.shards(&e.shards);
       return finish<Entry>(r, ok, std::move(e), why);
     }
     case kCommitEntry: {
@@ -250,8 +268,8 @@ std::optional<Entry> decode_entry(std::string_view bytes, std::string_view* why)
     }
     case kDecideEntry: {
       DecideEntry e;
-      bool ok = r.id(&e.txn) && r.flag(&e.commit) && r.reason(&e.reason);
-      return finish<Entry>(r, ok, e, why);
+      bool ok = r.id(&e.txn) && r.flag(&e.commit) && r.reason(&e.reason) && r.shards(&e.shards);
+      return finish<Entry>(r, ok, std::move(e), why);
     }
     default:
       r.fail("unknown entry tag");
@@ -268,6 +286,7 @@ std::string encode_message(const Message& message) {
           out.push_back(static_cast<char>(kPrepareMsg));
           put_id(&out, m.txn);
           put_part(&out, m.part);
+          put_shards(&out, m.shards);
         } else if constexpr (std::is_same_v<M, VoteMsg>) {
           out.push_back(static_cast<char>(kVoteMsg));
           put_id(&out, m.txn);
@@ -291,6 +310,7 @@ std::string encode_message(const Message& message) {
           out.push_back(static_cast<char>(kInquiryMsg));
           put_id(&out, m.txn);
           put_varint(&out, m.from);
+          put_shards(&out, m.shards);
         }
       },
       message);
@@ -304,7 +324,7 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
   switch (tag) {
     case kPrepareMsg: {
       PrepareMsg m;
-      bool ok = r.id(&m.txn) && r.part(&m.part);
+      bool ok = r.id(&m.txn) && r.part(&m.part) && r.shards(&m.shards);
       return finish<Message>(r, ok, std::move(m), why);
     }
     case kVoteMsg: {
@@ -337,8 +357,8 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
     }
     case kInquiryMsg: {
       InquiryMsg m;
-      bool ok = r.id(&m.txn) && r.u32(&m.from);
-      return finish<Message>(r, ok, m, why);
+      bool ok = r.id(&m.txn) && r.u32(&m.from) && r.shards(&m.shards);
+      return finish<Message>(r, ok, std::move(m), why);
     }
     default:
       r.fail("unknown message tag");
