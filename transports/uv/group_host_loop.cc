@@ -127,14 +127,8 @@ void GroupHost::send_now(const Message& m) {
 }
 
 void GroupHost::encode_and_send(const Message& m) {
-  encode_buf_.clear();
-  std::string why;
-  if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
-    log("cannot encode a message: " + why);
-    return;
-  }
-  work_->sent_bytes += encode_buf_.size();
-  transport_.send(m.to, encode_buf_);  // a loss is tolerated
+  work_->sent_bytes += detail::encode_peer_frame(m, opt_.limits, encode_buf_, transport_,
+                                                 [this](std::string_view l) { log(l); });
 }
 
 void GroupHost::send_out() {

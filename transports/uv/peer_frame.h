@@ -10,7 +10,9 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "log_throttle.h"
 #include "synod/message.h"
@@ -50,6 +52,22 @@ bool decode_peer_frame(NodeId from, std::span<const std::uint8_t> frame,
     log(fmt::format("dropped a bad frame from node {}: {}{}", from.value, why,
                     unlogged ? fmt::format(" ({} more since the last line)", unlogged) : ""));
   return false;
+}
+
+// And the other way: encodes m into buf (reused) and hands it to the
+// transport; a message that cannot be encoded is logged, a loss tolerated.
+// Returns the frame's size (0 when none was sent).
+template <class Transport, class Log>
+std::size_t encode_peer_frame(const Message& m, const wire::WireLimits& limits,
+                              std::vector<std::uint8_t>& buf, Transport& transport, Log&& log) {
+  buf.clear();
+  std::string why;
+  if (wire::encode(m, buf, limits, &why) != Status::ok) {
+    log("cannot encode a message: " + why);
+    return 0;
+  }
+  transport.send(m.to, buf);  // a loss is tolerated
+  return buf.size();
 }
 
 }  // namespace synod::detail

@@ -264,14 +264,8 @@ void UvHost::run_ready() {
 }
 
 void UvHost::send_one(const Message& m) {
-  encode_buf_.clear();
-  std::string why;
-  if (wire::encode(m, encode_buf_, opt_.limits, &why) != Status::ok) {
-    log("cannot encode a message: " + why);
-    return;
-  }
-  work_->sent_bytes += encode_buf_.size();
-  transport_.send(m.to, encode_buf_);  // a loss is tolerated
+  work_->sent_bytes += detail::encode_peer_frame(m, opt_.limits, encode_buf_, transport_,
+                                                 [this](std::string_view l) { log(l); });
 }
 
 }  // namespace synod
