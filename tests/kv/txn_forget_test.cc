@@ -172,3 +172,37 @@ TEST_CASE("snapshots carry the floors, and images from before them load") {
   CHECK_FALSE(part.load(encode_list({"x"})));
   CHECK(c.floor() == 8);  // unchanged by the refused load
 }
+
+TEST_CASE("a Forget never raises the floor past a record logged after it was proposed") {
+  // The leader chose floor 11 after forgetting 0.10; an old term's Begin for
+  // 0.5 was chosen before the Forget: the floor stops at 5 and 0.5 lives on.
+  Coordinator c(0);
+  TxnPlan ten = transfer(10), five = transfer(5);
+  c.apply(BeginEntry{ten});
+  c.apply(DecideEntry{ten.id, true, AbortReason::none, {0, 1}});
+  c.apply(BeginEntry{five});
+  c.apply(ForgetEntry{{ten.id}, 11});
+  CHECK(c.records() == 1);
+  CHECK(c.floor() == 5);
+  CHECK_FALSE(c.decision(ten.id).has_value());
+  // 0.10 is forgotten although above the floor: a stale inquiry about it
+  // gets an abort with no entry, and a late Decide makes no record.
+  Effects fx = c.on_inquiry(InquiryMsg{ten.id, 1, {0, 1}});
+  CHECK(fx.propose.empty());
+  c.apply(DecideEntry{ten.id, false, AbortReason::unknown_txn, {0, 1}});
+  CHECK(c.records() == 1);
+  c.apply(DecideEntry{five.id, false, AbortReason::timeout, {0, 1}});
+  CHECK(c.decision(five.id) == false);  // decided like any record above the floor
+  // A snapshot keeps the forgotten id above the floor.
+  Coordinator restored(0);
+  REQUIRE(restored.load(c.save()));
+  restored.apply(DecideEntry{ten.id, false, AbortReason::unknown_txn, {0, 1}});
+  CHECK(restored.records() == 1);  // 0.5 only
+  c.apply(ForgetEntry{{five.id}, 6});
+  CHECK(c.records() == 0);
+  CHECK(c.floor() == 6);
+  // Below the floor now: a late Begin or Decide makes no record.
+  c.apply(BeginEntry{transfer(4)});
+  c.apply(DecideEntry{TxnId{0, 3}, false, AbortReason::unknown_txn, {0}});
+  CHECK(c.records() == 0);
+}

@@ -66,7 +66,7 @@ Effects Coordinator::apply(const Entry& entry) {
     // inquiry's abort logged while it was in flight): the first record
     // stands and nothing restarts.
     if (records_.contains(t)) return fx;
-    if (t.seq < floor_) {
+    if (gone(t)) {
       // Forgotten, or an old term's Begin chosen after the floor passed it:
       // never begun (its inquirers hear abort). Its client, if it were
       // this leader's, hears abort too.
@@ -98,7 +98,7 @@ Effects Coordinator::apply(const Entry& entry) {
   pending_.erase(dec->txn);  // decided before its Begin: the decision stands
   // Below the floor with no record: a late Decide of a forgotten txn, or an
   // inquiry's abort of one never begun; either way nothing to record.
-  if (below_floor(dec->txn)) return fx;
+  if (gone(dec->txn)) return fx;
   Record& r = records_[dec->txn];  // an inquiry's abort may be about a txn never begun
   if (r.decided) return fx;        // the first decision is the only truth
   r.decided = true;
@@ -193,7 +193,7 @@ Effects Coordinator::on_ack(const AckMsg& m) {
 Effects Coordinator::on_inquiry(const InquiryMsg& m) {
   Effects fx;
   if (m.txn.coordinator != self_) return fx;
-  if (below_floor(m.txn)) {
+  if (gone(m.txn)) {
     // Forgotten (every participant applied its decision, so this inquiry is
     // stale and the answer changes nothing) or never begun (and never will
     // be: a Begin below the floor is void): abort, without a log entry.

@@ -28,11 +28,15 @@
 // - Forgetting (docs/kv.md, "Forgetting"): once every shard acked the
 //   decisions of the oldest records (a prefix in id order, none at or above
 //   a Begin still in flight here), the leader proposes a ForgetEntry for
-//   them (at most forget_batch ids, one entry in flight). Applying it drops
-//   them and raises the floor past the last. Below the floor nothing is ever begun or decided
-//   again: a Begin or Decide for an id there without a record changes nothing, and an inquiry about
-//   one is answered abort without a log entry. The leader tells every shard of a forgotten txn the
-//   floor (FloorMsg) until it acks.
+//   them (at most forget_batch ids, every forget_ticks, one in flight).
+//   Applying it drops them and raises the floor past the last, but never
+//   past a record still held, so no record is ever below the floor. A
+//   forgotten id, or one below the floor, is never begun or decided again:
+//   a Begin or Decide for it without a record changes nothing, and an
+//   inquiry about it is answered abort without a log entry. The leader
+//   tells the floor (FloorMsg) to every shard of a forgotten txn and to
+//   every shard it so answers, until each acks; a new leader tells every
+//   shard of CoordinatorOptions::all_shards.
 // - The client of start() gets its ClientOutcome from the leader that took
 //   it: aborted as soon as the abort is applied, committed once every
 //   participant acked (with their results), or once the commit is decided
@@ -146,8 +150,11 @@ class Coordinator {
   Effects apply_forget(const ForgetEntry& f);
   Effects propose_forget();
   void send_floor(Effects* fx) const;
-  // Below the floor with no record: forgotten, or never begun here.
-  bool below_floor(const TxnId& t) const { return t.seq < floor_ && !records_.contains(t); }
+  // No record, and forgotten (below the floor or named by a ForgetEntry the
+  // floor could not yet pass) or never begun and below the floor.
+  bool gone(const TxnId& t) const {
+    return !records_.contains(t) && (t.seq < floor_ || forgotten_above_.contains(t));
+  }
 
   ShardId self_;
   CoordinatorOptions opt_;
@@ -158,6 +165,9 @@ class Coordinator {
   // must learn the floor).
   std::uint64_t floor_ = 0;
   std::set<ShardId> floor_shards_;
+  // Forgotten ids at or above the floor: a record the floor may not pass
+  // (it is still held) keeps the floor below them for a while.
+  std::set<TxnId> forgotten_above_;
   // Leader's, volatile: shards yet to ack the floor, the Forget in flight.
   std::set<ShardId> floor_unacked_;
   std::uint64_t floor_sent_tick_ = 0;

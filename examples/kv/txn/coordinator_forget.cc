@@ -37,7 +37,6 @@ Effects Coordinator::propose_forget() {
 
 Effects Coordinator::apply_forget(const ForgetEntry& f) {
   Effects fx;
-  floor_ = std::max(floor_, f.floor);
   std::set<ShardId> told;
   for (const TxnId& t : f.txns) {
     auto r = records_.find(t);
@@ -47,7 +46,18 @@ Effects Coordinator::apply_forget(const ForgetEntry& f) {
     told.insert(r->second.shards.begin(), r->second.shards.end());
     records_.erase(r);
     drives_.erase(t);
+    forgotten_above_.insert(t);
   }
+  // Never past a record still held: one may have been logged after the
+  // proposer chose the floor (an inquiry's abort, an old term's Begin). So
+  // no record is ever below the floor, and every id there is forgotten or
+  // never begun.
+  std::uint64_t floor = f.floor;
+  if (!records_.empty()) floor = std::min(floor, records_.begin()->first.seq);
+  floor_ = std::max(floor_, floor);
+  // Forgotten ids the floor passed need no entry of their own any more.
+  while (!forgotten_above_.empty() && forgotten_above_.begin()->seq < floor_)
+    forgotten_above_.erase(forgotten_above_.begin());
   floor_shards_.insert(told.begin(), told.end());
   if (!leader_) return fx;
   forget_in_flight_ = false;

@@ -17,8 +17,11 @@ std::string Coordinator::save() const {
                               : std::string());
   }
   // Three items (an old image's list of pairs is even): the pairs, the
-  // floor, and the shards that must learn it.
-  return encode_list({encode_list(items), encode_message(FloorMsg{self_, floor_}),
+  // floor with the forgotten ids above it (as a ForgetEntry), and the
+  // shards that must learn the floor.
+  ForgetEntry forgotten{std::vector<TxnId>(forgotten_above_.begin(), forgotten_above_.end()),
+                        floor_};
+  return encode_list({encode_list(items), encode_entry(forgotten),
                       encode_shards(ShardList(floor_shards_.begin(), floor_shards_.end()))});
 }
 
@@ -27,12 +30,14 @@ bool Coordinator::load(std::string_view bytes) {
   if (!items) return false;
   std::uint64_t floor = 0;
   std::set<ShardId> floor_shards;
+  std::set<TxnId> forgotten_above;
   if (items->size() == 3) {
-    std::optional<Message> f = decode_message((*items)[1]);
-    const auto* fm = f ? std::get_if<FloorMsg>(&*f) : nullptr;
+    std::optional<Entry> f = decode_entry((*items)[1]);
+    const auto* fe = f ? std::get_if<ForgetEntry>(&*f) : nullptr;
     std::optional<ShardList> shards = decode_shards((*items)[2]);
-    if (fm == nullptr || !shards) return false;
-    floor = fm->floor;
+    if (fe == nullptr || !shards) return false;
+    floor = fe->floor;
+    forgotten_above.insert(fe->txns.begin(), fe->txns.end());
     floor_shards.insert(shards->begin(), shards->end());
     items = decode_list((*items)[0]);
     if (!items) return false;
@@ -58,6 +63,7 @@ bool Coordinator::load(std::string_view bytes) {
   records_ = std::move(records);
   floor_ = floor;
   floor_shards_ = std::move(floor_shards);
+  forgotten_above_ = std::move(forgotten_above);
   drives_.clear();
   pending_.clear();
   floor_unacked_.clear();
