@@ -46,13 +46,12 @@ std::uint64_t get_u64_le(std::string_view in) {
   return v;
 }
 
-template <class Map>
-std::vector<const typename Map::value_type*> sorted_entries(const Map& map) {
-  std::vector<const typename Map::value_type*> entries;
-  entries.reserve(map.size());
-  for (const auto& kv : map) entries.push_back(&kv);
-  std::sort(entries.begin(), entries.end(), [](auto* a, auto* b) { return a->first < b->first; });
-  return entries;
+std::vector<const KeyTable::Item*> sorted_items(const KeyTable& table) {
+  std::vector<const KeyTable::Item*> items;
+  items.reserve(table.size());
+  table.for_each([&](const KeyTable::Item& i) { items.push_back(&i); });
+  std::sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
+  return items;
 }
 
 // splitmix64's finaliser: every input bit reaches every output bit, so a
@@ -122,8 +121,8 @@ Reply KvStore::apply(std::string_view log_command) {
   // Cannot come from our own encode(); answering the same error everywhere
   // keeps replicas identical even if a bad entry got into the log.
   if (!decode_view(log_command, &decoded_)) return Reply::error("ERR malformed log command");
-  // SET, the common command, goes from the log bytes to the map: an
-  // overwritten value reuses its buffer, and nothing else is allocated.
+  // SET, the common command, goes from the log bytes to the table: an
+  // overwritten value of the same size or smaller is written in place.
   if (decoded_.op == Op::set) return set(decoded_.condition, decoded_.args[0], decoded_.args[1]);
   Request request;
   request.op = decoded_.op;
@@ -135,11 +134,11 @@ Reply KvStore::apply(std::string_view log_command) {
 Reply KvStore::execute(Request r) {
   switch (r.op) {
     case Op::get: {
-      const std::string* v = find(r.args[0]);
-      return v ? Reply::bulk(*v) : Reply::null();
+      auto v = find(r.args[0]);
+      return v ? Reply::bulk(std::string(*v)) : Reply::null();
     }
     case Op::set:
-      return set(r.condition, std::move(r.args[0]), std::move(r.args[1]));
+      return set(r.condition, r.args[0], r.args[1]);
     case Op::del:
       return del(r);
     case Op::incr:
@@ -179,37 +178,32 @@ Reply KvStore::execute(Request r) {
   std::abort();
 }
 
-template <typename Key, typename Value>
-Reply KvStore::set(SetCondition condition, Key&& key, Value&& value) {
-  auto it = data_.find(std::string_view(key));
-  bool present = it != data_.end();
+Reply KvStore::set(SetCondition condition, std::string_view key, std::string_view value) {
+  Item* item = data_.find(key);
+  bool present = item != nullptr;
   // Redis answers a SET that NX or XX declined with a null bulk.
   if (condition == SetCondition::if_absent && present) return Reply::null();
   if (condition == SetCondition::if_present && !present) return Reply::null();
   if (present) {
-    uncount(it->first, it->second);
-    it->second.value = std::forward<Value>(value);
+    uncount(*item);
+    item = data_.assign(item, value);
   } else {
-    it = data_
-             .emplace(std::string(std::forward<Key>(key)),
-                      Entry{std::string(std::forward<Value>(value)), 0, 0})
-             .first;
+    item = data_.insert(key, value);
   }
-  it->second.version = log_commands_;
-  count(it->first, it->second);
+  item->version = log_commands_;
+  count(*item);
   return Reply::ok();
 }
 
-template <typename Key, typename Value>
-void KvStore::put(Key&& key, Value&& value) {
-  set(SetCondition::always, std::forward<Key>(key), std::forward<Value>(value));
+void KvStore::put(std::string_view key, std::string_view value) {
+  set(SetCondition::always, key, value);
 }
 
 // INCR, DECR, INCRBY, DECRBY: Redis's checks and texts.
-Reply KvStore::add(const std::string& key, std::int64_t delta) {
-  auto it = data_.find(key);
+Reply KvStore::add(std::string_view key, std::int64_t delta) {
+  const Item* item = data_.find(key);
   std::int64_t value = 0;
-  if (it != data_.end() && !parse_redis_int64(it->second.value, &value)) {
+  if (item && !parse_redis_int64(item->value(), &value)) {
     return Reply::error("ERR value is not an integer or out of range");
   }
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
@@ -239,8 +233,8 @@ Reply KvStore::add_parsed(const Request& r) {
 }
 
 Reply KvStore::getset(const Request& r) {
-  const std::string* old = find(r.args[0]);
-  Reply reply = old ? Reply::bulk(*old) : Reply::null();
+  auto old = find(r.args[0]);
+  Reply reply = old ? Reply::bulk(std::string(*old)) : Reply::null();
   put(r.args[0], r.args[1]);
   return reply;
 }
@@ -261,8 +255,8 @@ Reply KvStore::mget(const Request& r) const {
   std::vector<Reply> values;
   values.reserve(r.args.size());
   for (const auto& key : r.args) {
-    const std::string* v = find(key);
-    values.push_back(v ? Reply::bulk(*v) : Reply::null());
+    auto v = find(key);
+    values.push_back(v ? Reply::bulk(std::string(*v)) : Reply::null());
   }
   return Reply::array(std::move(values));
 }
@@ -270,10 +264,10 @@ Reply KvStore::mget(const Request& r) const {
 Reply KvStore::del(const Request& r) {
   std::int64_t removed = 0;
   for (const auto& key : r.args) {
-    auto it = data_.find(key);
-    if (it == data_.end()) continue;
-    uncount(it->first, it->second);
-    data_.erase(it);
+    Item* item = data_.find(key);
+    if (!item) continue;
+    uncount(*item);
+    data_.erase(item);
     ++removed;
   }
   if (removed > 0) delete_version_ = log_commands_;
@@ -281,8 +275,8 @@ Reply KvStore::del(const Request& r) {
 }
 
 std::uint64_t KvStore::version_of(std::string_view key) const {
-  auto it = data_.find(key);
-  return it == data_.end() ? delete_version_ : it->second.version;
+  const Item* item = data_.find(key);
+  return item ? item->version : delete_version_;
 }
 
 // All or nothing: a bad id changes no address, on every replica alike.
@@ -302,30 +296,31 @@ Reply KvStore::set_addresses(const Request& r) {
   return Reply::ok();
 }
 
-const std::string* KvStore::find(std::string_view key) const {
-  auto it = data_.find(key);
-  return it == data_.end() ? nullptr : &it->second.value;
+FoundValue KvStore::find(std::string_view key) const {
+  const Item* item = data_.find(key);
+  if (!item) return std::nullopt;
+  return item->value();
 }
 
 std::uint64_t KvStore::pair_hash(std::string_view key, std::string_view value) {
   return mix64(hash_field(hash_field(kFnvOffset, key), value));
 }
 
-void KvStore::count(std::string_view key, Entry& e) {
-  e.pair_hash = pair_hash(key, e.value);
-  digest_ += e.pair_hash;
-  data_bytes_ += key.size() + e.value.size();
+void KvStore::count(Item& item) {
+  item.pair_hash = pair_hash(item.key(), item.value());
+  digest_ += item.pair_hash;
+  data_bytes_ += item.key_size + item.value_size;
 }
 
 // The pair's hash as count() kept it: an overwrite hashes the new pair only.
-void KvStore::uncount(std::string_view key, const Entry& e) {
-  digest_ -= e.pair_hash;
-  data_bytes_ -= key.size() + e.value.size();
+void KvStore::uncount(const Item& item) {
+  digest_ -= item.pair_hash;
+  data_bytes_ -= item.key_size + item.value_size;
 }
 
 std::uint64_t KvStore::recompute_digest() const {
   std::uint64_t sum = 0;
-  for (const auto& [k, e] : data_) sum += pair_hash(k, e.value);
+  data_.for_each([&](const Item& i) { sum += pair_hash(i.key(), i.value()); });
   return sum;
 }
 
@@ -339,17 +334,17 @@ std::string KvStore::snapshot() const {
   // Versions never exceed log_commands_: with none applied, all are zero.
   if (log_commands_ > 0) return snapshot_versioned();
   std::size_t size = kSnapshotMagic.size() + 20 + kChecksumBytes;
-  for (const auto& [k, e] : data_) size += 20 + k.size() + e.value.size();
+  data_.for_each([&](const Item& i) { size += 20 + i.key_size + i.value_size; });
   for (const auto& [id, a] : addresses_) size += 30 + a.peer.size() + a.client.size();
   std::string out;
   out.reserve(size);
   out.append(addresses_.empty() ? kSnapshotMagic : kSnapshotMagicAddresses);
   put_varint(&out, data_.size());
-  for (const auto* kv : sorted_entries(data_)) {
-    put_varint(&out, kv->first.size());
-    out.append(kv->first);
-    put_varint(&out, kv->second.value.size());
-    out.append(kv->second.value);
+  for (const Item* i : sorted_items(data_)) {
+    put_varint(&out, i->key_size);
+    out.append(i->key());
+    put_varint(&out, i->value_size);
+    out.append(i->value());
   }
   if (!addresses_.empty()) {
     put_varint(&out, addresses_.size());
@@ -371,7 +366,7 @@ std::string KvStore::snapshot() const {
 // allowed) and each as in SKVSNAP2; last the FNV-1a as in SKVSNAP1.
 std::string KvStore::snapshot_versioned() const {
   std::size_t size = kSnapshotMagicVersions.size() + 40 + kChecksumBytes;
-  for (const auto& [k, e] : data_) size += 30 + k.size() + e.value.size();
+  data_.for_each([&](const Item& i) { size += 30 + i.key_size + i.value_size; });
   for (const auto& [id, a] : addresses_) size += 30 + a.peer.size() + a.client.size();
   std::string out;
   out.reserve(size);
@@ -379,12 +374,12 @@ std::string KvStore::snapshot_versioned() const {
   put_varint(&out, log_commands_);
   put_varint(&out, delete_version_);
   put_varint(&out, data_.size());
-  for (const auto* kv : sorted_entries(data_)) {
-    put_varint(&out, kv->first.size());
-    out.append(kv->first);
-    put_varint(&out, kv->second.value.size());
-    out.append(kv->second.value);
-    put_varint(&out, kv->second.version);
+  for (const Item* i : sorted_items(data_)) {
+    put_varint(&out, i->key_size);
+    out.append(i->key());
+    put_varint(&out, i->value_size);
+    out.append(i->value());
+    put_varint(&out, i->version);
   }
   put_varint(&out, addresses_.size());
   for (const auto& [id, a] : addresses_) {
@@ -439,7 +434,7 @@ bool KvStore::restore(std::string_view bytes) {
   std::uint64_t count = 0;
   // Each pair takes at least two bytes, which bounds the reserve below.
   if (!get_varint(&body, &count) || count > body.size() / 2) return false;
-  Map restored;
+  KeyTable restored;
   restored.reserve(count);
   std::uint64_t digest = 0, data_bytes = 0;
   std::string_view previous;
@@ -451,7 +446,9 @@ bool KvStore::restore(std::string_view bytes) {
     std::uint64_t version = 0;
     if (with_versions && (!get_varint(&body, &version) || version > log_commands)) return false;
     std::uint64_t hash = pair_hash(key, value);
-    restored.emplace(key, Entry{std::string(value), version, hash});
+    KeyTable::Item* item = restored.insert(key, value);
+    item->version = version;
+    item->pair_hash = hash;
     digest += hash;
     data_bytes += key.size() + value.size();
     previous = key;
