@@ -1,5 +1,6 @@
 #include "key_table.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <functional>
@@ -17,7 +18,10 @@ constexpr std::size_t kMinSlots = 16;
 
 }  // namespace
 
-KeyTable::~KeyTable() { clear(); }
+KeyTable::~KeyTable() {
+  clear();
+  for (Item* i : retired_) free_item(i);
+}
 
 KeyTable::KeyTable(const KeyTable& other) {
   reserve(other.size_);
@@ -50,12 +54,52 @@ void KeyTable::swap(KeyTable& other) noexcept {
   slots_.swap(other.slots_);
   std::swap(size_, other.size_);
   std::swap(shift_, other.shift_);
+  std::swap(freezes_, other.freezes_);
+  std::swap(frozen_, other.frozen_);
+  retired_.swap(other.retired_);
 }
 
 void KeyTable::clear() {
-  for (Slot& s : slots_)
-    if (s.item) free_item(std::exchange(s.item, nullptr));
+  for (Slot& s : slots_) {
+    if (!s.item) continue;
+    Item* item = std::exchange(s.item, nullptr);
+    if (is_frozen(item))
+      retire(item);
+    else
+      free_item(item);
+  }
   size_ = 0;
+}
+
+void KeyTable::replace_with(KeyTable&& other) {
+  clear();
+  slots_.swap(other.slots_);
+  std::swap(size_, other.size_);
+  std::swap(shift_, other.shift_);
+  // Born now, in this table's count: not part of the frozen view.
+  for (Slot& s : slots_)
+    if (s.item) s.item->born = freezes_;
+  for (Item* i : other.retired_) free_item(i);
+  other.retired_.clear();
+  other.slots_.clear();
+  other.size_ = 0;
+  other.shift_ = 64;
+}
+
+std::vector<const KeyTable::Item*> KeyTable::freeze() {
+  std::vector<const Item*> items;
+  items.reserve(size_);
+  for (const Slot& s : slots_)
+    if (s.item) items.push_back(s.item);
+  ++freezes_;
+  frozen_ = true;
+  return items;
+}
+
+void KeyTable::thaw() {
+  for (Item* i : retired_) free_item(i);
+  retired_.clear();
+  frozen_ = false;
 }
 
 std::uint64_t KeyTable::hash_of(std::string_view key) { return std::hash<std::string_view>{}(key); }
@@ -127,24 +171,31 @@ KeyTable::Item* KeyTable::insert(std::string_view key, std::string_view value) {
   std::uint64_t h = hash_of(key);
   std::size_t i = probe(key, h);
   Item* item = make_item(key, value, value.size());
+  item->born = freezes_;
   slots_[i] = Slot{h, item};
   ++size_;
   return item;
 }
 
 KeyTable::Item* KeyTable::assign(Item* item, std::string_view value) {
-  if (value.size() <= item->value_capacity) {
+  if (value.size() <= item->value_capacity && !is_frozen(item)) {
     // memmove: the new value may be a view of the old one.
     if (!value.empty()) std::memmove(item->bytes() + item->key_size, value.data(), value.size());
     item->value_size = value.size();
     return item;
   }
-  Item* grown = make_item(item->key(), value, value.size());
-  grown->version = item->version;
-  grown->pair_hash = item->pair_hash;
-  slots_[probe(item->key(), hash_of(item->key()))].item = grown;
-  free_item(item);
-  return grown;
+  // Grown, or a frozen item's copy; the new value may be a view of the old
+  // item, which stays alive until the end of this call at least.
+  Item* moved = make_item(item->key(), value, std::max(value.size(), item->value_capacity));
+  moved->version = item->version;
+  moved->pair_hash = item->pair_hash;
+  moved->born = freezes_;
+  slots_[probe(item->key(), hash_of(item->key()))].item = moved;
+  if (is_frozen(item))
+    retire(item);
+  else
+    free_item(item);
+  return moved;
 }
 
 // Backward-shift deletion: the slots after the hole that probed past it
@@ -152,7 +203,10 @@ KeyTable::Item* KeyTable::assign(Item* item, std::string_view value) {
 void KeyTable::erase(Item* item) {
   std::size_t mask = slots_.size() - 1;
   std::size_t hole = probe(item->key(), hash_of(item->key()));
-  free_item(slots_[hole].item);
+  if (is_frozen(item))
+    retire(item);
+  else
+    free_item(item);
   for (std::size_t j = (hole + 1) & mask; slots_[j].item; j = (j + 1) & mask) {
     std::size_t want = home(slots_[j].hash);
     // Slot j may fill the hole unless its home lies cyclically in (hole, j].

@@ -10,8 +10,14 @@
 // lookup reads one slot (the full hash is in it, so a wrong key is seldom
 // followed) and then one item, whose key, counters and value lie side by
 // side; an overwrite of a same-size value writes the item in place. That
-// halves the dependent misses per SET (docs/benchmarks.md, "synod-kv"), and
-// during a forked snapshot a SET dirties one page where it dirtied two.
+// halves the dependent misses per SET (docs/benchmarks.md, "synod-kv").
+//
+// freeze() makes the items of this moment immutable until thaw(): a write
+// to one of them copies it first (the new item takes its slot, the old one
+// waits for thaw()), and an erased one waits too. Another thread may read
+// the frozen items meanwhile: that is how a snapshot is serialised beside a
+// loop that goes on applying commands, item by item copy-on-write in place
+// of a fork()'s page by page.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +37,7 @@ class KeyTable {
     std::size_t key_size = 0;
     std::size_t value_size = 0;
     std::size_t value_capacity = 0;
+    std::uint64_t born = 0;  // the table's freeze count when it was made
 
     std::string_view key() const { return {bytes(), key_size}; }
     std::string_view value() const { return {bytes() + key_size, value_size}; }
@@ -62,8 +69,22 @@ class KeyTable {
   // Replaces the value of a present item, in place when it fits; else the
   // item moves (its version and pair_hash go with it). Returns the item.
   Item* assign(Item* item, std::string_view value);
-  // Removes a present item (from find()); it is freed.
+  // Removes a present item (from find()); it is freed (once thawed, if
+  // frozen).
   void erase(Item* item);
+  // Replaces every pair with other's (other is left empty); frozen items
+  // are kept until thaw(), the rest freed.
+  void replace_with(KeyTable&& other);
+
+  // The items of now, in no order, immutable and alive until thaw().
+  // Precondition: not frozen.
+  std::vector<const Item*> freeze();
+  // Frees what was replaced or erased while frozen. Call only once no one
+  // reads the frozen items any more.
+  void thaw();
+  bool frozen() const { return frozen_; }
+  // Items kept for the frozen view since freeze() (replaced or erased).
+  std::size_t retired() const { return retired_.size(); }
 
   // Calls f(const Item&) for every item, in no particular order.
   template <typename F>
@@ -85,6 +106,9 @@ class KeyTable {
   std::size_t home(std::uint64_t hash) const;
   // The slot holding `key` (hash `h`), or the empty slot ending its probe.
   std::size_t probe(std::string_view key, std::uint64_t h) const;
+  bool is_frozen(const Item* item) const { return frozen_ && item->born < freezes_; }
+  // Takes a frozen item out of the table's hands: freed at thaw().
+  void retire(Item* item) { retired_.push_back(item); }
   // Grows the slot array when one more key would pass the load limit.
   void grow_for_one_more();
   void rehash(std::size_t slot_count);
@@ -93,6 +117,11 @@ class KeyTable {
   std::vector<Slot> slots_;  // a power of two in size, or empty
   std::size_t size_ = 0;
   int shift_ = 64;  // 64 - log2(slots_.size())
+  // freeze() calls so far; items born before the last one are frozen while
+  // frozen_ holds.
+  std::uint64_t freezes_ = 0;
+  bool frozen_ = false;
+  std::vector<Item*> retired_;
 };
 
 }  // namespace synod::kv

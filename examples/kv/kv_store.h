@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "key_table.h"
 #include "kv_command.h"
@@ -100,6 +101,24 @@ class KvStore {
   // addresses. restore() reads all three (an earlier format's keys have
   // version 0).
   std::string snapshot() const;
+  // The same image in two steps, so that it can be serialised on another
+  // thread while commands go on applying (kv_node.cc): freeze() on the
+  // loop (a pointer per key, no key or value bytes copied), image() on any
+  // thread, then thaw() on the loop once image() returned. Between the two,
+  // a write to a frozen key copies its item (KeyTable::freeze).
+  struct Frozen {
+    std::vector<const KeyTable::Item*> items;  // unordered
+    std::uint64_t log_commands = 0;
+    std::uint64_t delete_version = 0;
+    MemberAddresses addresses;
+    // snapshot()'s bytes as they were at freeze(). Reads only the frozen
+    // items and this struct: safe beside the loop's changes.
+    std::string image() const;
+  };
+  // Precondition: not frozen.
+  Frozen freeze();
+  void thaw();
+  bool frozen() const { return data_.frozen(); }
   // Replaces the state with a snapshot. Returns false, leaving the state
   // unchanged, if `bytes` is not a well-formed snapshot.
   bool restore(std::string_view bytes);
@@ -121,7 +140,6 @@ class KvStore {
   // Op::txn (kv_store_txn.cc): the watch check, then each command in turn.
   Reply txn(const Request& r);
   Reply watch_versions(const Request& r) const;
-  std::string snapshot_versioned() const;  // SKVSNAP3
   Reply set_addresses(const Request& request);
   // Keep digest_ and data_bytes_ in step with a pair added or removed;
   // count() stores the pair's hash in the item for uncount().

@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <vector>
 
 using synod::kv::KeyTable;
 
@@ -138,4 +139,51 @@ TEST_CASE("key table: copies are deep, moves and swaps hand over the items") {
   b = c;
   CHECK(b.find("x")->value() == "changed");
   CHECK(b.size() == 1);
+}
+
+TEST_CASE(
+    "key table: a frozen item is never written or freed; writes copy it, thaw frees the old") {
+  KeyTable t;
+  for (int n = 0; n < 50; ++n) t.insert(numbered("k", static_cast<std::uint64_t>(n)), "old");
+  KeyTable::Item* kept = t.find("k1");
+  kept->version = 3;
+  std::vector<const KeyTable::Item*> view = t.freeze();
+  REQUIRE(t.frozen());
+  CHECK(view.size() == 50);
+  // Same size: written in place when thawed, copied when frozen.
+  KeyTable::Item* copy = t.assign(kept, "new");
+  CHECK(copy != kept);
+  CHECK(copy->version == 3);
+  CHECK(kept->value() == "old");
+  CHECK(t.find("k1")->value() == "new");
+  // The copy was born after the freeze: written in place from now on.
+  CHECK(t.assign(copy, "NEW") == copy);
+  t.erase(t.find("k2"));
+  t.insert("fresh", "x");
+  for (int n = 10; n < 50; ++n) t.erase(t.find(numbered("k", static_cast<std::uint64_t>(n))));
+  CHECK(t.retired() == 1 + 1 + 40);
+  // Every frozen item still reads as it was at freeze().
+  for (const KeyTable::Item* i : view) CHECK(i->value() == "old");
+  // A whole replacement (a restored snapshot) keeps the frozen view too.
+  KeyTable other;
+  other.insert("restored", "r");
+  t.replace_with(std::move(other));
+  CHECK(t.size() == 1);
+  CHECK(t.find("k0") == nullptr);
+  CHECK(t.find("restored")->value() == "r");
+  for (const KeyTable::Item* i : view) CHECK(i->value() == "old");
+  CHECK(t.retired() == 50);  // k1's copy was born after the freeze: freed at once
+  t.thaw();
+  CHECK_FALSE(t.frozen());
+  CHECK(t.retired() == 0);
+  // Thawed, the restored item (born in the last freeze count) is written in place.
+  KeyTable::Item* r = t.find("restored");
+  CHECK(t.assign(r, "s") == r);
+  // A second freeze covers the items of its own time only.
+  KeyTable::Item* before = t.insert("second", "a");
+  view = t.freeze();
+  CHECK(t.assign(before, "b") != before);
+  KeyTable::Item* after = t.insert("third", "a");
+  CHECK(t.assign(after, "b") == after);
+  t.thaw();
 }
