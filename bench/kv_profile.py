@@ -3,7 +3,7 @@
 (issue 15, docs/benchmarks.md "synod-kv").
 
   python3 bench/kv_profile.py --bin build/examples/synod-kv [--workload set16|get16|set1]
-                              [--requests N] [--memory] [--keep DIR]
+                              [--requests N] [--memory] [--keep DIR] [--cache-sim]
 
 CPU time per command swings by 2x with the load of this shared machine;
 instruction counts do not. This starts the same 3-process cluster as
@@ -41,14 +41,23 @@ WORKLOADS = {
 }
 
 
-def callgrind_total(path):
-    """The Ir total of one callgrind dump."""
+def callgrind_totals(path):
+    """The totals of one callgrind dump, by event name (Ir; with
+    --cache-sim also D1mr, DLmr, ...)."""
+    events = ["Ir"]
     with open(path) as f:
         for line in f:
-            m = re.match(r"(?:summary|totals):\s+(\d+)", line)
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            m = re.match(r"(?:summary|totals):\s+([\d ]+)", line)
             if m:
-                return int(m.group(1))
+                return dict(zip(events, (int(v) for v in m.group(1).split())))
     raise RuntimeError("no total in " + path)
+
+
+def callgrind_total(path):
+    """The Ir total of one callgrind dump."""
+    return callgrind_totals(path)["Ir"]
 
 
 def applied(cluster, i):
@@ -66,13 +75,16 @@ def main():
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--base-port", type=int, default=27600)
     ap.add_argument("--keep", help="directory to keep the callgrind dumps in")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="also simulate the caches (callgrind --cache-sim=yes) and print data cache "
+                         "misses per command: first level (D1) and last level (DL), reads and writes")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="kv_profile.")
     out = os.path.join(workdir, "callgrind.out.%p")
     wrapper = os.path.join(workdir, "under_callgrind.sh")
     with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s %s \"$@\"\n"
-                % (out, os.path.abspath(args.bin)))
+        f.write("#!/bin/sh\nexec valgrind --tool=callgrind %s--callgrind-out-file=%s %s \"$@\"\n"
+                % ("--cache-sim=yes " if args.cache_sim else "", out, os.path.abspath(args.bin)))
     os.chmod(wrapper, 0o755)
     # Ticks of 10 ms, elections after 20 s: callgrind's slowness and the
     # machine's load never cost the leadership.
@@ -116,9 +128,16 @@ def main():
             open("/proc/loadavg").read().split()[0]))
         for i in cluster.ids:
             dumps = glob.glob(os.path.join(workdir, "callgrind.out.%d.*" % pids[i]))
-            total = sum(callgrind_total(d) for d in dumps)
+            totals = [callgrind_totals(d) for d in dumps]
+            total = sum(t["Ir"] for t in totals)
             role = "leader" if i == leader else "follower"
-            print("node %d %-8s %10.0f instructions per command" % (i, role, total / args.requests))
+            line = "node %d %-8s %10.0f instructions per command" % (i, role, total / args.requests)
+            if args.cache_sim:
+                per = {e: sum(t.get(e, 0) for t in totals) / args.requests
+                       for e in ("D1mr", "D1mw", "DLmr", "DLmw")}
+                line += ", data misses per command: D1 %.1f read %.1f write, LL %.1f read %.1f write" % (
+                    per["D1mr"], per["D1mw"], per["DLmr"], per["DLmw"])
+            print(line)
             if args.keep:
                 os.makedirs(args.keep, exist_ok=True)
                 for d in dumps:

@@ -17,9 +17,9 @@ namespace synod::kv {
 namespace {
 
 // Below both, a snapshot image is taken on the loop: sorting and copying
-// this much costs about as much as a fork of a small process (~10 ms).
-constexpr std::uint64_t kForkAboveBytes = 16u << 20;
-constexpr std::size_t kForkAboveKeys = 50000;
+// this much costs a few ms.
+constexpr std::uint64_t kSerialiseOffLoopAboveBytes = 16u << 20;
+constexpr std::size_t kSerialiseOffLoopAboveKeys = 50000;
 
 }  // namespace
 
@@ -81,8 +81,8 @@ UvHostOptions KvNode::host_options() {
   h.config.compaction_tail = opt_.compaction_tail;
   h.config.lease_reads = opt_.lease_reads;
   h.snapshot_every_bytes = opt_.snapshot_bytes;
-  // The image is serialised in a forked child (forked_snapshot.h): the loop
-  // never walks the key space.
+  // The image is serialised on a worker thread from a frozen store
+  // (threaded_snapshot.h): the loop never walks the key space.
   h.snapshot_begin = [this](Slot slot) { begin_snapshot(slot); };
   h.restore = [this](const Snapshot& snap) {
     // The bytes passed the storage's or the wire's checksum: a snapshot
@@ -141,44 +141,35 @@ bool KvNode::start(std::string* why) {
   return true;
 }
 
-// Logs the loop's share (the fork) and the child's time, so a snapshot's
+// Logs the loop's share (the freeze) and the whole time, so a snapshot's
 // cost shows next to the loop stalls it may cause.
 void KvNode::begin_snapshot(Slot slot) {
   // A small key space is cheaper to serialise on the loop (a few ms) than
-  // fork() is (page tables, copy-on-write faults afterwards).
-  if (store_.data_bytes() < kForkAboveBytes && store_.key_count() < kForkAboveKeys) {
+  // to hand to a worker thread and copy its written items meanwhile.
+  if (store_.data_bytes() < kSerialiseOffLoopAboveBytes &&
+      store_.key_count() < kSerialiseOffLoopAboveKeys) {
     Status st = host_->compact(slot, store_.snapshot());
     if (st != Status::ok)
       fmt::print(stderr, "synod-kv: node {}: snapshot of slot {} dropped: {}\n", opt_.id.value,
                  slot.value, to_string(st));
     return;
   }
-  std::string why;
   std::uint64_t t0 = uv_hrtime();
-  bool started = snapshotter_.start(
-      [this] { return store_.snapshot(); },
-      [this, slot, t0](bool ok, std::string image, std::string failure) {
-        if (!host_) return;
-        if (!ok) {
-          fmt::print(stderr, "synod-kv: node {}: the snapshot of slot {} failed: {}\n",
-                     opt_.id.value, slot.value, failure);
-          return host_->snapshot_abandoned();
-        }
-        std::size_t bytes = image.size();
-        // Refused only when a snapshot from a peer overtook it: dropped.
-        Status st = host_->compact(slot, std::move(image));
-        fmt::print(stderr,
-                   "synod-kv: node {}: snapshot of slot {} ({} bytes) ready after {} ms{}\n",
-                   opt_.id.value, slot.value, bytes, (uv_hrtime() - t0) / 1000000,
-                   st == Status::ok ? "" : fmt::format(", dropped: {}", to_string(st)));
-      },
-      &why);
+  bool started = snapshotter_.start([this, slot, t0](std::string image) {
+    if (stopped_) return;
+    std::size_t bytes = image.size();
+    // Refused only when a snapshot from a peer overtook it: dropped.
+    Status st = host_->compact(slot, std::move(image));
+    fmt::print(stderr, "synod-kv: node {}: snapshot of slot {} ({} bytes) ready after {} ms{}\n",
+               opt_.id.value, slot.value, bytes, (uv_hrtime() - t0) / 1000000,
+               st == Status::ok ? "" : fmt::format(", dropped: {}", to_string(st)));
+  });
   if (!started) {
-    fmt::print(stderr, "synod-kv: node {}: cannot take the snapshot of slot {}: {}\n",
-               opt_.id.value, slot.value, why);
+    fmt::print(stderr, "synod-kv: node {}: cannot take the snapshot of slot {}: one is running\n",
+               opt_.id.value, slot.value);
     return host_->snapshot_abandoned();
   }
-  fmt::print(stderr, "synod-kv: node {}: snapshot of slot {} forked; the loop paid {} ms\n",
+  fmt::print(stderr, "synod-kv: node {}: snapshot of slot {} frozen; the loop paid {} ms\n",
              opt_.id.value, slot.value, (uv_hrtime() - t0) / 1000000);
 }
 

@@ -9,7 +9,6 @@
 
 #include "address_book.h"
 #include "cluster_admin.h"
-#include "forked_snapshot.h"
 #include "kv_store.h"
 #include "resp_server.h"
 #include "server_options.h"
@@ -17,6 +16,7 @@
 #include "synod/storage.h"
 #include "synod/tcp_transport.h"
 #include "synod/uv_host.h"
+#include "threaded_snapshot.h"
 
 namespace synod::kv {
 
@@ -48,7 +48,7 @@ class KvNode {
   std::unique_ptr<UvHost> host_;
   std::unique_ptr<TlsContext> client_tls_;  // --tls-clients
   std::unique_ptr<RespServer> resp_;
-  ForkedSnapshot snapshotter_{loop_};
+  ThreadedSnapshot snapshotter_{loop_, store_};
   std::uint64_t addresses_seen_ = 0;  // KvStore::addresses_version() last handled
   bool stopped_ = false;
   std::string stopped_reason_;  // the host's STOPPED line, with the storage error

@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
+#include "key_table.h"
 #include "kv_command.h"
 #include "kv_command_codec.h"
 #include "resp_reply.h"
@@ -30,6 +32,15 @@ struct MemberAddress {
 };
 using MemberAddresses = std::map<std::uint64_t, MemberAddress>;  // by node id
 
+// What KvStore::find() returns: a view of the value's bytes (valid until the
+// next change of the store), or nothing. It compares equal to nullptr when
+// empty, as the `const std::string*` it replaced did, so `find(k) == nullptr`
+// still reads as before.
+struct FoundValue : std::optional<std::string_view> {
+  using std::optional<std::string_view>::optional;
+  friend bool operator==(const FoundValue& v, std::nullptr_t) { return !v.has_value(); }
+};
+
 class KvStore {
  public:
   // Applies one log command (kv_command_codec.h) and returns the client's
@@ -39,7 +50,6 @@ class KvStore {
   // count as their version.
   Reply apply(std::string_view log_command);
   // Applies a decoded request. Precondition: route_of(request.op) != local.
-  // Takes it by value so SET moves its key and value into the map.
   Reply execute(Request request);
 
   // The version WATCH records and a transaction's check compares
@@ -60,8 +70,8 @@ class KvStore {
   std::size_t key_count() const { return data_.size(); }
   // Bytes of user keys and values (what a snapshot image roughly holds).
   std::uint64_t data_bytes() const { return data_bytes_; }
-  // The value stored under `key`, or nullptr. Valid until the next change.
-  const std::string* find(std::string_view key) const;
+  // The value stored under `key`, or nothing. Valid until the next change.
+  FoundValue find(std::string_view key) const;
 
   // The member addresses logged so far. Kept apart from the key space (no
   // user key can reach or shadow them; not in DBSIZE or digest()), but in
@@ -91,32 +101,37 @@ class KvStore {
   // addresses. restore() reads all three (an earlier format's keys have
   // version 0).
   std::string snapshot() const;
+  // The same image in two steps, so that it can be serialised on another
+  // thread while commands go on applying (kv_node.cc): freeze() on the
+  // loop (a pointer per key, no key or value bytes copied), image() on any
+  // thread, then thaw() on the loop once image() returned. Between the two,
+  // a write to a frozen key copies its item (KeyTable::freeze).
+  struct Frozen {
+    std::vector<const KeyTable::Item*> items;  // unordered
+    std::uint64_t log_commands = 0;
+    std::uint64_t delete_version = 0;
+    MemberAddresses addresses;
+    // snapshot()'s bytes as they were at freeze(). Reads only the frozen
+    // items and this struct: safe beside the loop's changes.
+    std::string image() const;
+  };
+  // Precondition: not frozen.
+  Frozen freeze();
+  void thaw();
+  bool frozen() const { return data_.frozen(); }
   // Replaces the state with a snapshot. Returns false, leaving the state
   // unchanged, if `bytes` is not a well-formed snapshot.
   bool restore(std::string_view bytes);
 
  private:
-  // Transparent hashing lets GET and EXISTS look up a string_view key
-  // without building a std::string.
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct Entry {
-    std::string value;
-    std::uint64_t version = 0;  // version_of()
-    // pair_hash() of this key and value, as added to digest_: taken back
-    // on overwrite or delete without hashing the old value again.
-    std::uint64_t pair_hash = 0;
-  };
-  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  // Each item keeps its version (version_of()) and its pair_hash(), as
+  // added to digest_: taken back on overwrite or delete without hashing the
+  // old value again.
+  using Item = KeyTable::Item;
 
-  // Key and Value: std::string (moved in) or std::string_view (copied once).
-  template <typename Key, typename Value>
-  Reply set(SetCondition condition, Key&& key, Value&& value);
-  template <typename Key, typename Value>
-  void put(Key&& key, Value&& value);
-  Reply add(const std::string& key, std::int64_t delta);
+  Reply set(SetCondition condition, std::string_view key, std::string_view value);
+  void put(std::string_view key, std::string_view value);
+  Reply add(std::string_view key, std::int64_t delta);
   Reply add_parsed(const Request& r);  // INCRBY, DECRBY: the amount checked here
   Reply getset(const Request& r);
   Reply mset(const Request& r, bool only_if_none);
@@ -125,14 +140,13 @@ class KvStore {
   // Op::txn (kv_store_txn.cc): the watch check, then each command in turn.
   Reply txn(const Request& r);
   Reply watch_versions(const Request& r) const;
-  std::string snapshot_versioned() const;  // SKVSNAP3
   Reply set_addresses(const Request& request);
   // Keep digest_ and data_bytes_ in step with a pair added or removed;
-  // count() stores the pair's hash in the entry for uncount().
-  void count(std::string_view key, Entry& e);
-  void uncount(std::string_view key, const Entry& e);
+  // count() stores the pair's hash in the item for uncount().
+  void count(Item& item);
+  void uncount(const Item& item);
 
-  Map data_;
+  KeyTable data_;
   std::uint64_t log_commands_ = 0;    // apply() calls: the version of its writes
   std::uint64_t delete_version_ = 0;  // log_commands_ of the last deletion
   RequestView decoded_;               // apply()'s scratch, so decoding allocates nothing

@@ -58,7 +58,7 @@ GroupOptions ShardNode::group_options(std::size_t shard) {
   g.config.lease_reads = opt_.lease_reads;
   g.apply = [this, shard](Slot, const std::string& command) { return apply(shard, command); };
   // Images are serialised on the loop: each shard holds a 1/N share of the
-  // key space (the forked snapshot of a single group is not wired here).
+  // key space (the threaded snapshot of a single group is not wired here).
   // They hold the shard's transaction state too (ShardTxns::snapshot).
   auto s = static_cast<txn::ShardId>(shard);
   g.snapshot_every_bytes = opt_.snapshot_bytes;

@@ -379,3 +379,42 @@ TEST_CASE("SET NX and XX through the log decide on the key's presence") {
   CHECK(*s.find("k") == "4");
   CHECK(s.digest() == s.recompute_digest());
 }
+
+TEST_CASE("a frozen store's image is the snapshot of freeze time, whatever is applied after") {
+  std::mt19937_64 rng(11);
+  KvStore s;
+  for (int n = 0; n < 2000; ++n)
+    resp(s, {"SET", numbered("key", rng() % 500), std::string(rng() % 64, 'v')});
+  resp(s, {"DEL", "key7"});
+  std::string at_freeze = s.snapshot();
+  std::uint64_t digest_at_freeze = s.digest();
+  KvStore::Frozen frozen = s.freeze();
+  // Overwrites of same and other sizes, deletes, new keys, INCR and a
+  // whole restore, all while frozen.
+  for (int n = 0; n < 3000; ++n) {
+    std::string key = numbered("key", rng() % 600);
+    switch (rng() % 4) {
+      case 0:
+        resp(s, {"DEL", key});
+        break;
+      case 1:
+        resp(s, {"INCR", numbered("counter", rng() % 5)});
+        break;
+      default:
+        resp(s, {"SET", key, std::string(rng() % 64, 'w')});
+    }
+  }
+  std::string changed = s.snapshot();
+  CHECK(changed != at_freeze);
+  CHECK(frozen.image() == at_freeze);
+  KvStore other;
+  resp(other, {"SET", "only", "this"});
+  REQUIRE(s.restore(other.snapshot()));
+  CHECK(frozen.image() == at_freeze);
+  s.thaw();
+  CHECK(s.snapshot() == other.snapshot());
+  // The image restores to the state of freeze time.
+  KvStore back;
+  REQUIRE(back.restore(at_freeze));
+  CHECK(back.digest() == digest_at_freeze);
+}

@@ -150,8 +150,8 @@ void FakeNode::send(NodeId to, std::string payload) {
 }
 
 std::string value(FakeCluster& c, std::uint64_t node, txn::ShardId shard, const std::string& key) {
-  const std::string* v = c.node(node).stores_[shard]->find(key);
-  return v ? *v : "(nil)";
+  auto v = c.node(node).stores_[shard]->find(key);
+  return v ? std::string(*v) : "(nil)";
 }
 
 // Two keys on different shards of a 4-shard map.

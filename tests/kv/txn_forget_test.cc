@@ -36,8 +36,8 @@ World two_shards() {
 }
 
 std::string value(World& w, ShardId s, const std::string& key, std::size_t replica = 0) {
-  const std::string* v = w.store(s, replica).find(key);
-  return v ? *v : "(nil)";
+  auto v = w.store(s, replica).find(key);
+  return v ? std::string(*v) : "(nil)";
 }
 
 bool has_vote_no(const Effects& fx) {

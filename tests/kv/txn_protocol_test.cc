@@ -31,8 +31,8 @@ TxnPlan transfer(std::uint64_t seq, ShardId sa, const std::string& a, ShardId sb
 }
 
 std::string value(World& w, ShardId s, const std::string& key, std::size_t replica = 0) {
-  const std::string* v = w.store(s, replica).find(key);
-  return v ? *v : "(nil)";
+  auto v = w.store(s, replica).find(key);
+  return v ? std::string(*v) : "(nil)";
 }
 
 // Two shards, "a" on 0 and "b" on 1, 100 each.
@@ -337,7 +337,7 @@ std::string bank(std::uint64_t seed, Faults faults, bool planted, std::size_t* c
   long total = 0;
   for (int i = 0; i < kAccounts; ++i) {
     for (std::size_t r = 0; r < 2; ++r) {
-      long have = std::stol(*w.store(shard[i], r).find(names[i]));
+      long have = std::stol(std::string(*w.store(shard[i], r).find(names[i])));
       if (have != expected[i]) return names[i] + " holds a half-applied transaction";
     }
     total += expected[i];

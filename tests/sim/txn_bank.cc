@@ -186,8 +186,8 @@ TxnTally TxnBank::final_check(TxnHost& host, const std::vector<NodeId>& running)
   for (std::size_t i = 0; i < names_.size(); ++i) {
     total += expected[i];
     for (NodeId n : running) {
-      const std::string* have = host.store(n, shard_of_[i]).find(names_[i]);
-      if (have == nullptr || number(*have) != expected[i])
+      auto have = host.store(n, shard_of_[i]).find(names_[i]);
+      if (have == nullptr || number(std::string(*have)) != expected[i])
         fail(
             fmt::format("{} on node {} (group {}) holds {}, but the committed transfers make it "
                         "{}: a transaction applied in part, or applied without a commit",

@@ -163,7 +163,7 @@ Effects Participant::prepare(const PrepareEntry& e) {
 std::vector<Reply> Participant::predict(const ShardPart& part) const {
   KvStore scratch;
   for_each_part_key(part, [&](const std::string& k) {
-    if (const std::string* v = store_.find(k)) scratch.execute(Request{Op::set, {k, *v}, {}});
+    if (auto v = store_.find(k)) scratch.execute(Request{Op::set, {k, std::string(*v)}, {}});
   });
   const std::size_t copied = scratch.key_count();
   std::vector<Reply> results;
