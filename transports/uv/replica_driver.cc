@@ -23,7 +23,7 @@ ReplicaDriver::ReplicaDriver(Replica& replica, Slot applied, ReplicaHooks hooks,
 
 ProposeResult ReplicaDriver::propose(std::string command, Done done) {
   ProposeResult r = replica_.propose(std::move(command));
-  if (r.ok()) waiting_[r.ticket.value] = std::move(done);
+  if (r.ok()) waiting_.add(r.ticket.value, std::move(done));
   return r;
 }
 
@@ -35,7 +35,7 @@ ProposeResult ReplicaDriver::read(ReadDone done) {
 
 ProposeResult ReplicaDriver::change_membership(MembershipOp op, NodeId node, Done done) {
   ProposeResult r = replica_.change_membership(op, node);
-  if (r.ok()) waiting_[r.ticket.value] = std::move(done);
+  if (r.ok()) waiting_.add(r.ticket.value, std::move(done));
   return r;
 }
 
@@ -49,8 +49,9 @@ void ReplicaDriver::abandon() {
   staged_.clear();
   // The process keeps running but this replica does not: for its callers the
   // outcome is unknown (a proposal may still be chosen by the others).
-  auto waiting = std::move(waiting_);
-  for (auto& [ticket, done] : waiting) done({Ticket{ticket}, Outcome::unknown, {}, 0, {}}, {});
+  waiting_.drain([](std::uint64_t ticket, Done done) {
+    done({Ticket{ticket}, Outcome::unknown, {}, 0, {}}, {});
+  });
   auto reads = std::move(reads_);
   for (auto& [ticket, done] : reads) done(Status::unavailable, {});
   auto ready_reads = std::move(ready_reads_);
@@ -192,11 +193,8 @@ void ReplicaDriver::send_timed(const Message& m) {
 }
 
 void ReplicaDriver::answer(const ProposalOutcome& o, const std::string& result) {
-  auto it = waiting_.find(o.ticket.value);
-  if (it == waiting_.end()) return;
-  Done done = std::move(it->second);
-  waiting_.erase(it);
-  done(o, result);
+  std::optional<Done> done = waiting_.take(o.ticket.value);
+  if (done) (*done)(o, result);
 }
 
 // Committed outcomes come in the order rd.committed applies (slot, then

@@ -22,6 +22,7 @@
 #include "synod/replica.h"
 #include "synod/snapshot.h"
 #include "synod/storage.h"
+#include "ticket_queue.h"
 
 namespace synod {
 
@@ -125,7 +126,7 @@ class ReplicaDriver {
   Fail fail_;
   Log log_;
   bool failed_ = false;
-  std::unordered_map<std::uint64_t, Done> waiting_;     // ticket -> callback
+  detail::TicketQueue<Done> waiting_;                   // ticket -> callback
   std::map<std::uint64_t, ReadDone> reads_;             // ticket -> callback, until confirmed
   std::multimap<std::uint64_t, ReadDone> ready_reads_;  // confirmed; by index to reach
   Slot applied_{};
