@@ -55,7 +55,10 @@ void RespServer::flush(Client& c) {
     c.writing.push_back(std::move(c.out.front()));
     c.out.pop_front();
   }
-  std::vector<uv_buf_t> bufs;
+  // Reused: one flush at a time (the loop's thread), and a write copies it.
+  thread_local std::vector<uv_buf_t> bufs;
+  bufs.clear();
+  std::size_t total = 0;
   if (c.tls) {
     // The replies become records in one ciphertext buffer (before the
     // handshake completes the session holds them until it does).
@@ -70,18 +73,44 @@ void RespServer::flush(Client& c) {
     if (c.cipher.empty()) return;
     bufs.push_back(uv_buf_init(reinterpret_cast<char*>(c.cipher.data()),
                                static_cast<unsigned>(c.cipher.size())));
+    total = c.cipher.size();
   } else {
     // Pointers taken once `writing` stops moving (a short string's bytes
     // live inside the string object).
-    bufs.reserve(c.writing.size());
     for (std::string& chunk : c.writing)
       bufs.push_back(uv_buf_init(chunk.data(), static_cast<unsigned>(chunk.size())));
+    total = c.writing_bytes;
+  }
+  // Tried at once, without a request: a uv_write that completes leaves the
+  // client's watcher to be re-armed with one more epoll_ctl at the next
+  // poll, a third system call beside each read and write of a pipelined
+  // batch (docs/benchmarks.md, "synod-kv"). What the socket does not take
+  // goes by uv_write.
+  auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
+  const int sent = uv_try_write(stream, bufs.data(), static_cast<unsigned>(bufs.size()));
+  if (sent >= 0 && static_cast<std::size_t>(sent) == total) {
+    // As the completion below would, at once.
+    c.writing.clear();
+    c.writing_bytes = 0;
+    c.last_activity_ms = uv_now(loop_);
+    return flush(c);  // the chunks past kWriteBufsMax, or the close after a last reply
+  }
+  if (sent < 0 && sent != UV_EAGAIN) return close(c);
+  std::size_t first = 0;
+  for (std::size_t skip = sent > 0 ? static_cast<std::size_t>(sent) : 0; skip > 0;) {
+    if (skip >= bufs[first].len) {
+      skip -= bufs[first++].len;
+    } else {
+      bufs[first].base += skip;
+      bufs[first].len -= static_cast<unsigned>(skip);
+      skip = 0;
+    }
   }
   c.write_busy = true;
   c.write_req.data = &c;
   // libuv copies the buf array; the chunks stay in c.writing until done.
-  uv_write(&c.write_req, reinterpret_cast<uv_stream_t*>(&c.tcp), bufs.data(),
-           static_cast<unsigned>(bufs.size()), [](uv_write_t* req, int status) {
+  uv_write(&c.write_req, stream, bufs.data() + first, static_cast<unsigned>(bufs.size() - first),
+           [](uv_write_t* req, int status) {
              auto* client = static_cast<Client*>(req->data);
              client->write_busy = false;
              if (status != 0) return client->server->close(*client);
