@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "applied_queue.h"
+
 using synod::detail::TicketQueue;
 
 TEST_CASE("callbacks are taken by their ticket, in order or not, once each") {
@@ -87,4 +89,26 @@ TEST_CASE("random order of answers: each callback once, the rest still found") {
     ++drained;
   });
   CHECK(drained == live.size());
+}
+
+TEST_CASE("AppliedQueue: served by index as it is applied, equal indexes in the order added") {
+  synod::detail::AppliedQueue<int> q;
+  q.add(5, 1);
+  q.add(5, 2);
+  q.add(9, 3);
+  q.add(7, 4);  // below the last: put in its place
+  q.add(5, 5);  // equal to the first ones: after them
+  int got = 0;
+  std::vector<int> served;
+  CHECK_FALSE(q.take_ready(4, &got));
+  while (q.take_ready(7, &got)) served.push_back(got);
+  CHECK(served == std::vector<int>{1, 2, 5, 4});
+  CHECK(q.size() == 1);
+  std::vector<std::uint64_t> left;
+  q.drain([&](std::uint64_t index, int v) {
+    left.push_back(index);
+    CHECK(v == 3);
+  });
+  CHECK(left == std::vector<std::uint64_t>{9});
+  CHECK(q.size() == 0);
 }
