@@ -313,6 +313,11 @@ std::vector<InfoSection> ShardNode::info() const {
                        {"leaders_handed_off", n(st.leaders_handed_off)},
                        {"log_batches", n(st.log_batches)}}};
   const ShardTxnsStats& t = txns_->stats();
+  std::size_t records = 0, finished = 0;  // what forgetting bounds
+  for (std::size_t s = 0; s < opt_.shards; ++s) {
+    records += txns_->coordinator(static_cast<txn::ShardId>(s)).records();
+    finished += txns_->participant(static_cast<txn::ShardId>(s)).finished_count();
+  }
   InfoSection txns{"transactions",
                    {{"txn_started", n(t.started)},
                     {"txn_committed", n(t.committed)},
@@ -326,7 +331,9 @@ std::vector<InfoSection> ShardNode::info() const {
                     {"txn_messages_no_leader", n(t.messages_no_leader)},
                     {"txn_entries_malformed", n(t.entries_malformed)},
                     {"txn_proposals_failed", n(t.proposals_failed)},
-                    {"txn_drives_restarted", n(t.drives_restarted)}}};
+                    {"txn_drives_restarted", n(t.drives_restarted)},
+                    {"txn_records", n(records)},
+                    {"txn_finished", n(finished)}}};
   InfoSection keyspace{"keyspace", {{"keys", n(keys)}, {"digest", fmt::format("{:016x}", digest)}}};
   std::vector<InfoSection> sections = resp_->info();
   for (InfoSection& extra : std::vector<InfoSection>{repl, cluster, shards, txns, keyspace})

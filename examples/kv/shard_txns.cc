@@ -39,6 +39,10 @@ ShardTxns::ShardTxns(ShardTxnHost& host, std::vector<KvStore*> stores, ShardTxns
       seq_ballot_(options.shards),
       generation_(options.shards, 0),
       restart_due_(options.shards, false) {
+  // Every shard learns each coordinator's floor from its new leaders too.
+  opt_.coordinator.all_shards.clear();
+  for (std::size_t s = 0; s < opt_.shards; ++s)
+    opt_.coordinator.all_shards.push_back(static_cast<txn::ShardId>(s));
   for (std::size_t s = 0; s < opt_.shards; ++s) {
     auto id = static_cast<txn::ShardId>(s);
     participants_.push_back(std::make_unique<txn::Participant>(id, *stores[s], opt_.participant));
@@ -121,6 +125,8 @@ void ShardTxns::deliver(txn::ShardId shard, const txn::Message& msg) {
   if (const auto* m = std::get_if<txn::VoteMsg>(&msg)) fx = c.on_vote(*m);
   if (const auto* m = std::get_if<txn::AckMsg>(&msg)) fx = c.on_ack(*m);
   if (const auto* m = std::get_if<txn::InquiryMsg>(&msg)) fx = c.on_inquiry(*m);
+  if (const auto* m = std::get_if<txn::FloorMsg>(&msg)) fx = p.on_floor(*m);
+  if (const auto* m = std::get_if<txn::FloorAckMsg>(&msg)) fx = c.on_floor_ack(*m);
   run(shard, std::move(fx));
 }
 

@@ -15,7 +15,8 @@ durable group logs; docs/kv.md, "Transactions across shards"):
 3. Afterwards: the replicas of every shard agree (INFO digests), nothing is
    left prepared, the total is intact, every acknowledged transfer's ledger
    key is there, and the balances are exactly the initial ones moved by the
-   ledger keys present (no transfer half applied).
+   ledger keys present (no transfer half applied); then every finished
+   transaction is forgotten on every node (INFO txn_records, txn_finished).
 
   /usr/bin/python3 tests/e2e/kv_shards_txn.py --bin build/examples/synod-kv
 """
@@ -318,6 +319,13 @@ def main():
                   len([u for u in bank.unknown if u in present]), bank.retries, bank.reads,
                   START * len(ACCOUNTS), [x["txn_committed"] for x in t], bank.single_ops,
                   [x["lock_waits"] for x in t]))
+        # Forgetting (docs/kv.md): once quiet, every coordinator record and
+        # every participant's finished record goes, on every node.
+        def forgotten():
+            xs = [info(p) for p in ports]
+            return all(x["txn_records"] == "0" and x["txn_finished"] == "0" for x in xs)
+        wait_for("every finished transaction forgotten on every node", forgotten, timeout=20)
+        print("forgotten: txn_records and txn_finished 0 on every node")
         c.check_alive()
         assert not c.unexpected_exits, c.unexpected_exits
         ok = True

@@ -425,10 +425,15 @@ TEST_CASE("ShardTxns: a group refusing every proposal restarts the drive once a 
   // restarted drive logs an abort for each, which every participant hears,
   // so the lock the first one took on k.b is released without an inquiry.
   REQUIRE(c.settle());
+  // Aborted (nothing applied), then forgotten on both sides once acked.
+  CHECK(value(c, 2, k.sb, k.b) == "(nil)");
   for (const txn::ClientOutcome& o : outcomes) {
-    CHECK(t.coordinator(k.sa).decision(o.txn) == false);
-    CHECK(c.node(2).txns_->participant(k.sb).outcome(o.txn) == false);
+    CHECK_FALSE(t.coordinator(k.sa).decision(o.txn).has_value());
+    CHECK(t.coordinator(k.sa).floor() > o.txn.seq);
+    CHECK(c.node(2).txns_->participant(k.sb).floor_of(k.sa) > o.txn.seq);
   }
+  CHECK(t.coordinator(k.sa).records() == 0);
+  CHECK(c.node(2).txns_->participant(k.sb).finished_count() == 0);
   for (std::size_t n = 1; n <= 3; ++n) CHECK_FALSE(c.node(n).txns_->any_locked(k.sb));
   // Same term after the restart: new ids, never one handed out before.
   start();

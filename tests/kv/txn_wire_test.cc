@@ -36,7 +36,10 @@ std::vector<Entry> entries() {
           AbortEntry{{0, 0}},
           BeginEntry{plan},
           DecideEntry{{2, 9}, false, AbortReason::unknown_txn, {2, 5}},
-          DecideEntry{{2, 9}, true, AbortReason::none, {}}};
+          DecideEntry{{2, 9}, true, AbortReason::none, {}},
+          ForgetEntry{{{3, 1}, {3, 7}, {3, 1ull << 40}}, (1ull << 40) + 1},
+          ForgetEntry{{}, 0},
+          FloorEntry{3, 1ull << 40}};
 }
 
 std::vector<Message> messages() {
@@ -51,7 +54,9 @@ std::vector<Message> messages() {
           DecisionMsg{{1, 7}, true},
           AckMsg{{1, 7}, 4, true, {Reply::integer(70), nested}},
           AckMsg{{1, 7}, 4, false, {}},
-          InquiryMsg{{0xffffffffu, ~0ull}, 1, {0, 0xffffffffu}}};
+          InquiryMsg{{0xffffffffu, ~0ull}, 1, {0, 0xffffffffu}},
+          FloorMsg{3, 99},
+          FloorAckMsg{0xffffffffu, ~0ull}};
 }
 
 }  // namespace
@@ -124,6 +129,11 @@ TEST_CASE("unknown tags, bad flags, disallowed commands and deep replies are ref
   CHECK_FALSE(
       decode_entry(encode_entry(DecideEntry{{1, 2}, false, AbortReason::none, {2, 2}}), &why));
   CHECK(why == "shard list not ascending");
+  // A Forget naming ids out of order, or one twice: never proposed.
+  CHECK_FALSE(decode_entry(encode_entry(ForgetEntry{{{1, 5}, {1, 3}}, 6}), &why));
+  CHECK(why == "forget list not ascending");
+  CHECK_FALSE(decode_entry(encode_entry(ForgetEntry{{{1, 5}, {1, 5}}, 6}), &why));
+  CHECK(why == "forget list not ascending");
   // A part holding a txn (or any command a transaction may not hold).
   PrepareEntry bad{{1, 1}, {}, {}};
   bad.part.commands.push_back(Request{Op::node_addresses, {"4", "a:1", "b:2"}, {}});

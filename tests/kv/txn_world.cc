@@ -6,6 +6,8 @@ World::World(std::size_t shards, std::uint64_t seed, Faults faults, ParticipantO
              CoordinatorOptions coordinator)
     : faults_(faults), rng_(seed) {
   groups_.resize(shards);
+  for (std::size_t s = 0; s < shards; ++s)
+    coordinator.all_shards.push_back(static_cast<ShardId>(s));
   for (std::size_t s = 0; s < shards; ++s) {
     for (int r = 0; r < 2; ++r)
       groups_[s].replicas.push_back(
@@ -43,8 +45,40 @@ void World::choose(ShardId shard, std::size_t index, bool leader_alive) {
   for (std::size_t r = 0; r < g.replicas.size(); ++r) {
     Effects fx = g.replicas[r]->part.apply(e);
     fx.append(g.replicas[r]->coord.apply(e));
+    note(shard, r, e);
     if (leader_alive && r == g.leader) carry(shard, std::move(fx));
   }
+}
+
+void World::note(ShardId shard, std::size_t replica, const Entry& e) {
+  const Replica& r = *groups_[shard].replicas[replica];
+  auto keep = [&](auto& into, const TxnId& t, std::optional<bool> now) {
+    if (!now) return;
+    auto [it, first] = into.emplace(std::make_tuple(shard, replica, t), *now);
+    if (!first && it->second != *now) ++changed_;
+  };
+  std::visit(
+      [&](const auto& x) {
+        using E = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<E, DecideEntry>)
+          keep(decisions_, x.txn, r.coord.decision(x.txn));
+        else if constexpr (std::is_same_v<E, PrepareEntry> || std::is_same_v<E, CommitEntry> ||
+                           std::is_same_v<E, AbortEntry>)
+          keep(outcomes_recorded_, x.txn, r.part.outcome(x.txn));
+      },
+      e);
+}
+
+std::optional<bool> World::decision(ShardId shard, const TxnId& t, std::size_t replica) const {
+  if (std::optional<bool> now = groups_[shard].replicas[replica]->coord.decision(t)) return now;
+  auto it = decisions_.find(std::make_tuple(shard, replica, t));
+  return it == decisions_.end() ? std::nullopt : std::make_optional(it->second);
+}
+
+std::optional<bool> World::outcome(ShardId shard, const TxnId& t, std::size_t replica) const {
+  if (std::optional<bool> now = groups_[shard].replicas[replica]->part.outcome(t)) return now;
+  auto it = outcomes_recorded_.find(std::make_tuple(shard, replica, t));
+  return it == outcomes_recorded_.end() ? std::nullopt : std::make_optional(it->second);
 }
 
 bool World::choose_one(ShardId shard) {
@@ -70,6 +104,8 @@ void World::deliver(Envelope env) {
         if constexpr (std::is_same_v<M, DecisionMsg>) fx = l.part.on_decision(m);
         if constexpr (std::is_same_v<M, AckMsg>) fx = l.coord.on_ack(m);
         if constexpr (std::is_same_v<M, InquiryMsg>) fx = l.coord.on_inquiry(m);
+        if constexpr (std::is_same_v<M, FloorMsg>) fx = l.part.on_floor(m);
+        if constexpr (std::is_same_v<M, FloorAckMsg>) fx = l.coord.on_floor_ack(m);
       },
       env.msg);
   carry(env.to, std::move(fx));
@@ -147,7 +183,8 @@ bool World::settle(std::size_t rounds) {
       const Group& g = groups_[s];
       quiet = quiet && g.pending.empty();
       for (const auto& r : g.replicas)
-        quiet = quiet && r->part.prepared_count() == 0 && r->coord.undecided() == 0;
+        quiet = quiet && r->part.prepared_count() == 0 && r->coord.undecided() == 0 &&
+                r->coord.records() == 0 && r->part.finished_count() == 0;
     }
     if (quiet) return true;
   }

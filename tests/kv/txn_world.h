@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kv_store.h"
@@ -49,13 +51,22 @@ class World {
   void crash_leader(ShardId shard, double chosen = 0);
   std::vector<Envelope>& network() { return network_; }
 
-  // Random steps with the faults, then a fault-free settle until quiet.
+  // Random steps with the faults, then a fault-free settle until quiet:
+  // nothing pending, in flight or prepared, and everything finished
+  // forgotten (no coordinator record, no participant's finished record).
   void run(std::size_t steps);
   bool settle(std::size_t rounds = 2000);
 
   KvStore& store(ShardId shard, std::size_t replica = 0);
   Participant& participant(ShardId shard, std::size_t replica = 0);
   Coordinator& coordinator(ShardId shard, std::size_t replica = 0);
+  // What the replicas recorded when they applied it, kept after the
+  // machines forget (docs/kv.md "Forgetting"): the coordinator's decision
+  // and a participant's outcome, as first recorded; a later, different one
+  // counts in changed_records().
+  std::optional<bool> decision(ShardId shard, const TxnId& t, std::size_t replica = 0) const;
+  std::optional<bool> outcome(ShardId shard, const TxnId& t, std::size_t replica = 0) const;
+  std::size_t changed_records() const { return changed_; }
   // Client outcomes, by txn; a txn answered twice is recorded in `twice`.
   const std::map<TxnId, ClientOutcome>& outcomes() const { return outcomes_; }
   std::size_t answered_twice() const { return twice_; }
@@ -84,6 +95,10 @@ class World {
   std::vector<Envelope> network_;
   std::map<TxnId, ClientOutcome> outcomes_;
   std::size_t twice_ = 0;
+  // (shard, replica, txn) -> decision / outcome, as first recorded.
+  std::map<std::tuple<ShardId, std::size_t, TxnId>, bool> decisions_, outcomes_recorded_;
+  std::size_t changed_ = 0;
+  void note(ShardId shard, std::size_t replica, const Entry& e);
   std::size_t crashes_ = 0;
   Faults faults_;
   std::mt19937_64 rng_;

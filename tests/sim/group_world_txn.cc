@@ -24,8 +24,7 @@ constexpr std::uint64_t kCommitsAfterFaults = 3;
 void GroupWorld::txn_setup() {
   bank_ = std::make_unique<TxnBank>(scenario_.groups, opt_.seed);
   txn_ = std::make_unique<TxnHost>(
-      scenario_.nodes, scenario_.groups, opt_.seed, opt_.txn_planted,
-      opt_.txn_planted_inquirer_only,
+      scenario_.nodes, scenario_.groups, opt_.seed, opt_.txn_plant,
       [bank = bank_.get()](std::uint64_t shard, kv::KvStore& store) { bank->seed(shard, store); });
   txn_->net().set_faults(scenario_.faults);
   txn_clients_.resize(scenario_.clients);

@@ -35,6 +35,10 @@ struct Args {
              "     apply_before_decision (a participant applies at prepare; with --txn)\n"
              "     abort_tells_inquirer_only (an inquiry's abort reaches only the inquirer; "
              "with --txn)\n"
+             "     forget_unacked (a coordinator forgets a decision not every shard acked; "
+             "with --txn)\n"
+             "     prepare_below_floor (a participant prepares a forgotten txn again; "
+             "with --txn)\n"
              "--quiesce: Config::quiesce on, the world as the host's node liveness\n"
              "--groups: many Paxos groups on every node (synod::GroupSet), 600 fault ticks\n"
              "--txn: the --groups worlds as shards running the cross-shard commit protocol,\n"
@@ -100,10 +104,8 @@ Args parse(int argc, char** argv) {
       if (!fault_ticks_given) a.opt.fault_ticks = 600;
     } else if (k == "--plant") {
       std::string bug = val();
-      if (bug == "apply_before_decision")
-        a.opt.txn_planted = true;
-      else if (bug == "abort_tells_inquirer_only")
-        a.opt.txn_planted_inquirer_only = true;
+      if (sim::TxnHost::plants().contains(bug))
+        a.opt.txn_plant = bug;
       else
         a.opt.bug = parse_bug(bug);
     } else if (k == "--expect-failure") {
@@ -118,8 +120,7 @@ Args parse(int argc, char** argv) {
       usage("unknown argument " + k);
     }
   }
-  if (a.opt.txn_planted && !a.opt.txn) usage("apply_before_decision needs --txn");
-  if (a.opt.txn_planted_inquirer_only && !a.opt.txn) usage("abort_tells_inquirer_only needs --txn");
+  if (!a.opt.txn_plant.empty() && !a.opt.txn) usage(a.opt.txn_plant + " needs --txn");
   return a;
 }
 
@@ -132,9 +133,7 @@ void report_failure(std::uint64_t seed, const sim::Result& r, const sim::Options
              o.txn      ? " --txn"
              : o.groups ? " --groups"
                         : "",
-             o.txn_planted                 ? " --plant apply_before_decision"
-             : o.txn_planted_inquirer_only ? " --plant abort_tells_inquirer_only"
-                                           : "");
+             o.txn_plant.empty() ? "" : " --plant " + o.txn_plant);
 }
 
 }  // namespace

@@ -26,14 +26,25 @@ std::string_view strip_header(std::string_view payload) {
 
 }  // namespace
 
-TxnHost::TxnHost(std::size_t nodes, std::size_t groups, std::uint64_t seed, bool planted_bug,
-                 bool planted_inquirer_only, Seed seeder)
+const std::set<std::string, std::less<>>& TxnHost::plants() {
+  static const std::set<std::string, std::less<>> names{"apply_before_decision",
+                                                        "abort_tells_inquirer_only",
+                                                        "forget_unacked", "prepare_below_floor"};
+  return names;
+}
+
+TxnHost::TxnHost(std::size_t nodes, std::size_t groups, std::uint64_t seed, std::string_view plant,
+                 Seed seeder)
     : groups_(groups),
       seeder_(std::move(seeder)),
       nodes_(nodes),
       net_(seed * 0x2545f4914f6cdd1dULL + 3) {
-  participant_options_.planted_apply_before_decision = planted_bug;
-  coordinator_options_.planted_abort_tells_inquirer_only = planted_inquirer_only;
+  participant_options_.planted_apply_before_decision = plant == "apply_before_decision";
+  participant_options_.planted_prepare_below_floor = plant == "prepare_below_floor";
+  coordinator_options_.planted_abort_tells_inquirer_only = plant == "abort_tells_inquirer_only";
+  coordinator_options_.planted_forget_unacked = plant == "forget_unacked";
+  for (std::uint64_t g = 1; g <= groups; ++g)
+    coordinator_options_.all_shards.push_back(static_cast<txn::ShardId>(g));
 }
 
 void TxnHost::node_started(NodeId n) {
@@ -98,6 +109,9 @@ std::uint64_t TxnHost::apply(NodeId n, std::uint64_t g, GroupSet& set, const Ent
     std::uint64_t coordinator = 0;
     if (const auto* b = std::get_if<txn::BeginEntry>(&*entry)) coordinator = b->plan.id.coordinator;
     if (const auto* d = std::get_if<txn::DecideEntry>(&*entry)) coordinator = d->txn.coordinator;
+    if (const auto* f = std::get_if<txn::ForgetEntry>(&*entry))
+      for (const txn::TxnId& t : f->txns)
+        if (t.coordinator != g) coordinator = t.coordinator;
     if (coordinator != 0 && coordinator != g)
       throw CheckFailure(
           fmt::format("group {}: node {} applied slot {}: a coordinator entry of "
@@ -105,12 +119,57 @@ std::uint64_t TxnHost::apply(NodeId n, std::uint64_t g, GroupSet& set, const Ent
                       g, n.value, e.slot.value, coordinator));
     txn::Effects fx = s.part.apply(*entry);
     fx.append(s.coord.apply(*entry));
+    note(n, g, *entry);
     carry(n, g, std::move(fx));
   }
   s.digest = mix(s.digest, std::to_string(e.slot.value));
   // The log so far and the store's contents: replicas compared slot by slot
   // must hold the same balances too, not only the same entries.
   return s.digest ^ s.store.digest();
+}
+
+void TxnHost::note(NodeId n, std::uint64_t g, const txn::Entry& entry) {
+  Shard& s = shard(n, g);
+  auto name = [](const txn::TxnId& t) { return fmt::format("txn {}.{}", t.coordinator, t.seq); };
+  if (const auto* d = std::get_if<txn::DecideEntry>(&entry)) {
+    std::optional<bool> now = s.coord.decision(d->txn);
+    if (!now) return;
+    auto [it, first] = decided_.emplace(d->txn, *now);
+    if (!first && it->second != *now)
+      throw CheckFailure(fmt::format(
+          "{}: group {} on node {} decided {} after {} was decided "
+          "(a forgotten decision made again?)",
+          name(d->txn), g, n.value, *now ? "commit" : "abort", it->second ? "commit" : "abort"));
+    return;
+  }
+  txn::TxnId t;
+  if (const auto* p = std::get_if<txn::PrepareEntry>(&entry))
+    t = p->txn;
+  else if (const auto* c = std::get_if<txn::CommitEntry>(&entry))
+    t = c->txn;
+  else if (const auto* a = std::get_if<txn::AbortEntry>(&entry))
+    t = a->txn;
+  else
+    return;
+  std::optional<bool> got = s.part.outcome(t);
+  if (!got) return;
+  auto [it, first] = recorded_.emplace(std::make_tuple(n.value, g, t), *got);
+  if (!first && it->second != *got)
+    throw CheckFailure(fmt::format("{}: group {} on node {} recorded {} after {}", name(t), g,
+                                   n.value, *got ? "commit" : "abort",
+                                   it->second ? "commit" : "abort"));
+}
+
+std::optional<bool> TxnHost::decided(const txn::TxnId& t) const {
+  auto it = decided_.find(t);
+  if (it == decided_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<bool> TxnHost::recorded(NodeId n, std::uint64_t g, const txn::TxnId& t) const {
+  auto it = recorded_.find(std::make_tuple(n.value, g, t));
+  if (it == recorded_.end()) return std::nullopt;
+  return it->second;
 }
 
 void TxnHost::tick(NodeId n, GroupSet& set) {
@@ -148,6 +207,8 @@ void TxnHost::deliver(NodeId n, GroupSet& set, const TxnPacket& p) {
         if constexpr (std::is_same_v<M, txn::DecisionMsg>) fx = s.part.on_decision(m);
         if constexpr (std::is_same_v<M, txn::AckMsg>) fx = s.coord.on_ack(m);
         if constexpr (std::is_same_v<M, txn::InquiryMsg>) fx = s.coord.on_inquiry(m);
+        if constexpr (std::is_same_v<M, txn::FloorMsg>) fx = s.part.on_floor(m);
+        if constexpr (std::is_same_v<M, txn::FloorAckMsg>) fx = s.coord.on_floor_ack(m);
       },
       *msg);
   carry(n, p.shard, std::move(fx));
@@ -159,12 +220,18 @@ std::string TxnHost::describe(const TxnPacket& p) {
   return std::visit(
       [&](const auto& m) {
         using M = std::decay_t<decltype(m)>;
-        std::string_view kind = std::is_same_v<M, txn::PrepareMsg>    ? "prepare"
-                                : std::is_same_v<M, txn::VoteMsg>     ? "vote"
-                                : std::is_same_v<M, txn::DecisionMsg> ? "decision"
-                                : std::is_same_v<M, txn::AckMsg>      ? "ack"
-                                                                      : "inquiry";
-        return fmt::format("g{} {} {}.{}", p.shard, kind, m.txn.coordinator, m.txn.seq);
+        if constexpr (std::is_same_v<M, txn::FloorMsg>)
+          return fmt::format("g{} floor {}.{}", p.shard, m.coordinator, m.floor);
+        else if constexpr (std::is_same_v<M, txn::FloorAckMsg>)
+          return fmt::format("g{} floor ack from {} at {}", p.shard, m.from, m.floor);
+        else {
+          std::string_view kind = std::is_same_v<M, txn::PrepareMsg>    ? "prepare"
+                                  : std::is_same_v<M, txn::VoteMsg>     ? "vote"
+                                  : std::is_same_v<M, txn::DecisionMsg> ? "decision"
+                                  : std::is_same_v<M, txn::AckMsg>      ? "ack"
+                                                                        : "inquiry";
+          return fmt::format("g{} {} {}.{}", p.shard, kind, m.txn.coordinator, m.txn.seq);
+        }
       },
       *msg);
 }
@@ -234,7 +301,7 @@ bool TxnHost::quiet() const {
     if (!node.to_send.empty()) return false;
     for (const auto& s : node.shards)
       if (!s->to_propose.empty() || !s->retry.empty() || s->part.prepared_count() != 0 ||
-          s->coord.undecided() != 0)
+          s->coord.undecided() != 0 || s->coord.records() != 0 || s->part.finished_count() != 0)
         return false;
   }
   return true;
@@ -247,11 +314,14 @@ std::string TxnHost::describe_busy() const {
     if (!node.running) continue;
     for (std::size_t g = 0; g < node.shards.size(); ++g) {
       const Shard& s = *node.shards[g];
-      if (s.to_propose.empty() && s.part.prepared_count() == 0 && s.coord.undecided() == 0)
+      if (s.to_propose.empty() && s.part.prepared_count() == 0 && s.coord.records() == 0 &&
+          s.part.finished_count() == 0)
         continue;
-      out += fmt::format("; n{} g{}: {} to propose, {} prepared, {} undecided{}", i + 1, g + 1,
-                         s.to_propose.size(), s.part.prepared_count(), s.coord.undecided(),
-                         s.leading ? " (leads)" : "");
+      out += fmt::format(
+          "; n{} g{}: {} to propose, {} prepared, {} undecided, {} records (floor {}), {} "
+          "finished{}",
+          i + 1, g + 1, s.to_propose.size(), s.part.prepared_count(), s.coord.undecided(),
+          s.coord.records(), s.coord.floor(), s.part.finished_count(), s.leading ? " (leads)" : "");
     }
   }
   return out;

@@ -20,8 +20,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -55,10 +60,11 @@ class TxnHost {
   // accounts), outside the log, identical on every replica.
   using Seed = std::function<void(std::uint64_t shard, kv::KvStore& store)>;
 
-  // planted_bug: ParticipantOptions::planted_apply_before_decision;
-  // planted_inquirer_only: CoordinatorOptions::planted_abort_tells_inquirer_only.
-  TxnHost(std::size_t nodes, std::size_t groups, std::uint64_t seed, bool planted_bug,
-          bool planted_inquirer_only, Seed seeder);
+  // The planted bugs `plant` may name (each the machines' planted_ option
+  // of that name), or empty for none.
+  static const std::set<std::string, std::less<>>& plants();
+  TxnHost(std::size_t nodes, std::size_t groups, std::uint64_t seed, std::string_view plant,
+          Seed seeder);
 
   MemoryNetwork<TxnPacket>& net() { return net_; }
 
@@ -91,9 +97,17 @@ class TxnHost {
 
   // Nothing in progress on any running node: no entry waiting to be
   // proposed, no prepared transaction, no begun one undecided, nothing in
-  // flight.
+  // flight; and everything finished forgotten (no coordinator record, no
+  // participant's finished record), so forgetting is checked for liveness.
   bool quiet() const;
   std::string describe_busy() const;
+
+  // What the machines recorded, as it happened: the decision of every txn
+  // (the first its coordinator's log chose, on any replica) and each
+  // replica's outcome of it. Forgetting drops both from the machines; the
+  // checks need them. A second, different one throws CheckFailure at once.
+  std::optional<bool> decided(const txn::TxnId& t) const;
+  std::optional<bool> recorded(NodeId n, std::uint64_t g, const txn::TxnId& t) const;
 
   bool running(NodeId n) const { return nodes_.at(n.value - 1).running; }
   kv::KvStore& store(NodeId n, std::uint64_t g) { return shard(n, g).store; }
@@ -129,6 +143,7 @@ class TxnHost {
   // Brings the machines' idea of leadership in line with the replica's.
   void watch_role(NodeId n, std::uint64_t g, GroupSet& set);
   void carry(NodeId n, std::uint64_t g, txn::Effects fx);
+  void note(NodeId n, std::uint64_t g, const txn::Entry& entry);
 
   std::size_t groups_;
   txn::ParticipantOptions participant_options_;
@@ -138,6 +153,8 @@ class TxnHost {
   MemoryNetwork<TxnPacket> net_;
   std::vector<std::pair<NodeId, txn::ClientOutcome>> outcomes_;
   std::uint64_t dropped_not_leader_ = 0, dropped_no_leader_ = 0, reproposed_ = 0;
+  std::map<txn::TxnId, bool> decided_;
+  std::map<std::tuple<std::uint32_t, std::uint64_t, txn::TxnId>, bool> recorded_;
 };
 
 }  // namespace synod::sim

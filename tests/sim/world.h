@@ -44,12 +44,10 @@ struct Options {
   bool quiesce = false;
   // The cross-shard commit protocol on the many-group worlds (implies
   // groups; tests/sim/txn_host.h): a bank over every group instead of
-  // register clients. txn_planted: ParticipantOptions::
-  // planted_apply_before_decision on every participant.
+  // register clients. txn_plant: one of the commit protocol's planted bugs
+  // (TxnHost::plants(), txn_host.h) on every machine, or empty.
   bool txn = false;
-  bool txn_planted = false;
-  // CoordinatorOptions::planted_abort_tells_inquirer_only on every coordinator.
-  bool txn_planted_inquirer_only = false;
+  std::string txn_plant;
 };
 
 struct Result {

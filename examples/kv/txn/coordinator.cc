@@ -58,12 +58,26 @@ ClientOutcome Coordinator::outcome_of(const Record& r, const Drive& d) const {
 
 Effects Coordinator::apply(const Entry& entry) {
   Effects fx;
+  if (const auto* f = std::get_if<ForgetEntry>(&entry)) return apply_forget(*f);
   if (const auto* b = std::get_if<BeginEntry>(&entry)) {
     const TxnId& t = b->plan.id;
+    if (t.coordinator != self_) return fx;  // not this group's: a host's mistake
     // A duplicate Begin, or one chosen after a Decide for the same txn (an
     // inquiry's abort logged while it was in flight): the first record
     // stands and nothing restarts.
     if (records_.contains(t)) return fx;
+    if (gone(t)) {
+      // Forgotten, or an old term's Begin chosen after the floor passed it:
+      // never begun (its inquirers hear abort). Its client, if it were
+      // this leader's, hears abort too.
+      pending_.erase(t);
+      auto d = drives_.find(t);
+      if (leader_ && d != drives_.end() && d->second.has_client)
+        fx.done.push_back(
+            ClientOutcome{t, ClientOutcome::Kind::aborted, AbortReason::in_doubt, {}});
+      if (d != drives_.end()) drives_.erase(d);
+      return fx;
+    }
     Record& r = records_[t];
     r.plan = b->plan;
     r.shards = shards_of(r.plan);
@@ -80,8 +94,11 @@ Effects Coordinator::apply(const Entry& entry) {
     return decide_if_voted(t);
   }
   const auto* dec = std::get_if<DecideEntry>(&entry);
-  if (dec == nullptr) return fx;
-  pending_.erase(dec->txn);        // decided before its Begin: the decision stands
+  if (dec == nullptr || dec->txn.coordinator != self_) return fx;
+  pending_.erase(dec->txn);  // decided before its Begin: the decision stands
+  // Below the floor with no record: a late Decide of a forgotten txn, or an
+  // inquiry's abort of one never begun; either way nothing to record.
+  if (gone(dec->txn)) return fx;
   Record& r = records_[dec->txn];  // an inquiry's abort may be about a txn never begun
   if (r.decided) return fx;        // the first decision is the only truth
   r.decided = true;
@@ -138,6 +155,7 @@ Effects Coordinator::decide_if_voted(const TxnId& t) {
 }
 
 Effects Coordinator::on_vote(const VoteMsg& m) {
+  if (m.txn.coordinator != self_) return {};
   auto r = records_.find(m.txn);
   if (r != records_.end() && r->second.decided) return {};
   const TxnPlan* plan = plan_of(m.txn);
@@ -156,6 +174,7 @@ Effects Coordinator::on_vote(const VoteMsg& m) {
 
 Effects Coordinator::on_ack(const AckMsg& m) {
   Effects fx;
+  if (m.txn.coordinator != self_) return fx;
   auto r = records_.find(m.txn);
   if (r == records_.end() || !r->second.decided) return fx;
   const ShardList& shards = r->second.shards;
@@ -166,12 +185,25 @@ Effects Coordinator::on_ack(const AckMsg& m) {
     fx.done.push_back(outcome_of(r->second, d));
     d.has_client = false;
   }
-  if (d.acked.size() == shards.size() && !d.has_client) drives_.erase(m.txn);
+  // Nothing more to send for it; the next ForgetEntry may name it.
+  if (d.acked.size() == shards.size()) d.all_acked = true;
   return fx;
 }
 
 Effects Coordinator::on_inquiry(const InquiryMsg& m) {
   Effects fx;
+  if (m.txn.coordinator != self_) return fx;
+  if (gone(m.txn)) {
+    // Forgotten (every participant applied its decision, so this inquiry is
+    // stale and the answer changes nothing) or never begun (and never will
+    // be: a Begin below the floor is void): abort, without a log entry.
+    // The floor first: a participant that logs it before this abort keeps
+    // no finished record of the txn; one that logs it after drops it then.
+    if (leader_ && floor_unacked_.insert(m.from).second)
+      fx.send.push_back({m.from, FloorMsg{self_, floor_}});
+    fx.send.push_back({m.from, DecisionMsg{m.txn, false}});
+    return fx;
+  }
   auto r = records_.find(m.txn);
   if (r != records_.end() && r->second.decided) {
     fx.send.push_back({m.from, DecisionMsg{m.txn, r->second.commit}});
@@ -201,6 +233,7 @@ Effects Coordinator::tick() {
     const TxnPlan* plan = plan_of(t);
     if (plan == nullptr) continue;
     const bool begun = r != records_.end();
+    if (d.all_acked) continue;
     if (begun && !r->second.decided && now_ - d.started_tick >= opt_.vote_timeout_ticks) {
       fx.append(propose_decision(t, false, AbortReason::timeout, r->second.shards));
       continue;
@@ -212,6 +245,14 @@ Effects Coordinator::tick() {
     else
       send_prepares(*plan, d, &fx);
   }
+  if (!leader_) return fx;
+  // Not urgent (a shard that has not applied the floor only holds records
+  // longer): resent as seldom as ForgetEntries are proposed.
+  if (!floor_unacked_.empty() && now_ - floor_sent_tick_ >= opt_.forget_ticks) {
+    floor_sent_tick_ = now_;
+    send_floor(&fx);
+  }
+  fx.append(propose_forget());
   return fx;
 }
 
@@ -219,6 +260,12 @@ Effects Coordinator::become_leader() {
   Effects fx;
   leader_ = true;
   drives_.clear();
+  forget_in_flight_ = false;
+  // Which shards applied the floor is not replicated: tell them all again.
+  floor_unacked_ = floor_shards_;
+  if (floor_ > 0) floor_unacked_.insert(opt_.all_shards.begin(), opt_.all_shards.end());
+  floor_sent_tick_ = now_;
+  send_floor(&fx);
   // Begins this replica proposed while it led before and never saw applied:
   // their prepares may hold locks, so abort them now rather than wait for
   // the participants' inquiries (a Begin chosen later changes nothing).
@@ -256,6 +303,8 @@ Effects Coordinator::lose_leadership() {
   // pending_ stays: applied Begins (or Decides) remove theirs, and the next
   // become_leader() aborts the rest.
   drives_.clear();
+  floor_unacked_.clear();
+  forget_in_flight_ = false;
   return fx;
 }
 
@@ -269,47 +318,6 @@ std::size_t Coordinator::undecided() const {
   std::size_t n = 0;
   for (const auto& [t, r] : records_) n += r.decided ? 0 : 1;
   return n;
-}
-
-std::string Coordinator::save() const {
-  // Per record its Begin (a plan with no parts for an inquiry's abort of a
-  // txn never begun) and its Decide, or an empty string while undecided.
-  std::vector<std::string> items;
-  for (const auto& [t, r] : records_) {
-    TxnPlan plan = r.plan;
-    plan.id = t;
-    items.push_back(encode_entry(BeginEntry{std::move(plan)}));
-    items.push_back(r.decided ? encode_entry(DecideEntry{t, r.commit, r.reason, r.shards})
-                              : std::string());
-  }
-  return encode_list(items);
-}
-
-bool Coordinator::load(std::string_view bytes) {
-  auto items = decode_list(bytes);
-  if (!items || items->size() % 2 != 0) return false;
-  std::map<TxnId, Record> records;
-  for (std::size_t i = 0; i < items->size(); i += 2) {
-    std::optional<Entry> b = decode_entry((*items)[i]);
-    const auto* begin = b ? std::get_if<BeginEntry>(&*b) : nullptr;
-    if (begin == nullptr) return false;
-    Record& r = records[begin->plan.id];
-    r.plan = begin->plan;
-    r.shards = shards_of(r.plan);
-    if ((*items)[i + 1].empty()) continue;
-    std::optional<Entry> d = decode_entry((*items)[i + 1]);
-    const auto* decide = d ? std::get_if<DecideEntry>(&*d) : nullptr;
-    if (decide == nullptr || !(decide->txn == begin->plan.id)) return false;
-    r.decided = true;
-    r.commit = decide->commit;
-    r.reason = decide->reason;
-    if (r.plan.parts.empty()) r.shards = decide->shards;
-  }
-  records_ = std::move(records);
-  drives_.clear();
-  pending_.clear();
-  leader_ = false;
-  return true;
 }
 
 }  // namespace synod::kv::txn

@@ -59,7 +59,52 @@ Effects Participant::apply(const Entry& entry) {
     proposed_.erase(a->txn);
     return finish(a->txn, false);
   }
+  if (const auto* f = std::get_if<FloorEntry>(&entry)) return apply_floor(*f);
   return {};
+}
+
+std::uint64_t Participant::floor_of(ShardId coordinator) const {
+  auto f = floors_.find(coordinator);
+  return f == floors_.end() ? 0 : f->second;
+}
+
+bool Participant::forgotten(const TxnId& t) const {
+  return t.seq < floor_of(t.coordinator) && !prepared_.contains(t) && !finished_.contains(t);
+}
+
+Effects Participant::apply_floor(const FloorEntry& e) {
+  Effects fx;
+  std::uint64_t& floor = floors_[e.coordinator];
+  floor = std::max(floor, e.floor);
+  if (auto p = floor_proposed_.find(e.coordinator);
+      p != floor_proposed_.end() && p->second <= floor)
+    floor_proposed_.erase(p);
+  // Every finished record of that coordinator below the floor: its decision
+  // is applied here and acked (the coordinator forgot it only then). An
+  // unconfirmed no vote stays until its decision is logged (finish()).
+  auto it = finished_.lower_bound(TxnId{e.coordinator, 0});
+  while (it != finished_.end() && it->first.coordinator == e.coordinator && it->first.seq < floor) {
+    if (unconfirmed_.contains(it->first))
+      ++it;
+    else
+      it = finished_.erase(it);
+  }
+  fx.send.push_back({e.coordinator, FloorAckMsg{self_, floor}});
+  return fx;
+}
+
+Effects Participant::on_floor(const FloorMsg& m) {
+  Effects fx;
+  const std::uint64_t have = floor_of(m.coordinator);
+  if (m.floor <= have) {
+    fx.send.push_back({m.coordinator, FloorAckMsg{self_, have}});
+    return fx;
+  }
+  std::uint64_t& asked = floor_proposed_[m.coordinator];
+  if (asked >= m.floor) return fx;  // an entry for it is on its way
+  asked = m.floor;
+  fx.propose.push_back(FloorEntry{m.coordinator, m.floor});
+  return fx;
 }
 
 Effects Participant::prepare(const PrepareEntry& e) {
@@ -77,6 +122,12 @@ Effects Participant::prepare(const PrepareEntry& e) {
   if (auto p = prepared_.find(e.txn); p != prepared_.end()) {
     fx.send.push_back(
         {e.txn.coordinator, VoteMsg{e.txn, self_, true, AbortReason::none, p->second.results}});
+    return fx;
+  }
+  if (forgotten(e.txn) && !opt_.planted_prepare_below_floor) {
+    // A late prepare of a forgotten txn (or of one never begun): no, and
+    // nothing recorded; the same answer every time (docs/kv.md).
+    fx.send.push_back({e.txn.coordinator, VoteMsg{e.txn, self_, false, AbortReason::in_doubt, {}}});
     return fx;
   }
   AbortReason no = AbortReason::none;
@@ -143,6 +194,12 @@ Effects Participant::finish(const TxnId& t, bool commit) {
     // abort is now confirmed by the decision this entry logged.
     unconfirmed_.erase(t);
     fx.send.push_back({t.coordinator, ack(t, f->second)});
+    if (t.seq < floor_of(t.coordinator)) finished_.erase(f);  // the floor passed it
+    return fx;
+  }
+  if (forgotten(t)) {
+    // A late decision of a forgotten txn: applied long ago, or nothing to.
+    fx.send.push_back({t.coordinator, AckMsg{t, self_, commit, {}}});
     return fx;
   }
   Finished done{commit, {}};
@@ -154,13 +211,16 @@ Effects Participant::finish(const TxnId& t, bool commit) {
     prepared_.erase(p);
   }
   fx.send.push_back({t.coordinator, ack(t, done)});
-  finished_.emplace(t, std::move(done));
+  // Below the floor (a prepared txn its coordinator answered abort for
+  // without a record): nothing to keep, as for every finished one there.
+  if (t.seq >= floor_of(t.coordinator)) finished_.emplace(t, std::move(done));
   return fx;
 }
 
 Effects Participant::on_prepare(const PrepareMsg& m) {
   Effects fx;
-  if (finished_.contains(m.txn) || prepared_.contains(m.txn)) {
+  if (finished_.contains(m.txn) || prepared_.contains(m.txn) ||
+      (forgotten(m.txn) && !opt_.planted_prepare_below_floor)) {
     // Answered from the replicated state: no new entry.
     return prepare(PrepareEntry{m.txn, m.part, m.shards});
   }
@@ -175,6 +235,7 @@ Effects Participant::on_decision(const DecisionMsg& m) {
     fx.send.push_back({m.txn.coordinator, ack(m.txn, f->second)});
     return fx;
   }
+  if (forgotten(m.txn)) return finish(m.txn, m.commit);  // acked; no entry
   if (!proposed_.insert(m.txn).second) return fx;
   // An unconfirmed no vote logs the decision (an abort: a no vote makes a
   // commit impossible) before it acks.
@@ -203,6 +264,7 @@ Effects Participant::tick() {
 
 void Participant::become_leader() {
   proposed_.clear();
+  floor_proposed_.clear();
   for (auto& [t, p] : prepared_) p.since_tick = now_;
   for (auto& [t, u] : unconfirmed_) u.since_tick = now_;
 }
@@ -229,21 +291,33 @@ std::string Participant::save() const {
   for (const auto& [t, f] : finished_) finished.push_back(encode_message(ack(t, f)));
   for (const auto& [t, u] : unconfirmed_)
     unconfirmed.push_back(encode_message(InquiryMsg{t, self_, u.shards}));
-  return encode_list({encode_list(prepared), encode_list(finished), encode_list(unconfirmed)});
+  std::vector<std::string> floors;
+  for (const auto& [c, f] : floors_) floors.push_back(encode_message(FloorMsg{c, f}));
+  return encode_list({encode_list(prepared), encode_list(finished), encode_list(unconfirmed),
+                      encode_list(floors)});
 }
 
 bool Participant::load(std::string_view bytes) {
   auto halves = decode_list(bytes);
-  // Two lists: a snapshot from before no votes were kept unconfirmed.
-  if (!halves || (halves->size() != 2 && halves->size() != 3)) return false;
+  // Two lists: an image from before no votes were kept unconfirmed; three:
+  // from before floors.
+  if (!halves || halves->size() < 2 || halves->size() > 4) return false;
+  const std::vector<std::string_view> none;
   auto prepared = decode_list((*halves)[0]);
   auto finished = decode_list((*halves)[1]);
-  auto unconfirmed = halves->size() == 3 ? decode_list((*halves)[2])
-                                         : std::make_optional(std::vector<std::string_view>{});
-  if (!prepared || !finished || !unconfirmed) return false;
+  auto unconfirmed = halves->size() >= 3 ? decode_list((*halves)[2]) : std::make_optional(none);
+  auto floors = halves->size() >= 4 ? decode_list((*halves)[3]) : std::make_optional(none);
+  if (!prepared || !finished || !unconfirmed || !floors) return false;
   std::map<TxnId, Prepared> p;
   std::map<TxnId, Finished> f;
   std::map<TxnId, Unconfirmed> u;
+  std::map<ShardId, std::uint64_t> fl;
+  for (std::string_view item : *floors) {
+    std::optional<Message> m = decode_message(item);
+    const auto* fm = m ? std::get_if<FloorMsg>(&*m) : nullptr;
+    if (fm == nullptr) return false;
+    fl[fm->coordinator] = fm->floor;
+  }
   for (std::string_view item : *unconfirmed) {
     std::optional<Message> m = decode_message(item);
     const auto* q = m ? std::get_if<InquiryMsg>(&*m) : nullptr;
@@ -266,12 +340,14 @@ bool Participant::load(std::string_view bytes) {
   prepared_ = std::move(p);
   finished_ = std::move(f);
   unconfirmed_ = std::move(u);
+  floors_ = std::move(fl);
   locks_.clear();
   for (const auto& [t, pr] : prepared_) {
     const TxnId& id = t;
     for_each_part_key(pr.part, [&](const std::string& k) { locks_.emplace(k, id); });
   }
   proposed_.clear();
+  floor_proposed_.clear();
   for (auto& [t, pr] : prepared_) pr.since_tick = now_;
   return true;
 }

@@ -23,6 +23,13 @@
 //   (AbortEntry); until then the leader inquires as for a prepared txn, so
 //   the coordinator's log holds a decision for every txn any shard recorded,
 //   also when the Begin was lost with its leader.
+// - Forgetting (docs/kv.md, "Forgetting"): a FloorMsg from a coordinator
+//   is logged as a FloorEntry, once; applying it drops this shard's
+//   finished records of that coordinator below the floor (those its leader
+//   acked; a no vote still unconfirmed stays) and acks the floor. From then
+//   on a prepare below the floor, of a txn this shard holds nothing of, is
+//   answered no and recorded nowhere, and a decision for one is acked
+//   without an entry: it is forgotten, or was never begun and never will be.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +49,10 @@ struct ParticipantOptions {
   // Planted bug (for the simulator's gate): apply a part's commands as soon
   // as it is prepared, before any decision is chosen. Tests must catch it.
   bool planted_apply_before_decision = false;
+  // Planted bug (for the simulator's gate): prepare a txn below its
+  // coordinator's floor like any other, so a late prepare of a forgotten
+  // transaction locks (and its late decision applies) again.
+  bool planted_prepare_below_floor = false;
 };
 
 class Participant {
@@ -56,6 +67,7 @@ class Participant {
   // Leader: messages from coordinators, and the clock.
   Effects on_prepare(const PrepareMsg& m);
   Effects on_decision(const DecisionMsg& m);
+  Effects on_floor(const FloorMsg& m);
   Effects tick();
   // This replica just became leader (or the leader restarted): forgets what
   // it had proposed, as those proposals may be lost.
@@ -72,6 +84,10 @@ class Participant {
   // The outcome this shard recorded: true committed, false aborted.
   std::optional<bool> outcome(const TxnId& t) const;
   std::size_t locks() const { return locks_.size(); }
+  // Finished records held (what forgetting bounds).
+  std::size_t finished_count() const { return finished_.size(); }
+  // The coordinator's floor as this shard's log holds it.
+  std::uint64_t floor_of(ShardId coordinator) const;
 
   // The replicated state (prepared parts, recorded outcomes with their
   // results), for the shard's snapshot; load() replaces it, or returns
@@ -98,6 +114,9 @@ class Participant {
   Effects finish(const TxnId& t, bool commit);
   void unlock(const TxnId& t, const ShardPart& part);
   AckMsg ack(const TxnId& t, const Finished& f) const;
+  Effects apply_floor(const FloorEntry& e);
+  // Below its coordinator's floor, and nothing of it held here.
+  bool forgotten(const TxnId& t) const;
 
   ShardId self_;
   KvStore& store_;
@@ -111,8 +130,10 @@ class Participant {
     std::uint64_t since_tick = 0;  // leader's clock (volatile use)
   };
   std::map<TxnId, Unconfirmed> unconfirmed_;  // no votes, decision not yet logged here
+  std::map<ShardId, std::uint64_t> floors_;   // per coordinator (FloorEntry)
   // Leader's, volatile.
-  std::set<TxnId> proposed_;  // entries asked for and not yet applied
+  std::set<TxnId> proposed_;                         // entries asked for and not yet applied
+  std::map<ShardId, std::uint64_t> floor_proposed_;  // FloorEntry asked for
   std::uint64_t now_ = 0;
 };
 

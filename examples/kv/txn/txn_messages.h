@@ -89,7 +89,28 @@ struct DecideEntry {
   ShardList shards;  // who must hear it (the plan's, or an inquiry's)
   friend bool operator==(const DecideEntry&, const DecideEntry&) = default;
 };
-using Entry = std::variant<PrepareEntry, CommitEntry, AbortEntry, BeginEntry, DecideEntry>;
+// Forgetting finished transactions (docs/kv.md, "Forgetting"). The
+// coordinator's leader logs a ForgetEntry once every shard acked the
+// decisions of a prefix of its records (in id order): those records go, and
+// the group's floor rises past them. Every id of this coordinator below the
+// floor is either forgotten (every participant applied its decision) or
+// never begun, and can never be begun or decided again here.
+struct ForgetEntry {
+  std::vector<TxnId> txns;  // ascending, all of this coordinator, all decided
+  std::uint64_t floor = 0;  // seq above every one of txns
+  friend bool operator==(const ForgetEntry&, const ForgetEntry&) = default;
+};
+// Participant side: a coordinator's floor, as its FloorMsg told it. The
+// shard drops its finished records of that coordinator below the floor and
+// from then on refuses (votes no to) a prepare below it, so a late prepare
+// of a forgotten transaction never locks or applies again.
+struct FloorEntry {
+  ShardId coordinator = 0;
+  std::uint64_t floor = 0;
+  friend bool operator==(const FloorEntry&, const FloorEntry&) = default;
+};
+using Entry = std::variant<PrepareEntry, CommitEntry, AbortEntry, BeginEntry, DecideEntry,
+                           ForgetEntry, FloorEntry>;
 
 // ---- Messages between leaders -------------------------------------------
 struct PrepareMsg {  // coordinator -> participant
@@ -128,7 +149,18 @@ struct InquiryMsg {  // participant -> coordinator: prepared, no decision yet
   ShardList shards;
   friend bool operator==(const InquiryMsg&, const InquiryMsg&) = default;
 };
-using Message = std::variant<PrepareMsg, VoteMsg, DecisionMsg, AckMsg, InquiryMsg>;
+struct FloorMsg {  // coordinator -> participant: my floor (ForgetEntry)
+  ShardId coordinator = 0;
+  std::uint64_t floor = 0;
+  friend bool operator==(const FloorMsg&, const FloorMsg&) = default;
+};
+struct FloorAckMsg {  // participant -> coordinator: my log holds your floor
+  ShardId from = 0;
+  std::uint64_t floor = 0;
+  friend bool operator==(const FloorAckMsg&, const FloorAckMsg&) = default;
+};
+using Message =
+    std::variant<PrepareMsg, VoteMsg, DecisionMsg, AckMsg, InquiryMsg, FloorMsg, FloorAckMsg>;
 
 struct Envelope {
   ShardId to = 0;  // that shard's group's leader

@@ -11,11 +11,15 @@ enum Tag : std::uint8_t {
   kAbortEntry = 3,
   kBeginEntry = 4,
   kDecideEntry = 5,
+  kForgetEntry = 6,
+  kFloorEntry = 7,
   kPrepareMsg = 16,
   kVoteMsg = 17,
   kDecisionMsg = 18,
   kAckMsg = 19,
   kInquiryMsg = 20,
+  kFloorMsg = 21,
+  kFloorAckMsg = 22,
 };
 constexpr int kReplyDepthMax = 8;
 constexpr std::uint8_t kAbortReasonMax = static_cast<std::uint8_t>(AbortReason::unknown_txn);
@@ -229,7 +233,17 @@ std::string encode_entry(const Entry& entry) {
             put_varint(&out, shard);
             put_part(&out, part);
           }
+        } else if constexpr (std::is_same_v<E, ForgetEntry>) {
+          out.push_back(static_cast<char>(kForgetEntry));
+          put_varint(&out, e.txns.size());
+          for (const TxnId& t : e.txns) put_id(&out, t);
+          put_varint(&out, e.floor);
+        } else if constexpr (std::is_same_v<E, FloorEntry>) {
+          out.push_back(static_cast<char>(kFloorEntry));
+          put_varint(&out, e.coordinator);
+          put_varint(&out, e.floor);
         } else {
+          static_assert(std::is_same_v<E, DecideEntry>);
           out.push_back(static_cast<char>(kDecideEntry));
           put_id(&out, e.txn);
           out.push_back(static_cast<char>(e.commit ? 1 : 0));
@@ -271,6 +285,24 @@ std::optional<Entry> decode_entry(std::string_view bytes, std::string_view* why)
       bool ok = r.id(&e.txn) && r.flag(&e.commit) && r.reason(&e.reason) && r.shards(&e.shards);
       return finish<Entry>(r, ok, std::move(e), why);
     }
+    case kForgetEntry: {
+      ForgetEntry e;
+      std::uint64_t n = 0;
+      bool ok = r.count(&n, 2);
+      for (std::uint64_t i = 0; ok && i < n; ++i) {
+        TxnId t;
+        ok = r.id(&t);
+        if (ok && !e.txns.empty() && !(e.txns.back() < t)) ok = r.fail("forget list not ascending");
+        e.txns.push_back(t);
+      }
+      ok = ok && r.u64(&e.floor);
+      return finish<Entry>(r, ok, std::move(e), why);
+    }
+    case kFloorEntry: {
+      FloorEntry e;
+      bool ok = r.u32(&e.coordinator) && r.u64(&e.floor);
+      return finish<Entry>(r, ok, e, why);
+    }
     default:
       r.fail("unknown entry tag");
       return finish<Entry>(r, false, {}, why);
@@ -306,7 +338,16 @@ std::string encode_message(const Message& message) {
           out.push_back(static_cast<char>(m.committed ? 1 : 0));
           put_varint(&out, m.results.size());
           for (const Reply& reply : m.results) put_reply(&out, reply);
+        } else if constexpr (std::is_same_v<M, FloorMsg>) {
+          out.push_back(static_cast<char>(kFloorMsg));
+          put_varint(&out, m.coordinator);
+          put_varint(&out, m.floor);
+        } else if constexpr (std::is_same_v<M, FloorAckMsg>) {
+          out.push_back(static_cast<char>(kFloorAckMsg));
+          put_varint(&out, m.from);
+          put_varint(&out, m.floor);
         } else {
+          static_assert(std::is_same_v<M, InquiryMsg>);
           out.push_back(static_cast<char>(kInquiryMsg));
           put_id(&out, m.txn);
           put_varint(&out, m.from);
@@ -360,10 +401,33 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
       bool ok = r.id(&m.txn) && r.u32(&m.from) && r.shards(&m.shards);
       return finish<Message>(r, ok, std::move(m), why);
     }
+    case kFloorMsg: {
+      FloorMsg m;
+      bool ok = r.u32(&m.coordinator) && r.u64(&m.floor);
+      return finish<Message>(r, ok, m, why);
+    }
+    case kFloorAckMsg: {
+      FloorAckMsg m;
+      bool ok = r.u32(&m.from) && r.u64(&m.floor);
+      return finish<Message>(r, ok, m, why);
+    }
     default:
       r.fail("unknown message tag");
       return finish<Message>(r, false, {}, why);
   }
+}
+
+std::string encode_shards(const ShardList& shards) {
+  std::string out;
+  put_shards(&out, shards);
+  return out;
+}
+
+std::optional<ShardList> decode_shards(std::string_view bytes) {
+  Reader r{bytes, {}};
+  ShardList shards;
+  bool ok = r.shards(&shards);
+  return finish<ShardList>(r, ok, std::move(shards), nullptr);
 }
 
 std::string encode_list(const std::vector<std::string>& items) {

@@ -9,8 +9,8 @@
 // bytes): a tag byte, then the fields in declaration order. TxnId: shard,
 // seq. ShardPart: command count, each command's encode() bytes as a string;
 // check count, each key then version. TxnPlan: id, part count, each shard
-// then part. Reply: kind byte, then str / zigzag num / element count and
-// elements (depth at most 8).
+// then part. ForgetEntry: id count, each id, then the floor. Reply: kind byte, then str / zigzag
+// num / element count and elements (depth at most 8).
 #pragma once
 
 #include <optional>
@@ -32,6 +32,10 @@ std::optional<Message> decode_message(std::string_view bytes, std::string_view* 
 // how a shard's snapshot holds its machines' entries and messages
 // (Participant::save, Coordinator::save). Nullopt unless `bytes` is exactly
 // one list; the views point into `bytes`.
+// A shard list (ascending, distinct), for snapshots.
+std::string encode_shards(const ShardList& shards);
+std::optional<ShardList> decode_shards(std::string_view bytes);
+
 std::string encode_list(const std::vector<std::string>& items);
 std::optional<std::vector<std::string_view>> decode_list(std::string_view bytes);
 
