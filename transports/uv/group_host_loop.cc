@@ -45,7 +45,6 @@ Status GroupHost::send_host_message(NodeId to, std::string payload) {
   m.from = opt_.self;
   m.to = to;
   m.payload = std::move(payload);
-  // Its own buffer: a handler may send while encode_buf_ is in use.
   std::vector<std::uint8_t> frame;
   std::string why;
   if (wire::encode(m, frame, opt_.limits, &why) != Status::ok) {
@@ -127,8 +126,8 @@ void GroupHost::send_now(const Message& m) {
 }
 
 void GroupHost::encode_and_send(const Message& m) {
-  work_->sent_bytes += detail::encode_peer_frame(m, opt_.limits, encode_buf_, transport_,
-                                                 [this](std::string_view l) { log(l); });
+  work_->sent_bytes +=
+      detail::encode_peer_frame(m, opt_.limits, transport_, [this](std::string_view l) { log(l); });
 }
 
 void GroupHost::send_out() {

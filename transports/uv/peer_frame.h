@@ -54,20 +54,21 @@ bool decode_peer_frame(NodeId from, std::span<const std::uint8_t> frame,
   return false;
 }
 
-// And the other way: encodes m into buf (reused) and hands it to the
-// transport; a message that cannot be encoded is logged, a loss tolerated.
-// Returns the frame's size (0 when none was sent).
+// And the other way: encodes m (in wire::encode_view's per-thread buffer, no
+// copy) and hands it to the transport, which copies it into its queue before
+// send() returns (Transport::send). A message that cannot be encoded is
+// logged, a loss tolerated. Returns the frame's size (0 when none was sent).
 template <class Transport, class Log>
 std::size_t encode_peer_frame(const Message& m, const wire::WireLimits& limits,
-                              std::vector<std::uint8_t>& buf, Transport& transport, Log&& log) {
-  buf.clear();
+                              Transport& transport, Log&& log) {
+  std::span<const std::uint8_t> frame;
   std::string why;
-  if (wire::encode(m, buf, limits, &why) != Status::ok) {
+  if (wire::encode_view(m, &frame, limits, &why) != Status::ok) {
     log("cannot encode a message: " + why);
     return 0;
   }
-  transport.send(m.to, buf);  // a loss is tolerated
-  return buf.size();
+  transport.send(m.to, frame);  // a loss is tolerated
+  return frame.size();
 }
 
 }  // namespace synod::detail

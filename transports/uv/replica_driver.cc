@@ -23,19 +23,19 @@ ReplicaDriver::ReplicaDriver(Replica& replica, Slot applied, ReplicaHooks hooks,
 
 ProposeResult ReplicaDriver::propose(std::string command, Done done) {
   ProposeResult r = replica_.propose(std::move(command));
-  if (r.ok()) waiting_[r.ticket.value] = std::move(done);
+  if (r.ok()) waiting_.add(r.ticket.value, std::move(done));
   return r;
 }
 
 ProposeResult ReplicaDriver::read(ReadDone done) {
   ProposeResult r = replica_.read();
-  if (r.ok()) reads_[r.ticket.value] = std::move(done);
+  if (r.ok()) reads_.add(r.ticket.value, std::move(done));
   return r;
 }
 
 ProposeResult ReplicaDriver::change_membership(MembershipOp op, NodeId node, Done done) {
   ProposeResult r = replica_.change_membership(op, node);
-  if (r.ok()) waiting_[r.ticket.value] = std::move(done);
+  if (r.ok()) waiting_.add(r.ticket.value, std::move(done));
   return r;
 }
 
@@ -49,12 +49,11 @@ void ReplicaDriver::abandon() {
   staged_.clear();
   // The process keeps running but this replica does not: for its callers the
   // outcome is unknown (a proposal may still be chosen by the others).
-  auto waiting = std::move(waiting_);
-  for (auto& [ticket, done] : waiting) done({Ticket{ticket}, Outcome::unknown, {}, 0, {}}, {});
-  auto reads = std::move(reads_);
-  for (auto& [ticket, done] : reads) done(Status::unavailable, {});
-  auto ready_reads = std::move(ready_reads_);
-  for (auto& [index, done] : ready_reads) done(Status::unavailable, {});
+  waiting_.drain([](std::uint64_t ticket, Done done) {
+    done({Ticket{ticket}, Outcome::unknown, {}, 0, {}}, {});
+  });
+  reads_.drain([](std::uint64_t, ReadDone done) { done(Status::unavailable, {}); });
+  ready_reads_.drain([](std::uint64_t, ReadDone done) { done(Status::unavailable, {}); });
 }
 
 bool ReplicaDriver::run() {
@@ -192,11 +191,8 @@ void ReplicaDriver::send_timed(const Message& m) {
 }
 
 void ReplicaDriver::answer(const ProposalOutcome& o, const std::string& result) {
-  auto it = waiting_.find(o.ticket.value);
-  if (it == waiting_.end()) return;
-  Done done = std::move(it->second);
-  waiting_.erase(it);
-  done(o, result);
+  std::optional<Done> done = waiting_.take(o.ticket.value);
+  if (done) (*done)(o, result);
 }
 
 // Committed outcomes come in the order rd.committed applies (slot, then
@@ -272,25 +268,19 @@ void ReplicaDriver::finish(const Ready& rd, bool early_sent,
 // Confirmed reads wait until their index is applied; failed ones end now.
 void ReplicaDriver::take_reads(const Ready& rd) {
   for (const ReadState& r : rd.reads) {
-    auto it = reads_.find(r.ticket.value);
-    if (it == reads_.end()) continue;
-    ReadDone done = std::move(it->second);
-    reads_.erase(it);
+    std::optional<ReadDone> done = reads_.take(r.ticket.value);
+    if (!done) continue;
     if (!r.ok)
-      done(Status::not_leader, r.leader_hint);
+      (*done)(Status::not_leader, r.leader_hint);
     else
-      ready_reads_.emplace(r.index.value, std::move(done));
+      ready_reads_.add(r.index.value, std::move(*done));
   }
   serve_ready_reads();
 }
 
 // Confirmed reads whose index is applied are served now.
 void ReplicaDriver::serve_ready_reads() {
-  while (!ready_reads_.empty() && ready_reads_.begin()->first <= applied_.value) {
-    ReadDone done = std::move(ready_reads_.begin()->second);
-    ready_reads_.erase(ready_reads_.begin());
-    done(Status::ok, {});
-  }
+  for (ReadDone done; ready_reads_.take_ready(applied_.value, &done);) done(Status::ok, {});
 }
 
 }  // namespace synod

@@ -17,11 +17,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "applied_queue.h"
 #include "synod/membership.h"
 #include "synod/ready.h"
 #include "synod/replica.h"
 #include "synod/snapshot.h"
 #include "synod/storage.h"
+#include "ticket_queue.h"
 
 namespace synod {
 
@@ -125,9 +127,9 @@ class ReplicaDriver {
   Fail fail_;
   Log log_;
   bool failed_ = false;
-  std::unordered_map<std::uint64_t, Done> waiting_;     // ticket -> callback
-  std::map<std::uint64_t, ReadDone> reads_;             // ticket -> callback, until confirmed
-  std::multimap<std::uint64_t, ReadDone> ready_reads_;  // confirmed; by index to reach
+  detail::TicketQueue<Done> waiting_;           // ticket -> callback
+  detail::TicketQueue<ReadDone> reads_;         // ticket -> callback, until confirmed
+  detail::AppliedQueue<ReadDone> ready_reads_;  // confirmed; by index to reach
   Slot applied_{};
   Slot applied_at_snapshot_{};  // the slot of the last snapshot
   std::uint64_t bytes_since_snapshot_ = 0;

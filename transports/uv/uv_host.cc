@@ -264,8 +264,8 @@ void UvHost::run_ready() {
 }
 
 void UvHost::send_one(const Message& m) {
-  work_->sent_bytes += detail::encode_peer_frame(m, opt_.limits, encode_buf_, transport_,
-                                                 [this](std::string_view l) { log(l); });
+  work_->sent_bytes +=
+      detail::encode_peer_frame(m, opt_.limits, transport_, [this](std::string_view l) { log(l); });
 }
 
 }  // namespace synod

@@ -106,6 +106,13 @@ struct DecodeResult {
 Status encode(const Message& m, std::vector<std::uint8_t>& out, const WireLimits& limits = {},
               std::string* why = nullptr);
 
+// The same frame without a copy: *frame points into a buffer this thread
+// reuses, valid until the next encode or encode_view on the same thread.
+// Same verdicts as encode(); *frame is empty unless ok. What a host uses to
+// hand each message straight to its transport.
+Status encode_view(const Message& m, std::span<const std::uint8_t>* frame,
+                   const WireLimits& limits = {}, std::string* why = nullptr);
+
 // Decodes the first frame of `bytes` (which may hold more, or less). On ok
 // with consumed > 0, `out` is overwritten; otherwise `out` is untouched.
 // Never crashes and never allocates more than the limits allow, whatever the

@@ -214,7 +214,6 @@ class GroupHost {
   std::vector<GroupId> runnable_;  // groups to run again (budget, durable, new)
   std::vector<GroupId> failing_;   // groups to drop after the Ready loop
   std::vector<Message> now_;       // reused: GroupSet::send
-  std::vector<std::uint8_t> encode_buf_;
   // Peer nodes: how many groups each is a member of (GroupSet's peers).
   std::unordered_map<std::uint64_t, std::size_t> member_of_;
   // Node liveness for balancing: when each peer node was last heard.

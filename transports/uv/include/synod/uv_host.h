@@ -221,7 +221,6 @@ class UvHost {
   uv_idle_t* idle_ = nullptr;  // active while a Ready may be pending
   bool scheduled_ = false;
   bool failed_ = false;
-  std::vector<std::uint8_t> encode_buf_;
 
   // Watching (uv_host_watch.cc).
   UvHostStats stats_;

@@ -1,0 +1,142 @@
+// From parsed command to the node and back: AUTH, MULTI/EXEC/WATCH glue,
+// per-connection order (held requests), and the reply records handed out.
+#include <tuple>
+#include <type_traits>
+
+#include "resp_server.h"
+#include "resp_server_client.h"
+
+namespace synod::kv {
+
+using namespace resp_bounds;
+
+// A read waits for this client's earlier writes (Redis's per-connection
+// order) and for room under kReadsSubmittedMax.
+// An EXEC also waits for the versions its WATCHes read.
+bool RespServer::must_wait(const Client& c, const Request& request) {
+  if (request.op == Op::txn && !c.txn.exec_ready()) return true;
+  return route_of(request.op) == Route::read &&
+         (c.writes_in_flight > 0 || c.reads_submitted >= kReadsSubmittedMax);
+}
+
+void RespServer::dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args) {
+  std::uint64_t seq = c->base + c->slots.size();
+  c->slots.emplace_back();
+  GateVerdict verdict = c->gate.check(args);
+  if (verdict.auth_failure) ++stats_.acl_access_denied_auth;
+  if (verdict.action != GateVerdict::Action::pass) {
+    if (!c->gate.authenticated() && verdict.resp.starts_with("-NOAUTH")) ++stats_.noauth_refusals;
+    c->slots.back() = std::move(verdict.resp);
+    if (verdict.action == GateVerdict::Action::reply_and_close) c->close_after_write = true;
+    return;
+  }
+  auto parsed = parse_request(std::move(args));
+  if (auto* reply = std::get_if<kv::Reply>(&parsed)) {
+    c->slots.back() = to_resp(c->txn.on_error(std::move(*reply)));
+    return;
+  }
+  Request& request = std::get<Request>(parsed);
+  // Outside MULTI an ordinary command passes by the session untouched.
+  if (c->txn.in_multi() || route_of(request.op) == Route::session) {
+    TxnSession::Step step = c->txn.on_request(std::move(request));
+    if (step.over_limit) ++stats_.txn_queue_refusals;
+    if (step.kind == TxnSession::Step::Kind::reply) {
+      c->slots.back() = to_resp(step.reply);
+      return;
+    }
+    if (step.watch) c->watch_targets.emplace_back(std::move(step.watch), step.watch_from);
+    request = std::move(step.request);
+  }
+  for (const std::string& a : request.args) c->pending_request_bytes += a.size();
+  if (!c->held.empty() || must_wait(*c, request)) {
+    c->held.emplace_back(seq, std::move(request));
+    return;
+  }
+  submit(c, seq, std::move(request));
+}
+
+void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request) {
+  bool write = route_of(request.op) == Route::write;
+  bool read = route_of(request.op) == Route::read;
+  if (write) ++c->writes_in_flight;
+  if (read) ++c->reads_submitted;
+  std::size_t bytes = 0;
+  for (const std::string& a : request.args) bytes += a.size();
+  // EXEC's watch block is filled now, its WATCH reads all back (must_wait).
+  if (request.op == Op::txn) request.args[0] = c->txn.take_watch_block();
+  std::shared_ptr<WatchList> watch;
+  std::size_t watch_from = 0, watch_count = 0;
+  if (request.op == Op::watch_versions && !c->watch_targets.empty()) {
+    std::tie(watch, watch_from) = std::move(c->watch_targets.front());
+    c->watch_targets.pop_front();
+    watch_count = request.args.size();
+  }
+  if (free_reply_records_.empty()) {
+    reply_records_.push_back(std::make_unique<PendingReply>());
+    reply_records_.back()->server = this;
+    free_reply_records_.push_back(reply_records_.back().get());
+  }
+  PendingReply* p = free_reply_records_.back();
+  free_reply_records_.pop_back();
+  p->client = c;
+  p->seq = seq;
+  p->bytes = bytes;
+  p->write = write;
+  p->read = read;
+  p->watch = std::move(watch);
+  p->watch_from = watch_from;
+  p->watch_count = watch_count;
+  const std::uint64_t generation = p->generation;
+  auto answer = [p, generation](std::string resp) {
+    if (p->generation == generation) p->server->on_reply(*p, std::move(resp));
+  };
+  // What lets std::function keep it inline (libstdc++: trivially copyable,
+  // at most two pointers).
+  static_assert(std::is_trivially_copyable_v<decltype(answer)> && sizeof(answer) <= 16);
+  handler_(std::move(request), answer);
+}
+
+void RespServer::on_reply(PendingReply& p, std::string resp) {
+  // Taken out and the record freed first: what follows may submit more.
+  std::shared_ptr<Client> client = p.client.lock();
+  std::shared_ptr<WatchList> watch = std::move(p.watch);
+  const std::uint64_t seq = p.seq;
+  const std::size_t bytes = p.bytes, watch_from = p.watch_from, watch_count = p.watch_count;
+  const bool read = p.read, write = p.write;
+  ++p.generation;
+  p.client.reset();
+  free_reply_records_.push_back(&p);
+  if (!client || client->closing || seq < client->base) return;
+  if (watch) {
+    // WATCH answers OK once its versions are known; a failed read (say
+    // -MOVED) is the client's answer, and its keys abort the next EXEC.
+    auto versions = parse_versions_reply(resp, watch_count);
+    resolve_watch(*watch, watch_from, watch_count, versions);
+    if (versions) resp = "+OK\r\n";
+  }
+  client->slots[seq - client->base] = std::move(resp);
+  client->pending_request_bytes -= bytes;
+  if (read) --client->reads_submitted;
+  if (write) --client->writes_in_flight;
+  release(client);
+  flush_soon(client);
+}
+
+// Submits held requests, in order, up to the next read that must still wait.
+void RespServer::release(const std::shared_ptr<Client>& c) {
+  // A request answered at once calls back into release(): the loop below
+  // carries on instead, so the stack does not grow with the queue.
+  if (c->releasing) return;
+  c->releasing = true;
+  while (!c->held.empty() && !c->closing) {
+    auto& [seq, request] = c->held.front();
+    if (must_wait(*c, request)) break;
+    std::uint64_t s = seq;
+    Request r = std::move(request);
+    c->held.pop_front();
+    submit(c, s, std::move(r));
+  }
+  c->releasing = false;
+}
+
+}  // namespace synod::kv
