@@ -356,6 +356,10 @@ int run_groups(const BenchOptions& opts, const Context& c) {
 }
 
 int run_group_replica(const BenchOptions& o) {
+  // SIGUSR1 arrives blocked (spawn_self): unblocked once its handler is set.
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
   die_with_parent(0);
   prctl(PR_SET_NAME, fmt::format("synod-bench-g{}", o.node_id).c_str());
   // Under load, malloc keeps its heap (prefault.h, keep_heap); idle runs
@@ -420,6 +424,7 @@ int run_group_replica(const BenchOptions& o) {
             });
           },
           SIGUSR1);
+      sigprocmask(SIG_UNBLOCK, &usr1, nullptr);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
   }
