@@ -77,6 +77,15 @@ pid_t spawn_self(const std::vector<std::string>& args, std::string* why) {
   }
   if (pid == 0) {
     die_with_parent(parent);
+    // Node 1 of a --groups run sends SIGUSR1 once every group has a leader,
+    // which a majority suffices for: on a loaded machine a replica may still
+    // be starting, and SIGUSR1's default action would kill it ("node 3 wrote
+    // no result"). Blocked across exec, it waits pending until the replica
+    // has set its handler (run_group_replica unblocks it).
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, nullptr);
     execv("/proc/self/exe", argv.data());
     _exit(127);
   }

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "process_stats.h"
 #include "run.h"
 
 namespace synod::bench {
@@ -13,14 +14,15 @@ constexpr std::uint64_t kControlMs = 5;
 }
 
 std::string GroupNodeResult::to_line() const {
-  return fmt::format("{} {:.6f} {} {} {} {} {}\n", ops, seconds, p50_ns, p99_ns, log_batches,
-                     failed, refused);
+  return fmt::format("{} {:.6f} {} {} {} {} {} {:.6f} {} {}\n", ops, seconds, p50_ns, p99_ns,
+                     log_batches, failed, refused, cpu_s, frames_sent, writes);
 }
 
 bool GroupNodeResult::from_line(const std::string& line, GroupNodeResult& out) {
   std::istringstream in(line);
   return static_cast<bool>(in >> out.ops >> out.seconds >> out.p50_ns >> out.p99_ns >>
-                           out.log_batches >> out.failed >> out.refused);
+                           out.log_batches >> out.failed >> out.refused >> out.cpu_s >>
+                           out.frames_sent >> out.writes);
 }
 
 GroupNode::GroupNode(uv_loop_t* loop, const BenchOptions& o, NodeId id, std::string run_dir)
@@ -158,6 +160,8 @@ void GroupNode::on_control() {
   if (!measuring_ && p != Phase::warmup) {
     measuring_ = true;
     batches_at_begin_ = host_->stats().log_batches;
+    cpu_at_begin_ = self_usage().cpu_s;
+    transport_at_begin_ = transport_->stats();
   }
   if (p == Phase::done) {
     finished_ = true;
@@ -169,6 +173,10 @@ void GroupNode::on_control() {
     result_.log_batches = host_->stats().log_batches - batches_at_begin_;
     result_.failed = m.failed;
     result_.refused = m.refused;
+    result_.cpu_s = self_usage().cpu_s - cpu_at_begin_;
+    TcpTransportStats t = transport_->stats();
+    result_.frames_sent = t.frames_sent - transport_at_begin_.frames_sent;
+    result_.writes = t.writes - transport_at_begin_.writes;
     uv_timer_stop(control_);
     if (done_) done_();
     return;

@@ -29,6 +29,10 @@ struct GroupNodeResult {
   std::uint64_t p50_ns = 0, p99_ns = 0;
   std::uint64_t log_batches = 0;  // GroupLog syncs in the window (fdatasyncs)
   std::uint64_t failed = 0, refused = 0;
+  // This process in the window: CPU seconds (user + system), peer frames
+  // sent and the writes that carried them (TcpTransportStats).
+  double cpu_s = 0;
+  std::uint64_t frames_sent = 0, writes = 0;
   std::string to_line() const;
   static bool from_line(const std::string& line, GroupNodeResult& out);
 };
@@ -73,6 +77,8 @@ class GroupNode {
   std::function<void()> done_;
   bool measuring_ = false, finished_ = false;
   std::uint64_t batches_at_begin_ = 0;
+  double cpu_at_begin_ = 0;
+  TcpTransportStats transport_at_begin_;
   GroupNodeResult result_;
 };
 

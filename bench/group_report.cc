@@ -43,6 +43,19 @@ std::string groups_text(const BenchOptions& o, const GroupsReport& r, const Cont
     s += fmt::format("  idle for {:.1f} s, {} of {} groups asleep on node 1\n", r.seconds,
                      r.sleeping, r.groups);
   s += fmt::format("  cores busy (every process): {:.3f}\n", r.cores_busy);
+  if (!r.cpu_us_per_op.empty()) {
+    double cpu = 0, frames = 0, writes = 0;
+    for (std::size_t k = 0; k < r.cpu_us_per_op.size(); ++k) {
+      cpu += r.cpu_us_per_op[k];
+      frames += r.frames_per_op[k];
+      writes += r.writes_per_op[k];
+    }
+    s += fmt::format(
+        "  per command: {:.2f} us of CPU ({} by process), {:.3f} peer frames ({}), {:.4f} "
+        "writes ({})\n",
+        cpu, join(r.cpu_us_per_op, "{:.2f}"), frames, join(r.frames_per_op, "{:.3f}"), writes,
+        join(r.writes_per_op, "{:.4f}"));
+  }
   s += fmt::format("  RSS now per process: {} bytes (total {} MiB); peak per process: {}\n",
                    join_u(r.rss_bytes), r.rss_total >> 20, join_u(r.peak_rss_bytes));
   s += fmt::format("  RSS per group (all processes' RSS / groups / processes): {:.0f} bytes\n",
@@ -79,13 +92,15 @@ std::string groups_json(const BenchOptions& o, const GroupsReport& r, const Cont
       "\"fdatasyncs_per_sec\": [{}], \"sleeping\": {}, \"elect_s\": {:.3f}, "
       "\"probe_samples\": {}, \"probe_p50_us\": {:.1f}, \"probe_p99_us\": {:.1f}, "
       "\"failover_groups\": {}, \"failover_ms\": {:.1f}, \"failed\": {}, \"refused\": {}, "
+      "\"cpu_us_per_op\": [{}], \"frames_per_op\": [{}], \"writes_per_op\": [{}], "
       "\"error\": \"{}\"}}",
       c.command, c.machine.uname, c.machine.nproc, r.groups, r.processes, to_string(o.storage),
       o.clients, o.outstanding, o.value_bytes, r.seconds, r.ops, r.ops_per_sec, r.p50_us, r.p99_us,
       r.cores_busy, join_u(r.rss_bytes), join_u(r.peak_rss_bytes), r.rss_total, r.peak_rss_total,
       r.rss_per_group, r.heap_bytes, r.heap_before_groups, join(r.fdatasyncs_per_sec, "{:.1f}"),
       r.sleeping, r.elect_s, r.probe_samples, r.probe_p50_us, r.probe_p99_us, r.failover_groups,
-      r.failover_ms, r.failed, r.refused, r.error);
+      r.failover_ms, r.failed, r.refused, join(r.cpu_us_per_op, "{:.3f}"),
+      join(r.frames_per_op, "{:.4f}"), join(r.writes_per_op, "{:.5f}"), r.error);
 }
 
 }  // namespace synod::bench

@@ -32,6 +32,10 @@ struct GroupsReport {
   double failover_ms = -1;            // time until the last group had a leader again
   std::uint64_t failover_groups = 0;  // groups that had lost their leader
   std::uint64_t failed = 0, refused = 0;
+  // Per process, node 1 first, over its load window: CPU microseconds per
+  // command (its CPU over every process's commands: they add up to the
+  // cluster's), and peer frames and writes per command.
+  std::vector<double> cpu_us_per_op, frames_per_op, writes_per_op;
   std::string error;
 };
 

@@ -161,6 +161,14 @@ void GroupsRun::measure_load(const std::vector<pid_t>& pids) {
     if (o_.storage == StorageKind::log && r.seconds > 0)
       rep_.fdatasyncs_per_sec.push_back(static_cast<double>(r.log_batches) / r.seconds);
   }
+  if (rep_.ops > 0) {
+    double ops = static_cast<double>(rep_.ops);
+    for (const auto& r : all) {
+      rep_.cpu_us_per_op.push_back(r.cpu_s * 1e6 / ops);
+      rep_.frames_per_op.push_back(static_cast<double>(r.frames_sent) / ops);
+      rep_.writes_per_op.push_back(static_cast<double>(r.writes) / ops);
+    }
+  }
   rep_.p50_us = static_cast<double>(mine.p50_ns) / 1e3;
   rep_.p99_us = static_cast<double>(mine.p99_ns) / 1e3;
   memory(pids);
@@ -348,6 +356,10 @@ int run_groups(const BenchOptions& opts, const Context& c) {
 }
 
 int run_group_replica(const BenchOptions& o) {
+  // SIGUSR1 arrives blocked (spawn_self): unblocked once its handler is set.
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
   die_with_parent(0);
   prctl(PR_SET_NAME, fmt::format("synod-bench-g{}", o.node_id).c_str());
   // Under load, malloc keeps its heap (prefault.h, keep_heap); idle runs
@@ -412,6 +424,7 @@ int run_group_replica(const BenchOptions& o) {
             });
           },
           SIGUSR1);
+      sigprocmask(SIG_UNBLOCK, &usr1, nullptr);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
   }

@@ -49,6 +49,42 @@ TEST_CASE("two transports on loopback connect and carry frames both ways") {
   stop_all(&loop, {a.get(), b.get()});
 }
 
+// A host sends each group's messages as its Ready loop produces them: every
+// frame of one loop iteration must leave in one write per peer, not the
+// first at once and the rest in a second write (two wakeups of the peer).
+TEST_CASE("frames sent in one loop iteration leave in one write per peer") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  // Node 1 dials both (the lower id dials); 2 and 3 only know node 1.
+  auto b = make(&loop, 2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  REQUIRE(b->t->start() == Status::ok);
+  std::string baddr = address_of(*b);
+  auto c = make(&loop, 3, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}});
+  REQUIRE(c->t->start() == Status::ok);
+  std::string caddr = address_of(*c);
+  auto a = make(&loop, 1, "127.0.0.1:0", {{NodeId{2}, baddr}, {NodeId{3}, caddr}});
+  REQUIRE(a->t->start() == Status::ok);
+  CHECK(a->t->send(NodeId{2}, as_bytes("hello")) == Status::ok);
+  CHECK(a->t->send(NodeId{3}, as_bytes("hello")) == Status::ok);
+  REQUIRE(run_until(&loop, [&] { return b->got.size() == 1 && c->got.size() == 1; }));
+  run_for(&loop, 20);  // the write callbacks ran: no write in flight
+  std::uint64_t writes = a->t->stats().writes;
+  std::uint64_t frames = a->t->stats().frames_sent;
+  // One iteration's worth of sends, interleaved over two peers.
+  for (int i = 0; i < 50; ++i) {
+    std::string m = std::to_string(i);
+    CHECK(a->t->send(NodeId{2}, as_bytes(m)) == Status::ok);
+    CHECK(a->t->send(NodeId{3}, as_bytes(m)) == Status::ok);
+  }
+  CHECK(a->t->stats().writes == writes);  // nothing written before the iteration ends
+  REQUIRE(run_until(&loop, [&] { return b->got.size() == 51 && c->got.size() == 51; }));
+  CHECK(a->t->stats().frames_sent - frames == 100);
+  CHECK(a->t->stats().writes - writes == 2);  // one per peer
+  CHECK(b->got[50].bytes == "49");
+  CHECK(c->got[1].bytes == "0");
+  stop_all(&loop, {a.get(), b.get(), c.get()});
+}
+
 TEST_CASE("a peer with the wrong cluster id or an unknown node id is refused") {
   uv_loop_t loop;
   uv_loop_init(&loop);

@@ -57,6 +57,7 @@ struct TcpTransport::Link {
   Connection* dialing = nullptr;  // outbound, before the handshake
   // Framed bytes not yet written. Invariant: size() <= queue_bytes_max.
   std::vector<std::uint8_t> queue;
+  bool in_sent = false;  // listed in TcpTransport::sent_
   std::uint64_t backoff_ms = 0;
   struct Timer {
     uv_timer_t handle{};

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "synod/tcp_address.h"
 #include "tcp_link.h"
@@ -81,6 +80,9 @@ Status TcpTransport::start() {
   uv_timer_start(
       sweep_timer_, [](uv_timer_t* t) { static_cast<TcpTransport*>(t->data)->sweep(); }, every,
       every);
+  flush_handle_ = new uv_prepare_t;
+  uv_prepare_init(loop_, flush_handle_);
+  flush_handle_->data = this;
   for (auto& [id, link] : links_) dial(*link);
   return Status::ok;
 }
@@ -91,6 +93,13 @@ void TcpTransport::stop() {
   for (auto& [id, link] : links_) {
     release(*link);
     link->queue.clear();
+    link->in_sent = false;
+  }
+  sent_.clear();
+  if (flush_handle_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(flush_handle_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
+    flush_handle_ = nullptr;
   }
   for (Connection* c : std::vector<Connection*>(pending_)) close(c);
   if (sweep_timer_) {
@@ -175,8 +184,32 @@ Status TcpTransport::send(NodeId to, std::span<const std::uint8_t> frame) {
   link.queue.insert(link.queue.end(), length, length + 4);
   link.queue.insert(link.queue.end(), frame.begin(), frame.end());
   ++stats_.frames_sent;
-  flush(link);
+  // Written just before the loop polls, with every other frame this
+  // iteration sends to the peer: a host that sends each group's messages as
+  // its Ready loop produces them makes one write (one wakeup of the peer) per
+  // peer per iteration, not one for the first frame and one for the rest.
+  if (!link.in_sent) {
+    link.in_sent = true;
+    sent_.push_back(to.value);
+    if (sent_.size() == 1)
+      uv_prepare_start(flush_handle_,
+                       [](uv_prepare_t* h) { static_cast<TcpTransport*>(h->data)->flush_sent(); });
+  }
   return Status::ok;
+}
+
+void TcpTransport::flush_sent() {
+  uv_prepare_stop(flush_handle_);
+  std::vector<std::uint64_t> peers;
+  peers.swap(sent_);
+  for (std::uint64_t id : peers) {
+    auto it = links_.find(id);
+    if (it == links_.end()) continue;  // removed since
+    it->second->in_sent = false;
+    flush(*it->second);
+  }
+  peers.clear();
+  if (sent_.empty()) sent_.swap(peers);  // keep the capacity
 }
 
 }  // namespace synod

@@ -3,8 +3,10 @@
 // cluster id and node ids (strangers are refused, counted and logged),
 // length-prefixed frames, reconnect with exponential backoff, and a byte
 // bound on each peer's write queue (beyond it frames are dropped and counted:
-// Paxos tolerates loss, memory must not grow without limit). Frames queued
-// while a write is in flight go out together in the next write.
+// Paxos tolerates loss, memory must not grow without limit). Frames sent
+// during one loop iteration go out together, one write per peer, just before
+// the loop polls again (a prepare handle); frames queued while a write is in
+// flight go out together in the next write.
 //
 // Security (docs/transport-tls.md): with `tls` set, every connection is
 // mutual TLS 1.3 and a peer is accepted only when its certificate chains to
@@ -145,6 +147,7 @@ class TcpTransport final : public Transport {
   void attach(Link& link, Connection* c);
   void on_closed(Connection* c);
   void flush(Link& link);
+  void flush_sent();
   void write(Connection* c, std::vector<std::uint8_t> bytes);
 
   uv_loop_t* loop_;
@@ -155,6 +158,9 @@ class TcpTransport final : public Transport {
   std::vector<Connection*> pending_;   // inbound, before the handshake
   std::unique_ptr<TlsContext> tls_;    // when opt_.tls is enabled, from start()
   uv_timer_t* sweep_timer_ = nullptr;  // closes connections past the handshake deadline
+  // Active while sent_ is not empty: writes what this iteration sent.
+  uv_prepare_t* flush_handle_ = nullptr;
+  std::vector<std::uint64_t> sent_;  // peers with frames queued since the last flush_sent()
   bool running_ = false;
   TcpTransportStats stats_;
 };
