@@ -199,8 +199,10 @@ Effects Coordinator::on_inquiry(const InquiryMsg& m) {
     // be: a Begin below the floor is void): abort, without a log entry.
     // The floor first: a participant that logs it before this abort keeps
     // no finished record of the txn; one that logs it after drops it then.
-    if (leader_ && floor_unacked_.insert(m.from).second)
+    if (leader_) {
+      owe_floor(m.from, m.txn.seq + 1);
       fx.send.push_back({m.from, FloorMsg{self_, floor_}});
+    }
     fx.send.push_back({m.from, DecisionMsg{m.txn, false}});
     return fx;
   }
@@ -248,7 +250,7 @@ Effects Coordinator::tick() {
   if (!leader_) return fx;
   // Not urgent (a shard that has not applied the floor only holds records
   // longer): resent as seldom as ForgetEntries are proposed.
-  if (!floor_unacked_.empty() && now_ - floor_sent_tick_ >= opt_.forget_ticks) {
+  if (!floor_owed_.empty() && now_ - floor_sent_tick_ >= opt_.forget_ticks) {
     floor_sent_tick_ = now_;
     send_floor(&fx);
   }
@@ -262,8 +264,12 @@ Effects Coordinator::become_leader() {
   drives_.clear();
   forget_in_flight_ = false;
   // Which shards applied the floor is not replicated: tell them all again.
-  floor_unacked_ = floor_shards_;
-  if (floor_ > 0) floor_unacked_.insert(opt_.all_shards.begin(), opt_.all_shards.end());
+  floor_owed_.clear();
+  const std::uint64_t owed = forgotten_above_.empty() ? floor_ : forgotten_above_.rbegin()->seq + 1;
+  if (owed > 0) {
+    for (ShardId s : floor_shards_) owe_floor(s, owed);
+    for (ShardId s : opt_.all_shards) owe_floor(s, owed);
+  }
   floor_sent_tick_ = now_;
   send_floor(&fx);
   // Begins this replica proposed while it led before and never saw applied:
@@ -303,7 +309,7 @@ Effects Coordinator::lose_leadership() {
   // pending_ stays: applied Begins (or Decides) remove theirs, and the next
   // become_leader() aborts the rest.
   drives_.clear();
-  floor_unacked_.clear();
+  floor_owed_.clear();
   forget_in_flight_ = false;
   return fx;
 }

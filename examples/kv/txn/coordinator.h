@@ -168,8 +168,12 @@ class Coordinator {
   // Forgotten ids at or above the floor: a record the floor may not pass
   // (it is still held) keeps the floor below them for a while.
   std::set<TxnId> forgotten_above_;
-  // Leader's, volatile: shards yet to ack the floor, the Forget in flight.
-  std::set<ShardId> floor_unacked_;
+  // Leader's, volatile: per shard, the floor it must ack (one past every
+  // forgotten id it was part of, or was answered about; the floor itself
+  // may still be below that while a record holds it), and the Forget in
+  // flight.
+  std::map<ShardId, std::uint64_t> floor_owed_;
+  void owe_floor(ShardId shard, std::uint64_t floor);
   std::uint64_t floor_sent_tick_ = 0;
   bool forget_in_flight_ = false;
   std::uint64_t forget_proposed_tick_ = 0;  // the last ForgetEntry proposed

@@ -37,13 +37,16 @@ Effects Coordinator::propose_forget() {
 
 Effects Coordinator::apply_forget(const ForgetEntry& f) {
   Effects fx;
-  std::set<ShardId> told;
+  std::map<ShardId, std::uint64_t> owed;  // per shard, one past its last forgotten id
   for (const TxnId& t : f.txns) {
     auto r = records_.find(t);
     // Only decided records: the proposer saw every ack of that decision,
     // and the first decision never changes.
     if (r == records_.end() || !r->second.decided) continue;
-    told.insert(r->second.shards.begin(), r->second.shards.end());
+    for (ShardId s : r->second.shards) {
+      owed[s] = std::max(owed[s], t.seq + 1);
+      floor_shards_.insert(s);
+    }
     records_.erase(r);
     drives_.erase(t);
     forgotten_above_.insert(t);
@@ -58,21 +61,29 @@ Effects Coordinator::apply_forget(const ForgetEntry& f) {
   // Forgotten ids the floor passed need no entry of their own any more.
   while (!forgotten_above_.empty() && forgotten_above_.begin()->seq < floor_)
     forgotten_above_.erase(forgotten_above_.begin());
-  floor_shards_.insert(told.begin(), told.end());
   if (!leader_) return fx;
   forget_in_flight_ = false;
-  floor_unacked_.insert(told.begin(), told.end());
+  for (const auto& [s, floor] : owed) owe_floor(s, floor);
   floor_sent_tick_ = now_;
   send_floor(&fx);
   return fx;
 }
 
+void Coordinator::owe_floor(ShardId shard, std::uint64_t floor) {
+  std::uint64_t& owed = floor_owed_[shard];
+  owed = std::max(owed, floor);
+}
+
 void Coordinator::send_floor(Effects* fx) const {
-  for (ShardId s : floor_unacked_) fx->send.push_back({s, FloorMsg{self_, floor_}});
+  // The floor as it is: a shard keeps its records above it a while longer
+  // (until a record still held here lets the floor pass them), and acks
+  // again as the floor rises.
+  for (const auto& [s, owed] : floor_owed_) fx->send.push_back({s, FloorMsg{self_, floor_}});
 }
 
 Effects Coordinator::on_floor_ack(const FloorAckMsg& m) {
-  if (m.floor >= floor_) floor_unacked_.erase(m.from);
+  auto it = floor_owed_.find(m.from);
+  if (it != floor_owed_.end() && m.floor >= it->second) floor_owed_.erase(it);
   return {};
 }
 

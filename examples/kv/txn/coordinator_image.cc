@@ -66,7 +66,7 @@ bool Coordinator::load(std::string_view bytes) {
   forgotten_above_ = std::move(forgotten_above);
   drives_.clear();
   pending_.clear();
-  floor_unacked_.clear();
+  floor_owed_.clear();
   forget_in_flight_ = false;
   leader_ = false;
   return true;
