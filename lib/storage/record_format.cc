@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../core/assert.h"
 #include "byte_order.h"
 #include "crc32c.h"
 #include "synod/membership.h"
@@ -18,10 +19,22 @@ std::uint32_t record_crc(const std::byte* record, std::size_t record_bytes) {
   return crc32c_extend(c, {record + 8, record_bytes - 8});
 }
 
-// Appends a header with a zero CRC; returns the record's offset in out.
-std::size_t begin_record(std::vector<std::byte>& out, const RecordHeader& h) {
+// Appends a header with a zero CRC, and a zeroed payload for the caller to
+// fill unless `payload_follows` (the caller then appends exactly
+// h.payload_bytes: an entry's commands, copied once rather than zeroed and
+// then copied over); returns the record's offset in out.
+std::size_t begin_record(std::vector<std::byte>& out, const RecordHeader& h,
+                         bool payload_follows = false) {
   std::size_t at = out.size();
-  out.resize(at + kRecordHeaderBytes + h.payload_bytes);
+  const std::size_t end = at + kRecordHeaderBytes + h.payload_bytes;
+  if (payload_follows) {
+    // Grown geometrically, as resize() would: an exact reserve per record
+    // would reallocate the whole batch on every append.
+    if (out.capacity() < end) out.reserve(std::max(end, 2 * out.capacity()));
+    out.resize(at + kRecordHeaderBytes);
+  } else {
+    out.resize(end);
+  }
   std::byte* p = out.data() + at;
   put32(p, h.payload_bytes);
   put32(p + 4, 0);
@@ -117,17 +130,25 @@ void append_entry(std::vector<std::byte>& out, const Entry& e, std::uint64_t bat
   h.batch = batch;
   h.slot = e.slot;
   h.ballot = e.ballot;
-  std::size_t at = begin_record(out, h);
+  std::size_t at = begin_record(out, h, /*payload_follows=*/true);
   if (!e.value.is_noop()) {
-    std::byte* p = out.data() + at + kRecordHeaderBytes;
-    put32(p, static_cast<std::uint32_t>(e.value.commands().size()));
-    p += 4;
+    std::byte u32[4];
+    auto append_u32 = [&](std::size_t v) {
+      put32(u32, static_cast<std::uint32_t>(v));
+      out.insert(out.end(), u32, u32 + 4);
+    };
+    append_u32(e.value.commands().size());
     for (const std::string& c : e.value.commands()) {
-      put32(p, static_cast<std::uint32_t>(c.size()));
-      std::memcpy(p + 4, c.data(), c.size());
-      p += 4 + c.size();
+      append_u32(c.size());
+      const auto* bytes = reinterpret_cast<const std::byte*>(c.data());
+      out.insert(out.end(), bytes, bytes + c.size());
     }
   }
+  // The header's length must be what was appended, or the record and every
+  // one after it in the batch would read as torn.
+  SYNOD_ASSERT(out.size() - at == kRecordHeaderBytes + h.payload_bytes,
+               "entry record of {} bytes, header says {}", out.size() - at,
+               kRecordHeaderBytes + h.payload_bytes);
   finish_record(out, at);
 }
 
