@@ -335,6 +335,16 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                 "--join needs --shards 1: membership changes are not wired for sharded "
                 "clusters (docs/kv.md)"),
            std::nullopt;
+  // A cross-shard transaction's id holds its leader's node id in 8 bits, so
+  // that ids grow with the ballot (round, node) and a later leader's never
+  // fall below an earlier one's (docs/kv.md "Forgetting").
+  if (o.shards > 1)
+    for (const auto& [id, addr] : peers)
+      if (id > kMaxShardedNodeId)
+        return (*why = fmt::format("with --shards, node ids must be at most {} (node {} in "
+                                   "--peers): transaction ids hold the node id in 8 bits",
+                                   kMaxShardedNodeId, id)),
+               std::nullopt;
   if (o.memory && !o.data_dir.empty())
     return (*why = "--memory and --data-dir exclude each other"), std::nullopt;
   if (!o.memory && o.data_dir.empty()) o.data_dir = "synod-data-" + std::to_string(o.id.value);

@@ -17,6 +17,9 @@ namespace synod::kv {
 // A shard is a Paxos group on every member: past a few hundred, the
 // heartbeats and the per-group log records outweigh any spread of load.
 inline constexpr std::uint64_t kMaxShards = 1024;
+// With --shards, the largest node id: a cross-shard transaction's id holds
+// its leader's node id in 8 bits (shard_txns.cc).
+inline constexpr std::uint64_t kMaxShardedNodeId = 255;
 
 struct ServerOptions {
   NodeId id{};

@@ -68,11 +68,15 @@ void ShardTxns::sync(txn::ShardId shard) {
 bool ShardTxns::start(txn::ShardId home, std::map<txn::ShardId, txn::ShardPart> parts, Done done) {
   if (home >= opt_.shards) return false;
   sync(home);
-  if (!told_[home] || next_seq_[home] >= kSeqCounterMax) return false;
+  // Ids must grow with the ballot (round, node): round and node must fit
+  // their fields (server_options.cc refuses node ids above 255 with shards).
+  if (!told_[home] || next_seq_[home] >= kSeqCounterMax || told_[home]->round > 0xffffffffu ||
+      host_.self().value > 0xff)
+    return false;
   txn::TxnPlan plan;
   plan.id.coordinator = home;
-  plan.id.seq = (told_[home]->round << 32) | ((host_.self().value & 0xff) << kSeqCounterBits) |
-                ++next_seq_[home];
+  plan.id.seq =
+      (told_[home]->round << 32) | (host_.self().value << kSeqCounterBits) | ++next_seq_[home];
   plan.parts = std::move(parts);
   plan.parts[home];  // the coordinator's shard always takes part
   clients_.emplace(plan.id, std::move(done));

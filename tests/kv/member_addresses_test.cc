@@ -181,3 +181,19 @@ TEST_CASE("--join makes a learner of this node beside the other peers; never wit
   CHECK(why.find("current members") != std::string::npos);
   CHECK(std::string(server_usage()).find("--join") != std::string::npos);
 }
+
+TEST_CASE("with --shards, node ids above 255 are refused (transaction ids hold 8 bits of it)") {
+  std::string why;
+  auto parse = [&](std::vector<std::string> words) {
+    std::vector<char*> argv{const_cast<char*>("synod-kv")};
+    for (std::string& w : words) argv.push_back(w.data());
+    return parse_server_options(static_cast<int>(argv.size()), argv.data(), &why);
+  };
+  CHECK_FALSE(parse({"--id", "1", "--peers", "1=127.0.0.1:7101,256=127.0.0.1:7102", "--listen",
+                     "127.0.0.1:6401", "--memory", "--shards", "4"}));
+  CHECK(why.find("node ids must be at most 255") != std::string::npos);
+  CHECK(parse({"--id", "1", "--peers", "1=127.0.0.1:7101,255=127.0.0.1:7102", "--listen",
+               "127.0.0.1:6401", "--memory", "--shards", "4"}));
+  CHECK(parse({"--id", "1", "--peers", "1=127.0.0.1:7101,256=127.0.0.1:7102", "--listen",
+               "127.0.0.1:6401", "--memory"}));  // one group: no transaction ids
+}

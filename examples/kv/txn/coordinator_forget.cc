@@ -55,7 +55,12 @@ Effects Coordinator::apply_forget(const ForgetEntry& f) {
   // proposer chose the floor (an inquiry's abort, an old term's Begin). So
   // no record is ever below the floor, and every id there is forgotten or
   // never begun.
+  // Past every id forgotten so far, too (a Forget whose floor an older
+  // record held back left its ids above it); every id up to there is
+  // forgotten or was never begun, this leader's own Begins in flight being
+  // above every forgotten id (propose_forget()).
   std::uint64_t floor = f.floor;
+  if (!forgotten_above_.empty()) floor = std::max(floor, forgotten_above_.rbegin()->seq + 1);
   if (!records_.empty()) floor = std::min(floor, records_.begin()->first.seq);
   floor_ = std::max(floor_, floor);
   // Forgotten ids the floor passed need no entry of their own any more.

@@ -106,6 +106,11 @@ class TcpTransport final : public Transport {
   // unavailable when the bind fails.
   Status start() override;
   void stop() override;
+  // Copies the frame into the peer's queue; every peer's queue is written
+  // once per loop iteration, from a prepare handle just before the loop
+  // polls. A frame sent from another prepare callback that runs after that
+  // one in the same iteration waits for the next wakeup (a timer or I/O):
+  // send from I/O, timer, idle or check callbacks, as the hosts do.
   Status send(NodeId to, std::span<const std::uint8_t> frame) override;
   void set_peers(const std::vector<Peer>& peers) override;
 
