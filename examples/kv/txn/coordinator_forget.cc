@@ -51,14 +51,13 @@ Effects Coordinator::apply_forget(const ForgetEntry& f) {
     drives_.erase(t);
     forgotten_above_.insert(t);
   }
-  // Never past a record still held: one may have been logged after the
-  // proposer chose the floor (an inquiry's abort, an old term's Begin). So
-  // no record is ever below the floor, and every id there is forgotten or
-  // never begun.
-  // Past every id forgotten so far, too (a Forget whose floor an older
-  // record held back left its ids above it); every id up to there is
-  // forgotten or was never begun, this leader's own Begins in flight being
-  // above every forgotten id (propose_forget()).
+  // Past every id forgotten so far (a Forget whose floor an older record
+  // held back left its ids above it): every id up to there is forgotten or
+  // was never begun, this leader's own Begins in flight being above every
+  // forgotten id (propose_forget()). But never past a record still held:
+  // one may have been logged after the proposer chose the floor (an
+  // inquiry's abort, an old term's Begin). So no record is ever below the
+  // floor.
   std::uint64_t floor = f.floor;
   if (!forgotten_above_.empty()) floor = std::max(floor, forgotten_above_.rbegin()->seq + 1);
   if (!records_.empty()) floor = std::min(floor, records_.begin()->first.seq);
