@@ -52,6 +52,17 @@ class ShardedCluster(Cluster):
         os.chmod(script, 0o755)
         self.binary = script
 
+    def clean_up(self, ok):
+        """kill -9 of what still runs; the work directory goes after a pass
+        and is kept (and named) after a failure."""
+        for i in self.ids:
+            if i in self.procs and self.procs[i].poll() is None:
+                self.kill(i)
+        if ok:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            print("logs kept in", self.workdir)
+
 
 def shard_leaders(port):
     """{shard number: leader id} from INFO shards, or None."""
@@ -237,13 +248,7 @@ def main():
         assert not c.unexpected_exits, c.unexpected_exits
         ok = True
     finally:
-        for i in c.ids:
-            if i in c.procs and c.procs[i].poll() is None:
-                c.kill(i)
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print("logs kept in", workdir)
+        c.clean_up(ok)
     print("PASS")
 
 

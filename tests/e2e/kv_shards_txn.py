@@ -24,7 +24,6 @@ import argparse
 import logging
 import os
 import random
-import shutil
 import sys
 import tempfile
 import threading
@@ -330,13 +329,7 @@ def main():
         assert not c.unexpected_exits, c.unexpected_exits
         ok = True
     finally:
-        for i in c.ids:
-            if i in c.procs and c.procs[i].poll() is None:
-                c.kill(i)
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print("logs kept in", workdir)
+        c.clean_up(ok)
     print("PASS")
 
 

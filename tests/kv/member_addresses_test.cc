@@ -3,6 +3,7 @@
 // that prefers them to the command line.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,11 +26,16 @@ std::string addresses(std::vector<std::string> args) {
   return encode(r);
 }
 
-ServerOptions options_of(std::vector<std::string> words) {
+// The command line `synod-kv WORDS...`; *why says what a refusal refused.
+std::optional<ServerOptions> parse(std::vector<std::string> words, std::string* why) {
   std::vector<char*> argv{const_cast<char*>("synod-kv")};
   for (std::string& w : words) argv.push_back(w.data());
+  return parse_server_options(static_cast<int>(argv.size()), argv.data(), why);
+}
+
+ServerOptions options_of(std::vector<std::string> words) {
   std::string why;
-  auto o = parse_server_options(static_cast<int>(argv.size()), argv.data(), &why);
+  auto o = parse(std::move(words), &why);
   INFO(why);
   REQUIRE(o.has_value());
   return *o;
@@ -168,32 +174,26 @@ TEST_CASE("--join makes a learner of this node beside the other peers; never wit
                                 "--listen", "127.0.0.1:6404", "--join", "--memory"});
   CHECK(o.join);
   std::string why;
-  auto parse = [&](std::vector<std::string> words) {
-    std::vector<char*> argv{const_cast<char*>("synod-kv")};
-    for (std::string& w : words) argv.push_back(w.data());
-    return parse_server_options(static_cast<int>(argv.size()), argv.data(), &why);
-  };
   CHECK_FALSE(parse({"--id", "4", "--peers", "1=127.0.0.1:7101,4=127.0.0.1:7104", "--listen",
-                     "127.0.0.1:6404", "--join", "--bootstrap"}));
+                     "127.0.0.1:6404", "--join", "--bootstrap"},
+                    &why));
   CHECK(why.find("--join and --bootstrap") != std::string::npos);
-  CHECK_FALSE(
-      parse({"--id", "4", "--peers", "4=127.0.0.1:7104", "--listen", "127.0.0.1:6404", "--join"}));
+  CHECK_FALSE(parse(
+      {"--id", "4", "--peers", "4=127.0.0.1:7104", "--listen", "127.0.0.1:6404", "--join"}, &why));
   CHECK(why.find("current members") != std::string::npos);
   CHECK(std::string(server_usage()).find("--join") != std::string::npos);
 }
 
 TEST_CASE("with --shards, node ids above 255 are refused (transaction ids hold 8 bits of it)") {
   std::string why;
-  auto parse = [&](std::vector<std::string> words) {
-    std::vector<char*> argv{const_cast<char*>("synod-kv")};
-    for (std::string& w : words) argv.push_back(w.data());
-    return parse_server_options(static_cast<int>(argv.size()), argv.data(), &why);
-  };
   CHECK_FALSE(parse({"--id", "1", "--peers", "1=127.0.0.1:7101,256=127.0.0.1:7102", "--listen",
-                     "127.0.0.1:6401", "--memory", "--shards", "4"}));
+                     "127.0.0.1:6401", "--memory", "--shards", "4"},
+                    &why));
   CHECK(why.find("node ids must be at most 255") != std::string::npos);
   CHECK(parse({"--id", "1", "--peers", "1=127.0.0.1:7101,255=127.0.0.1:7102", "--listen",
-               "127.0.0.1:6401", "--memory", "--shards", "4"}));
+               "127.0.0.1:6401", "--memory", "--shards", "4"},
+              &why));
   CHECK(parse({"--id", "1", "--peers", "1=127.0.0.1:7101,256=127.0.0.1:7102", "--listen",
-               "127.0.0.1:6401", "--memory"}));  // one group: no transaction ids
+               "127.0.0.1:6401", "--memory"},
+              &why));  // one group: no transaction ids
 }
