@@ -74,7 +74,10 @@ pid_t spawn_self(const std::vector<std::string>& args, std::string* why) {
   // (how the --groups runs are profiled with callgrind, docs/benchmarks.md).
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  std::string path = n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "/proc/self/exe";
+  std::string path = n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "";
+  // A binary rebuilt while it runs reads as "... (deleted)": the old one
+  // is still reachable through /proc/self/exe.
+  if (path.empty() || path.ends_with(" (deleted)")) path = "/proc/self/exe";
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
