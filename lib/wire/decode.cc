@@ -5,6 +5,7 @@
 // each allocation, then the message rules (rules.cc).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -178,34 +179,57 @@ DecodeResult to_message(const fb::Message& in, const WireLimits& limits, std::si
 }
 
 // FlatBuffers reads scalars in place, so the buffer must be aligned to its
-// largest scalar (8). Stream buffers and fuzzers give any alignment: copy then.
-struct Aligned {
-  std::unique_ptr<std::uint64_t[]> storage;
-  const std::uint8_t* data = nullptr;
-
-  explicit Aligned(std::span<const std::uint8_t> body) : data(body.data()) {
-    if (reinterpret_cast<std::uintptr_t>(data) % alignof(std::uint64_t) == 0) return;
-    storage = std::make_unique_for_overwrite<std::uint64_t[]>(body.size() / 8 + 1);
-    std::memcpy(storage.get(), body.data(), body.size());
-    data = reinterpret_cast<const std::uint8_t*>(storage.get());
+// largest scalar (8). Stream buffers and fuzzers give any alignment: copy then,
+// into a buffer this thread reuses. A TCP stream leaves about half the frames
+// unaligned (TcpTransport's 4-byte length in front of each), and a fresh
+// block per such frame, tens of KB for a batch, came from malloc's slow path
+// once per frame received (docs/benchmarks.md, "Many groups"). Like the
+// encoder's builder, a buffer grown past 4 MiB by one large frame is given
+// back at the next smaller one. decode_body copies everything it keeps out
+// of the buffer before it returns, and calls nothing that decodes again.
+class AlignedScratch {
+ public:
+  const std::uint8_t* copy(std::span<const std::uint8_t> body) {
+    const std::size_t words = body.size() / 8 + 1;
+    if (words > words_ || (words_ > kKeepWords && words <= kKeepWords)) {
+      const std::size_t n = std::max(words, kInitialWords);
+      storage_ = std::make_unique_for_overwrite<std::uint64_t[]>(n);
+      words_ = n;
+    }
+    std::memcpy(storage_.get(), body.data(), body.size());
+    return reinterpret_cast<const std::uint8_t*>(storage_.get());
   }
+
+ private:
+  static constexpr std::size_t kInitialWords = 64 * 1024 / 8;
+  static constexpr std::size_t kKeepWords = (4u << 20) / 8;
+  std::unique_ptr<std::uint64_t[]> storage_;
+  std::size_t words_ = 0;
 };
+
+thread_local AlignedScratch t_scratch;
+
+const std::uint8_t* aligned(std::span<const std::uint8_t> body) {
+  if (reinterpret_cast<std::uintptr_t>(body.data()) % alignof(std::uint64_t) == 0)
+    return body.data();
+  return t_scratch.copy(body);
+}
 
 DecodeResult decode_body(std::span<const std::uint8_t> body, const WireLimits& limits,
                          Message& out) {
-  const Aligned buf(body);
+  const std::uint8_t* data = aligned(body);
   const std::size_t size = body.size();
-  if (DecodeResult r = check_header(buf.data, size, limits); r.status != Status::ok) return r;
+  if (DecodeResult r = check_header(data, size, limits); r.status != Status::ok) return r;
   flatbuffers::Verifier::Options opts;
   opts.max_depth = 8;  // Message > Entry; headroom for later schemas
   // The root and one table per entry (entries_max is below 2^32 - 1 in any
   // sane setting; saturate rather than wrap).
   opts.max_tables = limits.entries_max < UINT32_MAX ? limits.entries_max + 1 : UINT32_MAX;
-  flatbuffers::Verifier v(buf.data, size, opts);
+  flatbuffers::Verifier v(data, size, opts);
   if (!fb::VerifyMessageBuffer(v))
     return refuse(Status::malformed, WireError::bad_buffer,
                   "the FlatBuffers verifier refused the frame", 0);
-  return to_message(*fb::GetMessage(buf.data), limits, size, out);
+  return to_message(*fb::GetMessage(data), limits, size, out);
 }
 
 }  // namespace
