@@ -66,6 +66,8 @@ std::string groups_text(const BenchOptions& o, const GroupsReport& r, const Cont
       (static_cast<double>(r.heap_bytes) - static_cast<double>(r.heap_before_groups)) /
           static_cast<double>(r.groups),
       r.heap_before_groups);
+  s += fmt::format("  node 1 malloc heap free: {} chunks holding {} bytes\n", r.heap_free_chunks,
+                   r.heap_free_bytes);
   if (!r.fdatasyncs_per_sec.empty())
     s += fmt::format("  fdatasyncs per second, per node: {}\n",
                      join(r.fdatasyncs_per_sec, "{:.0f}"));
@@ -88,7 +90,8 @@ std::string groups_json(const BenchOptions& o, const GroupsReport& r, const Cont
       "\"ops_per_sec\": {:.1f}, \"p50_us\": {:.1f}, \"p99_us\": {:.1f}, \"cores_busy\": {:.4f}, "
       "\"rss_bytes\": [{}], \"peak_rss_bytes\": [{}], \"rss_total_bytes\": {}, "
       "\"peak_rss_total_bytes\": {}, \"rss_per_group_bytes\": {:.0f}, \"heap_bytes_node1\": {}, "
-      "\"heap_before_groups_node1\": {}, "
+      "\"heap_before_groups_node1\": {}, \"heap_free_chunks_node1\": {}, "
+      "\"heap_free_bytes_node1\": {}, "
       "\"fdatasyncs_per_sec\": [{}], \"sleeping\": {}, \"elect_s\": {:.3f}, "
       "\"probe_samples\": {}, \"probe_p50_us\": {:.1f}, \"probe_p99_us\": {:.1f}, "
       "\"failover_groups\": {}, \"failover_ms\": {:.1f}, \"failed\": {}, \"refused\": {}, "
@@ -97,10 +100,11 @@ std::string groups_json(const BenchOptions& o, const GroupsReport& r, const Cont
       c.command, c.machine.uname, c.machine.nproc, r.groups, r.processes, to_string(o.storage),
       o.clients, o.outstanding, o.value_bytes, r.seconds, r.ops, r.ops_per_sec, r.p50_us, r.p99_us,
       r.cores_busy, join_u(r.rss_bytes), join_u(r.peak_rss_bytes), r.rss_total, r.peak_rss_total,
-      r.rss_per_group, r.heap_bytes, r.heap_before_groups, join(r.fdatasyncs_per_sec, "{:.1f}"),
-      r.sleeping, r.elect_s, r.probe_samples, r.probe_p50_us, r.probe_p99_us, r.failover_groups,
-      r.failover_ms, r.failed, r.refused, join(r.cpu_us_per_op, "{:.3f}"),
-      join(r.frames_per_op, "{:.4f}"), join(r.writes_per_op, "{:.5f}"), r.error);
+      r.rss_per_group, r.heap_bytes, r.heap_before_groups, r.heap_free_chunks, r.heap_free_bytes,
+      join(r.fdatasyncs_per_sec, "{:.1f}"), r.sleeping, r.elect_s, r.probe_samples, r.probe_p50_us,
+      r.probe_p99_us, r.failover_groups, r.failover_ms, r.failed, r.refused,
+      join(r.cpu_us_per_op, "{:.3f}"), join(r.frames_per_op, "{:.4f}"),
+      join(r.writes_per_op, "{:.5f}"), r.error);
 }
 
 }  // namespace synod::bench

@@ -21,9 +21,13 @@ struct GroupsReport {
   double cores_busy = 0;
   std::vector<std::uint64_t> rss_bytes, peak_rss_bytes;  // per process, node 1 first
   std::uint64_t rss_total = 0, peak_rss_total = 0;
-  double rss_per_group = 0;                // every process's resident set over groups x processes
-  std::uint64_t heap_bytes = 0;            // node 1: malloc heap in use when measured
-  std::uint64_t heap_before_groups = 0;    // node 1: the same before it added its groups
+  double rss_per_group = 0;              // every process's resident set over groups x processes
+  std::uint64_t heap_bytes = 0;          // node 1: malloc heap in use when measured
+  std::uint64_t heap_before_groups = 0;  // node 1: the same before it added its groups
+  // node 1, when measured: free chunks in malloc's bins and their bytes (a
+  // heap whose free part is scattered between live blocks makes malloc and
+  // free walk cold chunks: docs/benchmarks.md, "Many groups")
+  std::uint64_t heap_free_chunks = 0, heap_free_bytes = 0;
   std::vector<double> fdatasyncs_per_sec;  // per node, --storage log
   std::uint64_t sleeping = 0;              // node 1's sleeping groups when measured
   double elect_s = 0;                      // from start until every group had a leader

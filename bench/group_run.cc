@@ -104,6 +104,9 @@ class GroupsRun {
 
 void GroupsRun::memory(const std::vector<pid_t>& pids) {
   rep_.heap_bytes = heap_in_use();
+  HeapFree free = heap_free();
+  rep_.heap_free_chunks = free.chunks;
+  rep_.heap_free_bytes = free.bytes;
   rep_.rss_bytes = {current_rss_bytes()};
   rep_.peak_rss_bytes = {self_usage().peak_rss_bytes};
   for (std::size_t k = 0; k < pids.size(); ++k) {

@@ -41,6 +41,13 @@ struct RunResult {
 // Bytes malloc has handed out in this process, mmapped blocks included
 // (mallinfo2).
 std::uint64_t heap_in_use();
+// Free chunks in malloc's bins and the bytes they hold (mallinfo2 ordblks
+// and fordblks): how scattered the free part of the heap is.
+struct HeapFree {
+  std::uint64_t chunks = 0;
+  std::uint64_t bytes = 0;
+};
+HeapFree heap_free();
 
 // The Config of replica `id` of the run. The designated leader (node 1) has
 // the configured election timeout; the others a longer one, so node 1 wins

@@ -50,6 +50,11 @@ std::uint64_t heap_in_use() {
   return mi.uordblks + mi.hblkhd;
 }
 
+HeapFree heap_free() {
+  struct mallinfo2 mi = mallinfo2();
+  return {mi.ordblks, mi.fordblks};
+}
+
 std::uint64_t prefault_bytes(const BenchOptions& o) {
   if (o.prefault_mb >= 0) return static_cast<std::uint64_t>(o.prefault_mb) << 20;
   // Auto: enough for a fast run of this shape on a small machine, so a
