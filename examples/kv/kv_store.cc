@@ -11,6 +11,7 @@
 
 #include "kv_command_codec.h"
 #include "resp_parser.h"
+#include "synod/crc32c.h"
 
 namespace synod::kv {
 namespace {
@@ -22,11 +23,17 @@ constexpr std::string_view kSnapshotMagic = "SKVSNAP1";
 // The same, then the member addresses (only when there are any).
 constexpr std::string_view kSnapshotMagicAddresses = "SKVSNAP2";
 // With the counters and each key's version (KvStore::version_of), then the
-// member addresses (a count, maybe zero).
+// member addresses (a count, maybe zero). Read, no longer written.
 constexpr std::string_view kSnapshotMagicVersions = "SKVSNAP3";
+// SKVSNAP3's layout with a CRC32C in place of the FNV-1a: FNV-1a takes a
+// dependent multiply per byte, about a quarter of a snapshot worker's time
+// over a 25 MB image; CRC32C in hardware does 8 bytes per instruction.
+constexpr std::string_view kSnapshotMagicCrc = "SKVSNAP4";
 static_assert(kSnapshotMagic.size() == kSnapshotMagicAddresses.size());
 static_assert(kSnapshotMagic.size() == kSnapshotMagicVersions.size());
-constexpr std::size_t kChecksumBytes = 8;
+static_assert(kSnapshotMagic.size() == kSnapshotMagicCrc.size());
+constexpr std::size_t kChecksumBytes = 8;     // FNV-1a, SKVSNAP1 to 3
+constexpr std::size_t kCrcChecksumBytes = 4;  // CRC32C, SKVSNAP4
 
 std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) {
   for (char c : bytes) {
@@ -43,6 +50,16 @@ void put_u64_le(std::string* out, std::uint64_t v) {
 std::uint64_t get_u64_le(std::string_view in) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(in[i])} << (8 * i);
+  return v;
+}
+
+void put_u32_le(std::string* out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint32_t get_u32_le(std::string_view in) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<std::uint8_t>(in[i])} << (8 * i);
   return v;
 }
 
@@ -351,6 +368,9 @@ std::uint64_t KvStore::recompute_digest() const {
 // count, then per pair in key order key, value (each varint length and
 // bytes) and varint version; then a varint count of member addresses (zero
 // allowed) and each as in SKVSNAP2; last the FNV-1a as in SKVSNAP1.
+//
+// SKVSNAP4, written in place of SKVSNAP3 since: the same, but the last 4
+// bytes are the CRC32C (little-endian) of all before them.
 std::string KvStore::Frozen::image() const {
   // Versions never exceed log_commands: with none applied, all are zero.
   bool versioned = log_commands > 0;
@@ -360,7 +380,7 @@ std::string KvStore::Frozen::image() const {
   std::string out;
   out.reserve(size);
   if (versioned) {
-    out.append(kSnapshotMagicVersions);
+    out.append(kSnapshotMagicCrc);
     put_varint(&out, log_commands);
     put_varint(&out, delete_version);
   } else {
@@ -384,7 +404,10 @@ std::string KvStore::Frozen::image() const {
       out.append(a.client);
     }
   }
-  put_u64_le(&out, fnv1a(kFnvOffset, out));
+  if (versioned)
+    put_u32_le(&out, synod::crc32c(out));
+  else
+    put_u64_le(&out, fnv1a(kFnvOffset, out));
   return out;
 }
 
@@ -434,11 +457,15 @@ bool get_addresses(std::string_view* body, MemberAddresses* out, bool may_be_emp
 }  // namespace
 
 bool KvStore::restore(std::string_view bytes) {
-  if (bytes.size() < kSnapshotMagic.size() + kChecksumBytes) return false;
-  std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
-  if (get_u64_le(bytes.substr(body.size())) != fnv1a(kFnvOffset, body)) return false;
+  bool crc = bytes.starts_with(kSnapshotMagicCrc);
+  std::size_t checksum_bytes = crc ? kCrcChecksumBytes : kChecksumBytes;
+  if (bytes.size() < kSnapshotMagic.size() + checksum_bytes) return false;
+  std::string_view body = bytes.substr(0, bytes.size() - checksum_bytes);
+  std::string_view sum = bytes.substr(body.size());
+  if (crc ? get_u32_le(sum) != synod::crc32c(body) : get_u64_le(sum) != fnv1a(kFnvOffset, body))
+    return false;
   bool with_addresses = body.starts_with(kSnapshotMagicAddresses);
-  bool with_versions = body.starts_with(kSnapshotMagicVersions);
+  bool with_versions = crc || body.starts_with(kSnapshotMagicVersions);
   if (!with_addresses && !with_versions && !body.starts_with(kSnapshotMagic)) return false;
   body.remove_prefix(kSnapshotMagic.size());
   std::uint64_t log_commands = 0, delete_version = 0;

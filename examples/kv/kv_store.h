@@ -95,11 +95,12 @@ class KvStore {
   static std::uint64_t pair_hash(std::string_view key, std::string_view value);
 
   // The whole state as bytes, canonical (keys in order), checksummed. A
-  // store that applied a log command writes SKVSNAP3 (with key versions);
-  // one that never did (only execute() or a restored versionless image)
-  // writes the earlier formats: SKVSNAP1, or SKVSNAP2 with member
-  // addresses. restore() reads all three (an earlier format's keys have
-  // version 0).
+  // store that applied a log command writes SKVSNAP4 (with key versions,
+  // CRC32C); one that never did (only execute() or a restored versionless
+  // image) writes the earlier formats: SKVSNAP1, or SKVSNAP2 with member
+  // addresses (FNV-1a). restore() reads all four: SKVSNAP3 is SKVSNAP4
+  // with an FNV-1a, as releases before SKVSNAP4 wrote it (an earlier
+  // format's keys have version 0).
   std::string snapshot() const;
   // The same image in two steps, so that it can be serialised on another
   // thread while commands go on applying (kv_node.cc): freeze() on the
