@@ -78,6 +78,10 @@ UvHostOptions KvNode::host_options() {
     addresses_maybe_changed();
     return reply;
   };
+  // Each batch's key table loads start a few commands ahead of its applies
+  // (KvStore::prefetch): over a key space no cache holds, a follower spent
+  // about a quarter of its CPU waiting for them one after another.
+  h.before_apply = [this](const std::vector<std::string>& commands) { store_.prefetch(commands); };
   h.config.compaction_tail = opt_.compaction_tail;
   h.config.lease_reads = opt_.lease_reads;
   h.snapshot_every_bytes = opt_.snapshot_bytes;

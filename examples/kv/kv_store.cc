@@ -150,6 +150,7 @@ bool parse_id(std::string_view text, std::uint64_t* id) {
 }  // namespace
 
 Reply KvStore::apply(std::string_view log_command) {
+  if (next_prefetched_ < prefetched_.size()) prefetch_ahead();
   ++log_commands_;  // counted even when malformed: the same on every replica
   // Cannot come from our own encode(); answering the same error everywhere
   // keeps replicas identical even if a bad entry got into the log.
@@ -162,6 +163,57 @@ Reply KvStore::apply(std::string_view log_command) {
   request.condition = decoded_.condition;
   request.args.assign(decoded_.args.begin(), decoded_.args.end());
   return execute(std::move(request));
+}
+
+namespace {
+
+// The first argument of a log command (the key of every keyed command), or
+// nullopt. Lenient, as only a prefetch follows: apply() does the checking.
+std::optional<std::string_view> first_argument(std::string_view in) {
+  if (in.empty()) return std::nullopt;
+  auto op = static_cast<Op>(static_cast<std::uint8_t>(in[0]));
+  in.remove_prefix(op == Op::set ? 2 : 1);
+  std::uint64_t count = 0, len = 0;
+  if (in.empty() || !get_varint(&in, &count) || count == 0 || !get_varint(&in, &len) ||
+      len > in.size())
+    return std::nullopt;
+  return in.substr(0, len);
+}
+
+// How far ahead of the command being applied its successors' loads start:
+// slots first, items (whose address is in the slot) once the slot had time
+// to arrive. A few commands' apply time covers a miss to memory.
+constexpr std::size_t kSlotsAhead = 8;
+constexpr std::size_t kItemsAhead = 4;
+constexpr std::uint64_t kPrefetchAboveBytes = 8u << 20;
+
+}  // namespace
+
+void KvStore::prefetch(const std::vector<std::string>& log_commands) {
+  prefetched_.clear();
+  next_prefetched_ = 0;
+  // A key space the caches nearly hold gains nothing: there the extra parse,
+  // hash and prefetches cost ~40 ns per SET (bench/kv_apply_bench.cc: no
+  // gain at 20 000 keys of 256 bytes, 5 MB; 2.5x faster at 50 000, 14 MB).
+  if (data_bytes_ < kPrefetchAboveBytes) return;
+  for (const std::string& c : log_commands) {
+    std::optional<std::string_view> key = first_argument(c);
+    prefetched_.push_back(key ? KeyTable::hash_key(*key) : 0);
+  }
+  for (std::size_t i = 0; i < std::min(kSlotsAhead, prefetched_.size()); ++i)
+    data_.prefetch_slot(prefetched_[i]);
+  for (std::size_t i = 0; i < std::min(kItemsAhead, prefetched_.size()); ++i)
+    data_.prefetch_item(prefetched_[i]);
+}
+
+// Called by apply(): the batch's next command is being applied, so the one
+// kSlotsAhead after it gets its slot loaded and the one kItemsAhead after
+// it its item. Only hashes are kept, so a batch not applied to its end
+// (or other applies between) costs at worst a useless prefetch.
+void KvStore::prefetch_ahead() {
+  std::size_t now = next_prefetched_++;
+  if (now + kSlotsAhead < prefetched_.size()) data_.prefetch_slot(prefetched_[now + kSlotsAhead]);
+  if (now + kItemsAhead < prefetched_.size()) data_.prefetch_item(prefetched_[now + kItemsAhead]);
 }
 
 Reply KvStore::execute(Request r) {
