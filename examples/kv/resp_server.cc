@@ -172,7 +172,7 @@ void RespServer::on_connection(int status) {
 
 // Answers once and closes, without reading anything from the client.
 void RespServer::refuse(Client& c, std::string resp) {
-  c.slots.push_back(std::move(resp));
+  c.push_answer(std::move(resp));
   c.close_after_write = true;
   if (c.tls) start_reading(c);  // the handshake must finish for the reply to go
   flush(c);
@@ -206,6 +206,8 @@ void RespServer::close(Client& c) {
   c.closing = true;
   c.out.clear();  // the unread replies go now, not when libuv is done
   c.out_bytes = 0;
+  c.slots.clear();
+  c.answered_bytes = 0;
   c.held.clear();
   c.watch_targets.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), [](uv_handle_t* h) {

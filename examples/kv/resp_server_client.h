@@ -70,6 +70,10 @@ struct RespServer::Client {
   std::deque<std::pair<std::shared_ptr<WatchList>, std::size_t>> watch_targets;
   // Replies in request order. Invariant: slots_[i] answers request base_ + i.
   std::deque<std::optional<std::string>> slots;
+  // Bytes of the replies in slots, answered but not yet queued: they count
+  // towards the output buffer limits, or replies confirmed together (a
+  // pipeline of large GETs) could all be built before the limit is checked.
+  std::size_t answered_bytes = 0;
   std::uint64_t base = 0;
   // Ready bytes not yet written, and those of the write in flight: chunks,
   // not one string, so a large backlog is never copied to grow (a doubling
@@ -100,7 +104,17 @@ struct RespServer::Client {
   std::uint64_t over_soft_since_ms = 0;   // 0: under the soft limit
   std::shared_ptr<Client> self;           // keeps the client alive until its handle closes
 
-  std::size_t unread_bytes() const { return out_bytes + writing_bytes; }
+  std::size_t unread_bytes() const { return answered_bytes + out_bytes + writing_bytes; }
+  // The reply to request base + i (slots[i] was left empty for it).
+  void answer(std::size_t i, std::string resp) {
+    answered_bytes += resp.size();
+    slots[i] = std::move(resp);
+  }
+  void answer_last(std::string resp) { answer(slots.size() - 1, std::move(resp)); }
+  void push_answer(std::string resp) {
+    slots.emplace_back();
+    answer_last(std::move(resp));
+  }
   void queue(std::string bytes) {
     out_bytes += bytes.size();
     // Small replies share a chunk, so a pipeline of PONGs is one buffer.

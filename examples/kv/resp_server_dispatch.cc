@@ -26,13 +26,13 @@ void RespServer::dispatch(const std::shared_ptr<Client>& c, std::vector<std::str
   if (verdict.auth_failure) ++stats_.acl_access_denied_auth;
   if (verdict.action != GateVerdict::Action::pass) {
     if (!c->gate.authenticated() && verdict.resp.starts_with("-NOAUTH")) ++stats_.noauth_refusals;
-    c->slots.back() = std::move(verdict.resp);
+    c->answer_last(std::move(verdict.resp));
     if (verdict.action == GateVerdict::Action::reply_and_close) c->close_after_write = true;
     return;
   }
   auto parsed = parse_request(std::move(args));
   if (auto* reply = std::get_if<kv::Reply>(&parsed)) {
-    c->slots.back() = to_resp(c->txn.on_error(std::move(*reply)));
+    c->answer_last(to_resp(c->txn.on_error(std::move(*reply))));
     return;
   }
   Request& request = std::get<Request>(parsed);
@@ -41,7 +41,7 @@ void RespServer::dispatch(const std::shared_ptr<Client>& c, std::vector<std::str
     TxnSession::Step step = c->txn.on_request(std::move(request));
     if (step.over_limit) ++stats_.txn_queue_refusals;
     if (step.kind == TxnSession::Step::Kind::reply) {
-      c->slots.back() = to_resp(step.reply);
+      c->answer_last(to_resp(step.reply));
       return;
     }
     if (step.watch) c->watch_targets.emplace_back(std::move(step.watch), step.watch_from);
@@ -114,7 +114,10 @@ void RespServer::on_reply(PendingReply& p, std::string resp) {
     resolve_watch(*watch, watch_from, watch_count, versions);
     if (versions) resp = "+OK\r\n";
   }
-  client->slots[seq - client->base] = std::move(resp);
+  client->answer(seq - client->base, std::move(resp));
+  // Over the hard limit the client goes now, before the rest of the replies
+  // confirmed with this one are built.
+  if (output_limit_broken(*client)) return;
   client->pending_request_bytes -= bytes;
   if (read) --client->reads_submitted;
   if (write) --client->writes_in_flight;

@@ -58,14 +58,14 @@ void RespServer::on_read(Client& c, const char* data, std::size_t n) {
   bool ok = c.parser.feed(std::string_view(data, n), &commands);
   std::shared_ptr<Client> keep = c.self;
   for (Command& cmd : commands) {
-    if (c.close_after_write) break;  // after QUIT nothing more runs
+    if (c.close_after_write || c.closing) break;  // after QUIT (or a close) nothing more runs
     dispatch(keep, std::move(cmd));
   }
   if (!ok && !c.close_after_write) {
     // As Redis does: answer the protocol error, then close. error() has the
     // whole text, "ERR Protocol error: ...".
     ++stats_.protocol_errors;
-    c.slots.push_back("-" + c.parser.error() + "\r\n");
+    c.push_answer("-" + c.parser.error() + "\r\n");
     c.close_after_write = true;
   }
   update_reading(c);

@@ -35,6 +35,7 @@ void RespServer::flush_answered() {
 void RespServer::flush(Client& c) {
   if (c.closing) return;
   while (!c.slots.empty() && c.slots.front()) {
+    c.answered_bytes -= c.slots.front()->size();
     c.queue(std::move(*c.slots.front()));
     c.slots.pop_front();
     ++c.base;

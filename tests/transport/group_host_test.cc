@@ -34,6 +34,7 @@ struct Node {
   std::map<std::uint64_t, std::vector<std::string>> applied;      // group -> commands
   std::vector<std::pair<std::uint64_t, std::string>> host_inbox;  // from, payload
   std::vector<std::string> logs;
+  std::chrono::steady_clock::time_point last_stall_line{};  // when "loop stall: " was last logged
 };
 
 struct Cluster {
@@ -68,7 +69,11 @@ struct Cluster {
       o.tick_ms = 5;
       o.balance_ms = balance_ms;
       Node* logged = n.get();
-      o.log_line = [logged](std::string_view line) { logged->logs.emplace_back(line); };
+      o.log_line = [logged](std::string_view line) {
+        logged->logs.emplace_back(line);
+        if (line.starts_with("loop stall: "))
+          logged->last_stall_line = std::chrono::steady_clock::now();
+      };
       if (host_handlers && id != 3) {
         Node* raw = n.get();
         o.on_host_message = [raw](NodeId from, std::string_view payload) {
@@ -463,7 +468,16 @@ TEST_CASE(
   c.add_groups(1, 2);
   REQUIRE(c.nodes[0]->host->campaign(GroupId{1}) == Status::ok);
   REQUIRE(c.run_until([&] { return c.all_led(1, 2); }));
-  // A busy machine may stall a loop already: count from here.
+  // A busy machine may stall a loop already, and its line would hold the
+  // next one back for a second: start counting once a second has passed
+  // since any node's last stall line.
+  auto quiet_for_a_second = [&] {
+    auto now = std::chrono::steady_clock::now();
+    for (auto& n : c.nodes)
+      if (now - n->last_stall_line < std::chrono::milliseconds(1100)) return false;
+    return true;
+  };
+  REQUIRE(c.run_until(quiet_for_a_second));
   std::vector<std::uint64_t> before;
   std::vector<std::size_t> logged_before;
   for (auto& n : c.nodes) {
