@@ -220,6 +220,7 @@ void ReplicaDriver::apply_committed(const Ready& rd, std::vector<bool>* answered
       if (const ProposalOutcome* o = outcome_at(e.slot, 0)) answer(*o, {});
       continue;
     }
+    if (hooks_.before_apply) hooks_.before_apply(e.value.commands());
     std::uint32_t i = 0;
     for (const std::string& c : e.value.commands()) {
       std::string out = hooks_.apply ? hooks_.apply(e.slot, c) : std::string{};

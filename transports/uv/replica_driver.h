@@ -41,6 +41,7 @@ struct ReplicaHooks {
   // their proposers when it is staged, not once it is durable
   // (UvHostOptions::apply_before_durable).
   bool apply_before_durable = false;
+  std::function<void(const std::vector<std::string>& commands)> before_apply{};
 };
 
 // Busy time and work of the current loop iteration, by cause, shared by

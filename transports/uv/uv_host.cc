@@ -51,8 +51,9 @@ Status UvHost::start(std::string* why) {
   if (opt_.config.seed == Config{}.seed) opt_.config.seed = startup_seed(opt_.config.id);
   replica_.emplace(opt_.config, storage_);
   ReplicaHooks hooks{
-      opt_.apply,    opt_.restore,        opt_.snapshot_every_slots, opt_.snapshot_every_bytes,
-      opt_.snapshot, opt_.snapshot_begin, opt_.on_membership,        opt_.apply_before_durable};
+      opt_.apply,       opt_.restore,        opt_.snapshot_every_slots, opt_.snapshot_every_bytes,
+      opt_.snapshot,    opt_.snapshot_begin, opt_.on_membership,        opt_.apply_before_durable,
+      opt_.before_apply};
   ReplicaPersistence persistence;
   if (log_) {
     persistence.submit = [this](const Ready& rd, std::uint64_t* sequence) {

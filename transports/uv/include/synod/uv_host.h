@@ -38,6 +38,12 @@ struct UvHostOptions {
   // Applies one committed command, in log order; returns the result handed
   // to the proposer's callback (when the command was proposed here).
   std::function<std::string(Slot slot, const std::string& command)> apply;
+  // Optional: called with a committed batch's commands right before `apply`
+  // is called for each of them, in order (a batch may be cut short by a
+  // membership change or restore in between). For a state machine whose
+  // applies miss the cache: it may start the loads they need (prefetch) so
+  // that a batch's misses overlap. Must not change the state.
+  std::function<void(const std::vector<std::string>& commands)> before_apply;
   // Replaces the whole state machine with a snapshot's data: one received
   // from a peer (this replica was too far behind for entries), or the stored
   // one at start. Needed once anything compacts (a peer's compaction too).
