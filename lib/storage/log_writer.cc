@@ -19,8 +19,17 @@ LogWriter::Submitted LogWriter::submit(const Snapshot* snap, Slot keep_from, con
   std::lock_guard lock(mutex_);
   Status st = storage_.save_ready(snap, keep_from, hs, entries);
   if (st != Status::ok) return {st, 0};
-  submitted_ = storage_.saved_sequence();
+  submitted_ = sync_wanted_ = storage_.saved_sequence();
   wake_.notify_one();
+  return {Status::ok, submitted_};
+}
+
+LogWriter::Submitted LogWriter::submit_unsynced(const HardState* hs,
+                                                std::span<const Entry> entries) {
+  std::lock_guard lock(mutex_);
+  Status st = storage_.save_ready(nullptr, Slot{}, hs, entries);
+  if (st != Status::ok) return {st, 0};
+  submitted_ = storage_.saved_sequence();
   return {Status::ok, submitted_};
 }
 
@@ -33,6 +42,8 @@ void LogWriter::request_compaction(Slot below) {
 Status LogWriter::flush() {
   std::unique_lock lock(mutex_);
   std::uint64_t target = submitted_;
+  sync_wanted_ = submitted_;
+  wake_.notify_one();
   done_.wait(lock, [&] {
     return storage_.durable_sequence() >= target || failed_ != Status::ok || exited_;
   });
@@ -49,8 +60,11 @@ void LogWriter::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+// Unsynced submissions alone are no work, except when stopping: stop()
+// writes everything.
 bool LogWriter::has_work() const {
-  return submitted_ > storage_.durable_sequence() || compact_below_ > compacted_below_;
+  const std::uint64_t due = stopping_ ? submitted_ : sync_wanted_;
+  return due > storage_.durable_sequence() || compact_below_ > compacted_below_;
 }
 
 void LogWriter::run() {

@@ -94,7 +94,9 @@ bool ReplicaDriver::persist_or_stage(Ready& rd) {
       fail_(fmt::format("log {}", to_string(s)));
       return false;
     }
-    last_sequence_ = sequence;
+    // A Ready that needs no sync (must_sync false: only the commit index
+    // moved) waits for nothing of its own, only for the Readys before it.
+    if (rd.must_sync || rd.snapshot) last_sequence_ = sequence;
   }
   Staged s{std::move(rd), last_sequence_, false, {}};
   if (may_apply_early(s.rd)) {

@@ -60,6 +60,9 @@ struct IterationWork {
 // How the host persists a Ready: on the loop (persist) or staged with a
 // background writer (submit returns the sequence to wait for; 0 = nothing
 // written), finished when the host calls finish_durable with that sequence.
+// A Ready whose must_sync is false (and has no snapshot) waits only for the
+// Readys before it, not for its own sequence: a writer may leave its writes
+// to the next sync (LogWriter::submit_unsynced).
 struct ReplicaPersistence {
   std::function<Status(const Ready& rd)> persist;                          // set: on the loop
   std::function<Status(const Ready& rd, std::uint64_t* sequence)> submit;  // set: staged

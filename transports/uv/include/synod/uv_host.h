@@ -129,6 +129,9 @@ class HostStorage {
   LogStorage* log_;
 };
 
+namespace detail {
+class LoopWake;
+}
 class ReplicaDriver;
 struct IterationWork;
 
@@ -204,6 +207,7 @@ class UvHost {
   Status persist(const Ready& rd);
   void send_one(const Message& m);
   void fail(std::string_view why);
+  void on_durable();
   void close_handles();
   // Loop and role watching (uv_host_watch.cc).
   void on_tick_timer();
@@ -240,7 +244,7 @@ class UvHost {
   // Asynchronous persistence (HostStorage::log_writer).
   LogStorage* log_ = nullptr;
   std::unique_ptr<LogWriter> writer_;
-  uv_async_t* durable_async_ = nullptr;
+  detail::LoopWake* durable_wake_ = nullptr;  // the writer wakes the loop (loop_wake.h)
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<Status> writer_status_{Status::ok};
 };
