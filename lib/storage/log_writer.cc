@@ -33,6 +33,32 @@ LogWriter::Submitted LogWriter::submit_unsynced(const HardState* hs,
   return {Status::ok, submitted_};
 }
 
+Status LogWriter::sync_here(const HardState* hs, std::span<const Entry> entries, bool* synced) {
+  *synced = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (failed_ != Status::ok) return failed_;
+    // The writer thread syncs or compacts only when asked, and only the
+    // submitting thread asks: with nothing asked it stays out of the log
+    // until this returns.
+    if (sync_wanted_ > storage_.durable_sequence() || compact_below_ > compacted_below_)
+      return Status::ok;
+    Status st = storage_.save_ready(nullptr, Slot{}, hs, entries);
+    if (st != Status::ok) return st;
+    submitted_ = storage_.saved_sequence();
+  }
+  Status st = storage_.sync();
+  std::lock_guard lock(mutex_);
+  if (st != Status::ok) {
+    failed_ = st;
+    done_.notify_all();
+    return st;
+  }
+  *synced = true;
+  done_.notify_all();  // a flush() waiting elsewhere sees it durable
+  return Status::ok;
+}
+
 void LogWriter::request_compaction(Slot below) {
   std::lock_guard lock(mutex_);
   if (below > compact_below_) compact_below_ = below;

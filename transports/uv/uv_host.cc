@@ -67,6 +67,10 @@ Status UvHost::start(std::string* why) {
       *sequence = sub.sequence;
       return sub.status;
     };
+    if (opt_.follower_syncs_on_loop)
+      persistence.sync_here = [this](const Ready& rd, bool* synced) {
+        return writer_->sync_here(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries, synced);
+      };
   } else {
     persistence.persist = [this](const Ready& rd) { return persist(rd); };
   }
@@ -270,6 +274,7 @@ void UvHost::run_ready() {
   bool done = driver_->run();
   work_->apply_ns += uv_hrtime() - t0;
   stats_.apply_deferred = work_->apply_deferred;
+  stats_.synced_on_loop = work_->synced_on_loop;
   observe_role();
   // Work left for the next iteration: the idle handle keeps the poll from
   // sleeping, so the loop reads the sockets first and comes back.

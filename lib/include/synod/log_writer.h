@@ -57,6 +57,12 @@ class LogWriter {
   // each acknowledgement would otherwise cost an fdatasync of its own, in
   // front of the next batch's entries.
   Submitted submit_unsynced(const HardState* hs, std::span<const Entry> entries);
+  // Writes and syncs on the calling thread (the submitting one), when the
+  // writer thread has no sync or compaction to do: one fdatasync, with no
+  // hand-over to the writer thread and back. *synced is false, and nothing
+  // is staged, when it has: submit() then. Errors as submit()'s, and a
+  // failed sync, which is fatal for the writer too.
+  Status sync_here(const HardState* hs, std::span<const Entry> entries, bool* synced);
   // Compacts below `below` on the writer thread after its next sync
   // (LogStorage::compact). A later call with a higher slot supersedes.
   void request_compaction(Slot below);

@@ -83,6 +83,13 @@ struct UvHostOptions {
   // machine survives restarts (Config::applied): it could then be ahead of
   // the local log after a crash.
   bool apply_before_durable = false;
+  // With HostStorage::log_writer: while this replica follows, a Ready is
+  // written and synced on the loop when the writer thread is idle, instead
+  // of by the writer thread (a follower sends nothing before the sync, so
+  // the thread buys it nothing but two wake-ups per batch). The loop then
+  // waits for the fdatasync; a leader or candidate always uses the writer.
+  // UvHostStats::synced_on_loop counts them.
+  bool follower_syncs_on_loop = false;
 };
 
 // What the host saw of its replica and its loop, for INFO and the like.
@@ -96,6 +103,9 @@ struct UvHostStats {
   // timer firings that late; the longest one seen, in milliseconds.
   std::uint64_t loop_stalls = 0;
   std::uint64_t longest_stall_ms = 0;
+  // Readys this replica synced on its loop as a follower
+  // (UvHostOptions::follower_syncs_on_loop).
+  std::uint64_t synced_on_loop = 0;
   // Timer periods that passed without a tick: a late timer ticks a
   // follower once (its clock runs slow rather than time out a leader whose
   // heartbeats wait unread in its socket); a leader ticks up to a
