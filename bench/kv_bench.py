@@ -3,7 +3,7 @@
 (issue 15, docs/benchmarks.md "synod-kv").
 
   python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
-                            [--warmup N]
+                            [--warmup N] [--threads]
 
 Starts three synod-kv processes (durable logs in a temp dir unless --memory),
 waits for a leader that stays leader, then runs redis-benchmark against the
@@ -12,6 +12,10 @@ Around every run it reads utime+stime of each process (all threads, and the
 children it reaped) from /proc/PID/stat, and INFO stability leader_changes, and
 prints one table: commands/s, CPU microseconds per command on the leader and
 on each follower, leader changes during the run, and the machine load.
+--threads splits each process's CPU per command into user and system time
+by thread (the loop, the log writer "synod-log", the snapshot worker
+"kv-snapshot") from /proc/PID/task/*/stat, with the peak RSS; --syscalls
+counts system calls per command, in total and by kind (perf stat).
 
 Where redis-server is installed the same workloads run against it too
 (no persistence, and appendfsync always) for comparison; it is not required.
@@ -60,24 +64,87 @@ def cpu_seconds(pid, children=True):
     return used / CLK_TCK
 
 
+def thread_times(pid):
+    """{thread name: [utime, stime, minor faults]} of a process's live
+    threads (/proc/PID/task/TID/stat fields 14, 15 and 10), summed over
+    threads of one name; the thread whose id is the pid is "loop" (libuv's
+    event loop). CPU in seconds."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                text = f.read()
+        except OSError:
+            continue  # the thread ended
+        name = "loop" if int(tid) == pid else text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        acc = out.setdefault(name, [0.0, 0.0, 0])
+        acc[0] += int(fields[11]) / CLK_TCK
+        acc[1] += int(fields[12]) / CLK_TCK
+        acc[2] += int(fields[7])
+    return out
+
+
+def peak_rss_mb(pid):
+    """VmHWM of /proc/PID/status: the process's largest resident set so far."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def print_thread_split(role, before, after, rss_mb, requests):
+    """One line per process: user/sys microseconds and minor faults per
+    command of each thread that used CPU in the run."""
+    cells = []
+    for name in sorted(after, key=lambda n: (n != "loop", n)):
+        b = before.get(name, [0.0, 0.0, 0])
+        a = after[name]
+        user, sys_, faults = ((a[0] - b[0]) * 1e6 / requests, (a[1] - b[1]) * 1e6 / requests,
+                              (a[2] - b[2]) / requests)
+        if user or sys_ or faults:
+            cells.append("%s %.2f/%.2f %.3f" % (name, user, sys_, faults))
+    print("  threads, user/sys µs and faults per command, %s (peak RSS %.0f MB): %s" % (
+        role, rss_mb, ", ".join(cells) or "-"), flush=True)
+
+
+# System calls counted by kind (--syscalls): what a replica's loop, log
+# writer and snapshot worker make; the total (raw_syscalls) counts all.
+SYSCALL_KINDS = ["read", "readv", "recvfrom", "recvmsg", "write", "writev", "sendto", "sendmsg", "pwrite64",
+                 "pwritev", "fdatasync", "fsync", "futex", "epoll_wait", "epoll_pwait", "epoll_ctl", "madvise",
+                 "mmap", "munmap", "brk", "openat", "ftruncate", "fallocate", "rename", "unlinkat"]
+
+
 class SyscallCounter:
-    """perf stat of raw_syscalls:sys_enter on some processes (--syscalls):
-    system calls per command do not depend on the machine's load the way
-    CPU time does."""
+    """perf stat of raw_syscalls:sys_enter, and of the kinds above, on some
+    processes (--syscalls): system calls per command do not depend on the
+    machine's load the way CPU time does."""
 
     def __init__(self, pids):
-        self.procs = [subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(pid)],
+        events = ["raw_syscalls:sys_enter"] + ["syscalls:sys_enter_" + k for k in SYSCALL_KINDS]
+        self.procs = [subprocess.Popen(["perf", "stat", "-x,", "-e", ",".join(events), "-p", str(pid)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                       for pid in pids]
         time.sleep(0.3)  # perf attaches
 
     def counts(self):
+        """Per process: (total, {kind: count}) with the kinds seen; -1 for
+        a total perf did not give."""
         out = []
         for p in self.procs:
             p.send_signal(signal.SIGINT)
             err = p.communicate(timeout=10)[1]
-            cells = [line.split(",") for line in err.splitlines() if "raw_syscalls" in line]
-            out.append(int(cells[0][0]) if cells and cells[0][0].isdigit() else -1)
+            total, kinds = -1, {}
+            for line in err.splitlines():
+                cells = line.split(",")
+                if len(cells) < 3 or not cells[0].isdigit():
+                    continue
+                if cells[2] == "raw_syscalls:sys_enter":
+                    total = int(cells[0])
+                elif cells[2].startswith("syscalls:sys_enter_") and int(cells[0]):
+                    kinds[cells[2][len("syscalls:sys_enter_"):]] = int(cells[0])
+            out.append((total, kinds))
         return out
 
 
@@ -176,17 +243,24 @@ def measure_kv(args, workdir):
             for rep in range(args.repeat):
                 changes0 = cluster.leader_changes()
                 counter = SyscallCounter([pids[leader], pids[followers[0]]]) if args.syscalls else None
+                threads0 = {i: thread_times(pids[i]) for i in cluster.ids} if args.threads else None
                 cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 faults0 = {i: minor_faults(pids[i]) for i in cluster.ids}
                 rate = run_benchmark(cluster.client[leader], wl, args.requests)
                 cpu1 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
+                if threads0:
+                    for role, i in [("leader", leader)] + [("follower %d" % f, f) for f in followers]:
+                        print_thread_split(role, threads0[i], thread_times(pids[i]), peak_rss_mb(pids[i]),
+                                           args.requests)
                 faults = {i: (minor_faults(pids[i]) - faults0[i]) / args.requests for i in cluster.ids}
                 print("  minor page faults per command: leader %.3f, followers %s" % (
                     faults[leader], " ".join("%.3f" % faults[f] for f in followers)), flush=True)
                 if counter:
-                    calls = counter.counts()
-                    print("  system calls per command: leader %.2f, follower %.2f" % (
-                        calls[0] / args.requests, calls[1] / args.requests), flush=True)
+                    for role, (total, kinds) in zip(("leader", "follower"), counter.counts()):
+                        print("  system calls per command, %s: %.3f (%s)" % (
+                            role, total / args.requests, ", ".join(
+                                "%s %.3f" % (k, n / args.requests)
+                                for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))), flush=True)
                 changes = cluster.leader_changes() - changes0
                 us = {i: (cpu1[i] - cpu0[i]) * 1e6 / args.requests for i in cluster.ids}
                 rows.append(("synod-kv" + (" memory" if args.memory else " durable"), label, rate, us[leader],
@@ -239,7 +313,11 @@ def main():
                     help="requests of each workload run, unmeasured, before it is measured")
     ap.add_argument("--base-port", type=int, default=27400)
     ap.add_argument("--syscalls", action="store_true",
-                    help="also count system calls per command on the leader and a follower (perf stat)")
+                    help="also count system calls per command on the leader and a follower, in total and by "
+                    "kind (perf stat)")
+    ap.add_argument("--threads", action="store_true",
+                    help="also split each process's CPU per command into user and system time by thread, "
+                    "with minor faults per command and peak RSS")
     ap.add_argument("--workload", action="append", choices=[w[0] for w in WORKLOADS],
                     help="run only this workload (repeatable; default: all)")
     ap.add_argument("--no-redis", action="store_true", help="skip redis-server even if installed")

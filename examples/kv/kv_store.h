@@ -49,6 +49,15 @@ class KvStore {
   // counts one log command (log_commands()); the keys it writes take that
   // count as their version.
   Reply apply(std::string_view log_command);
+  // Announces the next log commands apply() will be given, in this order:
+  // as each is applied, the key table's slot and item of a command a few
+  // places later start loading (KeyTable::prefetch_slot), so the batch's
+  // cache misses overlap with applying instead of following one another.
+  // Changes no state; any bytes are fine (a malformed command is skipped,
+  // and applies that do not follow the announcement only waste a
+  // prefetch). A replica calls it with each committed batch before applying
+  // its commands one by one (UvHostOptions::before_apply).
+  void prefetch(const std::vector<std::string>& log_commands);
   // Applies a decoded request. Precondition: route_of(request.op) != local.
   Reply execute(Request request);
 
@@ -95,11 +104,12 @@ class KvStore {
   static std::uint64_t pair_hash(std::string_view key, std::string_view value);
 
   // The whole state as bytes, canonical (keys in order), checksummed. A
-  // store that applied a log command writes SKVSNAP3 (with key versions);
-  // one that never did (only execute() or a restored versionless image)
-  // writes the earlier formats: SKVSNAP1, or SKVSNAP2 with member
-  // addresses. restore() reads all three (an earlier format's keys have
-  // version 0).
+  // store that applied a log command writes SKVSNAP4 (with key versions,
+  // CRC32C); one that never did (only execute() or a restored versionless
+  // image) writes the earlier formats: SKVSNAP1, or SKVSNAP2 with member
+  // addresses (FNV-1a). restore() reads all four: SKVSNAP3 is SKVSNAP4
+  // with an FNV-1a, as releases before SKVSNAP4 wrote it (an earlier
+  // format's keys have version 0).
   std::string snapshot() const;
   // The same image in two steps, so that it can be serialised on another
   // thread while commands go on applying (kv_node.cc): freeze() on the
@@ -150,7 +160,12 @@ class KvStore {
   std::uint64_t log_commands_ = 0;    // apply() calls: the version of its writes
   std::uint64_t delete_version_ = 0;  // log_commands_ of the last deletion
   RequestView decoded_;               // apply()'s scratch, so decoding allocates nothing
-  std::uint64_t digest_ = 0;          // recompute_digest(), maintained on every change
+  // prefetch()'s batch: the key hash of each command (0 when it has none),
+  // and the index of the one the next apply() is taken to be.
+  std::vector<std::uint64_t> prefetched_;
+  std::size_t next_prefetched_ = 0;
+  void prefetch_ahead();
+  std::uint64_t digest_ = 0;  // recompute_digest(), maintained on every change
   std::uint64_t data_bytes_ = 0;
   MemberAddresses addresses_;
   std::uint64_t addresses_version_ = 0;

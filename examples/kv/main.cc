@@ -42,8 +42,20 @@ class Node {
 // was a page fault every eight SETs on every replica, a trap this VM makes
 // dear; in 2 MiB pages, minor faults per SET fell from 0.14 to 0.01 and a
 // follower's CPU per SET by a fifth (docs/benchmarks.md, "synod-kv").
+//
+// Freed memory is kept for reuse, never handed back (dirty_decay_ms:-1):
+// compaction frees the log in bursts of tens of MiB and a snapshot frees
+// the items it copied, and with jemalloc's default 10 s decay part of that
+// was purged with madvise before it was reused, which split the huge pages
+// under the key table and the log. After ~1 M SETs only a third of a
+// follower's heap was still in huge pages, and its loop spent 3.6 us of
+// user time per SET (TLB misses on every key) against 0.6 with the memory
+// kept (docs/benchmarks.md, "Follower CPU per SET (fifth round)"). The
+// price: the resident size stays at its peak (the log is bounded by
+// --compaction-tail-bytes and --snapshot-bytes); MALLOC_CONF=
+// dirty_decay_ms:60000 returns idle memory after a minute instead.
 extern "C" {
-const char* malloc_conf = "thp:always,metadata_thp:always";
+const char* malloc_conf = "thp:always,metadata_thp:always,dirty_decay_ms:-1";
 }
 
 int main(int argc, char** argv) {

@@ -144,7 +144,8 @@ const char* server_usage() {
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
          "                [--bootstrap | --join] [--shards N]\n"
-         "                [--snapshot-bytes N] [--compaction-tail N] [--lease-reads]\n"
+         "                [--snapshot-bytes N] [--compaction-tail N] [--compaction-tail-bytes N]\n"
+         "                [--lease-reads]\n"
          "                [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-clients]\n"
          "                 [--tls-auth-clients yes|no] | --insecure-peers]\n"
          "                [--requirepass-file FILE] [--protected-mode yes|no]\n"
@@ -158,6 +159,8 @@ const char* server_usage() {
          "              applied since the last snapshot, and compact the log (default\n"
          "              64 MiB; 0: never)\n"
          "  --compaction-tail  entries kept below a snapshot (default 10000)\n"
+         "  --compaction-tail-bytes  ... and at most this many bytes of them, whichever\n"
+         "              keeps less (default 16 MiB; 0: no byte limit)\n"
          "  --shards N  split the 16384 hash slots over N Paxos groups (default 1),\n"
          "              every member a replica of each, leaders spread over the members;\n"
          "              clients follow -MOVED as with Redis Cluster (docs/kv.md)\n"
@@ -206,6 +209,7 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                                                      "--election-ticks",
                                                      "--snapshot-bytes",
                                                      "--compaction-tail",
+                                                     "--compaction-tail-bytes",
                                                      "--shards",
                                                      "--requirepass-file",
                                                      "--protected-mode",
@@ -279,6 +283,9 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     } else if (k == "--compaction-tail") {
       if (!parse_u64(v, &o.compaction_tail))
         return (*why = "--compaction-tail must be a number"), std::nullopt;
+    } else if (k == "--compaction-tail-bytes") {
+      if (!parse_u64(v, &o.compaction_tail_bytes))
+        return (*why = "--compaction-tail-bytes must be a number (0: no byte limit)"), std::nullopt;
     } else if (k == "--requirepass") {
       return (*why =
                   "--requirepass is not accepted: a password on the command line is visible to "

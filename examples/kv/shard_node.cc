@@ -55,6 +55,7 @@ GroupOptions ShardNode::group_options(std::size_t shard) {
   g.config.seed = 0;  // the host draws one per group
   g.config.join_existing = !opt_.bootstrap;
   g.config.compaction_tail = opt_.compaction_tail;
+  g.config.compaction_tail_bytes = opt_.compaction_tail_bytes;
   g.config.lease_reads = opt_.lease_reads;
   g.apply = [this, shard](Slot, const std::string& command) { return apply(shard, command); };
   // Images are serialised on the loop: each shard holds a 1/N share of the

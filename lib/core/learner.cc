@@ -240,6 +240,10 @@ void Learner::compact(const Snapshot& snap) {
   std::uint64_t tail = ctx_.config.compaction_tail;
   Slot keep{slot.value + 1 > tail ? slot.value + 1 - tail : 1};
   if (keep < ctx_.log.first()) keep = ctx_.log.first();
+  if (Slot by_bytes = tail_start_by_bytes(slot, keep); by_bytes > keep) {
+    keep = by_bytes;
+    ++cut_by_bytes_;
+  }
   // The kept tail starts at or below the slot after the snapshot: no chosen
   // slot is left in neither.
   SYNOD_ASSERT(keep <= slot.next(), "keeping from {} leaves a gap after snapshot {}", keep.value,
@@ -249,6 +253,22 @@ void Learner::compact(const Snapshot& snap) {
   SYNOD_ASSERT(ctx_.log.first() == keep, "window starts at {}, storage keeps from {}",
                ctx_.log.first().value, keep.value);
   ctx_.save_snapshot(snap, keep);
+}
+
+// Walks down from the snapshot's slot, so the cost is bounded by the limit
+// (about limit / command size steps), not by the tail's slot count.
+Slot Learner::tail_start_by_bytes(Slot slot, Slot floor) const {
+  std::uint64_t limit = ctx_.config.compaction_tail_bytes;
+  if (limit == 0) return floor;
+  std::uint64_t bytes = 0;
+  Slot start = slot.next();
+  while (start > floor) {
+    const Record* r = ctx_.log.find(start.prev());
+    bytes += r ? r->value.byte_size() : 0;
+    if (bytes > limit) break;
+    start = start.prev();
+  }
+  return start;
 }
 
 std::vector<Entry> Learner::take_committed() {

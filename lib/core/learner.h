@@ -29,6 +29,7 @@ class Learner {
   void restore_at_start(const Snapshot& snap);
   // Log compaction at `slot`, which the host already applied.
   void compact(const Snapshot& snap);
+  std::uint64_t compactions_cut_by_bytes() const { return cut_by_bytes_; }
   // A snapshot is arriving from a peer.
   bool installing() const { return receiver_.active(); }
   // Catching up: a request is outstanding, or a peer reported chosen slots
@@ -50,6 +51,9 @@ class Learner {
   void note_sender_commit(const Message& msg);
   void switch_source();
   void install(const Snapshot& snap);
+  // Where the kept tail below a snapshot at `slot` starts so that it holds at
+  // most Config::compaction_tail_bytes of commands: in [floor, slot + 1].
+  Slot tail_start_by_bytes(Slot slot, Slot floor) const;
 
   Context& ctx_;
   SnapshotSender sender_{ctx_};
@@ -63,6 +67,7 @@ class Learner {
   Slot requested_{};      // the slot the outstanding request starts at
   std::uint64_t ticks_waiting_ = 0;
   unsigned rotation_ = 0;
+  std::uint64_t cut_by_bytes_ = 0;
 };
 
 }  // namespace synod::detail

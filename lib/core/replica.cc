@@ -178,6 +178,7 @@ ReplicaInfo Replica::Core::info() const {
   i.last_slot = ctx.log.last();
   i.first_slot = ctx.log.first();
   i.snapshot = ctx.snapshot.meta.slot;
+  i.compactions_cut_by_bytes = learner.compactions_cut_by_bytes();
   i.installing = learner.receiver().slot();
   i.installing_bytes = learner.receiver().bytes();
   i.pending_proposals = proposer.pending();

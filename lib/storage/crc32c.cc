@@ -5,6 +5,8 @@
 #include <array>
 #include <cstring>
 
+#include "synod/crc32c.h"
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
@@ -98,3 +100,11 @@ std::uint32_t crc32c_extend(std::uint32_t crc, std::span<const std::byte> data) 
 bool crc32c_hardware() { return use_hardware(); }
 
 }  // namespace synod::storage
+
+namespace synod {
+
+std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
+  return storage::crc32c_extend(crc, std::as_bytes(std::span(bytes.data(), bytes.size())));
+}
+
+}  // namespace synod

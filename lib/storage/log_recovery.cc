@@ -10,6 +10,7 @@
 #include "record_format.h"
 #include "segment_log.h"
 #include "segment_scan.h"
+#include "segment_spare.h"
 
 namespace synod::storage {
 namespace {
@@ -30,6 +31,10 @@ IoStatus list_segments(FileSystem& fs, const std::string& dir, std::vector<std::
     if (n.ends_with(kTempSuffix) &&
         parse_segment_file_name(n.substr(0, n.size() - kTempSuffix.size()), &seq)) {
       // A roll that crashed before its rename: never held a batch.
+      if (IoStatus st = fs.remove(join_path(dir, name)); !st.ok()) return st;
+      ++report->temp_files_removed;
+    } else if (is_spare_file_name(n)) {
+      // A segment zeroed ahead (segment_spare.h) that no roll took.
       if (IoStatus st = fs.remove(join_path(dir, name)); !st.ok()) return st;
       ++report->temp_files_removed;
     } else if (parse_segment_file_name(n, &seq)) {

@@ -17,6 +17,7 @@
 #include <charconv>
 
 #include "record_format.h"
+#include "segment_spare.h"
 #include "snapshot_format.h"
 #include "snapshot_store.h"
 
@@ -70,7 +71,17 @@ IoStatus preallocate(File& file, const LogOptions& options, const std::string& p
 }
 
 SegmentLog::SegmentLog(FileSystem& fs, std::string dir, const LogOptions& options)
-    : fs_(fs), dir_(std::move(dir)), options_(options) {}
+    : fs_(fs), dir_(std::move(dir)), options_(options) {
+  if (options_.preallocation == Preallocation::write_zeros)
+    spare_ = std::make_unique<SegmentSpare>(fs_, options_.segment_bytes);
+}
+
+SegmentLog::~SegmentLog() = default;
+
+void SegmentLog::prepare_spare() {
+  if (spare_ && !segments_.empty())
+    spare_->prepare(join_path(dir_, spare_file_name(segments_.back().seq + 1)));
+}
 
 std::string SegmentLog::path_of(std::uint64_t seq) const {
   return join_path(dir_, segment_file_name(seq));
@@ -88,6 +99,7 @@ void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> 
   last_snapshot_ = snapshot;
   snapshot_segment_ = snapshot_segment;
   stats_.segments = segments_.size();
+  prepare_spare();
 }
 
 IoStatus SegmentLog::start() { return roll(); }
@@ -95,24 +107,42 @@ IoStatus SegmentLog::start() { return roll(); }
 IoStatus SegmentLog::roll() {
   std::uint64_t seq = segments_.empty() ? 1 : segments_.back().seq + 1;
   std::string path = path_of(seq);
-  std::string temp = path + std::string(kTempSuffix);
+  std::string temp;
   std::unique_ptr<File> file;
-  if (IoStatus st = fs_.open(temp, OpenMode::create_new, &file); !st.ok()) return st;
+  // With write_zeros a spare zeroed ahead takes the header only. With none
+  // ready (the first segment, or a roll that came before the spare was
+  // done) the segment is fallocated rather than zeroed here, which would
+  // stall the start or every commit behind 64 MiB of zeros; the log then
+  // moves on to the spare as soon as it is ready (append_batch).
+  LogOptions prealloc = options_;
+  bool zeroed = false;
+  if (spare_) {
+    temp = join_path(dir_, spare_file_name(seq));
+    file = segments_.empty() ? nullptr : spare_->take(temp);
+    zeroed = file != nullptr;
+    prealloc.preallocation = zeroed ? Preallocation::none : Preallocation::allocate;
+  }
+  if (!file) {
+    temp = path + std::string(kTempSuffix);
+    if (IoStatus st = fs_.open(temp, OpenMode::create_new, &file); !st.ok()) return st;
+  }
   std::uint64_t batch = last_batch_ + 1;
   buffer_.clear();
   append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes}, batch);
   if (IoStatus st = write_fully(*file, 0, buffer_, temp); !st.ok()) return st;
-  if (IoStatus st = preallocate(*file, options_, temp); !st.ok()) return st;
+  if (IoStatus st = preallocate(*file, prealloc, temp); !st.ok()) return st;
   if (IoStatus st = file->sync_data(); !st.ok()) return st;
   if (IoStatus st = fs_.rename(temp, path); !st.ok()) return st;
   if (IoStatus st = fs_.sync_dir(dir_); !st.ok()) return st;
   // Only now may batches go in: the file's name and header are durable.
   segments_.push_back(SegmentInfo{seq, path, Slot{}, 0});
   active_ = std::move(file);
+  active_zeroed_ = zeroed;
   active_end_ = buffer_.size();
   last_batch_ = batch;
   ++stats_.segments_created;
   stats_.segments = segments_.size();
+  prepare_spare();
   return {};
 }
 
@@ -145,7 +175,11 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     }
   }
   bool fresh_segment = active_end_ <= kSegmentHeaderRecordBytes;
-  if (!fresh_segment && active_end_ + bytes > options_.segment_bytes) {
+  // A fallocated segment is left early for a zeroed spare once it is ready
+  // (its rest stays unused until compaction drops it).
+  bool leave_for_spare = spare_ && !active_zeroed_ &&
+                         spare_->ready(join_path(dir_, spare_file_name(segments_.back().seq + 1)));
+  if (!fresh_segment && (active_end_ + bytes > options_.segment_bytes || leave_for_spare)) {
     if (IoStatus st = roll(); !st.ok()) return st;
   }
   std::uint64_t batch = last_batch_ + 1;
@@ -247,7 +281,14 @@ LogPosition SegmentLog::end() const {
   return LogPosition{segments_.back().seq, segments_.back().path, active_end_};
 }
 
-LogStats SegmentLog::stats() const { return stats_; }
+LogStats SegmentLog::stats() const {
+  LogStats s = stats_;
+  if (spare_) {
+    s.spares_taken = spare_->taken();
+    s.spares_missed = spare_->missed();
+  }
+  return s;
+}
 
 std::uint64_t SegmentLog::oldest_last_sequence() const {
   return segments_.empty() ? 0 : segments_.front().last_sequence;

@@ -31,9 +31,14 @@ IoStatus write_fully(File& file, std::uint64_t offset, std::span<const std::byte
 // Reserves the segment's full size as the options say (no sync).
 IoStatus preallocate(File& file, const LogOptions& options, const std::string& path);
 
+class SegmentSpare;
+
 class SegmentLog {
  public:
+  // With Preallocation::write_zeros, the next segment is zeroed ahead on a
+  // thread of its own (segment_spare.h).
   SegmentLog(FileSystem& fs, std::string dir, const LogOptions& options);
+  ~SegmentLog();
 
   // Continues a recovered log. Preconditions: segments ascending and
   // non-empty; active is the last one's file; the next record goes at
@@ -78,6 +83,7 @@ class SegmentLog {
  private:
   IoStatus roll();
   std::string path_of(std::uint64_t seq) const;
+  void prepare_spare();  // of the segment after the active one
 
   FileSystem& fs_;
   std::string dir_;
@@ -99,6 +105,10 @@ class SegmentLog {
   std::uint64_t snapshot_segment_ = 0;
   std::vector<std::byte> buffer_;  // encoding scratch, reused
   LogStats stats_;
+  std::unique_ptr<SegmentSpare> spare_;  // write_zeros only
+  // The active segment was zeroed ahead; false for a fallocated one and for
+  // one recovered (not known).
+  bool active_zeroed_ = false;
 };
 
 }  // namespace synod::storage

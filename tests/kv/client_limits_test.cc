@@ -173,3 +173,20 @@ TEST_CASE("maxclients raises the soft RLIMIT_NOFILE towards the hard one before 
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("--compaction-tail-bytes bounds the log kept below a snapshot; 16 MiB unless given") {
+  std::string why;
+  auto o = parse_flags({}, &why);
+  REQUIRE(o);
+  CHECK(o->compaction_tail == 10000);
+  CHECK(o->compaction_tail_bytes == 16u << 20);
+  o = parse_flags({"--compaction-tail-bytes", "0"}, &why);
+  REQUIRE(o);
+  CHECK(o->compaction_tail_bytes == 0);
+  o = parse_flags({"--compaction-tail-bytes", "1048576"}, &why);
+  REQUIRE(o);
+  CHECK(o->compaction_tail_bytes == 1048576);
+  CHECK_FALSE(parse_flags({"--compaction-tail-bytes", "16MiB"}, &why));
+  CHECK(why == "--compaction-tail-bytes must be a number (0: no byte limit)");
+  CHECK_FALSE(parse_flags({"--compaction-tail-bytes"}, &why));
+}

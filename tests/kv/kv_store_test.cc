@@ -418,3 +418,61 @@ TEST_CASE("a frozen store's image is the snapshot of freeze time, whatever is ap
   REQUIRE(back.restore(at_freeze));
   CHECK(back.digest() == digest_at_freeze);
 }
+
+// KvStore::prefetch only starts loads: announced or not, right or wrong,
+// malformed or not, the replies and the state are those of plain applies.
+TEST_CASE("prefetch announcements, right, wrong or malformed, change no reply and no state") {
+  std::mt19937_64 rng(15);
+  // Past the 8 MiB under which prefetch() does nothing.
+  constexpr std::uint64_t kKeys = 30000;
+  auto command = [&](std::uint64_t n) {
+    std::string key = numbered("key:", rng() % kKeys);
+    switch (n % 5) {
+      case 0:
+        return encode(Request{Op::del, {key}});
+      case 1:
+        return encode(Request{Op::incr, {numbered("counter:", rng() % 50)}});
+      default:
+        return encode(Request{Op::set, {key, std::string(rng() % 400, 'v')}});
+    }
+  };
+  KvStore plain, announced;
+  for (std::uint64_t i = 0; i < kKeys; ++i) {
+    std::string fill = encode(Request{Op::set, {numbered("key:", i), std::string(300, 'f')}});
+    plain.apply(fill);
+    announced.apply(fill);
+  }
+  REQUIRE(plain.data_bytes() > (8u << 20));
+  for (int batch = 0; batch < 300; ++batch) {
+    std::vector<std::string> commands;
+    std::size_t n = 1 + rng() % 40;
+    for (std::size_t i = 0; i < n; ++i) commands.push_back(command(rng()));
+    std::vector<std::string> told = commands;
+    switch (batch % 4) {
+      case 1:  // another batch than the one applied
+        for (auto& c : told) c = command(rng());
+        break;
+      case 2:  // cut short, with bytes that decode to nothing
+        told.resize(told.size() / 2);
+        told.push_back("");
+        told.push_back(std::string("\x01\x00\xff\xff", 4));
+        break;
+      case 3:  // not announced at all
+        told.clear();
+        break;
+      default:
+        break;
+    }
+    if (!told.empty()) announced.prefetch(told);
+    for (const std::string& c : commands)
+      CHECK(to_resp(announced.apply(c)) == to_resp(plain.apply(c)));
+  }
+  CHECK(announced.digest() == plain.digest());
+  CHECK(announced.key_count() == plain.key_count());
+  CHECK(announced.snapshot() == plain.snapshot());
+  // The same over an empty table (nothing to prefetch from).
+  KvStore empty;
+  empty.prefetch({encode(Request{Op::set, {"k", "v"}})});
+  CHECK(empty.apply(encode(Request{Op::set, {"k", "v"}})) == Reply::ok());
+  CHECK(*empty.find("k") == "v");
+}

@@ -3,7 +3,9 @@
 // connection's MULTI / EXEC / DISCARD / WATCH / UNWATCH (TxnSession).
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -12,6 +14,7 @@
 #include "kv_store.h"
 #include "resp_parser.h"
 #include "resp_reply.h"
+#include "synod/crc32c.h"
 #include "txn_codec.h"
 #include "txn_session.h"
 
@@ -166,7 +169,7 @@ TEST_CASE("replicas applying the same txn entries agree, through a snapshot too"
   both(encode(make_txn(std::vector{w1}, std::vector{req({"DECRBY", "acct1", "30"})})));  // stale
   CHECK(*a.find("acct1") == "70");
   CHECK(a.snapshot() == b.snapshot());
-  CHECK(a.snapshot().starts_with("SKVSNAP3"));
+  CHECK(a.snapshot().starts_with("SKVSNAP4"));
   KvStore c;
   REQUIRE(c.restore(a.snapshot()));
   CHECK(c.snapshot() == a.snapshot());
@@ -185,7 +188,7 @@ TEST_CASE("a versioned snapshot rejects every truncation and flipped byte") {
   apply(a, {"DEL", "k"});
   apply(a, {"MSET", "a", "1", "b", "2"});
   const std::string snap = a.snapshot();
-  REQUIRE(snap.starts_with("SKVSNAP3"));
+  REQUIRE(snap.starts_with("SKVSNAP4"));
   KvStore b;
   for (std::size_t n = 0; n < snap.size(); ++n) {
     CHECK_FALSE(b.restore(std::string_view(snap).substr(0, n)));
@@ -194,6 +197,52 @@ TEST_CASE("a versioned snapshot rejects every truncation and flipped byte") {
     CHECK_FALSE(b.restore(flipped));
   }
   CHECK(b.key_count() == 0);
+}
+
+// Written by the release before SKVSNAP4 (FNV-1a) from SET alpha 1, SET
+// beta "two\0\r\n", DEL alpha, INCR gamma: log_commands 4, delete_version
+// 3, beta at version 2, gamma at 4, no member addresses.
+constexpr std::string_view kSkvsnap3Image(
+    "SKVSNAP3\x04\x03\x02\x04\x62\x65\x74\x61\x06\x74\x77\x6f\x00\x0d\x0a\x02\x05\x67\x61"
+    "\x6d\x6d\x61\x01\x31\x04\x00\xac\xbd\x7c\x80\x04\xf4\x2c\xa6",
+    42);
+
+TEST_CASE("an SKVSNAP3 image of an older release still restores, versions and all") {
+  KvStore restored;
+  REQUIRE(restored.restore(kSkvsnap3Image));
+  CHECK(restored.key_count() == 2);
+  CHECK(*restored.find("beta") == std::string("two\0\r\n", 6));
+  CHECK(*restored.find("gamma") == "1");
+  CHECK(restored.find("alpha") == nullptr);
+  CHECK(restored.version_of("beta") == 2);
+  CHECK(restored.version_of("gamma") == 4);
+  CHECK(restored.log_commands() == 4);
+  // The same commands on a new store give the same state, written as
+  // SKVSNAP4; the restored store writes SKVSNAP4 too, byte for byte.
+  KvStore fresh;
+  apply(fresh, {"SET", "alpha", "1"});
+  apply(fresh, {"SET", "beta", std::string("two\0\r\n", 6)});
+  apply(fresh, {"DEL", "alpha"});
+  apply(fresh, {"INCR", "gamma"});
+  const std::string image = fresh.snapshot();
+  CHECK(image.starts_with("SKVSNAP4"));
+  CHECK(restored.snapshot() == image);
+  CHECK(restored.digest() == fresh.digest());
+  // SKVSNAP4 is SKVSNAP3's body under the new magic, then the body's CRC32C.
+  CHECK(image.size() == kSkvsnap3Image.size() - 4);
+  CHECK(image.substr(8, image.size() - 12) == kSkvsnap3Image.substr(8, kSkvsnap3Image.size() - 16));
+  const std::string_view body = std::string_view(image).substr(0, image.size() - 4);
+  const std::uint32_t crc = synod::crc32c(body);
+  CHECK(image.substr(image.size() - 4) ==
+        std::string{static_cast<char>(crc), static_cast<char>(crc >> 8),
+                    static_cast<char>(crc >> 16), static_cast<char>(crc >> 24)});
+  // Any flipped byte of the old image is refused as well.
+  for (std::size_t n = 0; n < kSkvsnap3Image.size(); ++n) {
+    std::string flipped(kSkvsnap3Image);
+    flipped[n] = static_cast<char>(flipped[n] ^ 0x01);
+    KvStore b;
+    CHECK_FALSE(b.restore(flipped));
+  }
 }
 
 TEST_CASE("malformed txn entries change nothing, identically everywhere") {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "synod/crc32c.h"
+
 using namespace synod::storage;
 
 namespace {
@@ -24,6 +26,14 @@ TEST_CASE("CRC32C matches the published check values") {
   CHECK(crc32c(ones) == 0x62A8AB43u);
   CHECK(crc32c(ascending) == 0x46DD794Eu);
   CHECK(crc32c({}) == 0u);
+}
+
+TEST_CASE("the public synod::crc32c is the log's CRC32C, piece by piece too") {
+  CHECK(synod::crc32c("123456789") == 0xE3069283u);
+  CHECK(synod::crc32c("") == 0u);
+  std::string_view text = "The quick brown fox jumps over the lazy dog, twice over.";
+  CHECK(synod::crc32c(text) == crc32c(bytes_of(text)));
+  CHECK(synod::crc32c(text.substr(9), synod::crc32c(text.substr(0, 9))) == synod::crc32c(text));
 }
 
 TEST_CASE("CRC32C extended piece by piece equals CRC32C of the whole") {

@@ -121,3 +121,49 @@ TEST_CASE("compaction requested through the writer runs on its thread") {
   CHECK(log->stats().segments < before);
   CHECK(log->entries().back().slot == Slot{150});
 }
+
+TEST_CASE("an unsynced submission wakes no sync: the next submission's sync, or stop, writes it") {
+  TestLog t;
+  {
+    auto log = t.open_ok();
+    LogWriter writer(*log, nullptr);
+    REQUIRE(writer.submit(nullptr, std::vector<Entry>{entry(1, "one")}).ok());
+    REQUIRE(writer.flush() == Status::ok);
+    const std::uint64_t syncs = log->stats().syncs;
+    const std::uint64_t durable = log->durable_sequence();
+    // A leader's commit-only hard states, one after each acknowledgement.
+    for (std::uint64_t s = 1; s <= 50; ++s) {
+      HardState hs{Ballot{1, NodeId{1}}, Slot{s}, true};
+      LogWriter::Submitted sub = writer.submit_unsynced(&hs, {});
+      REQUIRE(sub.ok());
+      CHECK(sub.sequence > durable);
+    }
+    CHECK(log->stats().syncs == syncs);  // the writer was not woken for them
+    CHECK(log->durable_sequence() == durable);
+    // The next synced submission carries them to the disk in its one sync.
+    REQUIRE(writer.submit(nullptr, std::vector<Entry>{entry(2, "two")}).ok());
+    REQUIRE(writer.flush() == Status::ok);
+    CHECK(log->stats().syncs == syncs + 1);
+    CHECK(log->durable_sequence() == log->saved_sequence());
+    // And stop() writes what is left unsynced.
+    HardState last{Ballot{1, NodeId{1}}, Slot{2}, true};
+    REQUIRE(writer.submit_unsynced(&last, {}).ok());
+    writer.stop();
+    CHECK(log->durable_sequence() == log->saved_sequence());
+  }
+  t.fs.crash();
+  auto reopened = t.open_ok();
+  CHECK(reopened->entries().size() == 2);
+  CHECK(reopened->hard_state().commit == Slot{2});
+}
+
+TEST_CASE("flush() syncs unsynced submissions too") {
+  TestLog t;
+  auto log = t.open_ok();
+  LogWriter writer(*log, nullptr);
+  HardState hs{Ballot{1, NodeId{1}}, Slot{0}, true};
+  LogWriter::Submitted sub = writer.submit_unsynced(&hs, {});
+  REQUIRE(sub.ok());
+  REQUIRE(writer.flush() == Status::ok);
+  CHECK(log->durable_sequence() >= sub.sequence);
+}

@@ -19,9 +19,11 @@ namespace {
 // Three voters of the test-cluster harness; each host's state machine is the
 // commands it applied, its snapshot them joined with '\n' (TestNode).
 struct Cluster : test::TestCluster {
-  explicit Cluster(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64)
-      : TestCluster(3, [tail, chunk_bytes](Config& c) {
+  explicit Cluster(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64,
+                   std::uint64_t tail_bytes = Config{}.compaction_tail_bytes)
+      : TestCluster(3, [tail, chunk_bytes, tail_bytes](Config& c) {
           c.compaction_tail = tail;
+          c.compaction_tail_bytes = tail_bytes;
           c.snapshot_chunk_bytes = chunk_bytes;
         }) {}
 
@@ -50,8 +52,9 @@ struct Cluster : test::TestCluster {
   }
 };
 
-Cluster led_by_1(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64) {
-  Cluster c(tail, chunk_bytes);
+Cluster led_by_1(std::uint64_t tail = 0, std::uint32_t chunk_bytes = 64,
+                 std::uint64_t tail_bytes = Config{}.compaction_tail_bytes) {
+  Cluster c(tail, chunk_bytes, tail_bytes);
   c.node(1).campaign();
   c.settle();
   REQUIRE(c.node(1).info().role == Role::leader);
@@ -88,6 +91,46 @@ TEST_CASE("compaction saves the snapshot and keeps the configured tail") {
   // The replica carries on as before.
   c.propose(3, "y");
   CHECK(c.at(1).commands.size() == 13);
+}
+
+TEST_CASE("the kept tail also stops at compaction_tail_bytes of commands, and is counted") {
+  // Commands "x0" to "x9", two bytes each, one slot each: with 5 bytes at
+  // most, the tail keeps the snapshot's slot and the one below (4 bytes),
+  // not the 100 slots compaction_tail allows.
+  Cluster c = led_by_1(/*tail=*/100, /*chunk_bytes=*/64, /*tail_bytes=*/5);
+  c.propose(10, "x");
+  Slot s = c.at(1).applied_slot;
+  REQUIRE(c.compact(1) == Status::ok);
+  c.settle();
+  std::vector<Entry> kept = c.at(1).storage.entries();
+  REQUIRE(!kept.empty());
+  CHECK(kept.front().slot == s.prev());
+  CHECK(c.node(1).info().first_slot == s.prev());
+  CHECK(c.node(1).info().compactions_cut_by_bytes == 1);
+  // A slot larger than the limit is not kept at all; the count goes on.
+  c.propose(1, "longer than five bytes ");
+  Slot s2 = c.at(1).applied_slot;
+  REQUIRE(c.compact(1) == Status::ok);
+  c.settle();
+  CHECK(c.node(1).info().first_slot == s2.next());
+  CHECK(c.node(1).info().compactions_cut_by_bytes == 2);
+  // The replica carries on, and its peers (not compacted) are not cut.
+  c.propose(3, "y");
+  CHECK(c.at(1).commands.size() == 14);
+  CHECK(c.node(2).info().compactions_cut_by_bytes == 0);
+}
+
+TEST_CASE("with no byte limit, or one not reached, the slot count alone sets the tail") {
+  for (std::uint64_t tail_bytes : {std::uint64_t{0}, std::uint64_t{1000}}) {
+    CAPTURE(tail_bytes);
+    Cluster c = led_by_1(/*tail=*/3, /*chunk_bytes=*/64, tail_bytes);
+    c.propose(10, "x");
+    Slot s = c.at(1).applied_slot;
+    REQUIRE(c.compact(1) == Status::ok);
+    c.settle();
+    CHECK(c.node(1).info().first_slot == Slot{s.value + 1 - 3});
+    CHECK(c.node(1).info().compactions_cut_by_bytes == 0);
+  }
 }
 
 TEST_CASE("a follower behind the compaction point installs the snapshot in chunks") {

@@ -41,6 +41,7 @@ struct ReplicaHooks {
   // their proposers when it is staged, not once it is durable
   // (UvHostOptions::apply_before_durable).
   bool apply_before_durable = false;
+  std::function<void(const std::vector<std::string>& commands)> before_apply{};
 };
 
 // Busy time and work of the current loop iteration, by cause, shared by
@@ -54,15 +55,22 @@ struct IterationWork {
   std::uint64_t sent = 0, sent_bytes = 0;
   std::uint64_t apply_ns = 0, snapshot_ns = 0, send_ns = 0, step_ns = 0;
   std::uint64_t apply_deferred = 0;  // times the budget sent work to the next iteration
+  std::uint64_t synced_on_loop = 0;  // Readys a follower synced itself (sync_here)
   bool budget_left() const { return apply_per_iteration == 0 || applied < apply_per_iteration; }
 };
 
 // How the host persists a Ready: on the loop (persist) or staged with a
 // background writer (submit returns the sequence to wait for; 0 = nothing
 // written), finished when the host calls finish_durable with that sequence.
+// A Ready whose must_sync is false (and has no snapshot) waits only for the
+// Readys before it, not for its own sequence: a writer may leave its writes
+// to the next sync (LogWriter::submit_unsynced).
 struct ReplicaPersistence {
   std::function<Status(const Ready& rd)> persist;                          // set: on the loop
   std::function<Status(const Ready& rd, std::uint64_t* sequence)> submit;  // set: staged
+  // Optional, with submit: writes and syncs a follower's Ready on the loop
+  // when the writer is idle (*synced false: it was not; submit then).
+  std::function<Status(const Ready& rd, bool* synced)> sync_here;
 };
 
 class ReplicaDriver {

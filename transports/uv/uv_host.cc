@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "loop_wake.h"
 #include "peer_frame.h"
 #include "replica_driver.h"
 #include "synod/seed.h"
@@ -51,17 +52,26 @@ Status UvHost::start(std::string* why) {
   if (opt_.config.seed == Config{}.seed) opt_.config.seed = startup_seed(opt_.config.id);
   replica_.emplace(opt_.config, storage_);
   ReplicaHooks hooks{
-      opt_.apply,    opt_.restore,        opt_.snapshot_every_slots, opt_.snapshot_every_bytes,
-      opt_.snapshot, opt_.snapshot_begin, opt_.on_membership,        opt_.apply_before_durable};
+      opt_.apply,       opt_.restore,        opt_.snapshot_every_slots, opt_.snapshot_every_bytes,
+      opt_.snapshot,    opt_.snapshot_begin, opt_.on_membership,        opt_.apply_before_durable,
+      opt_.before_apply};
   ReplicaPersistence persistence;
   if (log_) {
     persistence.submit = [this](const Ready& rd, std::uint64_t* sequence) {
+      const HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
+      // A commit-only hard state is written with the next sync, not synced
+      // on its own (LogWriter::submit_unsynced).
       LogWriter::Submitted sub =
-          writer_->submit(rd.snapshot ? &*rd.snapshot : nullptr, rd.keep_from,
-                          rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+          rd.must_sync || rd.snapshot
+              ? writer_->submit(rd.snapshot ? &*rd.snapshot : nullptr, rd.keep_from, hs, rd.entries)
+              : writer_->submit_unsynced(hs, rd.entries);
       *sequence = sub.sequence;
       return sub.status;
     };
+    if (opt_.follower_syncs_on_loop)
+      persistence.sync_here = [this](const Ready& rd, bool* synced) {
+        return writer_->sync_here(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries, synced);
+      };
   } else {
     persistence.persist = [this](const Ready& rd) { return persist(rd); };
   }
@@ -104,50 +114,58 @@ Status UvHost::start(std::string* why) {
   uv_idle_init(loop_, idle_);
   idle_->data = this;
   if (log_) {
-    durable_async_ = new uv_async_t;
-    uv_async_init(loop_, durable_async_, [](uv_async_t* a) {
-      auto* self = static_cast<UvHost*>(a->data);
-      if (Status st = self->writer_status_.load(); st != Status::ok)
-        return self->fail(fmt::format("log {}", to_string(st)));
-      if (!self->driver_) return;
-      std::uint64_t t0 = uv_hrtime();
-      bool done = self->driver_->finish_durable(self->durable_.load());
-      if (self->work_) self->work_->apply_ns += uv_hrtime() - t0;
-      self->observe_role();
-      if (!done) ++self->stats_.apply_deferred;
-      self->schedule();
-    });
-    durable_async_->data = this;
+    // Not a uv_async_t: its loop side spins against the writer thread
+    // (loop_wake.h).
+    durable_wake_ = new detail::LoopWake;
+    if (!durable_wake_->start(loop_, [this] { on_durable(); })) {
+      durable_wake_->close();
+      durable_wake_ = nullptr;
+      if (why) *why = "no eventfd for the log writer's wake-ups";
+      return Status::unavailable;
+    }
     writer_ = std::make_unique<LogWriter>(*log_, [this](std::uint64_t durable, Status st) {
       // Writer thread: publish, then wake the loop.
       if (st != Status::ok) writer_status_.store(st);
       durable_.store(durable);
-      uv_async_send(durable_async_);
+      durable_wake_->wake();
     });
   }
   schedule();
   return Status::ok;
 }
 
+// On the loop: the writer reported a sync (or its failure).
+void UvHost::on_durable() {
+  if (Status st = writer_status_.load(); st != Status::ok)
+    return fail(fmt::format("log {}", to_string(st)));
+  if (!driver_) return;
+  std::uint64_t t0 = uv_hrtime();
+  bool done = driver_->finish_durable(durable_.load());
+  if (work_) work_->apply_ns += uv_hrtime() - t0;
+  observe_role();
+  if (!done) ++stats_.apply_deferred;
+  schedule();
+}
+
 void UvHost::close_handles() {
+  // The writer is stopped before this: nothing wakes the loop any more.
+  if (durable_wake_) durable_wake_->close();
+  durable_wake_ = nullptr;
   for (auto* h :
        {reinterpret_cast<uv_handle_t*>(tick_timer_), reinterpret_cast<uv_handle_t*>(idle_),
-        reinterpret_cast<uv_handle_t*>(durable_async_), reinterpret_cast<uv_handle_t*>(prepare_)}) {
+        reinterpret_cast<uv_handle_t*>(prepare_)}) {
     if (!h || uv_is_closing(h)) continue;
     uv_close(h, [](uv_handle_t* handle) {
       if (handle->type == UV_TIMER)
         delete reinterpret_cast<uv_timer_t*>(handle);
       else if (handle->type == UV_IDLE)
         delete reinterpret_cast<uv_idle_t*>(handle);
-      else if (handle->type == UV_PREPARE)
-        delete reinterpret_cast<uv_prepare_t*>(handle);
       else
-        delete reinterpret_cast<uv_async_t*>(handle);
+        delete reinterpret_cast<uv_prepare_t*>(handle);
     });
   }
   tick_timer_ = nullptr;
   idle_ = nullptr;
-  durable_async_ = nullptr;
   prepare_ = nullptr;
 }
 
@@ -257,6 +275,7 @@ void UvHost::run_ready() {
   bool done = driver_->run();
   work_->apply_ns += uv_hrtime() - t0;
   stats_.apply_deferred = work_->apply_deferred;
+  stats_.synced_on_loop = work_->synced_on_loop;
   observe_role();
   // Work left for the next iteration: the idle handle keeps the poll from
   // sleeping, so the loop reads the sockets first and comes back.

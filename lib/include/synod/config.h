@@ -48,8 +48,13 @@ struct Config {
 
   // Log compaction (Replica::compact): chosen entries kept below the
   // snapshot's slot, so a replica a little behind catches up with entries
-  // rather than the whole snapshot.
+  // rather than the whole snapshot. At most compaction_tail slots, and at
+  // most compaction_tail_bytes of commands (Value::byte_size, whole slots;
+  // 0: no byte limit), whichever keeps less: with large batches a slot
+  // count alone can keep gigabytes in memory (ReplicaInfo::
+  // compactions_cut_by_bytes counts the compactions the bytes cut short).
   std::uint64_t compaction_tail = 1000;
+  std::uint64_t compaction_tail_bytes = 64u << 20;
   // Bytes of snapshot image in one snapshot_chunk (at most half of
   // message_bytes_max is used, whatever this says).
   std::uint32_t snapshot_chunk_bytes = 1u << 20;

@@ -37,8 +37,12 @@ enum class Preallocation : std::uint8_t {
   // append path, and a disk too full for a segment fails at the roll.
   allocate = 1,
   // Write zeros over each new segment: appends then overwrite initialised
-  // blocks, so fdatasync needs no extent conversion in the file system
-  // journal (faster steady state, slower roll).
+  // blocks, so fdatasync needs no extent conversion (nor, on ext4, a write
+  // of the inode). Each next segment is zeroed ahead, on a thread of the
+  // log's own; a roll that finds it not ready yet fallocates
+  // (LogStats::spares_missed), and so does the first segment, and the log
+  // moves on from a fallocated (or recovered) segment to the spare as soon
+  // as it is ready. One spare segment file stays on disk besides the log.
   write_zeros = 2,
 };
 
@@ -93,6 +97,10 @@ struct LogStats {
   std::uint64_t segments_removed = 0;
   std::size_t segments = 0;             // segment files now
   std::uint64_t snapshots_written = 0;  // snapshot files created
+  // write_zeros: rolls that took a segment zeroed ahead, and rolls that
+  // found none ready (and fallocated instead).
+  std::uint64_t spares_taken = 0;
+  std::uint64_t spares_missed = 0;
 };
 
 // Threads: save(), the read side and the accessors may run on one thread (the

@@ -49,6 +49,20 @@ class LogWriter {
   // keep_from above its slot + 1 (nothing staged).
   Submitted submit(const Snapshot* snap, Slot keep_from, const HardState* hs,
                    std::span<const Entry> entries);
+  // The same, without asking for a sync: for a Ready whose must_sync is
+  // false (a hard state that only moves the commit index, which need not be
+  // durable: docs/protocol.md, "Durability"). Its writes go with the next
+  // sync that something else asks for (or flush(), or stop()); until then
+  // the writer does not wake for them. A leader's commit-only Ready after
+  // each acknowledgement would otherwise cost an fdatasync of its own, in
+  // front of the next batch's entries.
+  Submitted submit_unsynced(const HardState* hs, std::span<const Entry> entries);
+  // Writes and syncs on the calling thread (the submitting one), when the
+  // writer thread has no sync or compaction to do: one fdatasync, with no
+  // hand-over to the writer thread and back. *synced is false, and nothing
+  // is staged, when it has: submit() then. Errors as submit()'s, and a
+  // failed sync, which is fatal for the writer too.
+  Status sync_here(const HardState* hs, std::span<const Entry> entries, bool* synced);
   // Compacts below `below` on the writer thread after its next sync
   // (LogStorage::compact). A later call with a higher slot supersedes.
   void request_compaction(Slot below);
@@ -72,6 +86,8 @@ class LogWriter {
   std::condition_variable done_;  // flush() waits here for syncs
   // Invariant: the sequence of the last successful submit.
   std::uint64_t submitted_ = 0;
+  // Invariant: at most submitted_; the last sequence a sync was asked for.
+  std::uint64_t sync_wanted_ = 0;
   Slot compact_below_{};    // requested; Slot{0}: nothing requested
   Slot compacted_below_{};  // done
   Status failed_ = Status::ok;

@@ -48,6 +48,9 @@ struct ReplicaInfo {
   Slot last_slot{};   // highest slot holding an entry
   Slot first_slot{};  // lowest slot still held (entries below were compacted)
   Slot snapshot{};    // the slot of the replica's snapshot; Slot{0}: none
+  // Compactions whose kept tail Config::compaction_tail_bytes made shorter
+  // than Config::compaction_tail slots.
+  std::uint64_t compactions_cut_by_bytes = 0;
   // A snapshot is arriving from a peer: its slot and the bytes received.
   Slot installing{};
   std::uint64_t installing_bytes = 0;
@@ -119,7 +122,8 @@ class Replica {
   // every slot up to `slot` (taken at once, or in the background and handed
   // over later). The replica keeps it to send to peers too far behind for
   // entries; the next Ready saves it (Ready::snapshot) and lets the storage
-  // drop entries below slot + 1 - Config::compaction_tail. invalid_argument
+  // drop entries below slot + 1 - Config::compaction_tail (fewer when they
+  // hold more than Config::compaction_tail_bytes). invalid_argument
   // when `slot` was not yet handed to the host in a Ready, or is not above
   // the replica's snapshot (an install from a peer overtook it: drop it).
   Status compact(Slot slot, std::string data);

@@ -38,6 +38,12 @@ struct UvHostOptions {
   // Applies one committed command, in log order; returns the result handed
   // to the proposer's callback (when the command was proposed here).
   std::function<std::string(Slot slot, const std::string& command)> apply;
+  // Optional: called with a committed batch's commands right before `apply`
+  // is called for each of them, in order (a batch may be cut short by a
+  // membership change or restore in between). For a state machine whose
+  // applies miss the cache: it may start the loads they need (prefetch) so
+  // that a batch's misses overlap. Must not change the state.
+  std::function<void(const std::vector<std::string>& commands)> before_apply;
   // Replaces the whole state machine with a snapshot's data: one received
   // from a peer (this replica was too far behind for entries), or the stored
   // one at start. Needed once anything compacts (a peer's compaction too).
@@ -83,6 +89,13 @@ struct UvHostOptions {
   // machine survives restarts (Config::applied): it could then be ahead of
   // the local log after a crash.
   bool apply_before_durable = false;
+  // With HostStorage::log_writer: while this replica follows, a Ready is
+  // written and synced on the loop when the writer thread is idle, instead
+  // of by the writer thread (a follower sends nothing before the sync, so
+  // the thread buys it nothing but two wake-ups per batch). The loop then
+  // waits for the fdatasync; a leader or candidate always uses the writer.
+  // UvHostStats::synced_on_loop counts them.
+  bool follower_syncs_on_loop = false;
 };
 
 // What the host saw of its replica and its loop, for INFO and the like.
@@ -96,6 +109,9 @@ struct UvHostStats {
   // timer firings that late; the longest one seen, in milliseconds.
   std::uint64_t loop_stalls = 0;
   std::uint64_t longest_stall_ms = 0;
+  // Readys this replica synced on its loop as a follower
+  // (UvHostOptions::follower_syncs_on_loop).
+  std::uint64_t synced_on_loop = 0;
   // Timer periods that passed without a tick: a late timer ticks a
   // follower once (its clock runs slow rather than time out a leader whose
   // heartbeats wait unread in its socket); a leader ticks up to a
@@ -129,6 +145,9 @@ class HostStorage {
   LogStorage* log_;
 };
 
+namespace detail {
+class LoopWake;
+}
 class ReplicaDriver;
 struct IterationWork;
 
@@ -204,6 +223,7 @@ class UvHost {
   Status persist(const Ready& rd);
   void send_one(const Message& m);
   void fail(std::string_view why);
+  void on_durable();
   void close_handles();
   // Loop and role watching (uv_host_watch.cc).
   void on_tick_timer();
@@ -240,7 +260,7 @@ class UvHost {
   // Asynchronous persistence (HostStorage::log_writer).
   LogStorage* log_ = nullptr;
   std::unique_ptr<LogWriter> writer_;
-  uv_async_t* durable_async_ = nullptr;
+  detail::LoopWake* durable_wake_ = nullptr;  // the writer wakes the loop (loop_wake.h)
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<Status> writer_status_{Status::ok};
 };

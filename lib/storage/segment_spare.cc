@@ -1,0 +1,128 @@
+// SegmentSpare (segment_spare.h): one background thread, one spare at a time.
+#include "segment_spare.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "segment_log.h"
+
+namespace synod::storage {
+
+namespace {
+constexpr std::string_view kSpareSuffix = ".spare";
+}
+
+std::string spare_file_name(std::uint64_t seq) {
+  return fmt::format("{:016x}{}{}", seq, kSpareSuffix, kTempSuffix);
+}
+
+bool is_spare_file_name(std::string_view name) {
+  constexpr std::size_t kDigits = 16;
+  if (name.size() != kDigits + kSpareSuffix.size() + kTempSuffix.size()) return false;
+  for (char c : name.substr(0, kDigits))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return name.substr(kDigits, kSpareSuffix.size()) == kSpareSuffix && name.ends_with(kTempSuffix);
+}
+
+SegmentSpare::SegmentSpare(FileSystem& fs, std::uint64_t segment_bytes)
+    : fs_(fs), segment_bytes_(segment_bytes), thread_([this] { run(); }) {}
+
+SegmentSpare::~SegmentSpare() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    abandoned_ = true;
+    wake_.notify_all();
+  }
+  thread_.join();
+}
+
+void SegmentSpare::prepare(std::string path) {
+  std::lock_guard lock(mutex_);
+  drop_ready_locked();
+  if (!working_.empty()) abandoned_ = true;
+  wanted_ = std::move(path);
+  wake_.notify_all();
+}
+
+std::unique_ptr<File> SegmentSpare::take(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  if (ready_file_ && ready_path_ == path) {
+    ++taken_;
+    ready_path_.clear();
+    return std::move(ready_file_);
+  }
+  ++missed_;
+  drop_ready_locked();
+  if (!working_.empty()) abandoned_ = true;
+  wanted_.clear();
+  return nullptr;
+}
+
+// A prepared spare nobody will take: removed (best effort: recovery removes
+// a spare left behind anyway).
+void SegmentSpare::drop_ready_locked() {
+  if (!ready_file_) return;
+  ready_file_.reset();
+  (void)fs_.remove(ready_path_);
+  ready_path_.clear();
+}
+
+bool SegmentSpare::ready(const std::string& path) const {
+  std::lock_guard lock(mutex_);
+  return ready_file_ && ready_path_ == path;
+}
+
+std::uint64_t SegmentSpare::taken() const {
+  std::lock_guard lock(mutex_);
+  return taken_;
+}
+
+std::uint64_t SegmentSpare::missed() const {
+  std::lock_guard lock(mutex_);
+  return missed_;
+}
+
+void SegmentSpare::run() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [&] { return stopping_ || !wanted_.empty(); });
+    if (stopping_) break;
+    working_ = std::move(wanted_);
+    wanted_.clear();
+    abandoned_ = false;
+    const std::string path = working_;
+    lock.unlock();
+    std::unique_ptr<File> file;
+    bool opened = fs_.open(path, OpenMode::create_new, &file).ok();
+    bool ok = opened && zero(*file, path);
+    lock.lock();
+    if (ok && !abandoned_) {
+      ready_path_ = path;
+      ready_file_ = std::move(file);
+    } else if (opened) {
+      file.reset();
+      (void)fs_.remove(path);
+    }
+    working_.clear();
+  }
+}
+
+bool SegmentSpare::zero(File& file, const std::string& path) {
+  static const std::vector<std::byte> kZeros(1u << 20);
+  for (std::uint64_t at = 0; at < segment_bytes_;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (abandoned_) return false;
+    }
+    std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kZeros.size(), segment_bytes_ - at));
+    if (!write_fully(file, at, {kZeros.data(), n}, path).ok()) return false;
+    at += n;
+  }
+  return file.sync_data().ok();
+}
+
+}  // namespace synod::storage
