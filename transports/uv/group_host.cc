@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "group_host_group.h"
+#include "loop_wake.h"
 #include "synod/seed.h"
 
 namespace synod {
@@ -77,15 +78,19 @@ Status GroupHost::start(std::string* why) {
   uv_idle_init(loop_, idle_);
   idle_->data = this;
   if (opt_.log) {
-    durable_async_ = new uv_async_t;
-    uv_async_init(loop_, durable_async_,
-                  [](uv_async_t* a) { static_cast<GroupHost*>(a->data)->on_durable(); });
-    durable_async_->data = this;
+    // Not a uv_async_t: its loop side spins against the writer thread
+    // (loop_wake.h).
+    durable_wake_ = new detail::LoopWake;
+    if (!durable_wake_->start(loop_, [this] { on_durable(); })) {
+      close_handles();
+      if (why) *why = "no eventfd for the log writer's wake-ups";
+      return Status::unavailable;
+    }
     writer_ = std::make_unique<GroupLogWriter>(*opt_.log, [this](std::uint64_t d, Status st) {
       // Writer thread: publish, then wake the loop.
       if (st != Status::ok) writer_status_.store(st);
       durable_.store(d);
-      uv_async_send(durable_async_);
+      durable_wake_->wake();
     });
   }
   started_ = true;
@@ -93,22 +98,22 @@ Status GroupHost::start(std::string* why) {
 }
 
 void GroupHost::close_handles() {
+  // The writer is stopped before this: nothing wakes the loop any more.
+  if (durable_wake_) durable_wake_->close();
+  durable_wake_ = nullptr;
   for (auto* h :
        {reinterpret_cast<uv_handle_t*>(tick_timer_), reinterpret_cast<uv_handle_t*>(balance_timer_),
-        reinterpret_cast<uv_handle_t*>(idle_), reinterpret_cast<uv_handle_t*>(durable_async_)}) {
+        reinterpret_cast<uv_handle_t*>(idle_)}) {
     if (!h || uv_is_closing(h)) continue;
     uv_close(h, [](uv_handle_t* handle) {
       if (handle->type == UV_TIMER)
         delete reinterpret_cast<uv_timer_t*>(handle);
-      else if (handle->type == UV_IDLE)
-        delete reinterpret_cast<uv_idle_t*>(handle);
       else
-        delete reinterpret_cast<uv_async_t*>(handle);
+        delete reinterpret_cast<uv_idle_t*>(handle);
     });
   }
   tick_timer_ = balance_timer_ = nullptr;
   idle_ = nullptr;
-  durable_async_ = nullptr;
 }
 
 void GroupHost::stop() {

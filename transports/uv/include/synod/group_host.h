@@ -39,6 +39,9 @@
 
 namespace synod {
 
+namespace detail {
+class LoopWake;
+}
 class ReplicaDriver;
 struct IterationWork;
 
@@ -235,7 +238,7 @@ class GroupHost {
 
   // With a GroupLog: the writer thread and its report to the loop.
   std::unique_ptr<GroupLogWriter> writer_;
-  uv_async_t* durable_async_ = nullptr;
+  detail::LoopWake* durable_wake_ = nullptr;  // the writer wakes the loop (loop_wake.h)
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<Status> writer_status_{Status::ok};
   std::vector<GroupId> staged_groups_;  // groups with Readys waiting to be durable
