@@ -122,6 +122,9 @@ Scenario draw_scenario(std::uint64_t seed, std::size_t replicas, std::uint64_t f
   std::stable_sort(sc.events.begin(), sc.events.end(),
                    [](const Event& a, const Event& b) { return a.tick < b.tick; });
   sc.forgeries = seed % 3 == 0;
+  // A tail cut by bytes as well as slots (Config::compaction_tail_bytes)
+  // on half the seeds: a few of the simulator's small commands.
+  sc.compaction_tail_bytes = d.chance(0.5) ? d.between(16, 256) : 0;
   return sc;
 }
 
@@ -146,7 +149,8 @@ std::string Scenario::describe() const {
              : "",
       lease_reads ? " lease-reads" : "",
       snapshots
-          ? fmt::format(" snapshots={}%/tail={}/chunk={}{}", snapshot_percent, compaction_tail,
+          ? fmt::format(" snapshots={}%/tail={}{}/chunk={}{}", snapshot_percent, compaction_tail,
+                        compaction_tail_bytes ? fmt::format("/{}B", compaction_tail_bytes) : "",
                         snapshot_chunk_bytes, background_snapshots ? "/background" : "")
           : "",
       forgeries ? " forgeries" : "");

@@ -59,6 +59,7 @@ struct Scenario {
   bool snapshots = false;
   std::uint32_t snapshot_percent = 0;  // chance per applied Ready
   std::uint64_t compaction_tail = 0;
+  std::uint64_t compaction_tail_bytes = 0;  // 0: by slots only
   std::uint32_t snapshot_chunk_bytes = 0;
   bool background_snapshots = false;
   // Steps between a node's ticks (10 nominal): timers drift, and a slow one

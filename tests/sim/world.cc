@@ -57,6 +57,7 @@ Config World::config_for(const Node& n) const {
   c.pending_bytes_max = 1u << 16;
   if (scenario_.snapshots) {
     c.compaction_tail = scenario_.compaction_tail;
+    c.compaction_tail_bytes = scenario_.compaction_tail_bytes;
     c.snapshot_chunk_bytes = scenario_.snapshot_chunk_bytes;
   }
   // Every start its own seed (nonces and read ids must not repeat).
