@@ -63,12 +63,12 @@ class KeyTable {
   // The key's item, or nullptr. Valid until the next change of the table.
   Item* find(std::string_view key) const;
 
-  // Prefetching, for a batch of keys about to be looked up (KvStore::
-  // prefetch): a lookup is two dependent cache misses (the slot, then the
-  // item), and a batch applied key after key takes them one after another.
-  // Calling prefetch_slot for every key of the batch, then prefetch_item
-  // for every key, lets the misses overlap. Neither changes anything or
-  // faults, whatever the table holds.
+  // Prefetching, for keys about to be looked up (KvStore::prefetch): a
+  // lookup is two dependent cache misses (the slot, then the item), and a
+  // batch applied key after key takes them one after another. Calling
+  // prefetch_slot for a key some lookups before its own, and prefetch_item
+  // a few lookups later (once the slot arrived), lets the misses overlap.
+  // Neither changes anything or faults, whatever the table holds.
   static std::uint64_t hash_key(std::string_view key) { return hash_of(key); }
   void prefetch_slot(std::uint64_t hash) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[home(hash)]);

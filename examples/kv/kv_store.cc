@@ -26,8 +26,8 @@ constexpr std::string_view kSnapshotMagicAddresses = "SKVSNAP2";
 // member addresses (a count, maybe zero). Read, no longer written.
 constexpr std::string_view kSnapshotMagicVersions = "SKVSNAP3";
 // SKVSNAP3's layout with a CRC32C in place of the FNV-1a: FNV-1a takes a
-// dependent multiply per byte, about a quarter of a snapshot worker's time
-// over a 25 MB image; CRC32C in hardware does 8 bytes per instruction.
+// dependent multiply per byte (an image of 100 000 keys of 256 bytes took
+// 78-95 ms, 39-45 with CRC32C, which the hardware does 8 bytes at a time).
 constexpr std::string_view kSnapshotMagicCrc = "SKVSNAP4";
 static_assert(kSnapshotMagic.size() == kSnapshotMagicAddresses.size());
 static_assert(kSnapshotMagic.size() == kSnapshotMagicVersions.size());
@@ -172,10 +172,11 @@ namespace {
 std::optional<std::string_view> first_argument(std::string_view in) {
   if (in.empty()) return std::nullopt;
   auto op = static_cast<Op>(static_cast<std::uint8_t>(in[0]));
-  in.remove_prefix(op == Op::set ? 2 : 1);
+  std::size_t header = op == Op::set ? 2 : 1;  // the tag, and SET's condition
+  if (in.size() <= header) return std::nullopt;
+  in.remove_prefix(header);
   std::uint64_t count = 0, len = 0;
-  if (in.empty() || !get_varint(&in, &count) || count == 0 || !get_varint(&in, &len) ||
-      len > in.size())
+  if (!get_varint(&in, &count) || count == 0 || !get_varint(&in, &len) || len > in.size())
     return std::nullopt;
   return in.substr(0, len);
 }

@@ -455,6 +455,7 @@ TEST_CASE("prefetch announcements, right, wrong or malformed, change no reply an
       case 2:  // cut short, with bytes that decode to nothing
         told.resize(told.size() / 2);
         told.push_back("");
+        told.push_back(std::string(1, static_cast<char>(Op::set)));  // a tag alone
         told.push_back(std::string("\x01\x00\xff\xff", 4));
         break;
       case 3:  // not announced at all
