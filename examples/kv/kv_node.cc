@@ -23,7 +23,9 @@ constexpr std::size_t kSerialiseOffLoopAboveKeys = 50000;
 
 }  // namespace
 
-KvNode::KvNode(uv_loop_t* loop, ServerOptions options) : loop_(loop), opt_(std::move(options)) {}
+KvNode::KvNode(uv_loop_t* loop, ServerOptions options) : loop_(loop), opt_(std::move(options)) {
+  store_.set_snapshot_format(opt_.snapshot_format);
+}
 KvNode::~KvNode() = default;
 
 bool KvNode::open_storage(std::string* why) {

@@ -422,8 +422,8 @@ std::uint64_t KvStore::recompute_digest() const {
 // bytes) and varint version; then a varint count of member addresses (zero
 // allowed) and each as in SKVSNAP2; last the FNV-1a as in SKVSNAP1.
 //
-// SKVSNAP4, written in place of SKVSNAP3 since: the same, but the last 4
-// bytes are the CRC32C (little-endian) of all before them.
+// SKVSNAP4 (with set_snapshot_format(4)): the same, but the last 4 bytes
+// are the CRC32C (little-endian) of all before them.
 std::string KvStore::Frozen::image() const {
   // Versions never exceed log_commands: with none applied, all are zero.
   bool versioned = log_commands > 0;
@@ -433,7 +433,7 @@ std::string KvStore::Frozen::image() const {
   std::string out;
   out.reserve(size);
   if (versioned) {
-    out.append(kSnapshotMagicCrc);
+    out.append(format >= 4 ? kSnapshotMagicCrc : kSnapshotMagicVersions);
     put_varint(&out, log_commands);
     put_varint(&out, delete_version);
   } else {
@@ -457,7 +457,7 @@ std::string KvStore::Frozen::image() const {
       out.append(a.client);
     }
   }
-  if (versioned)
+  if (versioned && format >= 4)
     put_u32_le(&out, synod::crc32c(out));
   else
     put_u64_le(&out, fnv1a(kFnvOffset, out));
@@ -471,6 +471,7 @@ std::string KvStore::snapshot() const {
   state.log_commands = log_commands_;
   state.delete_version = delete_version_;
   state.addresses = addresses_;
+  state.format = snapshot_format_;
   return state.image();
 }
 
@@ -480,6 +481,7 @@ KvStore::Frozen KvStore::freeze() {
   state.log_commands = log_commands_;
   state.delete_version = delete_version_;
   state.addresses = addresses_;
+  state.format = snapshot_format_;
   return state;
 }
 

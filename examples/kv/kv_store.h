@@ -121,10 +121,16 @@ class KvStore {
     std::uint64_t log_commands = 0;
     std::uint64_t delete_version = 0;
     MemberAddresses addresses;
+    unsigned format = 3;  // the version a versioned image is written in (set_snapshot_format)
     // snapshot()'s bytes as they were at freeze(). Reads only the frozen
     // items and this struct: safe beside the loop's changes.
     std::string image() const;
   };
+  // The image a store with applied commands writes: SKVSNAP3 (FNV-1a, what
+  // the previous release reads) or SKVSNAP4 (CRC32C). Both are always read.
+  // A rolling upgrade takes two steps, as for the wire (docs/wire.md): write
+  // 4 only once every member runs a release that reads it (docs/kv.md).
+  void set_snapshot_format(unsigned format) { snapshot_format_ = format; }
   // Precondition: not frozen.
   Frozen freeze();
   void thaw();
@@ -165,6 +171,7 @@ class KvStore {
   std::vector<std::uint64_t> prefetched_;
   std::size_t next_prefetched_ = 0;
   void prefetch_ahead();
+  unsigned snapshot_format_ = 3;
   std::uint64_t digest_ = 0;  // recompute_digest(), maintained on every change
   std::uint64_t data_bytes_ = 0;
   MemberAddresses addresses_;

@@ -144,7 +144,8 @@ const char* server_usage() {
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
          "                [--bootstrap | --join] [--shards N]\n"
-         "                [--snapshot-bytes N] [--compaction-tail N] [--compaction-tail-bytes N]\n"
+         "                [--snapshot-bytes N] [--snapshot-format 3|4]\n"
+         "                [--compaction-tail N] [--compaction-tail-bytes N]\n"
          "                [--lease-reads]\n"
          "                [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-clients]\n"
          "                 [--tls-auth-clients yes|no] | --insecure-peers]\n"
@@ -158,6 +159,8 @@ const char* server_usage() {
          "  --snapshot-bytes  snapshot the key space after this many command bytes\n"
          "              applied since the last snapshot, and compact the log (default\n"
          "              64 MiB; 0: never)\n"
+         "  --snapshot-format  3 (default; FNV-1a, read by the previous release) or 4\n"
+         "              (CRC32C); set 4 once every member runs this release\n"
          "  --compaction-tail  entries kept below a snapshot (default 10000)\n"
          "  --compaction-tail-bytes  ... and at most this many bytes of them, whichever\n"
          "              keeps less (default 16 MiB; 0: no byte limit)\n"
@@ -208,6 +211,7 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                                                      "--tick-ms",
                                                      "--election-ticks",
                                                      "--snapshot-bytes",
+                                                     "--snapshot-format",
                                                      "--compaction-tail",
                                                      "--compaction-tail-bytes",
                                                      "--shards",
@@ -276,6 +280,9 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     } else if (k == "--snapshot-bytes") {
       if (!parse_u64(v, &o.snapshot_bytes))
         return (*why = "--snapshot-bytes must be a number (0: never)"), std::nullopt;
+    } else if (k == "--snapshot-format") {
+      if (v != "3" && v != "4") return (*why = "--snapshot-format must be 3 or 4"), std::nullopt;
+      o.snapshot_format = v == "3" ? 3 : 4;
     } else if (k == "--shards") {
       if (!parse_u64(v, &n) || n == 0 || n > kMaxShards)
         return (*why = fmt::format("--shards must be in [1, {}]", kMaxShards)), std::nullopt;

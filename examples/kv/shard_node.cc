@@ -21,7 +21,10 @@ constexpr const char* kCrossSlot =
 
 ShardNode::ShardNode(uv_loop_t* loop, ServerOptions options)
     : loop_(loop), opt_(std::move(options)), map_(opt_.shards) {
-  for (std::size_t s = 0; s < opt_.shards; ++s) stores_.push_back(std::make_unique<KvStore>());
+  for (std::size_t s = 0; s < opt_.shards; ++s) {
+    stores_.push_back(std::make_unique<KvStore>());
+    stores_.back()->set_snapshot_format(opt_.snapshot_format);
+  }
 }
 
 ShardNode::~ShardNode() = default;

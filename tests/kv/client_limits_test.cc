@@ -190,3 +190,17 @@ TEST_CASE("--compaction-tail-bytes bounds the log kept below a snapshot; 16 MiB 
   CHECK(why == "--compaction-tail-bytes must be a number (0: no byte limit)");
   CHECK_FALSE(parse_flags({"--compaction-tail-bytes"}, &why));
 }
+
+TEST_CASE("--snapshot-format writes 3 unless 4 is asked for; nothing else is taken") {
+  std::string why;
+  auto o = parse_flags({}, &why);
+  REQUIRE(o);
+  CHECK(o->snapshot_format == 3);
+  o = parse_flags({"--snapshot-format", "4"}, &why);
+  REQUIRE(o);
+  CHECK(o->snapshot_format == 4);
+  for (const char* bad : {"2", "5", "SKVSNAP4", ""}) {
+    CHECK_FALSE(parse_flags({"--snapshot-format", bad}, &why));
+    CHECK(why == "--snapshot-format must be 3 or 4");
+  }
+}

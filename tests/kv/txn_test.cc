@@ -169,7 +169,7 @@ TEST_CASE("replicas applying the same txn entries agree, through a snapshot too"
   both(encode(make_txn(std::vector{w1}, std::vector{req({"DECRBY", "acct1", "30"})})));  // stale
   CHECK(*a.find("acct1") == "70");
   CHECK(a.snapshot() == b.snapshot());
-  CHECK(a.snapshot().starts_with("SKVSNAP4"));
+  CHECK(a.snapshot().starts_with("SKVSNAP3"));  // the default, until the next release
   KvStore c;
   REQUIRE(c.restore(a.snapshot()));
   CHECK(c.snapshot() == a.snapshot());
@@ -182,21 +182,28 @@ TEST_CASE("replicas applying the same txn entries agree, through a snapshot too"
   CHECK(c.digest() == a.digest());
 }
 
-TEST_CASE("a versioned snapshot rejects every truncation and flipped byte") {
-  KvStore a;
-  apply(a, {"SET", "k", "v"});
-  apply(a, {"DEL", "k"});
-  apply(a, {"MSET", "a", "1", "b", "2"});
-  const std::string snap = a.snapshot();
-  REQUIRE(snap.starts_with("SKVSNAP4"));
-  KvStore b;
-  for (std::size_t n = 0; n < snap.size(); ++n) {
-    CHECK_FALSE(b.restore(std::string_view(snap).substr(0, n)));
-    std::string flipped = snap;
-    flipped[n] = static_cast<char>(flipped[n] ^ 0x01);
-    CHECK_FALSE(b.restore(flipped));
+TEST_CASE("a versioned snapshot rejects every truncation and flipped byte, in both formats") {
+  for (unsigned format : {3u, 4u}) {
+    CAPTURE(format);
+    KvStore a;
+    a.set_snapshot_format(format);
+    apply(a, {"SET", "k", "v"});
+    apply(a, {"DEL", "k"});
+    apply(a, {"MSET", "a", "1", "b", "2"});
+    const std::string snap = a.snapshot();
+    REQUIRE(snap.starts_with(format == 3 ? "SKVSNAP3" : "SKVSNAP4"));
+    KvStore b;
+    REQUIRE(b.restore(snap));
+    CHECK(b.digest() == a.digest());
+    KvStore c;
+    for (std::size_t n = 0; n < snap.size(); ++n) {
+      CHECK_FALSE(c.restore(std::string_view(snap).substr(0, n)));
+      std::string flipped = snap;
+      flipped[n] = static_cast<char>(flipped[n] ^ 0x01);
+      CHECK_FALSE(c.restore(flipped));
+    }
+    CHECK(c.key_count() == 0);
   }
-  CHECK(b.key_count() == 0);
 }
 
 // Written by the release before SKVSNAP4 (FNV-1a) from SET alpha 1, SET
@@ -217,15 +224,20 @@ TEST_CASE("an SKVSNAP3 image of an older release still restores, versions and al
   CHECK(restored.version_of("beta") == 2);
   CHECK(restored.version_of("gamma") == 4);
   CHECK(restored.log_commands() == 4);
+  // By default this release writes what the older one wrote, byte for
+  // byte, so that a member still on it can install our snapshots.
+  CHECK(restored.snapshot() == kSkvsnap3Image);
   // The same commands on a new store give the same state, written as
-  // SKVSNAP4; the restored store writes SKVSNAP4 too, byte for byte.
+  // SKVSNAP4 when asked; the restored store writes SKVSNAP4 too, alike.
   KvStore fresh;
+  fresh.set_snapshot_format(4);
   apply(fresh, {"SET", "alpha", "1"});
   apply(fresh, {"SET", "beta", std::string("two\0\r\n", 6)});
   apply(fresh, {"DEL", "alpha"});
   apply(fresh, {"INCR", "gamma"});
   const std::string image = fresh.snapshot();
   CHECK(image.starts_with("SKVSNAP4"));
+  restored.set_snapshot_format(4);
   CHECK(restored.snapshot() == image);
   CHECK(restored.digest() == fresh.digest());
   // SKVSNAP4 is SKVSNAP3's body under the new magic, then the body's CRC32C.

@@ -33,6 +33,9 @@ std::uint64_t commit_one_by_one(bool follower_syncs_on_loop,
   std::map<std::uint64_t, std::unique_ptr<DurableNode>> nodes;
   UvTestCluster c(7, [&](UvMember& m, TcpTransportOptions&, UvHostOptions& h) {
     h.follower_syncs_on_loop = follower_syncs_on_loop;
+    // Leadership must hold for the whole count: a new ballot is syncs of its
+    // own. 50 ms (the default 10 ticks) is within a loaded machine's stalls.
+    h.config.election_ticks = 60;
     auto& n = nodes[m.id.value];
     n = std::make_unique<DurableNode>();
     LogOptions o;
