@@ -61,7 +61,7 @@ void RespServer::on_read(Client& c, const char* data, std::size_t n) {
     if (c.close_after_write || c.closing) break;  // after QUIT (or a close) nothing more runs
     dispatch(keep, std::move(cmd));
   }
-  if (!ok && !c.close_after_write) {
+  if (!ok && !c.close_after_write && !c.closing) {
     // As Redis does: answer the protocol error, then close. error() has the
     // whole text, "ERR Protocol error: ...".
     ++stats_.protocol_errors;

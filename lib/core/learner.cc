@@ -255,8 +255,9 @@ void Learner::compact(const Snapshot& snap) {
   ctx_.save_snapshot(snap, keep);
 }
 
-// Walks down from the snapshot's slot, so the cost is bounded by the limit
-// (about limit / command size steps), not by the tail's slot count.
+// Walks down from the snapshot's slot and stops once the limit is passed:
+// about limit / slot size steps for full slots, at most the slot-count
+// tail (compaction_tail) when slots are empty or no-ops.
 Slot Learner::tail_start_by_bytes(Slot slot, Slot floor) const {
   std::uint64_t limit = ctx_.config.compaction_tail_bytes;
   if (limit == 0) return floor;

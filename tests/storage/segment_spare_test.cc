@@ -69,6 +69,9 @@ TEST_CASE("a spare not ready at the roll is abandoned and its file removed") {
   const std::string path = "/d/" + storage::spare_file_name(2);
   SegmentSpare spare(fs, 256u << 20);  // long enough to be caught part way
   spare.prepare(path);
+  // Taken once the thread is at work on it (its file is there), so the take
+  // abandons a spare in progress rather than one not begun.
+  REQUIRE(eventually([&] { return fs.exists(path); }));
   CHECK(spare.take(path) == nullptr);
   CHECK(spare.missed() == 1);
   CHECK(eventually([&] {
@@ -138,7 +141,8 @@ TEST_CASE("recovery removes a spare segment left behind") {
   CHECK(reopened.storage->entries().size() == 1);
 }
 
-TEST_CASE("write_zeros: a new log starts on a fallocated segment and moves to the spare once ready") {
+TEST_CASE(
+    "write_zeros: a new log starts on a fallocated segment and moves to the spare once ready") {
   TestLog t(1u << 20, Preallocation::write_zeros);
   std::vector<Entry> all;
   {

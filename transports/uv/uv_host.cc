@@ -120,6 +120,9 @@ Status UvHost::start(std::string* why) {
     if (!durable_wake_->start(loop_, [this] { on_durable(); })) {
       durable_wake_->close();
       durable_wake_ = nullptr;
+      // No writer without it: the host stops here (handles closed, nothing
+      // proposed or persisted), not half started.
+      fail("no eventfd for the log writer's wake-ups");
       if (why) *why = "no eventfd for the log writer's wake-ups";
       return Status::unavailable;
     }

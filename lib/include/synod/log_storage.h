@@ -106,7 +106,8 @@ struct LogStats {
 // Threads: save(), the read side and the accessors may run on one thread (the
 // host's loop) while sync() and compact() run on another (a LogWriter or the
 // host's own I/O thread). Two threads must not both call save(), nor both
-// sync()/compact().
+// sync()/compact() at once (LogWriter::sync_here syncs on the loop only
+// while its writer thread has nothing asked of it).
 class LogStorage final : public Storage {
  public:
   struct OpenResult {

@@ -2,7 +2,8 @@
 // carries on; a background thread syncs everything submitted so far in one
 // batch (one fdatasync for many Readys) and reports the highest durable
 // sequence through a callback. No libuv here: a libuv host forwards the
-// callback to its loop with uv_async_send (docs/storage.md shows how).
+// callback to its loop (UvHost with an eventfd under a uv_poll_t rather
+// than uv_async_send: docs/storage.md, "Waking the loop").
 #pragma once
 
 #include <condition_variable>
@@ -31,7 +32,8 @@ class LogWriter {
   };
 
   // Starts the writer thread. `storage` must outlive the writer; while the
-  // writer runs, only it calls storage.sync() and compact().
+  // writer runs, only it calls storage.sync() and compact(), or sync_here()
+  // on the submitting thread while the writer has nothing asked of it.
   LogWriter(LogStorage& storage, DurableFn on_durable);
   // stop().
   ~LogWriter();
