@@ -65,6 +65,9 @@ TEST_CASE("submissions made during a sync share the next one, and are reported d
   reports.release();
   REQUIRE(writer.flush() == Status::ok);
   CHECK(log->stats().syncs == syncs_before + 1);  // 199 submissions, one fdatasync
+  // flush() returns once the sync is done; its report may still be on the
+  // way (the writer calls back after publishing durability).
+  reports.wait_for(2);
   std::lock_guard lock(reports.mutex);
   CHECK(reports.durable.front() >= first);
   CHECK(reports.durable.back() >= last);
