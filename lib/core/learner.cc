@@ -261,6 +261,7 @@ void Learner::compact(const Snapshot& snap) {
 Slot Learner::tail_start_by_bytes(Slot slot, Slot floor) const {
   std::uint64_t limit = ctx_.config.compaction_tail_bytes;
   if (limit == 0) return floor;
+  if (ctx_.planted(PlantedBug::tail_cut_past_snapshot)) return slot.next().next();
   std::uint64_t bytes = 0;
   Slot start = slot.next();
   while (start > floor) {

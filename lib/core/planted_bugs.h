@@ -26,6 +26,9 @@ enum class PlantedBug : std::uint8_t {
   // GroupSet: sleeping followers never wake when their leader's node falls
   // silent or restarts (quiescence hiding a dead leader for ever).
   sleep_through_dead_leader,
+  // The compaction tail cut by bytes starts past the slot after the
+  // snapshot: a chosen slot in neither (Learner::compact asserts it).
+  tail_cut_past_snapshot,
 };
 
 namespace testing {

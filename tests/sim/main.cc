@@ -30,6 +30,7 @@ struct Args {
              "                 [--quiesce] [--txn]\n"
              "BUG: skip_persist_before_send accept_below_promise choose_not_highest "
              "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n"
+             "     tail_cut_past_snapshot (caught by Learner::compact's assertion)\n"
              "     quiesced_follower_campaigns (caught with --quiesce)\n"
              "     deliver_to_wrong_group sleep_through_dead_leader (caught with --groups)\n"
              "     apply_before_decision (a participant applies at prepare; with --txn)\n"
@@ -58,6 +59,7 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "deliver_to_wrong_group") return PlantedBug::deliver_to_wrong_group;
   if (s == "sleep_through_dead_leader") return PlantedBug::sleep_through_dead_leader;
   if (s == "quiesced_follower_campaigns") return PlantedBug::quiesced_follower_campaigns;
+  if (s == "tail_cut_past_snapshot") return PlantedBug::tail_cut_past_snapshot;
   usage("unknown bug " + s);
 }
 

@@ -110,14 +110,7 @@ bool answered_while_leader_disk_held(bool apply_before_durable) {
   UvTestCluster c(7, [&](UvMember& m, TcpTransportOptions&, UvHostOptions& h) {
     auto& n = nodes[m.id.value];
     n = std::make_unique<DurableNode>();
-    LogOptions o;
-    o.file_system = &n->fs;
-    o.segment_bytes = 1 << 20;
-    o.preallocation = Preallocation::none;
-    auto opened = LogStorage::open("log", o);
-    REQUIRE(opened.ok());
-    n->log = std::move(opened.storage);
-    m.host_storage = HostStorage::log_writer(*n->log);
+    n->log = open_member_log(m, n->fs);
     h.apply_before_durable = apply_before_durable;
     // While the leader's disk is held its heartbeats wait too: an election
     // timeout of 500 ms outlasts the 200 ms the test holds it.

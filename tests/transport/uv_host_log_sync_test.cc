@@ -38,14 +38,7 @@ std::uint64_t commit_one_by_one(bool follower_syncs_on_loop,
     h.config.election_ticks = 60;
     auto& n = nodes[m.id.value];
     n = std::make_unique<DurableNode>();
-    LogOptions o;
-    o.file_system = &n->fs;
-    o.segment_bytes = 1 << 20;
-    o.preallocation = Preallocation::none;
-    auto opened = LogStorage::open("log", o);
-    REQUIRE(opened.ok());
-    n->log = std::move(opened.storage);
-    m.host_storage = HostStorage::log_writer(*n->log);
+    n->log = open_member_log(m, n->fs);
   });
   c.start_voters(3);
   REQUIRE(c.run_until([&] { return c.leader() != nullptr; }));

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "synod/log_storage.h"
 #include "synod/memory_storage.h"
 #include "synod/tcp_transport.h"
 #include "synod/uv_host.h"
@@ -51,6 +52,20 @@ struct UvMember {
   std::string address;                      // 127.0.0.1:port once started
   bool stopped = false;
 };
+
+// A durable log for a member, over a file system the test owns (1 MiB
+// segments, nothing preallocated), persisted through a LogWriter: call from
+// a Tune; the log must outlive the member's host.
+inline std::unique_ptr<LogStorage> open_member_log(UvMember& m, FileSystem& fs) {
+  LogOptions o;
+  o.file_system = &fs;
+  o.segment_bytes = 1 << 20;
+  o.preallocation = Preallocation::none;
+  auto opened = LogStorage::open("log", o);
+  REQUIRE(opened.ok());
+  m.host_storage = HostStorage::log_writer(*opened.storage);
+  return std::move(opened.storage);
+}
 
 class UvTestCluster {
  public:
