@@ -153,48 +153,6 @@ std::variant<RequestRef, Reply> parse_config(RequestRef r) {
 
 }  // namespace
 
-Route route_of(Op op) {
-  switch (op) {
-    case Op::set:
-    case Op::del:
-    case Op::incr:
-    case Op::incrby:
-    case Op::decrby:
-    case Op::decr:
-    case Op::getset:
-    case Op::mset:
-    case Op::msetnx:
-    case Op::txn:
-      return Route::write;
-    case Op::get:
-    case Op::exists:
-    case Op::dbsize:
-    case Op::mget:
-    case Op::watch_versions:
-      return Route::read;
-    case Op::multi:
-    case Op::exec:
-    case Op::discard:
-    case Op::watch:
-    case Op::unwatch:
-      return Route::session;
-    case Op::node_addresses:
-      return Route::write;
-    case Op::cluster:
-      return Route::cluster;
-    case Op::ping:
-    case Op::echo:
-    case Op::info:
-    case Op::command:
-    case Op::config_get:
-    case Op::readonly:
-    case Op::readwrite:
-    case Op::asking:
-      return Route::local;
-  }
-  return Route::local;  // unreachable for valid enumerators
-}
-
 std::string_view name_of(Op op) {
   // Internal: no client name.
   if (op == Op::node_addresses) return "node_addresses";

@@ -137,7 +137,49 @@ class RequestViews {
   RequestRef ref_;
 };
 
-Route route_of(Op op);
+// Inline: asked several times per command on the RESP server's path.
+inline Route route_of(Op op) {
+  switch (op) {
+    case Op::set:
+    case Op::del:
+    case Op::incr:
+    case Op::incrby:
+    case Op::decrby:
+    case Op::decr:
+    case Op::getset:
+    case Op::mset:
+    case Op::msetnx:
+    case Op::txn:
+      return Route::write;
+    case Op::get:
+    case Op::exists:
+    case Op::dbsize:
+    case Op::mget:
+    case Op::watch_versions:
+      return Route::read;
+    case Op::multi:
+    case Op::exec:
+    case Op::discard:
+    case Op::watch:
+    case Op::unwatch:
+      return Route::session;
+    case Op::node_addresses:
+      return Route::write;
+    case Op::cluster:
+      return Route::cluster;
+    case Op::ping:
+    case Op::echo:
+    case Op::info:
+    case Op::command:
+    case Op::config_get:
+    case Op::readonly:
+    case Op::readwrite:
+    case Op::asking:
+      return Route::local;
+  }
+  return Route::local;  // unreachable for valid enumerators
+}
+
 // Redis matches command names and options without regard to ASCII case.
 bool iequals(std::string_view a, std::string_view b);
 

@@ -201,13 +201,16 @@ namespace {
 // the CRLF. False, leaving `in` alone, for anything else or an incomplete
 // line: the state machine then decides, with its own errors.
 bool take_plain_number(std::string_view* in, std::size_t* value) {
+  const char* p = in->data();
+  const std::size_t n = std::min<std::size_t>(in->size(), 19);
   std::size_t i = 0, v = 0;
-  while (i < in->size() && i <= 18 && (*in)[i] >= '0' && (*in)[i] <= '9') {
-    v = v * 10 + static_cast<std::size_t>((*in)[i] - '0');
-    ++i;
+  for (; i < n; ++i) {
+    const auto digit = static_cast<unsigned char>(p[i] - '0');
+    if (digit > 9) break;
+    v = v * 10 + digit;
   }
-  if (i == 0 || i > 18 || (i > 1 && (*in)[0] == '0')) return false;
-  if (i + 1 >= in->size() || (*in)[i] != '\r' || (*in)[i + 1] != '\n') return false;
+  if (i == 0 || i > 18 || (i > 1 && p[0] == '0')) return false;
+  if (i + 1 >= in->size() || p[i] != '\r' || p[i + 1] != '\n') return false;
   in->remove_prefix(i + 2);
   *value = v;
   return true;
