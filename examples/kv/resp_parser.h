@@ -36,6 +36,7 @@ using CommandView = std::span<const std::string_view>;
 class CommandSink {
  public:
   // Returns false to stop the feed after this command (say, after QUIT).
+  // Must not feed the parser that called it (its views would move).
   virtual bool command(CommandView words) = 0;
 
  protected:
@@ -127,7 +128,8 @@ class RequestParser {
   std::size_t bulk_left_ = 0;      // bytes of args_.back() still to come
   std::size_t request_bytes_ = 0;  // declared bulk bytes of this command
   // The views handed to the sink, reused: no allocation per command once
-  // grown. Invariant: at most args_max entries.
+  // grown. Invariant: at most args_max entries, and at most kViewsKeptMax
+  // (resp_parser.cc) of capacity kept between commands.
   std::vector<std::string_view> views_;
   std::string error_;
 };
