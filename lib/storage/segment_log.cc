@@ -90,7 +90,7 @@ std::string SegmentLog::path_of(std::uint64_t seq) const {
 void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
                        std::uint64_t active_end, std::uint64_t last_batch,
                        std::uint64_t hard_state_segment, std::optional<SnapshotRecord> snapshot,
-                       std::uint64_t snapshot_segment) {
+                       std::uint64_t snapshot_segment, bool active_zeroed) {
   segments_ = std::move(segments);
   active_ = std::move(active);
   active_end_ = active_end;
@@ -99,6 +99,10 @@ void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> 
   last_snapshot_ = snapshot;
   snapshot_segment_ = snapshot_segment;
   stats_.segments = segments_.size();
+  // A segment whose header says it was zeroed ahead is appended to until it
+  // is full, as before the restart; only a fallocated one (or one written
+  // before segment headers said) is left for the spare once it is ready.
+  active_zeroed_ = active_zeroed;
   prepare_spare();
 }
 
@@ -109,16 +113,17 @@ IoStatus SegmentLog::roll() {
   std::string path = path_of(seq);
   std::string temp;
   std::unique_ptr<File> file;
-  // With write_zeros a spare zeroed ahead takes the header only. With none
-  // ready (the first segment, or a roll that came before the spare was
-  // done) the segment is fallocated rather than zeroed here, which would
-  // stall the start or every commit behind 64 MiB of zeros; the log then
-  // moves on to the spare as soon as it is ready (append_batch).
+  // With write_zeros a spare zeroed ahead takes the header only (its file
+  // name may be the one meant for an earlier segment: a spare not ready at
+  // its roll is kept for the next). With none ready (the first segment, or
+  // a roll that came before the spare was done) the segment is fallocated
+  // rather than zeroed here, which would stall the start or every commit
+  // behind 64 MiB of zeros; the log then moves on to the spare as soon as
+  // it is ready (append_batch).
   LogOptions prealloc = options_;
   bool zeroed = false;
   if (spare_) {
-    temp = join_path(dir_, spare_file_name(seq));
-    file = segments_.empty() ? nullptr : spare_->take(temp);
+    file = segments_.empty() ? nullptr : spare_->take(&temp);
     zeroed = file != nullptr;
     prealloc.preallocation = zeroed ? Preallocation::none : Preallocation::allocate;
   }
@@ -128,7 +133,10 @@ IoStatus SegmentLog::roll() {
   }
   std::uint64_t batch = last_batch_ + 1;
   buffer_.clear();
-  append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes}, batch);
+  // The header says whether the rest of the file was zeroed (and synced)
+  // before it went in, so that a restart keeps appending to such a segment
+  // rather than leaving it for the next spare (adopt).
+  append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes, zeroed}, batch);
   if (IoStatus st = write_fully(*file, 0, buffer_, temp); !st.ok()) return st;
   if (IoStatus st = preallocate(*file, prealloc, temp); !st.ok()) return st;
   if (IoStatus st = file->sync_data(); !st.ok()) return st;
@@ -177,9 +185,10 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   bool fresh_segment = active_end_ <= kSegmentHeaderRecordBytes;
   // A fallocated segment is left early for a zeroed spare once it is ready
   // (its rest stays unused until compaction drops it).
-  bool leave_for_spare = spare_ && !active_zeroed_ &&
-                         spare_->ready(join_path(dir_, spare_file_name(segments_.back().seq + 1)));
-  if (!fresh_segment && (active_end_ + bytes > options_.segment_bytes || leave_for_spare)) {
+  bool full = active_end_ + bytes > options_.segment_bytes;
+  bool leave_for_spare = spare_ && !active_zeroed_ && spare_->ready();
+  if (!fresh_segment && (full || leave_for_spare)) {
+    if (!full) ++stats_.segments_left_early;
     if (IoStatus st = roll(); !st.ok()) return st;
   }
   std::uint64_t batch = last_batch_ + 1;

@@ -33,7 +33,6 @@ SegmentSpare::~SegmentSpare() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    abandoned_ = true;
     wake_.notify_all();
   }
   thread_.join();
@@ -41,38 +40,26 @@ SegmentSpare::~SegmentSpare() {
 
 void SegmentSpare::prepare(std::string path) {
   std::lock_guard lock(mutex_);
-  drop_ready_locked();
-  if (!working_.empty()) abandoned_ = true;
+  if (ready_file_ || !working_.empty() || !wanted_.empty()) return;
   wanted_ = std::move(path);
   wake_.notify_all();
 }
 
-std::unique_ptr<File> SegmentSpare::take(const std::string& path) {
+std::unique_ptr<File> SegmentSpare::take(std::string* path) {
   std::lock_guard lock(mutex_);
-  if (ready_file_ && ready_path_ == path) {
-    ++taken_;
-    ready_path_.clear();
-    return std::move(ready_file_);
+  if (!ready_file_) {
+    ++missed_;
+    return nullptr;
   }
-  ++missed_;
-  drop_ready_locked();
-  if (!working_.empty()) abandoned_ = true;
-  wanted_.clear();
-  return nullptr;
-}
-
-// A prepared spare nobody will take: removed (best effort: recovery removes
-// a spare left behind anyway).
-void SegmentSpare::drop_ready_locked() {
-  if (!ready_file_) return;
-  ready_file_.reset();
-  (void)fs_.remove(ready_path_);
+  ++taken_;
+  *path = std::move(ready_path_);
   ready_path_.clear();
+  return std::move(ready_file_);
 }
 
-bool SegmentSpare::ready(const std::string& path) const {
+bool SegmentSpare::ready() const {
   std::lock_guard lock(mutex_);
-  return ready_file_ && ready_path_ == path;
+  return ready_file_ != nullptr;
 }
 
 std::uint64_t SegmentSpare::taken() const {
@@ -92,17 +79,17 @@ void SegmentSpare::run() {
     if (stopping_) break;
     working_ = std::move(wanted_);
     wanted_.clear();
-    abandoned_ = false;
     const std::string path = working_;
     lock.unlock();
     std::unique_ptr<File> file;
     bool opened = fs_.open(path, OpenMode::create_new, &file).ok();
     bool ok = opened && zero(*file, path);
     lock.lock();
-    if (ok && !abandoned_) {
+    if (ok && !stopping_) {
       ready_path_ = path;
       ready_file_ = std::move(file);
     } else if (opened) {
+      // Failed (the next roll fallocates, and asks again) or stopping.
       file.reset();
       (void)fs_.remove(path);
     }
@@ -115,7 +102,7 @@ bool SegmentSpare::zero(File& file, const std::string& path) {
   for (std::uint64_t at = 0; at < segment_bytes_;) {
     {
       std::lock_guard lock(mutex_);
-      if (abandoned_) return false;
+      if (stopping_) return false;
     }
     std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>(kZeros.size(), segment_bytes_ - at));
