@@ -137,6 +137,8 @@ IoStatus SegmentLog::roll() {
   // before it went in, so that a restart keeps appending to such a segment
   // rather than leaving it for the next spare (adopt).
   append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes, zeroed}, batch);
+  const std::size_t header_bytes = buffer_.size();
+  if (zeroed) pad_to_page(0);
   if (IoStatus st = write_fully(*file, 0, buffer_, temp); !st.ok()) return st;
   if (IoStatus st = preallocate(*file, prealloc, temp); !st.ok()) return st;
   if (IoStatus st = file->sync_data(); !st.ok()) return st;
@@ -146,7 +148,7 @@ IoStatus SegmentLog::roll() {
   segments_.push_back(SegmentInfo{seq, path, Slot{}, 0});
   active_ = std::move(file);
   active_zeroed_ = zeroed;
-  active_end_ = buffer_.size();
+  active_end_ = header_bytes;
   last_batch_ = batch;
   ++stats_.segments_created;
   stats_.segments = segments_.size();
@@ -193,7 +195,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   }
   std::uint64_t batch = last_batch_ + 1;
   buffer_.clear();
-  buffer_.reserve(bytes);
+  buffer_.reserve(bytes + 4096);  // and pad_to_page's zeros
   SegmentInfo& seg = segments_.back();
   bool wrote_hard_state = false;
   std::optional<SnapshotRecord> last_snapshot;
@@ -223,6 +225,8 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
         break;
     }
   }
+  const std::size_t batch_bytes = buffer_.size();
+  if (active_zeroed_) pad_to_page(active_end_);
   if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
   ++stats_.syncs;
   if (IoStatus st = active_->sync_data(); !st.ok()) return st;
@@ -238,17 +242,32 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     last_snapshot_ = last_snapshot;
     snapshot_segment_ = seg.seq;
   }
-  active_end_ += buffer_.size();
+  active_end_ += batch_bytes;
   last_batch_ = batch;
   ++stats_.batches;
   stats_.records += writes.size();
-  stats_.bytes_written += buffer_.size();
+  stats_.bytes_written += batch_bytes;
   if (fresh && previous && previous->slot != fresh->slot) {
     // No record that counts names the old file any more. No directory fsync:
     // if a crash undoes the removal, open removes the file as an orphan.
     return fs_.remove(join_path(dir_, snapshot_file_name(previous->slot)));
   }
   return {};
+}
+
+// In a segment zeroed ahead, a write runs on to the end of its last page
+// with the zeros already there. The spare was zeroed with O_DIRECT, so none
+// of its pages is cached: a write ending part way into one would make the
+// next write read that page from disk first (a read on the commit path);
+// ending at a page boundary, every write finds its first page cached (the
+// previous write's last) and covers the others whole. Never past the
+// segment's size.
+void SegmentLog::pad_to_page(std::uint64_t offset) {
+  constexpr std::uint64_t kPage = 4096;
+  std::uint64_t end = offset + buffer_.size();
+  std::uint64_t padded =
+      std::max(end, std::min((end + kPage - 1) / kPage * kPage, options_.segment_bytes));
+  buffer_.resize(buffer_.size() + static_cast<std::size_t>(padded - end));  // zeros
 }
 
 std::size_t SegmentLog::droppable(Slot below) const {

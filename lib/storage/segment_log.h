@@ -85,6 +85,8 @@ class SegmentLog {
 
  private:
   IoStatus roll();
+  // Pads buffer_, to be written at offset, with zeros to a page boundary.
+  void pad_to_page(std::uint64_t offset);
   std::string path_of(std::uint64_t seq) const;
   void prepare_spare();  // of the segment after the active one
 

@@ -59,7 +59,7 @@ class SegmentSpare {
  private:
   void run();
   // Writes zeros over the file and syncs it; false if stopping or failed.
-  bool zero(File& file, const std::string& path);
+  bool zero(File& file);
 
   FileSystem& fs_;
   const std::uint64_t segment_bytes_;

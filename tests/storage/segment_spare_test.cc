@@ -16,9 +16,11 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "log_test_util.h"
 #include "record_format.h"
+#include "segment_log.h"
 
 using namespace synod;
 using namespace synod::test;
@@ -62,6 +64,16 @@ class GatedFileSystem final : public FileSystem {
     std::lock_guard lock(mutex_);
     return held_writes_;
   }
+  // Every write to a file opened as a spare (the spare's zeros, then, once
+  // a roll took it, the segment's header and batches): offset and bytes.
+  std::vector<std::pair<std::uint64_t, std::size_t>> writes() const {
+    std::lock_guard lock(mutex_);
+    return writes_;
+  }
+  void forget_writes() {
+    std::lock_guard lock(mutex_);
+    writes_.clear();
+  }
 
   IoStatus open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
     IoStatus st = fs_.open(path, mode, out);
@@ -94,7 +106,7 @@ class GatedFileSystem final : public FileSystem {
     }
     IoStatus write_at(std::uint64_t offset, std::span<const std::byte> data,
                       std::size_t* n) override {
-      fs_.wait_open();
+      fs_.wait_open(offset, data.size());
       return file_->write_at(offset, data, n);
     }
     IoStatus sync_data() override { return file_->sync_data(); }
@@ -108,8 +120,9 @@ class GatedFileSystem final : public FileSystem {
   };
 
   // Bounded, so that a failing test ends rather than hangs.
-  void wait_open() {
+  void wait_open(std::uint64_t offset, std::size_t bytes) {
     std::unique_lock lock(mutex_);
+    writes_.emplace_back(offset, bytes);
     if (!held_) return;
     ++held_writes_;
     opened_.wait_for(lock, std::chrono::seconds(30), [&] { return !held_; });
@@ -120,6 +133,7 @@ class GatedFileSystem final : public FileSystem {
   std::condition_variable opened_;
   bool held_ = false;
   std::uint64_t held_writes_ = 0;
+  std::vector<std::pair<std::uint64_t, std::size_t>> writes_;
 };
 
 }  // namespace
@@ -465,4 +479,77 @@ TEST_CASE("write_zeros: a torn batch in a segment kept over a restart loses only
     u.fs.crash();
     CHECK(u.open_ok()->entries() == expected);
   }
+}
+
+TEST_CASE("write_zeros: writes into a segment zeroed ahead end on a page boundary") {
+  // The spare is zeroed with O_DIRECT on the real file system, so its pages
+  // are not cached; a write ending part way into a page would make the next
+  // one read it from disk first.
+  TestLog t(64u << 10, Preallocation::write_zeros);
+  GatedFileSystem gated(t.fs);
+  t.options.file_system = &gated;
+  std::vector<Entry> all;
+  {
+    auto log = t.open_ok();
+    Appender append{*log, all};
+    for (int i = 0; i < 5000 && log->end().segment_seq == 1; ++i) {
+      append(100);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    REQUIRE(log->end().segment_seq == 2);
+    gated.forget_writes();
+    std::uint64_t records_before = log->stats().bytes_written;
+    std::uint64_t offset_before = log->end().offset;
+    for (std::size_t bytes : {1u, 77u, 1000u, 5000u, 4096u, 300u}) append(bytes);
+    // The offset and the byte count are the records', not the padding's.
+    CHECK(log->end().offset - offset_before == log->stats().bytes_written - records_before);
+    CHECK(log->end().offset % 4096 != 0);
+    std::vector<std::pair<std::uint64_t, std::size_t>> writes = gated.writes();
+    CHECK(writes.size() == 6);
+    for (auto [offset, bytes] : writes) {
+      INFO("write of " << bytes << " bytes at " << offset);
+      CHECK((offset + bytes) % 4096 == 0);
+    }
+    // Each batch starts where the records before it end, inside the page
+    // the previous write padded.
+    CHECK(writes.front().first == offset_before);
+  }
+  t.fs.crash();
+  CHECK(t.open_ok()->entries() == all);
+}
+
+TEST_CASE("File::write_zeros on the real file system: O_DIRECT blocks and buffered ends") {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/synod-zeros-XXXXXX";
+  REQUIRE(::mkdtemp(dir.data()) != nullptr);
+  FileSystem& fs = posix_file_system();
+  const std::string path = dir + "/f";
+  constexpr std::size_t kSize = (3u << 20) + 4096 + 100;
+  std::unique_ptr<File> f;
+  REQUIRE(fs.open(path, OpenMode::create_new, &f).ok());
+  std::vector<std::byte> ab(kSize, std::byte{0xAB});
+  REQUIRE(storage::write_fully(*f, 0, ab, path).ok());
+  // Cached pages first, so that the O_DIRECT write must replace them.
+  std::vector<std::byte> got(kSize);
+  std::size_t n = 0;
+  REQUIRE(f->read_at(0, got, &n).ok());
+  REQUIRE(f->write_zeros(4096, 3u << 20).ok());              // aligned: O_DIRECT
+  REQUIRE(f->write_zeros((3u << 20) + 4096 + 10, 50).ok());  // unaligned: buffered
+  REQUIRE(f->sync_data().ok());
+  REQUIRE(f->read_at(0, got, &n).ok());
+  REQUIRE(n == kSize);
+  for (std::size_t i = 0; i < kSize; ++i) {
+    bool zero = (i >= 4096 && i < (3u << 20) + 4096) ||
+                (i >= (3u << 20) + 4096 + 10 && i < (3u << 20) + 4096 + 60);
+    if (got[i] != (zero ? std::byte{0} : std::byte{0xAB})) {
+      FAIL("byte " << i << " is " << int(got[i]));
+      break;
+    }
+  }
+  std::uint64_t size = 0;
+  REQUIRE(f->size(&size).ok());
+  CHECK(size == kSize);
+  f.reset();
+  (void)fs.remove(path);
+  (void)::rmdir(dir.c_str());
 }
