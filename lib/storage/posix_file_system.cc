@@ -20,10 +20,7 @@ namespace {
 class PosixFile final : public File {
  public:
   PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~PosixFile() override {
-    ::close(fd_);
-    if (direct_fd_ >= 0) ::close(direct_fd_);
-  }
+  ~PosixFile() override { ::close(fd_); }
   PosixFile(const PosixFile&) = delete;
   PosixFile& operator=(const PosixFile&) = delete;
 
@@ -89,26 +86,22 @@ class PosixFile final : public File {
     return {};
   }
 
-  // Whole aligned blocks go by O_DIRECT from a zeroed buffer; anything else
-  // (an unaligned end, a short write, a file system or device that refuses
-  // O_DIRECT) by write_at.
+  // Whole aligned blocks go by O_DIRECT from a zeroed buffer, set on the
+  // descriptor for the call (F_SETFL; this File has one caller at a time)
+  // and cleared after; anything else (an unaligned end, a short write, a
+  // file system or device that refuses O_DIRECT) by write_at.
   IoStatus write_zeros(std::uint64_t offset, std::uint64_t bytes) override {
     constexpr std::uint64_t kAlign = 4096;
-    while (offset % kAlign == 0 && bytes >= kAlign && direct_fd() >= 0) {
-      std::size_t n = static_cast<std::size_t>(
-          std::min<std::uint64_t>(kDirectZerosBytes, bytes - bytes % kAlign));
-      ssize_t w;
-      do {
-        w = ::pwrite(direct_fd_, direct_zeros(), n, static_cast<off_t>(offset));
-      } while (w < 0 && errno == EINTR);
-      if (w < 0 && errno == EINVAL) {
-        direct_refused_ = true;  // an alignment this device does not take
-        break;
+    if (offset % kAlign == 0 && bytes >= kAlign && !direct_refused_ && direct_zeros()) {
+      int flags = ::fcntl(fd_, F_GETFL);
+      if (flags >= 0 && ::fcntl(fd_, F_SETFL, flags | O_DIRECT) == 0) {
+        IoStatus st = write_zeros_direct(offset, bytes);
+        if (::fcntl(fd_, F_SETFL, flags) < 0)
+          return IoStatus::from_errno(errno, "fcntl (clearing O_DIRECT)", path_);
+        if (!st.ok()) return st;
+      } else {
+        direct_refused_ = true;
       }
-      if (w < 0) return IoStatus::from_errno(errno, "pwrite (O_DIRECT)", path_);
-      if (w == 0) break;
-      offset += static_cast<std::uint64_t>(w);
-      bytes -= static_cast<std::uint64_t>(w);
     }
     return File::write_zeros(offset, bytes);
   }
@@ -116,23 +109,30 @@ class PosixFile final : public File {
  private:
   static constexpr std::size_t kDirectZerosBytes = 1u << 20;
 
-  // A second descriptor of the same file, opened with O_DIRECT on first
-  // use; -1 when the file system refuses it.
-  int direct_fd() {
-    if (direct_fd_ < 0 && !direct_refused_) {
-      if (direct_zeros() == nullptr) {
-        direct_refused_ = true;
-        return -1;
-      }
+  // The aligned part, advancing offset and bytes past what it wrote.
+  IoStatus write_zeros_direct(std::uint64_t& offset, std::uint64_t& bytes) {
+    constexpr std::uint64_t kAlign = 4096;
+    while (bytes >= kAlign && offset % kAlign == 0) {
+      std::size_t n = static_cast<std::size_t>(
+          std::min<std::uint64_t>(kDirectZerosBytes, bytes - bytes % kAlign));
+      ssize_t w;
       do {
-        direct_fd_ = ::open(path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
-      } while (direct_fd_ < 0 && errno == EINTR);
-      if (direct_fd_ < 0) direct_refused_ = true;
+        w = ::pwrite(fd_, direct_zeros(), n, static_cast<off_t>(offset));
+      } while (w < 0 && errno == EINTR);
+      if (w < 0 && errno == EINVAL) {
+        direct_refused_ = true;  // an alignment this device does not take
+        return {};
+      }
+      if (w < 0) return IoStatus::from_errno(errno, "pwrite (O_DIRECT)", path_);
+      if (w == 0) return {};
+      offset += static_cast<std::uint64_t>(w);
+      bytes -= static_cast<std::uint64_t>(w);
     }
-    return direct_refused_ ? -1 : direct_fd_;
+    return {};
   }
 
-  // 1 MiB of zeros aligned for O_DIRECT, shared, never freed.
+  // 1 MiB of zeros aligned for O_DIRECT, shared, never freed; nullptr if
+  // it could not be had (then zeros go buffered).
   static const std::byte* direct_zeros() {
     static const std::byte* zeros = [] {
       void* p = std::aligned_alloc(4096, kDirectZerosBytes);
@@ -142,10 +142,9 @@ class PosixFile final : public File {
     return zeros;
   }
 
-  int fd_;  // Invariant: open until destruction.
+  int fd_;  // Invariant: open until destruction; O_DIRECT only inside write_zeros.
   std::string path_;
-  int direct_fd_ = -1;  // O_DIRECT twin of fd_, or -1
-  bool direct_refused_ = false;
+  bool direct_refused_ = false;  // O_DIRECT failed once: zeros go buffered
 };
 
 class PosixLock final : public FileLock {
