@@ -3,8 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace synod {
 
@@ -13,6 +15,21 @@ IoStatus IoStatus::from_errno(int error_number, std::string_view operation, std:
   bool full = error_number == ENOSPC || error_number == EDQUOT;
   return IoStatus{full ? Status::no_space : Status::storage_error,
                   fmt::format("{} {}: {}", operation, path, std::strerror(error_number))};
+}
+
+IoStatus File::write_zeros(std::uint64_t offset, std::uint64_t bytes) {
+  static const std::vector<std::byte> kZeros(1u << 20);
+  while (bytes > 0) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kZeros.size(), bytes));
+    std::size_t written = 0;
+    if (IoStatus st = write_at(offset, {kZeros.data(), n}, &written); !st.ok()) return st;
+    // A write that moves nothing and reports no error would loop for ever.
+    if (written == 0)
+      return IoStatus::failure(Status::storage_error, "write of zeros: wrote 0 bytes");
+    offset += written;
+    bytes -= written;
+  }
+  return {};
 }
 
 std::string join_path(std::string_view dir, std::string_view name) {

@@ -85,7 +85,7 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
   } else {
     log->segments_->adopt(std::move(rec.segments), std::move(rec.active), rec.active_end,
                           rec.last_batch, rec.hard_state_segment, rec.snapshot,
-                          rec.snapshot_segment);
+                          rec.snapshot_segment, rec.active_zeroed);
   }
   log->written_ = rec.written;
   log->hard_ = rec.hard;

@@ -171,6 +171,7 @@ void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
   h.type = RecordType::segment_header;
   h.flags = record_flag::batch_end;  // a segment header is a batch of its own
   h.batch = batch;
+  h.slot = Slot{sh.zeroed ? kSegmentZeroedBit : 0};
   std::size_t at = begin_record(out, h);
   std::byte* p = out.data() + at + kRecordHeaderBytes;
   std::memcpy(p, kSegmentMagic, sizeof kSegmentMagic);
@@ -291,7 +292,8 @@ HardState hard_state_of(const DecodedRecord& r) {
 }
 
 SegmentHeader segment_header_of(const DecodedRecord& r) {
-  return SegmentHeader{get64(r.payload.data() + 16), get64(r.payload.data() + 24)};
+  return SegmentHeader{get64(r.payload.data() + 16), get64(r.payload.data() + 24),
+                       (r.header.slot.value & kSegmentZeroedBit) != 0};
 }
 
 SnapshotRecord snapshot_record_of(const DecodedRecord& r) {

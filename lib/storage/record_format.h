@@ -10,7 +10,8 @@
 //       11    1 reserved         0
 //       12    8 batch            the sync batch this record was written in
 //       20    8 slot             entry: its slot; hard state: commit; compaction: below;
-//                                snapshot: the snapshot's slot; group records: the group id
+//                                snapshot: the snapshot's slot; group records: the group id;
+//                                segment header: bit 0 set when zeroed ahead
 //       28    8 ballot.round     entry: accepted ballot; hard state: promised;
 //                                snapshot: the snapshot's ballot
 //       36    8 ballot.node
@@ -80,7 +81,13 @@ struct RecordHeader {
 struct SegmentHeader {
   std::uint64_t segment_seq = 0;    // equals the number in the file name
   std::uint64_t segment_bytes = 0;  // the roll size it was created with (informational)
+  // The file was zeroed to its size and synced before the header went in
+  // (Preallocation::write_zeros). Kept in the header record's slot field,
+  // which segment headers did not use and earlier releases neither check
+  // nor read: bit 0; the other bits are written 0 and ignored.
+  bool zeroed = false;
 };
+inline constexpr std::uint64_t kSegmentZeroedBit = 1;
 
 // Bytes an entry's record takes on disk.
 std::size_t entry_record_bytes(const Entry& e);

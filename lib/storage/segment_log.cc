@@ -90,7 +90,7 @@ std::string SegmentLog::path_of(std::uint64_t seq) const {
 void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
                        std::uint64_t active_end, std::uint64_t last_batch,
                        std::uint64_t hard_state_segment, std::optional<SnapshotRecord> snapshot,
-                       std::uint64_t snapshot_segment) {
+                       std::uint64_t snapshot_segment, bool active_zeroed) {
   segments_ = std::move(segments);
   active_ = std::move(active);
   active_end_ = active_end;
@@ -99,6 +99,10 @@ void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> 
   last_snapshot_ = snapshot;
   snapshot_segment_ = snapshot_segment;
   stats_.segments = segments_.size();
+  // A segment whose header says it was zeroed ahead is appended to until it
+  // is full, as before the restart; only a fallocated one (or one written
+  // before segment headers said) is left for the spare once it is ready.
+  active_zeroed_ = active_zeroed;
   prepare_spare();
 }
 
@@ -109,16 +113,17 @@ IoStatus SegmentLog::roll() {
   std::string path = path_of(seq);
   std::string temp;
   std::unique_ptr<File> file;
-  // With write_zeros a spare zeroed ahead takes the header only. With none
-  // ready (the first segment, or a roll that came before the spare was
-  // done) the segment is fallocated rather than zeroed here, which would
-  // stall the start or every commit behind 64 MiB of zeros; the log then
-  // moves on to the spare as soon as it is ready (append_batch).
+  // With write_zeros a spare zeroed ahead takes the header only (its file
+  // name may be the one meant for an earlier segment: a spare not ready at
+  // its roll is kept for the next). With none ready (the first segment, or
+  // a roll that came before the spare was done) the segment is fallocated
+  // rather than zeroed here, which would stall the start or every commit
+  // behind 64 MiB of zeros; the log then moves on to the spare as soon as
+  // it is ready (append_batch).
   LogOptions prealloc = options_;
   bool zeroed = false;
   if (spare_) {
-    temp = join_path(dir_, spare_file_name(seq));
-    file = segments_.empty() ? nullptr : spare_->take(temp);
+    file = segments_.empty() ? nullptr : spare_->take(&temp);
     zeroed = file != nullptr;
     prealloc.preallocation = zeroed ? Preallocation::none : Preallocation::allocate;
   }
@@ -128,7 +133,12 @@ IoStatus SegmentLog::roll() {
   }
   std::uint64_t batch = last_batch_ + 1;
   buffer_.clear();
-  append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes}, batch);
+  // The header says whether the rest of the file was zeroed (and synced)
+  // before it went in, so that a restart keeps appending to such a segment
+  // rather than leaving it for the next spare (adopt).
+  append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes, zeroed}, batch);
+  const std::size_t header_bytes = buffer_.size();
+  if (zeroed) pad_to_page(0);
   if (IoStatus st = write_fully(*file, 0, buffer_, temp); !st.ok()) return st;
   if (IoStatus st = preallocate(*file, prealloc, temp); !st.ok()) return st;
   if (IoStatus st = file->sync_data(); !st.ok()) return st;
@@ -138,7 +148,7 @@ IoStatus SegmentLog::roll() {
   segments_.push_back(SegmentInfo{seq, path, Slot{}, 0});
   active_ = std::move(file);
   active_zeroed_ = zeroed;
-  active_end_ = buffer_.size();
+  active_end_ = header_bytes;
   last_batch_ = batch;
   ++stats_.segments_created;
   stats_.segments = segments_.size();
@@ -177,14 +187,15 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   bool fresh_segment = active_end_ <= kSegmentHeaderRecordBytes;
   // A fallocated segment is left early for a zeroed spare once it is ready
   // (its rest stays unused until compaction drops it).
-  bool leave_for_spare = spare_ && !active_zeroed_ &&
-                         spare_->ready(join_path(dir_, spare_file_name(segments_.back().seq + 1)));
-  if (!fresh_segment && (active_end_ + bytes > options_.segment_bytes || leave_for_spare)) {
+  bool full = active_end_ + bytes > options_.segment_bytes;
+  bool leave_for_spare = spare_ && !active_zeroed_ && spare_->ready();
+  if (!fresh_segment && (full || leave_for_spare)) {
+    if (!full) ++stats_.segments_left_early;
     if (IoStatus st = roll(); !st.ok()) return st;
   }
   std::uint64_t batch = last_batch_ + 1;
   buffer_.clear();
-  buffer_.reserve(bytes);
+  buffer_.reserve(bytes + 4096);  // and pad_to_page's zeros
   SegmentInfo& seg = segments_.back();
   bool wrote_hard_state = false;
   std::optional<SnapshotRecord> last_snapshot;
@@ -214,6 +225,8 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
         break;
     }
   }
+  const std::size_t batch_bytes = buffer_.size();
+  if (active_zeroed_) pad_to_page(active_end_);
   if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
   ++stats_.syncs;
   if (IoStatus st = active_->sync_data(); !st.ok()) return st;
@@ -229,17 +242,32 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     last_snapshot_ = last_snapshot;
     snapshot_segment_ = seg.seq;
   }
-  active_end_ += buffer_.size();
+  active_end_ += batch_bytes;
   last_batch_ = batch;
   ++stats_.batches;
   stats_.records += writes.size();
-  stats_.bytes_written += buffer_.size();
+  stats_.bytes_written += batch_bytes;
   if (fresh && previous && previous->slot != fresh->slot) {
     // No record that counts names the old file any more. No directory fsync:
     // if a crash undoes the removal, open removes the file as an orphan.
     return fs_.remove(join_path(dir_, snapshot_file_name(previous->slot)));
   }
   return {};
+}
+
+// In a segment zeroed ahead, a write runs on to the end of its last page
+// with the zeros already there. The spare was zeroed with O_DIRECT, so none
+// of its pages is cached: a write ending part way into one would make the
+// next write read that page from disk first (a read on the commit path);
+// ending at a page boundary, every write finds its first page cached (the
+// previous write's last) and covers the others whole. Never past the
+// segment's size.
+void SegmentLog::pad_to_page(std::uint64_t offset) {
+  constexpr std::uint64_t kPage = 4096;
+  std::uint64_t end = offset + buffer_.size();
+  std::uint64_t padded =
+      std::max(end, std::min((end + kPage - 1) / kPage * kPage, options_.segment_bytes));
+  buffer_.resize(buffer_.size() + static_cast<std::size_t>(padded - end));  // zeros
 }
 
 std::size_t SegmentLog::droppable(Slot below) const {

@@ -43,10 +43,13 @@ class SegmentLog {
   // Continues a recovered log. Preconditions: segments ascending and
   // non-empty; active is the last one's file; the next record goes at
   // active_end; last_batch is the last batch kept; snapshot is the last
-  // snapshot record kept (its file verified), in segment snapshot_segment.
+  // snapshot record kept (its file verified), in segment snapshot_segment;
+  // active_zeroed: the active segment's rest is known to be written zeros
+  // (its header says so, RecoveredLog::active_zeroed).
   void adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
              std::uint64_t active_end, std::uint64_t last_batch, std::uint64_t hard_state_segment,
-             std::optional<SnapshotRecord> snapshot, std::uint64_t snapshot_segment);
+             std::optional<SnapshotRecord> snapshot, std::uint64_t snapshot_segment,
+             bool active_zeroed);
   // Starts an empty log with segment 1.
   IoStatus start();
 
@@ -82,6 +85,8 @@ class SegmentLog {
 
  private:
   IoStatus roll();
+  // Pads buffer_, to be written at offset, with zeros to a page boundary.
+  void pad_to_page(std::uint64_t offset);
   std::string path_of(std::uint64_t seq) const;
   void prepare_spare();  // of the segment after the active one
 
@@ -106,8 +111,8 @@ class SegmentLog {
   std::vector<std::byte> buffer_;  // encoding scratch, reused
   LogStats stats_;
   std::unique_ptr<SegmentSpare> spare_;  // write_zeros only
-  // The active segment was zeroed ahead; false for a fallocated one and for
-  // one recovered (not known).
+  // The active segment was zeroed ahead (taken from the spare, or recovered
+  // with a header that says so); false for a fallocated one.
   bool active_zeroed_ = false;
 };
 

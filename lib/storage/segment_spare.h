@@ -38,16 +38,18 @@ class SegmentSpare {
   SegmentSpare(const SegmentSpare&) = delete;
   SegmentSpare& operator=(const SegmentSpare&) = delete;
 
-  // Starts zeroing `path` in the background; a spare not taken by now is
-  // abandoned (its file removed). Never waits for the thread.
+  // Starts zeroing `path` in the background, unless a spare is prepared or
+  // being prepared already: that one is kept for the next roll, whatever
+  // segment its name was meant for (the roll renames it). Never waits.
   void prepare(std::string path);
-  // The file prepared for `path` once zeroed and durable; nullptr if it is
-  // not ready (its preparation is then abandoned: the thread removes the
-  // file), failed, or was for another path. Never waits for the thread.
-  std::unique_ptr<File> take(const std::string& path);
+  // The prepared spare (zeroed and durable), its file name in *path;
+  // nullptr if none is ready. A preparation in progress goes on, for the
+  // roll after this one (or for the log to move to once it is ready):
+  // 64 MiB of zeros half written are not thrown away. Never waits.
+  std::unique_ptr<File> take(std::string* path);
 
-  // Whether the spare for `path` is prepared (zeroed and durable).
-  bool ready(const std::string& path) const;
+  // Whether a spare is prepared (zeroed and durable).
+  bool ready() const;
 
   // Counters (LogStats): spares taken at a roll, and rolls that found none
   // ready (the roll then fallocates instead).
@@ -56,9 +58,8 @@ class SegmentSpare {
 
  private:
   void run();
-  // Writes zeros over the file and syncs it; false if abandoned or failed.
-  bool zero(File& file, const std::string& path);
-  void drop_ready_locked();
+  // Writes zeros over the file and syncs it; false if stopping or failed.
+  bool zero(File& file);
 
   FileSystem& fs_;
   const std::uint64_t segment_bytes_;
@@ -66,10 +67,9 @@ class SegmentSpare {
   std::condition_variable wake_;
   std::string wanted_;                // to prepare next; empty: nothing
   std::string working_;               // being zeroed by the thread; empty: idle
-  bool abandoned_ = false;            // the thread is to give working_ up
   std::string ready_path_;            // prepared, not taken
   std::unique_ptr<File> ready_file_;  // its file
-  bool stopping_ = false;
+  bool stopping_ = false;             // the destructor: give working_ up
   std::uint64_t taken_ = 0, missed_ = 0;
   std::thread thread_;  // started last
 };

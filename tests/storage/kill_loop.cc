@@ -52,9 +52,13 @@ Snapshot writer_snapshot(std::uint64_t slot) {
 
 }  // namespace
 
-LogOptions writer_log_options() {
+LogOptions writer_log_options(std::uint64_t seed) {
   LogOptions o;
   o.segment_bytes = 64u << 10;  // many rolls and compactions per run
+  // Writers alternate between fallocated segments and segments zeroed ahead
+  // (spares on a thread of their own, a segment kept over a restart because
+  // its header says zeroed), so that one log sees both and every switch.
+  o.preallocation = seed % 2 == 0 ? Preallocation::allocate : Preallocation::write_zeros;
   return o;
 }
 
@@ -70,7 +74,7 @@ void say(const std::string& line) {
 }  // namespace
 
 int run_writer(const std::string& dir, std::uint64_t seed) {
-  LogStorage::OpenResult opened = LogStorage::open(dir, writer_log_options());
+  LogStorage::OpenResult opened = LogStorage::open(dir, writer_log_options(seed));
   if (!opened.ok()) {
     say("error " + opened.error);
     return 3;
@@ -220,7 +224,7 @@ std::string check_snapshot(const LogStorage& log, std::uint64_t max_snapshot) {
 // state matches the last batch; the snapshot checks out.
 std::string check_log(const KillLoopOptions& o, std::uint64_t max_durable,
                       std::uint64_t max_snapshot, std::uint64_t floor, int* truncations) {
-  LogStorage::OpenResult r = LogStorage::open(o.dir, writer_log_options());
+  LogStorage::OpenResult r = LogStorage::open(o.dir, writer_log_options(max_durable));
   if (!r.ok()) return "recovery failed: " + r.error;
   if (!r.report.truncated_file.empty()) ++*truncations;
   if (std::string why = check_snapshot(*r.storage, max_snapshot); !why.empty()) return why;

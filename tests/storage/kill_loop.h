@@ -20,7 +20,8 @@ inline constexpr Ballot kWriterBallot{7, NodeId{1}};
 // each keeps the entries from slot - kSnapshotTail on.
 std::string snapshot_data_for(std::uint64_t slot);
 inline constexpr std::uint64_t kSnapshotTail = 100;
-LogOptions writer_log_options();
+// Even seeds: Preallocation::allocate; odd: write_zeros.
+LogOptions writer_log_options(std::uint64_t seed);
 
 // The writer process's main loop (never returns unless the log fails).
 int run_writer(const std::string& dir, std::uint64_t seed);

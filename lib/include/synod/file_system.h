@@ -57,6 +57,12 @@ class File {
   // (fallocate mode 0). Never shrinks. no_space when the disk is full.
   virtual IoStatus allocate(std::uint64_t size_bytes) = 0;
   virtual IoStatus size(std::uint64_t* size_bytes) = 0;
+  // Writes `bytes` zeros at offset, all of them (not synced: sync_data
+  // makes them durable). The default writes a buffer of zeros through
+  // write_at. The POSIX file writes whole 4 KiB blocks with O_DIRECT where
+  // the file system takes it: 64 MiB of zeros (a segment zeroed ahead) then
+  // cost neither the copy into the page cache nor its writeback.
+  virtual IoStatus write_zeros(std::uint64_t offset, std::uint64_t bytes);
 };
 
 // Held while a directory is in use; released when destroyed.

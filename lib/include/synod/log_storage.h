@@ -41,8 +41,10 @@ enum class Preallocation : std::uint8_t {
   // of the inode). Each next segment is zeroed ahead, on a thread of the
   // log's own; a roll that finds it not ready yet fallocates
   // (LogStats::spares_missed), and so does the first segment, and the log
-  // moves on from a fallocated (or recovered) segment to the spare as soon
-  // as it is ready. One spare segment file stays on disk besides the log.
+  // moves on from a fallocated segment to the spare as soon as it is ready
+  // (a spare not ready at its roll is kept for that). A restart appends to
+  // its last segment until it is full if that was zeroed ahead (its header
+  // says so). One spare segment file stays on disk besides the log.
   write_zeros = 2,
 };
 
@@ -101,6 +103,11 @@ struct LogStats {
   // found none ready (and fallocated instead).
   std::uint64_t spares_taken = 0;
   std::uint64_t spares_missed = 0;
+  // write_zeros: segments left before they were full because a zeroed spare
+  // was ready (a new log's first segment, one a missed spare made the roll
+  // fallocate, or one recovered whose header does not say it was zeroed).
+  // The rest of each stays unused until compaction drops it.
+  std::uint64_t segments_left_early = 0;
 };
 
 // Threads: save(), the read side and the accessors may run on one thread (the
