@@ -109,7 +109,7 @@ class Cluster {
   }
 
   static void apply(Node& n, const Entry& e) {
-    for (const std::string& c : e.value.commands()) {
+    for (std::string_view c : e.value.commands()) {
       for (unsigned char ch : c) n.log_hash = (n.log_hash ^ ch) * 0x100000001b3ULL;
       n.sum += std::strtoull(c.c_str() + 4, nullptr, 10);  // "add N"
       ++n.applied_commands;

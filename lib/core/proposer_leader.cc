@@ -46,25 +46,27 @@ void Proposer::flush() {
 void Proposer::batch_pending() {
   LeaderState& l = leader();
   while (!l.pending.empty() && l.next_slot <= window_end()) {
-    std::vector<std::string> batch;
-    // At most this many fit; reserving once spares the vector's regrowth
-    // (and re-moving every command) as a large batch fills.
-    batch.reserve(std::min<std::size_t>(l.pending.size(), ctx_.config.batch_count_max));
-    std::size_t bytes = 0;
-    while (!l.pending.empty() && batch.size() < ctx_.config.batch_count_max &&
-           (batch.empty() ||
-            bytes + l.pending.front().command.size() <= ctx_.config.batch_bytes_max)) {
-      bytes += l.pending.front().command.size();
-      l.pending_bytes -= l.pending.front().command.size();
-      batch.push_back(std::move(l.pending.front().command));
-      l.inflight_tickets.push_back(l.pending.front().ticket);
-      l.pending.pop_front();
+    // Packed on arrival (propose()); closing the front batch is O(1) but
+    // for moving its tickets along.
+    ValueBuilder& batch = l.pending.front();
+    const std::size_t count = batch.size();
+    SYNOD_ASSERT(count > 0 && count <= ctx_.config.batch_count_max &&
+                     (count == 1 || batch.byte_size() <= ctx_.config.batch_bytes_max),
+                 "a queued batch of {} commands, {} bytes", count, batch.byte_size());
+    l.batch_hint_commands = count;
+    l.batch_hint_bytes = batch.byte_size();
+    l.pending_bytes -= batch.byte_size();
+    for (std::size_t i = 0; i < count; ++i) {
+      l.inflight_tickets.push_back(l.pending_tickets.front());
+      l.pending_tickets.pop_front();
     }
-    auto tickets = static_cast<std::uint32_t>(batch.size());
-    assign_slot(Value::of_commands(std::move(batch)), tickets);
+    Value v = batch.finish();
+    l.pending.pop_front();
+    assign_slot(v, static_cast<std::uint32_t>(count));
   }
-  SYNOD_ASSERT(!l.pending.empty() || l.pending_bytes == 0, "{} bytes counted for no proposal",
-               l.pending_bytes);
+  SYNOD_ASSERT(!l.pending.empty() || (l.pending_bytes == 0 && l.pending_tickets.empty()),
+               "{} bytes and {} tickets counted for no proposal", l.pending_bytes,
+               l.pending_tickets.size());
 }
 
 // Accepts for every assigned slot the in-flight window now admits.

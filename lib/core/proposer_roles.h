@@ -79,10 +79,6 @@ struct LeaderState {
     // inflight_tickets (one queue for all slots, no vector per slot).
     std::uint32_t tickets = 0;
   };
-  struct Pending {
-    Ticket ticket;
-    std::string command;
-  };
   struct PendingConfig {
     Membership membership;
     Ticket ticket{};  // none for an automatic promotion
@@ -99,8 +95,16 @@ struct LeaderState {
   VoterMask heard = 0;
   std::uint64_t ticks_in_quorum_window = 0;
   std::uint64_t ticks_since_heartbeat = 0;
-  std::deque<Pending> pending;
+  // Proposals queued for a slot, packed into batches as they arrive (the back
+  // one open), greedily by batch_count_max and batch_bytes_max as closing them
+  // at slot time would: each command is copied once, into its batch's block.
+  std::deque<ValueBuilder> pending;
+  std::deque<Ticket> pending_tickets;  // one per queued command, in order
   std::uint64_t pending_bytes = 0;
+  // The last batch closed: the next one reserves as much, so a steady load
+  // takes one allocation per batch.
+  std::size_t batch_hint_commands = 0;
+  std::size_t batch_hint_bytes = 0;
   // Lease reads: ticks before this new leader's first accepts.
   std::uint64_t lease_wait = 0;
   // The next configuration to put in a slot, and the learners added as

@@ -28,7 +28,7 @@ bool KvMachine::apply(const Entry& e) {
   // Configurations are the replica's business; the digest covers them so
   // replicas still compare whole logs.
   bool writes = e.value.kind() == ValueKind::commands;
-  for (const std::string& c : e.value.commands()) {
+  for (std::string_view c : e.value.commands()) {
     digest_ = mix(digest_, c);
     if (!writes) continue;
     auto eq = c.find('=');

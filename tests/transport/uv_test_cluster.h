@@ -107,7 +107,7 @@ class UvTestCluster {
     h.config.learners = learners;
     h.config.seed = id;
     h.tick_ms = 5;
-    h.apply = [&m](Slot, const std::string& c) {
+    h.apply = [&m](Slot, std::string_view c) {
       m.applied.push_back(c);
       return "applied " + c;
     };
