@@ -33,7 +33,7 @@ bool KvMachine::apply(const Entry& e) {
     if (!writes) continue;
     auto eq = c.find('=');
     if (eq == std::string::npos || eq == 0) return false;
-    values_.insert_or_assign(c.substr(0, eq), c.substr(eq + 1));
+    values_.insert_or_assign(std::string(c.substr(0, eq)), std::string(c.substr(eq + 1)));
   }
   digest_ = mix(digest_, std::to_string(e.slot.value));
   applied_ = e.slot;

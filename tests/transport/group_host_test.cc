@@ -104,7 +104,7 @@ struct Cluster {
         Node* raw = n.get();
         go.apply = [this, raw, g](Slot, std::string_view c) {
           if (on_apply) on_apply();
-          raw->applied[g].push_back(c);
+          raw->applied[g].emplace_back(c);
           std::string result(1, 'g');
           result += std::to_string(g);
           result += ':';
