@@ -38,8 +38,8 @@ void Proposer::step_down(NodeId hint) {
     LeaderState& l = leader();
     for (Ticket t : l.inflight_tickets)
       ctx_.out.outcomes.push_back({t, Outcome::unknown, {}, 0, {}});
-    for (Ticket t : l.pending_tickets)
-      ctx_.out.outcomes.push_back({t, Outcome::not_leader, {}, 0, hint});
+    l.pending.for_each_ticket(
+        [&](Ticket t) { ctx_.out.outcomes.push_back({t, Outcome::not_leader, {}, 0, hint}); });
     if (l.pending_config && l.pending_config->ticket.value != 0)
       ctx_.out.outcomes.push_back({l.pending_config->ticket, Outcome::not_leader, {}, 0, hint});
   }
@@ -55,22 +55,12 @@ ProposeResult Proposer::propose(std::string_view command) {
   if (transferring()) return {Status::not_leader, {}, transfer_target()};
   LeaderState& l = leader();
   if (command.size() > ctx_.config.batch_bytes_max) return {Status::too_large, {}, {}};
-  if (l.pending_bytes + command.size() > ctx_.config.pending_bytes_max)
+  if (l.pending.bytes() + command.size() > ctx_.config.pending_bytes_max)
     return {Status::overloaded, {}, {}};
   Ticket t{next_ticket_++};
-  l.pending_bytes += command.size();
-  SYNOD_ASSERT(l.pending_bytes <= ctx_.config.pending_bytes_max, "{} bytes queued, limit {}",
-               l.pending_bytes, ctx_.config.pending_bytes_max);
-  const bool open = !l.pending.empty() &&
-                    l.pending.back().size() < ctx_.config.batch_count_max &&
-                    l.pending.back().byte_size() + command.size() <= ctx_.config.batch_bytes_max;
-  if (!open) {
-    l.pending.emplace_back(ValueKind::commands);
-    l.pending.back().reserve(std::max<std::size_t>(l.batch_hint_commands, 1),
-                             std::max(l.batch_hint_bytes, command.size()));
-  }
-  l.pending.back().append(command);
-  l.pending_tickets.push_back(t);
+  l.pending.push(t, command);
+  SYNOD_ASSERT(l.pending.bytes() <= ctx_.config.pending_bytes_max, "{} bytes queued, limit {}",
+               l.pending.bytes(), ctx_.config.pending_bytes_max);
   return {Status::ok, t, ctx_.self()};
 }
 

@@ -28,7 +28,7 @@ class Proposer {
   bool campaigning() const { return std::holds_alternative<CandidateState>(state_); }
   // The ballot this replica leads or campaigns with; zero when following.
   Ballot ballot() const { return role() == Role::follower ? Ballot{} : ballot_; }
-  std::size_t pending() const { return leading() ? leader().pending_tickets.size() : 0; }
+  std::size_t pending() const { return leading() ? leader().pending.size() : 0; }
 
   // Phase 1a with a ballot above every round seen. force: bypass acceptors'
   // stickiness. exclude_self: do not count this replica's own promise (a

@@ -46,27 +46,17 @@ void Proposer::flush() {
 void Proposer::batch_pending() {
   LeaderState& l = leader();
   while (!l.pending.empty() && l.next_slot <= window_end()) {
-    // Packed on arrival (propose()); closing the front batch is O(1) but
-    // for moving its tickets along.
-    ValueBuilder& batch = l.pending.front();
-    const std::size_t count = batch.size();
+    // One block per batch, its size known when cut (PendingCommands).
+    Value batch = l.pending.take_batch(ctx_.config.batch_count_max, ctx_.config.batch_bytes_max,
+                                       [&](Ticket t) { l.inflight_tickets.push_back(t); });
+    const std::size_t count = batch.commands().size();
     SYNOD_ASSERT(count > 0 && count <= ctx_.config.batch_count_max &&
-                     (count == 1 || batch.byte_size() <= ctx_.config.batch_bytes_max),
-                 "a queued batch of {} commands, {} bytes", count, batch.byte_size());
-    l.batch_hint_commands = count;
-    l.batch_hint_bytes = batch.byte_size();
-    l.pending_bytes -= batch.byte_size();
-    for (std::size_t i = 0; i < count; ++i) {
-      l.inflight_tickets.push_back(l.pending_tickets.front());
-      l.pending_tickets.pop_front();
-    }
-    Value v = batch.finish();
-    l.pending.pop_front();
-    assign_slot(v, static_cast<std::uint32_t>(count));
+                     batch.byte_size() <= ctx_.config.batch_bytes_max,
+                 "a batch of {} commands, {} bytes", count, batch.byte_size());
+    assign_slot(batch, static_cast<std::uint32_t>(count));
   }
-  SYNOD_ASSERT(!l.pending.empty() || (l.pending_bytes == 0 && l.pending_tickets.empty()),
-               "{} bytes and {} tickets counted for no proposal", l.pending_bytes,
-               l.pending_tickets.size());
+  SYNOD_ASSERT(!l.pending.empty() || l.pending.bytes() == 0, "{} bytes counted for no proposal",
+               l.pending.bytes());
 }
 
 // Accepts for every assigned slot the in-flight window now admits.

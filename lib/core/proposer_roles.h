@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pending_commands.h"
 #include "quorum.h"
 #include "synod/membership.h"
 #include "synod/replica.h"
@@ -95,16 +96,7 @@ struct LeaderState {
   VoterMask heard = 0;
   std::uint64_t ticks_in_quorum_window = 0;
   std::uint64_t ticks_since_heartbeat = 0;
-  // Proposals queued for a slot, packed into batches as they arrive (the back
-  // one open), greedily by batch_count_max and batch_bytes_max as closing them
-  // at slot time would: each command is copied once, into its batch's block.
-  std::deque<ValueBuilder> pending;
-  std::deque<Ticket> pending_tickets;  // one per queued command, in order
-  std::uint64_t pending_bytes = 0;
-  // The last batch closed: the next one reserves as much, so a steady load
-  // takes one allocation per batch.
-  std::size_t batch_hint_commands = 0;
-  std::size_t batch_hint_bytes = 0;
+  PendingCommands pending;  // proposals not yet in a slot
   // Lease reads: ticks before this new leader's first accepts.
   std::uint64_t lease_wait = 0;
   // The next configuration to put in a slot, and the learners added as

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "pending_commands.h"
 #include "synod/replica.h"
 #include "test_cluster.h"
 
@@ -70,4 +71,35 @@ TEST_CASE("a proposer's bytes need live only for the call") {
   CHECK(t.at(1).has_command("first"));
   CHECK(t.at(1).has_command("clob"));
   CHECK(!t.at(1).has_command("clobbered"));
+}
+
+TEST_CASE("the pending queue cuts the same batches while it is refilled and reclaimed") {
+  detail::PendingCommands q;
+  std::uint64_t next = 1;
+  std::vector<std::string> pushed;
+  std::vector<std::string> taken;
+  std::vector<std::uint64_t> tickets;
+  // Push a few, cut one batch, push more: the cut bytes are dropped from
+  // the front while others still wait (reclaim), and the order holds.
+  for (int round = 0; round < 50; ++round) {
+    for (int i = 0; i < 7; ++i) {
+      std::string c(static_cast<std::size_t>((round * 7 + i) % 23), static_cast<char>('a' + i));
+      c += std::to_string(next);
+      q.push(Ticket{next++}, c);
+      pushed.push_back(c);
+    }
+    const Value v = q.take_batch(5, 64, [&](Ticket t) { tickets.push_back(t.value); });
+    REQUIRE(!v.commands().empty());
+    CHECK(v.commands().size() <= 5);
+    CHECK((v.byte_size() <= 64 || v.commands().size() == 1));
+    for (std::string_view c : v.commands()) taken.emplace_back(c);
+  }
+  while (!q.empty()) {
+    const Value v = q.take_batch(5, 64, [&](Ticket t) { tickets.push_back(t.value); });
+    for (std::string_view c : v.commands()) taken.emplace_back(c);
+  }
+  CHECK(q.bytes() == 0);
+  CHECK(taken == pushed);
+  REQUIRE(tickets.size() == pushed.size());
+  for (std::size_t i = 0; i < tickets.size(); ++i) CHECK(tickets[i] == i + 1);
 }
