@@ -20,8 +20,7 @@ void UvReplica::log(std::string_view line) const {
 }
 
 bool UvReplica::start(std::uint64_t cluster_id,
-                      std::function<std::string(Slot, std::string_view)> apply,
-                      std::string* why) {
+                      std::function<std::string(Slot, std::string_view)> apply, std::string* why) {
   storage_ = open_storage(o_, run_dir_, id_, why);
   if (!storage_) return false;
   TcpTransportOptions t;

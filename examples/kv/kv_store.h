@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "key_table.h"
-#include "synod/value.h"
 #include "kv_command.h"
 #include "kv_command_codec.h"
 #include "resp_reply.h"
+#include "synod/value.h"
 
 namespace synod::kv {
 

@@ -38,8 +38,9 @@ void Proposer::step_down(NodeId hint) {
     LeaderState& l = leader();
     for (Ticket t : l.inflight_tickets)
       ctx_.out.outcomes.push_back({t, Outcome::unknown, {}, 0, {}});
-    l.pending.for_each_ticket(
-        [&](Ticket t) { ctx_.out.outcomes.push_back({t, Outcome::not_leader, {}, 0, hint}); });
+    l.pending.for_each_ticket([&](Ticket t) {
+      ctx_.out.outcomes.push_back({t, Outcome::not_leader, {}, 0, hint});
+    });
     if (l.pending_config && l.pending_config->ticket.value != 0)
       ctx_.out.outcomes.push_back({l.pending_config->ticket, Outcome::not_leader, {}, 0, hint});
   }

@@ -11,8 +11,7 @@ bool operator==(const CommandsView& a, const CommandsView& b) {
   if (a.count_ == 0) return true;
   // Same ends and same bytes mean the same commands: two compares, no walk.
   const std::uint64_t bytes = a.ends_[a.count_ - 1];
-  return bytes == b.ends_[b.count_ - 1] &&
-         std::equal(a.ends_, a.ends_ + a.count_, b.ends_) &&
+  return bytes == b.ends_[b.count_ - 1] && std::equal(a.ends_, a.ends_ + a.count_, b.ends_) &&
          std::memcmp(a.data_, b.data_, bytes) == 0;
 }
 

@@ -70,7 +70,8 @@ int main() {
       replicas[m.to.value - 1]->step(m);
     }
     for (auto& r : replicas)
-      if (!proposed && r->info().role == Role::leader) proposed = r->propose(std::string_view("hello")).ok();
+      if (!proposed && r->info().role == Role::leader)
+        proposed = r->propose(std::string_view("hello")).ok();
     if (applied[0] && applied[1] && applied[2]) {
       std::printf("three replicas applied the command after %d rounds\n", round);
       return 0;

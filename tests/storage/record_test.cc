@@ -94,9 +94,9 @@ TEST_CASE("an entry record's payload is the documented layout, byte for byte") {
                 Value::of_commands({"set a 1", "", std::string("\0\xff", 2)})};
   std::vector<std::byte> buf;
   append_entry(buf, e, 42, true);
-  const std::vector<std::uint8_t> payload = {3, 0, 0, 0,                            // 3 commands
-                                             7, 0, 0, 0, 's', 'e', 't', ' ', 'a', ' ', '1',  //
-                                             0, 0, 0, 0,                            // ""
+  const std::vector<std::uint8_t> payload = {3, 0, 0, 0,  // 3 commands
+                                             7, 0, 0, 0, 's',  'e', 't', ' ', 'a', ' ', '1',  //
+                                             0, 0, 0, 0,                                      // ""
                                              2, 0, 0, 0, 0x00, 0xff};
   REQUIRE(buf.size() == kRecordHeaderBytes + payload.size());
   CHECK(std::uint8_t(buf[0]) == payload.size());  // payload bytes, u32 little-endian

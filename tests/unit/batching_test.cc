@@ -21,10 +21,17 @@ TEST_CASE("queued proposals are cut into batches by count and bytes, in order") 
   t.settle();
   const std::size_t before = t.at(1).committed.size();
   // Proposed back to back, so all are queued before a slot is assigned.
-  const std::vector<std::string> cmds = {"aaaa", "bbbb", "cc",          // 3 commands, 10 bytes
-                                         "ddddddddd", "e",              // 10 bytes
-                                         "f", "gg", "h",                // 3 commands
-                                         std::string(10, 'i'), "", ""};  // 10 bytes, 3 commands
+  const std::vector<std::string> cmds = {"aaaa",
+                                         "bbbb",
+                                         "cc",  // 3 commands, 10 bytes
+                                         "ddddddddd",
+                                         "e",  // 10 bytes
+                                         "f",
+                                         "gg",
+                                         "h",  // 3 commands
+                                         std::string(10, 'i'),
+                                         "",
+                                         ""};  // 10 bytes, 3 commands
   std::vector<Ticket> tickets;
   for (const std::string& c : cmds) {
     ProposeResult r = t.node(1).propose(c);
@@ -39,10 +46,8 @@ TEST_CASE("queued proposals are cut into batches by count and bytes, in order") 
   for (std::size_t i = before; i < committed.size(); ++i)
     if (committed[i].value.kind() == ValueKind::commands)
       batches.push_back(committed[i].value.commands().to_strings());
-  const std::vector<std::vector<std::string>> want = {{"aaaa", "bbbb", "cc"},
-                                                      {"ddddddddd", "e"},
-                                                      {"f", "gg", "h"},
-                                                      {std::string(10, 'i'), "", ""}};
+  const std::vector<std::vector<std::string>> want = {
+      {"aaaa", "bbbb", "cc"}, {"ddddddddd", "e"}, {"f", "gg", "h"}, {std::string(10, 'i'), "", ""}};
   CHECK(batches == want);
   // Every ticket answered as committed, at its batch's slot and index.
   const std::vector<ProposalOutcome>& out = t.at(1).outcomes;
