@@ -93,6 +93,15 @@ void Replica::Core::maybe_sleep_deferred() {
 // confirms the state it fell asleep in.
 void Replica::Core::wake_for(const Message& msg) {
   if (!sleep_.asleep) return;
+  // A catch-up request only reads the chosen log or the snapshot
+  // (Learner::on_catchup_request): a sleeper answers it asleep. Whoever asks
+  // is not a member that needs the group awake (a leader sleeps only once
+  // every member holds its whole log); it is a node removed from the group
+  // still catching up, or a replica that asks a follower rather than the
+  // leader. Waking for it left a follower awake with no quiesce heartbeat to
+  // sleep on again, so its election clock ran out and its probe woke the
+  // whole group.
+  if (msg.type == MessageType::catchup_request) return;
   if (proposer.leading()) {
     // An acknowledgement of the quiesce heartbeat: the peer holds it all.
     bool confirms = msg.type == MessageType::heartbeat_ack && msg.ballot == proposer.ballot() &&

@@ -43,7 +43,21 @@ void Replica::Core::step(const Message& msg) {
   // unless it only confirms the sleep; a quiesce heartbeat may put a
   // follower to sleep once it is handled.
   wake_for(msg);
+  bool asleep = sleep_.asleep;
+  std::size_t sent_before = ctx.out.messages.size();
   if (!step_ballot(msg)) step_service(msg);
+  if (asleep && sleep_.asleep) {
+    // Invariant 12 (docs/invariants.md): what a sleeper handles without
+    // waking only confirms its sleep or reads its chosen log, so all it may
+    // send is an answer: the quiesce heartbeat's acknowledgement again, or
+    // catch-up.
+    for (std::size_t i = sent_before; i < ctx.out.messages.size(); ++i) {
+      MessageType t = ctx.out.messages[i].type;
+      SYNOD_ASSERT(t == MessageType::heartbeat_ack || t == MessageType::catchup_reply ||
+                       t == MessageType::snapshot_chunk,
+                   "a sleeper sent a {} on a {} without waking", to_string(t), to_string(msg.type));
+    }
+  }
   maybe_sleep_on(msg);
 }
 

@@ -120,6 +120,38 @@ TEST_CASE("a sleeping leader wakes on an acknowledgement below its commit index"
   CHECK(t.sent[MessageType::heartbeat] > heartbeats);
 }
 
+TEST_CASE("a catch-up request is answered asleep, and wakes nobody") {
+  // As a node removed from the group that still catches up asks a sleeping
+  // member: served from the chosen log (a follower) or the snapshot (the
+  // leader), the group asleep throughout (seed 22502 of synod-sim
+  // --quiesce woke the group this way).
+  test::TestCluster t = sleeping_trio();
+  // The asker's own node is not part of the check: what reaches it is lost.
+  t.deliver = [](const Message& m) { return m.to.value != 3; };
+  Message ask;
+  ask.type = MessageType::catchup_request;
+  ask.group = t.at(1).config.group;
+  ask.from = NodeId{3};
+  ask.slot = Slot{1};
+  for (std::uint64_t to : {2, 1}) {
+    ask.to = NodeId{to};
+    std::size_t replies = t.sent[MessageType::catchup_reply];
+    std::size_t chunks = t.sent[MessageType::snapshot_chunk];
+    std::size_t before = total_sent(t);
+    t.inject(ask);
+    CHECK(t.node(to).quiesced());
+    CHECK(total_sent(t) == before + 1);
+    // Entries, or the snapshot's first chunk where compaction dropped them.
+    CHECK(t.sent[MessageType::catchup_reply] + t.sent[MessageType::snapshot_chunk] ==
+          replies + chunks + 1);
+  }
+  std::size_t before = total_sent(t);
+  t.tick_all(10 * kElection);
+  CHECK(total_sent(t) == before);
+  CHECK(all_asleep(t, {1, 2, 3}));
+  CHECK(t.leader() == 1);
+}
+
 TEST_CASE("followers woken after an election timeout of silence elect a new leader") {
   test::TestCluster t = sleeping_trio();
   t.stop(1);  // the leader's node dies; its sleeping followers cannot tell
