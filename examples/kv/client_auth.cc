@@ -68,7 +68,12 @@ std::string protected_mode_refusal() {
 }
 
 GateVerdict AuthGate::check(const Command& command) {
-  const std::string& name = command[0];
+  std::vector<std::string_view> words(command.begin(), command.end());
+  return check(CommandView(words));
+}
+
+GateVerdict AuthGate::check(CommandView command) {
+  std::string_view name = command[0];
   if (iequals(name, "auth")) return auth(command);
   if (iequals(name, "hello")) return hello(command);
   if (iequals(name, "quit")) return {GateVerdict::Action::reply_and_close, "+OK\r\n", false};
@@ -91,7 +96,7 @@ std::optional<GateVerdict> AuthGate::try_login(std::string_view user, std::strin
 }
 
 // AUTH <password> | AUTH <username> <password>, as Redis 6+ answers them.
-GateVerdict AuthGate::auth(const Command& command) {
+GateVerdict AuthGate::auth(CommandView command) {
   if (command.size() < 2)
     return reply(Reply::error("ERR wrong number of arguments for 'auth' command"));
   if (command.size() > 3) return reply(Reply::error("ERR syntax error"));
@@ -100,7 +105,7 @@ GateVerdict AuthGate::auth(const Command& command) {
         "ERR AUTH <password> called without any password configured for the default user. Are "
         "you sure your configuration is correct?"));
   }
-  std::string_view user = command.size() == 3 ? std::string_view(command[1]) : kDefaultUser;
+  std::string_view user = command.size() == 3 ? command[1] : kDefaultUser;
   if (auto refused = try_login(user, command.back())) return *refused;
   return reply(Reply::ok());
 }
@@ -109,7 +114,7 @@ GateVerdict AuthGate::auth(const Command& command) {
 // order of checks (version, options, authentication, then the handshake
 // map). synod-kv speaks RESP2 only, so protover 3 gets -NOPROTO, which
 // clients take as "fall back to RESP2".
-GateVerdict AuthGate::hello(const Command& command) {
+GateVerdict AuthGate::hello(CommandView command) {
   std::int64_t version = 2;
   std::size_t next = 1;
   if (command.size() >= 2) {
@@ -120,8 +125,8 @@ GateVerdict AuthGate::hello(const Command& command) {
           Reply::error("NOPROTO unsupported protocol version: synod-kv speaks RESP2 only"));
     next = 2;
   }
-  const std::string* user = nullptr;
-  const std::string* password = nullptr;
+  const std::string_view* user = nullptr;
+  const std::string_view* password = nullptr;
   for (std::size_t j = next; j < command.size(); ++j) {
     std::size_t more = command.size() - 1 - j;
     if (iequals(command[j], "auth") && more >= 2) {
@@ -131,7 +136,8 @@ GateVerdict AuthGate::hello(const Command& command) {
     } else if (iequals(command[j], "setname") && more >= 1) {
       ++j;  // accepted and ignored: synod-kv keeps no client names
     } else {
-      return reply(Reply::error("ERR Syntax error in HELLO option '" + command[j] + "'"));
+      return reply(
+          Reply::error("ERR Syntax error in HELLO option '" + std::string(command[j]) + "'"));
     }
   }
   if (user != nullptr) {

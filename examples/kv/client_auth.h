@@ -51,12 +51,13 @@ class AuthGate {
   explicit AuthGate(const std::optional<std::string>* password, std::uint64_t client_id)
       : password_(password), client_id_(client_id), authenticated_(!password->has_value()) {}
 
+  GateVerdict check(CommandView command);
   GateVerdict check(const Command& command);
   bool authenticated() const { return authenticated_; }
 
  private:
-  GateVerdict auth(const Command& command);
-  GateVerdict hello(const Command& command);
+  GateVerdict auth(CommandView command);
+  GateVerdict hello(CommandView command);
   // Tries user/password; on failure returns the error verdict.
   std::optional<GateVerdict> try_login(std::string_view user, std::string_view password);
 

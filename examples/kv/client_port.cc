@@ -7,7 +7,7 @@
 namespace synod::kv {
 
 bool start_client_port(uv_loop_t* loop, const ServerOptions& opt, std::uint64_t command_bytes_max,
-                       RespServer::Handler handler, std::unique_ptr<TlsContext>* client_tls,
+                       RespHandler& handler, std::unique_ptr<TlsContext>* client_tls,
                        std::unique_ptr<RespServer>* resp, std::string* why) {
   ClientLimits limits = opt.limits;
   limits.command_bytes_max = command_bytes_max;
@@ -24,8 +24,8 @@ bool start_client_port(uv_loop_t* loop, const ServerOptions& opt, std::uint64_t 
       return false;
     }
   }
-  *resp = std::make_unique<RespServer>(loop, opt.listen, std::move(limits), std::move(handler),
-                                       client_tls->get());
+  *resp =
+      std::make_unique<RespServer>(loop, opt.listen, std::move(limits), handler, client_tls->get());
   return (*resp)->start(why) == Status::ok;
 }
 

@@ -17,7 +17,7 @@ namespace synod::kv {
 // Starts the port with commands of at most command_bytes_max (what the log
 // takes); false with *why set on failure.
 bool start_client_port(uv_loop_t* loop, const ServerOptions& opt, std::uint64_t command_bytes_max,
-                       RespServer::Handler handler, std::unique_ptr<TlsContext>* client_tls,
+                       RespHandler& handler, std::unique_ptr<TlsContext>* client_tls,
                        std::unique_ptr<RespServer>* resp, std::string* why);
 
 }  // namespace synod::kv

@@ -81,15 +81,15 @@ Reply wrong_arity(std::string_view name) {
 }
 
 // Redis 7's text, truncations included, so scripts that match it still do.
-Reply unknown_command(const Command& command) {
+Reply unknown_command(CommandView command) {
   std::string m = "ERR unknown command '";
-  m.append(std::string_view(command[0]).substr(0, 128));
+  m.append(command[0].substr(0, 128));
   m.append("', with args beginning with: ");
   std::string args;
   for (std::size_t i = 1; i < command.size() && args.size() < 128; ++i) {
     std::size_t room = 128 - args.size();
     args.push_back('\'');
-    args.append(std::string_view(command[i]).substr(0, room));
+    args.append(command[i].substr(0, room));
     args.append("' ");
   }
   m.append(args);
@@ -107,9 +107,9 @@ Reply unknown_subcommand(std::string_view sub, std::string_view command) {
 
 // SET key value [NX | XX]. Expiry and GET are real Redis options that
 // synod-kv lacks; naming them beats a bare "syntax error".
-std::variant<Request, Reply> parse_set(Request r) {
+std::variant<RequestRef, Reply> parse_set(RequestRef r) {
   for (std::size_t i = 2; i < r.args.size(); ++i) {
-    const std::string& opt = r.args[i];
+    std::string_view opt = r.args[i];
     if (iequals(opt, "nx") && r.condition != SetCondition::if_present) {
       r.condition = SetCondition::if_absent;
     } else if (iequals(opt, "xx") && r.condition != SetCondition::if_absent) {
@@ -124,13 +124,13 @@ std::variant<Request, Reply> parse_set(Request r) {
       return Reply::error("ERR syntax error");
     }
   }
-  r.args.resize(2);
+  r.args = r.args.first(2);
   return r;
 }
 
-std::variant<Request, Reply> parse_command_command(Request r) {
+std::variant<RequestRef, Reply> parse_command_command(RequestRef r) {
   if (r.args.empty()) return r;
-  const std::string& sub = r.args[0];
+  std::string_view sub = r.args[0];
   if (iequals(sub, "count")) {
     if (r.args.size() != 1) return wrong_arity("command|count");
     return r;
@@ -139,61 +139,19 @@ std::variant<Request, Reply> parse_command_command(Request r) {
   return unknown_subcommand(sub, "COMMAND");
 }
 
-std::variant<Request, Reply> parse_config(Request r) {
+std::variant<RequestRef, Reply> parse_config(RequestRef r) {
   if (!iequals(r.args[0], "get")) {
     std::string m = "ERR unsupported CONFIG subcommand '";
-    m.append(std::string_view(r.args[0]).substr(0, 128));
+    m.append(r.args[0].substr(0, 128));
     m.append("'; synod-kv answers CONFIG GET only");
     return Reply::error(std::move(m));
   }
   if (r.args.size() < 2) return wrong_arity("config|get");
-  r.args.erase(r.args.begin());
+  r.args = r.args.subspan(1);
   return r;
 }
 
 }  // namespace
-
-Route route_of(Op op) {
-  switch (op) {
-    case Op::set:
-    case Op::del:
-    case Op::incr:
-    case Op::incrby:
-    case Op::decrby:
-    case Op::decr:
-    case Op::getset:
-    case Op::mset:
-    case Op::msetnx:
-    case Op::txn:
-      return Route::write;
-    case Op::get:
-    case Op::exists:
-    case Op::dbsize:
-    case Op::mget:
-    case Op::watch_versions:
-      return Route::read;
-    case Op::multi:
-    case Op::exec:
-    case Op::discard:
-    case Op::watch:
-    case Op::unwatch:
-      return Route::session;
-    case Op::node_addresses:
-      return Route::write;
-    case Op::cluster:
-      return Route::cluster;
-    case Op::ping:
-    case Op::echo:
-    case Op::info:
-    case Op::command:
-    case Op::config_get:
-    case Op::readonly:
-    case Op::readwrite:
-    case Op::asking:
-      return Route::local;
-  }
-  return Route::local;  // unreachable for valid enumerators
-}
 
 std::string_view name_of(Op op) {
   // Internal: no client name.
@@ -206,19 +164,17 @@ std::string_view name_of(Op op) {
   return "?";
 }
 
-std::variant<Request, Reply> parse_request(Command command) {
-  if (command.empty()) return Reply::error("ERR empty command");
-  const Spec* spec = find_spec(command[0]);
-  if (spec == nullptr) return unknown_command(command);
-  if (!arity_ok(spec->arity, command.size())) return wrong_arity(spec->name);
-  Request r;
+std::variant<RequestRef, Reply> parse_request(CommandView words) {
+  if (words.empty()) return Reply::error("ERR empty command");
+  const Spec* spec = find_spec(words[0]);
+  if (spec == nullptr) return unknown_command(words);
+  if (!arity_ok(spec->arity, words.size())) return wrong_arity(spec->name);
+  RequestRef r;
   r.op = spec->op;
-  // The command's own vector, its name dropped: no second allocation.
-  command.erase(command.begin());
-  r.args = std::move(command);
+  r.args = words.subspan(1);  // the name dropped
   switch (r.op) {
     case Op::set:
-      return parse_set(std::move(r));
+      return parse_set(r);
     case Op::ping:
       if (r.args.size() > 1) return wrong_arity("ping");
       return r;
@@ -228,17 +184,36 @@ std::variant<Request, Reply> parse_request(Command command) {
       if (r.args.size() % 2 != 0) return wrong_arity(spec->name);
       return r;
     case Op::command:
-      return parse_command_command(std::move(r));
+      return parse_command_command(r);
     case Op::config_get:
-      return parse_config(std::move(r));
+      return parse_config(r);
     case Op::cluster: {
-      auto parsed = parse_cluster(r.args);
+      // Rare: the copy parse_cluster reads from costs nothing that matters.
+      auto parsed = parse_cluster(std::vector<std::string>(r.args.begin(), r.args.end()));
       if (auto* reply = std::get_if<Reply>(&parsed)) return std::move(*reply);
       return r;
     }
     default:
       return r;
   }
+}
+
+RequestViews::RequestViews(const Request& request) : ref_{request.op, {}, request.condition} {
+  const std::size_t n = request.args.size();
+  if (n <= std::size(small_)) {
+    std::copy(request.args.begin(), request.args.end(), small_);
+    ref_.args = std::span<const std::string_view>(small_, n);
+  } else {
+    large_.assign(request.args.begin(), request.args.end());
+    ref_.args = large_;
+  }
+}
+
+std::variant<Request, Reply> parse_request(const Command& command) {
+  std::vector<std::string_view> words(command.begin(), command.end());
+  auto parsed = parse_request(CommandView(words));
+  if (auto* reply = std::get_if<Reply>(&parsed)) return std::move(*reply);
+  return std::get<RequestRef>(parsed).own();
 }
 
 namespace {

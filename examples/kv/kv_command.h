@@ -107,7 +107,79 @@ struct Request {
   friend bool operator==(const Request&, const Request&) = default;
 };
 
-Route route_of(Op op);
+// A validated request whose arguments are views (into a client's read
+// buffer, or into a Request held for later), valid while those bytes are:
+// what the node encodes for the log and proposes with no copy of the
+// arguments in between. own() copies it into a Request, for what outlives
+// the read (a held request, a MULTI queue, a read's callback).
+struct RequestRef {
+  Op op = Op::ping;
+  std::span<const std::string_view> args;  // as Request::args
+  SetCondition condition = SetCondition::always;
+  Request own() const {
+    return Request{op, std::vector<std::string>(args.begin(), args.end()), condition};
+  }
+};
+
+// A Request seen as a RequestRef: views of its arguments, on the stack up to
+// eight. Valid while the Request is unchanged; not copyable (ref() points
+// into it).
+class RequestViews {
+ public:
+  explicit RequestViews(const Request& request);
+  RequestViews(const RequestViews&) = delete;
+  RequestViews& operator=(const RequestViews&) = delete;
+  const RequestRef& ref() const { return ref_; }
+
+ private:
+  std::string_view small_[8];
+  std::vector<std::string_view> large_;
+  RequestRef ref_;
+};
+
+// Inline: asked several times per command on the RESP server's path.
+inline Route route_of(Op op) {
+  switch (op) {
+    case Op::set:
+    case Op::del:
+    case Op::incr:
+    case Op::incrby:
+    case Op::decrby:
+    case Op::decr:
+    case Op::getset:
+    case Op::mset:
+    case Op::msetnx:
+    case Op::txn:
+      return Route::write;
+    case Op::get:
+    case Op::exists:
+    case Op::dbsize:
+    case Op::mget:
+    case Op::watch_versions:
+      return Route::read;
+    case Op::multi:
+    case Op::exec:
+    case Op::discard:
+    case Op::watch:
+    case Op::unwatch:
+      return Route::session;
+    case Op::node_addresses:
+      return Route::write;
+    case Op::cluster:
+      return Route::cluster;
+    case Op::ping:
+    case Op::echo:
+    case Op::info:
+    case Op::command:
+    case Op::config_get:
+    case Op::readonly:
+    case Op::readwrite:
+    case Op::asking:
+      return Route::local;
+  }
+  return Route::local;  // unreachable for valid enumerators
+}
+
 // Redis matches command names and options without regard to ASCII case.
 bool iequals(std::string_view a, std::string_view b);
 
@@ -115,10 +187,12 @@ bool iequals(std::string_view a, std::string_view b);
 std::string_view name_of(Op op);
 
 // Validates a client command (name matched without regard to case). Returns
-// the Request, or the error reply to send instead (unknown command, wrong
-// arity, bad option); nothing is logged for an error. Takes the command by
-// value so that keys and values move into the Request without copies.
-std::variant<Request, Reply> parse_request(Command command);
+// the request, its arguments a part of `words`, or the error reply to send
+// instead (unknown command, wrong arity, bad option); nothing is logged for
+// an error.
+std::variant<RequestRef, Reply> parse_request(CommandView words);
+// The same, owning its arguments.
+std::variant<Request, Reply> parse_request(const Command& command);
 
 // One section of INFO output, e.g. {"Server", {{"redis_version", "7.0.0"}}}.
 // The server supplies these; INFO picks sections by name.

@@ -102,6 +102,11 @@ bool get_varint(std::string_view* in, std::uint64_t* v) {
 }
 
 std::string encode(const Request& request) {
+  RequestViews views(request);
+  return encode(views.ref());
+}
+
+std::string encode(const RequestRef& request) {
   if (!is_logged(request.op) || !arity_valid(request.op, request.args.size())) {
     // A caller bug: logging this would make every replica reject it later.
     std::fprintf(stderr, "synod-kv: encode of invalid request '%.*s'\n",

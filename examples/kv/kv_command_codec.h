@@ -22,6 +22,7 @@ namespace synod::kv {
 
 // Precondition: route_of(request.op) != Route::local and request came from
 // parse_request (or decode), so its arity is valid.
+std::string encode(const RequestRef& request);
 std::string encode(const Request& request);
 
 // Returns the request, or nullopt if `bytes` is not exactly one valid

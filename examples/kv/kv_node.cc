@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <type_traits>
 
 #include "client_port.h"
 #include "kv_command_codec.h"
@@ -142,10 +143,8 @@ bool KvNode::start(std::string* why) {
   admin_->set_host(host_.get());
   if (host_->start(why) != Status::ok) return false;
 
-  if (!start_client_port(
-          loop_, opt_, h.config.batch_bytes_max,  // the log takes no longer command
-          [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); },
-          &client_tls_, &resp_, why))
+  if (!start_client_port(loop_, opt_, h.config.batch_bytes_max,  // the log takes no longer command
+                         *this, &client_tls_, &resp_, why))
     return false;
   fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} storage, {}{}{})\n",
              opt_.id.value, opt_.listen,
@@ -216,45 +215,47 @@ void KvNode::addresses_maybe_changed() {
   if (admin_) admin_->on_addresses_changed();
 }
 
-void KvNode::handle(Request request, RespServer::Reply reply) {
+void KvNode::handle(const RequestRef& request, ReplyTo to) {
+  RespServer& resp = *resp_;
   Route route = route_of(request.op);
   if (route == Route::local) {
     // INFO is O(1) (the digest is kept as commands apply), but still built
     // only for INFO.
     std::vector<InfoSection> sections;
     if (request.op == Op::info) sections = info();
-    reply(to_resp(answer_local(request, sections)));
-    return;
+    return resp.answer(to, to_resp(answer_local(request.own(), sections)));
   }
   if (route == Route::session) {
     // The RESP server's TxnSession answers these; none reaches the node.
-    return reply("-ERR transaction command outside a client session\r\n");
+    return resp.answer(to, "-ERR transaction command outside a client session\r\n");
   }
   if (route == Route::cluster) {
-    auto parsed = parse_cluster(request.args);
-    if (auto* bad = std::get_if<Reply>(&parsed)) return reply(to_resp(*bad));
-    if (stopped_) return reply("-TRYAGAIN replica stopping\r\n");
-    admin_->handle(std::get<ClusterCommand>(parsed), std::move(reply));
+    auto parsed = parse_cluster(request.own().args);
+    if (auto* bad = std::get_if<Reply>(&parsed)) return resp.answer(to, to_resp(*bad));
+    if (stopped_) return resp.answer(to, "-TRYAGAIN replica stopping\r\n");
+    admin_->handle(std::get<ClusterCommand>(parsed), resp.reply_function(to));
     return;
   }
-  // The RESP server's replies are cheap to copy (resp_server.h): each
-  // callback holds its own, and the refusal below still has the original.
   if (route == Route::read) {
     // Linearizable without a log write: ReadIndex, then the local state.
-    ProposeResult r =
-        host_->read([this, reply, req = std::move(request)](Status st, NodeId hint) mutable {
-          if (st == Status::ok) return reply(to_resp(store_.execute(std::move(req))));
-          reply(st == Status::not_leader ? book_.moved(hint) : "-TRYAGAIN replica stopping\r\n");
-        });
-    if (!r.ok()) reply(refusal(r, book_));
+    ProposeResult r = host_->read([this, to, req = request.own()](Status st, NodeId hint) mutable {
+      if (st == Status::ok) return resp_->answer(to, to_resp(store_.execute(std::move(req))));
+      resp_->answer(
+          to, st == Status::not_leader ? book_.moved(hint) : "-TRYAGAIN replica stopping\r\n");
+    });
+    if (!r.ok()) resp.answer(to, refusal(r, book_));
     return;
   }
-  ProposeResult r = host_->propose(
-      encode(request), [this, reply](const ProposalOutcome& o, const std::string& result) {
-        if (o.outcome == Outcome::committed) return reply(result);
-        reply(not_committed(o, book_));
-      });
-  if (!r.ok()) reply(refusal(r, book_));
+  // A write: the log's encoding is made from the views (its own bytes, the
+  // only copy of the arguments), and the callback is 16 bytes that
+  // std::function holds inline.
+  auto done = [this, to](const ProposalOutcome& o, const std::string& result) {
+    if (o.outcome == Outcome::committed) return resp_->answer(to, std::string_view(result));
+    resp_->answer(to, not_committed(o, book_));
+  };
+  static_assert(std::is_trivially_copyable_v<decltype(done)> && sizeof(done) <= 16);
+  ProposeResult r = host_->propose(encode(request), done);
+  if (!r.ok()) resp.answer(to, refusal(r, book_));
 }
 
 std::vector<InfoSection> KvNode::info() const {

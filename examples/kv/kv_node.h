@@ -20,7 +20,7 @@
 
 namespace synod::kv {
 
-class KvNode {
+class KvNode final : private RespHandler {
  public:
   KvNode(uv_loop_t* loop, ServerOptions options);
   ~KvNode();
@@ -31,7 +31,8 @@ class KvNode {
  private:
   bool open_storage(std::string* why);
   UvHostOptions host_options();
-  void handle(Request request, RespServer::Reply reply);
+  // A client's request (RespHandler): answered here, or proposed, or read.
+  void handle(const RequestRef& request, ReplyTo to) override;
   void addresses_maybe_changed();
   void host_log(std::string_view line);
   std::vector<InfoSection> info() const;

@@ -14,76 +14,8 @@ constexpr std::size_t kNumberLineBytesMax = 32;
 // Arguments reserved up front: `*1000000` alone must not allocate a million
 // strings before any arrive.
 constexpr std::size_t kArgsReserveMax = 64;
-
-bool is_blank(char c) {  // C isspace in the "C" locale
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-bool ends_token(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-char unescape(char c) {
-  switch (c) {
-    case 'n':
-      return '\n';
-    case 'r':
-      return '\r';
-    case 't':
-      return '\t';
-    case 'b':
-      return '\b';
-    case 'a':
-      return '\a';
-    default:
-      return c;
-  }
-}
-
-// Reads one "double quoted" token body starting after the opening quote;
-// returns the index after the closing quote, or npos if unbalanced.
-std::size_t read_double_quoted(std::string_view s, std::size_t i, std::string* token) {
-  while (i < s.size()) {
-    char c = s[i];
-    if (c == '\\' && i + 3 < s.size() && s[i + 1] == 'x' && hex_value(s[i + 2]) >= 0 &&
-        hex_value(s[i + 3]) >= 0) {
-      token->push_back(static_cast<char>(hex_value(s[i + 2]) * 16 + hex_value(s[i + 3])));
-      i += 4;
-    } else if (c == '\\' && i + 1 < s.size()) {
-      token->push_back(unescape(s[i + 1]));
-      i += 2;
-    } else if (c == '"') {
-      // Redis demands a blank after the closing quote: `"a"b` is an error.
-      if (i + 1 < s.size() && !is_blank(s[i + 1])) return std::string_view::npos;
-      return i + 1;
-    } else {
-      token->push_back(c);
-      ++i;
-    }
-  }
-  return std::string_view::npos;
-}
-
-std::size_t read_single_quoted(std::string_view s, std::size_t i, std::string* token) {
-  while (i < s.size()) {
-    char c = s[i];
-    if (c == '\\' && i + 1 < s.size() && s[i + 1] == '\'') {
-      token->push_back('\'');
-      i += 2;
-    } else if (c == '\'') {
-      if (i + 1 < s.size() && !is_blank(s[i + 1])) return std::string_view::npos;
-      return i + 1;
-    } else {
-      token->push_back(c);
-      ++i;
-    }
-  }
-  return std::string_view::npos;
-}
+// Views kept for the next command, at most (RequestParser::views_).
+constexpr std::size_t kViewsKeptMax = 1024;
 
 }  // namespace
 
@@ -115,27 +47,6 @@ bool parse_redis_int64(std::string_view s, std::int64_t* value) {
   return true;
 }
 
-bool split_inline_args(std::string_view s, Command* args) {
-  std::size_t i = 0;
-  for (;;) {
-    while (i < s.size() && is_blank(s[i])) ++i;
-    if (i == s.size()) return true;
-    std::string token;
-    // A quote may open mid-token (`a"b c"` is `ab c`), as in sdssplitargs.
-    while (i < s.size() && !ends_token(s[i])) {
-      char c = s[i];
-      if (c == '"' || c == '\'') {
-        i = c == '"' ? read_double_quoted(s, i + 1, &token) : read_single_quoted(s, i + 1, &token);
-        if (i == std::string_view::npos) return false;
-        break;
-      }
-      token.push_back(c);
-      ++i;
-    }
-    args->push_back(std::move(token));
-  }
-}
-
 RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {}
 
 std::size_t RequestParser::buffered_bytes() const {
@@ -144,11 +55,19 @@ std::size_t RequestParser::buffered_bytes() const {
   return n;
 }
 
-bool RequestParser::feed(std::string_view in, std::vector<Command>* out) {
+bool RequestParser::feed(std::string_view in, CommandSink& sink) {
   while (!in.empty() && !failed()) {
     switch (state_) {
       case State::start:
-        if (!take_whole_multibulk(&in, out)) on_start(&in);
+        switch (take_whole_multibulk(&in, sink)) {
+          case Taken::taken:
+            break;
+          case Taken::stop:
+            return true;
+          case Taken::none:
+            on_start(&in);
+            break;
+        }
         break;
       case State::count_line:
       case State::length_line:
@@ -162,14 +81,26 @@ bool RequestParser::feed(std::string_view in, std::vector<Command>* out) {
         break;
       case State::bulk_cr:
       case State::bulk_lf:
-        on_bulk_crlf(&in, out);
+        if (!on_bulk_crlf(&in, sink)) return true;
         break;
       case State::inline_line:
-        on_inline_line(&in, out);
+        if (!on_inline_line(&in, sink)) return true;
         break;
     }
   }
   return !failed();
+}
+
+bool RequestParser::feed(std::string_view in, std::vector<Command>* out) {
+  struct Copies final : CommandSink {
+    std::vector<Command>* out;
+    explicit Copies(std::vector<Command>* o) : out(o) {}
+    bool command(CommandView words) override {
+      out->emplace_back(words.begin(), words.end());
+      return true;
+    }
+  } copies(out);
+  return feed(in, copies);
 }
 
 namespace {
@@ -179,13 +110,16 @@ namespace {
 // the CRLF. False, leaving `in` alone, for anything else or an incomplete
 // line: the state machine then decides, with its own errors.
 bool take_plain_number(std::string_view* in, std::size_t* value) {
+  const char* p = in->data();
+  const std::size_t n = std::min<std::size_t>(in->size(), 19);
   std::size_t i = 0, v = 0;
-  while (i < in->size() && i <= 18 && (*in)[i] >= '0' && (*in)[i] <= '9') {
-    v = v * 10 + static_cast<std::size_t>((*in)[i] - '0');
-    ++i;
+  for (; i < n; ++i) {
+    const auto digit = static_cast<unsigned char>(p[i] - '0');
+    if (digit > 9) break;
+    v = v * 10 + digit;
   }
-  if (i == 0 || i > 18 || (i > 1 && (*in)[0] == '0')) return false;
-  if (i + 1 >= in->size() || (*in)[i] != '\r' || (*in)[i + 1] != '\n') return false;
+  if (i == 0 || i > 18 || (i > 1 && p[0] == '0')) return false;
+  if (i + 1 >= in->size() || p[i] != '\r' || p[i + 1] != '\n') return false;
   in->remove_prefix(i + 2);
   *value = v;
   return true;
@@ -194,53 +128,35 @@ bool take_plain_number(std::string_view* in, std::size_t* value) {
 }  // namespace
 
 // What a pipelining client sends, a whole `*N` command of `$len` bulks in
-// one read, parsed in one pass: each argument is sized once and copied
-// once, and the vector is reserved to N. Anything unusual (a partial
-// command, an error, a limit, an empty array) is left to the state machine
-// untouched, so the output and every error stay what they were.
-bool RequestParser::take_whole_multibulk(std::string_view* in, std::vector<Command>* out) {
+// one read, parsed in one pass: each argument becomes a view into `in`,
+// copied nowhere (the sink copies what it keeps). Anything unusual (a
+// partial command, an error, a limit, an empty array) is left to the state
+// machine untouched, so the output and every error stay what they were; a
+// command cut by the end of a read is read twice, once here.
+RequestParser::Taken RequestParser::take_whole_multibulk(std::string_view* in, CommandSink& sink) {
   std::string_view s = *in;
-  if (s.size() < 4 || s[0] != '*') return false;
+  if (s.size() < 4 || s[0] != '*') return Taken::none;
   s.remove_prefix(1);
   std::size_t count = 0;
   if (!take_plain_number(&s, &count) || count == 0 || count > limits_.args_max ||
       count > s.size() / 4)  // each bulk takes at least "$0\r\n\r\n"
-    return false;
-  // First a pass that only checks the framing, so a partial command costs
-  // no allocation. It keeps where the first arguments are, so the second
-  // pass reads no length twice for the usual short command.
-  constexpr std::size_t kArgsNoted = 8;
-  std::string_view noted[kArgsNoted];
-  std::string_view scan = s;
+    return Taken::none;
+  views_.clear();
   std::size_t total = 0;
   for (std::size_t i = 0; i < count; ++i) {
     std::size_t len = 0;
-    if (scan.empty() || scan[0] != '$') return false;
-    scan.remove_prefix(1);
-    if (!take_plain_number(&scan, &len) || len > limits_.bulk_bytes_max) return false;
+    if (s.empty() || s[0] != '$') return Taken::none;
+    s.remove_prefix(1);
+    if (!take_plain_number(&s, &len) || len > limits_.bulk_bytes_max) return Taken::none;
     total += len;
-    if (total > limits_.request_bytes_max || scan.size() < len + 2 || scan[len] != '\r' ||
-        scan[len + 1] != '\n')
-      return false;
-    if (i < kArgsNoted) noted[i] = scan.substr(0, len);
-    scan.remove_prefix(len + 2);
+    if (total > limits_.request_bytes_max || s.size() < len + 2 || s[len] != '\r' ||
+        s[len + 1] != '\n')
+      return Taken::none;
+    views_.push_back(s.substr(0, len));
+    s.remove_prefix(len + 2);
   }
-  Command args;
-  args.reserve(count);
-  if (count <= kArgsNoted) {
-    for (std::size_t i = 0; i < count; ++i) args.emplace_back(noted[i]);
-  } else {
-    for (std::size_t i = 0; i < count; ++i) {
-      std::size_t len = 0;
-      s.remove_prefix(1);
-      take_plain_number(&s, &len);
-      args.emplace_back(s.data(), len);
-      s.remove_prefix(len + 2);
-    }
-  }
-  out->push_back(std::move(args));
-  *in = scan;
-  return true;
+  *in = s;
+  return hand_over(sink) ? Taken::taken : Taken::stop;
 }
 
 void RequestParser::on_start(std::string_view* in) {
@@ -341,53 +257,74 @@ void RequestParser::on_bulk_body(std::string_view* in) {
   if (bulk_left_ == 0) state_ = State::bulk_cr;
 }
 
-void RequestParser::on_bulk_crlf(std::string_view* in, std::vector<Command>* out) {
+bool RequestParser::on_bulk_crlf(std::string_view* in, CommandSink& sink) {
   // Redis skips these two bytes unchecked; checking catches a client whose
   // length fields disagree with its data before it desynchronizes silently.
   char want = state_ == State::bulk_cr ? '\r' : '\n';
-  if ((*in)[0] != want) return fail("expected CRLF after bulk string");
+  if ((*in)[0] != want) {
+    fail("expected CRLF after bulk string");
+    return true;
+  }
   in->remove_prefix(1);
   if (state_ == State::bulk_cr) {
     state_ = State::bulk_lf;
-    return;
+    return true;
   }
-  if (args_.size() == args_expected_) {
-    emit(out);
-  } else {
-    state_ = State::bulk_prefix;
-  }
+  if (args_.size() == args_expected_) return emit(sink);
+  state_ = State::bulk_prefix;
+  return true;
 }
 
-void RequestParser::on_inline_line(std::string_view* in, std::vector<Command>* out) {
+bool RequestParser::on_inline_line(std::string_view* in, CommandSink& sink) {
   std::size_t lf = in->find('\n');
   std::size_t take = lf == std::string_view::npos ? in->size() : lf;
-  if (line_.size() + take > limits_.inline_bytes_max) return fail("too big inline request");
+  if (line_.size() + take > limits_.inline_bytes_max) {
+    fail("too big inline request");
+    return true;
+  }
   line_.append(in->substr(0, take));
   if (lf == std::string_view::npos) {
     in->remove_prefix(take);
-    return;
+    return true;
   }
   in->remove_prefix(take + 1);
-  finish_inline(out);
+  return finish_inline(sink);
 }
 
-void RequestParser::finish_inline(std::vector<Command>* out) {
+bool RequestParser::finish_inline(CommandSink& sink) {
   std::string_view line = line_;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (!split_inline_args(line, &args_)) return fail("unbalanced quotes in request");
+  if (!split_inline_args(line, &args_)) {
+    fail("unbalanced quotes in request");
+    return true;
+  }
   line_.clear();
-  if (args_.size() > limits_.args_max) return fail("too many arguments in inline request");
+  if (args_.size() > limits_.args_max) {
+    fail("too many arguments in inline request");
+    return true;
+  }
   if (args_.empty()) {
     state_ = State::start;
-    return;
+    return true;
   }
-  emit(out);
+  return emit(sink);
 }
 
-void RequestParser::emit(std::vector<Command>* out) {
-  out->push_back(std::move(args_));
-  args_ = Command{};
+// A command assembled from pieces: views into args_, which is dropped once
+// the sink is done with them.
+bool RequestParser::emit(CommandSink& sink) {
+  views_.assign(args_.begin(), args_.end());
   state_ = State::start;
+  bool more = hand_over(sink);
+  args_ = Command{};
+  return more;
+}
+
+bool RequestParser::hand_over(CommandSink& sink) {
+  bool more = sink.command(views_);
+  // A command of a million words must not keep 16 MB of views for ever.
+  if (views_.capacity() > kViewsKeptMax) views_ = std::vector<std::string_view>{};
+  return more;
 }
 
 void RequestParser::fail(std::string_view why) {

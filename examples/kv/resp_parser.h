@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,21 @@ namespace synod::kv {
 
 // One client command: the name first, then its arguments, binary safe.
 using Command = std::vector<std::string>;
+// The same words as views: into the bytes being fed when the command came
+// whole in them, else into the parser's own copy of a command that came in
+// pieces. Valid only while the sink that receives them runs.
+using CommandView = std::span<const std::string_view>;
+
+// Where the parser hands each command as it completes (RequestParser::feed).
+class CommandSink {
+ public:
+  // Returns false to stop the feed after this command (say, after QUIT).
+  // Must not feed the parser that called it (its views would move).
+  virtual bool command(CommandView words) = 0;
+
+ protected:
+  ~CommandSink() = default;
+};
 
 struct ParserLimits {
   // Arguments per command, name included (`*N` above this is an error).
@@ -45,11 +61,16 @@ class RequestParser {
   explicit RequestParser(ParserLimits limits = {});
 
   // Consumes all of `bytes` (a partial command is kept for the next call)
-  // and appends each command completed by them to *out, in stream order.
-  // Empty commands (`*0`, `*-1`, a blank inline line) are skipped, as Redis
-  // skips them. Returns false if the stream is malformed: then *out holds
-  // the commands that preceded the error, error() says what went wrong, and
-  // every later call returns false and consumes nothing.
+  // and hands each command completed by them to sink.command(), in stream
+  // order, as views (CommandView): a command that came whole in `bytes` is
+  // parsed in one pass and copied nowhere. Empty commands (`*0`, `*-1`, a
+  // blank inline line) are skipped, as Redis skips them. If the sink returns
+  // false the feed stops there, the rest of `bytes` unread. Returns false if
+  // the stream is malformed: then the sink had the commands that preceded
+  // the error, error() says what went wrong, and every later call returns
+  // false and consumes nothing.
+  bool feed(std::string_view bytes, CommandSink& sink);
+  // The same, appending copies of the commands to *out.
   bool feed(std::string_view bytes, std::vector<Command>* out);
 
   bool failed() const { return !error_.empty(); }
@@ -73,21 +94,26 @@ class RequestParser {
     inline_line,  // an inline command up to LF
   };
 
-  // At a command boundary: takes one whole, plain multibulk command from the
-  // front of *in at once, or returns false having consumed nothing.
-  bool take_whole_multibulk(std::string_view* in, std::vector<Command>* out);
-  // Each consumes a prefix of *in (possibly all of it) and advances state_.
+  enum class Taken : std::uint8_t { none, taken, stop };
+  // At a command boundary: hands one whole, plain multibulk command from the
+  // front of *in to the sink at once (Taken::stop if the sink said so), or
+  // returns Taken::none having consumed nothing.
+  Taken take_whole_multibulk(std::string_view* in, CommandSink& sink);
+  // Each consumes a prefix of *in (possibly all of it) and advances state_;
+  // those that may complete a command return the sink's answer (true when
+  // none completed).
   void on_start(std::string_view* in);
   void on_number_line(std::string_view* in);
   void on_bulk_prefix(std::string_view* in);
   void on_bulk_body(std::string_view* in);
-  void on_bulk_crlf(std::string_view* in, std::vector<Command>* out);
-  void on_inline_line(std::string_view* in, std::vector<Command>* out);
+  bool on_bulk_crlf(std::string_view* in, CommandSink& sink);
+  bool on_inline_line(std::string_view* in, CommandSink& sink);
 
   void accept_count(std::int64_t count);
   void accept_length(std::int64_t length);
-  void finish_inline(std::vector<Command>* out);
-  void emit(std::vector<Command>* out);
+  bool finish_inline(CommandSink& sink);
+  bool emit(CommandSink& sink);
+  bool hand_over(CommandSink& sink);  // views_ to the sink
   void fail(std::string_view why);
 
   ParserLimits limits_;
@@ -101,6 +127,10 @@ class RequestParser {
   std::size_t args_expected_ = 0;
   std::size_t bulk_left_ = 0;      // bytes of args_.back() still to come
   std::size_t request_bytes_ = 0;  // declared bulk bytes of this command
+  // The views handed to the sink, reused: no allocation per command once
+  // grown. Invariant: at most args_max entries, and at most kViewsKeptMax
+  // (resp_parser.cc) of capacity kept between commands.
+  std::vector<std::string_view> views_;
   std::string error_;
 };
 

@@ -30,12 +30,12 @@ std::string peer_name(const uv_tcp_t* tcp, sockaddr_storage* addr) {
 
 }  // namespace
 
-RespServer::RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler,
-                       const TlsContext* tls)
+RespServer::RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits,
+                       RespHandler& handler, const TlsContext* tls)
     : loop_(loop),
       listen_(std::move(listen)),
       limits_(std::move(limits)),
-      handler_(std::move(handler)),
+      handler_(handler),
       tls_(tls) {}
 
 RespServer::~RespServer() = default;

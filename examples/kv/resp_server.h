@@ -12,9 +12,11 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client_limits.h"
@@ -44,20 +46,49 @@ struct ClientStats {
   std::uint64_t txn_queue_refusals = 0;  // commands over a MULTI queue's bounds (txn_session.h)
 };
 
+// Where the answer to one request goes (RespServer::answer): its reply
+// record and the record's generation. Eight bytes and trivially copyable, so
+// a callback holding one and a pointer fits std::function's inline storage:
+// answering a request allocates nothing.
+struct ReplyTo {
+  std::uint32_t record = 0;
+  std::uint32_t generation = 0;
+};
+
+// What the server hands each request to (KvNode, ShardNode).
+class RespHandler {
+ public:
+  // Called once per request. Answer it with RespServer::answer(to, ...),
+  // during this call or later from the loop, or never if the node shuts
+  // down. The request's arguments are views valid during this call only
+  // (into the client's read buffer, mostly): copy what must outlive it
+  // (RequestRef::own(), or the log encoding).
+  virtual void handle(const RequestRef& request, ReplyTo to) = 0;
+
+ protected:
+  ~RespHandler() = default;
+};
+
 class RespServer {
  public:
-  // Called once per request; `reply` takes RESP bytes and may be called later
-  // (from the loop), or never if the node shuts down. The ones this server
-  // hands out are 16 bytes that std::function keeps without allocating, so
-  // a handler may copy them freely (PendingReply).
+  // An answer as a callable, for code that keeps std::function callbacks
+  // (ShardNode, ClusterAdmin): 16 bytes, held without allocating.
   using Reply = std::function<void(std::string resp)>;
-  using Handler = std::function<void(Request request, Reply reply)>;
 
   // `tls` (may be null: plaintext) is the client port's TLS context, owned
-  // by the caller and outliving the server.
-  RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, Handler handler,
+  // by the caller and outliving the server, as `handler` does.
+  RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits, RespHandler& handler,
              const TlsContext* tls = nullptr);
   ~RespServer();
+
+  // The RESP bytes answering the request behind `to`. A second or stale
+  // answer (a record reused since) is ignored, as is one for a client that
+  // has gone. In request order, answers go straight into the client's
+  // output; one that overtook an earlier request waits for it.
+  void answer(ReplyTo to, std::string_view resp);
+  void answer(ReplyTo to, std::string&& resp);
+  void answer(ReplyTo to, const char* resp) { answer(to, std::string_view(resp)); }
+  Reply reply_function(ReplyTo to);
 
   Status start(std::string* why);
   // Closes the listener and every client; run the loop afterwards.
@@ -76,12 +107,21 @@ class RespServer {
   void start_reading(Client& c);
   void on_bytes(Client& c, const char* data, std::size_t n);
   void on_read(Client& c, const char* data, std::size_t n);
-  void dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args);
-  void submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
-  // A node's answer to the request behind record `p` (submit()).
-  void on_reply(PendingReply& p, std::string resp);
+  // One parsed command: the gate, the transaction session, then the node
+  // at once or held behind what it must wait for.
+  void dispatch(const std::shared_ptr<Client>& c, CommandView words);
+  // A request that has been copied (a MULTI step, EXEC, WATCH): held or
+  // submitted, as dispatch() does for the others.
+  void admit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
+  // `bytes`: the request's argument bytes as admitted (pending_request_bytes).
+  void submit(const std::shared_ptr<Client>& c, std::uint64_t seq, const RequestRef& request,
+              std::size_t bytes);
+  void submit_owned(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request);
+  // A node's answer to the request behind record `p` (submit()): `resp`,
+  // which *owned holds when it may be moved from (else null).
+  void on_reply(PendingReply& p, std::string_view resp, std::string* owned);
   void release(const std::shared_ptr<Client>& c);
-  static bool must_wait(const Client& c, const Request& request);
+  static bool must_wait(const Client& c, Op op);
   void flush(Client& c);
   // A reply from the node: written once this loop iteration's answers are
   // all in (flush_answered(), before the loop polls again), so a batch of
@@ -98,7 +138,7 @@ class RespServer {
   uv_loop_t* loop_;
   std::string listen_;
   ClientLimits limits_;
-  Handler handler_;
+  RespHandler& handler_;
   uv_tcp_t* listener_ = nullptr;
   uv_timer_t* sweep_ = nullptr;
   uv_prepare_t* before_poll_ = nullptr;            // runs flush_answered()
@@ -107,6 +147,7 @@ class RespServer {
   // Records of requests handed to the node and not answered, reused: at
   // most as many as were ever in flight at once (bounded per client by
   // kOutstandingMax). Owned here, so a reply that never comes leaks nothing.
+  // ReplyTo::record indexes this.
   std::vector<std::unique_ptr<PendingReply>> reply_records_;
   std::vector<PendingReply*> free_reply_records_;
   std::uint64_t next_client_id_ = 1;

@@ -115,24 +115,30 @@ struct RespServer::Client {
     slots.emplace_back();
     answer_last(std::move(resp));
   }
-  void queue(std::string bytes) {
+  // Ready bytes, after everything queued before: `bytes`, which *owned
+  // holds when it may be moved from (else null).
+  void queue(std::string_view bytes, std::string* owned) {
     out_bytes += bytes.size();
     // Small replies share a chunk, so a pipeline of PONGs is one buffer.
     if (!out.empty() && out.back().size() + bytes.size() <= resp_bounds::kChunkBytes)
-      out.back() += bytes;
+      out.back().append(bytes);
+    else if (owned)
+      out.push_back(std::move(*owned));
     else
-      out.push_back(std::move(bytes));
+      out.emplace_back(bytes);
   }
+  void queue(std::string bytes) { queue(bytes, &bytes); }
 };
 
-// What the reply to one submitted request must update. The closure handed
-// to the node is {record, generation}: trivially copyable and 16 bytes, so
-// std::function holds it inline (a closure holding these fields took an
-// allocation and a free per command). A record is reused once answered; a
-// generation that moved on marks a second or stale answer, ignored.
+// What the reply to one submitted request must update. The node is handed
+// ReplyTo{index, generation}, not a closure holding these fields (that took
+// an allocation and a free per command). A record is reused once answered;
+// a generation that moved on marks a second or stale answer, ignored (a
+// 32-bit generation wraps after 4 billion uses of one record: a stale
+// answer would have to wait that long to be taken for a live one).
 struct RespServer::PendingReply {
-  RespServer* server = nullptr;
-  std::uint64_t generation = 0;
+  std::uint32_t index = 0;  // in RespServer::reply_records_
+  std::uint32_t generation = 0;
   std::weak_ptr<Client> client;
   std::uint64_t seq = 0;
   std::size_t bytes = 0;

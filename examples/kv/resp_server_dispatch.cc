@@ -10,19 +10,35 @@ namespace synod::kv {
 
 using namespace resp_bounds;
 
+namespace {
+
+std::size_t argument_bytes(std::span<const std::string_view> args) {
+  std::size_t n = 0;
+  for (std::string_view a : args) n += a.size();
+  return n;
+}
+
+std::size_t argument_bytes(const std::vector<std::string>& args) {
+  std::size_t n = 0;
+  for (const std::string& a : args) n += a.size();
+  return n;
+}
+
+}  // namespace
+
 // A read waits for this client's earlier writes (Redis's per-connection
 // order) and for room under kReadsSubmittedMax.
 // An EXEC also waits for the versions its WATCHes read.
-bool RespServer::must_wait(const Client& c, const Request& request) {
-  if (request.op == Op::txn && !c.txn.exec_ready()) return true;
-  return route_of(request.op) == Route::read &&
+bool RespServer::must_wait(const Client& c, Op op) {
+  if (op == Op::txn && !c.txn.exec_ready()) return true;
+  return route_of(op) == Route::read &&
          (c.writes_in_flight > 0 || c.reads_submitted >= kReadsSubmittedMax);
 }
 
-void RespServer::dispatch(const std::shared_ptr<Client>& c, std::vector<std::string> args) {
+void RespServer::dispatch(const std::shared_ptr<Client>& c, CommandView words) {
   std::uint64_t seq = c->base + c->slots.size();
   c->slots.emplace_back();
-  GateVerdict verdict = c->gate.check(args);
+  GateVerdict verdict = c->gate.check(words);
   if (verdict.auth_failure) ++stats_.acl_access_denied_auth;
   if (verdict.action != GateVerdict::Action::pass) {
     if (!c->gate.authenticated() && verdict.resp.starts_with("-NOAUTH")) ++stats_.noauth_refusals;
@@ -30,40 +46,59 @@ void RespServer::dispatch(const std::shared_ptr<Client>& c, std::vector<std::str
     if (verdict.action == GateVerdict::Action::reply_and_close) c->close_after_write = true;
     return;
   }
-  auto parsed = parse_request(std::move(args));
+  auto parsed = parse_request(words);
   if (auto* reply = std::get_if<kv::Reply>(&parsed)) {
     c->answer_last(to_resp(c->txn.on_error(std::move(*reply))));
     return;
   }
-  Request& request = std::get<Request>(parsed);
+  const RequestRef& request = std::get<RequestRef>(parsed);
   // Outside MULTI an ordinary command passes by the session untouched.
   if (c->txn.in_multi() || route_of(request.op) == Route::session) {
-    TxnSession::Step step = c->txn.on_request(std::move(request));
+    TxnSession::Step step = c->txn.on_request(request.own());
     if (step.over_limit) ++stats_.txn_queue_refusals;
     if (step.kind == TxnSession::Step::Kind::reply) {
       c->answer_last(to_resp(step.reply));
       return;
     }
     if (step.watch) c->watch_targets.emplace_back(std::move(step.watch), step.watch_from);
-    request = std::move(step.request);
+    return admit(c, seq, std::move(step.request));
   }
-  for (const std::string& a : request.args) c->pending_request_bytes += a.size();
-  if (!c->held.empty() || must_wait(*c, request)) {
+  // The common case: handled now, its arguments still views into the read.
+  const std::size_t bytes = argument_bytes(request.args);
+  c->pending_request_bytes += bytes;
+  if (!c->held.empty() || must_wait(*c, request.op)) {
+    c->held.emplace_back(seq, request.own());
+    return;
+  }
+  submit(c, seq, request, bytes);
+}
+
+void RespServer::admit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request) {
+  c->pending_request_bytes += argument_bytes(request.args);
+  if (!c->held.empty() || must_wait(*c, request.op)) {
     c->held.emplace_back(seq, std::move(request));
     return;
   }
-  submit(c, seq, std::move(request));
+  submit_owned(c, seq, std::move(request));
 }
 
-void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Request request) {
+void RespServer::submit_owned(const std::shared_ptr<Client>& c, std::uint64_t seq,
+                              Request request) {
+  // Counted as admitted (pending_request_bytes), before EXEC's watch block
+  // is filled in below.
+  const std::size_t bytes = argument_bytes(request.args);
+  // EXEC's watch block is filled now, its WATCH reads all back (must_wait).
+  if (request.op == Op::txn) request.args[0] = c->txn.take_watch_block();
+  RequestViews views(request);
+  submit(c, seq, views.ref(), bytes);
+}
+
+void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq,
+                        const RequestRef& request, std::size_t bytes) {
   bool write = route_of(request.op) == Route::write;
   bool read = route_of(request.op) == Route::read;
   if (write) ++c->writes_in_flight;
   if (read) ++c->reads_submitted;
-  std::size_t bytes = 0;
-  for (const std::string& a : request.args) bytes += a.size();
-  // EXEC's watch block is filled now, its WATCH reads all back (must_wait).
-  if (request.op == Op::txn) request.args[0] = c->txn.take_watch_block();
   std::shared_ptr<WatchList> watch;
   std::size_t watch_from = 0, watch_count = 0;
   if (request.op == Op::watch_versions && !c->watch_targets.empty()) {
@@ -73,7 +108,7 @@ void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Req
   }
   if (free_reply_records_.empty()) {
     reply_records_.push_back(std::make_unique<PendingReply>());
-    reply_records_.back()->server = this;
+    reply_records_.back()->index = static_cast<std::uint32_t>(reply_records_.size() - 1);
     free_reply_records_.push_back(reply_records_.back().get());
   }
   PendingReply* p = free_reply_records_.back();
@@ -86,17 +121,30 @@ void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq, Req
   p->watch = std::move(watch);
   p->watch_from = watch_from;
   p->watch_count = watch_count;
-  const std::uint64_t generation = p->generation;
-  auto answer = [p, generation](std::string resp) {
-    if (p->generation == generation) p->server->on_reply(*p, std::move(resp));
-  };
-  // What lets std::function keep it inline (libstdc++: trivially copyable,
-  // at most two pointers).
-  static_assert(std::is_trivially_copyable_v<decltype(answer)> && sizeof(answer) <= 16);
-  handler_(std::move(request), answer);
+  handler_.handle(request, ReplyTo{p->index, p->generation});
 }
 
-void RespServer::on_reply(PendingReply& p, std::string resp) {
+RespServer::Reply RespServer::reply_function(ReplyTo to) {
+  auto answer_to = [this, to](std::string resp) { answer(to, std::move(resp)); };
+  // What lets std::function keep it inline (libstdc++: trivially copyable,
+  // at most two pointers).
+  static_assert(std::is_trivially_copyable_v<decltype(answer_to)> && sizeof(answer_to) <= 16);
+  return answer_to;
+}
+
+void RespServer::answer(ReplyTo to, std::string_view resp) {
+  if (to.record >= reply_records_.size()) return;
+  PendingReply& p = *reply_records_[to.record];
+  if (p.generation == to.generation) on_reply(p, resp, nullptr);
+}
+
+void RespServer::answer(ReplyTo to, std::string&& resp) {
+  if (to.record >= reply_records_.size()) return;
+  PendingReply& p = *reply_records_[to.record];
+  if (p.generation == to.generation) on_reply(p, resp, &resp);
+}
+
+void RespServer::on_reply(PendingReply& p, std::string_view resp, std::string* owned) {
   // Taken out and the record freed first: what follows may submit more.
   std::shared_ptr<Client> client = p.client.lock();
   std::shared_ptr<WatchList> watch = std::move(p.watch);
@@ -112,9 +160,20 @@ void RespServer::on_reply(PendingReply& p, std::string resp) {
     // -MOVED) is the client's answer, and its keys abort the next EXEC.
     auto versions = parse_versions_reply(resp, watch_count);
     resolve_watch(*watch, watch_from, watch_count, versions);
-    if (versions) resp = "+OK\r\n";
+    if (versions) {
+      resp = "+OK\r\n";
+      owned = nullptr;
+    }
   }
-  client->answer(seq - client->base, std::move(resp));
+  if (seq == client->base) {
+    // Nothing before it is unanswered: straight into the output, without a
+    // string of its own in the reply slots.
+    client->slots.pop_front();
+    ++client->base;
+    client->queue(resp, owned);
+  } else {
+    client->answer(seq - client->base, owned ? std::move(*owned) : std::string(resp));
+  }
   // Over the hard limit the client goes now, before the rest of the replies
   // confirmed with this one are built.
   if (output_limit_broken(*client)) return;
@@ -133,11 +192,11 @@ void RespServer::release(const std::shared_ptr<Client>& c) {
   c->releasing = true;
   while (!c->held.empty() && !c->closing) {
     auto& [seq, request] = c->held.front();
-    if (must_wait(*c, request)) break;
+    if (must_wait(*c, request.op)) break;
     std::uint64_t s = seq;
     Request r = std::move(request);
     c->held.pop_front();
-    submit(c, s, std::move(r));
+    submit_owned(c, s, std::move(r));
   }
   c->releasing = false;
 }

@@ -52,15 +52,22 @@ void RespServer::on_bytes(Client& c, const char* data, std::size_t n) {
   on_read(c, reinterpret_cast<const char*>(c.plain.data()), c.plain.size());
 }
 
+// Each command as the parser completes it, its words views into the bytes
+// just read: handled (or copied, when it must wait) before they move.
 void RespServer::on_read(Client& c, const char* data, std::size_t n) {
   c.last_activity_ms = uv_now(loop_);
-  std::vector<Command> commands;
-  bool ok = c.parser.feed(std::string_view(data, n), &commands);
-  std::shared_ptr<Client> keep = c.self;
-  for (Command& cmd : commands) {
-    if (c.close_after_write || c.closing) break;  // after QUIT (or a close) nothing more runs
-    dispatch(keep, std::move(cmd));
-  }
+  struct Dispatch final : CommandSink {
+    RespServer* server;
+    std::shared_ptr<Client> client;  // alive until the feed is over, closed or not
+    Dispatch(RespServer* s, std::shared_ptr<Client> c) : server(s), client(std::move(c)) {}
+    bool command(CommandView words) override {
+      // After QUIT (or a close) nothing more runs.
+      if (client->close_after_write || client->closing) return false;
+      server->dispatch(client, words);
+      return true;
+    }
+  } sink(this, c.self);
+  bool ok = c.parser.feed(std::string_view(data, n), sink);
   if (!ok && !c.close_after_write && !c.closing) {
     // As Redis does: answer the protocol error, then close. error() has the
     // whole text, "ERR Protocol error: ...".

@@ -124,6 +124,12 @@ void RespServer::flush(Client& c) {
 
 bool RespServer::output_limit_broken(Client& c) {
   const std::size_t unread = c.unread_bytes();
+  // Checked after every answer: under both limits and not timing the soft
+  // one, there is nothing to do.
+  if ((limits_.output_hard_bytes == 0 || unread <= limits_.output_hard_bytes) &&
+      (limits_.output_soft_bytes == 0 || unread <= limits_.output_soft_bytes) &&
+      c.over_soft_since_ms == 0)
+    return false;
   const std::uint64_t now = uv_now(loop_);
   std::string why;
   if (limits_.output_hard_bytes > 0 && unread > limits_.output_hard_bytes) {

@@ -115,10 +115,8 @@ bool ShardNode::start(std::string* why) {
     if ((s % opt_.peers.size()) + 1 == opt_.id.value) host_->campaign(group_of(s));
   }
 
-  if (!start_client_port(
-          loop_, opt_, Config{}.batch_bytes_max,  // the log takes no longer command
-          [this](Request r, RespServer::Reply reply) { handle(std::move(r), std::move(reply)); },
-          &client_tls_, &resp_, why))
+  if (!start_client_port(loop_, opt_, Config{}.batch_bytes_max,  // the log takes no longer command
+                         *this, &client_tls_, &resp_, why))
     return false;
   fmt::print(stderr, "synod-kv: node {} serving Redis clients on {} ({} shards, {})\n",
              opt_.id.value, opt_.listen, opt_.shards,
@@ -148,6 +146,10 @@ std::string ShardNode::redirect(const ShardRoute& route, NodeId hint) {
   }
   ++stats_.moved;
   return fmt::format("-MOVED {} {}\r\n", route.slot, a->client);
+}
+
+void ShardNode::handle(const RequestRef& request, ReplyTo to) {
+  handle(request.own(), resp_->reply_function(to));
 }
 
 void ShardNode::handle(Request request, RespServer::Reply reply) {

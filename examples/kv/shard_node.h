@@ -43,7 +43,7 @@ struct ShardNodeStats {
   std::uint64_t locked_refused = 0;
 };
 
-class ShardNode : private ShardTxnHost {
+class ShardNode : private ShardTxnHost, private RespHandler {
  public:
   ShardNode(uv_loop_t* loop, ServerOptions options);
   ~ShardNode() override;
@@ -54,6 +54,9 @@ class ShardNode : private ShardTxnHost {
  private:
   bool open_log(std::string* why);
   GroupOptions group_options(std::size_t shard);
+  // A client's request (RespHandler), copied and handed to handle() below:
+  // the sharded server's path is not tuned for speed.
+  void handle(const RequestRef& request, ReplyTo to) override;
   void handle(Request request, RespServer::Reply reply);
   void handle_cluster(const ClusterCommand& c, const RespServer::Reply& reply);
   // The reply sending a client to the shard's leader (`hint` when the

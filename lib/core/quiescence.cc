@@ -87,12 +87,16 @@ void Replica::Core::maybe_sleep_deferred() {
                "a follower falls asleep under {} without following it", sleep_.leader.value);
   sleep_.deferred = false;
   sleep_.asleep = true;
+  // A pre-vote of its own still open would campaign, on a stale reply,
+  // against the leader it now sleeps under.
+  proposer.stop_probing();
 }
 
 // Before a message is handled: what keeps a sleeper asleep is only what
-// confirms the state it fell asleep in.
-void Replica::Core::wake_for(const Message& msg) {
-  if (!sleep_.asleep) return;
+// confirms the state it fell asleep in, or what it answers without changing
+// it. A host that wakes sleepers itself (GroupSet, with the silence of the
+// leader's node) asks this first, through Replica::wakes_on.
+Replica::Core::SleepVerdict Replica::Core::sleep_verdict(const Message& msg) const {
   // A catch-up request only reads the chosen log or the snapshot
   // (Learner::on_catchup_request): a sleeper answers it asleep. Whoever asks
   // is not a member that needs the group awake (a leader sleeps only once
@@ -100,29 +104,52 @@ void Replica::Core::wake_for(const Message& msg) {
   // still catching up, or a replica that asks a follower rather than the
   // leader. Waking for it left a follower awake with no quiesce heartbeat to
   // sleep on again, so its election clock ran out and its probe woke the
-  // whole group.
-  if (msg.type == MessageType::catchup_request) return;
+  // whole group (synod-sim --quiesce seed 22502).
+  if (msg.type == MessageType::catchup_request) return SleepVerdict::stays_asleep;
   if (proposer.leading()) {
     // An acknowledgement of the quiesce heartbeat: the peer holds it all.
     bool confirms = msg.type == MessageType::heartbeat_ack && msg.ballot == proposer.ballot() &&
                     msg.commit == ctx.log.commit();
-    if (!confirms) wake(0);
-    return;
+    return confirms ? SleepVerdict::stays_asleep : SleepVerdict::wakes;
   }
   bool from_leader = msg.from == sleep_.leader;
   // The quiesce heartbeat again (duplicated, or resent on an earlier wake).
   if (from_leader && msg.type == MessageType::heartbeat && msg.quiesce &&
       msg.ballot == sleep_.ballot && msg.commit == ctx.log.commit())
-    return;
+    return SleepVerdict::stays_asleep;
   // A probe from the leader it sleeps under: that node restarted (a new
   // replica, a follower now) or lost its ballot. The leader is gone: wake
   // as after an election timeout of silence, so this replica's stickiness
   // does not refuse the probe.
-  if (from_leader && msg.type == MessageType::probe) {
-    wake(ctx.config.election_ticks);
-    return;
+  if (from_leader && msg.type == MessageType::probe) return SleepVerdict::wakes_leaderless;
+  // A probe from another replica, while the leader it sleeps under counts
+  // as heard: refused for stickiness, as an awake follower would, and
+  // answered asleep. A host keeps it asleep only while the leader's node is
+  // heard, so that leader is live. Waking for it left this follower awake
+  // with nothing to sleep on: an election timeout later it no longer
+  // counted the sleeping leader as heard, granted the next stray probe, and
+  // a live sleeping leader was deposed (synod-sim --groups seed 116).
+  if (msg.type == MessageType::probe && ctx.heard_leader_recently())
+    return SleepVerdict::stays_asleep;
+  // A probe reply: falling asleep ended any pre-vote of its own, so this one
+  // is stale and dropped, unless it reports chosen slots this replica lacks.
+  if (msg.type == MessageType::probe_reply && msg.commit <= ctx.log.commit())
+    return SleepVerdict::stays_asleep;
+  return SleepVerdict::wakes;
+}
+
+void Replica::Core::wake_for(const Message& msg) {
+  if (!sleep_.asleep) return;
+  switch (sleep_verdict(msg)) {
+    case SleepVerdict::stays_asleep:
+      return;
+    case SleepVerdict::wakes:
+      wake(0);
+      return;
+    case SleepVerdict::wakes_leaderless:
+      wake(ctx.config.election_ticks);
+      return;
   }
-  wake(0);
 }
 
 void Replica::Core::wake(std::uint64_t leader_silent_ticks) {

@@ -103,6 +103,11 @@ void Replica::Core::tick() {
   follower_reads.tick();
   if (proposer.leading() || ++election_elapsed < election_timeout) return;
   reset_election_timer();
+  // This replica timed its leader out: a quiesce heartbeat it could not
+  // sleep on yet is stale now. Sleeping on it later (once a catch-up ends,
+  // say) would leave its probe or prepare in flight from a sleeper: the
+  // answers wake it into a campaign against a leader that sleeps.
+  sleep_.forget_deferred();
   if (rejoin.active())
     rejoin.on_election_timeout();
   else if (!may_campaign())
@@ -215,5 +220,8 @@ Role Replica::role() const { return core_->role(); }
 NodeId Replica::leader() const { return core_->leader(); }
 bool Replica::quiesced() const { return core_->quiesced(); }
 void Replica::wake(std::uint64_t leader_silent_ticks) { core_->wake(leader_silent_ticks); }
+bool Replica::wakes_on(const Message& msg) const {
+  return core_->quiesced() && core_->sleep_verdict(msg) != Core::SleepVerdict::stays_asleep;
+}
 
 }  // namespace synod

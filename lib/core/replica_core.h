@@ -59,6 +59,10 @@ class Replica::Core {
   // Quiescence (quiescence.cc, docs/protocol.md "Quiescence").
   bool quiesced() const { return sleep_.asleep; }
   void wake(std::uint64_t leader_silent_ticks);
+  // What a message does to this replica asleep: nothing (it is answered or
+  // dropped asleep), a wake as wake(0), or a wake as a leader lost.
+  enum class SleepVerdict : std::uint8_t { stays_asleep, wakes, wakes_leaderless };
+  SleepVerdict sleep_verdict(const Message& msg) const;
 
  private:
   bool leader_may_sleep() const;

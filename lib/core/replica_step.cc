@@ -49,11 +49,13 @@ void Replica::Core::step(const Message& msg) {
   if (asleep && sleep_.asleep) {
     // Invariant 12 (docs/invariants.md): what a sleeper handles without
     // waking only confirms its sleep or reads its chosen log, so all it may
-    // send is an answer: the quiesce heartbeat's acknowledgement again, or
-    // catch-up.
+    // send is an answer: the quiesce heartbeat's acknowledgement again, a
+    // probe's refusal, or catch-up.
     for (std::size_t i = sent_before; i < ctx.out.messages.size(); ++i) {
-      MessageType t = ctx.out.messages[i].type;
-      SYNOD_ASSERT(t == MessageType::heartbeat_ack || t == MessageType::catchup_reply ||
+      const Message& out = ctx.out.messages[i];
+      MessageType t = out.type;
+      bool refusal = t == MessageType::probe_reply && out.reject;
+      SYNOD_ASSERT(t == MessageType::heartbeat_ack || refusal || t == MessageType::catchup_reply ||
                        t == MessageType::snapshot_chunk,
                    "a sleeper sent a {} on a {} without waking", to_string(t), to_string(msg.type));
     }
@@ -79,8 +81,16 @@ bool Replica::Core::step_ballot(const Message& msg) {
         if (ctx.leader != ctx.self()) ctx.leader = NodeId{};
       }
       // Every chunk of a granted phase 1 (not only the first) holds off this
-      // replica's own election: a long recovery must not be pre-empted.
-      if (ctx.hard.promised == msg.ballot) election_elapsed = 0;
+      // replica's own election: a long recovery must not be pre-empted. A
+      // pre-vote of its own still in flight is dropped too: finishing it
+      // would campaign above the ballot just promised and depose that
+      // candidate as soon as it leads (its accepts refused with the higher
+      // ballot), while the peers that follow it refuse this one's prepares:
+      // no leader for as long as they stay sticky.
+      if (ctx.hard.promised == msg.ballot) {
+        election_elapsed = 0;
+        proposer.stop_probing();
+      }
       return true;
     case MessageType::accept:
       if (voting && acceptor.on_accept(msg)) hear_leader(msg.from, msg.ballot);

@@ -113,8 +113,11 @@ void GroupSet::State::route(const Message& in) {
   // with how long its leader's node has been quiet, which the replica cannot
   // know. Only a message the replica admits does so (addressed here, from a
   // member): a node that is no member of the group, or a stale frame, must
-  // not rouse it (the replica drops such a message without waking).
-  if (was_asleep && leader != options.self && msg.from != leader && admissible(*g, msg))
+  // not rouse it (the replica drops such a message without waking); nor
+  // must what the replica answers asleep (Replica::wakes_on: a catch-up
+  // request, a probe it refuses, a stale probe reply).
+  if (was_asleep && leader != options.self && msg.from != leader && admissible(*g, msg) &&
+      g->replica.wakes_on(msg))
     wake(*g, silence(leader));
   g->replica.step(msg);
   mark_dirty(*g);

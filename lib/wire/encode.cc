@@ -154,6 +154,64 @@ class ReusedBuilder : public FlatBufferBuilder {
   static constexpr std::size_t kKeepBytesMax = 4u << 20;
 };
 
+// True when a and b encode to the same frame but for `to`: every other
+// field equal (a batch's values compared by pointer first, so the accepts a
+// leader sends each follower compare in a few instructions), and no payload
+// or beats, which are never worth keeping. Naming every field, as
+// build_message does.
+bool same_but_destination(const Message& a, const Message& b) {
+  const auto& [type, group, from, to, ballot, slot, slot_end, commit, more, force, quiesce, reject,
+               entries, offset, payload, beats] = a;
+  (void)to;
+  return type == b.type && group == b.group && from == b.from && ballot == b.ballot &&
+         slot == b.slot && slot_end == b.slot_end && commit == b.commit && more == b.more &&
+         force == b.force && quiesce == b.quiesce && reject == b.reject && offset == b.offset &&
+         payload.empty() && b.payload.empty() && beats.empty() && b.beats.empty() &&
+         entries == b.entries;
+}
+
+// The frame in the builder (what encode_view handed out last on this
+// thread), for reuse when the next message differs only in `to`: a leader's
+// accept goes to every follower with the same entries, and building each
+// copied the whole batch and checksummed it again (docs/benchmarks.md,
+// "The leader's RESP path (sixth round)"). The bytes are those a fresh
+// build gives: FlatBuffers writes `to` (a ulong, never 0, so never left
+// out as a default) at the same place in both.
+struct LastFrame {
+  bool valid = false;
+  Message message;            // shares the entries' batches with the caller's message
+  std::size_t to_offset = 0;  // of `to` in the body (after the header)
+};
+
+void remember(LastFrame& last, const Message& m, const FlatBufferBuilder& fbb) {
+  last.valid = false;
+  if (!m.payload.empty() || !m.beats.empty()) return;
+  const std::uint8_t* body = fbb.GetBufferPointer() + frame_header_bytes;
+  const auto* table = flatbuffers::GetRoot<flatbuffers::Table>(body);
+  const std::uint8_t* to = table->GetAddressOf(fb::Message::VT_TO);
+  if (to == nullptr) return;
+  last.to_offset = static_cast<std::size_t>(to - body);
+  last.message = m;
+  last.valid = true;
+}
+
+// Rewrites the builder's frame for m.to (same_but_destination holds) and
+// patches its checksum.
+void readdress(LastFrame& last, const Message& m, FlatBufferBuilder& fbb) {
+  std::uint8_t* frame = fbb.GetBufferPointer();
+  std::uint8_t* body = frame + frame_header_bytes;
+  const std::size_t size = fbb.GetSize() - frame_header_bytes;
+  std::uint8_t before[8], after[8];
+  std::memcpy(before, body + last.to_offset, 8);
+  for (int i = 0; i < 8; ++i) after[i] = static_cast<std::uint8_t>(m.to.value >> (8 * i));
+  std::memcpy(body + last.to_offset, after, 8);
+  std::uint32_t crc = 0;
+  for (int i = 0; i < 4; ++i) crc |= std::uint32_t{frame[4 + i]} << (8 * i);
+  crc = detail::crc32c_patch8(crc, size, last.to_offset, before, after);
+  for (int i = 0; i < 4; ++i) frame[4 + i] = static_cast<std::uint8_t>(crc >> (8 * i));
+  last.message.to = m.to;
+}
+
 }  // namespace
 
 Status encode_view(const Message& m, std::span<const std::uint8_t>* frame, const WireLimits& limits,
@@ -172,6 +230,14 @@ Status encode_view(const Message& m, std::span<const std::uint8_t>* frame, const
                 why);
   }
   thread_local ReusedBuilder fbb;
+  thread_local LastFrame last;
+  if (last.valid && same_but_destination(last.message, m) &&
+      fbb.GetSize() - frame_header_bytes <= detail::frame_max(limits)) {
+    if (last.message.to != m.to) readdress(last, m, fbb);
+    *frame = std::span<const std::uint8_t>(fbb.GetBufferPointer(), fbb.GetSize());
+    return Status::ok;
+  }
+  last.valid = false;
   fbb.prepare(128 + 64 * m.entries.size() + bulk);
   build_message(fbb, m);
   const std::size_t size = fbb.GetSize();
@@ -193,6 +259,7 @@ Status encode_view(const Message& m, std::span<const std::uint8_t>* frame, const
   }
   fbb.PushBytes(header, sizeof header);
   *frame = std::span<const std::uint8_t>(fbb.GetBufferPointer(), fbb.GetSize());
+  remember(last, m, fbb);
   return Status::ok;
 }
 

@@ -247,3 +247,47 @@ TEST_CASE("decode survives random bytes, and what it accepts re-encodes to the s
 TEST_CASE("every op that is not local has an encoding") {
   for (const Request& r : sample_requests()) CHECK(route_of(r.op) != Route::local);
 }
+
+TEST_CASE("a request parsed from views keeps its arguments where the words are") {
+  // The RESP server proposes from these views before the read buffer moves:
+  // SET's options and CONFIG's subcommand are dropped by narrowing the span,
+  // never by copying.
+  std::vector<std::string_view> words = {"set", "key", "value", "NX"};
+  auto parsed = parse_request(CommandView(words));
+  REQUIRE(std::holds_alternative<RequestRef>(parsed));
+  const RequestRef& set = std::get<RequestRef>(parsed);
+  CHECK(set.op == Op::set);
+  CHECK(set.condition == SetCondition::if_absent);
+  REQUIRE(set.args.size() == 2);
+  CHECK(set.args.data() == words.data() + 1);
+  CHECK(set.own() == request({"set", "key", "value", "NX"}));
+
+  std::vector<std::string_view> config = {"CONFIG", "get", "save", "appendonly"};
+  auto cfg = parse_request(CommandView(config));
+  REQUIRE(std::holds_alternative<RequestRef>(cfg));
+  CHECK(std::get<RequestRef>(cfg).args.data() == config.data() + 2);
+  CHECK(std::get<RequestRef>(cfg).args.size() == 2);
+
+  std::vector<std::string_view> bad = {"SET", "k", "v", "EX", "10"};
+  auto refused = parse_request(CommandView(bad));
+  REQUIRE(std::holds_alternative<Reply>(refused));
+  CHECK(std::get<Reply>(refused).str == "ERR SET option 'EX' is not supported by synod-kv");
+}
+
+TEST_CASE("the log encoding of a request is the same from views as from its own strings") {
+  std::vector<Request> all = sample_requests();
+  Request mset{
+      Op::mset, {}, SetCondition::always};  // more arguments than RequestViews keeps on its stack
+  for (int i = 0; i < 12; ++i) mset.args.push_back("key" + std::to_string(i));
+  all.push_back(mset);
+  for (const Request& r : all) {
+    RequestViews views(r);
+    INFO(name_of(r.op), " with ", r.args.size(), " arguments");
+    CHECK(views.ref().args.size() == r.args.size());
+    CHECK(views.ref().own() == r);
+    CHECK(encode(views.ref()) == encode(r));
+    auto back = decode(encode(views.ref()));
+    REQUIRE(back.has_value());
+    CHECK(*back == r);
+  }
+}

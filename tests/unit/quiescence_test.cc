@@ -211,14 +211,27 @@ TEST_CASE("a probe from the leader a follower sleeps under wakes it without a le
   t.node(2).step(probe);
   CHECK_FALSE(t.node(2).quiesced());
   CHECK(t.node(2).leader() == NodeId{});
-  // Any other message wakes it still following its leader.
+  // Another replica's probe is refused asleep: the leader counts as heard.
   Message other = probe;
   other.to = NodeId{3};
   other.from = NodeId{2};
   other.ballot.node = NodeId{2};
+  CHECK_FALSE(t.node(3).wakes_on(other));
+  t.node(3).step(other);
+  CHECK(t.node(3).quiesced());
+  t.drain(3);
+  std::vector<Message> sent = t.take_wire();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].type == MessageType::probe_reply);
+  CHECK(sent[0].reject);
+  // A prepare wakes it still following its leader (and, sticky, it ignores it).
+  other.type = MessageType::prepare;
+  other.slot = Slot{1};
+  CHECK(t.node(3).wakes_on(other));
   t.node(3).step(other);
   CHECK_FALSE(t.node(3).quiesced());
   CHECK(t.node(3).leader() == NodeId{1});
+  CHECK(t.node(3).info().promised != other.ballot);
 }
 
 TEST_CASE("a lease read on a leader just woken confirms with a heartbeat round") {

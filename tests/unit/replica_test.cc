@@ -161,3 +161,33 @@ TEST_CASE("a leader that loses its ballot reports unknown for sent proposals") {
   }
   CHECK(r.info().role == Role::follower);
 }
+
+TEST_CASE("a replica that promises another candidate drops its own pre-vote") {
+  // Found by synod-sim --quiesce seed 42718 (5 replicas): node 3's pre-vote
+  // was in flight when it promised node 4's prepare; the probe replies then
+  // made a quorum and node 3 campaigned above 4's ballot, its refusals
+  // deposed 4 as soon as 4 led, and the peers sticky to 4 ignored 3: no
+  // leader for ten election timeouts.
+  auto t = test::TestCluster::alone(1, 3);
+  Ballot probed{};
+  for (int i = 0; i < 100 && !probed.round; ++i) {
+    t.node(1).tick();
+    for (const Message& m : sent_by(t, 1))
+      if (m.type == MessageType::probe) probed = m.ballot;
+  }
+  REQUIRE(probed.round != 0);
+  // Node 2 campaigns in the same round (a higher ballot: a higher node id).
+  Message prep = msg(MessageType::prepare, 2, 1, probed.round);
+  prep.ballot = Ballot{probed.round, NodeId{2}};
+  t.node(1).step(prep);
+  std::vector<Message> sent = sent_by(t, 1);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].type == MessageType::promise);
+  // Node 3's yes to the old pre-vote would make a quorum with node 1's own.
+  Message yes = msg(MessageType::probe_reply, 3, 1);
+  yes.ballot = probed;
+  t.node(1).step(yes);
+  for (const Message& m : sent_by(t, 1)) CHECK(m.type != MessageType::prepare);
+  CHECK(t.node(1).info().role == Role::follower);
+  CHECK(t.node(1).info().promised == prep.ballot);
+}

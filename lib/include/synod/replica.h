@@ -161,8 +161,17 @@ class Replica {
   // spent (its next read confirms with a heartbeat round) and heartbeats
   // again. A step() into a sleeping replica wakes it as wake(0) would,
   // except a probe from the leader it sleeps under (that leader restarted
-  // or lost its ballot), which wakes it as a leader lost.
+  // or lost its ballot), which wakes it as a leader lost, and what it
+  // handles asleep (wakes_on).
   void wake(std::uint64_t leader_silent_ticks = 0);
+  // Whether step(msg) would rouse this sleeping replica (false when awake).
+  // Asleep it answers without waking what changes nothing: the quiesce
+  // heartbeat again (or, on a leader, its acknowledgement), a catch-up
+  // request, a probe it refuses while its leader counts as heard, a stale
+  // probe reply. A host that wakes sleepers itself with the silence of the
+  // leader's node (synod::GroupSet) asks this first, so such a message does
+  // not wake the group (docs/protocol.md, "Quiescence").
+  bool wakes_on(const Message& msg) const;
 
   class Core;
 
