@@ -92,7 +92,7 @@ bool GroupNode::start(std::uint64_t cluster_id, std::string* why) {
     go.config.election_ticks = o_.election_ticks;  // the same for every node: GroupSet's
     go.config.seed = 0;                            // drawn by the host
     std::uint64_t* count = &applied_[g];
-    go.apply = [count](Slot, const std::string&) {
+    go.apply = [count](Slot, std::string_view) {
       ++*count;
       return std::string{};
     };

@@ -22,7 +22,7 @@ class BenchStateMachine {
   void apply(const Entry& e);
   // One command, for hosts that apply command by command (UvHost); they
   // track the slot themselves.
-  void apply_command(const std::string& command);
+  void apply_command(std::string_view command);
   // The image of the state now (counts and digest; the slot is the
   // snapshot's own meta).
   std::string image() const;

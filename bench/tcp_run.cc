@@ -161,7 +161,7 @@ void LeaderRun::finish(const char* error) {
 RunResult LeaderRun::run(std::uint64_t cluster_id) {
   RunResult res;
   std::string why;
-  auto apply = [this](Slot s, const std::string&) {
+  auto apply = [this](Slot s, std::string_view) {
     if (s != last_applied_slot_) last_applied_slot_ = s, load_.slot_applied(now_ns());
     return std::string{};
   };

@@ -20,8 +20,7 @@ void UvReplica::log(std::string_view line) const {
 }
 
 bool UvReplica::start(std::uint64_t cluster_id,
-                      std::function<std::string(Slot, const std::string&)> apply,
-                      std::string* why) {
+                      std::function<std::string(Slot, std::string_view)> apply, std::string* why) {
   storage_ = open_storage(o_, run_dir_, id_, why);
   if (!storage_) return false;
   TcpTransportOptions t;
@@ -48,7 +47,7 @@ bool UvReplica::start(std::uint64_t cluster_id,
   h.config = replica_config(o_, id_);
   h.tick_ms = o_.tick_ms;
   h.limits = limits;
-  h.apply = [this, apply = std::move(apply)](Slot slot, const std::string& command) {
+  h.apply = [this, apply = std::move(apply)](Slot slot, std::string_view command) {
     state_.apply_command(command);
     return apply ? apply(slot, command) : std::string{};
   };

@@ -26,7 +26,7 @@ class UvReplica {
 
   // Opens the storage, starts the transport and the host. `apply`, when
   // set, is called after the state machine applied each command.
-  bool start(std::uint64_t cluster_id, std::function<std::string(Slot, const std::string&)> apply,
+  bool start(std::uint64_t cluster_id, std::function<std::string(Slot, std::string_view)> apply,
              std::string* why);
   // Stops the host and the transport; run the loop until idle afterwards.
   void stop();

@@ -36,8 +36,8 @@ int main() {
     o.config.seed = synod::startup_seed(p.id);
     o.tick_ms = 5;
     Node* raw = n.get();
-    o.apply = [raw](synod::Slot, const std::string& c) {
-      raw->applied.push_back(c);
+    o.apply = [raw](synod::Slot, std::string_view c) {
+      raw->applied.emplace_back(c);
       return std::string();
     };
     n->host = std::make_unique<synod::UvHost>(&loop, n->storage, *n->transport, o);

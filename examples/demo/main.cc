@@ -3,6 +3,7 @@
 // way, and at the end every replica must hold the same applied log.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -109,9 +110,11 @@ class Cluster {
   }
 
   static void apply(Node& n, const Entry& e) {
-    for (const std::string& c : e.value.commands()) {
+    for (std::string_view c : e.value.commands()) {
       for (unsigned char ch : c) n.log_hash = (n.log_hash ^ ch) * 0x100000001b3ULL;
-      n.sum += std::strtoull(c.c_str() + 4, nullptr, 10);  // "add N"
+      std::uint64_t add = 0;  // "add N"; the view is not NUL-terminated: no strtoull
+      if (c.size() > 4) std::from_chars(c.data() + 4, c.data() + c.size(), add);
+      n.sum += add;
       ++n.applied_commands;
     }
   }

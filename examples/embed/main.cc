@@ -42,7 +42,7 @@ bool finish_readys(Node& n) {
         send(n.socket_to[m.to.value], frame.data(), frame.size(), 0);  // a loss is safe
     for (const Entry& e : rd.committed)  // no-ops and configurations apply nothing
       if (e.value.kind() == ValueKind::commands)
-        for (const std::string& c : e.value.commands()) n.applied.push_back(c);
+        for (std::string_view c : e.value.commands()) n.applied.emplace_back(c);
     in_flight -= int(rd.outcomes.size());  // not_leader, unknown: later commands replace them
     for (const ProposalOutcome& o : rd.outcomes) committed += o.outcome == Outcome::committed;
     n.replica->advance(rd);

@@ -84,7 +84,7 @@ UvHostOptions KvNode::host_options() {
   // A follower syncs its batches on the loop: no wake-up of the log writer
   // and back per batch (UvHostOptions::follower_syncs_on_loop).
   h.follower_syncs_on_loop = true;
-  h.apply = [this](Slot, const std::string& command) {
+  h.apply = [this](Slot, std::string_view command) {
     std::string reply = to_resp(store_.apply(command));
     addresses_maybe_changed();
     return reply;
@@ -92,7 +92,7 @@ UvHostOptions KvNode::host_options() {
   // Each batch's key table loads start a few commands ahead of its applies
   // (KvStore::prefetch): over a key space no cache holds, a follower spent
   // about a quarter of its CPU waiting for them one after another.
-  h.before_apply = [this](const std::vector<std::string>& commands) { store_.prefetch(commands); };
+  h.before_apply = [this](CommandsView commands) { store_.prefetch(commands); };
   h.config.compaction_tail = opt_.compaction_tail;
   h.config.compaction_tail_bytes = opt_.compaction_tail_bytes;
   h.config.lease_reads = opt_.lease_reads;

@@ -190,14 +190,14 @@ constexpr std::uint64_t kPrefetchAboveBytes = 8u << 20;
 
 }  // namespace
 
-void KvStore::prefetch(const std::vector<std::string>& log_commands) {
+void KvStore::prefetch(synod::CommandsView log_commands) {
   prefetched_.clear();
   next_prefetched_ = 0;
   // A key space the caches nearly hold gains nothing: there the extra parse,
   // hash and prefetches cost ~40 ns per SET (bench/kv_apply_bench.cc: no
   // gain at 20 000 keys of 256 bytes, 5 MB; 2.5x faster at 50 000, 14 MB).
   if (data_bytes_ < kPrefetchAboveBytes) return;
-  for (const std::string& c : log_commands) {
+  for (std::string_view c : log_commands) {
     std::optional<std::string_view> key = first_argument(c);
     prefetched_.push_back(key ? KeyTable::hash_key(*key) : 0);
   }

@@ -20,6 +20,7 @@
 #include "kv_command.h"
 #include "kv_command_codec.h"
 #include "resp_reply.h"
+#include "synod/value.h"
 
 namespace synod::kv {
 
@@ -57,7 +58,7 @@ class KvStore {
   // and applies that do not follow the announcement only waste a
   // prefetch). A replica calls it with each committed batch before applying
   // its commands one by one (UvHostOptions::before_apply).
-  void prefetch(const std::vector<std::string>& log_commands);
+  void prefetch(synod::CommandsView log_commands);
   // Applies a decoded request. Precondition: route_of(request.op) != local.
   Reply execute(Request request);
 

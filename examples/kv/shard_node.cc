@@ -60,7 +60,7 @@ GroupOptions ShardNode::group_options(std::size_t shard) {
   g.config.compaction_tail = opt_.compaction_tail;
   g.config.compaction_tail_bytes = opt_.compaction_tail_bytes;
   g.config.lease_reads = opt_.lease_reads;
-  g.apply = [this, shard](Slot, const std::string& command) { return apply(shard, command); };
+  g.apply = [this, shard](Slot, std::string_view command) { return apply(shard, command); };
   // Images are serialised on the loop: each shard holds a 1/N share of the
   // key space (the threaded snapshot of a single group is not wired here).
   // They hold the shard's transaction state too (ShardTxns::snapshot).

@@ -66,7 +66,7 @@ class ShardNode : private ShardTxnHost, private RespHandler {
   std::vector<InfoSection> info() const;
   GroupId group_of(std::size_t shard) const { return GroupId{shard + 1}; }
   // The shard's apply hook: kv commands, and the commit protocol's entries.
-  std::string apply(std::size_t shard, const std::string& command);
+  std::string apply(std::size_t shard, std::string_view command);
 
   // Cross-shard transactions (shard_node_txn.cc).
   void start_txns();

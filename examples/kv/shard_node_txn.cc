@@ -28,7 +28,7 @@ void close_timer(uv_timer_t* t) {
 
 }  // namespace
 
-std::string ShardNode::apply(std::size_t shard, const std::string& command) {
+std::string ShardNode::apply(std::size_t shard, std::string_view command) {
   KvStore& store = *stores_[shard];
   auto s = static_cast<txn::ShardId>(shard);
   if (is_txn_entry(command)) {

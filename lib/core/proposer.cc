@@ -38,8 +38,9 @@ void Proposer::step_down(NodeId hint) {
     LeaderState& l = leader();
     for (Ticket t : l.inflight_tickets)
       ctx_.out.outcomes.push_back({t, Outcome::unknown, {}, 0, {}});
-    for (LeaderState::Pending& p : l.pending)
-      ctx_.out.outcomes.push_back({p.ticket, Outcome::not_leader, {}, 0, hint});
+    l.pending.for_each_ticket([&](Ticket t) {
+      ctx_.out.outcomes.push_back({t, Outcome::not_leader, {}, 0, hint});
+    });
     if (l.pending_config && l.pending_config->ticket.value != 0)
       ctx_.out.outcomes.push_back({l.pending_config->ticket, Outcome::not_leader, {}, 0, hint});
   }
@@ -50,18 +51,17 @@ void Proposer::step_down(NodeId hint) {
   SYNOD_ASSERT(role() == Role::follower && ballot() == Ballot{}, "stepped down, still proposing");
 }
 
-ProposeResult Proposer::propose(std::string command) {
+ProposeResult Proposer::propose(std::string_view command) {
   if (!leading()) return {Status::not_leader, {}, ctx_.leader};
   if (transferring()) return {Status::not_leader, {}, transfer_target()};
   LeaderState& l = leader();
   if (command.size() > ctx_.config.batch_bytes_max) return {Status::too_large, {}, {}};
-  if (l.pending_bytes + command.size() > ctx_.config.pending_bytes_max)
+  if (l.pending.bytes() + command.size() > ctx_.config.pending_bytes_max)
     return {Status::overloaded, {}, {}};
   Ticket t{next_ticket_++};
-  l.pending_bytes += command.size();
-  SYNOD_ASSERT(l.pending_bytes <= ctx_.config.pending_bytes_max, "{} bytes queued, limit {}",
-               l.pending_bytes, ctx_.config.pending_bytes_max);
-  l.pending.push_back(LeaderState::Pending{t, std::move(command)});
+  l.pending.push(t, command);
+  SYNOD_ASSERT(l.pending.bytes() <= ctx_.config.pending_bytes_max, "{} bytes queued, limit {}",
+               l.pending.bytes(), ctx_.config.pending_bytes_max);
   return {Status::ok, t, ctx_.self()};
 }
 

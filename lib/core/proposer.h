@@ -61,7 +61,7 @@ class Proposer {
   // slots end unknown, queued ones not_leader.
   void step_down(NodeId hint);
 
-  ProposeResult propose(std::string command);
+  ProposeResult propose(std::string_view command);
   // Queues a configuration: the latest one changed by op. One change at a
   // time: busy until the last one governs. The result's ticket reports the
   // outcome (an automatic promotion, queued internally, has none).
@@ -96,7 +96,6 @@ class Proposer {
   using PeerPromise = CandidateState::PeerPromise;
   using Reported = CandidateState::Reported;
   using InFlight = LeaderState::InFlight;
-  using Pending = LeaderState::Pending;
   using PendingConfig = LeaderState::PendingConfig;
 
   // Role state accessors: each asserts the role it serves (a call in the

@@ -46,25 +46,17 @@ void Proposer::flush() {
 void Proposer::batch_pending() {
   LeaderState& l = leader();
   while (!l.pending.empty() && l.next_slot <= window_end()) {
-    std::vector<std::string> batch;
-    // At most this many fit; reserving once spares the vector's regrowth
-    // (and re-moving every command) as a large batch fills.
-    batch.reserve(std::min<std::size_t>(l.pending.size(), ctx_.config.batch_count_max));
-    std::size_t bytes = 0;
-    while (!l.pending.empty() && batch.size() < ctx_.config.batch_count_max &&
-           (batch.empty() ||
-            bytes + l.pending.front().command.size() <= ctx_.config.batch_bytes_max)) {
-      bytes += l.pending.front().command.size();
-      l.pending_bytes -= l.pending.front().command.size();
-      batch.push_back(std::move(l.pending.front().command));
-      l.inflight_tickets.push_back(l.pending.front().ticket);
-      l.pending.pop_front();
-    }
-    auto tickets = static_cast<std::uint32_t>(batch.size());
-    assign_slot(Value::of_commands(std::move(batch)), tickets);
+    // One block per batch, its size known when cut (PendingCommands).
+    Value batch = l.pending.take_batch(ctx_.config.batch_count_max, ctx_.config.batch_bytes_max,
+                                       [&](Ticket t) { l.inflight_tickets.push_back(t); });
+    const std::size_t count = batch.commands().size();
+    SYNOD_ASSERT(count > 0 && count <= ctx_.config.batch_count_max &&
+                     batch.byte_size() <= ctx_.config.batch_bytes_max,
+                 "a batch of {} commands, {} bytes", count, batch.byte_size());
+    assign_slot(batch, static_cast<std::uint32_t>(count));
   }
-  SYNOD_ASSERT(!l.pending.empty() || l.pending_bytes == 0, "{} bytes counted for no proposal",
-               l.pending_bytes);
+  SYNOD_ASSERT(!l.pending.empty() || l.pending.bytes() == 0, "{} bytes counted for no proposal",
+               l.pending.bytes());
 }
 
 // Accepts for every assigned slot the in-flight window now admits.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pending_commands.h"
 #include "quorum.h"
 #include "synod/membership.h"
 #include "synod/replica.h"
@@ -79,10 +80,6 @@ struct LeaderState {
     // inflight_tickets (one queue for all slots, no vector per slot).
     std::uint32_t tickets = 0;
   };
-  struct Pending {
-    Ticket ticket;
-    std::string command;
-  };
   struct PendingConfig {
     Membership membership;
     Ticket ticket{};  // none for an automatic promotion
@@ -99,8 +96,7 @@ struct LeaderState {
   VoterMask heard = 0;
   std::uint64_t ticks_in_quorum_window = 0;
   std::uint64_t ticks_since_heartbeat = 0;
-  std::deque<Pending> pending;
-  std::uint64_t pending_bytes = 0;
+  PendingCommands pending;  // proposals not yet in a slot
   // Lease reads: ticks before this new leader's first accepts.
   std::uint64_t lease_wait = 0;
   // The next configuration to put in a slot, and the learners added as

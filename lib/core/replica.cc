@@ -129,10 +129,10 @@ ProposeResult Replica::Core::read() {
   return {Status::ok, t, ctx.leader};
 }
 
-ProposeResult Replica::Core::propose(std::string command) {
+ProposeResult Replica::Core::propose(std::string_view command) {
   wake(0);
   if (rejoining()) return {Status::rejoining, {}, ctx.leader};
-  return proposer.propose(std::move(command));
+  return proposer.propose(command);
 }
 
 Status Replica::Core::compact(Slot slot, std::string data) {
@@ -202,7 +202,7 @@ Replica::Replica(Replica&&) noexcept = default;
 Replica& Replica::operator=(Replica&&) noexcept = default;
 void Replica::tick() { core_->tick(); }
 void Replica::step(const Message& msg) { core_->step(msg); }
-ProposeResult Replica::propose(std::string command) { return core_->propose(std::move(command)); }
+ProposeResult Replica::propose(std::string_view command) { return core_->propose(command); }
 ProposeResult Replica::read() { return core_->read(); }
 Status Replica::compact(Slot slot, std::string data) {
   return core_->compact(slot, std::move(data));

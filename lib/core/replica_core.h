@@ -20,7 +20,7 @@ class Replica::Core {
 
   void tick();
   void step(const Message& msg);
-  ProposeResult propose(std::string command);
+  ProposeResult propose(std::string_view command);
   ProposeResult read();
   Status compact(Slot slot, std::string data);
   Status transfer_leadership(NodeId to) {

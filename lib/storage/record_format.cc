@@ -56,9 +56,7 @@ void finish_record(std::vector<std::byte>& out, std::size_t at) {
 
 std::size_t value_payload_bytes(const Value& v) {
   if (v.is_noop()) return 0;
-  std::size_t n = 4;
-  for (const std::string& c : v.commands()) n += 4 + c.size();
-  return n;
+  return 4 + 4 * v.commands().size() + v.byte_size();
 }
 
 bool all_zero(std::span<const std::byte> bytes) {
@@ -138,7 +136,7 @@ void append_entry(std::vector<std::byte>& out, const Entry& e, std::uint64_t bat
       out.insert(out.end(), u32, u32 + 4);
     };
     append_u32(e.value.commands().size());
-    for (const std::string& c : e.value.commands()) {
+    for (std::string_view c : e.value.commands()) {
       append_u32(c.size());
       const auto* bytes = reinterpret_cast<const std::byte*>(c.data());
       out.insert(out.end(), bytes, bytes + c.size());
@@ -276,14 +274,16 @@ Entry entry_of(const DecodedRecord& r) {
   const std::byte* p = r.payload.data();
   std::uint32_t count = get32(p);
   p += 4;
-  std::vector<std::string> commands;
-  commands.reserve(count);
+  // One block for the batch: the payload's size bounds its commands' bytes
+  // (valid_payload checked every length against it), so one reservation.
+  ValueBuilder block(static_cast<ValueKind>(r.header.value_kind));
+  block.reserve(count, r.payload.size() - 4 - 4 * std::size_t{count});
   for (std::uint32_t i = 0; i < count; ++i) {
     std::uint32_t n = get32(p);
-    commands.emplace_back(reinterpret_cast<const char*>(p + 4), n);
+    block.append({reinterpret_cast<const char*>(p + 4), n});
     p += 4 + n;
   }
-  e.value = Value::of_kind(static_cast<ValueKind>(r.header.value_kind), std::move(commands));
+  e.value = block.finish();
   return e;
 }
 

@@ -109,15 +109,16 @@ DecodeResult to_value(const fb::Entry& e, const WireLimits& limits, std::size_t 
   if (budget.bytes > frame_size)
     return refuse(Status::malformed, WireError::invalid,
                   "entries or the payload share bytes (decoded size exceeds the frame)", 0);
-  std::vector<std::string> commands;
-  commands.reserve(n);
-  std::size_t at = 0;
+  // One block for the batch, its size known up front: no string per command.
+  ValueBuilder block(kind);
+  block.reserve(n, size);
+  const auto* at = reinterpret_cast<const char*>(bytes ? bytes->data() : nullptr);
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t len = lengths->Get(static_cast<flatbuffers::uoffset_t>(i));
-    commands.emplace_back(len == 0 ? "" : reinterpret_cast<const char*>(bytes->data()) + at, len);
+    block.append({at, len});
     at += len;
   }
-  out = Value::of_kind(kind, std::move(commands));
+  out = block.finish();
   if (kind == ValueKind::config && !membership_of(out))
     return refuse(Status::malformed, WireError::invalid,
                   fmt::format("a malformed configuration at slot {}", e.slot()), 0);

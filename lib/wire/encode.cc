@@ -59,17 +59,16 @@ Offset<fb::Entry> build_entry(FlatBufferBuilder& fbb, const Entry& e) {
   Offset<flatbuffers::Vector<std::uint32_t>> lengths;
   Offset<flatbuffers::Vector<std::uint8_t>> bytes;
   if (!e.value.is_noop()) {
-    const auto& commands = e.value.commands();
+    const CommandsView commands = e.value.commands();
     std::uint32_t* len = nullptr;
     lengths = fbb.CreateUninitializedVector(commands.size(), &len);
     // Lengths were checked against command_bytes_max (a u32) by the rules.
-    for (const std::string& c : commands) *len++ = static_cast<std::uint32_t>(c.size());
+    for (std::string_view c : commands) *len++ = static_cast<std::uint32_t>(c.size());
     std::uint8_t* out = nullptr;
-    bytes = fbb.CreateUninitializedVector(e.value.byte_size(), &out);
-    for (const std::string& c : commands) {
-      if (!c.empty()) std::memcpy(out, c.data(), c.size());
-      out += c.size();
-    }
+    // The block holds the bytes back to back, as the frame does: one copy.
+    const std::string_view all = commands.all_bytes();
+    bytes = fbb.CreateUninitializedVector(all.size(), &out);
+    if (!all.empty()) std::memcpy(out, all.data(), all.size());
   }
   const fb::Ballot ballot = to_fb(e.ballot);
   fb::EntryBuilder b(fbb);

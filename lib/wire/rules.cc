@@ -87,7 +87,7 @@ DecodeResult check_counts(const Message& m, const WireLimits& limits) {
   std::size_t commands = 0;
   for (const Entry& e : m.entries) {
     commands += e.value.commands().size();
-    for (const std::string& c : e.value.commands()) {
+    for (std::string_view c : e.value.commands()) {
       if (c.size() > limits.command_bytes_max) {
         return refuse(Status::oversized, WireError::oversized,
                       fmt::format("a command of {} bytes at slot {} exceeds command_bytes_max {}",

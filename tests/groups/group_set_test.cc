@@ -119,7 +119,7 @@ TEST_CASE("every group elects and commits, and each commits only its own command
       std::size_t mine = 0;
       for (const Entry& e : c.node(n).storage[g].entries()) {
         if (e.value.is_noop() || e.value.is_config()) continue;
-        for (const std::string& cmd : e.value.commands()) {
+        for (std::string_view cmd : e.value.commands()) {
           CHECK(cmd == "cmd-of-group-" + std::to_string(g));
           ++mine;
         }

@@ -2,11 +2,14 @@
 // `pkg-config --cflags --libs synod synod-uv`: three replicas over
 // MemoryStorage commit one command through the Ready contract
 // (synod/ready.h), and the libuv library's public address parser links.
-// Exits 0 only if every replica applied the command.
+// Exits 0 only if every replica applied the command. It reads commands as
+// the API hands them (std::string_view into the batch's block, synod/value.h)
+// and builds a Value with ValueBuilder, as a newcomer's program would.
 #include <cstdio>
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "synod/memory_storage.h"
@@ -19,6 +22,14 @@ int main() {
   std::string why;
   if (!parse_address("127.0.0.1:7000", &addr, &why)) {
     std::fprintf(stderr, "parse_address: %s\n", why.c_str());
+    return 1;
+  }
+  ValueBuilder batch;
+  batch.append("one");
+  batch.append(std::string_view("two and more").substr(0, 3));
+  const Value built = batch.finish();
+  if (built.commands().size() != 2 || built.commands()[1] != "two" || built.byte_size() != 6) {
+    std::fprintf(stderr, "ValueBuilder: wrong value\n");
     return 1;
   }
   constexpr std::size_t kNodes = 3;
@@ -48,7 +59,8 @@ int main() {
         wire.insert(wire.end(), rd.messages.begin(), rd.messages.end());
         for (const Entry& e : rd.committed)
           if (e.value.kind() == ValueKind::commands)
-            for (const auto& cmd : e.value.commands()) applied[i] = applied[i] || cmd == "hello";
+            for (std::string_view cmd : e.value.commands())
+              applied[i] = applied[i] || cmd == "hello";
         r.advance(rd);
       }
     }
@@ -58,7 +70,8 @@ int main() {
       replicas[m.to.value - 1]->step(m);
     }
     for (auto& r : replicas)
-      if (!proposed && r->info().role == Role::leader) proposed = r->propose("hello").ok();
+      if (!proposed && r->info().role == Role::leader)
+        proposed = r->propose(std::string_view("hello")).ok();
     if (applied[0] && applied[1] && applied[2]) {
       std::printf("three replicas applied the command after %d rounds\n", round);
       return 0;

@@ -464,7 +464,7 @@ TEST_CASE("prefetch announcements, right, wrong or malformed, change no reply an
       default:
         break;
     }
-    if (!told.empty()) announced.prefetch(told);
+    if (!told.empty()) announced.prefetch(synod::Value::of_commands(told).commands());
     for (const std::string& c : commands)
       CHECK(to_resp(announced.apply(c)) == to_resp(plain.apply(c)));
   }
@@ -473,7 +473,7 @@ TEST_CASE("prefetch announcements, right, wrong or malformed, change no reply an
   CHECK(announced.snapshot() == plain.snapshot());
   // The same over an empty table (nothing to prefetch from).
   KvStore empty;
-  empty.prefetch({encode(Request{Op::set, {"k", "v"}})});
+  empty.prefetch(synod::Value::of_commands({encode(Request{Op::set, {"k", "v"}})}).commands());
   CHECK(empty.apply(encode(Request{Op::set, {"k", "v"}})) == Reply::ok());
   CHECK(*empty.find("k") == "v");
 }

@@ -89,7 +89,7 @@ std::string to_text(const Value& v) {
     return fmt::format("config({})", to_text(*m));
   }
   std::string out = "{";
-  for (const std::string& c : v.commands()) out += (out.size() > 1 ? "," : "") + c;
+  for (std::string_view c : v.commands()) out.append(out.size() > 1 ? "," : "").append(c);
   return out + "}";
 }
 

@@ -64,8 +64,8 @@ void Checker::on_apply(NodeId n, const Entry& e) {
   // Configurations are not client commands.
   if (e.value.kind() != ValueKind::commands) return;
   std::uint32_t i = 0;
-  for (const std::string& c : e.value.commands()) {
-    auto [p, first] = placed_.try_emplace(c, Place{e.slot, i});
+  for (std::string_view c : e.value.commands()) {
+    auto [p, first] = placed_.try_emplace(std::string(c), Place{e.slot, i});
     if (!first)
       fail(fmt::format("command {} chosen twice: slots {} and {}", c, p->second.slot.value,
                        e.slot.value));

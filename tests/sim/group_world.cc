@@ -195,7 +195,7 @@ void GroupWorld::apply(Node& n, std::uint64_t g, const Ready& rd) {
       continue;
     }
     if (e.value.kind() == ValueKind::commands)
-      for (const std::string& cmd : e.value.commands())
+      for (std::string_view cmd : e.value.commands())
         if (cmd.rfind(key_prefix(g), 0) != 0)
           throw CheckFailure(
               fmt::format("group {}: node {} applied {:?} at slot {}, a command of another group",

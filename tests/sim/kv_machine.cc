@@ -28,12 +28,12 @@ bool KvMachine::apply(const Entry& e) {
   // Configurations are the replica's business; the digest covers them so
   // replicas still compare whole logs.
   bool writes = e.value.kind() == ValueKind::commands;
-  for (const std::string& c : e.value.commands()) {
+  for (std::string_view c : e.value.commands()) {
     digest_ = mix(digest_, c);
     if (!writes) continue;
     auto eq = c.find('=');
     if (eq == std::string::npos || eq == 0) return false;
-    values_.insert_or_assign(c.substr(0, eq), c.substr(eq + 1));
+    values_.insert_or_assign(std::string(c.substr(0, eq)), std::string(c.substr(eq + 1)));
   }
   digest_ = mix(digest_, std::to_string(e.slot.value));
   applied_ = e.slot;

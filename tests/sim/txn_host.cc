@@ -96,7 +96,7 @@ void TxnHost::carry(NodeId n, std::uint64_t g, txn::Effects fx) {
 std::uint64_t TxnHost::apply(NodeId n, std::uint64_t g, GroupSet& set, const Entry& e) {
   watch_role(n, g, set);
   Shard& s = shard(n, g);
-  for (const std::string& cmd : e.value.commands()) {
+  for (std::string_view cmd : e.value.commands()) {
     s.digest = mix(s.digest, cmd);
     if (e.value.kind() != ValueKind::commands) continue;
     std::string_view why;

@@ -102,9 +102,9 @@ struct Cluster {
         go.config.voters = {NodeId{1}, NodeId{2}, NodeId{3}};
         go.config.lease_reads = lease_reads;
         Node* raw = n.get();
-        go.apply = [this, raw, g](Slot, const std::string& c) {
+        go.apply = [this, raw, g](Slot, std::string_view c) {
           if (on_apply) on_apply();
-          raw->applied[g].push_back(c);
+          raw->applied[g].emplace_back(c);
           std::string result(1, 'g');
           result += std::to_string(g);
           result += ':';

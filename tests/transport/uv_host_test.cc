@@ -43,8 +43,7 @@ TEST_CASE("before_apply hands every replica each batch just before its commands 
   std::map<std::uint64_t, bool> out_of_order;
   UvTestCluster c(7, [&](UvMember& m, TcpTransportOptions&, UvHostOptions& h) {
     std::uint64_t id = m.id.value;
-    h.before_apply = [&announced, &batches, &out_of_order, id,
-                      &m](const std::vector<std::string>& commands) {
+    h.before_apply = [&announced, &batches, &out_of_order, id, &m](CommandsView commands) {
       // The previous batch was applied whole before this one is announced.
       if (m.applied.size() != announced[id].size()) out_of_order[id] = true;
       announced[id].insert(announced[id].end(), commands.begin(), commands.end());

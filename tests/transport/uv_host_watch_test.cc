@@ -73,7 +73,7 @@ TEST_CASE(
   UvTestCluster c(7, [&](UvMember&, TcpTransportOptions&, UvHostOptions& h) {
     h.stall_ms = 40;
     auto apply = h.apply;
-    h.apply = [apply, &slow](Slot s, const std::string& cmd) {
+    h.apply = [apply, &slow](Slot s, std::string_view cmd) {
       if (slow) usleep(120 * 1000);  // a state machine doing O(data) work
       return apply(s, cmd);
     };

@@ -107,9 +107,9 @@ class UvTestCluster {
     h.config.learners = learners;
     h.config.seed = id;
     h.tick_ms = 5;
-    h.apply = [&m](Slot, const std::string& c) {
-      m.applied.push_back(c);
-      return "applied " + c;
+    h.apply = [&m](Slot, std::string_view c) {
+      m.applied.emplace_back(c);
+      return "applied " + std::string(c);
     };
     h.log = [&m](std::string_view l) { m.host_logs.emplace_back(l); };
     h.on_membership = [this, &m](const Membership& mem) {

@@ -53,7 +53,7 @@ TEST_CASE("a single-replica cluster elects itself and commits a proposal") {
   CHECK(outcomes[0].ticket == p.ticket);
   CHECK(outcomes[0].outcome == Outcome::committed);
   REQUIRE(!applied.empty());
-  CHECK(applied.back().value.commands() == std::vector<std::string>{"hello"});
+  CHECK(applied.back().value.commands().to_strings() == std::vector<std::string>{"hello"});
   CHECK(outcomes[0].slot == applied.back().slot);
 }
 

@@ -8,10 +8,12 @@ namespace {
 bool g_counting = false;
 std::size_t g_total = 0;
 std::size_t g_largest = 0;
+std::size_t g_count = 0;
 
 void* allocate(std::size_t n, std::size_t align) {
   if (g_counting) {
     g_total += n;
+    ++g_count;
     if (n > g_largest) g_largest = n;
   }
   if (n == 0) n = 1;
@@ -49,10 +51,12 @@ namespace synod::wire::test {
 AllocationScope::AllocationScope() {
   g_total = 0;
   g_largest = 0;
+  g_count = 0;
   g_counting = true;
 }
 AllocationScope::~AllocationScope() { g_counting = false; }
 std::size_t AllocationScope::total_bytes() const { return g_total; }
 std::size_t AllocationScope::largest_bytes() const { return g_largest; }
+std::size_t AllocationScope::count() const { return g_count; }
 
 }  // namespace synod::wire::test

@@ -15,6 +15,7 @@ class AllocationScope {
 
   std::size_t total_bytes() const;    // every allocation, added up
   std::size_t largest_bytes() const;  // the largest single allocation
+  std::size_t count() const;          // how many allocations
 };
 
 }  // namespace synod::wire::test

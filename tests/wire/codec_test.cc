@@ -87,7 +87,7 @@ TEST_CASE("values keep noops, empty batches, empty commands and binary bytes apa
   CHECK(got.entries[0].value.is_noop());
   CHECK(got.entries[1].value.kind() == ValueKind::commands);
   CHECK(got.entries[1].value.commands().empty());
-  CHECK(got.entries[2].value.commands() == std::vector<std::string>{""});
+  CHECK(got.entries[2].value.commands().to_strings() == std::vector<std::string>{""});
   CHECK(got.entries[3].value.commands().size() == 3);
   CHECK(got.entries[4].value.commands()[0] == all_bytes);
   CHECK(got == m);

@@ -22,7 +22,7 @@ flatbuffers::Offset<fb::Entry> entry(flatbuffers::FlatBufferBuilder& fbb, const 
                                      const RawOptions& o) {
   std::vector<std::uint32_t> lengths;
   std::vector<std::uint8_t> bytes;
-  for (const std::string& c : e.value.commands()) {
+  for (std::string_view c : e.value.commands()) {
     lengths.push_back(static_cast<std::uint32_t>(c.size()));
     bytes.insert(bytes.end(), c.begin(), c.end());
   }

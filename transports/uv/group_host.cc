@@ -241,11 +241,11 @@ std::vector<GroupId> GroupHost::groups() const {
   return out;
 }
 
-ProposeResult GroupHost::propose(GroupId group, std::string command, Done done) {
+ProposeResult GroupHost::propose(GroupId group, std::string_view command, Done done) {
   if (failed_ || !set_) return {Status::unavailable, {}, {}};
   Group* g = find(group);
   if (!g) return {Status::invalid_argument, {}, {}};
-  ProposeResult r = g->driver->propose(std::move(command), std::move(done));
+  ProposeResult r = g->driver->propose(command, std::move(done));
   set_->touch(group);
   schedule();
   return r;

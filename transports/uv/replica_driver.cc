@@ -21,8 +21,8 @@ ReplicaDriver::ReplicaDriver(Replica& replica, Slot applied, ReplicaHooks hooks,
       applied_(applied),
       applied_at_snapshot_(replica.info().snapshot) {}
 
-ProposeResult ReplicaDriver::propose(std::string command, Done done) {
-  ProposeResult r = replica_.propose(std::move(command));
+ProposeResult ReplicaDriver::propose(std::string_view command, Done done) {
+  ProposeResult r = replica_.propose(command);
   if (r.ok()) waiting_.add(r.ticket.value, std::move(done));
   return r;
 }
@@ -242,7 +242,9 @@ void ReplicaDriver::apply_committed(const Ready& rd, std::vector<bool>* answered
     }
     if (hooks_.before_apply) hooks_.before_apply(e.value.commands());
     std::uint32_t i = 0;
-    for (const std::string& c : e.value.commands()) {
+    // The views point into e.value's block, which rd holds for this loop:
+    // hooks get them only for the call (UvHostOptions::apply).
+    for (std::string_view c : e.value.commands()) {
       std::string out = hooks_.apply ? hooks_.apply(e.slot, c) : std::string{};
       bytes_since_snapshot_ += c.size();
       ++work_.applied;

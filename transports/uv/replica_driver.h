@@ -30,7 +30,7 @@ namespace synod {
 // What the state machine of one group plugs in (UvHostOptions and
 // GroupOptions fill it).
 struct ReplicaHooks {
-  std::function<std::string(Slot slot, const std::string& command)> apply;
+  std::function<std::string(Slot slot, std::string_view command)> apply;
   std::function<void(const Snapshot& snapshot)> restore;
   std::uint64_t snapshot_every_slots = 0;
   std::uint64_t snapshot_every_bytes = 0;
@@ -41,7 +41,7 @@ struct ReplicaHooks {
   // their proposers when it is staged, not once it is durable
   // (UvHostOptions::apply_before_durable).
   bool apply_before_durable = false;
-  std::function<void(const std::vector<std::string>& commands)> before_apply{};
+  std::function<void(CommandsView commands)> before_apply{};
 };
 
 // Busy time and work of the current loop iteration, by cause, shared by
@@ -95,7 +95,7 @@ class ReplicaDriver {
   bool finish_durable(std::uint64_t durable);
   bool has_staged() const { return !staged_.empty(); }
 
-  ProposeResult propose(std::string command, Done done);
+  ProposeResult propose(std::string_view command, Done done);
   ProposeResult read(ReadDone done);
   ProposeResult change_membership(MembershipOp op, NodeId node, Done done);
   Status compact(Slot slot, std::string data);

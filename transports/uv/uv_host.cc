@@ -182,9 +182,9 @@ void UvHost::stop() {
 
 ReplicaInfo UvHost::info() const { return replica_ && !failed_ ? replica_->info() : ReplicaInfo{}; }
 
-ProposeResult UvHost::propose(std::string command, Done done) {
+ProposeResult UvHost::propose(std::string_view command, Done done) {
   if (!driver_ || failed_) return {Status::unavailable, {}, {}};
-  ProposeResult r = driver_->propose(std::move(command), std::move(done));
+  ProposeResult r = driver_->propose(command, std::move(done));
   if (r.ok()) schedule();
   return r;
 }

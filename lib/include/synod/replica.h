@@ -93,7 +93,9 @@ class Replica {
   // change_membership(), reported only in this replica's Readys. Another
   // replica, or this one constructed again after a restart, numbers its
   // tickets independently, so the same value may name another proposal.
-  ProposeResult propose(std::string command);
+  // The command is copied (once, into its batch's block: synod/value.h), so
+  // the caller's bytes need to live only for the call.
+  ProposeResult propose(std::string_view command);
   // A linearizable read without writing the log (ReadIndex, section 6.4 of
   // Ongaro's thesis, in Paxos terms): the leader notes its commit index,
   // confirms its ballot with one heartbeat round to a majority (shared by all

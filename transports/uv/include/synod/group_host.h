@@ -51,7 +51,7 @@ struct GroupOptions {
   // config.group names the group; config.id must be the host's self, and
   // heartbeat_ticks and election_ticks the host's. quiesce is forced on.
   Config config;
-  std::function<std::string(Slot slot, const std::string& command)> apply;
+  std::function<std::string(Slot slot, std::string_view command)> apply;
   std::function<void(const Snapshot& snapshot)> restore;
   std::uint64_t snapshot_every_slots = 0;
   std::uint64_t snapshot_every_bytes = 0;
@@ -146,7 +146,7 @@ class GroupHost {
 
   // Per group, as UvHost's calls of the same names; a group not here is
   // invalid_argument.
-  ProposeResult propose(GroupId group, std::string command, Done done);
+  ProposeResult propose(GroupId group, std::string_view command, Done done);
   ProposeResult read(GroupId group, ReadDone done);
   ProposeResult change_membership(GroupId group, MembershipOp op, NodeId node, Done done);
   Status transfer_leadership(GroupId group, NodeId to);

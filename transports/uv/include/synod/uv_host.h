@@ -36,14 +36,17 @@ struct UvHostOptions {
   std::uint64_t tick_ms = 10;
   wire::WireLimits limits;
   // Applies one committed command, in log order; returns the result handed
-  // to the proposer's callback (when the command was proposed here).
-  std::function<std::string(Slot slot, const std::string& command)> apply;
+  // to the proposer's callback (when the command was proposed here). The
+  // view points into the batch's block (synod/value.h) and is valid only
+  // during the call: copy what must outlive it.
+  std::function<std::string(Slot slot, std::string_view command)> apply;
   // Optional: called with a committed batch's commands right before `apply`
   // is called for each of them, in order (a batch may be cut short by a
   // membership change or restore in between). For a state machine whose
   // applies miss the cache: it may start the loads they need (prefetch) so
-  // that a batch's misses overlap. Must not change the state.
-  std::function<void(const std::vector<std::string>& commands)> before_apply;
+  // that a batch's misses overlap. Must not change the state. The view, as
+  // apply's, is valid only during the call.
+  std::function<void(CommandsView commands)> before_apply;
   // Replaces the whole state machine with a snapshot's data: one received
   // from a peer (this replica was too far behind for entries), or the stored
   // one at start. Needed once anything compacts (a peer's compaction too).
@@ -176,8 +179,9 @@ class UvHost {
 
   // Queues a command; `done` is called exactly once, from the loop. A refusal
   // (not_leader with a hint, overloaded, ...) is returned at once and `done`
-  // is not called.
-  ProposeResult propose(std::string command, Done done);
+  // is not called. The command is copied into its batch at once: the
+  // caller's bytes need to live only for the call.
+  ProposeResult propose(std::string_view command, Done done);
 
   // A linearizable read (ReadIndex): `done(ok, {})` is called once every slot
   // the leader had committed when asked is applied here, so the caller can
