@@ -138,8 +138,10 @@ RequestParser::Taken RequestParser::take_whole_multibulk(std::string_view* in, C
   if (s.size() < 4 || s[0] != '*') return Taken::none;
   s.remove_prefix(1);
   std::size_t count = 0;
+  // Past kViewsKeptMax arguments the state machine takes it: a command
+  // left partial here would keep views_ grown (only hand_over trims it).
   if (!take_plain_number(&s, &count) || count == 0 || count > limits_.args_max ||
-      count > s.size() / 4)  // each bulk takes at least "$0\r\n\r\n"
+      count > kViewsKeptMax || count > s.size() / 4)  // each bulk takes at least "$0\r\n\r\n"
     return Taken::none;
   views_.clear();
   std::size_t total = 0;

@@ -104,7 +104,9 @@ Replica::Core::SleepVerdict Replica::Core::sleep_verdict(const Message& msg) con
   // still catching up, or a replica that asks a follower rather than the
   // leader. Waking for it left a follower awake with no quiesce heartbeat to
   // sleep on again, so its election clock ran out and its probe woke the
-  // whole group (synod-sim --quiesce seed 22502).
+  // whole group (synod-sim --quiesce seed 22502). A snapshot transfer served
+  // asleep is remembered until the replica wakes (SnapshotSender forgets
+  // idle ones on ticks): one per asking node, sharing the snapshot's image.
   if (msg.type == MessageType::catchup_request) return SleepVerdict::stays_asleep;
   if (proposer.leading()) {
     // An acknowledgement of the quiesce heartbeat: the peer holds it all.

@@ -185,7 +185,10 @@ struct LastFrame {
 
 void remember(LastFrame& last, const Message& m, const FlatBufferBuilder& fbb) {
   last.valid = false;
-  if (!m.payload.empty() || !m.beats.empty()) return;
+  // Only an accept goes to every peer alike. Remembering costs a copy of the
+  // message (its entries vector, a reference per batch), which a catch-up
+  // reply of thousands of entries would pay for nothing.
+  if (m.type != MessageType::accept || !m.payload.empty() || !m.beats.empty()) return;
   const std::uint8_t* body = fbb.GetBufferPointer() + frame_header_bytes;
   const auto* table = flatbuffers::GetRoot<flatbuffers::Table>(body);
   const std::uint8_t* to = table->GetAddressOf(fb::Message::VT_TO);
