@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "forwarding_file_system.h"
 #include "log_test_util.h"
 #include "record_format.h"
 #include "segment_log.h"
@@ -46,9 +47,9 @@ bool all_zero(const std::vector<std::byte>& bytes) {
 // A FaultFileSystem whose spare files' writes wait while the gate is held,
 // so that a test can make a roll find the spare not ready, for as long as
 // it likes. Everything else goes straight through.
-class GatedFileSystem final : public FileSystem {
+class GatedFileSystem final : public test::ForwardingFileSystem {
  public:
-  explicit GatedFileSystem(FaultFileSystem& fs) : fs_(fs) {}
+  explicit GatedFileSystem(FaultFileSystem& fs) : ForwardingFileSystem(fs) {}
 
   void hold() {
     std::lock_guard lock(mutex_);
@@ -76,47 +77,26 @@ class GatedFileSystem final : public FileSystem {
   }
 
   IoStatus open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
-    IoStatus st = fs_.open(path, mode, out);
+    IoStatus st = ForwardingFileSystem::open(path, mode, out);
     std::string_view name = std::string_view(path).substr(path.rfind('/') + 1);
     if (st.ok() && storage::is_spare_file_name(name))
       *out = std::make_unique<GatedFile>(*this, std::move(*out));
     return st;
   }
-  IoStatus list(const std::string& dir, std::vector<std::string>* names) override {
-    return fs_.list(dir, names);
-  }
-  IoStatus rename(const std::string& from, const std::string& to) override {
-    return fs_.rename(from, to);
-  }
-  IoStatus remove(const std::string& path) override { return fs_.remove(path); }
-  IoStatus sync_dir(const std::string& dir) override { return fs_.sync_dir(dir); }
-  IoStatus make_dir(const std::string& dir, bool* created) override {
-    return fs_.make_dir(dir, created);
-  }
-  IoStatus lock(const std::string& path, std::unique_ptr<FileLock>* out) override {
-    return fs_.lock(path, out);
-  }
 
  private:
-  class GatedFile final : public File {
+  class GatedFile final : public test::ForwardingFile {
    public:
-    GatedFile(GatedFileSystem& fs, std::unique_ptr<File> file) : fs_(fs), file_(std::move(file)) {}
-    IoStatus read_at(std::uint64_t offset, std::span<std::byte> out, std::size_t* n) override {
-      return file_->read_at(offset, out, n);
-    }
+    GatedFile(GatedFileSystem& fs, std::unique_ptr<File> file)
+        : ForwardingFile(std::move(file)), fs_(fs) {}
     IoStatus write_at(std::uint64_t offset, std::span<const std::byte> data,
                       std::size_t* n) override {
       fs_.wait_open(offset, data.size());
-      return file_->write_at(offset, data, n);
+      return ForwardingFile::write_at(offset, data, n);
     }
-    IoStatus sync_data() override { return file_->sync_data(); }
-    IoStatus truncate(std::uint64_t size) override { return file_->truncate(size); }
-    IoStatus allocate(std::uint64_t size) override { return file_->allocate(size); }
-    IoStatus size(std::uint64_t* size) override { return file_->size(size); }
 
    private:
     GatedFileSystem& fs_;
-    std::unique_ptr<File> file_;
   };
 
   // Bounded, so that a failing test ends rather than hangs.
@@ -128,7 +108,6 @@ class GatedFileSystem final : public FileSystem {
     opened_.wait_for(lock, std::chrono::seconds(30), [&] { return !held_; });
   }
 
-  FaultFileSystem& fs_;
   mutable std::mutex mutex_;
   std::condition_variable opened_;
   bool held_ = false;

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "forwarding_file_system.h"
 #include "synod/fault_file_system.h"
 #include "synod/log_storage.h"
 #include "uv_test_cluster.h"
@@ -22,8 +23,15 @@ namespace {
 
 // A FaultFileSystem whose sync_data blocks while held (the writer thread
 // waits there, as on a slow disk).
-class HeldSyncFileSystem final : public FileSystem {
+// The FaultFileSystem underneath, constructed before the forwarding base
+// that refers to it.
+struct OwnFaults {
+  FaultFileSystem faults;
+};
+
+class HeldSyncFileSystem final : private OwnFaults, public test::ForwardingFileSystem {
  public:
+  HeldSyncFileSystem() : ForwardingFileSystem(faults) {}
   void hold() {
     std::lock_guard lock(mutex_);
     held_ = true;
@@ -40,48 +48,23 @@ class HeldSyncFileSystem final : public FileSystem {
 
   IoStatus open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
     std::unique_ptr<File> inner;
-    IoStatus st = fs_.open(path, mode, &inner);
+    IoStatus st = ForwardingFileSystem::open(path, mode, &inner);
     if (st.ok()) *out = std::make_unique<HeldFile>(*this, std::move(inner));
     return st;
   }
-  IoStatus list(const std::string& dir, std::vector<std::string>* names) override {
-    return fs_.list(dir, names);
-  }
-  IoStatus rename(const std::string& from, const std::string& to) override {
-    return fs_.rename(from, to);
-  }
-  IoStatus remove(const std::string& path) override { return fs_.remove(path); }
-  IoStatus sync_dir(const std::string& dir) override { return fs_.sync_dir(dir); }
-  IoStatus make_dir(const std::string& dir, bool* created) override {
-    return fs_.make_dir(dir, created);
-  }
-  IoStatus lock(const std::string& path, std::unique_ptr<FileLock>* out) override {
-    return fs_.lock(path, out);
-  }
 
  private:
-  class HeldFile final : public File {
+  class HeldFile final : public test::ForwardingFile {
    public:
     HeldFile(HeldSyncFileSystem& owner, std::unique_ptr<File> inner)
-        : owner_(owner), inner_(std::move(inner)) {}
-    IoStatus read_at(std::uint64_t offset, std::span<std::byte> out, std::size_t* n) override {
-      return inner_->read_at(offset, out, n);
-    }
-    IoStatus write_at(std::uint64_t offset, std::span<const std::byte> data,
-                      std::size_t* n) override {
-      return inner_->write_at(offset, data, n);
-    }
+        : ForwardingFile(std::move(inner)), owner_(owner) {}
     IoStatus sync_data() override {
       owner_.wait_while_held();
-      return inner_->sync_data();
+      return ForwardingFile::sync_data();
     }
-    IoStatus truncate(std::uint64_t size) override { return inner_->truncate(size); }
-    IoStatus allocate(std::uint64_t size) override { return inner_->allocate(size); }
-    IoStatus size(std::uint64_t* size) override { return inner_->size(size); }
 
    private:
     HeldSyncFileSystem& owner_;
-    std::unique_ptr<File> inner_;
   };
 
   void wait_while_held() {
@@ -90,7 +73,6 @@ class HeldSyncFileSystem final : public FileSystem {
     released_.wait(lock, [&] { return !held_; });
   }
 
-  FaultFileSystem fs_;
   std::mutex mutex_;
   std::condition_variable released_;
   bool held_ = false;
