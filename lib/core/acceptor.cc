@@ -95,7 +95,8 @@ bool Acceptor::on_accept(const Message& msg) {
 }
 
 void Acceptor::on_probe(const Message& msg) {
-  bool sticky = ctx_.heard_leader_recently() && msg.from != ctx_.leader;
+  bool sticky = ctx_.heard_leader_recently() && msg.from != ctx_.leader &&
+                !ctx_.planted(PlantedBug::probe_past_stickiness);
   Message r;
   r.type = MessageType::probe_reply;
   r.to = msg.from;

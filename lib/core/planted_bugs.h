@@ -29,6 +29,10 @@ enum class PlantedBug : std::uint8_t {
   // The compaction tail cut by bytes starts past the slot after the
   // snapshot: a chosen slot in neither (Learner::compact asserts it).
   tail_cut_past_snapshot,
+  // A voter grants pre-votes past stickiness (while it hears a live leader);
+  // a sleeper answers a probe asleep with that yes, which
+  // Replica::Core::step's assertion on what a sleeper sends catches.
+  probe_past_stickiness,
 };
 
 namespace testing {

@@ -32,6 +32,8 @@ struct Args {
              "quorum_too_small read_without_confirm config_before_alpha accept_catchup_unasked\n"
              "     tail_cut_past_snapshot (caught by Learner::compact's assertion)\n"
              "     quiesced_follower_campaigns (caught with --quiesce)\n"
+             "     probe_past_stickiness (caught with --quiesce by the assertion on what a sleeper "
+             "sends)\n"
              "     deliver_to_wrong_group sleep_through_dead_leader (caught with --groups)\n"
              "     apply_before_decision (a participant applies at prepare; with --txn)\n"
              "     abort_tells_inquirer_only (an inquiry's abort reaches only the inquirer; "
@@ -60,6 +62,7 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "sleep_through_dead_leader") return PlantedBug::sleep_through_dead_leader;
   if (s == "quiesced_follower_campaigns") return PlantedBug::quiesced_follower_campaigns;
   if (s == "tail_cut_past_snapshot") return PlantedBug::tail_cut_past_snapshot;
+  if (s == "probe_past_stickiness") return PlantedBug::probe_past_stickiness;
   usage("unknown bug " + s);
 }
 
