@@ -3,11 +3,15 @@
 (issue 15, docs/benchmarks.md "synod-kv").
 
   python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
-                            [--warmup N] [--threads]
+                            [--warmup N] [--steady] [--threads]
 
 Starts three synod-kv processes (durable logs in a temp dir unless --memory),
 waits for a leader that stays leader, then runs redis-benchmark against the
 leader with each workload below (after --warmup unmeasured requests of it).
+With --steady it first sends SETs until the processes' resident sets stop
+growing, so that the figures are those of a server that has run a while
+rather than of one still touching its heap for the first time; every run
+prints each process's RSS before and after it, so either state is visible.
 Around every run it reads utime+stime of each process (all threads, and the
 children it reaped) from /proc/PID/stat, and INFO stability leader_changes, and
 prints one table: commands/s, CPU microseconds per command on the leader and
@@ -92,6 +96,39 @@ def peak_rss_mb(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+def rss_mb(pid):
+    """VmRSS of /proc/PID/status: the process's resident set now."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def warm_to_steady(port, pids, chunk=500000, grown_below=0.02, most=12):
+    """--steady: SETs (the set -P16 workload) in chunks until no process's
+    resident set grew by more than grown_below over the last chunk, at most
+    `most` chunks. Until then a run measures a heap still being touched for
+    the first time: the in-memory log, the snapshot images and the key
+    space come from fresh pages, each a fault and a 2 MiB huge page zeroed
+    (clear_page_erms was a fifth of a follower's CPU samples after 100 000
+    SETs; docs/benchmarks.md, "The steady state (seventh round)"). Returns
+    the SETs sent."""
+    sent = 0
+    for _ in range(most):
+        before = {i: rss_mb(p) for i, p in pids.items()}
+        run_benchmark(port, WORKLOADS[0][1], chunk)
+        sent += chunk
+        after = {i: rss_mb(p) for i, p in pids.items()}
+        grown = max((after[i] - before[i]) / max(before[i], 1.0) for i in pids)
+        print("  warm-up: %d SETs, RSS %s MB (grew %.1f%% at most over the last %d)" % (
+            sent, " ".join("%.0f" % after[i] for i in sorted(after)), 100 * grown, chunk), flush=True)
+        if grown < grown_below:
+            return sent
+    print("  warm-up: RSS still growing after %d SETs; measuring anyway" % sent, flush=True)
+    return sent
 
 
 def print_thread_split(role, before, after, rss_mb, requests):
@@ -234,6 +271,8 @@ def measure_kv(args, workdir):
             raise RuntimeError("no stable leader (logs in %s)" % workdir)
         followers = [i for i in cluster.ids if i != leader]
         pids = {i: p.pid for i, p in cluster.procs.items()}
+        if args.steady:
+            warm_to_steady(cluster.client[leader], pids)
         for label, wl in selected(args):
             if args.warmup:
                 # A key space already full, as in a long run: SETs overwrite,
@@ -246,8 +285,12 @@ def measure_kv(args, workdir):
                 threads0 = {i: thread_times(pids[i]) for i in cluster.ids} if args.threads else None
                 cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 faults0 = {i: minor_faults(pids[i]) for i in cluster.ids}
+                rss0 = {i: rss_mb(pids[i]) for i in cluster.ids}
                 rate = run_benchmark(cluster.client[leader], wl, args.requests)
                 cpu1 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
+                print("  RSS during the run, MB: leader %.0f -> %.0f, followers %s" % (
+                    rss0[leader], rss_mb(pids[leader]), ", ".join(
+                        "%.0f -> %.0f" % (rss0[f], rss_mb(pids[f])) for f in followers)), flush=True)
                 if threads0:
                     for role, i in [("leader", leader)] + [("follower %d" % f, f) for f in followers]:
                         print_thread_split(role, threads0[i], thread_times(pids[i]), peak_rss_mb(pids[i]),
@@ -311,6 +354,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="runs of each workload")
     ap.add_argument("--warmup", type=int, default=0,
                     help="requests of each workload run, unmeasured, before it is measured")
+    ap.add_argument("--steady", action="store_true",
+                    help="before measuring, SETs in chunks of 500 000 until no process's resident set grows "
+                    "by 2%% over a chunk (a long-running server's heap; without it a short run pays the first "
+                    "touch of the heap)")
     ap.add_argument("--base-port", type=int, default=27400)
     ap.add_argument("--syscalls", action="store_true",
                     help="also count system calls per command on the leader and a follower, in total and by "
