@@ -114,13 +114,36 @@ void TcpTransport::on_closed(Connection* c) {
 }
 
 // Starts the one write in flight. Precondition: !c->writing.
+//
+// Tried at once first, without a request: a uv_write, even one that the
+// socket takes whole at once, stops the POLLOUT interest it never started,
+// and libuv turns that into an epoll_ctl at the next poll: a system call per
+// peer per loop iteration beside the write itself (each one a trap this VM
+// makes dear; docs/benchmarks.md, "Peer writes without a request"). What the
+// socket does not take at once goes by uv_write, as before.
 void TcpTransport::write(Connection* c, std::vector<std::uint8_t> bytes) {
   c->writing = true;
   c->wbuf = std::move(bytes);
-  c->write_req.data = c;
+  ++stats_.writes;
   uv_buf_t buf =
       uv_buf_init(reinterpret_cast<char*>(c->wbuf.data()), static_cast<unsigned>(c->wbuf.size()));
-  ++stats_.writes;
+  const int sent = uv_try_write(stream(c), &buf, 1);
+  if (sent >= 0 && static_cast<std::size_t>(sent) == c->wbuf.size()) {
+    // Complete: what the callback would do, now. It may start the next
+    // write (bytes queued meanwhile), which recurses only while there are
+    // bytes left, each time fewer.
+    on_written(c, 0);
+    return;
+  }
+  if (sent < 0 && sent != UV_EAGAIN) {
+    c->writing = false;
+    close(c);
+    return;
+  }
+  const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+  buf = uv_buf_init(reinterpret_cast<char*>(c->wbuf.data() + done),
+                    static_cast<unsigned>(c->wbuf.size() - done));
+  c->write_req.data = c;
   int rc = uv_write(&c->write_req, stream(c), &buf, 1, [](uv_write_t* req, int status) {
     auto* conn = static_cast<Connection*>(req->data);
     conn->owner->on_written(conn, status);
