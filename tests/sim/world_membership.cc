@@ -283,11 +283,18 @@ Slot World::members_commit() const {
 // A removed node comes back (wiped, as a new learner) only when nothing it
 // did before can still count. Every node that may vote has promised above
 // every ballot it promised, so no candidate can still win on its old promise
-// (the core cannot tell its incarnations apart); and every member committed
-// the slots its old configurations govern, so it can never vote, forgetful,
-// where it voted before.
+// (the core cannot tell its incarnations apart); and every node that runs or
+// may run again committed the slots its old configurations govern, so it can
+// never vote, forgetful, where it voted before. Not only the members: a
+// removed node still running (or crashed, and restarted while still needed)
+// that is behind acts on the old configurations too, and with the wiped node
+// replaying them from the start, the two formed a quorum of a configuration
+// that named both and chose a value again (seed 92357 with --quiesce).
 bool World::may_readd(const Node& x) const {
   if (x.replica || members_commit().next() < x.removal_governs) return false;
+  for (const Node& n : nodes_)
+    if (n.id != x.id && n.life != Life::spare && commit_of(n).next() < x.removal_governs)
+      return false;
   Ballot old = checker_.promised_sent(x.id);
   for (const Node& n : nodes_) {
     bool may_vote =
