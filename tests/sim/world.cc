@@ -365,7 +365,12 @@ bool World::settled() {
     if (!latest_.is_member(n.id)) continue;
     if (!n.replica) return false;
     ReplicaInfo i = n.replica->info();
-    if (i.role == Role::rejoining) return false;
+    // A rejoining voter must finish (campaign, lead, vote again). A rejoining
+    // learner cannot campaign and has nothing to finish: it was restarted as
+    // a voter because a proposed configuration named it one (maybe_voter),
+    // but none chosen did, and it keeps voting off until one does (seed
+    // 102154: the promotion of an add_voter was lost with a leader change).
+    if (i.role == Role::rejoining && latest_.is_voter(n.id)) return false;
     top = std::max(top, i.commit);
   }
   for (const Node& n : nodes_)
