@@ -85,9 +85,10 @@ int main(int argc, char** argv) {
       double sort_ms = thread_cpu_ms() - t1;
       frozen.items.clear();
       store.thaw();
-      fmt::print("  round {} SKVSNAP{} {:7.2f} ms (of which the key order {:5.2f})  {} bytes, "
-                 "crc32c {:08x}\n",
-                 round + 1, format, ms, sort_ms, image.size(), synod::crc32c(image));
+      fmt::print(
+          "  round {} SKVSNAP{} {:7.2f} ms (of which the key order {:5.2f})  {} bytes, "
+          "crc32c {:08x}\n",
+          round + 1, format, ms, sort_ms, image.size(), synod::crc32c(image));
       if (sorted != keys) ++failures;
       KvStore check;
       if (round == 0 && (!check.restore(image) || check.digest() != store.digest())) {
