@@ -44,6 +44,10 @@ constexpr std::uint64_t kFnv1aPrime = 0x100000001b3ull;
 // Each byte waits for the last one's multiply: the snapshot worker calls it
 // on each item's bytes just written, while the cache still holds them and
 // the next items' loads are under way, rather than in a second pass.
+// Where the CPU has AVX-512 (VBMI) and carry-less multiplies, whole blocks
+// of 64 bytes take another, exact formulation without that chain
+// (snapshot_order.cc); fnv1a_vectorised() tells whether it is in use.
 std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes);
+bool fnv1a_vectorised();
 
 }  // namespace synod::kv
