@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
       frozen.items.clear();
       store.thaw();
       fmt::print(
-          "  round {} SKVSNAP{} {:7.2f} ms (of which the key order {:5.2f})  {} bytes, "
+          "  round {} SKVSNAP{} {:7.2f} ms (the key order alone {:5.2f})  {} bytes, "
           "crc32c {:08x}\n",
           round + 1, format, ms, sort_ms, image.size(), synod::crc32c(image));
       if (sorted != keys) ++failures;
