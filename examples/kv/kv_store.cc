@@ -408,8 +408,11 @@ constexpr std::size_t kChecksumChunk = 4096;
 std::string KvStore::Frozen::image() const {
   // Versions never exceed log_commands: with none applied, all are zero.
   bool versioned = log_commands > 0;
+  // The sort records carry each item's size: the items themselves are not
+  // read again (a cache miss each) to size the image.
+  std::vector<KeyOrderEntry> sorted = sorted_by_key(items);
   std::size_t size = kSnapshotMagic.size() + 40 + kChecksumBytes;
-  for (const Item* i : items) size += 30 + i->key_size + i->value_size;
+  for (const KeyOrderEntry& e : sorted) size += 30 + e.item_bytes - sizeof(Item);
   for (const auto& [id, a] : addresses) size += 30 + a.peer.size() + a.client.size();
   std::string out;
   out.reserve(size);
@@ -437,7 +440,6 @@ std::string KvStore::Frozen::image() const {
     checksummed = out.size();
   };
   put_varint(&out, items.size());
-  std::vector<KeyOrderEntry> sorted = sorted_by_key(items);
   for (std::size_t n = 0; n < sorted.size(); ++n) {
     if (n + kWriteAhead < sorted.size()) prefetch_item_bytes(sorted[n + kWriteAhead]);
     const Item* i = sorted[n].item;
