@@ -212,7 +212,12 @@ SYNOD_FNV1A_TARGET std::uint64_t fnv1a_blocks(std::uint64_t h, const unsigned ch
     }
     done += together;
   }
-  return head + static_cast<std::uint64_t>(_mm512_reduce_add_epi64(sum));
+  // Not _mm512_reduce_add_epi64: GCC's adds the lanes as signed long long,
+  // whose overflow is undefined (UBSan says so); these sums wrap mod 2^64.
+  alignas(64) std::uint64_t lanes[8];
+  _mm512_store_si512(lanes, sum);
+  for (std::uint64_t lane : lanes) head += lane;
+  return head;
 }
 
 bool has_vector_fnv1a() {
