@@ -7,8 +7,9 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's AVX-512 extract intrinsics start from _mm512_undefined_*, which
-// -Wuninitialized and -Wmaybe-uninitialized take for a read of an uninitialised value (a false
-// positive: the undefined lanes are never read). Off for this file only.
+// -Wuninitialized and -Wmaybe-uninitialized take for a read of an
+// uninitialised value (a false positive: the undefined lanes are never
+// read). Off for this file only.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
@@ -103,11 +104,11 @@ std::uint64_t fnv1a_bytewise(std::uint64_t h, const unsigned char* p, std::size_
 
 // FNV-1a without its chain of multiplies, exactly (the proof is in
 // docs/kv.md, "Snapshot checksums"; tests/kv/snapshot_image_test.cc checks
-// it against the plain loop). With x_n = h_n ^ b_n and l_n the low byte of
-// h_n, h_n ^ b_n = h_n + e_n where e_n = (l_n ^ b_n) - l_n, so
+// it against the plain loop). With l_n the low byte of h_n and
+// x_n = l_n ^ b_n, h_n ^ b_n = h_n + e_n where e_n = x_n - l_n, so
 //   h_N = h_0 P^N + sum_n e_n P^(N-n)   (mod 2^64),
 // a sum whose terms are independent once the l_n are known. And the low
-// byte has a chain of its own: l_(n+1) = low byte of (l_n ^ b_n) * 0xb3. Bit
+// byte has a chain of its own: l_(n+1) = low byte of x_n * 0xb3. Bit
 // k of a product by an odd number is bit k of the multiplicand xor a
 // function of its bits below k, so, bit by bit from 0 to 7, bit k of every
 // l_n in a block is a prefix xor of known bits (one carry-less multiply by
