@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "fnv1a.h"
 #include "kv_command_codec.h"
 #include "resp_parser.h"
 #include "snapshot_order.h"

@@ -1,12 +1,10 @@
-// The pieces of a snapshot image's serialisation that its cost is in
-// (KvStore::Frozen::image, docs/benchmarks.md "The snapshot worker (seventh
-// round)"): the frozen items put in key order, and the FNV-1a checksum of
-// SKVSNAP1 to 3, computed piece by piece as the image is written.
+// The key order of a snapshot image (KvStore::Frozen::image,
+// docs/benchmarks.md "The snapshot worker (seventh round)"): the frozen
+// items sorted by key, cheaply, with what the writer needs to prefetch them.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <vector>
 
 #include "key_table.h"
@@ -35,19 +33,5 @@ inline void prefetch_item_bytes(const KeyOrderEntry& e) {
   const char* p = reinterpret_cast<const char*>(e.item);
   for (std::size_t off = 0; off < e.item_bytes; off += 64) __builtin_prefetch(p + off);
 }
-
-constexpr std::uint64_t kFnv1aOffset = 0xcbf29ce484222325ull;
-constexpr std::uint64_t kFnv1aPrime = 0x100000001b3ull;
-
-// 64-bit FNV-1a, a byte at a time: extends the running hash h (kFnv1aOffset
-// to start), so fnv1a(fnv1a(kFnv1aOffset, a), b) == fnv1a(kFnv1aOffset, a + b).
-// Each byte waits for the last one's multiply: the snapshot worker calls it
-// on each item's bytes just written, while the cache still holds them and
-// the next items' loads are under way, rather than in a second pass.
-// Where the CPU has AVX-512 (VBMI) and carry-less multiplies, whole blocks
-// of 64 bytes take another, exact formulation without that chain
-// (snapshot_order.cc); fnv1a_vectorised() tells whether it is in use.
-std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes);
-bool fnv1a_vectorised();
 
 }  // namespace synod::kv

@@ -1,8 +1,8 @@
 // The snapshot image against a serialisation written the plain way (a
 // std::map for the key order, then one FNV-1a or CRC32C pass over the
 // whole image): KvStore::Frozen::image sorts on key prefixes, prefetches
-// and checksums piece by piece (snapshot_order.h), and must stay byte for
-// byte what earlier releases wrote and read.
+// and checksums piece by piece (snapshot_order.h, fnv1a.h), and must stay
+// byte for byte what earlier releases wrote and read.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "fnv1a.h"
 #include "kv_command.h"
 #include "kv_command_codec.h"
 #include "kv_store.h"
