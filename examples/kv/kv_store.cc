@@ -25,11 +25,15 @@ constexpr std::string_view kSnapshotMagic = "SKVSNAP1";
 // The same, then the member addresses (only when there are any).
 constexpr std::string_view kSnapshotMagicAddresses = "SKVSNAP2";
 // With the counters and each key's version (KvStore::version_of), then the
-// member addresses (a count, maybe zero). Read, no longer written.
+// member addresses (a count, maybe zero). Written by default: the previous
+// release reads no later format (set_snapshot_format).
 constexpr std::string_view kSnapshotMagicVersions = "SKVSNAP3";
-// SKVSNAP3's layout with a CRC32C in place of the FNV-1a: FNV-1a takes a
-// dependent multiply per byte (an image of 100 000 keys of 256 bytes took
-// 78-95 ms, 39-45 with CRC32C, which the hardware does 8 bytes at a time).
+// SKVSNAP3's layout with a CRC32C in place of the FNV-1a: FNV-1a written
+// plainly takes a dependent multiply per byte (an image of 100 000 keys of
+// 256 bytes took 78-95 ms, 39-45 with CRC32C, which the hardware does 8
+// bytes at a time). fnv1a.h now does without that chain where the CPU has
+// AVX-512 VBMI: 26-28 ms against 14-21 (docs/benchmarks.md, "The snapshot
+// worker (seventh round)").
 constexpr std::string_view kSnapshotMagicCrc = "SKVSNAP4";
 static_assert(kSnapshotMagic.size() == kSnapshotMagicAddresses.size());
 static_assert(kSnapshotMagic.size() == kSnapshotMagicVersions.size());
