@@ -9,39 +9,37 @@
 #include <limits>
 #include <vector>
 
+#include "fnv1a.h"
 #include "kv_command_codec.h"
 #include "resp_parser.h"
+#include "snapshot_order.h"
 #include "synod/crc32c.h"
 
 namespace synod::kv {
 namespace {
 
-constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ull;
-constexpr std::uint64_t kFnvPrime = 0x100000001b3ull;
+constexpr std::uint64_t kFnvOffset = kFnv1aOffset;
+constexpr std::uint64_t kFnvPrime = kFnv1aPrime;
 // Names the format so that restore() refuses bytes that are something else.
 constexpr std::string_view kSnapshotMagic = "SKVSNAP1";
 // The same, then the member addresses (only when there are any).
 constexpr std::string_view kSnapshotMagicAddresses = "SKVSNAP2";
 // With the counters and each key's version (KvStore::version_of), then the
-// member addresses (a count, maybe zero). Read, no longer written.
+// member addresses (a count, maybe zero). Written by default: the previous
+// release reads no later format (set_snapshot_format).
 constexpr std::string_view kSnapshotMagicVersions = "SKVSNAP3";
-// SKVSNAP3's layout with a CRC32C in place of the FNV-1a: FNV-1a takes a
-// dependent multiply per byte (an image of 100 000 keys of 256 bytes took
-// 78-95 ms, 39-45 with CRC32C, which the hardware does 8 bytes at a time).
+// SKVSNAP3's layout with a CRC32C in place of the FNV-1a: FNV-1a written
+// plainly takes a dependent multiply per byte (an image of 100 000 keys of
+// 256 bytes took 78-95 ms, 39-45 with CRC32C, which the hardware does 8
+// bytes at a time). fnv1a.h now does without that chain where the CPU has
+// AVX-512 VBMI: 26-28 ms against 14-21 (docs/benchmarks.md, "The snapshot
+// worker (seventh round)").
 constexpr std::string_view kSnapshotMagicCrc = "SKVSNAP4";
 static_assert(kSnapshotMagic.size() == kSnapshotMagicAddresses.size());
 static_assert(kSnapshotMagic.size() == kSnapshotMagicVersions.size());
 static_assert(kSnapshotMagic.size() == kSnapshotMagicCrc.size());
 constexpr std::size_t kChecksumBytes = 8;     // FNV-1a, SKVSNAP1 to 3
 constexpr std::size_t kCrcChecksumBytes = 4;  // CRC32C, SKVSNAP4
-
-std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) {
-  for (char c : bytes) {
-    h ^= static_cast<std::uint8_t>(c);
-    h *= kFnvPrime;
-  }
-  return h;
-}
 
 void put_u64_le(std::string* out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -61,30 +59,6 @@ std::uint32_t get_u32_le(std::string_view in) {
   std::uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<std::uint8_t>(in[i])} << (8 * i);
   return v;
-}
-
-// The items in key order, for the canonical image. The keys are first
-// copied side by side (one read of each item), so the sort's ~17
-// comparisons per key read memory the cache holds rather than two items
-// scattered over the heap.
-std::vector<const KeyTable::Item*> sorted_by_key(const std::vector<const KeyTable::Item*>& all) {
-  struct Ref {
-    std::size_t offset, size;
-    const KeyTable::Item* item;
-  };
-  std::vector<Ref> refs;
-  refs.reserve(all.size());
-  std::string keys;
-  for (const KeyTable::Item* i : all) {
-    refs.push_back(Ref{keys.size(), i->key_size, i});
-    keys.append(i->key());
-  }
-  auto key = [&keys](const Ref& r) { return std::string_view(keys).substr(r.offset, r.size); };
-  std::sort(refs.begin(), refs.end(), [&](const Ref& a, const Ref& b) { return key(a) < key(b); });
-  std::vector<const KeyTable::Item*> items;
-  items.reserve(refs.size());
-  for (const Ref& r : refs) items.push_back(r.item);
-  return items;
 }
 
 // splitmix64's finaliser: every input bit reaches every output bit, so a
@@ -410,6 +384,18 @@ std::uint64_t KvStore::recompute_digest() const {
   return sum;
 }
 
+namespace {
+
+// How many items ahead of the one being copied into the image the next
+// ones' bytes are prefetched: copying and checksumming an item of ~300
+// bytes takes about as long as a miss to memory (~100 ns).
+constexpr std::size_t kWriteAhead = 4;
+// The checksum is brought up to date whenever this many bytes were written
+// since: 4 KiB, which the L1 cache still holds.
+constexpr std::size_t kChecksumChunk = 4096;
+
+}  // namespace
+
 // Layout: magic, varint count, then per pair in key order varint key
 // length, key, varint value length, value; with SKVSNAP2 then a varint
 // count of member addresses and per member in id order varint id, varint
@@ -427,8 +413,11 @@ std::uint64_t KvStore::recompute_digest() const {
 std::string KvStore::Frozen::image() const {
   // Versions never exceed log_commands: with none applied, all are zero.
   bool versioned = log_commands > 0;
+  // The sort records carry each item's size: the items themselves are not
+  // read again (a cache miss each) to size the image.
+  std::vector<KeyOrderEntry> sorted = sorted_by_key(items);
   std::size_t size = kSnapshotMagic.size() + 40 + kChecksumBytes;
-  for (const Item* i : items) size += 30 + i->key_size + i->value_size;
+  for (const KeyOrderEntry& e : sorted) size += 30 + e.item_bytes - sizeof(Item);
   for (const auto& [id, a] : addresses) size += 30 + a.peer.size() + a.client.size();
   std::string out;
   out.reserve(size);
@@ -439,13 +428,32 @@ std::string KvStore::Frozen::image() const {
   } else {
     out.append(addresses.empty() ? kSnapshotMagic : kSnapshotMagicAddresses);
   }
+  // The checksum follows the writing (checksum_written), over bytes the
+  // cache still holds, and each item's bytes start loading a few items
+  // before they are copied: the copy's cache misses overlap the FNV-1a's
+  // chain of multiplies instead of adding to it.
+  bool crc = versioned && format >= 4;
+  std::uint64_t fnv = kFnvOffset;
+  std::uint32_t crc32 = 0;
+  std::size_t checksummed = 0;
+  auto checksum_written = [&] {
+    std::string_view fresh = std::string_view(out).substr(checksummed);
+    if (crc)
+      crc32 = synod::crc32c(fresh, crc32);
+    else
+      fnv = fnv1a(fnv, fresh);
+    checksummed = out.size();
+  };
   put_varint(&out, items.size());
-  for (const Item* i : sorted_by_key(items)) {
+  for (std::size_t n = 0; n < sorted.size(); ++n) {
+    if (n + kWriteAhead < sorted.size()) prefetch_item_bytes(sorted[n + kWriteAhead]);
+    const Item* i = sorted[n].item;
     put_varint(&out, i->key_size);
     out.append(i->key());
     put_varint(&out, i->value_size);
     out.append(i->value());
     if (versioned) put_varint(&out, i->version);
+    if (out.size() - checksummed >= kChecksumChunk) checksum_written();
   }
   if (versioned || !addresses.empty()) {
     put_varint(&out, addresses.size());
@@ -457,10 +465,11 @@ std::string KvStore::Frozen::image() const {
       out.append(a.client);
     }
   }
-  if (versioned && format >= 4)
-    put_u32_le(&out, synod::crc32c(out));
+  checksum_written();
+  if (crc)
+    put_u32_le(&out, crc32);
   else
-    put_u64_le(&out, fnv1a(kFnvOffset, out));
+    put_u64_le(&out, fnv);
   return out;
 }
 
