@@ -88,9 +88,9 @@ class KeyTable {
   // for writing, the first cache line of the item there if its hash is this
   // one: the header and a key of up to 32 bytes, all a lookup reads and all
   // an overwrite with stream_values() reads (assign()). One line per item,
-  // not the six of a 256-byte value: with six, the prefetches of four items
-  // ahead waited for free miss buffers (docs/benchmarks.md, "The key
-  // table's memory traffic (seventh round)").
+  // not the six of a 256-byte value: the value's lines are written whole,
+  // never read, so loading them only kept miss buffers and cache room
+  // (docs/benchmarks.md, "The key table's memory traffic (seventh round)").
   void prefetch_item(std::uint64_t hash) const {
     if (slots_.empty()) return;
     const Slot& s = slots_[home(hash)];
