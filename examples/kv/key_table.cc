@@ -4,8 +4,14 @@
 #include <bit>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <new>
+#include <stdexcept>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace synod::kv {
 namespace {
@@ -15,6 +21,48 @@ namespace {
 constexpr std::size_t kLoadNumerator = 3;
 constexpr std::size_t kLoadDenominator = 4;
 constexpr std::size_t kMinSlots = 16;
+
+constexpr std::size_t kLine = 64;
+static_assert(sizeof(KeyTable::Item) == 32, "the header and a 32-byte key share a cache line");
+
+// An item of more than one cache line is allocated line-aligned and
+// rounded up to whole lines (the rounding goes to value_capacity), so that
+// every line after its first belongs to it alone and an overwrite may
+// write those lines whole (write_value). jemalloc's size classes above
+// 64 bytes are multiples of 64 or 32, so the rounding costs at most a
+// class step. One line or less: as it comes.
+bool multi_line(std::size_t bytes) { return bytes > kLine; }
+std::size_t item_bytes(std::size_t bytes) {
+  return multi_line(bytes) ? (bytes + kLine - 1) / kLine * kLine : bytes;
+}
+
+void check_field(std::size_t bytes) {
+  if (bytes > KeyTable::kMaxFieldBytes) throw std::length_error("synod-kv: key or value too large");
+}
+
+// Copies whole cache lines to line-aligned dst with non-temporal stores:
+// they go to memory through write-combining buffers without reading the
+// lines first (a cached store would read each, ~100 ns from memory, to
+// then overwrite it all). src may be unaligned. The last line is padded
+// from a zeroed buffer when src ends inside it (the padding falls in the
+// item's value capacity).
+void stream_copy(char* dst, const char* src, std::size_t bytes) {
+#if defined(__SSE2__)
+  for (; bytes >= kLine; dst += kLine, src += kLine, bytes -= kLine) {
+    for (std::size_t i = 0; i < kLine; i += 16)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+  }
+  if (bytes == 0) return;
+  alignas(16) char last[kLine] = {};
+  std::memcpy(last, src, bytes);
+  for (std::size_t i = 0; i < kLine; i += 16)
+    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm_load_si128(reinterpret_cast<const __m128i*>(last + i)));
+#else
+  std::memcpy(dst, src, bytes);
+#endif
+}
 
 }  // namespace
 
@@ -56,6 +104,7 @@ void KeyTable::swap(KeyTable& other) noexcept {
   std::swap(shift_, other.shift_);
   std::swap(freezes_, other.freezes_);
   std::swap(frozen_, other.frozen_);
+  std::swap(stream_values_, other.stream_values_);
   retired_.swap(other.retired_);
 }
 
@@ -87,10 +136,21 @@ void KeyTable::replace_with(KeyTable&& other) {
 }
 
 std::vector<const KeyTable::Item*> KeyTable::freeze() {
+#if defined(__SSE2__)
+  // Non-temporal stores are not ordered by the release of a lock; this is.
+  _mm_sfence();
+#endif
   std::vector<const Item*> items;
   items.reserve(size_);
   for (const Slot& s : slots_)
     if (s.item) items.push_back(s.item);
+  if (freezes_ == std::numeric_limits<std::uint32_t>::max()) {
+    // The count would wrap: renumber, every item born before the freeze
+    // below (not frozen now, so nothing is retired or read elsewhere).
+    for (const Slot& s : slots_)
+      if (s.item) s.item->born = 0;
+    freezes_ = 0;
+  }
   ++freezes_;
   frozen_ = true;
   return items;
@@ -106,19 +166,49 @@ std::uint64_t KeyTable::hash_of(std::string_view key) { return std::hash<std::st
 
 KeyTable::Item* KeyTable::make_item(std::string_view key, std::string_view value,
                                     std::size_t capacity) {
-  void* memory = ::operator new(sizeof(Item) + key.size() + capacity);
+  check_field(key.size());
+  check_field(capacity);
+  std::size_t wanted = sizeof(Item) + key.size() + capacity;
+  std::size_t bytes = item_bytes(wanted);
+  void* memory =
+      multi_line(bytes) ? ::operator new (bytes, std::align_val_t{kLine}) : ::operator new(bytes);
   Item* item = new (memory) Item;
-  item->key_size = key.size();
-  item->value_size = value.size();
-  item->value_capacity = capacity;
+  item->key_size = static_cast<std::uint32_t>(key.size());
+  item->value_size = static_cast<std::uint32_t>(value.size());
+  item->value_capacity = static_cast<std::uint32_t>(capacity + (bytes - wanted));
   if (!key.empty()) std::memcpy(item->bytes(), key.data(), key.size());
   if (!value.empty()) std::memcpy(item->bytes() + key.size(), value.data(), value.size());
   return item;
 }
 
 void KeyTable::free_item(Item* item) {
+  std::size_t bytes = sizeof(Item) + item->key_size + item->value_capacity;
   item->~Item();
-  ::operator delete(item);
+  if (multi_line(bytes))
+    ::operator delete (item, std::align_val_t{kLine});
+  else
+    ::operator delete(item);
+}
+
+void KeyTable::write_value(Item* item, std::string_view value) const {
+  char* to = item->bytes() + item->key_size;
+  auto begin = reinterpret_cast<std::uintptr_t>(item);
+  auto from = reinterpret_cast<std::uintptr_t>(value.data());
+  std::size_t bytes = sizeof(Item) + item->key_size + item->value_capacity;
+  // Streamed: the value's bytes in the line where it starts (read anyway,
+  // for the key) by ordinary stores, the lines after it whole. Not when
+  // the new value is a view of this item (apply() may pass one) or ends in
+  // that first line.
+  bool outside = from + value.size() <= begin || from >= begin + bytes;
+  std::size_t offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(to) - begin);
+  std::size_t head = std::min(value.size(), (kLine - offset % kLine) % kLine);
+  if (!stream_values_ || !multi_line(bytes) || !outside || head == value.size()) {
+    // memmove: the new value may be a view of the old one.
+    if (!value.empty()) std::memmove(to, value.data(), value.size());
+    return;
+  }
+  if (head > 0) std::memcpy(to, value.data(), head);
+  stream_copy(to + head, value.data() + head, value.size() - head);
 }
 
 // Fibonacci hashing: the top bits of hash * 2^64/phi, so a weak low half of
@@ -179,14 +269,14 @@ KeyTable::Item* KeyTable::insert(std::string_view key, std::string_view value) {
 
 KeyTable::Item* KeyTable::assign(Item* item, std::string_view value) {
   if (value.size() <= item->value_capacity && !is_frozen(item)) {
-    // memmove: the new value may be a view of the old one.
-    if (!value.empty()) std::memmove(item->bytes() + item->key_size, value.data(), value.size());
-    item->value_size = value.size();
+    write_value(item, value);
+    item->value_size = static_cast<std::uint32_t>(value.size());
     return item;
   }
   // Grown, or a frozen item's copy; the new value may be a view of the old
   // item, which stays alive until the end of this call at least.
-  Item* moved = make_item(item->key(), value, std::max(value.size(), item->value_capacity));
+  Item* moved =
+      make_item(item->key(), value, std::max<std::size_t>(value.size(), item->value_capacity));
   moved->version = item->version;
   moved->pair_hash = item->pair_hash;
   moved->born = freezes_;

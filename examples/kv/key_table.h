@@ -30,14 +30,19 @@ namespace synod::kv {
 class KeyTable {
  public:
   // One key and its value, in one allocation: this header, the key's bytes,
-  // then room for value_capacity bytes of value.
+  // then room for value_capacity bytes of value. 32 bytes, so that the
+  // header and a key of up to 32 bytes (redis-benchmark's are 16) share the
+  // item's first cache line: a lookup reads that one line, and an
+  // overwrite need not read any other (assign()).
   struct Item {
     std::uint64_t version = 0;    // KvStore::version_of()
     std::uint64_t pair_hash = 0;  // KvStore::pair_hash() as added to the digest
-    std::size_t key_size = 0;
-    std::size_t value_size = 0;
-    std::size_t value_capacity = 0;
-    std::uint64_t born = 0;  // the table's freeze count when it was made
+    std::uint32_t key_size = 0;
+    std::uint32_t value_size = 0;
+    std::uint32_t value_capacity = 0;
+    // The table's freeze count when it was made (freeze() renumbers before
+    // the count would wrap).
+    std::uint32_t born = 0;
 
     std::string_view key() const { return {bytes(), key_size}; }
     std::string_view value() const { return {bytes() + key_size, value_size}; }
@@ -47,6 +52,12 @@ class KeyTable {
     const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
     char* bytes() { return reinterpret_cast<char*>(this + 1); }
   };
+  // The largest key or value an item holds: sizes are 32-bit, and a key
+  // and value together must fit too. Above the RESP limits (512 MiB a bulk
+  // string, 1 GiB a request), so only a hand-made log entry or snapshot
+  // reaches it; insert() and assign() throw std::length_error past it
+  // (KvStore checks first and answers an error).
+  static constexpr std::size_t kMaxFieldBytes = (std::size_t{1} << 31) - 64;
 
   KeyTable() = default;
   ~KeyTable();
@@ -74,14 +85,17 @@ class KeyTable {
     if (!slots_.empty()) __builtin_prefetch(&slots_[home(hash)]);
   }
   // Reads the home slot (prefetched before, ideally arrived) and prefetches,
-  // for writing, the first 384 bytes of the item there if its hash is this
-  // one: the header, a short key and a value of about 300 bytes.
+  // for writing, the first cache line of the item there if its hash is this
+  // one: the header and a key of up to 32 bytes, all a lookup reads and all
+  // an overwrite with stream_values() reads (assign()). One line per item,
+  // not the six of a 256-byte value: the value's lines are written whole,
+  // never read, so loading them only kept miss buffers and cache room
+  // (docs/benchmarks.md, "The key table's memory traffic (seventh round)").
   void prefetch_item(std::uint64_t hash) const {
     if (slots_.empty()) return;
     const Slot& s = slots_[home(hash)];
     if (s.hash != hash || !s.item) return;
-    const char* p = reinterpret_cast<const char*>(s.item);
-    for (int line = 0; line < 6; ++line) __builtin_prefetch(p + 64 * line, 1);
+    __builtin_prefetch(s.item, 1);
   }
   bool contains(std::string_view key) const { return find(key) != nullptr; }
   // A new key (precondition: not present) with its value; version and
@@ -89,7 +103,14 @@ class KeyTable {
   Item* insert(std::string_view key, std::string_view value);
   // Replaces the value of a present item, in place when it fits; else the
   // item moves (its version and pair_hash go with it). Returns the item.
+  // With stream_values(true), an in-place value's cache lines past the
+  // item's first are written whole with non-temporal stores: no read of
+  // the old value from memory, and no cache room taken by bytes the next
+  // SET of another key will not read.
   Item* assign(Item* item, std::string_view value);
+  // For a table far larger than the caches (KvStore turns it on with its
+  // prefetch). Off, values are copied with memmove.
+  void stream_values(bool on) { stream_values_ = on; }
   // Removes a present item (from find()); it is freed (once thawed, if
   // frozen).
   void erase(Item* item);
@@ -99,6 +120,9 @@ class KeyTable {
 
   // The items of now, in no order, immutable and alive until thaw().
   // Precondition: not frozen.
+  // Also fences the streamed (non-temporal) stores of assign(), so that
+  // another thread that gets the items through a lock or an atomic sees
+  // their values.
   std::vector<const Item*> freeze();
   // Frees what was replaced or erased while frozen. Call only once no one
   // reads the frozen items any more.
@@ -106,6 +130,11 @@ class KeyTable {
   bool frozen() const { return frozen_; }
   // Items kept for the frozen view since freeze() (replaced or erased).
   std::size_t retired() const { return retired_.size(); }
+  // The freeze count (each item's born is compared with it), settable so a
+  // test can reach its wrap-around without 2^32 freezes. Precondition of
+  // the setter: the table is empty.
+  std::uint32_t freeze_count() const { return freezes_; }
+  void set_freeze_count_for_test(std::uint32_t n) { freezes_ = n; }
 
   // Calls f(const Item&) for every item, in no particular order.
   template <typename F>
@@ -123,6 +152,8 @@ class KeyTable {
   static std::uint64_t hash_of(std::string_view key);
   static Item* make_item(std::string_view key, std::string_view value, std::size_t capacity);
   static void free_item(Item* item);
+  // Writes an in-place value: memmove, or the streamed copy (assign()).
+  void write_value(Item* item, std::string_view value) const;
   // The slot a hash starts probing at.
   std::size_t home(std::uint64_t hash) const;
   // The slot holding `key` (hash `h`), or the empty slot ending its probe.
@@ -140,8 +171,9 @@ class KeyTable {
   int shift_ = 64;  // 64 - log2(slots_.size())
   // freeze() calls so far; items born before the last one are frozen while
   // frozen_ holds.
-  std::uint64_t freezes_ = 0;
+  std::uint32_t freezes_ = 0;
   bool frozen_ = false;
+  bool stream_values_ = false;
   std::vector<Item*> retired_;
 };
 

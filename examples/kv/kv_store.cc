@@ -239,11 +239,20 @@ Reply KvStore::execute(Request r) {
 }
 
 Reply KvStore::set(SetCondition condition, std::string_view key, std::string_view value) {
+  // Redis's text for a bulk string past proto-max-bulk-len; only a
+  // hand-made log entry gets here (the RESP limits are lower), and every
+  // replica answers it alike.
+  if (key.size() > KeyTable::kMaxFieldBytes || value.size() > KeyTable::kMaxFieldBytes)
+    return Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
   Item* item = data_.find(key);
   bool present = item != nullptr;
   // Redis answers a SET that NX or XX declined with a null bulk.
   if (condition == SetCondition::if_absent && present) return Reply::null();
   if (condition == SetCondition::if_present && !present) return Reply::null();
+  // Hashed from the command's bytes, before they are written: the item's
+  // copy of a streamed value is not in the cache (KeyTable::assign), and
+  // `value` may be a view of the old item, gone once assign() moved it.
+  std::uint64_t hash = pair_hash(key, value);
   if (present) {
     uncount(*item);
     item = data_.assign(item, value);
@@ -251,7 +260,7 @@ Reply KvStore::set(SetCondition condition, std::string_view key, std::string_vie
     item = data_.insert(key, value);
   }
   item->version = log_commands_;
-  count(*item);
+  count(*item, hash);
   return Reply::ok();
 }
 
@@ -366,16 +375,19 @@ std::uint64_t KvStore::pair_hash(std::string_view key, std::string_view value) {
   return mix64(hash_field(hash_field(kFnvOffset, key), value));
 }
 
-void KvStore::count(Item& item) {
-  item.pair_hash = pair_hash(item.key(), item.value());
-  digest_ += item.pair_hash;
-  data_bytes_ += item.key_size + item.value_size;
+void KvStore::count(Item& item, std::uint64_t hash) {
+  item.pair_hash = hash;
+  digest_ += hash;
+  data_bytes_ += std::uint64_t{item.key_size} + item.value_size;
+  // Past the caches' size, prefetch() announces batches and in-place
+  // values are streamed (KeyTable::stream_values).
+  data_.stream_values(data_bytes_ >= kPrefetchAboveBytes);
 }
 
 // The pair's hash as count() kept it: an overwrite hashes the new pair only.
 void KvStore::uncount(const Item& item) {
   digest_ -= item.pair_hash;
-  data_bytes_ -= item.key_size + item.value_size;
+  data_bytes_ -= std::uint64_t{item.key_size} + item.value_size;
 }
 
 std::uint64_t KvStore::recompute_digest() const {
@@ -548,6 +560,8 @@ bool KvStore::restore(std::string_view bytes) {
   for (std::uint64_t i = 0; i < count; ++i) {
     std::string_view key, value;
     if (!get_field(&body, &key) || !get_field(&body, &value)) return false;
+    if (key.size() > KeyTable::kMaxFieldBytes || value.size() > KeyTable::kMaxFieldBytes)
+      return false;
     // Strictly increasing keys: no duplicates, and only the canonical form.
     if (i > 0 && key <= previous) return false;
     std::uint64_t version = 0;
@@ -568,6 +582,7 @@ bool KvStore::restore(std::string_view bytes) {
   data_.replace_with(std::move(restored));
   digest_ = digest;
   data_bytes_ = data_bytes;
+  data_.stream_values(data_bytes_ >= kPrefetchAboveBytes);
   log_commands_ = log_commands;
   delete_version_ = delete_version;
   if (addresses != addresses_) {

@@ -159,8 +159,9 @@ class KvStore {
   Reply watch_versions(const Request& r) const;
   Reply set_addresses(const Request& request);
   // Keep digest_ and data_bytes_ in step with a pair added or removed;
-  // count() stores the pair's hash in the item for uncount().
-  void count(Item& item);
+  // count() stores the pair's hash (pair_hash() of its key and value) in
+  // the item for uncount().
+  void count(Item& item, std::uint64_t hash);
   void uncount(const Item& item);
 
   KeyTable data_;

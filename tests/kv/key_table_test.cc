@@ -187,3 +187,74 @@ TEST_CASE(
   CHECK(t.assign(after, "b") == after);
   t.thaw();
 }
+
+TEST_CASE("key table: streamed in-place values read back, whatever their size, key or source") {
+  // Each key length puts the value's start at another offset of the item's
+  // first cache line or past it; each size ends the value at another
+  // offset of a line, inside the first line or lines later.
+  KeyTable t;
+  t.stream_values(true);
+  std::map<std::string, std::string> model;
+  std::mt19937_64 rng(7);
+  std::vector<std::string> keys;
+  for (std::size_t key_size : {0, 1, 15, 16, 17, 31, 32, 33, 47, 64, 100})
+    keys.push_back(std::string(key_size, 'k'));
+  for (const std::string& k : keys) {
+    model[k] = std::string(700, 'a');
+    t.insert(k, model[k]);
+  }
+  for (int round = 0; round < 2000; ++round) {
+    const std::string& k = keys[rng() % keys.size()];
+    std::string v(rng() % 701, '\0');
+    for (char& c : v) c = static_cast<char>(rng());
+    KeyTable::Item* item = t.find(k);
+    REQUIRE(item != nullptr);
+    // Up to the capacity the item stays where it is (written in place).
+    CHECK(t.assign(item, v) == item);
+    model[k] = v;
+  }
+  check_same(t, model, 5);
+  // A new value that is a view of the item itself (memmove, not streamed).
+  KeyTable::Item* item = t.find(keys[4]);
+  std::string tail(item->value().substr(item->value().size() / 2));
+  t.assign(item, item->value().substr(item->value().size() / 2));
+  model[keys[4]] = tail;
+  check_same(t, model, 5);
+}
+
+TEST_CASE("key table: multi-line items are line-aligned with capacity to their last line") {
+  KeyTable t;
+  // Header 32 + key 16 + value 256 = 304 bytes: rounded up to 320.
+  KeyTable::Item* item = t.insert("key:000000000001", std::string(256, 'v'));
+  CHECK(reinterpret_cast<std::uintptr_t>(item) % 64 == 0);
+  CHECK(item->value_capacity == 320 - 32 - 16);
+  // One line or less: as it comes, no capacity added.
+  KeyTable::Item* small = t.insert("s", "tiny");
+  CHECK(small->value_capacity == 4);
+  CHECK(t.find("key:000000000001")->value() == std::string(256, 'v'));
+}
+
+TEST_CASE("key table: the freeze count wraps without unfreezing old items") {
+  KeyTable t;
+  t.set_freeze_count_for_test(0xffffffffu - 1);
+  t.insert("a", "old");
+  KeyTable::Item* b = t.insert("b", "old");
+  std::vector<const KeyTable::Item*> view = t.freeze();  // count now 2^32 - 1
+  t.thaw();
+  CHECK(t.assign(b, "new") == b);  // thawed: in place
+  view = t.freeze();               // the count would wrap: renumbered
+  CHECK(t.freeze_count() == 1);
+  // Every item is frozen, however long ago it was born.
+  KeyTable::Item* a = t.find("a");
+  KeyTable::Item* a_copy = t.assign(a, "NEW");
+  CHECK(a_copy != a);
+  CHECK(a->value() == "old");
+  KeyTable::Item* b_copy = t.assign(t.find("b"), "NEWER");
+  CHECK(b_copy != b);
+  CHECK(b->value() == "new");
+  // Written after the freeze: in place.
+  CHECK(t.assign(a_copy, "one") == a_copy);
+  t.thaw();
+  CHECK(t.find("a")->value() == "one");
+  CHECK(t.find("b")->value() == "NEWER");
+}
