@@ -167,7 +167,12 @@ std::uint64_t KeyTable::hash_of(std::string_view key) { return std::hash<std::st
 KeyTable::Item* KeyTable::make_item(std::string_view key, std::string_view value,
                                     std::size_t capacity) {
   check_field(key.size());
-  check_field(capacity);
+  check_field(value.size());
+  // A copy keeps the old item's capacity, which the rounding to whole lines
+  // below may have put up to 63 bytes past the limit: clamped, it never
+  // refuses a value the limit let through (that would throw out of apply()
+  // on a replica that happens to be snapshotting, and on no other).
+  capacity = std::max(value.size(), std::min(capacity, kMaxFieldBytes));
   std::size_t wanted = sizeof(Item) + key.size() + capacity;
   std::size_t bytes = item_bytes(wanted);
   void* memory =
@@ -184,10 +189,17 @@ KeyTable::Item* KeyTable::make_item(std::string_view key, std::string_view value
 void KeyTable::free_item(Item* item) {
   std::size_t bytes = sizeof(Item) + item->key_size + item->value_capacity;
   item->~Item();
-  if (multi_line(bytes))
+  if (multi_line(bytes)) {
+    // Its lines may have been written with streaming stores, which nothing
+    // else orders: drained before the allocator may hand them to another
+    // thread (rare: an item grows, or a frozen one is thawed).
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
     ::operator delete (item, std::align_val_t{kLine});
-  else
+  } else {
     ::operator delete(item);
+  }
 }
 
 void KeyTable::write_value(Item* item, std::string_view value) const {
