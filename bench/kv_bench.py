@@ -89,22 +89,22 @@ def thread_times(pid):
     return out
 
 
-def peak_rss_mb(pid):
-    """VmHWM of /proc/PID/status: the process's largest resident set so far."""
+def status_mb(pid, field):
+    """A size field of /proc/PID/status (VmRSS: the resident set now; VmHWM:
+    the largest so far), in MB."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+def peak_rss_mb(pid):
+    return status_mb(pid, "VmHWM")
 
 
 def rss_mb(pid):
-    """VmRSS of /proc/PID/status: the process's resident set now."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+    return status_mb(pid, "VmRSS")
 
 
 def warm_to_steady(port, pids, chunk=500000, grown_below=0.02, most=12):

@@ -72,6 +72,13 @@ SYNOD_FNV1A_TARGET inline std::uint64_t prefix_xor(std::uint64_t bits) {
   return static_cast<std::uint64_t>(_mm_cvtsi128_si64(product));
 }
 
+// sum += (quarter Q of the 32 16-bit e_n in e16, widened) * w, in eight lanes.
+template <int Q>
+SYNOD_FNV1A_TARGET inline __m512i add_weighted_quarter(__m512i sum, __m512i e16, __m512i w) {
+  return _mm512_add_epi64(
+      sum, _mm512_mullo_epi64(_mm512_cvtepi16_epi64(_mm512_extracti32x4_epi32(e16, Q)), w));
+}
+
 // sum_n e_n kWeights[n] over one block, in eight lanes: e_n = x_n - l_n.
 SYNOD_FNV1A_TARGET inline __m512i weighted_block(__m512i x, __m512i l, const __m512i* weights) {
   __m512i e16[2] = {_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(x)),
@@ -80,18 +87,10 @@ SYNOD_FNV1A_TARGET inline __m512i weighted_block(__m512i x, __m512i l, const __m
                                      _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(l, 1)))};
   __m512i sum = _mm512_setzero_si512();
   for (int half = 0; half < 2; ++half) {
-    sum = _mm512_add_epi64(
-        sum, _mm512_mullo_epi64(_mm512_cvtepi16_epi64(_mm512_extracti32x4_epi32(e16[half], 0)),
-                                weights[4 * half + 0]));
-    sum = _mm512_add_epi64(
-        sum, _mm512_mullo_epi64(_mm512_cvtepi16_epi64(_mm512_extracti32x4_epi32(e16[half], 1)),
-                                weights[4 * half + 1]));
-    sum = _mm512_add_epi64(
-        sum, _mm512_mullo_epi64(_mm512_cvtepi16_epi64(_mm512_extracti32x4_epi32(e16[half], 2)),
-                                weights[4 * half + 2]));
-    sum = _mm512_add_epi64(
-        sum, _mm512_mullo_epi64(_mm512_cvtepi16_epi64(_mm512_extracti32x4_epi32(e16[half], 3)),
-                                weights[4 * half + 3]));
+    sum = add_weighted_quarter<0>(sum, e16[half], weights[4 * half + 0]);
+    sum = add_weighted_quarter<1>(sum, e16[half], weights[4 * half + 1]);
+    sum = add_weighted_quarter<2>(sum, e16[half], weights[4 * half + 2]);
+    sum = add_weighted_quarter<3>(sum, e16[half], weights[4 * half + 3]);
   }
   return sum;
 }

@@ -23,6 +23,25 @@ std::unique_ptr<TcpNode> make(uv_loop_t* loop, std::uint64_t id, std::string lis
   return make_node(loop, o);
 }
 
+// Node 2 played by a raw socket: accepts node 1's dial on `listener`, reads
+// its hello and answers with node 2's (cluster 7). Returns the socket, once
+// node 1 counts node 2 connected.
+int accept_as_node2(uv_loop_t* loop, int listener, TcpNode& n1) {
+  int peer = -1;
+  REQUIRE(run_until(loop, [&] {
+    if (peer < 0) peer = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+    return peer >= 0;
+  }));
+  char hello_in[tcp_wire::kHelloBytes];
+  REQUIRE(run_until(
+      loop, [&] { return recv(peer, hello_in, sizeof hello_in, MSG_PEEK) == sizeof hello_in; }));
+  REQUIRE(recv(peer, hello_in, sizeof hello_in, 0) == sizeof hello_in);
+  std::string h = hello(7, 2, 1);
+  REQUIRE(write(peer, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
+  REQUIRE(run_until(loop, [&] { return n1.t->connected(NodeId{2}); }));
+  return peer;
+}
+
 }  // namespace
 
 TEST_CASE("two transports on loopback connect and carry frames both ways") {
@@ -189,18 +208,7 @@ TEST_CASE("a connected peer that stops reading makes frames drop at the byte bou
   int listener = raw_listener(1, &addr);
   auto n1 = make(&loop, 1, "127.0.0.1:0", {{NodeId{2}, addr}}, 7, 1 << 20);
   REQUIRE(n1->t->start() == Status::ok);
-  int peer = -1;
-  REQUIRE(run_until(&loop, [&] {
-    if (peer < 0) peer = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
-    return peer >= 0;
-  }));
-  char hello_in[tcp_wire::kHelloBytes];
-  REQUIRE(run_until(
-      &loop, [&] { return recv(peer, hello_in, sizeof hello_in, MSG_PEEK) == sizeof hello_in; }));
-  REQUIRE(recv(peer, hello_in, sizeof hello_in, 0) == sizeof hello_in);
-  std::string h = hello(7, 2, 1);
-  REQUIRE(write(peer, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
-  REQUIRE(run_until(&loop, [&] { return n1->t->connected(NodeId{2}); }));
+  int peer = accept_as_node2(&loop, listener, *n1);
   // Kernel buffers take a few MB; past them the queue fills to its bound and
   // further frames are refused and counted, never buffered without limit.
   std::string frame(60000, 'x');
@@ -231,18 +239,7 @@ TEST_CASE("a write the socket takes only in part finishes later, every byte in o
   REQUIRE(setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
   auto n1 = make(&loop, 1, "127.0.0.1:0", {{NodeId{2}, addr}}, 7, 64 << 20);
   REQUIRE(n1->t->start() == Status::ok);
-  int peer = -1;
-  REQUIRE(run_until(&loop, [&] {
-    if (peer < 0) peer = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
-    return peer >= 0;
-  }));
-  char hello_in[tcp_wire::kHelloBytes];
-  REQUIRE(run_until(
-      &loop, [&] { return recv(peer, hello_in, sizeof hello_in, MSG_PEEK) == sizeof hello_in; }));
-  REQUIRE(recv(peer, hello_in, sizeof hello_in, 0) == sizeof hello_in);
-  std::string h = hello(7, 2, 1);
-  REQUIRE(write(peer, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
-  REQUIRE(run_until(&loop, [&] { return n1->t->connected(NodeId{2}); }));
+  int peer = accept_as_node2(&loop, listener, *n1);
   // Frames of different sizes and contents, more than the kernel buffers
   // hold, sent one loop iteration at a time while the peer reads nothing.
   std::string expected;
