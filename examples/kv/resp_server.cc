@@ -38,7 +38,13 @@ RespServer::RespServer(uv_loop_t* loop, std::string listen, ClientLimits limits,
       handler_(handler),
       tls_(tls) {}
 
-RespServer::~RespServer() = default;
+RespServer::~RespServer() {
+  // Clients closed with replies still owed (the node never answered them)
+  // are kept alive only by their own self pointer: freed here.
+  std::vector<std::shared_ptr<Client>> owed;
+  for (const auto& p : reply_records_)
+    if (Client* c = p->client; c && c->closed && c->self) owed.push_back(std::move(c->self));
+}  // freed here, after the loop looked at every record naming them
 
 Status RespServer::start(std::string* why) {
   sockaddr_storage addr{};
@@ -214,7 +220,10 @@ void RespServer::close(Client& c) {
     auto* client = static_cast<Client*>(h->data);
     RespServer* server = client->server;
     std::erase_if(server->clients_, [client](const auto& p) { return p.get() == client; });
-    client->self.reset();  // may free the client
+    client->closed = true;
+    // Replies still owed to it find it through their records (on_reply
+    // frees it after the last one, ~RespServer if they never come).
+    if (client->records == 0) client->self.reset();  // may free the client
   });
 }
 

@@ -102,7 +102,12 @@ struct RespServer::Client {
   std::size_t pending_request_bytes = 0;  // arguments of unanswered requests
   std::uint64_t last_activity_ms = 0;     // last read or completed write
   std::uint64_t over_soft_since_ms = 0;   // 0: under the soft limit
-  std::shared_ptr<Client> self;           // keeps the client alive until its handle closes
+  // Keeps the client alive until its handle has closed and no reply record
+  // names it any more (records): a record holds a plain pointer, so that
+  // answering a request costs no atomic reference counting.
+  std::shared_ptr<Client> self;
+  std::size_t records = 0;  // PendingReply records naming this client, unanswered
+  bool closed = false;      // the handle's close callback has run
 
   std::size_t unread_bytes() const { return answered_bytes + out_bytes + writing_bytes; }
   // The reply to request base + i (slots[i] was left empty for it).
@@ -139,7 +144,7 @@ struct RespServer::Client {
 struct RespServer::PendingReply {
   std::uint32_t index = 0;  // in RespServer::reply_records_
   std::uint32_t generation = 0;
-  std::weak_ptr<Client> client;
+  Client* client = nullptr;  // alive while this names it (Client::records)
   std::uint64_t seq = 0;
   std::size_t bytes = 0;
   bool write = false;

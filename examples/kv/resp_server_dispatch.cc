@@ -113,7 +113,8 @@ void RespServer::submit(const std::shared_ptr<Client>& c, std::uint64_t seq,
   }
   PendingReply* p = free_reply_records_.back();
   free_reply_records_.pop_back();
-  p->client = c;
+  p->client = c.get();
+  ++c->records;
   p->seq = seq;
   p->bytes = bytes;
   p->write = write;
@@ -146,15 +147,19 @@ void RespServer::answer(ReplyTo to, std::string&& resp) {
 
 void RespServer::on_reply(PendingReply& p, std::string_view resp, std::string* owned) {
   // Taken out and the record freed first: what follows may submit more.
-  std::shared_ptr<Client> client = p.client.lock();
+  Client* client = p.client;
   std::shared_ptr<WatchList> watch = std::move(p.watch);
   const std::uint64_t seq = p.seq;
   const std::size_t bytes = p.bytes, watch_from = p.watch_from, watch_count = p.watch_count;
   const bool read = p.read, write = p.write;
   ++p.generation;
-  p.client.reset();
+  p.client = nullptr;
   free_reply_records_.push_back(&p);
-  if (!client || client->closing || seq < client->base) return;
+  --client->records;
+  if (client->closing || seq < client->base) {
+    if (client->closed && client->records == 0) client->self.reset();  // frees the client
+    return;
+  }
   if (watch) {
     // WATCH answers OK once its versions are known; a failed read (say
     // -MOVED) is the client's answer, and its keys abort the next EXEC.
@@ -180,8 +185,11 @@ void RespServer::on_reply(PendingReply& p, std::string_view resp, std::string* o
   client->pending_request_bytes -= bytes;
   if (read) --client->reads_submitted;
   if (write) --client->writes_in_flight;
-  release(client);
-  flush_soon(client);
+  // Not closing, so self is set until the handle's close callback, which
+  // runs from the loop, not from anything called here.
+  const std::shared_ptr<Client>& c = client->self;
+  release(c);
+  flush_soon(c);
 }
 
 // Submits held requests, in order, up to the next read that must still wait.
