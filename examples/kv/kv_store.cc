@@ -18,8 +18,6 @@
 namespace synod::kv {
 namespace {
 
-constexpr std::uint64_t kFnvOffset = kFnv1aOffset;
-constexpr std::uint64_t kFnvPrime = kFnv1aPrime;
 // Names the format so that restore() refuses bytes that are something else.
 constexpr std::string_view kSnapshotMagic = "SKVSNAP1";
 // The same, then the member addresses (only when there are any).
@@ -92,18 +90,18 @@ std::uint64_t hash_field(std::uint64_t h, std::string_view bytes) {
   std::size_t n = bytes.size();
   for (; n >= 32; p += 32, n -= 32) {
     for (int i = 0; i < 4; ++i) {
-      lane[i] = (lane[i] ^ load_u64_le(p + 8 * i)) * kFnvPrime;
+      lane[i] = (lane[i] ^ load_u64_le(p + 8 * i)) * kFnv1aPrime;
       lane[i] ^= lane[i] >> 29;
     }
   }
   for (; n >= 8; p += 8, n -= 8) {
-    lane[0] = (lane[0] ^ load_u64_le(p)) * kFnvPrime;
+    lane[0] = (lane[0] ^ load_u64_le(p)) * kFnv1aPrime;
     lane[0] ^= lane[0] >> 29;
   }
   std::uint64_t tail = 0;
   for (std::size_t k = 0; k < n; ++k)
     tail |= std::uint64_t{static_cast<std::uint8_t>(p[k])} << (8 * k);
-  h = (lane[0] ^ tail) * kFnvPrime;
+  h = (lane[0] ^ tail) * kFnv1aPrime;
   for (int i = 1; i < 4; ++i) h = mix64(h ^ lane[i]);
   return h;
 }
@@ -372,7 +370,7 @@ FoundValue KvStore::find(std::string_view key) const {
 }
 
 std::uint64_t KvStore::pair_hash(std::string_view key, std::string_view value) {
-  return mix64(hash_field(hash_field(kFnvOffset, key), value));
+  return mix64(hash_field(hash_field(kFnv1aOffset, key), value));
 }
 
 void KvStore::count(Item& item, std::uint64_t hash) {
@@ -445,7 +443,7 @@ std::string KvStore::Frozen::image() const {
   // before they are copied: the copy's cache misses overlap the FNV-1a's
   // chain of multiplies instead of adding to it.
   bool crc = versioned && format >= 4;
-  std::uint64_t fnv = kFnvOffset;
+  std::uint64_t fnv = kFnv1aOffset;
   std::uint32_t crc32 = 0;
   std::size_t checksummed = 0;
   auto checksum_written = [&] {
@@ -538,7 +536,7 @@ bool KvStore::restore(std::string_view bytes) {
   if (bytes.size() < kSnapshotMagic.size() + checksum_bytes) return false;
   std::string_view body = bytes.substr(0, bytes.size() - checksum_bytes);
   std::string_view sum = bytes.substr(body.size());
-  if (crc ? get_u32_le(sum) != synod::crc32c(body) : get_u64_le(sum) != fnv1a(kFnvOffset, body))
+  if (crc ? get_u32_le(sum) != synod::crc32c(body) : get_u64_le(sum) != fnv1a(kFnv1aOffset, body))
     return false;
   bool with_addresses = body.starts_with(kSnapshotMagicAddresses);
   bool with_versions = crc || body.starts_with(kSnapshotMagicVersions);

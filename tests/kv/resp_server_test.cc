@@ -61,6 +61,18 @@ bool run_until(uv_loop_t* loop, const std::function<bool()>& done) {
   return true;
 }
 
+// Reads from s, running the loop meanwhile, until `bytes` bytes arrived.
+std::string receive(uv_loop_t* loop, int s, std::size_t bytes) {
+  std::string got;
+  run_until(loop, [&] {
+    char buf[64];
+    ssize_t n = ::recv(s, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    return got.size() >= bytes;
+  });
+  return got;
+}
+
 constexpr std::string_view kSet = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
 
 struct Fixture {
@@ -101,14 +113,7 @@ TEST_CASE("an answered request reaches its client, in request order") {
   int s = f.client_with_held(2);
   f.server->answer(f.handler.held[1], "+second\r\n");  // waits for the first
   f.server->answer(f.handler.held[0], "+first\r\n");
-  std::string got;
-  REQUIRE(run_until(&f.loop, [&] {
-    char buf[64];
-    ssize_t n = ::recv(s, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) got.append(buf, static_cast<std::size_t>(n));
-    return got.size() >= 17;
-  }));
-  CHECK(got == "+first\r\n+second\r\n");
+  CHECK(receive(&f.loop, s, 17) == "+first\r\n+second\r\n");
   ::close(s);
 }
 
@@ -126,14 +131,7 @@ TEST_CASE("answers for a client that has gone are dropped, and free it at the la
   // A new client gets the reused records and its own answers.
   int t = f.client_with_held(1);
   f.server->answer(f.handler.held[3], "+again\r\n");
-  std::string got;
-  REQUIRE(run_until(&f.loop, [&] {
-    char buf[64];
-    ssize_t n = ::recv(t, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) got.append(buf, static_cast<std::size_t>(n));
-    return got.size() >= 8;
-  }));
-  CHECK(got == "+again\r\n");
+  CHECK(receive(&f.loop, t, 8) == "+again\r\n");
   ::close(t);
 }
 
