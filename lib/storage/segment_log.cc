@@ -78,9 +78,21 @@ SegmentLog::SegmentLog(FileSystem& fs, std::string dir, const LogOptions& option
 
 SegmentLog::~SegmentLog() = default;
 
-void SegmentLog::prepare_spare() {
+void SegmentLog::prepare_spare(std::chrono::nanoseconds spread) {
   if (spare_ && !segments_.empty())
-    spare_->prepare(join_path(dir_, spare_file_name(segments_.back().seq + 1)));
+    spare_->prepare(join_path(dir_, spare_file_name(segments_.back().seq + 1)), spread);
+}
+
+std::chrono::nanoseconds SegmentLog::spare_spread() const {
+  if (!active_ || active_end_ == 0) return {};
+  double elapsed = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                           active_since_)
+          .count());
+  double fill = elapsed * static_cast<double>(options_.segment_bytes) /
+                static_cast<double>(active_end_);
+  double most = static_cast<double>(std::chrono::nanoseconds(kSpareSpreadMax).count());
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(fill / 2, most)));
 }
 
 std::string SegmentLog::path_of(std::uint64_t seq) const {
@@ -103,6 +115,7 @@ void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> 
   // is full, as before the restart; only a fallocated one (or one written
   // before segment headers said) is left for the spare once it is ready.
   active_zeroed_ = active_zeroed;
+  active_since_ = std::chrono::steady_clock::now();
   prepare_spare();
 }
 
@@ -111,6 +124,7 @@ IoStatus SegmentLog::start() { return roll(); }
 IoStatus SegmentLog::roll() {
   std::uint64_t seq = segments_.empty() ? 1 : segments_.back().seq + 1;
   std::string path = path_of(seq);
+  const std::chrono::nanoseconds spread = spare_spread();  // of the segment being left
   std::string temp;
   std::unique_ptr<File> file;
   // With write_zeros a spare zeroed ahead takes the header only (its file
@@ -150,9 +164,10 @@ IoStatus SegmentLog::roll() {
   active_zeroed_ = zeroed;
   active_end_ = header_bytes;
   last_batch_ = batch;
+  active_since_ = std::chrono::steady_clock::now();
   ++stats_.segments_created;
   stats_.segments = segments_.size();
-  prepare_spare();
+  prepare_spare(spread);
   return {};
 }
 

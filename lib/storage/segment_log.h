@@ -4,6 +4,7 @@
 // LogStorage drives it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -88,7 +89,13 @@ class SegmentLog {
   // Pads buffer_, to be written at offset, with zeros to a page boundary.
   void pad_to_page(std::uint64_t offset);
   std::string path_of(std::uint64_t seq) const;
-  void prepare_spare();  // of the segment after the active one
+  // Of the segment after the active one, its zeros spread over `spread`.
+  void prepare_spare(std::chrono::nanoseconds spread = {});
+  // Half the time the active segment would take to fill at the rate it
+  // filled so far (at most kSpareSpreadMax): how long the next spare's
+  // zeroing may take and still be ready for its roll.
+  std::chrono::nanoseconds spare_spread() const;
+  static constexpr std::chrono::seconds kSpareSpreadMax{10};
 
   FileSystem& fs_;
   std::string dir_;
@@ -114,6 +121,7 @@ class SegmentLog {
   // The active segment was zeroed ahead (taken from the spare, or recovered
   // with a header that says so); false for a fallocated one.
   bool active_zeroed_ = false;
+  std::chrono::steady_clock::time_point active_since_{};  // when it became active
 };
 
 }  // namespace synod::storage

@@ -39,10 +39,11 @@ SegmentSpare::~SegmentSpare() {
   thread_.join();
 }
 
-void SegmentSpare::prepare(std::string path) {
+void SegmentSpare::prepare(std::string path, std::chrono::nanoseconds spread) {
   std::lock_guard lock(mutex_);
   if (ready_file_ || !working_.empty() || !wanted_.empty()) return;
   wanted_ = std::move(path);
+  wanted_spread_ = spread;
   wake_.notify_all();
 }
 
@@ -50,6 +51,8 @@ std::unique_ptr<File> SegmentSpare::take(std::string* path) {
   std::lock_guard lock(mutex_);
   if (!ready_file_) {
     ++missed_;
+    hurry_ = true;  // the log runs fallocated until the spare is ready
+    wake_.notify_all();
     return nullptr;
   }
   ++taken_;
@@ -81,11 +84,13 @@ void SegmentSpare::run() {
     if (stopping_) break;
     working_ = std::move(wanted_);
     wanted_.clear();
+    hurry_ = false;
     const std::string path = working_;
+    const std::chrono::nanoseconds spread = wanted_spread_;
     lock.unlock();
     std::unique_ptr<File> file;
     bool opened = fs_.open(path, OpenMode::create_new, &file).ok();
-    bool ok = opened && zero(*file);
+    bool ok = opened && zero(*file, spread);
     lock.lock();
     if (ok && !stopping_) {
       ready_path_ = path;
@@ -103,14 +108,21 @@ void SegmentSpare::run() {
 // the page cache and written back from it cost a follower about as much
 // system time as its log writes (kv_bench --threads: 0.55-0.80 us per SET on
 // this thread, docs/benchmarks.md "The log writer (sixth round)").
-bool SegmentSpare::zero(File& file) {
-  constexpr std::uint64_t kChunk = 1u << 20;  // stops within one chunk when asked
+bool SegmentSpare::zero(File& file, std::chrono::nanoseconds spread) {
+  const auto start = std::chrono::steady_clock::now();
   for (std::uint64_t at = 0; at < segment_bytes_;) {
     {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return false;
+      std::unique_lock lock(mutex_);
+      if (spread.count() > 0) {
+        // Chunk k goes out no earlier than k/N of the way through `spread`.
+        auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                               static_cast<double>(spread.count()) * static_cast<double>(at) /
+                               static_cast<double>(segment_bytes_)));
+        wake_.wait_until(lock, due, [&] { return stopping_ || hurry_; });
+      }
+      if (stopping_) return false;  // within one chunk of being asked
     }
-    std::uint64_t n = std::min(kChunk, segment_bytes_ - at);
+    std::uint64_t n = std::min(kChunkBytes, segment_bytes_ - at);
     if (!file.write_zeros(at, n).ok()) return false;
     at += n;
   }

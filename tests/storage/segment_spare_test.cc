@@ -173,6 +173,57 @@ TEST_CASE("a spare not ready at a roll is kept, and taken by the next one") {
   CHECK(faults.contents(path).size() == 4u << 20);
 }
 
+TEST_CASE("a paced spare spreads its zeros over the time asked; a roll that misses it ends the pacing") {
+  FaultFileSystem faults;
+  GatedFileSystem fs(faults);
+  bool created = false;
+  REQUIRE(fs.make_dir("/d", &created).ok());
+  const std::string path = "/d/" + storage::spare_file_name(2);
+  constexpr std::uint64_t kBytes = 4u << 20;  // 16 chunks
+  constexpr std::uint64_t kChunks = kBytes / SegmentSpare::kChunkBytes;
+  SegmentSpare spare(fs, kBytes);
+  // Chunk k is due k/16 of the way through a minute: the first at once, the
+  // second after 3.75 s.
+  spare.prepare(path, std::chrono::seconds(60));
+  REQUIRE(eventually([&] { return !fs.writes().empty(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(fs.writes().size() < kChunks);
+  CHECK_FALSE(spare.ready());
+  for (const auto& [offset, bytes] : fs.writes()) CHECK(bytes == SegmentSpare::kChunkBytes);
+  // The roll that finds it not ready: the rest goes out unpaced.
+  std::string taken_path;
+  CHECK(spare.take(&taken_path) == nullptr);
+  CHECK(spare.missed() == 1);
+  REQUIRE(eventually([&] { return spare.ready(); }));
+  CHECK(fs.writes().size() == kChunks);
+  CHECK(all_zero(faults.contents(path)));
+  CHECK(faults.contents(path).size() == kBytes);
+  // The next preparation is paced again.
+  REQUIRE(spare.take(&taken_path) != nullptr);
+  fs.forget_writes();
+  spare.prepare("/d/" + storage::spare_file_name(3), std::chrono::seconds(60));
+  REQUIRE(eventually([&] { return !fs.writes().empty(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(fs.writes().size() < kChunks);
+  CHECK_FALSE(spare.ready());
+}
+
+TEST_CASE("a spare paced over an hour does not hold up the log's close") {
+  FaultFileSystem fs;
+  bool created = false;
+  REQUIRE(fs.make_dir("/d", &created).ok());
+  auto start = std::chrono::steady_clock::now();
+  {
+    SegmentSpare spare(fs, 4u << 20);
+    spare.prepare("/d/" + storage::spare_file_name(2), std::chrono::hours(1));
+    REQUIRE(eventually([&] { return fs.exists("/d/" + storage::spare_file_name(2)); }));
+  }
+  // Bounded generously: the thread waits on the pacing, and the destructor
+  // must wake it rather than wait the hour out.
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  CHECK_FALSE(fs.exists("/d/" + storage::spare_file_name(2)));
+}
+
 TEST_CASE("a spare in progress when the log closes is abandoned and its file removed") {
   FaultFileSystem faults;
   GatedFileSystem fs(faults);
