@@ -39,6 +39,9 @@ bool KvNode::open_storage(std::string* why) {
   // "Preallocation").
   LogOptions log_options;
   log_options.preallocation = Preallocation::write_zeros;
+  // Its own snapshots written on the log's snapshot thread, not in front of
+  // the next batch (docs/storage.md, "Snapshots behind the log").
+  log_options.snapshots_behind = true;
   auto opened = LogStorage::open(opt_.data_dir, log_options);
   if (!opened.ok()) {
     *why = fmt::format("cannot open the log in {}: {}", opt_.data_dir, opened.error);

@@ -32,6 +32,8 @@ IoStatus File::write_zeros(std::uint64_t offset, std::uint64_t bytes) {
   return {};
 }
 
+IoStatus File::start_writeback(std::uint64_t, std::uint64_t) { return {}; }
+
 std::string join_path(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   if (dir.back() == '/') return fmt::format("{}{}", dir, name);

@@ -34,6 +34,9 @@ struct StagedWrite {
   // snapshot only: the record of the snapshot already on disk, written again
   // because compaction drops the segment holding it. No file is written.
   bool rewrite = false;
+  // snapshot only: the file was written and made durable already, behind
+  // the log (LogOptions::snapshots_behind); the record is complete.
+  bool file_written = false;
 
   static StagedWrite of_kind(std::uint64_t seq, Kind kind) {
     StagedWrite w;
@@ -60,6 +63,12 @@ struct StagedWrite {
     StagedWrite w = of_kind(seq, Kind::snapshot);
     w.snapshot = snap;
     w.snapshot_record = SnapshotRecord{snap.meta.slot, snap.meta.ballot, keep_from, 0, 0};
+    return w;
+  }
+  static StagedWrite of_snapshot_written(std::uint64_t seq, const SnapshotRecord& r) {
+    StagedWrite w = of_kind(seq, Kind::snapshot);
+    w.snapshot_record = r;
+    w.file_written = true;
     return w;
   }
   static StagedWrite of_snapshot_rewrite(std::uint64_t seq, const SnapshotRecord& r) {

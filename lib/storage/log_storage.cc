@@ -3,13 +3,16 @@
 #include "synod/log_storage.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "../core/assert.h"
 #include "log_recovery.h"
 #include "record_format.h"
 #include "segment_log.h"
+#include "snapshot_format.h"
 #include "snapshot_store.h"
 
 namespace synod {
@@ -32,7 +35,7 @@ Status LogOptions::validate(std::string* why) const {
 LogStorage::LogStorage(std::string dir, const LogOptions& options)
     : dir_(std::move(dir)), options_(options) {}
 
-LogStorage::~LogStorage() = default;
+LogStorage::~LogStorage() { stop_behind(); }
 
 namespace {
 
@@ -78,6 +81,7 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
     return failed(std::move(st));
 
   std::unique_ptr<LogStorage> log(new LogStorage(dir, options));
+  log->fs_ = &fs;
   log->lock_ = std::move(lock);
   log->segments_ = std::make_unique<SegmentLog>(fs, dir, options);
   if (rec.segments.empty()) {
@@ -152,6 +156,23 @@ Status LogStorage::save_ready(const Snapshot* snap, Slot keep_from, const HardSt
       (snap->meta.slot <= snapshot_.meta.slot || keep_from > snap->meta.slot.next() || !snap->data))
     return Status::invalid_argument;
   std::uint64_t seq = ++saved_sequence_;
+  // The host's own snapshot: the staged commit index covers it, so the log
+  // holds every entry it summarises (a peer's snapshot is above it).
+  if (snap && options_.snapshots_behind && snap->meta.slot <= hard_.commit) {
+    snapshot_ = *snap;
+    entries_.erase(entries_.begin(), entries_.lower_bound(keep_from.value));
+    written_ = true;
+    std::lock_guard behind(behind_mutex_);
+    auto now = std::chrono::steady_clock::now();
+    std::chrono::nanoseconds spread{};
+    if (behind_handed_ != std::chrono::steady_clock::time_point{})
+      spread = std::min<std::chrono::nanoseconds>((now - behind_handed_) / 2, kBehindSpreadMax);
+    behind_handed_ = now;
+    behind_wanted_ = BehindJob{*snap, keep_from, spread};  // replaces one not yet begun
+    if (!behind_thread_.joinable()) behind_thread_ = std::thread([this] { write_behind(); });
+    behind_wake_.notify_all();
+    snap = nullptr;
+  }
   if (snap) {
     // The record carries the highest keep_from so far, so the last record
     // alone tells recovery which entries are forgotten.
@@ -159,8 +180,7 @@ Status LogStorage::save_ready(const Snapshot* snap, Slot keep_from, const HardSt
     // One snapshot per batch: a staged one not yet written is superseded
     // (its file need never exist), as is a staged rewrite of an older one.
     // Appended at the end, so that staged sequences stay ascending.
-    std::erase_if(staged_,
-                  [](const StagedWrite& w) { return w.kind == StagedWrite::Kind::snapshot; });
+    drop_staged_snapshots();
     staged_.push_back(StagedWrite::of_snapshot(seq, *snap, keep_from_));
     snapshot_ = *snap;
     entries_.erase(entries_.begin(), entries_.lower_bound(keep_from_.value));
@@ -179,6 +199,114 @@ Status LogStorage::save_ready(const Snapshot* snap, Slot keep_from, const HardSt
   }
   if (hs || !entries.empty()) written_ = true;
   return Status::ok;
+}
+
+void LogStorage::drop_staged_snapshots() {
+  for (const StagedWrite& w : staged_)
+    if (w.kind == StagedWrite::Kind::snapshot && w.file_written)  // no record will name it
+      (void)fs_->remove(join_path(dir_, storage::snapshot_file_name(w.snapshot_record.slot)));
+  std::erase_if(staged_, [](const StagedWrite& w) { return w.kind == StagedWrite::Kind::snapshot; });
+}
+
+void LogStorage::write_behind() {
+  pthread_setname_np(pthread_self(), "synod-snap");  // for top and kv_bench --threads
+  std::unique_lock lock(behind_mutex_);
+  while (true) {
+    behind_wake_.wait(lock, [&] {
+      return behind_stopping_ || behind_wanted_.has_value() || !behind_removals_.empty();
+    });
+    if (behind_stopping_) return;  // files left are orphans the next open removes
+    if (!behind_removals_.empty()) {
+      std::vector<std::string> paths = std::exchange(behind_removals_, {});
+      lock.unlock();
+      // In order, oldest first. A failure leaves an orphan, or segments
+      // below the compaction point, as a crash before the removal would:
+      // the next open removes the one and reads past the others.
+      for (const std::string& path : paths) (void)fs_->remove(path);
+      lock.lock();
+      continue;
+    }
+    BehindJob job = std::move(*behind_wanted_);
+    behind_wanted_.reset();
+    lock.unlock();
+    const Slot slot = job.snapshot.meta.slot;
+    storage::SnapshotRecord r{slot, job.snapshot.meta.ballot, job.keep_from, 0, 0};
+    // Paced over half the time since the snapshot before was handed over,
+    // so that it is written well before the next; a newer one waiting, or
+    // the log closing, ends the pacing (the second abandons the write).
+    storage::SnapshotPacing pacing;
+    pacing.spread = job.spread;
+    pacing.wait = [this](std::chrono::steady_clock::time_point due) {
+      std::unique_lock wait(behind_mutex_);
+      behind_wake_.wait_until(wait, due,
+                              [&] { return behind_stopping_ || behind_wanted_.has_value(); });
+      return !behind_stopping_;
+    };
+    bool abandoned = false;
+    IoStatus st = storage::write_snapshot_file_paced(*fs_, dir_, job.snapshot, &r, pacing, &abandoned);
+    if (abandoned) {
+      lock.lock();
+      continue;
+    }
+    bool superseded = false, staged = false;
+    {
+      std::lock_guard stage(stage_mutex_);
+      if (st.ok() && (failed_ != Status::ok || snapshot_.meta.slot != slot)) {
+        // A newer snapshot was saved meanwhile (its own file follows), or a
+        // peer's was installed: no record will name this one.
+        superseded = true;
+        ++behind_superseded_;
+      } else if (st.ok()) {
+        // Its own save, after every entry it covers; the record carries the
+        // highest keep_from so far, as save_ready's do.
+        std::uint64_t seq = ++saved_sequence_;
+        keep_from_ = std::max(keep_from_, job.keep_from);
+        r.keep_from = keep_from_;
+        drop_staged_snapshots();
+        staged_.push_back(StagedWrite::of_snapshot_written(seq, r));
+        ++behind_written_;
+        staged = true;
+      }
+    }
+    if (superseded) (void)fs_->remove(join_path(dir_, storage::snapshot_file_name(slot)));
+    // Fatal, as the same write inside sync() would have been: the next save
+    // or sync returns it and the host stops.
+    if (!st.ok()) (void)fail(st);
+    // A log that goes idle right after a snapshot would otherwise hold the
+    // record staged for ever (and both files on disk).
+    if (staged) {
+      std::lock_guard req(request_mutex_);
+      if (sync_request_)
+        sync_request_();
+      else
+        (void)sync();  // an error is the log's, returned to the host's next call
+    }
+    lock.lock();
+  }
+}
+
+void LogStorage::queue_removals(std::vector<std::string> paths) {
+  if (paths.empty()) return;
+  std::lock_guard behind(behind_mutex_);
+  for (std::string& path : paths) behind_removals_.push_back(std::move(path));
+  if (!behind_thread_.joinable()) behind_thread_ = std::thread([this] { write_behind(); });
+  behind_wake_.notify_all();
+}
+
+void LogStorage::set_sync_request(std::function<void()> request) {
+  std::lock_guard req(request_mutex_);
+  sync_request_ = std::move(request);
+}
+
+void LogStorage::stop_behind() {
+  {
+    std::lock_guard lock(behind_mutex_);
+    behind_stopping_ = true;
+    behind_wake_.notify_all();
+  }
+  // Waits for a write in progress; a file no record names yet is removed
+  // by the next open's recovery.
+  if (behind_thread_.joinable()) behind_thread_.join();
 }
 
 Status LogStorage::sync() {
@@ -206,6 +334,7 @@ Status LogStorage::sync_locked(Slot* snapshot_floor) {
   }
   if (!batch.empty()) {
     if (IoStatus st = segments_->append_batch(batch); !st.ok()) return fail(st);
+    queue_removals(segments_->take_stale_snapshots());
     for (const StagedWrite& w : batch)
       if (w.kind == StagedWrite::Kind::snapshot && !w.rewrite)
         *snapshot_floor = w.snapshot_record.keep_from;
@@ -234,6 +363,12 @@ Status LogStorage::compact_locked(Slot below, Slot* snapshot_floor) {
     std::lock_guard lock(stage_mutex_);
     if (failed_ != Status::ok) return failed_;
   }
+  // Behind the log, a snapshot saved is not yet one recovery would find:
+  // never drop entries the last durable snapshot record does not cover.
+  if (options_.snapshots_behind) {
+    const std::optional<storage::SnapshotRecord>& durable = segments_->last_snapshot();
+    below = std::min(below, durable ? durable->keep_from : Slot{});
+  }
   std::size_t drop = segments_->droppable(below);
   if (drop == 0) return Status::ok;
   {
@@ -256,7 +391,13 @@ Status LogStorage::compact_locked(Slot below, Slot* snapshot_floor) {
   }
   if (Status st = sync_locked(snapshot_floor); st != Status::ok) return st;
   std::uint64_t dropped_upto = segments_->last_sequence_within(drop);
-  if (IoStatus st = segments_->drop_oldest(drop); !st.ok()) return fail(st);
+  if (options_.snapshots_behind) {
+    // Unlinking 64 MiB segments took 40-60 ms each on a busy disk, in front
+    // of the next batch: the snapshot thread removes them instead.
+    queue_removals(segments_->detach_oldest(drop));
+  } else if (IoStatus st = segments_->drop_oldest(drop); !st.ok()) {
+    return fail(st);
+  }
   std::lock_guard lock(stage_mutex_);
   std::erase_if(entries_, [&](const auto& kv) { return kv.second.sequence <= dropped_upto; });
   return Status::ok;
@@ -289,7 +430,11 @@ LogPosition LogStorage::end() const {
 
 LogStats LogStorage::stats() const {
   std::lock_guard io(io_mutex_);
-  return segments_->stats();
+  LogStats st = segments_->stats();
+  std::lock_guard lock(stage_mutex_);
+  st.snapshots_behind = behind_written_;
+  st.snapshots_behind_superseded = behind_superseded_;
+  return st;
 }
 
 }  // namespace synod

@@ -5,12 +5,25 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 namespace synod {
 
 LogWriter::LogWriter(LogStorage& storage, DurableFn on_durable)
-    : storage_(storage), on_durable_(std::move(on_durable)), thread_([this] { run(); }) {}
+    : storage_(storage), on_durable_(std::move(on_durable)), thread_([this] { run(); }) {
+  storage_.set_sync_request([this] { request_sync(); });
+}
 
-LogWriter::~LogWriter() { stop(); }
+LogWriter::~LogWriter() {
+  stop();
+  storage_.set_sync_request(nullptr);
+}
+
+void LogWriter::request_sync() {
+  std::lock_guard lock(mutex_);
+  submitted_ = sync_wanted_ = std::max(submitted_, storage_.saved_sequence());
+  wake_.notify_one();
+}
 
 LogWriter::Submitted LogWriter::submit(const HardState* hs, std::span<const Entry> entries) {
   return submit(nullptr, Slot{}, hs, entries);

@@ -59,6 +59,19 @@ class PosixFile final : public File {
     return {};
   }
 
+  IoStatus start_writeback(std::uint64_t offset, std::uint64_t bytes) override {
+    int rc;
+    do {
+      rc = ::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(bytes),
+                             SYNC_FILE_RANGE_WRITE);
+    } while (rc < 0 && errno == EINTR);
+    // Advice only: a file system without it (ESPIPE, EINVAL) writes back at
+    // the sync instead.
+    if (rc < 0 && errno != ESPIPE && errno != EINVAL && errno != ENOSYS)
+      return IoStatus::from_errno(errno, "sync_file_range", path_);
+    return {};
+  }
+
   IoStatus truncate(std::uint64_t size_bytes) override {
     int rc;
     do {

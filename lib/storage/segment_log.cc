@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 #include "record_format.h"
 #include "segment_spare.h"
@@ -175,10 +176,14 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   // A new snapshot's file first: its record must never name a file that a
   // crash could take away.
   std::optional<SnapshotRecord> fresh;  // its record, file size and CRC filled in
+  bool fresh_written_behind = false;
   for (const StagedWrite& w : writes) {
     if (w.kind != StagedWrite::Kind::snapshot || w.rewrite) continue;
+    fresh_written_behind = w.file_written;
     SnapshotRecord r = w.snapshot_record;
-    if (IoStatus st = write_snapshot_file(fs_, dir_, *w.snapshot, &r); !st.ok()) return st;
+    if (!w.file_written) {
+      if (IoStatus st = write_snapshot_file(fs_, dir_, *w.snapshot, &r); !st.ok()) return st;
+    }
     fresh = r;
     ++stats_.snapshots_written;
   }
@@ -265,7 +270,14 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   if (fresh && previous && previous->slot != fresh->slot) {
     // No record that counts names the old file any more. No directory fsync:
     // if a crash undoes the removal, open removes the file as an orphan.
-    return fs_.remove(join_path(dir_, snapshot_file_name(previous->slot)));
+    std::string old = join_path(dir_, snapshot_file_name(previous->slot));
+    // A snapshot written behind leaves the removal behind too: the unlink
+    // of a large file took up to 80 ms on a busy disk (LogStorage).
+    if (fresh_written_behind) {
+      stale_snapshots_.push_back(std::move(old));
+      return {};
+    }
+    return fs_.remove(old);
   }
   return {};
 }
@@ -317,6 +329,19 @@ IoStatus SegmentLog::drop_oldest(std::size_t count) {
   stats_.segments = segments_.size();
   if (!result.ok()) return result;
   return fs_.sync_dir(dir_);
+}
+
+std::vector<std::string> SegmentLog::take_stale_snapshots() {
+  return std::exchange(stale_snapshots_, {});
+}
+
+std::vector<std::string> SegmentLog::detach_oldest(std::size_t count) {
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < count; ++i) paths.push_back(segments_[i].path);
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(count));
+  stats_.segments_removed += count;
+  stats_.segments = segments_.size();
+  return paths;
 }
 
 LogPosition SegmentLog::end() const {

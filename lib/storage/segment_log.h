@@ -74,6 +74,10 @@ class SegmentLog {
   // Removes the oldest count segments, oldest first, then syncs the
   // directory. A crash part way leaves a contiguous suffix.
   IoStatus drop_oldest(std::size_t count);
+  // The same, leaving the files to the caller: forgets the oldest `count`
+  // segments and returns their paths, oldest first, to be removed in that
+  // order (a crash part way then leaves a contiguous suffix, as above).
+  std::vector<std::string> detach_oldest(std::size_t count);
 
   std::uint64_t last_batch() const { return last_batch_; }
   std::size_t segment_count() const { return segments_.size(); }
@@ -83,6 +87,10 @@ class SegmentLog {
   const std::optional<SnapshotRecord>& last_snapshot() const { return last_snapshot_; }
   LogPosition end() const;
   LogStats stats() const;
+  // Paths of snapshot files a batch superseded whose removal the log left to
+  // its caller: those replaced by a snapshot written behind (its record's
+  // StagedWrite::file_written). Emptied by the call.
+  std::vector<std::string> take_stale_snapshots();
 
  private:
   IoStatus roll();
@@ -121,6 +129,7 @@ class SegmentLog {
   // The active segment was zeroed ahead (taken from the spare, or recovered
   // with a header that says so); false for a fallocated one.
   bool active_zeroed_ = false;
+  std::vector<std::string> stale_snapshots_;  // take_stale_snapshots()
   std::chrono::steady_clock::time_point active_since_{};  // when it became active
 };
 

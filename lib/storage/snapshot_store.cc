@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -34,7 +35,8 @@ IoStatus read_exactly(File& file, const std::string& path, std::uint64_t offset,
 }
 
 IoStatus write_file(FileSystem& fs, const std::string& dir, const std::string& temp,
-                    const std::string& path, const Snapshot& snap, SnapshotRecord* out) {
+                    const std::string& path, const Snapshot& snap, SnapshotRecord* out,
+                    const SnapshotPacing* pacing, bool* abandoned) {
   const std::string& data = *snap.data;
   std::uint32_t crc = 0;
   std::vector<std::byte> header = encode_snapshot_header(snap.meta, data, &crc);
@@ -42,7 +44,25 @@ IoStatus write_file(FileSystem& fs, const std::string& dir, const std::string& t
   if (IoStatus st = fs.open(temp, OpenMode::create_new, &file); !st.ok()) return st;
   if (IoStatus st = write_fully(*file, 0, header, temp); !st.ok()) return st;
   std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(data.data()), data.size()};
-  if (IoStatus st = write_fully(*file, header.size(), bytes, temp); !st.ok()) return st;
+  if (!pacing) {
+    if (IoStatus st = write_fully(*file, header.size(), bytes, temp); !st.ok()) return st;
+  } else {
+    const auto start = std::chrono::steady_clock::now();
+    const std::uint64_t chunk = std::max<std::uint64_t>(pacing->chunk_bytes, 1);
+    for (std::uint64_t at = 0; at < bytes.size(); at += chunk) {
+      auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                             static_cast<double>(pacing->spread.count()) *
+                             static_cast<double>(at) / static_cast<double>(bytes.size())));
+      if (pacing->wait && !pacing->wait(due)) {
+        *abandoned = true;
+        return {};
+      }
+      std::uint64_t n = std::min<std::uint64_t>(chunk, bytes.size() - at);
+      std::uint64_t offset = header.size() + at;
+      if (IoStatus st = write_fully(*file, offset, bytes.subspan(at, n), temp); !st.ok()) return st;
+      if (IoStatus st = file->start_writeback(offset, n); !st.ok()) return st;
+    }
+  }
   if (IoStatus st = file->sync_data(); !st.ok()) return st;
   if (IoStatus st = fs.rename(temp, path); !st.ok()) return st;
   if (IoStatus st = fs.sync_dir(dir); !st.ok()) return st;
@@ -113,10 +133,25 @@ IoStatus write_snapshot_file(FileSystem& fs, const std::string& dir, const Snaps
                              SnapshotRecord* out) {
   std::string path = join_path(dir, snapshot_file_name(snap.meta.slot));
   std::string temp = path + std::string(kTempSuffix);
-  IoStatus st = write_file(fs, dir, temp, path, snap, out);
+  IoStatus st = write_file(fs, dir, temp, path, snap, out, nullptr, nullptr);
   if (!st.ok()) {
     // No record names either name yet, so removing is safe; on a full disk
     // it gives back the space the failed write took. Whichever exists goes.
+    (void)fs.remove(temp);
+    (void)fs.remove(path);
+  }
+  return st;
+}
+
+IoStatus write_snapshot_file_paced(FileSystem& fs, const std::string& dir, const Snapshot& snap,
+                                   SnapshotRecord* out, const SnapshotPacing& pacing,
+                                   bool* abandoned) {
+  *abandoned = false;
+  std::string path = join_path(dir, snapshot_file_name(snap.meta.slot));
+  std::string temp = path + std::string(kTempSuffix);
+  IoStatus st = write_file(fs, dir, temp, path, snap, out, &pacing, abandoned);
+  if (!st.ok() || *abandoned) {
+    // As write_snapshot_file: no record names either name.
     (void)fs.remove(temp);
     (void)fs.remove(path);
   }

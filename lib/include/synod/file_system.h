@@ -63,6 +63,11 @@ class File {
   // the file system takes it: 64 MiB of zeros (a segment zeroed ahead) then
   // cost neither the copy into the page cache nor its writeback.
   virtual IoStatus write_zeros(std::uint64_t offset, std::uint64_t bytes);
+  // Starts writing the range's dirty pages to the device and returns
+  // without waiting (sync_file_range with SYNC_FILE_RANGE_WRITE on the
+  // POSIX file); durability still needs sync_data(). Lets a large file go
+  // to disk in steps rather than all at its sync. Default: nothing.
+  virtual IoStatus start_writeback(std::uint64_t offset, std::uint64_t bytes);
 };
 
 // Held while a directory is in use; released when destroyed.

@@ -12,12 +12,17 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "synod/file_system.h"
@@ -57,6 +62,22 @@ struct LogOptions {
   // An entry whose value encodes to more bytes than this is refused by
   // save() with too_large. At most 1 GiB (a format limit).
   std::uint32_t record_bytes_max = 64u << 20;
+  // Snapshots written behind the log: a snapshot the host took itself
+  // (Replica::compact; the staged hard state's commit is at or above its
+  // slot, so every entry it covers is in the log already) is written
+  // (paced), synced and renamed on a thread of the storage's own
+  // ("synod-snap"), which then asks for the sync that writes its record
+  // (set_sync_request); until then the log keeps every segment below it, and
+  // a crash recovers the previous snapshot and those entries. The old
+  // snapshot file and the segments compaction drops are removed on that
+  // thread too. Why: inline, a 28 MB image held the log's next sync behind
+  // its write, fdatasync, directory sync and the removals, 80-100 ms on every
+  // replica at once (they snapshot at the same slot), and the cluster
+  // committed nothing meanwhile (docs/storage.md, "Snapshots behind the
+  // log"). A snapshot received from a peer (its slot above the commit index)
+  // is written inline as before: the entries it replaces are not in the log.
+  // Off by default: sync() then writes every snapshot.
+  bool snapshots_behind = false;
   // Create the directory (not its parents) when missing.
   bool create_if_missing = true;
   // nullptr: the real file system. Not owned; must outlive the storage.
@@ -99,6 +120,11 @@ struct LogStats {
   std::uint64_t segments_removed = 0;
   std::size_t segments = 0;             // segment files now
   std::uint64_t snapshots_written = 0;  // snapshot files created
+  // snapshots_behind: files written behind the log (counted in
+  // snapshots_written too once their record is), and files written behind
+  // that a newer snapshot superseded before their record went in (removed).
+  std::uint64_t snapshots_behind = 0;
+  std::uint64_t snapshots_behind_superseded = 0;
   // write_zeros: rolls that took a segment zeroed ahead, and rolls that
   // found none ready (and fallocated instead).
   std::uint64_t spares_taken = 0;
@@ -114,7 +140,10 @@ struct LogStats {
 // host's loop) while sync() and compact() run on another (a LogWriter or the
 // host's own I/O thread). Two threads must not both call save(), nor both
 // sync()/compact() at once (LogWriter::sync_here syncs on the loop only
-// while its writer thread has nothing asked of it).
+// while its writer thread has nothing asked of it). With snapshots_behind
+// the storage's own snapshot thread also calls sync() when no LogWriter is
+// installed (set_sync_request): sync() and compact() hold the I/O lock for
+// their whole run, so that one is serialised with the host's.
 class LogStorage final : public Storage {
  public:
   struct OpenResult {
@@ -170,7 +199,15 @@ class LogStorage final : public Storage {
   // With a staged snapshot: the file (written and made durable first), the
   // batch with its record, then the old file's removal and a compaction
   // below keep_from (a second batch and fdatasync when it drops something).
+  // With LogOptions::snapshots_behind, the host's own snapshot's file is
+  // written on the storage's thread instead, and its record goes with the
+  // first sync() after the file is durable.
   Status sync() override;
+  // snapshots_behind: how the storage asks for the sync that makes the
+  // record of a snapshot written behind durable. LogWriter installs one
+  // (its thread then syncs, and reports durability as for any sync); with
+  // none the snapshot thread calls sync() itself. Null uninstalls.
+  void set_sync_request(std::function<void()> request);
 
   // ---- group commit -------------------------------------------------------
   // Each save() gets the next sequence number; sync() makes every sequence
@@ -216,10 +253,41 @@ class LogStorage final : public Storage {
   // compact() with io_mutex_ held; *snapshot_floor as for sync_locked.
   Status compact_locked(Slot below, Slot* snapshot_floor);
   Status fail(const IoStatus& io);
+  // snapshots_behind: the thread that writes the host's own snapshots.
+  void write_behind();
+  void stop_behind();
+  // Unstages every staged snapshot write (a newer one supersedes them),
+  // removing the files of those written behind. With stage_mutex_ held.
+  void drop_staged_snapshots();
+  // snapshots_behind: files the snapshot thread removes, in order (starts
+  // it if need be).
+  void queue_removals(std::vector<std::string> paths);
 
   std::string dir_;
   LogOptions options_;
+  FileSystem* fs_ = nullptr;
   std::unique_ptr<FileLock> lock_;
+
+  // snapshots_behind: the latest own snapshot not yet written (its
+  // keep_from), for the thread. Lock order: stage_mutex_ before behind_mutex_.
+  struct BehindJob {
+    Snapshot snapshot;
+    Slot keep_from;
+    std::chrono::nanoseconds spread;  // write pacing (snapshot_store.h)
+  };
+  static constexpr std::chrono::seconds kBehindSpreadMax{5};
+  std::chrono::steady_clock::time_point behind_handed_{};  // the last job's, under behind_mutex_
+  std::mutex behind_mutex_;
+  std::condition_variable behind_wake_;
+  std::optional<BehindJob> behind_wanted_;
+  std::vector<std::string> behind_removals_;  // superseded snapshots, dropped segments
+  bool behind_stopping_ = false;
+  std::thread behind_thread_;  // started at the first own snapshot
+  std::uint64_t behind_written_ = 0, behind_superseded_ = 0;  // under stage_mutex_
+  // Called with no other lock of this storage held (LogWriter's submit
+  // takes its own lock, then stage_mutex_, then behind_mutex_).
+  std::mutex request_mutex_;
+  std::function<void()> sync_request_;
 
   // Serialises sync() and compact(): the file side.
   mutable std::mutex io_mutex_;

@@ -73,6 +73,10 @@ class LogWriter {
   Status flush();
   // Flushes what was submitted, then stops and joins the thread. Idempotent.
   void stop();
+  // Asks the writer thread for a sync of everything saved so far: the
+  // storage's request for the record of a snapshot written behind
+  // (LogStorage::set_sync_request, installed by the constructor).
+  void request_sync();
 
   std::uint64_t durable_sequence() const { return storage_.durable_sequence(); }
 
