@@ -26,6 +26,9 @@ class ForwardingFile : public File {
   IoStatus truncate(std::uint64_t size) override { return inner_->truncate(size); }
   IoStatus allocate(std::uint64_t size) override { return inner_->allocate(size); }
   IoStatus size(std::uint64_t* size) override { return inner_->size(size); }
+  IoStatus start_writeback(std::uint64_t offset, std::uint64_t bytes) override {
+    return inner_->start_writeback(offset, bytes);
+  }
   // write_zeros is not handed on: File's default writes the zeros through
   // write_at, where a test that intercepts writes sees them.
 

@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <thread>
 
+#include "forwarding_file_system.h"
 #include "snapshot_test_util.h"
 #include "synod/log_writer.h"
 
@@ -223,4 +226,88 @@ TEST_CASE("snapshots behind: a log that goes idle after a snapshot still makes i
     t.fs.crash();
     CHECK(same_snapshot(t.open_ok()->snapshot(), snap));
   }
+}
+
+namespace {
+
+// Writes to one snapshot's temporary file wait while the gate is held, so
+// that a test can save another snapshot while that one is being written.
+class GatedSnapshotFs final : public test::ForwardingFileSystem {
+ public:
+  GatedSnapshotFs(FaultFileSystem& fs, std::string gated_name)
+      : ForwardingFileSystem(fs), gated_(std::move(gated_name)) {}
+  void release() {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+    cv_.notify_all();
+  }
+  bool writing() {
+    std::lock_guard lock(mutex_);
+    return waiting_;
+  }
+  IoStatus open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
+    IoStatus st = ForwardingFileSystem::open(path, mode, out);
+    if (st.ok() && path.find(gated_) != std::string::npos)
+      *out = std::make_unique<Gated>(*this, std::move(*out));
+    return st;
+  }
+
+ private:
+  class Gated final : public test::ForwardingFile {
+   public:
+    Gated(GatedSnapshotFs& fs, std::unique_ptr<File> f) : ForwardingFile(std::move(f)), fs_(fs) {}
+    IoStatus write_at(std::uint64_t offset, std::span<const std::byte> data,
+                      std::size_t* n) override {
+      fs_.wait();
+      return ForwardingFile::write_at(offset, data, n);
+    }
+
+   private:
+    GatedSnapshotFs& fs_;
+  };
+  void wait() {
+    std::unique_lock lock(mutex_);
+    waiting_ = true;
+    cv_.wait_for(lock, std::chrono::seconds(30), [&] { return !held_; });  // bounded
+  }
+  std::string gated_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool held_ = true, waiting_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("snapshots behind: a file finished after a peer's snapshot was saved is removed, unrecorded") {
+  FaultFileSystem faults;
+  GatedSnapshotFs fs(faults, storage::snapshot_file_name(Slot{80}));
+  TestLog t(4096);
+  t.options.snapshots_behind = true;
+  t.options.file_system = &fs;
+  HardState hs{Ballot{2, NodeId{3}}, Slot{100}, true};
+  Snapshot installed = snapshot_at(400, 300);
+  {
+    auto log = t.open_ok();
+    for (std::uint64_t s = 1; s <= 100; s += 10) save_sync(*log, &hs, entries_between(s, s + 9));
+    REQUIRE(log->save_snapshot(snapshot_at(80, 3000), Slot{81}) == Status::ok);
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!fs.writing() && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(fs.writing());  // the own snapshot's write is under way, held
+    REQUIRE(log->save_snapshot(installed, Slot{401}) == Status::ok);
+    HardState after{Ballot{2, NodeId{3}}, Slot{400}, true};
+    REQUIRE(log->save(&after, {}) == Status::ok);
+    REQUIRE(log->sync() == Status::ok);
+    fs.release();
+    while (log->stats().snapshots_behind_superseded == 0 && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(log->stats().snapshots_behind_superseded == 1);
+    CHECK(log->stats().snapshots_behind == 0);
+    REQUIRE(log->sync() == Status::ok);
+  }
+  faults.crash();
+  auto log = t.open_ok();
+  CHECK(same_snapshot(log->snapshot(), installed));
+  CHECK(snapshot_files(faults, t.dir) ==
+        std::vector<std::string>{"snapshot-00000000000000000400.snap"});
 }
