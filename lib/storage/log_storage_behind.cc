@@ -35,13 +35,7 @@ void LogStorage::write_behind() {
     });
     if (behind_stopping_) return;  // files left are orphans the next open removes
     if (!behind_removals_.empty()) {
-      std::vector<std::string> paths = std::exchange(behind_removals_, {});
-      lock.unlock();
-      // In order, oldest first. A failure leaves an orphan, or segments
-      // below the compaction point, as a crash before the removal would:
-      // the next open removes the one and reads past the others.
-      for (const std::string& path : paths) (void)fs_->remove(path);
-      lock.lock();
+      remove_queued(lock);
       continue;
     }
     BehindJob job = std::move(*behind_wanted_);
@@ -54,10 +48,16 @@ void LogStorage::write_behind() {
     // the log closing, ends the pacing (the second abandons the write).
     storage::SnapshotPacing pacing;
     pacing.spread = job.spread;
+    // Removals queued meanwhile go at once, not after the write: compaction
+    // must not wait out the pacing.
     pacing.wait = [this](std::chrono::steady_clock::time_point due) {
       std::unique_lock wait(behind_mutex_);
-      behind_wake_.wait_until(wait, due,
-                              [&] { return behind_stopping_ || behind_wanted_.has_value(); });
+      while (behind_wake_.wait_until(wait, due, [&] {
+        return behind_stopping_ || behind_wanted_.has_value() || !behind_removals_.empty();
+      })) {
+        if (behind_stopping_ || behind_wanted_.has_value()) break;
+        remove_queued(wait);
+      }
       return !behind_stopping_;
     };
     bool abandoned = false;
@@ -101,6 +101,16 @@ void LogStorage::write_behind() {
     }
     lock.lock();
   }
+}
+
+void LogStorage::remove_queued(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::string> paths = std::exchange(behind_removals_, {});
+  lock.unlock();
+  // In order, oldest first. A failure leaves an orphan, or segments below
+  // the compaction point, as a crash before the removal would: the next
+  // open removes the one and reads past the others.
+  for (const std::string& path : paths) (void)fs_->remove(path);
+  lock.lock();
 }
 
 void LogStorage::queue_removals(std::vector<std::string> paths) {

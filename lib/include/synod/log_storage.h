@@ -262,6 +262,9 @@ class LogStorage final : public Storage {
   // snapshots_behind: files the snapshot thread removes, in order (starts
   // it if need be).
   void queue_removals(std::vector<std::string> paths);
+  // Removes the queued files; `lock` holds behind_mutex_ and is released
+  // meanwhile.
+  void remove_queued(std::unique_lock<std::mutex>& lock);
 
   std::string dir_;
   LogOptions options_;
@@ -275,7 +278,7 @@ class LogStorage final : public Storage {
     Slot keep_from;
     std::chrono::nanoseconds spread;  // write pacing (snapshot_store.h)
   };
-  static constexpr std::chrono::seconds kBehindSpreadMax{5};
+  static constexpr std::chrono::seconds kBehindSpreadMax{1};
   std::chrono::steady_clock::time_point behind_handed_{};  // the last job's, under behind_mutex_
   std::mutex behind_mutex_;
   std::condition_variable behind_wake_;
