@@ -3,8 +3,6 @@
 // for the sync that makes them durable, and removes superseded snapshot
 // files and compacted segments off the sync path (docs/storage.md,
 // "Snapshots behind the log").
-#include "synod/log_storage.h"
-
 #include <pthread.h>
 
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include "segment_log.h"
 #include "snapshot_format.h"
 #include "snapshot_store.h"
+#include "synod/log_storage.h"
 
 namespace synod {
 
@@ -23,7 +22,8 @@ void LogStorage::drop_staged_snapshots() {
   for (const StagedWrite& w : staged_)
     if (w.kind == StagedWrite::Kind::snapshot && w.file_written)  // no record will name it
       (void)fs_->remove(join_path(dir_, storage::snapshot_file_name(w.snapshot_record.slot)));
-  std::erase_if(staged_, [](const StagedWrite& w) { return w.kind == StagedWrite::Kind::snapshot; });
+  std::erase_if(staged_,
+                [](const StagedWrite& w) { return w.kind == StagedWrite::Kind::snapshot; });
 }
 
 void LogStorage::write_behind() {
@@ -61,7 +61,8 @@ void LogStorage::write_behind() {
       return !behind_stopping_;
     };
     bool abandoned = false;
-    IoStatus st = storage::write_snapshot_file_paced(*fs_, dir_, job.snapshot, &r, pacing, &abandoned);
+    IoStatus st =
+        storage::write_snapshot_file_paced(*fs_, dir_, job.snapshot, &r, pacing, &abandoned);
     if (abandoned) {
       lock.lock();
       continue;

@@ -86,12 +86,11 @@ void SegmentLog::prepare_spare(std::chrono::nanoseconds spread) {
 
 std::chrono::nanoseconds SegmentLog::spare_spread() const {
   if (!active_ || active_end_ == 0) return {};
-  double elapsed = static_cast<double>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                           active_since_)
-          .count());
-  double fill = elapsed * static_cast<double>(options_.segment_bytes) /
-                static_cast<double>(active_end_);
+  double elapsed = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::steady_clock::now() - active_since_)
+                                           .count());
+  double fill =
+      elapsed * static_cast<double>(options_.segment_bytes) / static_cast<double>(active_end_);
   double most = static_cast<double>(std::chrono::nanoseconds(kSpareSpreadMax).count());
   return std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(fill / 2, most)));
 }

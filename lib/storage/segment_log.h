@@ -129,7 +129,7 @@ class SegmentLog {
   // The active segment was zeroed ahead (taken from the spare, or recovered
   // with a header that says so); false for a fallocated one.
   bool active_zeroed_ = false;
-  std::vector<std::string> stale_snapshots_;  // take_stale_snapshots()
+  std::vector<std::string> stale_snapshots_;              // take_stale_snapshots()
   std::chrono::steady_clock::time_point active_since_{};  // when it became active
 };
 

@@ -76,7 +76,7 @@ class SegmentSpare {
   const std::uint64_t segment_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::string wanted_;                // to prepare next; empty: nothing
+  std::string wanted_;  // to prepare next; empty: nothing
   std::chrono::nanoseconds wanted_spread_{};
   std::string working_;               // being zeroed by the thread; empty: idle
   bool hurry_ = false;                // a roll missed: zero working_ unpaced

@@ -48,11 +48,11 @@ IoStatus write_file(FileSystem& fs, const std::string& dir, const std::string& t
     if (IoStatus st = write_fully(*file, header.size(), bytes, temp); !st.ok()) return st;
   } else {
     const auto start = std::chrono::steady_clock::now();
-    const std::uint64_t chunk = std::max<std::uint64_t>(pacing->chunk_bytes, 1);
+    constexpr std::uint64_t chunk = SnapshotPacing::kChunkBytes;
     for (std::uint64_t at = 0; at < bytes.size(); at += chunk) {
       auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(
-                             static_cast<double>(pacing->spread.count()) *
-                             static_cast<double>(at) / static_cast<double>(bytes.size())));
+                             static_cast<double>(pacing->spread.count()) * static_cast<double>(at) /
+                             static_cast<double>(bytes.size())));
       if (pacing->wait && !pacing->wait(due)) {
         *abandoned = true;
         return {};

@@ -25,13 +25,13 @@ namespace synod::storage {
 IoStatus write_snapshot_file(FileSystem& fs, const std::string& dir, const Snapshot& snap,
                              SnapshotRecord* out);
 
-// How write_snapshot_file_paced spreads a file: chunks of chunk_bytes, each
+// How write_snapshot_file_paced spreads a file: chunks of kChunkBytes, each
 // started on its way to the device as soon as it is written
 // (File::start_writeback), chunk k due k/N of the way through `spread`.
 // `wait` sleeps until a chunk is due; false abandons the write.
 struct SnapshotPacing {
+  static constexpr std::uint64_t kChunkBytes = 1u << 20;
   std::chrono::nanoseconds spread{};
-  std::uint64_t chunk_bytes = 1u << 20;
   std::function<bool(std::chrono::steady_clock::time_point due)> wait;
 };
 

@@ -4,9 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "synod/fault_file_system.h"
@@ -58,6 +61,17 @@ struct TestLog {
 
   std::string segment_path(std::uint64_t seq) const { return segment_path_in(dir, seq); }
 };
+
+// Polls for a background thread (the spare's, the snapshot thread): no
+// timing is asserted, only that it gets there within a generous bound.
+inline bool eventually(const std::function<bool()>& pred) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 inline void save_sync(LogStorage& log, const HardState* hs, std::vector<Entry> entries) {
   REQUIRE(log.save(hs, entries) == Status::ok);

@@ -29,17 +29,6 @@ using storage::SegmentSpare;
 
 namespace {
 
-// Polls for the background thread (no timing is asserted: only that it
-// gets there within a generous bound).
-bool eventually(const std::function<bool()>& pred) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
 bool all_zero(const std::vector<std::byte>& bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
 }
@@ -173,7 +162,8 @@ TEST_CASE("a spare not ready at a roll is kept, and taken by the next one") {
   CHECK(faults.contents(path).size() == 4u << 20);
 }
 
-TEST_CASE("a paced spare spreads its zeros over the time asked; a roll that misses it ends the pacing") {
+TEST_CASE(
+    "a paced spare spreads its zeros over the time asked; a roll that misses it ends the pacing") {
   FaultFileSystem faults;
   GatedFileSystem fs(faults);
   bool created = false;

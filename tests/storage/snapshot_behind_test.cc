@@ -10,8 +10,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <functional>
-#include <thread>
 
 #include "forwarding_file_system.h"
 #include "snapshot_test_util.h"
@@ -27,16 +25,15 @@ struct BehindLog : TestLog {
   BehindLog() : TestLog(4096) { options.snapshots_behind = true; }
 };
 
-// Syncs until the record of a snapshot written behind is durable (no
-// timing asserted, only a generous bound).
+// Syncs until the record of a snapshot written behind is durable.
 bool synced_behind(LogStorage& log, std::uint64_t written) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < end) {
-    if (log.sync() != Status::ok) return false;
-    if (log.stats().snapshots_written >= written) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
+  return eventually(
+      [&] { return log.sync() == Status::ok && log.stats().snapshots_written >= written; });
+}
+
+// Entries 1..last, synced ten at a time under hs.
+void save_in_tens(LogStorage& log, const HardState& hs, std::uint64_t last) {
+  for (std::uint64_t s = 1; s <= last; s += 10) save_sync(log, &hs, entries_between(s, s + 9));
 }
 
 }  // namespace
@@ -47,7 +44,7 @@ TEST_CASE("snapshots behind: the host's own snapshot is recorded by a later sync
   Snapshot snap = snapshot_at(150, 50000);
   {
     auto log = t.open_ok();
-    for (std::uint64_t s = 1; s <= 200; s += 10) save_sync(*log, &hs, entries_between(s, s + 9));
+    save_in_tens(*log, hs, 200);
     std::uint64_t segments = log->stats().segments;
     REQUIRE(log->save_snapshot(snap, Slot{141}) == Status::ok);
     // The read side has it at once, as inline.
@@ -63,11 +60,7 @@ TEST_CASE("snapshots behind: the host's own snapshot is recorded by a later sync
       return std::count_if(names.begin(), names.end(),
                            [](const std::string& n) { return n.ends_with(".log"); });
     };
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (static_cast<std::size_t>(on_disk()) != log->stats().segments &&
-           std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    CHECK(static_cast<std::size_t>(on_disk()) == log->stats().segments);
+    CHECK(eventually([&] { return static_cast<std::size_t>(on_disk()) == log->stats().segments; }));
   }
   t.fs.crash();
   auto log = t.open_ok();
@@ -83,14 +76,12 @@ TEST_CASE("snapshots behind: the file a later snapshot supersedes is removed off
   Snapshot second = snapshot_at(190, 30000);
   {
     auto log = t.open_ok();
-    for (std::uint64_t s = 1; s <= 200; s += 10) save_sync(*log, &hs, entries_between(s, s + 9));
+    save_in_tens(*log, hs, 200);
     REQUIRE(log->save_snapshot(snapshot_at(100, 30000), Slot{91}) == Status::ok);
     REQUIRE(synced_behind(*log, 1));
     REQUIRE(log->save_snapshot(second, Slot{181}) == Status::ok);
     REQUIRE(synced_behind(*log, 2));
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (snapshot_files(t.fs, t.dir).size() > 1 && std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)eventually([&] { return snapshot_files(t.fs, t.dir).size() <= 1; });
     CHECK(snapshot_files(t.fs, t.dir) ==
           std::vector<std::string>{"snapshot-00000000000000000190.snap"});
   }
@@ -100,13 +91,14 @@ TEST_CASE("snapshots behind: the file a later snapshot supersedes is removed off
   CHECK(log->entries() == entries_between(181, 200));
 }
 
-TEST_CASE("snapshots behind: a crash before the record keeps the previous snapshot and every entry") {
+TEST_CASE(
+    "snapshots behind: a crash before the record keeps the previous snapshot and every entry") {
   BehindLog t;
   HardState hs{Ballot{2, NodeId{3}}, Slot{200}, true};
   Snapshot first = snapshot_at(50, 2000);
   {
     auto log = t.open_ok();
-    for (std::uint64_t s = 1; s <= 200; s += 10) save_sync(*log, &hs, entries_between(s, s + 9));
+    save_in_tens(*log, hs, 200);
     REQUIRE(log->save_snapshot(first, Slot{41}) == Status::ok);
     REQUIRE(synced_behind(*log, 1));
     // The second is written (the destructor waits for the thread) but no
@@ -158,7 +150,7 @@ TEST_CASE("snapshots behind: a peer's snapshot saved while one is written behind
   Snapshot installed = snapshot_at(400, 300);
   {
     auto log = t.open_ok();
-    for (std::uint64_t s = 1; s <= 100; s += 10) save_sync(*log, &hs, entries_between(s, s + 9));
+    save_in_tens(*log, hs, 100);
     REQUIRE(log->save_snapshot(snapshot_at(80, 200000), Slot{81}) == Status::ok);
     REQUIRE(log->save_snapshot(installed, Slot{401}) == Status::ok);
     HardState after{Ballot{2, NodeId{3}}, Slot{400}, true};
@@ -168,10 +160,9 @@ TEST_CASE("snapshots behind: a peer's snapshot saved while one is written behind
     // after the peer's, and its file goes. (Here the thread mostly finishes
     // first, so the peer's save unstages the own record; the branch where
     // the thread finds a newer snapshot already saved is not forced.)
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (log->stats().snapshots_behind + log->stats().snapshots_behind_superseded == 0 &&
-           std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)eventually([&] {
+      return log->stats().snapshots_behind + log->stats().snapshots_behind_superseded > 0;
+    });
     REQUIRE(log->sync() == Status::ok);
     CHECK(same_snapshot(log->snapshot(), installed));
   }
@@ -183,22 +174,15 @@ TEST_CASE("snapshots behind: a peer's snapshot saved while one is written behind
         std::vector<std::string>{"snapshot-00000000000000000400.snap"});
 }
 
-TEST_CASE("snapshots behind: a log that goes idle after a snapshot still makes its record durable") {
-  auto eventually = [](const std::function<bool()>& pred) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
-  };
+TEST_CASE(
+    "snapshots behind: a log that goes idle after a snapshot still makes its record durable") {
   HardState hs{Ballot{2, NodeId{3}}, Slot{100}, true};
   Snapshot snap = snapshot_at(90, 20000);
   SUBCASE("synchronous: the snapshot thread syncs") {
     BehindLog t;
     {
       auto log = t.open_ok();
-      for (std::uint64_t s = 1; s <= 100; s += 10) save_sync(*log, &hs, entries_between(s, s + 9));
+      save_in_tens(*log, hs, 100);
       REQUIRE(log->save_snapshot(snap, Slot{91}) == Status::ok);
       REQUIRE(eventually([&] { return log->stats().snapshots_written == 1; }));
       CHECK(log->durable_sequence() == log->saved_sequence());
@@ -278,7 +262,8 @@ class GatedSnapshotFs final : public test::ForwardingFileSystem {
 
 }  // namespace
 
-TEST_CASE("snapshots behind: a file finished after a peer's snapshot was saved is removed, unrecorded") {
+TEST_CASE(
+    "snapshots behind: a file finished after a peer's snapshot was saved is removed, unrecorded") {
   FaultFileSystem faults;
   GatedSnapshotFs fs(faults, storage::snapshot_file_name(Slot{80}));
   TestLog t(4096);
@@ -288,19 +273,16 @@ TEST_CASE("snapshots behind: a file finished after a peer's snapshot was saved i
   Snapshot installed = snapshot_at(400, 300);
   {
     auto log = t.open_ok();
-    for (std::uint64_t s = 1; s <= 100; s += 10) save_sync(*log, &hs, entries_between(s, s + 9));
+    save_in_tens(*log, hs, 100);
     REQUIRE(log->save_snapshot(snapshot_at(80, 3000), Slot{81}) == Status::ok);
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!fs.writing() && std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    REQUIRE(fs.writing());  // the own snapshot's write is under way, held
+    REQUIRE(
+        eventually([&] { return fs.writing(); }));  // the own snapshot's write is under way, held
     REQUIRE(log->save_snapshot(installed, Slot{401}) == Status::ok);
     HardState after{Ballot{2, NodeId{3}}, Slot{400}, true};
     REQUIRE(log->save(&after, {}) == Status::ok);
     REQUIRE(log->sync() == Status::ok);
     fs.release();
-    while (log->stats().snapshots_behind_superseded == 0 && std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)eventually([&] { return log->stats().snapshots_behind_superseded > 0; });
     CHECK(log->stats().snapshots_behind_superseded == 1);
     CHECK(log->stats().snapshots_behind == 0);
     REQUIRE(log->sync() == Status::ok);

@@ -285,7 +285,7 @@ class LogStorage final : public Storage {
   std::optional<BehindJob> behind_wanted_;
   std::vector<std::string> behind_removals_;  // superseded snapshots, dropped segments
   bool behind_stopping_ = false;
-  std::thread behind_thread_;  // started at the first own snapshot
+  std::thread behind_thread_;                                 // started at the first own snapshot
   std::uint64_t behind_written_ = 0, behind_superseded_ = 0;  // under stage_mutex_
   // Called with no other lock of this storage held (LogWriter's submit
   // takes its own lock, then stage_mutex_, then behind_mutex_).
