@@ -3,7 +3,7 @@
 (issue 15, docs/benchmarks.md "synod-kv").
 
   python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
-                            [--warmup N] [--steady] [--threads]
+                            [--warmup N] [--steady] [--threads] [--repeat N]
 
 Starts three synod-kv processes (durable logs in a temp dir unless --memory),
 waits for a leader that stays leader, then runs redis-benchmark against the
@@ -15,7 +15,13 @@ prints each process's RSS before and after it, so either state is visible.
 Around every run it reads utime+stime of each process (all threads, and the
 children it reaped) from /proc/PID/stat, and INFO stability leader_changes, and
 prints one table: commands/s, CPU microseconds per command on the leader and
-on each follower, leader changes during the run, and the machine load.
+on each follower, redis-benchmark's latency percentiles (p50, p99 and the
+maximum, ms), leader changes during the run, and the machine load. With
+--repeat N (N >= 2) it ends with the median of each column over the N runs
+of each workload, the figure to compare: runs of one binary on this machine
+spread by +-15 % in throughput, mostly through their slowest commits. The
+machine (CPU, cores, kernel, the file system of the data directory) and the
+command line head the output.
 --threads splits each process's CPU per command into user and system time
 by thread (the loop, the log writer "synod-log", the snapshot worker
 "kv-snapshot") from /proc/PID/task/*/stat, with the peak RSS; --syscalls
@@ -201,14 +207,23 @@ def wait_port(port, timeout=10.0):
     return False
 
 
+class Result:
+    """One redis-benchmark run: requests per second, and the latency
+    percentiles of its --csv line (milliseconds)."""
+
+    def __init__(self, rate, p50, p99, max_ms):
+        self.rate, self.p50, self.p99, self.max_ms = rate, p50, p99, max_ms
+
+
 def run_benchmark(port, args, requests):
-    """Runs redis-benchmark; returns requests per second of its one test."""
+    """Runs redis-benchmark; returns the Result of its one test. Its --csv
+    columns: test, rps, avg, min, p50, p95, p99, max (ms)."""
     out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", "100000", "--csv"]
                          + args, capture_output=True, text=True, timeout=600)
     for line in out.stdout.splitlines():
         cells = [c.strip('"') for c in line.split(",")]
-        if len(cells) > 1 and cells[0] in ("SET", "GET"):
-            return float(cells[1])
+        if len(cells) >= 8 and cells[0] in ("SET", "GET"):
+            return Result(float(cells[1]), float(cells[4]), float(cells[6]), float(cells[7]))
     raise RuntimeError("redis-benchmark gave no figure: %s %s" % (out.stdout, out.stderr))
 
 
@@ -286,7 +301,7 @@ def measure_kv(args, workdir):
                 cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 faults0 = {i: minor_faults(pids[i]) for i in cluster.ids}
                 rss0 = {i: rss_mb(pids[i]) for i in cluster.ids}
-                rate = run_benchmark(cluster.client[leader], wl, args.requests)
+                result = run_benchmark(cluster.client[leader], wl, args.requests)
                 cpu1 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 print("  RSS during the run, MB: leader %.0f -> %.0f, followers %s" % (
                     rss0[leader], rss_mb(pids[leader]), ", ".join(
@@ -306,7 +321,7 @@ def measure_kv(args, workdir):
                                 for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))), flush=True)
                 changes = cluster.leader_changes() - changes0
                 us = {i: (cpu1[i] - cpu0[i]) * 1e6 / args.requests for i in cluster.ids}
-                rows.append(("synod-kv" + (" memory" if args.memory else " durable"), label, rate, us[leader],
+                rows.append(("synod-kv" + (" memory" if args.memory else " durable"), label, result, us[leader],
                              [us[f] for f in followers], changes, os.getloadavg()[0]))
                 print_row(rows[-1])
     finally:
@@ -324,26 +339,72 @@ def measure_redis(args, workdir, mode):
         if not wait_port(port):
             raise RuntimeError("redis-server did not start")
         for label, wl in selected(args):
-            cpu0 = cpu_seconds(proc.pid)
-            rate = run_benchmark(port, wl, args.requests)
-            us = (cpu_seconds(proc.pid) - cpu0) * 1e6 / args.requests
-            rows.append(("redis " + ("fsync always" if mode == "fsync" else "no persist"), label, rate, us, [], 0,
-                         os.getloadavg()[0]))
-            print_row(rows[-1])
+            for rep in range(args.repeat):
+                cpu0 = cpu_seconds(proc.pid)
+                result = run_benchmark(port, wl, args.requests)
+                us = (cpu_seconds(proc.pid) - cpu0) * 1e6 / args.requests
+                rows.append(("redis " + ("fsync always" if mode == "fsync" else "no persist"), label, result, us,
+                             [], 0, os.getloadavg()[0]))
+                print_row(rows[-1])
     finally:
         proc.terminate()
         proc.wait()
     return rows
 
 
-HEADER = "%-18s %-9s %10s %10s %18s %8s %6s" % ("server", "workload", "ops/s", "leader µs", "followers µs",
-                                                "changes", "load")
+HEADER = "%-22s %-9s %10s %10s %18s %7s %7s %7s %8s %6s" % (
+    "server", "workload", "ops/s", "leader µs", "followers µs", "p50 ms", "p99 ms", "max ms", "changes", "load")
 
 
-def print_row(r):
-    server, label, rate, leader_us, follower_us, changes, load = r
-    print("%-18s %-9s %10.0f %10.2f %18s %8d %6.2f" % (
-        server, label, rate, leader_us, " ".join("%.2f" % f for f in follower_us) or "-", changes, load), flush=True)
+def print_row(r, server_suffix=""):
+    server, label, res, leader_us, follower_us, changes, load = r
+    print("%-22s %-9s %10.0f %10.2f %18s %7.2f %7.2f %7.1f %8d %6.2f" % (
+        server + server_suffix, label, res.rate, leader_us, " ".join("%.2f" % f for f in follower_us) or "-",
+        res.p50, res.p99, res.max_ms, changes, load), flush=True)
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def print_medians(rows):
+    """Per server and workload with two runs or more: the median of each
+    column over its runs, taken column by column (so a median row need not
+    be one of the runs). The followers' CPU is the median over every
+    follower of every run."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r[0], r[1]), []).append(r)
+    medians = [g for g in groups.values() if len(g) >= 2]
+    if not medians:
+        return
+    print("medians over the runs above (--repeat %d):" % len(medians[0]))
+    for g in medians:
+        res = Result(median([r[2].rate for r in g]), median([r[2].p50 for r in g]),
+                     median([r[2].p99 for r in g]), median([r[2].max_ms for r in g]))
+        followers = [f for r in g for f in r[4]]
+        print_row((g[0][0], g[0][1], res, median([r[3] for r in g]), [median(followers)] if followers else [],
+                   sum(r[5] for r in g), median([r[6] for r in g])), " (med)")
+
+
+def machine():
+    """The CPU model, cores, kernel and the file system under the temp dir
+    (where the durable logs go): what a figure was measured on."""
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    fs = subprocess.run(["df", "--output=source,fstype", tempfile.gettempdir()], capture_output=True,
+                        text=True).stdout.split("\n")[1:2]
+    return "%s, %d cpus, Linux %s, logs on %s" % (model, os.cpu_count(), os.uname().release,
+                                                  " ".join(fs[0].split()) if fs else "?")
 
 
 def main():
@@ -375,15 +436,18 @@ def main():
         signal.signal(sig, lambda *_: sys.exit("kv_bench: interrupted"))
     if not shutil.which("redis-benchmark"):
         sys.exit("redis-benchmark not found (apt-get install -y redis-tools)")
+    print("command:", " ".join(sys.argv))
+    print("machine:", machine())
     print("uptime:", open("/proc/loadavg").read().strip(), "cpus:", os.cpu_count())
     print(HEADER, flush=True)
     workdir = tempfile.mkdtemp(prefix="kv_bench.")
     ok = False
     try:
-        measure_kv(args, workdir)
+        rows = measure_kv(args, workdir)
         if not args.no_redis and shutil.which("redis-server"):
-            measure_redis(args, workdir, "none")
-            measure_redis(args, workdir, "fsync")
+            rows += measure_redis(args, workdir, "none")
+            rows += measure_redis(args, workdir, "fsync")
+        print_medians(rows)
         ok = True
     finally:
         if ok:
