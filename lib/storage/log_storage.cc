@@ -324,6 +324,8 @@ LogStats LogStorage::stats() const {
   std::lock_guard lock(stage_mutex_);
   st.snapshots_behind = behind_written_;
   st.snapshots_behind_superseded = behind_superseded_;
+  std::lock_guard behind(behind_mutex_);  // after stage_mutex_, as everywhere
+  st.removals_failed = behind_removals_failed_;
   return st;
 }
 

@@ -105,13 +105,25 @@ void LogStorage::write_behind() {
 }
 
 void LogStorage::remove_queued(std::unique_lock<std::mutex>& lock) {
-  std::vector<std::string> paths = std::exchange(behind_removals_, {});
+  // Those a failure held back first: they are older than anything queued
+  // since.
+  std::vector<std::string> paths = std::exchange(behind_retry_, {});
+  for (std::string& path : behind_removals_) paths.push_back(std::move(path));
+  behind_removals_.clear();
   lock.unlock();
-  // In order, oldest first. A failure leaves an orphan, or segments below
-  // the compaction point, as a crash before the removal would: the next
-  // open removes the one and reads past the others.
-  for (const std::string& path : paths) (void)fs_->remove(path);
+  // In order, oldest first, and the first failure stops them: what is left
+  // is then what a crash part way through would leave (an orphan snapshot
+  // file, or the oldest segments below the compaction point), which the
+  // next open removes or reads past. A later segment removed past a failed
+  // one would leave a gap in the segment numbers, which recovery rightly
+  // calls corruption. The rest wait for the next removals queued.
+  std::size_t done = 0;
+  while (done < paths.size() && fs_->remove(paths[done]).ok()) ++done;
   lock.lock();
+  if (done == paths.size()) return;
+  ++behind_removals_failed_;
+  paths.erase(paths.begin(), paths.begin() + static_cast<std::ptrdiff_t>(done));
+  behind_retry_ = std::move(paths);
 }
 
 void LogStorage::queue_removals(std::vector<std::string> paths) {

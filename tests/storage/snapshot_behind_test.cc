@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "forwarding_file_system.h"
+#include "segment_log.h"
 #include "snapshot_test_util.h"
 #include "synod/log_writer.h"
 
@@ -292,4 +293,74 @@ TEST_CASE(
   CHECK(same_snapshot(log->snapshot(), installed));
   CHECK(snapshot_files(faults, t.dir) ==
         std::vector<std::string>{"snapshot-00000000000000000400.snap"});
+}
+
+namespace {
+
+// The sequence numbers of the segment files in the log's directory, sorted.
+std::vector<std::uint64_t> segment_seqs_on_disk(TestLog& t) {
+  std::vector<std::string> names;
+  REQUIRE(t.fs.list(t.dir, &names).ok());
+  std::vector<std::uint64_t> seqs;
+  for (const std::string& name : names) {
+    std::uint64_t seq = 0;
+    if (storage::parse_segment_file_name(name, &seq)) seqs.push_back(seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  return seqs;
+}
+
+bool contiguous(const std::vector<std::uint64_t>& seqs) {
+  for (std::size_t i = 1; i < seqs.size(); ++i)
+    if (seqs[i] != seqs[i - 1] + 1) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("snapshots behind: a failed segment removal holds back the later ones, tried again") {
+  BehindLog t;
+  HardState hs{Ballot{2, NodeId{3}}, Slot{400}, true};
+  Snapshot second = snapshot_at(390, 3000);
+  {
+    auto log = t.open_ok();
+    save_in_tens(*log, hs, 400);
+    t.fs.fail(FsOp::remove, EIO);  // the snapshot thread's first unlink
+    REQUIRE(log->save_snapshot(snapshot_at(200, 3000), Slot{191}) == Status::ok);
+    REQUIRE(synced_behind(*log, 1));
+    REQUIRE(eventually([&] { return log->stats().removals_failed == 1; }));
+    // Nothing past the failed one went: a segment removed after it would
+    // leave a gap that the next open reports as corruption.
+    std::vector<std::uint64_t> held = segment_seqs_on_disk(t);
+    CHECK(contiguous(held));
+    CHECK(held.size() > log->stats().segments);
+    // The next compaction's removals take the held-back ones first.
+    REQUIRE(log->save_snapshot(second, Slot{381}) == Status::ok);
+    REQUIRE(synced_behind(*log, 2));
+    CHECK(eventually([&] { return segment_seqs_on_disk(t).size() == log->stats().segments; }));
+    CHECK(contiguous(segment_seqs_on_disk(t)));
+    CHECK(log->stats().removals_failed == 1);
+  }
+  auto log = t.open_ok();
+  CHECK(same_snapshot(log->snapshot(), second));
+  CHECK(log->entries() == entries_between(381, 400));
+}
+
+TEST_CASE("snapshots behind: segments a failed removal left open again, read past") {
+  BehindLog t;
+  HardState hs{Ballot{2, NodeId{3}}, Slot{300}, true};
+  Snapshot snap = snapshot_at(200, 3000);
+  {
+    auto log = t.open_ok();
+    save_in_tens(*log, hs, 300);
+    t.fs.fail(FsOp::remove, EIO, 0, 1000);  // every unlink fails
+    REQUIRE(log->save_snapshot(snap, Slot{191}) == Status::ok);
+    REQUIRE(synced_behind(*log, 1));
+    REQUIRE(eventually([&] { return log->stats().removals_failed == 1; }));
+    t.fs.clear_faults();
+  }
+  // Closed with the compacted segments still on disk (and never retried).
+  auto log = t.open_ok();
+  CHECK(same_snapshot(log->snapshot(), snap));
+  CHECK(log->entries() == entries_between(191, 300));
 }

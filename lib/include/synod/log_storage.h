@@ -125,6 +125,11 @@ struct LogStats {
   // that a newer snapshot superseded before their record went in (removed).
   std::uint64_t snapshots_behind = 0;
   std::uint64_t snapshots_behind_superseded = 0;
+  // snapshots_behind: passes of the snapshot thread's removals (compacted
+  // segments, old snapshot files) that a failed unlink stopped; the failed
+  // file and those after it are tried again with the next removals (or
+  // left to the next open, as a crash would leave them).
+  std::uint64_t removals_failed = 0;
   // write_zeros: rolls that took a segment zeroed ahead, and rolls that
   // found none ready (and fallocated instead).
   std::uint64_t spares_taken = 0;
@@ -262,7 +267,8 @@ class LogStorage final : public Storage {
   // snapshots_behind: files the snapshot thread removes, in order (starts
   // it if need be).
   void queue_removals(std::vector<std::string> paths);
-  // Removes the queued files; `lock` holds behind_mutex_ and is released
+  // Removes the queued files (after those a failure held back), stopping at
+  // the first that fails; `lock` holds behind_mutex_ and is released
   // meanwhile.
   void remove_queued(std::unique_lock<std::mutex>& lock);
 
@@ -280,10 +286,13 @@ class LogStorage final : public Storage {
   };
   static constexpr std::chrono::seconds kBehindSpreadMax{1};
   std::chrono::steady_clock::time_point behind_handed_{};  // the last job's, under behind_mutex_
-  std::mutex behind_mutex_;
+  mutable std::mutex behind_mutex_;
   std::condition_variable behind_wake_;
   std::optional<BehindJob> behind_wanted_;
   std::vector<std::string> behind_removals_;  // superseded snapshots, dropped segments
+  // Removals a failure stopped, in order, tried again before the next ones.
+  std::vector<std::string> behind_retry_;
+  std::uint64_t behind_removals_failed_ = 0;  // under behind_mutex_
   bool behind_stopping_ = false;
   std::thread behind_thread_;                                 // started at the first own snapshot
   std::uint64_t behind_written_ = 0, behind_superseded_ = 0;  // under stage_mutex_
