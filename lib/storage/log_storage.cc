@@ -98,6 +98,7 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
                snapshot.meta.slot.value, rec.snapshot ? rec.snapshot->slot.value : 0);
   log->snapshot_ = std::move(snapshot);
   if (rec.snapshot) log->keep_from_ = rec.snapshot->keep_from;
+  log->forgotten_below_ = log->keep_from_;
   for (auto& [slot, r] : rec.entries) {
     // The snapshot record forgot these, wherever they sit in the log.
     if (slot < log->keep_from_.value) continue;
@@ -158,7 +159,9 @@ Status LogStorage::save_ready(const Snapshot* snap, Slot keep_from, const HardSt
   // holds every entry it summarises (a peer's snapshot is above it).
   if (snap && options_.snapshots_behind && snap->meta.slot <= hard_.commit) {
     snapshot_ = *snap;
-    entries_.erase(entries_.begin(), entries_.lower_bound(keep_from.value));
+    // Forgotten now, as inline: a later save below it is not staged.
+    forgotten_below_ = std::max(forgotten_below_, keep_from);
+    entries_.erase(entries_.begin(), entries_.lower_bound(forgotten_below_.value));
     written_ = true;
     std::lock_guard behind(behind_mutex_);
     auto now = std::chrono::steady_clock::now();
@@ -172,9 +175,11 @@ Status LogStorage::save_ready(const Snapshot* snap, Slot keep_from, const HardSt
     snap = nullptr;
   }
   if (snap) {
-    // The record carries the highest keep_from so far, so the last record
-    // alone tells recovery which entries are forgotten.
-    keep_from_ = std::max(keep_from_, keep_from);
+    // The record carries the highest keep_from so far (a snapshot's being
+    // written behind included: this one, above it, covers what it forgot),
+    // so the last record alone tells recovery which entries are forgotten.
+    forgotten_below_ = std::max(forgotten_below_, keep_from);
+    keep_from_ = forgotten_below_;
     // One snapshot per batch: a staged one not yet written is superseded
     // (its file need never exist), as is a staged rewrite of an older one.
     // Appended at the end, so that staged sequences stay ascending.
@@ -187,7 +192,7 @@ Status LogStorage::save_ready(const Snapshot* snap, Slot keep_from, const HardSt
   // Entries before the hard state: a torn batch is dropped whole anyway, but
   // this order matches MemoryStorage and what the core expects of a prefix.
   for (const Entry& e : entries) {
-    if (e.slot < keep_from_) continue;  // forgotten for good (Storage::entries)
+    if (e.slot < forgotten_below_) continue;  // forgotten for good (Storage::entries)
     staged_.push_back(StagedWrite::of_entry(seq, e));
     entries_[e.slot.value] = Indexed{e, seq};
   }

@@ -77,9 +77,10 @@ void LogStorage::write_behind() {
         ++behind_superseded_;
       } else if (st.ok()) {
         // Its own save, after every entry it covers; the record carries the
-        // highest keep_from so far, as save_ready's do.
+        // highest keep_from so far, as save_ready's do (this snapshot is the
+        // last saved, so that is at most its slot + 1).
         std::uint64_t seq = ++saved_sequence_;
-        keep_from_ = std::max(keep_from_, job.keep_from);
+        keep_from_ = forgotten_below_;
         r.keep_from = keep_from_;
         drop_staged_snapshots();
         staged_.push_back(StagedWrite::of_snapshot_written(seq, r));

@@ -364,3 +364,32 @@ TEST_CASE("snapshots behind: segments a failed removal left open again, read pas
   CHECK(same_snapshot(log->snapshot(), snap));
   CHECK(log->entries() == entries_between(191, 300));
 }
+
+TEST_CASE(
+    "snapshots behind: an entry saved below the keep_from of one being written is forgotten") {
+  FaultFileSystem faults;
+  GatedSnapshotFs fs(faults, storage::snapshot_file_name(Slot{150}));
+  TestLog t(4096);
+  t.options.snapshots_behind = true;
+  t.options.file_system = &fs;
+  HardState hs{Ballot{2, NodeId{3}}, Slot{200}, true};
+  Snapshot snap = snapshot_at(150, 3000);
+  {
+    auto log = t.open_ok();
+    save_in_tens(*log, hs, 200);
+    REQUIRE(log->save_snapshot(snap, Slot{141}) == Status::ok);
+    REQUIRE(eventually([&] { return fs.writing(); }));  // its record is not staged yet
+    // Storage::entries: none below the keep_from of the last save_snapshot,
+    // whether or not its record went in yet.
+    std::vector<Entry> again = entries_between(100, 100);
+    REQUIRE(log->save(nullptr, again) == Status::ok);
+    CHECK(log->entries() == entries_between(141, 200));
+    fs.release();
+    REQUIRE(synced_behind(*log, 1));
+    CHECK(log->entries() == entries_between(141, 200));
+  }
+  faults.crash();
+  auto log = t.open_ok();
+  CHECK(same_snapshot(log->snapshot(), snap));
+  CHECK(log->entries() == entries_between(141, 200));
+}

@@ -317,8 +317,12 @@ class LogStorage final : public Storage {
   Slot compacted_below_{};
   // The last snapshot saved (staged or durable); empty() when none.
   Snapshot snapshot_;
-  // Invariant: never decreases; the highest keep_from saved. No entry below
-  // it is indexed or staged.
+  // Invariant: never decreases; the highest keep_from saved, its snapshot's
+  // record staged or not yet (one written behind is staged later). No entry
+  // below it is indexed or staged (Storage::entries).
+  Slot forgotten_below_{};
+  // Invariant: never decreases, at most forgotten_below_; the keep_from of
+  // the last snapshot record staged.
   Slot keep_from_{};
   std::map<std::uint64_t, Indexed> entries_;  // by slot
   // Invariant: ok until the first I/O error, then that error for ever.
