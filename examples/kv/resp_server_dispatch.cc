@@ -26,13 +26,24 @@ std::size_t argument_bytes(const std::vector<std::string>& args) {
 
 }  // namespace
 
-// A read waits for this client's earlier writes (Redis's per-connection
-// order) and for room under kReadsSubmittedMax.
-// An EXEC also waits for the versions its WATCHes read.
+// Redis's per-connection order: a read waits for this client's earlier
+// writes (and for room under kReadsSubmittedMax), and a write for its
+// earlier reads. Without the second, a pipelined GET k, SET k v could answer
+// v: the host applies a Ready's commits before it serves the reads that
+// Ready confirmed, so a ReadIndex confirmed with the SET's commit sees the
+// SET; and WATCH k, SET k v, MULTI, ..., EXEC would run, its WATCH having
+// read the version after the client's own SET.
+// An EXEC (a write) also waits for the versions its WATCHes read.
 bool RespServer::must_wait(const Client& c, Op op) {
   if (op == Op::txn && !c.txn.exec_ready()) return true;
-  return route_of(op) == Route::read &&
-         (c.writes_in_flight > 0 || c.reads_submitted >= kReadsSubmittedMax);
+  switch (route_of(op)) {
+    case Route::read:
+      return c.writes_in_flight > 0 || c.reads_submitted >= kReadsSubmittedMax;
+    case Route::write:
+      return c.reads_submitted > 0;
+    default:
+      return false;
+  }
 }
 
 void RespServer::dispatch(const std::shared_ptr<Client>& c, CommandView words) {
@@ -192,7 +203,7 @@ void RespServer::on_reply(PendingReply& p, std::string_view resp, std::string* o
   flush_soon(c);
 }
 
-// Submits held requests, in order, up to the next read that must still wait.
+// Submits held requests, in order, up to the next one that must still wait.
 void RespServer::release(const std::shared_ptr<Client>& c) {
   // A request answered at once calls back into release(): the loop below
   // carries on instead, so the stack does not grow with the queue.

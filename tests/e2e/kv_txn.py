@@ -59,6 +59,16 @@ SCRIPTS = [
      ["WATCH"], ["MULTI"], ["EXEC"]],
 ]
 
+# Sent whole before any reply is read (each 20 times, keys fresh each time):
+# a later write of the connection is on its way while its earlier read
+# waits for its ReadIndex. Redis answers in order: the GET sees "old", and
+# the EXEC aborts (the client's own SET after WATCH counts).
+PIPELINED = [
+    [["SET", "%p", "old"], ["GET", "%p"], ["SET", "%p", "new"], ["GET", "%p"]],
+    [["SET", "%q", "0"], ["WATCH", "%q"], ["SET", "%q", "mine"], ["MULTI"], ["SET", "%q", "txn"],
+     ["EXEC"], ["GET", "%q"]],
+]
+
 
 def read_any(conn):
     """One reply, errors as ("error", text) at any depth (RespClient.read
@@ -117,6 +127,20 @@ def compare_with_redis(port, redis_sock, prefix):
                 want = ("error", str(e))
             if not same_reply(got, want):
                 bad.append("%s: synod-kv %r, redis-server %r" % (" ".join(args), got, want))
+    for script in PIPELINED:
+        for rep in range(20):
+            cmds = [[a.replace("%", "%sp%d." % (prefix, rep)) for a in args] for args in script]
+            for args in cmds:
+                ours.send(*args)
+                theirs_raw.send_command(*args)
+            for args in cmds:
+                got = read_any(ours)
+                try:
+                    want = normal(theirs_raw.read_response())
+                except redis.ResponseError as e:
+                    want = ("error", str(e))
+                if not same_reply(got, want):
+                    bad.append("pipelined %s: synod-kv %r, redis-server %r" % (" ".join(args), got, want))
     ours.close()
     return bad
 

@@ -25,7 +25,11 @@ namespace {
 // Holds every request unanswered until the test answers it.
 struct HoldingHandler final : RespHandler {
   std::vector<ReplyTo> held;
-  void handle(const RequestRef&, ReplyTo to) override { held.push_back(to); }
+  std::vector<Op> ops;  // of each request handed over, in order
+  void handle(const RequestRef& request, ReplyTo to) override {
+    held.push_back(to);
+    ops.push_back(request.op);
+  }
 };
 
 int free_port() {
@@ -74,6 +78,17 @@ std::string receive(uv_loop_t* loop, int s, std::size_t bytes) {
 }
 
 constexpr std::string_view kSet = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+constexpr std::string_view kGet = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+constexpr std::string_view kWatch = "*2\r\n$5\r\nWATCH\r\n$1\r\nk\r\n";
+
+// Runs the loop for a while (what the server would hand over by then, it
+// has).
+void settle(uv_loop_t* loop) {
+  for (int i = 0; i < 50; ++i) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    ::usleep(1000);
+  }
+}
 
 struct Fixture {
   uv_loop_t loop{};
@@ -93,6 +108,12 @@ struct Fixture {
     uv_run(&loop, UV_RUN_DEFAULT);
     server.reset();
     uv_loop_close(&loop);
+  }
+  // A client that sent `bytes` in one write.
+  int client_sent(std::string_view bytes) {
+    int s = connect_to(port);
+    REQUIRE(::write(s, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+    return s;
   }
   // A client that sent `requests` SETs, all held by the handler.
   int client_with_held(std::size_t requests) {
@@ -151,6 +172,41 @@ TEST_CASE("a client closed by the server's stop() with requests unanswered") {
   uv_run(&f.loop, UV_RUN_DEFAULT);
   CHECK(f.server->clients() == 0);
   f.server->answer(f.handler.held[1], "+OK\r\n");
+  ::close(s);
+}
+
+TEST_CASE("a pipelined write waits for the client's earlier reads, as a read for its writes") {
+  // Otherwise a read confirmed in the Ready that commits the write would
+  // see it: GET k, SET k v answering v.
+  Fixture f;
+  int s = f.client_sent(std::string(kGet) + std::string(kSet) + std::string(kGet));
+  REQUIRE(run_until(&f.loop, [&] { return f.handler.held.size() == 1; }));
+  settle(&f.loop);
+  REQUIRE(f.handler.ops == std::vector<Op>{Op::get});  // the SET waits for the GET
+  f.server->answer(f.handler.held[0], "$-1\r\n");
+  REQUIRE(run_until(&f.loop, [&] { return f.handler.held.size() == 2; }));
+  settle(&f.loop);
+  CHECK(f.handler.ops == std::vector<Op>{Op::get, Op::set});  // the second GET waits for it
+  f.server->answer(f.handler.held[1], "+OK\r\n");
+  REQUIRE(run_until(&f.loop, [&] { return f.handler.held.size() == 3; }));
+  f.server->answer(f.handler.held[2], "$1\r\nv\r\n");
+  CHECK(receive(&f.loop, s, 17) == "$-1\r\n+OK\r\n$1\r\nv\r\n");
+  ::close(s);
+}
+
+TEST_CASE("a write after WATCH waits for the watched versions to be read") {
+  // WATCH k, SET k v, MULTI, ..., EXEC must abort, as in Redis: the WATCH
+  // must not read the version the client's own later SET made.
+  Fixture f;
+  int s = f.client_sent(std::string(kWatch) + std::string(kSet));
+  REQUIRE(run_until(&f.loop, [&] { return f.handler.held.size() == 1; }));
+  settle(&f.loop);
+  REQUIRE(f.handler.ops == std::vector<Op>{Op::watch_versions});
+  f.server->answer(f.handler.held[0], "*1\r\n:7\r\n");  // k at version 7
+  REQUIRE(run_until(&f.loop, [&] { return f.handler.held.size() == 2; }));
+  CHECK(f.handler.ops == std::vector<Op>{Op::watch_versions, Op::set});
+  f.server->answer(f.handler.held[1], "+OK\r\n");
+  CHECK(receive(&f.loop, s, 10) == "+OK\r\n+OK\r\n");
   ::close(s);
 }
 
