@@ -99,7 +99,7 @@ struct RespServer::Client {
   std::size_t reads_submitted = 0;  // handed to the node, unanswered (<= kReadsSubmittedMax)
   bool releasing = false;           // release() is on the stack (a reply may come at once)
   std::deque<std::pair<std::uint64_t, Request>> held;
-  std::size_t pending_request_bytes = 0;  // arguments of unanswered requests
+  std::size_t pending_request_bytes = 0;  // arguments of unanswered requests, and a string each
   std::uint64_t last_activity_ms = 0;     // last read or completed write
   std::uint64_t over_soft_since_ms = 0;   // 0: under the soft limit
   // Keeps the client alive until its handle has closed and no reply record

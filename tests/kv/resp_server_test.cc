@@ -81,6 +81,17 @@ constexpr std::string_view kSet = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
 constexpr std::string_view kGet = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
 constexpr std::string_view kWatch = "*2\r\n$5\r\nWATCH\r\n$1\r\nk\r\n";
 
+// Sends all of `bytes` without blocking, running the loop meanwhile (the
+// server reads what the socket cannot hold).
+void send_running(uv_loop_t* loop, int s, std::string_view bytes) {
+  std::size_t sent = 0;
+  REQUIRE(run_until(loop, [&] {
+    ssize_t n = ::send(s, bytes.data() + sent, bytes.size() - sent, MSG_DONTWAIT);
+    if (n > 0) sent += static_cast<std::size_t>(n);
+    return sent == bytes.size();
+  }));
+}
+
 // Runs the loop for a while (what the server would hand over by then, it
 // has).
 void settle(uv_loop_t* loop) {
@@ -207,6 +218,27 @@ TEST_CASE("a write after WATCH waits for the watched versions to be read") {
   CHECK(f.handler.ops == std::vector<Op>{Op::watch_versions, Op::set});
   f.server->answer(f.handler.held[1], "+OK\r\n");
   CHECK(receive(&f.loop, s, 10) == "+OK\r\n+OK\r\n");
+  ::close(s);
+}
+
+TEST_CASE("a request's arguments count against the pending limit with their overhead") {
+  // Two MGETs of 600 000 empty keys: no argument bytes, but 19 MB each
+  // held as strings. Reading pauses at 32 MiB pending, as for large values,
+  // and resumes once they are answered.
+  Fixture f;
+  std::string mget = "*600001\r\n$4\r\nMGET\r\n";
+  for (int i = 0; i < 600000; ++i) mget += "$0\r\n\r\n";
+  int s = connect_to(f.port);
+  send_running(&f.loop, s, mget + mget);  // 7 MB: more than the socket takes at once
+  REQUIRE(run_until(&f.loop, [&] { return f.handler.held.size() == 2; }));
+  // A read, which the MGETs in flight would not hold back (a write would
+  // wait for them anyway).
+  REQUIRE(::write(s, kGet.data(), kGet.size()) == static_cast<ssize_t>(kGet.size()));
+  settle(&f.loop);
+  CHECK(f.handler.held.size() == 2);  // paused: the GET is not read
+  f.server->answer(f.handler.held[0], "*0\r\n");
+  f.server->answer(f.handler.held[1], "*0\r\n");
+  CHECK(run_until(&f.loop, [&] { return f.handler.held.size() == 3; }));
   ::close(s);
 }
 
