@@ -110,6 +110,15 @@ def same_reply(got, want):
     return got == want
 
 
+def redis_reply(conn):
+    """redis-server's next reply on a raw redis-py connection, in read_any's
+    shape."""
+    try:
+        return normal(conn.read_response())
+    except redis.ResponseError as e:
+        return ("error", str(e))
+
+
 def compare_with_redis(port, redis_sock, prefix):
     """Mismatches between synod-kv and redis-server, as text."""
     ours = RespClient(port)
@@ -121,10 +130,7 @@ def compare_with_redis(port, redis_sock, prefix):
             args = [a.replace("%", prefix) for a in args]
             got = raw(ours, args)
             theirs_raw.send_command(*args)
-            try:
-                want = normal(theirs_raw.read_response())
-            except redis.ResponseError as e:
-                want = ("error", str(e))
+            want = redis_reply(theirs_raw)
             if not same_reply(got, want):
                 bad.append("%s: synod-kv %r, redis-server %r" % (" ".join(args), got, want))
     for script in PIPELINED:
@@ -135,10 +141,7 @@ def compare_with_redis(port, redis_sock, prefix):
                 theirs_raw.send_command(*args)
             for args in cmds:
                 got = read_any(ours)
-                try:
-                    want = normal(theirs_raw.read_response())
-                except redis.ResponseError as e:
-                    want = ("error", str(e))
+                want = redis_reply(theirs_raw)
                 if not same_reply(got, want):
                     bad.append("pipelined %s: synod-kv %r, redis-server %r" % (" ".join(args), got, want))
     ours.close()

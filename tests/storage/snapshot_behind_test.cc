@@ -261,37 +261,41 @@ class GatedSnapshotFs final : public test::ForwardingFileSystem {
   bool held_ = true, waiting_ = false;
 };
 
+// A BehindLog whose writes of the snapshot file of `slot` wait at a gate.
+struct GatedBehindLog : BehindLog {
+  GatedSnapshotFs gated;
+  explicit GatedBehindLog(std::uint64_t slot) : gated(fs, storage::snapshot_file_name(Slot{slot})) {
+    options.file_system = &gated;
+  }
+};
+
 }  // namespace
 
 TEST_CASE(
     "snapshots behind: a file finished after a peer's snapshot was saved is removed, unrecorded") {
-  FaultFileSystem faults;
-  GatedSnapshotFs fs(faults, storage::snapshot_file_name(Slot{80}));
-  TestLog t(4096);
-  t.options.snapshots_behind = true;
-  t.options.file_system = &fs;
+  GatedBehindLog t(80);
   HardState hs{Ballot{2, NodeId{3}}, Slot{100}, true};
   Snapshot installed = snapshot_at(400, 300);
   {
     auto log = t.open_ok();
     save_in_tens(*log, hs, 100);
     REQUIRE(log->save_snapshot(snapshot_at(80, 3000), Slot{81}) == Status::ok);
-    REQUIRE(
-        eventually([&] { return fs.writing(); }));  // the own snapshot's write is under way, held
+    REQUIRE(eventually(
+        [&] { return t.gated.writing(); }));  // the own snapshot's write is under way, held
     REQUIRE(log->save_snapshot(installed, Slot{401}) == Status::ok);
     HardState after{Ballot{2, NodeId{3}}, Slot{400}, true};
     REQUIRE(log->save(&after, {}) == Status::ok);
     REQUIRE(log->sync() == Status::ok);
-    fs.release();
+    t.gated.release();
     (void)eventually([&] { return log->stats().snapshots_behind_superseded > 0; });
     CHECK(log->stats().snapshots_behind_superseded == 1);
     CHECK(log->stats().snapshots_behind == 0);
     REQUIRE(log->sync() == Status::ok);
   }
-  faults.crash();
+  t.fs.crash();
   auto log = t.open_ok();
   CHECK(same_snapshot(log->snapshot(), installed));
-  CHECK(snapshot_files(faults, t.dir) ==
+  CHECK(snapshot_files(t.fs, t.dir) ==
         std::vector<std::string>{"snapshot-00000000000000000400.snap"});
 }
 
@@ -367,28 +371,24 @@ TEST_CASE("snapshots behind: segments a failed removal left open again, read pas
 
 TEST_CASE(
     "snapshots behind: an entry saved below the keep_from of one being written is forgotten") {
-  FaultFileSystem faults;
-  GatedSnapshotFs fs(faults, storage::snapshot_file_name(Slot{150}));
-  TestLog t(4096);
-  t.options.snapshots_behind = true;
-  t.options.file_system = &fs;
+  GatedBehindLog t(150);
   HardState hs{Ballot{2, NodeId{3}}, Slot{200}, true};
   Snapshot snap = snapshot_at(150, 3000);
   {
     auto log = t.open_ok();
     save_in_tens(*log, hs, 200);
     REQUIRE(log->save_snapshot(snap, Slot{141}) == Status::ok);
-    REQUIRE(eventually([&] { return fs.writing(); }));  // its record is not staged yet
+    REQUIRE(eventually([&] { return t.gated.writing(); }));  // its record is not staged yet
     // Storage::entries: none below the keep_from of the last save_snapshot,
     // whether or not its record went in yet.
     std::vector<Entry> again = entries_between(100, 100);
     REQUIRE(log->save(nullptr, again) == Status::ok);
     CHECK(log->entries() == entries_between(141, 200));
-    fs.release();
+    t.gated.release();
     REQUIRE(synced_behind(*log, 1));
     CHECK(log->entries() == entries_between(141, 200));
   }
-  faults.crash();
+  t.fs.crash();
   auto log = t.open_ok();
   CHECK(same_snapshot(log->snapshot(), snap));
   CHECK(log->entries() == entries_between(141, 200));
