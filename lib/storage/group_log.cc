@@ -79,7 +79,7 @@ GroupLog::OpenResult GroupLog::open(const std::string& dir, const GroupLogOption
     if (IoStatus st = log->segments_->start(); !st.ok()) return failed(std::move(st));
   } else {
     log->segments_->adopt(std::move(rec.segments), std::move(rec.active), rec.active_end,
-                          rec.last_batch, 0, std::nullopt, 0, rec.active_zeroed);
+                          rec.last_batch, 0, std::nullopt, 0, rec.active_prewritten);
   }
   // Snapshot directories: each known group's file is loaded and verified;
   // those of removed groups (and orphans) are emptied.

@@ -250,17 +250,19 @@ IoStatus recover_segment(FileSystem& fs, const LogOptions& options, std::uint64_
   if (IoStatus st = walk.walk(scan, out.segments.empty()); !st.ok()) return st;
   std::string cut_reason;
   if (IoStatus st = judge_tail(scan, walk, path, last, &cut_reason); !st.ok()) return st;
+  const SegmentHeader header = segment_header_of(scan.chain.front().record);
+  walk.info().prewritten = header.zeroed || header.recycled;
   ++out.report.segments;
   out.segments.push_back(walk.info());
   if (!last) return {};
   out.active_end = walk.complete_end();
-  out.active_zeroed = segment_header_of(scan.chain.front().record).zeroed;
+  out.active_prewritten = header.zeroed || header.recycled;
   // A cut shortens the file, never extends it.
   SYNOD_ASSERT(out.active_end <= bytes.size(), "{}: end {} past the file's {} bytes", path,
                out.active_end, bytes.size());
   if (!cut_reason.empty()) {
     if (IoStatus st = cut_tail(*file, options, path, out.active_end); !st.ok()) return st;
-    if (options.preallocation == Preallocation::write_zeros) out.active_zeroed = true;
+    if (options.preallocation == Preallocation::write_zeros) out.active_prewritten = true;
     out.report.truncated_file = path;
     out.report.truncated_at_offset = out.active_end;
     out.report.truncation_reason = std::move(cut_reason);

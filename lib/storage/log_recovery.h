@@ -37,10 +37,11 @@ struct RecoveredLog : RecoveredGroup {
   // The last segment, open, with the next record going at active_end.
   std::unique_ptr<File> active;
   std::uint64_t active_end = 0;
-  // The active segment past active_end is written zeros: its header says it
-  // was zeroed ahead, or recovery cut its tail and zeroed it again
-  // (Preallocation::write_zeros). Appends there need no extent conversion.
-  bool active_zeroed = false;
+  // The active segment past active_end is written blocks: its header says
+  // it was zeroed ahead or recycled, or recovery cut its tail and zeroed it
+  // again (Preallocation::write_zeros). Appends there need no extent
+  // conversion.
+  bool active_prewritten = false;
   std::uint64_t last_batch = 0;
 };
 

@@ -88,6 +88,16 @@ struct SegmentInfo {
   // Highest save sequence (for recovered records: batch number) in it.
   // Invariant: increases from one segment to the next.
   std::uint64_t last_sequence = 0;
+  // Every block of the file was written before its records (zeroed ahead,
+  // or recycled): once compaction drops it, it may be recycled.
+  bool prewritten = false;
+};
+
+// A file the log no longer needs, for its caller to remove (or, a
+// prewritten segment, to offer to SegmentLog's recycling first).
+struct Removal {
+  std::string path;
+  bool recyclable = false;
 };
 
 // A recovered entry with the batch of the record it came from.

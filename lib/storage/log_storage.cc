@@ -27,6 +27,8 @@ Status LogOptions::validate(std::string* why) const {
   if (record_bytes_max == 0 || record_bytes_max > storage::kRecordPayloadBytesLimit)
     return bad("record_bytes_max must be in [1, 1 GiB]");
   if (preallocation > Preallocation::write_zeros) return bad("preallocation is not a known mode");
+  if (recycle_segments && preallocation != Preallocation::write_zeros)
+    return bad("recycle_segments needs preallocation write_zeros (its spare thread)");
   return Status::ok;
 }
 
@@ -87,7 +89,7 @@ LogStorage::OpenResult LogStorage::open(const std::string& dir, const LogOptions
   } else {
     log->segments_->adopt(std::move(rec.segments), std::move(rec.active), rec.active_end,
                           rec.last_batch, rec.hard_state_segment, rec.snapshot,
-                          rec.snapshot_segment, rec.active_zeroed);
+                          rec.snapshot_segment, rec.active_prewritten);
   }
   log->written_ = rec.written;
   log->hard_ = rec.hard;

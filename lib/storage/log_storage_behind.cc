@@ -10,6 +10,7 @@
 
 #include "log_state.h"
 #include "segment_log.h"
+#include "segment_spare.h"
 #include "snapshot_format.h"
 #include "snapshot_store.h"
 #include "synod/log_storage.h"
@@ -108,8 +109,8 @@ void LogStorage::write_behind() {
 void LogStorage::remove_queued(std::unique_lock<std::mutex>& lock) {
   // Those a failure held back first: they are older than anything queued
   // since.
-  std::vector<std::string> paths = std::exchange(behind_retry_, {});
-  for (std::string& path : behind_removals_) paths.push_back(std::move(path));
+  std::vector<storage::Removal> paths = std::exchange(behind_retry_, {});
+  for (storage::Removal& r : behind_removals_) paths.push_back(std::move(r));
   behind_removals_.clear();
   lock.unlock();
   // In order, oldest first, and the first failure stops them: what is left
@@ -118,8 +119,19 @@ void LogStorage::remove_queued(std::unique_lock<std::mutex>& lock) {
   // next open removes or reads past. A later segment removed past a failed
   // one would leave a gap in the segment numbers, which recovery rightly
   // calls corruption. The rest wait for the next removals queued.
+  // A recycled segment leaves by a rename instead, in the same order.
+  storage::SegmentSpare* recycler = segments_->recycler();
+  auto gone = [&](const storage::Removal& r) {
+    std::string_view name = r.path;
+    name.remove_prefix(name.rfind('/') + 1);  // npos + 1: the whole path
+    std::uint64_t seq = 0;
+    if (r.recyclable && recycler && storage::parse_segment_file_name(name, &seq) &&
+        recycler->recycle(r.path, seq))
+      return true;
+    return fs_->remove(r.path).ok();
+  };
   std::size_t done = 0;
-  while (done < paths.size() && fs_->remove(paths[done]).ok()) ++done;
+  while (done < paths.size() && gone(paths[done])) ++done;
   lock.lock();
   if (done == paths.size()) return;
   ++behind_removals_failed_;
@@ -127,10 +139,10 @@ void LogStorage::remove_queued(std::unique_lock<std::mutex>& lock) {
   behind_retry_ = std::move(paths);
 }
 
-void LogStorage::queue_removals(std::vector<std::string> paths) {
+void LogStorage::queue_removals(std::vector<storage::Removal> paths) {
   if (paths.empty()) return;
   std::lock_guard behind(behind_mutex_);
-  for (std::string& path : paths) behind_removals_.push_back(std::move(path));
+  for (storage::Removal& r : paths) behind_removals_.push_back(std::move(r));
   if (!behind_thread_.joinable()) behind_thread_ = std::thread([this] { write_behind(); });
   behind_wake_.notify_all();
 }

@@ -85,7 +85,9 @@ bool valid_payload(const RecordHeader& h, std::span<const std::byte> p) {
     case RecordType::segment_header:
       return p.size() == kSegmentHeaderPayloadBytes &&
              std::memcmp(p.data(), kSegmentMagic, sizeof kSegmentMagic) == 0 &&
-             get32(p.data() + 8) == kFormatVersion && get32(p.data() + 12) == 0;
+             (get32(p.data() + 8) == kFormatVersion ||
+              get32(p.data() + 8) == kFormatVersionRecycled) &&
+             get32(p.data() + 12) == 0;
     case RecordType::hard_state:
     case RecordType::compaction:
     case RecordType::group:
@@ -173,7 +175,7 @@ void append_segment_header(std::vector<std::byte>& out, const SegmentHeader& sh,
   std::size_t at = begin_record(out, h);
   std::byte* p = out.data() + at + kRecordHeaderBytes;
   std::memcpy(p, kSegmentMagic, sizeof kSegmentMagic);
-  put32(p + 8, kFormatVersion);
+  put32(p + 8, sh.recycled ? kFormatVersionRecycled : kFormatVersion);
   put32(p + 12, 0);
   put64(p + 16, sh.segment_seq);
   put64(p + 24, sh.segment_bytes);
@@ -293,7 +295,8 @@ HardState hard_state_of(const DecodedRecord& r) {
 
 SegmentHeader segment_header_of(const DecodedRecord& r) {
   return SegmentHeader{get64(r.payload.data() + 16), get64(r.payload.data() + 24),
-                       (r.header.slot.value & kSegmentZeroedBit) != 0};
+                       (r.header.slot.value & kSegmentZeroedBit) != 0,
+                       get32(r.payload.data() + 8) == kFormatVersionRecycled};
 }
 
 SnapshotRecord snapshot_record_of(const DecodedRecord& r) {

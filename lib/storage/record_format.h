@@ -34,6 +34,12 @@ inline constexpr std::size_t kRecordHeaderBytes = 44;
 // The segment header payload starts with this, then the format version.
 inline constexpr char kSegmentMagic[8] = {'S', 'Y', 'N', 'O', 'D', 'L', 'O', 'G'};
 inline constexpr std::uint32_t kFormatVersion = 1;
+// A recycled segment (LogOptions::recycle_segments): the records are those
+// of version 1, but past the segment's last batch the file may still hold
+// the records of the older segment it was (stale: batches below the
+// header's). Its own version so that a release that does not know the rule
+// refuses the segment rather than reading stale records as damage.
+inline constexpr std::uint32_t kFormatVersionRecycled = 2;
 inline constexpr std::size_t kSegmentHeaderPayloadBytes = 32;
 inline constexpr std::size_t kSegmentHeaderRecordBytes =
     kRecordHeaderBytes + kSegmentHeaderPayloadBytes;
@@ -86,6 +92,11 @@ struct SegmentHeader {
   // which segment headers did not use and earlier releases neither check
   // nor read: bit 0; the other bits are written 0 and ignored.
   bool zeroed = false;
+  // The file held an older segment of this log (kFormatVersionRecycled):
+  // its blocks are written, as a zeroed one's are, but past the last batch
+  // they hold that segment's stale records, every one of a batch below
+  // this header's. Never with zeroed.
+  bool recycled = false;
 };
 inline constexpr std::uint64_t kSegmentZeroedBit = 1;
 

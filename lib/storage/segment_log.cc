@@ -102,7 +102,7 @@ std::string SegmentLog::path_of(std::uint64_t seq) const {
 void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
                        std::uint64_t active_end, std::uint64_t last_batch,
                        std::uint64_t hard_state_segment, std::optional<SnapshotRecord> snapshot,
-                       std::uint64_t snapshot_segment, bool active_zeroed) {
+                       std::uint64_t snapshot_segment, bool active_prewritten) {
   segments_ = std::move(segments);
   active_ = std::move(active);
   active_end_ = active_end;
@@ -111,10 +111,11 @@ void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> 
   last_snapshot_ = snapshot;
   snapshot_segment_ = snapshot_segment;
   stats_.segments = segments_.size();
-  // A segment whose header says it was zeroed ahead is appended to until it
-  // is full, as before the restart; only a fallocated one (or one written
-  // before segment headers said) is left for the spare once it is ready.
-  active_zeroed_ = active_zeroed;
+  // A segment whose header says it was zeroed ahead or recycled is appended
+  // to until it is full, as before the restart; only a fallocated one (or
+  // one written before segment headers said) is left for the spare once it
+  // is ready.
+  active_prewritten_ = active_prewritten;
   active_since_ = std::chrono::steady_clock::now();
   prepare_spare();
 }
@@ -135,11 +136,11 @@ IoStatus SegmentLog::roll() {
   // behind 64 MiB of zeros; the log then moves on to the spare as soon as
   // it is ready (append_batch).
   LogOptions prealloc = options_;
-  bool zeroed = false;
+  bool prewritten = false, recycled = false;
   if (spare_) {
-    file = segments_.empty() ? nullptr : spare_->take(&temp);
-    zeroed = file != nullptr;
-    prealloc.preallocation = zeroed ? Preallocation::none : Preallocation::allocate;
+    file = segments_.empty() ? nullptr : spare_->take(&temp, &recycled);
+    prewritten = file != nullptr;
+    prealloc.preallocation = prewritten ? Preallocation::none : Preallocation::allocate;
   }
   if (!file) {
     temp = path + std::string(kTempSuffix);
@@ -148,20 +149,24 @@ IoStatus SegmentLog::roll() {
   std::uint64_t batch = last_batch_ + 1;
   buffer_.clear();
   // The header says whether the rest of the file was zeroed (and synced)
-  // before it went in, so that a restart keeps appending to such a segment
-  // rather than leaving it for the next spare (adopt).
-  append_segment_header(buffer_, SegmentHeader{seq, options_.segment_bytes, zeroed}, batch);
+  // before it went in, or recycled, so that a restart keeps appending to
+  // such a segment rather than leaving it for the next spare (adopt); and a
+  // recycled one tells recovery that stale records of older batches follow
+  // its end.
+  append_segment_header(
+      buffer_, SegmentHeader{seq, options_.segment_bytes, prewritten && !recycled, recycled},
+      batch);
   const std::size_t header_bytes = buffer_.size();
-  if (zeroed) pad_to_page(0);
+  if (prewritten) pad_to_page(0);
   if (IoStatus st = write_fully(*file, 0, buffer_, temp); !st.ok()) return st;
   if (IoStatus st = preallocate(*file, prealloc, temp); !st.ok()) return st;
   if (IoStatus st = file->sync_data(); !st.ok()) return st;
   if (IoStatus st = fs_.rename(temp, path); !st.ok()) return st;
   if (IoStatus st = fs_.sync_dir(dir_); !st.ok()) return st;
   // Only now may batches go in: the file's name and header are durable.
-  segments_.push_back(SegmentInfo{seq, path, Slot{}, 0});
+  segments_.push_back(SegmentInfo{seq, path, Slot{}, 0, prewritten});
   active_ = std::move(file);
-  active_zeroed_ = zeroed;
+  active_prewritten_ = prewritten;
   active_end_ = header_bytes;
   last_batch_ = batch;
   active_since_ = std::chrono::steady_clock::now();
@@ -207,7 +212,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   // A fallocated segment is left early for a zeroed spare once it is ready
   // (its rest stays unused until compaction drops it).
   bool full = active_end_ + bytes > options_.segment_bytes;
-  bool leave_for_spare = spare_ && !active_zeroed_ && spare_->ready();
+  bool leave_for_spare = spare_ && !active_prewritten_ && spare_->ready();
   if (!fresh_segment && (full || leave_for_spare)) {
     if (!full) ++stats_.segments_left_early;
     if (IoStatus st = roll(); !st.ok()) return st;
@@ -245,7 +250,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     }
   }
   const std::size_t batch_bytes = buffer_.size();
-  if (active_zeroed_) pad_to_page(active_end_);
+  if (active_prewritten_) pad_to_page(active_end_);
   if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
   ++stats_.syncs;
   if (IoStatus st = active_->sync_data(); !st.ok()) return st;
@@ -273,7 +278,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     // A snapshot written behind leaves the removal behind too: the unlink
     // of a large file took up to 80 ms on a busy disk (LogStorage).
     if (fresh_written_behind) {
-      stale_snapshots_.push_back(std::move(old));
+      stale_snapshots_.push_back(Removal{std::move(old), false});
       return {};
     }
     return fs_.remove(old);
@@ -319,8 +324,11 @@ std::uint64_t SegmentLog::last_sequence_within(std::size_t count) const {
 IoStatus SegmentLog::drop_oldest(std::size_t count) {
   std::size_t removed = 0;
   IoStatus result;
+  SegmentSpare* recycler = this->recycler();
   for (; removed < count; ++removed) {
-    result = fs_.remove(segments_[removed].path);
+    const SegmentInfo& seg = segments_[removed];
+    if (recycler && seg.prewritten && recycler->recycle(seg.path, seg.seq)) continue;
+    result = fs_.remove(seg.path);
     if (!result.ok()) break;
   }
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(removed));
@@ -330,13 +338,18 @@ IoStatus SegmentLog::drop_oldest(std::size_t count) {
   return fs_.sync_dir(dir_);
 }
 
-std::vector<std::string> SegmentLog::take_stale_snapshots() {
+std::vector<Removal> SegmentLog::take_stale_snapshots() {
   return std::exchange(stale_snapshots_, {});
 }
 
-std::vector<std::string> SegmentLog::detach_oldest(std::size_t count) {
-  std::vector<std::string> paths;
-  for (std::size_t i = 0; i < count; ++i) paths.push_back(segments_[i].path);
+SegmentSpare* SegmentLog::recycler() const {
+  return options_.recycle_segments ? spare_.get() : nullptr;
+}
+
+std::vector<Removal> SegmentLog::detach_oldest(std::size_t count) {
+  std::vector<Removal> paths;
+  for (std::size_t i = 0; i < count; ++i)
+    paths.push_back(Removal{segments_[i].path, recycler() && segments_[i].prewritten});
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(count));
   stats_.segments_removed += count;
   stats_.segments = segments_.size();
@@ -353,6 +366,7 @@ LogStats SegmentLog::stats() const {
   if (spare_) {
     s.spares_taken = spare_->taken();
     s.spares_missed = spare_->missed();
+    s.segments_recycled = spare_->recycled();
   }
   return s;
 }

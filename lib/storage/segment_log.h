@@ -37,7 +37,7 @@ class SegmentSpare;
 class SegmentLog {
  public:
   // With Preallocation::write_zeros, the next segment is zeroed ahead on a
-  // thread of its own (segment_spare.h).
+  // thread of its own, or recycled (segment_spare.h).
   SegmentLog(FileSystem& fs, std::string dir, const LogOptions& options);
   ~SegmentLog();
 
@@ -45,12 +45,13 @@ class SegmentLog {
   // non-empty; active is the last one's file; the next record goes at
   // active_end; last_batch is the last batch kept; snapshot is the last
   // snapshot record kept (its file verified), in segment snapshot_segment;
-  // active_zeroed: the active segment's rest is known to be written zeros
-  // (its header says so, RecoveredLog::active_zeroed).
+  // active_prewritten: the active segment's rest is known to be written
+  // blocks (its header says zeroed or recycled,
+  // RecoveredLog::active_prewritten).
   void adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> active,
              std::uint64_t active_end, std::uint64_t last_batch, std::uint64_t hard_state_segment,
              std::optional<SnapshotRecord> snapshot, std::uint64_t snapshot_segment,
-             bool active_zeroed);
+             bool active_prewritten);
   // Starts an empty log with segment 1.
   IoStatus start();
 
@@ -72,12 +73,19 @@ class SegmentLog {
   bool snapshot_within(std::size_t count) const;
   std::uint64_t last_sequence_within(std::size_t count) const;
   // Removes the oldest count segments, oldest first, then syncs the
-  // directory. A crash part way leaves a contiguous suffix.
+  // directory. A crash part way leaves a contiguous suffix. With
+  // recycle_segments a prewritten one goes to the spare instead, renamed
+  // (which takes it away in the same order).
   IoStatus drop_oldest(std::size_t count);
   // The same, leaving the files to the caller: forgets the oldest `count`
   // segments and returns their paths, oldest first, to be removed in that
-  // order (a crash part way then leaves a contiguous suffix, as above).
-  std::vector<std::string> detach_oldest(std::size_t count);
+  // order (a crash part way then leaves a contiguous suffix, as above),
+  // each recyclable one offered to recycler() first.
+  std::vector<Removal> detach_oldest(std::size_t count);
+  // Where a dropped segment may go instead of being removed
+  // (SegmentSpare::recycle, thread-safe); nullptr without recycle_segments.
+  // Lives as long as this log.
+  SegmentSpare* recycler() const;
 
   std::uint64_t last_batch() const { return last_batch_; }
   std::size_t segment_count() const { return segments_.size(); }
@@ -90,7 +98,7 @@ class SegmentLog {
   // Paths of snapshot files a batch superseded whose removal the log left to
   // its caller: those replaced by a snapshot written behind (its record's
   // StagedWrite::file_written). Emptied by the call.
-  std::vector<std::string> take_stale_snapshots();
+  std::vector<Removal> take_stale_snapshots();
 
  private:
   IoStatus roll();
@@ -126,10 +134,10 @@ class SegmentLog {
   std::vector<std::byte> buffer_;  // encoding scratch, reused
   LogStats stats_;
   std::unique_ptr<SegmentSpare> spare_;  // write_zeros only
-  // The active segment was zeroed ahead (taken from the spare, or recovered
-  // with a header that says so); false for a fallocated one.
-  bool active_zeroed_ = false;
-  std::vector<std::string> stale_snapshots_;              // take_stale_snapshots()
+  // The active segment was zeroed ahead or recycled (taken from the spare,
+  // or recovered with a header that says so); false for a fallocated one.
+  bool active_prewritten_ = false;
+  std::vector<Removal> stale_snapshots_;                  // take_stale_snapshots()
   std::chrono::steady_clock::time_point active_since_{};  // when it became active
 };
 

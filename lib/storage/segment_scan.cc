@@ -12,8 +12,10 @@ bool all_zero(std::span<const std::byte> bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
 }
 
-// Offsets past `from` where a valid record starts, chaining from each hit.
-std::vector<ResyncHit> resync(std::span<const std::byte> bytes, std::uint64_t from) {
+// Offsets past `from` where a valid record of a batch at or above
+// stale_below starts, chaining from each valid record (stale ones too).
+std::vector<ResyncHit> resync(std::span<const std::byte> bytes, std::uint64_t from,
+                              std::uint64_t stale_below) {
   std::vector<ResyncHit> hits;
   std::uint64_t at = from;
   constexpr std::uint64_t kTypeOffset = 8;
@@ -25,7 +27,7 @@ std::vector<ResyncHit> resync(std::span<const std::byte> bytes, std::uint64_t fr
     at = static_cast<std::uint64_t>(nonzero - bytes.begin()) - kTypeOffset;
     DecodedRecord r;
     if (decode_record(bytes.subspan(at), &r) == DecodeStatus::ok) {
-      hits.push_back({at, r.header.batch});
+      if (r.header.batch >= stale_below) hits.push_back({at, r.header.batch});
       at += r.record_bytes;
     } else {
       ++at;
@@ -46,13 +48,19 @@ SegmentScan scan_segment(std::span<const std::byte> bytes) {
       scan.damage = st;
       break;
     }
+    if (r.header.batch < scan.stale_below) break;  // the older segment's
+    if (scan.chain.empty() && r.header.type == RecordType::segment_header &&
+        segment_header_of(r).recycled)
+      scan.stale_below = r.header.batch;
     scan.chain.push_back({at, r});
     at += r.record_bytes;
   }
   scan.chain_end = at;
   if (at < bytes.size() && !all_zero(bytes.subspan(at))) {
-    scan.damaged = true;
-    scan.beyond = resync(bytes, at + 1);
+    scan.beyond = resync(bytes, at + 1, scan.stale_below);
+    // Stale bytes past a recycled segment's end are no damage; only a
+    // record of one of its own batches out there says something went wrong.
+    scan.damaged = scan.stale_below == 0 || !scan.beyond.empty();
   }
   return scan;
 }

@@ -30,12 +30,20 @@ struct SegmentScan {
   std::uint64_t chain_end = 0;
   // False when the bytes from chain_end on are absent or all zero (a clean
   // end: preallocated, never written). True when something else is there.
+  // In a recycled segment (SegmentHeader::recycled) what follows the end is
+  // the older segment's bytes, stale: there, true only when a valid record
+  // of a batch at or above stale_below lies past chain_end.
   bool damaged = false;
+  // Recycled segments: the header's batch. A record of a lower batch is
+  // stale (the older segment's): it ends the chain and is no hit beyond.
+  // 0 otherwise.
+  std::uint64_t stale_below = 0;
   // Why the record at chain_end failed to decode (when damaged).
   DecodeStatus damage = DecodeStatus::ok;
-  // Valid records past the damage, ascending. A torn unsynced batch can leave
-  // some of its records intact after a hole; a synced batch after the damage
-  // proves the damaged bytes were synced (corruption, not a torn write).
+  // Valid records past the damage, ascending, stale ones left out. A torn
+  // unsynced batch can leave some of its records intact after a hole; a
+  // synced batch after the damage proves the damaged bytes were synced
+  // (corruption, not a torn write).
   std::vector<ResyncHit> beyond;
 };
 

@@ -41,29 +41,69 @@ SegmentSpare::~SegmentSpare() {
 
 void SegmentSpare::prepare(std::string path, std::chrono::nanoseconds spread) {
   std::lock_guard lock(mutex_);
-  if (ready_file_ || !working_.empty() || !wanted_.empty()) return;
+  if (!ready_.empty() || !working_.empty() || !wanted_.empty()) return;
   wanted_ = std::move(path);
   wanted_spread_ = spread;
   wake_.notify_all();
 }
 
-std::unique_ptr<File> SegmentSpare::take(std::string* path) {
+std::unique_ptr<File> SegmentSpare::take(std::string* path, bool* recycled) {
   std::lock_guard lock(mutex_);
-  if (!ready_file_) {
+  if (ready_.empty()) {
     ++missed_;
     hurry_ = true;  // the log runs fallocated until the spare is ready
     wake_.notify_all();
     return nullptr;
   }
   ++taken_;
-  *path = std::move(ready_path_);
-  ready_path_.clear();
-  return std::move(ready_file_);
+  Ready r = std::move(ready_.front());
+  ready_.pop_front();
+  *path = std::move(r.path);
+  *recycled = r.recycled;
+  return std::move(r.file);
+}
+
+bool SegmentSpare::recycle(const std::string& segment_path, std::uint64_t seq) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || ready_.size() + incoming_ >= kReadyMax) return false;
+    ++incoming_;
+  }
+  // Opened before the rename (the descriptor follows it), so that a file
+  // found too small is left where it was, for the caller to remove.
+  std::unique_ptr<File> file;
+  std::uint64_t size = 0;
+  bool usable = fs_.open(segment_path, OpenMode::read_write, &file).ok() &&
+                file->size(&size).ok() && size >= segment_bytes_;
+  const std::string dir = parent_dir(segment_path);
+  const std::string path = join_path(dir, spare_file_name(seq));
+  bool renamed = usable && fs_.rename(segment_path, path).ok();
+  // Durable before a roll writes the file's new header: a crash must never
+  // find that header under the old segment's name (recovery would call it
+  // corruption: "the header names another segment").
+  bool durable = renamed && fs_.sync_dir(dir).ok();
+  std::lock_guard lock(mutex_);
+  --incoming_;
+  if (!renamed) return false;
+  if (stopping_ || !durable) {
+    // Gone from the log's point of view already (a crash that undid the
+    // rename brings back the old segment, whole, below the compaction
+    // point); recovery would remove the spare.
+    file.reset();
+    (void)fs_.remove(path);
+    return true;
+  }
+  ready_.push_back(Ready{path, std::move(file), true});
+  ++recycled_;
+  wanted_.clear();                         // a preparation not started yet is not needed either
+  if (!working_.empty()) abandon_ = true;  // no need for its zeros now
+  wake_.notify_all();
+  return true;
 }
 
 bool SegmentSpare::ready() const {
   std::lock_guard lock(mutex_);
-  return ready_file_ != nullptr;
+  return !ready_.empty();
 }
 
 std::uint64_t SegmentSpare::taken() const {
@@ -76,6 +116,11 @@ std::uint64_t SegmentSpare::missed() const {
   return missed_;
 }
 
+std::uint64_t SegmentSpare::recycled() const {
+  std::lock_guard lock(mutex_);
+  return recycled_;
+}
+
 void SegmentSpare::run() {
   pthread_setname_np(pthread_self(), "synod-spare");  // for top and kv_bench --threads
   std::unique_lock lock(mutex_);
@@ -85,6 +130,7 @@ void SegmentSpare::run() {
     working_ = std::move(wanted_);
     wanted_.clear();
     hurry_ = false;
+    abandon_ = false;
     const std::string path = working_;
     const std::chrono::nanoseconds spread = wanted_spread_;
     lock.unlock();
@@ -92,15 +138,16 @@ void SegmentSpare::run() {
     bool opened = fs_.open(path, OpenMode::create_new, &file).ok();
     bool ok = opened && zero(*file, spread);
     lock.lock();
-    if (ok && !stopping_) {
-      ready_path_ = path;
-      ready_file_ = std::move(file);
+    if (ok && zeroing_wanted()) {
+      ready_.push_back(Ready{path, std::move(file), false});
     } else if (opened) {
-      // Failed (the next roll fallocates, and asks again) or stopping.
+      // Failed (the next roll fallocates, and asks again), abandoned for a
+      // recycled file, or stopping.
       file.reset();
       (void)fs_.remove(path);
     }
     working_.clear();
+    abandon_ = false;
   }
 }
 
@@ -118,9 +165,9 @@ bool SegmentSpare::zero(File& file, std::chrono::nanoseconds spread) {
         auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(
                                static_cast<double>(spread.count()) * static_cast<double>(at) /
                                static_cast<double>(segment_bytes_)));
-        wake_.wait_until(lock, due, [&] { return stopping_ || hurry_; });
+        wake_.wait_until(lock, due, [&] { return !zeroing_wanted() || hurry_; });
       }
-      if (stopping_) return false;  // within one chunk of being asked
+      if (!zeroing_wanted()) return false;  // within one chunk of being asked
     }
     std::uint64_t n = std::min(kChunkBytes, segment_bytes_ - at);
     if (!file.write_zeros(at, n).ok()) return false;

@@ -1,5 +1,6 @@
 // SegmentSpare: the next segment's file, zeroed and synced ahead of its
-// roll on a thread of its own (Preallocation::write_zeros).
+// roll on a thread of its own (Preallocation::write_zeros), or an old
+// segment's file recycled (LogOptions::recycle_segments).
 //
 // Why: appends into fallocated (unwritten) extents make every fdatasync
 // convert an extent and write the inode as well (on ext4 without a journal,
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,25 +54,47 @@ class SegmentSpare {
   // not ready drops the pacing of the preparation in progress.
   void prepare(std::string path, std::chrono::nanoseconds spread = {});
   static constexpr std::uint64_t kChunkBytes = 256u << 10;
-  // The prepared spare (zeroed and durable), its file name in *path;
-  // nullptr if none is ready. A preparation in progress goes on, for the
-  // roll after this one (or for the log to move to once it is ready):
-  // 64 MiB of zeros half written are not thrown away. Never waits.
-  std::unique_ptr<File> take(std::string* path);
+  // A prepared spare (zeroed and durable, or recycled), its file name in
+  // *path, *recycled saying which; nullptr if none is ready. A preparation
+  // in progress goes on, for the roll after this one (or for the log to
+  // move to once it is ready): 64 MiB of zeros half written are not thrown
+  // away. Never waits.
+  std::unique_ptr<File> take(std::string* path, bool* recycled);
 
-  // Whether a spare is prepared (zeroed and durable).
+  // Recycling (LogOptions::recycle_segments): takes the file of a segment
+  // compaction dropped as a spare, renamed to spare_file_name(seq), its
+  // seq, rather than have it removed. Its blocks are all written already
+  // (SegmentInfo::prewritten), so it serves a roll as a zeroed spare does,
+  // without 64 MiB of zeros written, nor the unlink of the old file and
+  // its cached pages (docs/storage.md, "Recycled segments"). A zeroing in
+  // progress is abandoned. True when the file is now a spare (or, renamed
+  // but not to be opened, removed); false when the caller must remove it
+  // as before: kReadyMax spares are ready already, the file is smaller
+  // than a segment, or the rename failed. Thread-safe; renames and opens
+  // without holding the lock take() uses.
+  bool recycle(const std::string& segment_path, std::uint64_t seq);
+  static constexpr std::size_t kReadyMax = 2;
+
+  // Whether a spare is prepared (zeroed and durable, or recycled).
   bool ready() const;
 
-  // Counters (LogStats): spares taken at a roll, and rolls that found none
-  // ready (the roll then fallocates instead).
+  // Counters (LogStats): spares taken at a roll, rolls that found none
+  // ready (the roll then fallocates instead), and segment files recycled.
   std::uint64_t taken() const;
   std::uint64_t missed() const;
+  std::uint64_t recycled() const;
 
  private:
+  struct Ready {
+    std::string path;
+    std::unique_ptr<File> file;
+    bool recycled = false;
+  };
   void run();
   // Writes zeros over the file, paced over `spread`, and syncs it; false if
-  // stopping or failed.
+  // stopping, abandoned for a recycled file, or failed.
   bool zero(File& file, std::chrono::nanoseconds spread);
+  bool zeroing_wanted() const { return !stopping_ && !abandon_; }
 
   FileSystem& fs_;
   const std::uint64_t segment_bytes_;
@@ -78,12 +102,15 @@ class SegmentSpare {
   std::condition_variable wake_;
   std::string wanted_;  // to prepare next; empty: nothing
   std::chrono::nanoseconds wanted_spread_{};
-  std::string working_;               // being zeroed by the thread; empty: idle
-  bool hurry_ = false;                // a roll missed: zero working_ unpaced
-  std::string ready_path_;            // prepared, not taken
-  std::unique_ptr<File> ready_file_;  // its file
-  bool stopping_ = false;             // the destructor: give working_ up
-  std::uint64_t taken_ = 0, missed_ = 0;
+  std::string working_;   // being zeroed by the thread; empty: idle
+  bool hurry_ = false;    // a roll missed: zero working_ unpaced
+  bool abandon_ = false;  // a recycled file came: give working_ up
+  // Prepared, not taken, oldest first. Invariant: at most kReadyMax, counting
+  // recycle() calls between their check and their push (incoming_).
+  std::deque<Ready> ready_;
+  std::size_t incoming_ = 0;
+  bool stopping_ = false;  // the destructor: give working_ up
+  std::uint64_t taken_ = 0, missed_ = 0, recycled_ = 0;
   std::thread thread_;  // started last
 };
 

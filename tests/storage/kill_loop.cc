@@ -59,6 +59,10 @@ LogOptions writer_log_options(std::uint64_t seed) {
   // (spares on a thread of their own, a segment kept over a restart because
   // its header says zeroed), so that one log sees both and every switch.
   o.preallocation = seed % 2 == 0 ? Preallocation::allocate : Preallocation::write_zeros;
+  // Every other zeroing writer recycles the segments compaction drops, so
+  // that logs mix recycled segments (stale records past their end) with
+  // zeroed and fallocated ones, and writers of either kind reopen them.
+  o.recycle_segments = seed % 4 == 3;
   return o;
 }
 

@@ -91,6 +91,26 @@ TEST_CASE("a segment header says whether its file was zeroed ahead, where old re
   CHECK(r.header.slot == Slot{kSegmentZeroedBit});
 }
 
+TEST_CASE("a recycled segment's header has format version 2, which earlier releases refuse") {
+  std::vector<std::byte> buf;
+  append_segment_header(buf, SegmentHeader{19, 4096, false, true}, 10);
+  DecodedRecord r;
+  REQUIRE(decode_record(buf, &r) == DecodeStatus::ok);
+  CHECK(segment_header_of(r).recycled);
+  CHECK_FALSE(segment_header_of(r).zeroed);
+  CHECK(segment_header_of(r).segment_seq == 19);
+  // The payload's version field (after the 8-byte magic), little-endian:
+  // an earlier release's decoder accepts version 1 only.
+  const std::byte* version = buf.data() + kRecordHeaderBytes + 8;
+  CHECK(version[0] == std::byte{2});
+  CHECK(kFormatVersionRecycled == 2);
+  std::vector<std::byte> plain;
+  append_segment_header(plain, SegmentHeader{19, 4096, true}, 10);
+  REQUIRE(decode_record(plain, &r) == DecodeStatus::ok);
+  CHECK_FALSE(segment_header_of(r).recycled);
+  CHECK(plain[kRecordHeaderBytes + 8] == std::byte{1});
+}
+
 TEST_CASE("a compaction record keeps its slot") {
   std::vector<std::byte> buf;
   append_compaction(buf, Slot{77}, 9, true);

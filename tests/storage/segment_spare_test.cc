@@ -122,7 +122,9 @@ TEST_CASE("a spare is zeroed to the segment size and durable before it is handed
   // whatever segment its name was meant for, and no second file is made.
   spare.prepare("/d/" + storage::spare_file_name(3));
   std::string taken_path;
-  std::unique_ptr<File> file = spare.take(&taken_path);
+  bool recycled = true;
+  std::unique_ptr<File> file = spare.take(&taken_path, &recycled);
+  CHECK_FALSE(recycled);
   REQUIRE(file != nullptr);
   CHECK(taken_path == path);
   CHECK(spare.taken() == 1);
@@ -146,7 +148,8 @@ TEST_CASE("a spare not ready at a roll is kept, and taken by the next one") {
   spare.prepare(path);
   REQUIRE(eventually([&] { return fs.held_writes() > 0; }));  // at work on it, held
   std::string taken_path;
-  CHECK(spare.take(&taken_path) == nullptr);
+  bool recycled = true;
+  CHECK(spare.take(&taken_path, &recycled) == nullptr);
   CHECK(spare.missed() == 1);
   spare.prepare("/d/" + storage::spare_file_name(3));  // the roll asks for the next
   fs.release();
@@ -154,7 +157,8 @@ TEST_CASE("a spare not ready at a roll is kept, and taken by the next one") {
   // The zeros written before the miss were not thrown away: the same file.
   CHECK(faults.calls(FsOp::remove) == 0);
   CHECK_FALSE(faults.exists("/d/" + storage::spare_file_name(3)));
-  std::unique_ptr<File> file = spare.take(&taken_path);
+  std::unique_ptr<File> file = spare.take(&taken_path, &recycled);
+  CHECK_FALSE(recycled);
   REQUIRE(file != nullptr);
   CHECK(taken_path == path);
   CHECK(spare.taken() == 1);
@@ -182,14 +186,15 @@ TEST_CASE(
   for (const auto& [offset, bytes] : fs.writes()) CHECK(bytes == SegmentSpare::kChunkBytes);
   // The roll that finds it not ready: the rest goes out unpaced.
   std::string taken_path;
-  CHECK(spare.take(&taken_path) == nullptr);
+  bool recycled = true;
+  CHECK(spare.take(&taken_path, &recycled) == nullptr);
   CHECK(spare.missed() == 1);
   REQUIRE(eventually([&] { return spare.ready(); }));
   CHECK(fs.writes().size() == kChunks);
   CHECK(all_zero(faults.contents(path)));
   CHECK(faults.contents(path).size() == kBytes);
   // The next preparation is paced again.
-  REQUIRE(spare.take(&taken_path) != nullptr);
+  REQUIRE(spare.take(&taken_path, &recycled) != nullptr);
   fs.forget_writes();
   spare.prepare("/d/" + storage::spare_file_name(3), std::chrono::seconds(60));
   REQUIRE(eventually([&] { return !fs.writes().empty(); }));

@@ -33,6 +33,7 @@ namespace synod {
 namespace storage {
 class SegmentLog;
 struct StagedWrite;
+struct Removal;
 }  // namespace storage
 
 enum class Preallocation : std::uint8_t {
@@ -78,6 +79,18 @@ struct LogOptions {
   // is written inline as before: the entries it replaces are not in the log.
   // Off by default: sync() then writes every snapshot.
   bool snapshots_behind = false;
+  // Needs Preallocation::write_zeros. A segment compaction drops is not
+  // removed but kept (renamed) as the spare for a later roll, up to two at
+  // a time, as PostgreSQL recycles WAL segments: its blocks are written
+  // already, so the log neither zeroes a new file nor unlinks the old one
+  // (on the benchmark machine about a tenth of a synod-kv follower's CPU,
+  // docs/storage.md "Recycled segments"). Past its last batch such a
+  // segment holds the older segment's records, which recovery tells apart
+  // by their batch numbers; its header has format version 2, which earlier
+  // releases refuse to open. Off by default, so that a log can still be
+  // opened after going back to the previous release; the next release
+  // turns it on.
+  bool recycle_segments = false;
   // Create the directory (not its parents) when missing.
   bool create_if_missing = true;
   // nullptr: the real file system. Not owned; must outlive the storage.
@@ -134,6 +147,9 @@ struct LogStats {
   // found none ready (and fallocated instead).
   std::uint64_t spares_taken = 0;
   std::uint64_t spares_missed = 0;
+  // recycle_segments: dropped segments kept as spares instead of removed
+  // (counted in segments_removed too).
+  std::uint64_t segments_recycled = 0;
   // write_zeros: segments left before they were full because a zeroed spare
   // was ready (a new log's first segment, one a missed spare made the roll
   // fallocate, or one recovered whose header does not say it was zeroed).
@@ -266,7 +282,7 @@ class LogStorage final : public Storage {
   void drop_staged_snapshots();
   // snapshots_behind: files the snapshot thread removes, in order (starts
   // it if need be).
-  void queue_removals(std::vector<std::string> paths);
+  void queue_removals(std::vector<storage::Removal> paths);
   // Removes the queued files (after those a failure held back), stopping at
   // the first that fails; `lock` holds behind_mutex_ and is released
   // meanwhile.
@@ -289,9 +305,11 @@ class LogStorage final : public Storage {
   mutable std::mutex behind_mutex_;
   std::condition_variable behind_wake_;
   std::optional<BehindJob> behind_wanted_;
-  std::vector<std::string> behind_removals_;  // superseded snapshots, dropped segments
+  // Superseded snapshots, dropped segments (a recyclable one offered to the
+  // log's recycling first).
+  std::vector<storage::Removal> behind_removals_;
   // Removals a failure stopped, in order, tried again before the next ones.
-  std::vector<std::string> behind_retry_;
+  std::vector<storage::Removal> behind_retry_;
   std::uint64_t behind_removals_failed_ = 0;  // under behind_mutex_
   bool behind_stopping_ = false;
   std::thread behind_thread_;                                 // started at the first own snapshot
