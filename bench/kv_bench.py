@@ -3,6 +3,7 @@
 (issue 15, docs/benchmarks.md "synod-kv").
 
   python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
+                            [--server-args "--log-format 2"]
                             [--warmup N] [--steady] [--threads] [--repeat N]
 
 Starts three synod-kv processes (durable logs in a temp dir unless --memory),
@@ -32,6 +33,7 @@ Where redis-server is installed the same workloads run against it too
 """
 import argparse
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -275,7 +277,8 @@ class KvCluster:
 
 
 def measure_kv(args, workdir):
-    cluster = KvCluster(args.bin, workdir, args.base_port, args.memory)
+    cluster = KvCluster(args.bin, workdir, args.base_port, args.memory,
+                        shlex.split(args.server_args))
     rows = []
     try:
         for port in cluster.client.values():
@@ -429,6 +432,9 @@ def main():
     ap.add_argument("--workload", action="append", choices=[w[0] for w in WORKLOADS],
                     help="run only this workload (repeatable; default: all)")
     ap.add_argument("--no-redis", action="store_true", help="skip redis-server even if installed")
+    ap.add_argument("--server-args", default="",
+                    help="more flags for every synod-kv process, one string "
+                         "(e.g. --server-args '--log-format 2')")
     args = ap.parse_args()
     # SIGTERM (and SIGINT, which a background job ignores) end the run
     # through the finally blocks, so the three servers never outlive it.

@@ -42,6 +42,8 @@ bool KvNode::open_storage(std::string* why) {
   // Its own snapshots written on the log's snapshot thread, not in front of
   // the next batch (docs/storage.md, "Snapshots behind the log").
   log_options.snapshots_behind = true;
+  // --log-format 2: compacted segments recycled rather than zeroed anew.
+  log_options.recycle_segments = opt_.log_format == 2;
   auto opened = LogStorage::open(opt_.data_dir, log_options);
   if (!opened.ok()) {
     *why = fmt::format("cannot open the log in {}: {}", opt_.data_dir, opened.error);

@@ -144,7 +144,7 @@ const char* server_usage() {
          "                [--data-dir DIR | --memory] [--clients 1=HOST:PORT,...]\n"
          "                [--cluster-id N] [--tick-ms N] [--election-ticks N]\n"
          "                [--bootstrap | --join] [--shards N]\n"
-         "                [--snapshot-bytes N] [--snapshot-format 3|4]\n"
+         "                [--snapshot-bytes N] [--snapshot-format 3|4] [--log-format 1|2]\n"
          "                [--compaction-tail N] [--compaction-tail-bytes N]\n"
          "                [--lease-reads]\n"
          "                [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-clients]\n"
@@ -161,6 +161,9 @@ const char* server_usage() {
          "              64 MiB; 0: never)\n"
          "  --snapshot-format  3 (default; FNV-1a, read by the previous release) or 4\n"
          "              (CRC32C); set 4 once every member runs this release\n"
+         "  --log-format  1 (default; read by the previous release) or 2 (segments\n"
+         "              compaction drops are recycled, not zeroed anew); set 2 once\n"
+         "              going back to the previous release is ruled out\n"
          "  --compaction-tail  entries kept below a snapshot (default 10000)\n"
          "  --compaction-tail-bytes  ... and at most this many bytes of them, whichever\n"
          "              keeps less (default 16 MiB; 0: no byte limit)\n"
@@ -212,6 +215,7 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
                                                      "--election-ticks",
                                                      "--snapshot-bytes",
                                                      "--snapshot-format",
+                                                     "--log-format",
                                                      "--compaction-tail",
                                                      "--compaction-tail-bytes",
                                                      "--shards",
@@ -280,6 +284,9 @@ std::optional<ServerOptions> parse_server_options(int argc, char** argv, std::st
     } else if (k == "--snapshot-bytes") {
       if (!parse_u64(v, &o.snapshot_bytes))
         return (*why = "--snapshot-bytes must be a number (0: never)"), std::nullopt;
+    } else if (k == "--log-format") {
+      if (v != "1" && v != "2") return (*why = "--log-format must be 1 or 2"), std::nullopt;
+      o.log_format = v == "1" ? 1 : 2;
     } else if (k == "--snapshot-format") {
       if (v != "3" && v != "4") return (*why = "--snapshot-format must be 3 or 4"), std::nullopt;
       o.snapshot_format = v == "3" ? 3 : 4;

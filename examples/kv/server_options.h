@@ -45,6 +45,12 @@ struct ServerOptions {
   // or 4 (CRC32C, cheaper to write and check). Both are read. Set 4 once
   // every member runs this release (docs/kv.md, "Snapshots").
   unsigned snapshot_format = 3;
+  // The durable log's segment format: 1 (what the previous release reads)
+  // or 2, which recycles the segments compaction drops as the next ones
+  // instead of zeroing new files and unlinking old ones
+  // (LogOptions::recycle_segments). Both are read. Set 2 once going back to
+  // the previous release is ruled out (docs/kv.md, "Durability").
+  unsigned log_format = 1;
   // Paxos groups the 16384 hash slots are split over (docs/kv.md,
   // "Shards"). 1: one group run by UvHost, today's behaviour and layout.
   std::uint32_t shards = 1;

@@ -31,7 +31,13 @@ ShardNode::~ShardNode() = default;
 
 bool ShardNode::open_log(std::string* why) {
   if (opt_.memory) return true;
-  auto opened = GroupLog::open(opt_.data_dir, GroupLogOptions{});
+  GroupLogOptions log_options;
+  if (opt_.log_format == 2) {
+    // Recycling takes segments zeroed ahead (LogOptions::recycle_segments).
+    log_options.log.preallocation = Preallocation::write_zeros;
+    log_options.log.recycle_segments = true;
+  }
+  auto opened = GroupLog::open(opt_.data_dir, log_options);
   if (!opened.ok()) {
     *why = fmt::format("cannot open the group log in {}: {}", opt_.data_dir, opened.error);
     return false;

@@ -239,6 +239,8 @@ const char* describe(DecodeStatus s) {
       return "checksum mismatch";
     case DecodeStatus::bad_payload:
       return "malformed payload under a valid checksum";
+    case DecodeStatus::stale:
+      return "a record of the recycled file's older segment";
   }
   return "?";
 }

@@ -144,6 +144,9 @@ enum class DecodeStatus : std::uint8_t {
   invalid,      // a header field is out of range (type, flags, length, reserved)
   bad_crc,      // the checksum does not match
   bad_payload,  // checksum matches but the payload does not parse
+  // Never from decode_record: scan_segment's reason for ending a recycled
+  // segment's chain at a valid record of a batch below its header's.
+  stale,
 };
 const char* describe(DecodeStatus s);
 

@@ -48,7 +48,10 @@ SegmentScan scan_segment(std::span<const std::byte> bytes) {
       scan.damage = st;
       break;
     }
-    if (r.header.batch < scan.stale_below) break;  // the older segment's
+    if (r.header.batch < scan.stale_below) {  // the older segment's
+      scan.damage = DecodeStatus::stale;
+      break;
+    }
     if (scan.chain.empty() && r.header.type == RecordType::segment_header &&
         segment_header_of(r).recycled)
       scan.stale_below = r.header.batch;

@@ -25,6 +25,10 @@
    kill -9 of a follower, 100 more writes, restart on the same data dir: it
    restores its own snapshot first and converges. 12.5 MiB more: every node
    snapshots again and the data dirs are checked again.
+4. recycled: own-snapshot again with --log-format 2 (compacted segments
+   recycled as later ones): the same checks, up to two more spare segment
+   files on disk, and some segment in use with format version 2 in its
+   header; the restart after kill -9 reads a log of recycled segments.
 3. memory: every node --memory, --snapshot-bytes 20000 --compaction-tail 50.
    At least 1800 SETs (more until every node compacted), then kill -9 of a
    follower, restarted empty: it reports rejoining, then follower or leader,
@@ -109,12 +113,25 @@ def dir_files(path):
     return out
 
 
+def segment_version(path):
+    """The format version in a log segment's header (docs/storage.md):
+    44 bytes of record header, the 8-byte magic, then u32 version; 0 when
+    the file is gone or short."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(56)
+    except OSError:
+        return 0
+    return int.from_bytes(head[52:56], "little") if len(head) == 56 else 0
+
+
 class Test:
     def __init__(self, args, workdir):
         self.args, self.workdir = args, workdir
         self.say = print if args.verbose else (lambda *a: None)
         self.cluster, self.scenario = None, ""
         self.base = args.base_port
+        self.log_format = 1
 
     def check(self, ok, what):
         if not ok:
@@ -371,9 +388,15 @@ class Test:
         self.read_back(sample, "sampled keys")
         self.finish_cluster()
 
-    def own_snapshot(self):
+    def recycled(self):
+        self.own_snapshot(log_format=2)
+
+    def own_snapshot(self, log_format=1):
         value_bytes, keys, n = 64 << 10, 64, 6144
-        c = self.new_cluster("own-snapshot", ["--snapshot-bytes", str(8 << 20), "--compaction-tail", "20"])
+        name = "own-snapshot" if log_format == 1 else "recycled"
+        c = self.new_cluster(name, ["--snapshot-bytes", str(8 << 20), "--compaction-tail", "20",
+                                    "--log-format", str(log_format)])
+        self.log_format = log_format
         self.counts = {}
         pad = "y" * value_bytes
         big = lambda k: ("SET", "big%d" % (k % keys), "%d:%s" % (k, pad))  # noqa: E731
@@ -382,8 +405,8 @@ class Test:
         self.check(all(replies.get(j) == "OK" for j in range(n)), "a 64 KiB SET was not acknowledged")
         written = n * value_bytes
         self.converged(c.ids)
-        self.say("[own-snapshot] %d MiB in %d SETs of 64 KiB over %d keys in %.1f s" % (
-            written >> 20, n, keys, time.time() - t0))
+        self.say("[%s] %d MiB in %d SETs of 64 KiB over %d keys in %.1f s" % (
+            name, written >> 20, n, keys, time.time() - t0))
         for i in c.ids:
             self.check_dir(i, written)
         victim = next(i for i in c.ids if i != self.leader())
@@ -406,16 +429,20 @@ class Test:
         """Node i's data dir after `written` bytes of commands: at most 3
         segments of 64 MiB, the first two gone, one snapshot file (of INFO's
         snapshot_index), and at most 55% of what was written (3 segments and
-        a snapshot; 1 or 2 segments are usual). Polled: a
-        replaced snapshot file and compacted segments go right after the
-        next sync."""
+        a snapshot; 1 or 2 segments are usual), spare segments aside: one
+        being zeroed, and with --log-format 2 up to two recycled ones, of
+        which the segments in use must show some (format version 2 in their
+        header). Polled: a replaced snapshot file and compacted segments go
+        right after the next sync."""
         end = time.time() + timeout
         while True:
             x = self.info(i)
-            files = dir_files(self.cluster.data_dir(i))
+            path = self.cluster.data_dir(i)
+            files = dir_files(path)
             segments = [n for n, _ in files if n.endswith(".log")]
             snaps = [n for n, _ in files if n.endswith(".snap")]
-            total = sum(s for _, s in files)
+            spares = [n for n, _ in files if n.endswith(".spare.tmp")]
+            total = sum(s for n, s in files if not n.endswith(".spare.tmp"))
             first = min(int(n[:-4], 16) for n in segments) if segments else 0
             problems = []
             if len(segments) > 3 or first < 3:
@@ -424,6 +451,11 @@ class Test:
                 problems.append("expected one snapshot file, of INFO's snapshot_index %s" % x["snapshot_index"])
             if total > written * 0.55:
                 problems.append("%d MiB on disk, more than 55%% of the %d MiB written" % (total >> 20, written >> 20))
+            if len(spares) > (3 if self.log_format == 2 else 1):
+                problems.append("%d spare segments" % len(spares))
+            if self.log_format == 2 and not any(segment_version(os.path.join(path, n)) == 2
+                                                for n in segments):
+                problems.append("no segment in use was recycled (format version 2)")
             if not problems:
                 self.say("  node %d: %d MiB on disk after %d MiB written (%s)" % (
                     i, total >> 20, written >> 20, ", ".join(n for n, _ in files)))
@@ -462,13 +494,15 @@ class Test:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--scenario", choices=["all", "new-disk", "own-snapshot", "memory"], default="all")
+    ap.add_argument("--scenario", choices=["all", "new-disk", "own-snapshot", "memory", "recycled"],
+                    default="all")
     ap.add_argument("--base-port", type=int, default=24000 + (os.getpid() % 160) * 50)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="synod-snap-e2e-")
     test, t0 = Test(args, workdir), time.time()
-    steps = {"new-disk": test.new_disk, "own-snapshot": test.own_snapshot, "memory": test.memory}
+    steps = {"new-disk": test.new_disk, "own-snapshot": test.own_snapshot, "memory": test.memory,
+             "recycled": test.recycled}
     try:
         for name, step in steps.items():
             if args.scenario in ("all", name):

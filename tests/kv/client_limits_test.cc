@@ -191,6 +191,20 @@ TEST_CASE("--compaction-tail-bytes bounds the log kept below a snapshot; 16 MiB 
   CHECK_FALSE(parse_flags({"--compaction-tail-bytes"}, &why));
 }
 
+TEST_CASE("--log-format writes 1 unless 2 is asked for; nothing else is taken") {
+  std::string why;
+  auto o = parse_flags({}, &why);
+  REQUIRE(o);
+  CHECK(o->log_format == 1);
+  o = parse_flags({"--log-format", "2"}, &why);
+  REQUIRE(o);
+  CHECK(o->log_format == 2);
+  for (const char* bad : {"0", "3", "v2", ""}) {
+    CHECK_FALSE(parse_flags({"--log-format", bad}, &why));
+    CHECK(why == "--log-format must be 1 or 2");
+  }
+}
+
 TEST_CASE("--snapshot-format writes 3 unless 4 is asked for; nothing else is taken") {
   std::string why;
   auto o = parse_flags({}, &why);

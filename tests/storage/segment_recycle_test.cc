@@ -164,6 +164,7 @@ TEST_CASE("scan: a recycled segment's chain ends at the first stale record") {
   CHECK(scan.chain.size() == 2);
   CHECK(scan.chain_end == end);
   CHECK(scan.stale_below == 100);
+  CHECK(scan.damage == storage::DecodeStatus::stale);
   CHECK_FALSE(scan.damaged);
   CHECK(scan.beyond.empty());
 
