@@ -8,6 +8,7 @@
 
 #include "client_port.h"
 #include "kv_command_codec.h"
+#include "persistence_info.h"
 #include "refusal.h"
 #include "synod/log_storage.h"
 #include "synod/memory_storage.h"
@@ -323,6 +324,7 @@ std::vector<InfoSection> KvNode::info() const {
   std::vector<InfoSection> sections = resp_->info();  // clients, stats
   for (InfoSection& extra : std::vector<InfoSection>{repl, admin_->info(), health, peers, keys})
     sections.push_back(std::move(extra));
+  if (log_) sections.push_back(persistence_info(log_->stats(), opt_.log_format));
   return sections;
 }
 

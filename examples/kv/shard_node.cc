@@ -7,6 +7,7 @@
 
 #include "client_port.h"
 #include "kv_command_codec.h"
+#include "persistence_info.h"
 #include "refusal.h"
 #include "tls_context.h"
 
@@ -350,6 +351,7 @@ std::vector<InfoSection> ShardNode::info() const {
   std::vector<InfoSection> sections = resp_->info();
   for (InfoSection& extra : std::vector<InfoSection>{repl, cluster, shards, txns, keyspace})
     sections.push_back(std::move(extra));
+  if (log_) sections.push_back(persistence_info(log_->stats().log, opt_.log_format));
   return sections;
 }
 

@@ -366,6 +366,7 @@ LogStats SegmentLog::stats() const {
   if (spare_) {
     s.spares_taken = spare_->taken();
     s.spares_missed = spare_->missed();
+    s.spares_zeroed = spare_->zeroed();
     s.segments_recycled = spare_->recycled();
   }
   return s;

@@ -66,7 +66,8 @@ std::unique_ptr<File> SegmentSpare::take(std::string* path, bool* recycled) {
 bool SegmentSpare::recycle(const std::string& segment_path, std::uint64_t seq) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || ready_.size() + incoming_ >= kReadyMax) return false;
+    std::size_t held = ready_.size() + incoming_ + (working_.empty() ? 0 : 1);
+    if (stopping_ || held >= kReadyMax) return false;
     ++incoming_;
   }
   // Opened before the rename (the descriptor follows it), so that a file
@@ -95,8 +96,7 @@ bool SegmentSpare::recycle(const std::string& segment_path, std::uint64_t seq) {
   }
   ready_.push_back(Ready{path, std::move(file), true});
   ++recycled_;
-  wanted_.clear();                         // a preparation not started yet is not needed either
-  if (!working_.empty()) abandon_ = true;  // no need for its zeros now
+  wanted_.clear();  // a preparation not started yet is not needed either
   wake_.notify_all();
   return true;
 }
@@ -116,6 +116,11 @@ std::uint64_t SegmentSpare::missed() const {
   return missed_;
 }
 
+std::uint64_t SegmentSpare::zeroed() const {
+  std::lock_guard lock(mutex_);
+  return zeroed_;
+}
+
 std::uint64_t SegmentSpare::recycled() const {
   std::lock_guard lock(mutex_);
   return recycled_;
@@ -130,7 +135,6 @@ void SegmentSpare::run() {
     working_ = std::move(wanted_);
     wanted_.clear();
     hurry_ = false;
-    abandon_ = false;
     const std::string path = working_;
     const std::chrono::nanoseconds spread = wanted_spread_;
     lock.unlock();
@@ -138,16 +142,15 @@ void SegmentSpare::run() {
     bool opened = fs_.open(path, OpenMode::create_new, &file).ok();
     bool ok = opened && zero(*file, spread);
     lock.lock();
-    if (ok && zeroing_wanted()) {
+    if (ok && !stopping_) {
       ready_.push_back(Ready{path, std::move(file), false});
+      ++zeroed_;
     } else if (opened) {
-      // Failed (the next roll fallocates, and asks again), abandoned for a
-      // recycled file, or stopping.
+      // Failed (the next roll fallocates, and asks again), or stopping.
       file.reset();
       (void)fs_.remove(path);
     }
     working_.clear();
-    abandon_ = false;
   }
 }
 
@@ -165,9 +168,9 @@ bool SegmentSpare::zero(File& file, std::chrono::nanoseconds spread) {
         auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(
                                static_cast<double>(spread.count()) * static_cast<double>(at) /
                                static_cast<double>(segment_bytes_)));
-        wake_.wait_until(lock, due, [&] { return !zeroing_wanted() || hurry_; });
+        wake_.wait_until(lock, due, [&] { return stopping_ || hurry_; });
       }
-      if (!zeroing_wanted()) return false;  // within one chunk of being asked
+      if (stopping_) return false;  // within one chunk of being asked
     }
     std::uint64_t n = std::min(kChunkBytes, segment_bytes_ - at);
     if (!file.write_zeros(at, n).ok()) return false;

@@ -66,12 +66,15 @@ class SegmentSpare {
   // seq, rather than have it removed. Its blocks are all written already
   // (SegmentInfo::prewritten), so it serves a roll as a zeroed spare does,
   // without 64 MiB of zeros written, nor the unlink of the old file and
-  // its cached pages (docs/storage.md, "Recycled segments"). A zeroing in
-  // progress is abandoned. True when the file is now a spare (or, renamed
-  // but not to be opened, removed); false when the caller must remove it
-  // as before: kReadyMax spares are ready already, the file is smaller
-  // than a segment, or the rename failed. Thread-safe; renames and opens
-  // without holding the lock take() uses.
+  // its cached pages (docs/storage.md, "Recycled segments"). A preparation
+  // not started yet is dropped; one in progress goes on (its zeros are
+  // half written, and a spare to spare is what keeps a log that recycles
+  // as fast as it rolls from ever zeroing again). True when the file is
+  // now a spare (or, renamed but not to be opened, removed); false when
+  // the caller must remove it as before: kReadyMax spares are ready or
+  // being zeroed already, the file is smaller than a segment, or the
+  // rename failed. Thread-safe; renames and opens without holding the
+  // lock take() uses.
   bool recycle(const std::string& segment_path, std::uint64_t seq);
   static constexpr std::size_t kReadyMax = 2;
 
@@ -79,9 +82,11 @@ class SegmentSpare {
   bool ready() const;
 
   // Counters (LogStats): spares taken at a roll, rolls that found none
-  // ready (the roll then fallocates instead), and segment files recycled.
+  // ready (the roll then fallocates instead), spares zeroed, and segment
+  // files recycled.
   std::uint64_t taken() const;
   std::uint64_t missed() const;
+  std::uint64_t zeroed() const;
   std::uint64_t recycled() const;
 
  private:
@@ -92,9 +97,8 @@ class SegmentSpare {
   };
   void run();
   // Writes zeros over the file, paced over `spread`, and syncs it; false if
-  // stopping, abandoned for a recycled file, or failed.
+  // stopping or failed.
   bool zero(File& file, std::chrono::nanoseconds spread);
-  bool zeroing_wanted() const { return !stopping_ && !abandon_; }
 
   FileSystem& fs_;
   const std::uint64_t segment_bytes_;
@@ -102,15 +106,15 @@ class SegmentSpare {
   std::condition_variable wake_;
   std::string wanted_;  // to prepare next; empty: nothing
   std::chrono::nanoseconds wanted_spread_{};
-  std::string working_;   // being zeroed by the thread; empty: idle
-  bool hurry_ = false;    // a roll missed: zero working_ unpaced
-  bool abandon_ = false;  // a recycled file came: give working_ up
+  std::string working_;  // being zeroed by the thread; empty: idle
+  bool hurry_ = false;   // a roll missed: zero working_ unpaced
   // Prepared, not taken, oldest first. Invariant: at most kReadyMax, counting
-  // recycle() calls between their check and their push (incoming_).
+  // working_ and recycle() calls between their check and their push
+  // (incoming_).
   std::deque<Ready> ready_;
   std::size_t incoming_ = 0;
   bool stopping_ = false;  // the destructor: give working_ up
-  std::uint64_t taken_ = 0, missed_ = 0, recycled_ = 0;
+  std::uint64_t taken_ = 0, missed_ = 0, zeroed_ = 0, recycled_ = 0;
   std::thread thread_;  // started last
 };
 

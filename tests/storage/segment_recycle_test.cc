@@ -131,24 +131,35 @@ TEST_CASE("SegmentSpare::recycle refuses a short file, and more than kReadyMax s
   CHECK(spare.recycle(segment_path_in("/d", 9), 9));
 }
 
-TEST_CASE("SegmentSpare::recycle abandons a zeroing in progress, whose file goes") {
+TEST_CASE("SegmentSpare::recycle beside a zeroing in progress: both serve rolls, no third") {
   FaultFileSystem fs;
   bool created = false;
   REQUIRE(fs.make_dir("/d", &created).ok());
-  SegmentSpare spare(fs, 4u << 20);
+  constexpr std::uint64_t kBytes = 4u << 20;
+  SegmentSpare spare(fs, kBytes);
   // Paced over an hour: the first chunk goes at once, the rest would wait.
   const std::string zeroing = "/d/" + storage::spare_file_name(8);
   spare.prepare(zeroing, std::chrono::hours(1));
   REQUIRE(eventually([&] { return fs.exists(zeroing) && !fs.contents(zeroing).empty(); }));
-  put_file(fs, segment_path_in("/d", 5), 4u << 20);
+  put_file(fs, segment_path_in("/d", 5), kBytes);
   REQUIRE(spare.recycle(segment_path_in("/d", 5), 5));
-  REQUIRE(eventually([&] { return !fs.exists(zeroing); }));
+  // The zeroing counts towards kReadyMax: a second recycled file is refused.
+  put_file(fs, segment_path_in("/d", 6), kBytes);
+  CHECK_FALSE(spare.recycle(segment_path_in("/d", 6), 6));
+  CHECK(fs.exists(segment_path_in("/d", 6)));
   std::string path;
   bool recycled = false;
   REQUIRE(spare.take(&path, &recycled) != nullptr);
   CHECK(recycled);
   CHECK(path == "/d/" + storage::spare_file_name(5));
-  CHECK_FALSE(spare.ready());  // the zeroed one was not kept as well
+  // The zeroing was not given up: a roll that finds it not ready ends its
+  // pacing, and it serves the roll after.
+  CHECK(spare.take(&path, &recycled) == nullptr);
+  REQUIRE(eventually([&] { return spare.ready(); }));
+  REQUIRE(spare.take(&path, &recycled) != nullptr);
+  CHECK_FALSE(recycled);
+  CHECK(path == zeroing);
+  CHECK(fs.contents(zeroing) == std::vector<std::byte>(kBytes));
 }
 
 TEST_CASE("scan: a recycled segment's chain ends at the first stale record") {

@@ -147,6 +147,9 @@ struct LogStats {
   // found none ready (and fallocated instead).
   std::uint64_t spares_taken = 0;
   std::uint64_t spares_missed = 0;
+  // write_zeros: spares the spare thread zeroed and synced (with
+  // recycle_segments, few once compaction keeps pace with the rolls).
+  std::uint64_t spares_zeroed = 0;
   // recycle_segments: dropped segments kept as spares instead of removed
   // (counted in segments_removed too).
   std::uint64_t segments_recycled = 0;
