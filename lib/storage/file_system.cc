@@ -32,6 +32,17 @@ IoStatus File::write_zeros(std::uint64_t offset, std::uint64_t bytes) {
   return {};
 }
 
+IoStatus File::write_uncached(std::uint64_t offset, std::span<const std::byte> data) {
+  while (!data.empty()) {
+    std::size_t written = 0;
+    if (IoStatus st = write_at(offset, data, &written); !st.ok()) return st;
+    if (written == 0) return IoStatus::failure(Status::storage_error, "write: wrote 0 bytes");
+    offset += written;
+    data = data.subspan(written);
+  }
+  return {};
+}
+
 IoStatus File::start_writeback(std::uint64_t, std::uint64_t) { return {}; }
 
 std::string join_path(std::string_view dir, std::string_view name) {

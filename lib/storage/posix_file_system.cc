@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "synod/file_system.h"
 
@@ -119,7 +120,67 @@ class PosixFile final : public File {
     return File::write_zeros(offset, bytes);
   }
 
+  // The partial blocks at either end through write_at; the whole blocks in
+  // between copied into an aligned buffer and written with O_DIRECT (set on
+  // the descriptor for the call, as for write_zeros); where the file
+  // system or device refuses it, those through write_at too.
+  IoStatus write_uncached(std::uint64_t offset, std::span<const std::byte> data) override {
+    constexpr std::uint64_t kAlign = 4096;
+    const std::size_t head = static_cast<std::size_t>(
+        std::min<std::uint64_t>(data.size(), (kAlign - offset % kAlign) % kAlign));
+    if (IoStatus st = File::write_uncached(offset, data.first(head)); !st.ok()) return st;
+    offset += head;
+    data = data.subspan(head);
+    const std::size_t whole = data.size() - data.size() % kAlign;
+    if (whole > 0 && !direct_refused_) {
+      std::size_t done = 0;
+      if (IoStatus st = write_copied_direct(offset, data.first(whole), &done); !st.ok()) return st;
+      offset += done;
+      data = data.subspan(done);
+    }
+    return File::write_uncached(offset, data);
+  }
+
  private:
+  // Of data (whole blocks at an aligned offset), what O_DIRECT takes, in
+  // *done; stops early, with ok, where it is refused.
+  IoStatus write_copied_direct(std::uint64_t offset, std::span<const std::byte> data,
+                               std::size_t* done) {
+    *done = 0;
+    std::unique_ptr<std::byte, decltype(&std::free)> buffer(
+        static_cast<std::byte*>(std::aligned_alloc(4096, kDirectZerosBytes)), &std::free);
+    if (!buffer) return {};  // no memory for the copy: buffered
+    int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_DIRECT) != 0) {
+      direct_refused_ = true;
+      return {};
+    }
+    IoStatus result;
+    while (*done < data.size()) {
+      std::size_t n = std::min(kDirectZerosBytes, data.size() - *done);
+      std::memcpy(buffer.get(), data.data() + *done, n);
+      ssize_t w;
+      do {
+        w = ::pwrite(fd_, buffer.get(), n, static_cast<off_t>(offset + *done));
+      } while (w < 0 && errno == EINTR);
+      if (w < 0 && errno == EINVAL) {
+        direct_refused_ = true;  // an alignment this device does not take
+        break;
+      }
+      if (w < 0) {
+        result = IoStatus::from_errno(errno, "pwrite (O_DIRECT)", path_);
+        break;
+      }
+      *done += static_cast<std::size_t>(w);
+      // A short write leaves the rest unaligned, or nothing moved: the
+      // caller writes the rest through write_at.
+      if (w == 0 || static_cast<std::size_t>(w) % 4096 != 0) break;
+    }
+    if (::fcntl(fd_, F_SETFL, flags) < 0 && result.ok())
+      result = IoStatus::from_errno(errno, "fcntl (clearing O_DIRECT)", path_);
+    return result;
+  }
+
   static constexpr std::size_t kDirectZerosBytes = 1u << 20;
 
   // The aligned part, advancing offset and bytes past what it wrote.

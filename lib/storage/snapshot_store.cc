@@ -44,12 +44,20 @@ IoStatus write_file(FileSystem& fs, const std::string& dir, const std::string& t
   if (IoStatus st = fs.open(temp, OpenMode::create_new, &file); !st.ok()) return st;
   if (IoStatus st = write_fully(*file, 0, header, temp); !st.ok()) return st;
   std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(data.data()), data.size()};
+  // The image goes by write_uncached: written once and read again only by
+  // the next open, its pages in the cache cost a copy, their writeback and,
+  // when the next snapshot replaces the file, the unlink's dropping of
+  // them (docs/storage.md, "Snapshots behind the log").
   if (!pacing) {
-    if (IoStatus st = write_fully(*file, header.size(), bytes, temp); !st.ok()) return st;
+    if (IoStatus st = file->write_uncached(header.size(), bytes); !st.ok()) return st;
   } else {
     const auto start = std::chrono::steady_clock::now();
     constexpr std::uint64_t chunk = SnapshotPacing::kChunkBytes;
-    for (std::uint64_t at = 0; at < bytes.size(); at += chunk) {
+    // Chunks end on multiples of `chunk` in the file, so that only the
+    // first and last blocks of the image are partial ones.
+    const std::uint64_t end = header.size() + bytes.size();
+    for (std::uint64_t offset = header.size(); offset < end;) {
+      const std::uint64_t at = offset - header.size();
       auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(
                              static_cast<double>(pacing->spread.count()) * static_cast<double>(at) /
                              static_cast<double>(bytes.size())));
@@ -57,10 +65,11 @@ IoStatus write_file(FileSystem& fs, const std::string& dir, const std::string& t
         *abandoned = true;
         return {};
       }
-      std::uint64_t n = std::min<std::uint64_t>(chunk, bytes.size() - at);
-      std::uint64_t offset = header.size() + at;
-      if (IoStatus st = write_fully(*file, offset, bytes.subspan(at, n), temp); !st.ok()) return st;
+      const std::uint64_t next = std::min(end, (offset / chunk + 1) * chunk);
+      const std::uint64_t n = next - offset;
+      if (IoStatus st = file->write_uncached(offset, bytes.subspan(at, n)); !st.ok()) return st;
       if (IoStatus st = file->start_writeback(offset, n); !st.ok()) return st;
+      offset = next;
     }
   }
   if (IoStatus st = file->sync_data(); !st.ok()) return st;

@@ -29,8 +29,8 @@ class ForwardingFile : public File {
   IoStatus start_writeback(std::uint64_t offset, std::uint64_t bytes) override {
     return inner_->start_writeback(offset, bytes);
   }
-  // write_zeros is not handed on: File's default writes the zeros through
-  // write_at, where a test that intercepts writes sees them.
+  // write_zeros and write_uncached are not handed on: File's defaults
+  // write through write_at, where a test that intercepts writes sees them.
 
  private:
   std::unique_ptr<File> inner_;

@@ -63,6 +63,14 @@ class File {
   // the file system takes it: 64 MiB of zeros (a segment zeroed ahead) then
   // cost neither the copy into the page cache nor its writeback.
   virtual IoStatus write_zeros(std::uint64_t offset, std::uint64_t bytes);
+  // Writes all of data at offset (not synced), keeping it out of the page
+  // cache where it can. The default writes through write_at. The POSIX file
+  // copies the whole 4 KiB blocks through an aligned buffer and writes them
+  // with O_DIRECT where the file system takes it (the partial blocks at
+  // either end go through write_at): a large file written once and not read
+  // back soon, such as a snapshot, then costs neither the page cache's copy,
+  // dirtying and writeback nor, at its unlink, the dropping of its pages.
+  virtual IoStatus write_uncached(std::uint64_t offset, std::span<const std::byte> data);
   // Starts writing the range's dirty pages to the device and returns
   // without waiting (sync_file_range with SYNC_FILE_RANGE_WRITE on the
   // POSIX file); durability still needs sync_data(). Lets a large file go
