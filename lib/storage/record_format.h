@@ -43,6 +43,12 @@ inline constexpr std::uint32_t kFormatVersionRecycled = 2;
 inline constexpr std::size_t kSegmentHeaderPayloadBytes = 32;
 inline constexpr std::size_t kSegmentHeaderRecordBytes =
     kRecordHeaderBytes + kSegmentHeaderPayloadBytes;
+// Every write into a prewritten segment (zeroed ahead or recycled) runs on
+// to a multiple of this many bytes in the file, with zeros
+// (SegmentLog::pad_to_page). So after a clean end, a recycled segment holds
+// zeros from the end of its last batch to the next such boundary, and
+// anything else there was written after that batch (segment_scan.cc).
+inline constexpr std::uint64_t kWritePadBytes = 4096;
 // A format constant, not an option: recovery must read any log whatever
 // options it is opened with. LogOptions::record_bytes_max is checked on save.
 inline constexpr std::uint32_t kRecordPayloadBytesLimit = 1u << 30;

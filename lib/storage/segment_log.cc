@@ -294,7 +294,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
 // previous write's last) and covers the others whole. Never past the
 // segment's size.
 void SegmentLog::pad_to_page(std::uint64_t offset) {
-  constexpr std::uint64_t kPage = 4096;
+  constexpr std::uint64_t kPage = kWritePadBytes;
   std::uint64_t end = offset + buffer_.size();
   std::uint64_t padded =
       std::max(end, std::min((end + kPage - 1) / kPage * kPage, options_.segment_bytes));

@@ -61,9 +61,19 @@ SegmentScan scan_segment(std::span<const std::byte> bytes) {
   scan.chain_end = at;
   if (at < bytes.size() && !all_zero(bytes.subspan(at))) {
     scan.beyond = resync(bytes, at + 1, scan.stale_below);
-    // Stale bytes past a recycled segment's end are no damage; only a
-    // record of one of its own batches out there says something went wrong.
-    scan.damaged = scan.stale_below == 0 || !scan.beyond.empty();
+    // Stale bytes past a recycled segment's end are no damage. A record of
+    // one of its own batches out there is, and so is anything but zeros
+    // from the end to the next pad boundary (the last write's padding):
+    // the start of a torn batch, or damage to the last one. Only a chain
+    // that ends on a boundary, or at a stale record, leaves the older
+    // segment's bytes right behind it.
+    if (scan.stale_below == 0 || !scan.beyond.empty()) {
+      scan.damaged = true;
+    } else if (scan.damage != DecodeStatus::stale && at % kWritePadBytes != 0) {
+      std::uint64_t pad_end =
+          std::min<std::uint64_t>(bytes.size(), (at / kWritePadBytes + 1) * kWritePadBytes);
+      scan.damaged = !all_zero(bytes.subspan(at, pad_end - at));
+    }
   }
   return scan;
 }

@@ -32,7 +32,9 @@ struct SegmentScan {
   // end: preallocated, never written). True when something else is there.
   // In a recycled segment (SegmentHeader::recycled) what follows the end is
   // the older segment's bytes, stale: there, true only when a valid record
-  // of a batch at or above stale_below lies past chain_end.
+  // of a batch at or above stale_below lies past chain_end, or when the
+  // bytes from chain_end to the next kWritePadBytes boundary (the last
+  // write's zero padding) are not all zeros.
   bool damaged = false;
   // Recycled segments: the header's batch. A record of a lower batch is
   // stale (the older segment's): it ends the chain and is no hit beyond.

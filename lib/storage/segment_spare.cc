@@ -7,24 +7,31 @@
 #include <algorithm>
 #include <vector>
 
+#include "../core/assert.h"
 #include "segment_log.h"
 
 namespace synod::storage {
 
 namespace {
 constexpr std::string_view kSpareSuffix = ".spare";
-}
+constexpr std::string_view kRecycledSuffix = ".recycled";
+}  // namespace
 
 std::string spare_file_name(std::uint64_t seq) {
   return fmt::format("{:016x}{}{}", seq, kSpareSuffix, kTempSuffix);
 }
 
+std::string recycled_file_name(std::uint64_t seq) {
+  return fmt::format("{:016x}{}{}", seq, kRecycledSuffix, kTempSuffix);
+}
+
 bool is_spare_file_name(std::string_view name) {
   constexpr std::size_t kDigits = 16;
-  if (name.size() != kDigits + kSpareSuffix.size() + kTempSuffix.size()) return false;
+  if (name.size() <= kDigits || !name.ends_with(kTempSuffix)) return false;
   for (char c : name.substr(0, kDigits))
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return name.substr(kDigits, kSpareSuffix.size()) == kSpareSuffix && name.ends_with(kTempSuffix);
+  std::string_view kind = name.substr(kDigits, name.size() - kDigits - kTempSuffix.size());
+  return kind == kSpareSuffix || kind == kRecycledSuffix;
 }
 
 SegmentSpare::SegmentSpare(FileSystem& fs, std::uint64_t segment_bytes)
@@ -77,7 +84,7 @@ bool SegmentSpare::recycle(const std::string& segment_path, std::uint64_t seq) {
   bool usable = fs_.open(segment_path, OpenMode::read_write, &file).ok() &&
                 file->size(&size).ok() && size >= segment_bytes_;
   const std::string dir = parent_dir(segment_path);
-  const std::string path = join_path(dir, spare_file_name(seq));
+  const std::string path = join_path(dir, recycled_file_name(seq));
   bool renamed = usable && fs_.rename(segment_path, path).ok();
   // Durable before a roll writes the file's new header: a crash must never
   // find that header under the old segment's name (recovery would call it
@@ -94,6 +101,11 @@ bool SegmentSpare::recycle(const std::string& segment_path, std::uint64_t seq) {
     (void)fs_.remove(path);
     return true;
   }
+  // Names are per segment and kind (recycled_file_name), so no spare held
+  // can have this one: a rename over it would have taken its file away.
+  SYNOD_ASSERT(working_ != path && std::none_of(ready_.begin(), ready_.end(),
+                                                [&](const Ready& r) { return r.path == path; }),
+               "recycled {} over a spare held", path);
   ready_.push_back(Ready{path, std::move(file), true});
   ++recycled_;
   wanted_.clear();  // a preparation not started yet is not needed either

@@ -25,9 +25,14 @@
 
 namespace synod::storage {
 
-// "0000000000000002.spare.tmp": the spare for segment 2. Recovery removes
-// it (a temporary file); the roll renames it to the segment's name.
+// "0000000000000002.spare.tmp": the spare zeroed for segment 2.
+// "0000000000000002.recycled.tmp": segment 2's file, recycled as a spare.
+// The two never share a name: segment X may be dropped, and recycled, while
+// the spare zeroed for it under the first name is still waiting for a
+// roll. Recovery removes both (temporary files); the roll renames either
+// to the segment's name. is_spare_file_name is true for both.
 std::string spare_file_name(std::uint64_t seq);
+std::string recycled_file_name(std::uint64_t seq);
 bool is_spare_file_name(std::string_view name);
 
 class SegmentSpare {
@@ -62,7 +67,7 @@ class SegmentSpare {
   std::unique_ptr<File> take(std::string* path, bool* recycled);
 
   // Recycling (LogOptions::recycle_segments): takes the file of a segment
-  // compaction dropped as a spare, renamed to spare_file_name(seq), its
+  // compaction dropped as a spare, renamed to recycled_file_name(seq), its
   // seq, rather than have it removed. Its blocks are all written already
   // (SegmentInfo::prewritten), so it serves a roll as a zeroed spare does,
   // without 64 MiB of zeros written, nor the unlink of the old file and

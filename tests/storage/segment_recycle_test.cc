@@ -84,7 +84,7 @@ TEST_CASE("SegmentSpare::recycle: a whole segment's file becomes a ready spare b
   const std::uint64_t dir_syncs = fs.calls(FsOp::sync_dir);
   REQUIRE(spare.recycle("/d/0000000000000003.log", 3));
   CHECK_FALSE(fs.exists("/d/0000000000000003.log"));
-  CHECK(fs.exists("/d/" + storage::spare_file_name(3)));
+  CHECK(fs.exists("/d/" + storage::recycled_file_name(3)));
   // The rename is durable before the file can be written as another segment.
   CHECK(fs.calls(FsOp::sync_dir) == dir_syncs + 1);
   CHECK(fs.calls(FsOp::remove) == 0);
@@ -99,7 +99,7 @@ TEST_CASE("SegmentSpare::recycle: a whole segment's file becomes a ready spare b
   std::unique_ptr<File> file = spare.take(&path, &recycled);
   REQUIRE(file != nullptr);
   CHECK(recycled);
-  CHECK(path == "/d/" + storage::spare_file_name(3));
+  CHECK(path == "/d/" + storage::recycled_file_name(3));
   CHECK(spare.taken() == 1);
   // Its bytes are the old segment's, untouched: no zeros were written.
   CHECK(fs.contents(path) == std::vector<std::byte>(kSegment, std::byte{0x5a}));
@@ -127,7 +127,7 @@ TEST_CASE("SegmentSpare::recycle refuses a short file, and more than kReadyMax s
   std::string path;
   bool recycled = false;
   REQUIRE(spare.take(&path, &recycled) != nullptr);
-  CHECK(path == "/d/" + storage::spare_file_name(2));
+  CHECK(path == "/d/" + storage::recycled_file_name(2));
   CHECK(spare.recycle(segment_path_in("/d", 9), 9));
 }
 
@@ -151,7 +151,7 @@ TEST_CASE("SegmentSpare::recycle beside a zeroing in progress: both serve rolls,
   bool recycled = false;
   REQUIRE(spare.take(&path, &recycled) != nullptr);
   CHECK(recycled);
-  CHECK(path == "/d/" + storage::spare_file_name(5));
+  CHECK(path == "/d/" + storage::recycled_file_name(5));
   // The zeroing was not given up: a roll that finds it not ready ends its
   // pacing, and it serves the roll after.
   CHECK(spare.take(&path, &recycled) == nullptr);
@@ -160,6 +160,44 @@ TEST_CASE("SegmentSpare::recycle beside a zeroing in progress: both serve rolls,
   CHECK_FALSE(recycled);
   CHECK(path == zeroing);
   CHECK(fs.contents(zeroing) == std::vector<std::byte>(kBytes));
+}
+
+TEST_CASE("SegmentSpare::recycle of the segment a spare is being zeroed for keeps both files") {
+  // Segment 8 dropped (and recycled) while the spare zeroed under segment
+  // 8's name waits for a roll: the names differ, so neither file replaces
+  // the other, and each serves a roll with its own bytes.
+  FaultFileSystem fs;
+  bool created = false;
+  REQUIRE(fs.make_dir("/d", &created).ok());
+  constexpr std::uint64_t kBytes = 4u << 20;
+  SegmentSpare spare(fs, kBytes);
+  const std::string zeroing = "/d/" + storage::spare_file_name(8);
+  spare.prepare(zeroing, std::chrono::hours(1));
+  REQUIRE(eventually([&] { return fs.exists(zeroing) && !fs.contents(zeroing).empty(); }));
+  put_file(fs, segment_path_in("/d", 5), kBytes);
+  REQUIRE(spare.recycle(segment_path_in("/d", 5), 5));
+  std::string path;
+  bool recycled = false;
+  REQUIRE(spare.take(&path, &recycled) != nullptr);  // the roll to 8 takes segment 5's file
+  put_file(fs, segment_path_in("/d", 8), kBytes);
+  REQUIRE(spare.recycle(segment_path_in("/d", 8), 8));
+  CHECK(fs.exists(zeroing));
+  CHECK(fs.exists("/d/" + storage::recycled_file_name(8)));
+  std::unique_ptr<File> first = spare.take(&path, &recycled);
+  REQUIRE(first != nullptr);
+  CHECK(recycled);
+  CHECK(path == "/d/" + storage::recycled_file_name(8));
+  CHECK(fs.contents(path) == std::vector<std::byte>(kBytes, std::byte{0x5a}));
+  CHECK(spare.take(&path, &recycled) == nullptr);  // ends the zeroing's pacing
+  REQUIRE(eventually([&] { return spare.ready(); }));
+  REQUIRE(spare.take(&path, &recycled) != nullptr);
+  CHECK_FALSE(recycled);
+  CHECK(path == zeroing);
+  CHECK(fs.contents(zeroing) == std::vector<std::byte>(kBytes));
+  CHECK(storage::is_spare_file_name(storage::spare_file_name(8)));
+  CHECK(storage::is_spare_file_name(storage::recycled_file_name(8)));
+  CHECK_FALSE(storage::is_spare_file_name("0000000000000008.log"));
+  CHECK_FALSE(storage::is_spare_file_name("0000000000000008.other.tmp"));
 }
 
 TEST_CASE("scan: a recycled segment's chain ends at the first stale record") {
@@ -197,6 +235,31 @@ TEST_CASE("scan: a recycled segment's chain ends at the first stale record") {
   CHECK(scan.chain.size() == 5);
 }
 
+TEST_CASE("scan: past a recycled segment's end, only zeros may lie before the pad boundary") {
+  std::vector<std::byte> bytes;
+  storage::append_segment_header(bytes, storage::SegmentHeader{7, kSegment, false, true}, 100);
+  storage::append_entry(bytes, entry(50, "ours"), 101, true);
+  const std::uint64_t end = bytes.size();
+  REQUIRE(end % storage::kWritePadBytes != 0);
+  // A clean end: the last write's zeros to the boundary, then stale bytes
+  // (not even whole records: an older layout's middle).
+  std::vector<std::byte> clean = bytes;
+  clean.resize(storage::kWritePadBytes, std::byte{0});
+  clean.resize(3 * storage::kWritePadBytes, std::byte{0x77});
+  storage::SegmentScan scan = storage::scan_segment(clean);
+  CHECK(scan.chain_end == end);
+  CHECK_FALSE(scan.damaged);
+  // Something written after the last batch, before the boundary: a torn
+  // batch's start, or damage to the last one. Damage, whose batch recovery
+  // then cuts and reports.
+  std::vector<std::byte> torn = clean;
+  torn[end + 30] = std::byte{0x01};
+  scan = storage::scan_segment(torn);
+  CHECK(scan.chain_end == end);
+  CHECK(scan.damaged);
+  CHECK(scan.beyond.empty());
+}
+
 TEST_CASE("recycle_segments needs write_zeros") {
   LogOptions o;
   o.recycle_segments = true;
@@ -227,7 +290,7 @@ TEST_CASE("recycle_segments: dropped segments serve later rolls, and the log reo
     std::size_t spares = 0;
     for (const std::string& n : names_in(t.fs, t.dir))
       spares += storage::is_spare_file_name(n) ? 1 : 0;
-    CHECK(spares <= SegmentSpare::kReadyMax + 1);  // and one being zeroed
+    CHECK(spares <= SegmentSpare::kReadyMax);  // a zeroing in progress counted
   }
   t.fs.crash();
   LogStorage::OpenResult r = t.open();
@@ -248,7 +311,7 @@ TEST_CASE("recycle_segments: dropped segments serve later rolls, and the log reo
   CHECK(t.open_ok()->entries() == kept);
 }
 
-TEST_CASE("recycle_segments: with snapshots_behind the snapshot thread recycles in order") {
+TEST_CASE("recycle_segments: with snapshots_behind the snapshot thread recycles") {
   RecyclingLog t;
   t.options.snapshots_behind = true;
   std::vector<Entry> kept;
@@ -409,4 +472,51 @@ TEST_CASE("recycle_segments: a damaged synced batch in a recycled segment is cor
   LogStorage::OpenResult r = base.t.open();
   CHECK(r.status == Status::corrupt);
   CHECK(r.error.find("synced") != std::string::npos);
+}
+
+TEST_CASE("recycle_segments: what follows a recycled segment's last batch is cut and reported") {
+  RecycledTail base;
+  const std::string path = base.t.segment_path(base.active);
+  const std::vector<std::byte> original = base.t.fs.contents(path);
+  const storage::SegmentScan clean = storage::scan_segment(original);
+  REQUIRE_FALSE(clean.damaged);
+  const std::uint64_t end = clean.chain_end;
+  const std::uint64_t last_batch = clean.chain.back().record.header.batch;
+  REQUIRE(end % storage::kWritePadBytes != 0);
+  // (a) Bytes of a batch that never finished (or of damage to the last one)
+  // right after the end: nothing of them decodes.
+  // (b) The same, then a whole record of that next batch past the hole.
+  for (bool record_after : {false, true}) {
+    INFO((record_after ? "a valid record of the torn batch past the hole" : "a hole only"));
+    std::vector<std::byte> bytes = original;
+    for (std::size_t i = 0; i < 60; ++i) bytes[end + i] = std::byte{0xEE};
+    if (record_after) {
+      std::vector<std::byte> rec;
+      storage::append_entry(rec, entry(base.slot + 2, "after the hole"), last_batch + 1, true);
+      std::copy(rec.begin(), rec.end(), bytes.begin() + static_cast<std::ptrdiff_t>(end + 60));
+    }
+    RecyclingLog u;
+    bool created = false;
+    REQUIRE(u.fs.make_dir(u.dir, &created).ok());
+    for (const auto& [name, contents] : segment_files(base.t.fs, base.t.dir))
+      u.fs.set_contents(u.dir + "/" + name, contents);
+    u.fs.set_contents(u.segment_path(base.active), bytes);
+    REQUIRE(u.fs.sync_dir(u.dir).ok());
+    LogStorage::OpenResult r = u.open();
+    REQUIRE(r.ok());
+    CHECK(r.storage->entries() == base.kept);
+    CHECK(r.report.truncated_file == u.segment_path(base.active));
+    CHECK(r.report.truncated_at_offset == end);
+    // The cut zeroed the rest: what follows reads as before, after a restart.
+    std::vector<Entry> expected = base.kept;
+    std::uint64_t s = base.slot + 1;
+    expected.push_back(entry(s, command_for(s, 100)));
+    save_sync(*r.storage, nullptr, {expected.back()});
+    r.storage.reset();
+    u.fs.crash();
+    LogStorage::OpenResult again = u.open();
+    REQUIRE(again.ok());
+    CHECK(again.storage->entries() == expected);
+    CHECK(again.report.truncated_file.empty());
+  }
 }
