@@ -78,11 +78,15 @@ bool SegmentSpare::recycle(const std::string& segment_path, std::uint64_t seq) {
     ++incoming_;
   }
   // Opened before the rename (the descriptor follows it), so that a file
-  // found too small is left where it was, for the caller to remove.
+  // of another size is left where it was, for the caller to remove. Only a
+  // segment's size exactly: a longer file (another segment_bytes, or one
+  // batch larger than a segment) could hold the older bytes between
+  // segment_bytes and the next pad boundary, where the pad rule of the
+  // recovery scan looks for zeros (kWritePadBytes).
   std::unique_ptr<File> file;
   std::uint64_t size = 0;
   bool usable = fs_.open(segment_path, OpenMode::read_write, &file).ok() &&
-                file->size(&size).ok() && size >= segment_bytes_;
+                file->size(&size).ok() && size == segment_bytes_;
   const std::string dir = parent_dir(segment_path);
   const std::string path = join_path(dir, recycled_file_name(seq));
   bool renamed = usable && fs_.rename(segment_path, path).ok();

@@ -77,7 +77,7 @@ class SegmentSpare {
   // as fast as it rolls from ever zeroing again). True when the file is
   // now a spare (or, renamed but not to be opened, removed); false when
   // the caller must remove it as before: kReadyMax spares are ready or
-  // being zeroed already, the file is smaller than a segment, or the
+  // being zeroed already, the file's size is not segment_bytes, or the
   // rename failed. Thread-safe; renames and opens without holding the
   // lock take() uses.
   bool recycle(const std::string& segment_path, std::uint64_t seq);

@@ -105,7 +105,7 @@ TEST_CASE("SegmentSpare::recycle: a whole segment's file becomes a ready spare b
   CHECK(fs.contents(path) == std::vector<std::byte>(kSegment, std::byte{0x5a}));
 }
 
-TEST_CASE("SegmentSpare::recycle refuses a short file, and more than kReadyMax spares") {
+TEST_CASE("SegmentSpare::recycle refuses a file of another size, and more than kReadyMax spares") {
   FaultFileSystem fs;
   bool created = false;
   REQUIRE(fs.make_dir("/d", &created).ok());
@@ -113,6 +113,11 @@ TEST_CASE("SegmentSpare::recycle refuses a short file, and more than kReadyMax s
   // A segment shorter than the segment size (a log with another
   // segment_bytes before): left where it is, for the caller to remove.
   put_file(fs, "/d/0000000000000001.log", kSegment / 2);
+  CHECK_FALSE(spare.recycle("/d/0000000000000001.log", 1));
+  CHECK(fs.exists("/d/0000000000000001.log"));
+  // Nor a longer one (another segment_bytes, or a batch larger than a
+  // segment): it may hold older bytes past segment_bytes.
+  put_file(fs, "/d/0000000000000001.log", kSegment + 4096);
   CHECK_FALSE(spare.recycle("/d/0000000000000001.log", 1));
   CHECK(fs.exists("/d/0000000000000001.log"));
   for (std::uint64_t seq = 2; seq < 2 + SegmentSpare::kReadyMax; ++seq) {
