@@ -1,6 +1,7 @@
 // INFO persistence: the durable log's counters (LogStats), so that an
 // operator sees syncs, segments rolled, recycled or zeroed ahead, and
-// failed removals without a debugger (docs/kv.md, "INFO").
+// failed removals without a debugger (docs/kv.md, "Staying leader under
+// load", where INFO persistence is listed).
 #pragma once
 
 #include "kv_command.h"

@@ -49,7 +49,7 @@ struct ServerOptions {
   // or 2, which recycles the segments compaction drops as the next ones
   // instead of zeroing new files and unlinking old ones
   // (LogOptions::recycle_segments). Both are read. Set 2 once going back to
-  // the previous release is ruled out (docs/kv.md, "Durability").
+  // the previous release is ruled out (docs/storage.md, "Recycled segments").
   unsigned log_format = 1;
   // Paxos groups the 16384 hash slots are split over (docs/kv.md,
   // "Shards"). 1: one group run by UvHost, today's behaviour and layout.
