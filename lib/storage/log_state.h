@@ -97,7 +97,9 @@ struct SegmentInfo {
 // prewritten segment, to offer to SegmentLog's recycling first).
 struct Removal {
   std::string path;
-  bool recyclable = false;
+  // A prewritten segment's number, when the log recycles: offered to
+  // SegmentSpare::recycle under it first. 0: removed.
+  std::uint64_t recycle_seq = 0;
 };
 
 // A recovered entry with the batch of the record it came from.

@@ -122,12 +122,7 @@ void LogStorage::remove_queued(std::unique_lock<std::mutex>& lock) {
   // A recycled segment leaves by a rename instead, in the same order.
   storage::SegmentSpare* recycler = segments_->recycler();
   auto gone = [&](const storage::Removal& r) {
-    std::string_view name = r.path;
-    name.remove_prefix(name.rfind('/') + 1);  // npos + 1: the whole path
-    std::uint64_t seq = 0;
-    if (r.recyclable && recycler && storage::parse_segment_file_name(name, &seq) &&
-        recycler->recycle(r.path, seq))
-      return true;
+    if (r.recycle_seq != 0 && recycler && recycler->recycle(r.path, r.recycle_seq)) return true;
     return fs_->remove(r.path).ok();
   };
   std::size_t done = 0;

@@ -278,7 +278,7 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     // A snapshot written behind leaves the removal behind too: the unlink
     // of a large file took up to 80 ms on a busy disk (LogStorage).
     if (fresh_written_behind) {
-      stale_snapshots_.push_back(Removal{std::move(old), false});
+      stale_snapshots_.push_back(Removal{std::move(old)});
       return {};
     }
     return fs_.remove(old);
@@ -349,7 +349,8 @@ SegmentSpare* SegmentLog::recycler() const {
 std::vector<Removal> SegmentLog::detach_oldest(std::size_t count) {
   std::vector<Removal> paths;
   for (std::size_t i = 0; i < count; ++i)
-    paths.push_back(Removal{segments_[i].path, recycler() && segments_[i].prewritten});
+    paths.push_back(
+        Removal{segments_[i].path, recycler() && segments_[i].prewritten ? segments_[i].seq : 0});
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(count));
   stats_.segments_removed += count;
   stats_.segments = segments_.size();
@@ -364,10 +365,11 @@ LogPosition SegmentLog::end() const {
 LogStats SegmentLog::stats() const {
   LogStats s = stats_;
   if (spare_) {
-    s.spares_taken = spare_->taken();
-    s.spares_missed = spare_->missed();
-    s.spares_zeroed = spare_->zeroed();
-    s.segments_recycled = spare_->recycled();
+    const SegmentSpare::Counters c = spare_->counters();
+    s.spares_taken = c.taken;
+    s.spares_missed = c.missed;
+    s.spares_zeroed = c.zeroed;
+    s.segments_recycled = c.recycled;
   }
   return s;
 }

@@ -57,12 +57,12 @@ void SegmentSpare::prepare(std::string path, std::chrono::nanoseconds spread) {
 std::unique_ptr<File> SegmentSpare::take(std::string* path, bool* recycled) {
   std::lock_guard lock(mutex_);
   if (ready_.empty()) {
-    ++missed_;
+    ++counters_.missed;
     hurry_ = true;  // the log runs fallocated until the spare is ready
     wake_.notify_all();
     return nullptr;
   }
-  ++taken_;
+  ++counters_.taken;
   Ready r = std::move(ready_.front());
   ready_.pop_front();
   *path = std::move(r.path);
@@ -111,7 +111,7 @@ bool SegmentSpare::recycle(const std::string& segment_path, std::uint64_t seq) {
                                                 [&](const Ready& r) { return r.path == path; }),
                "recycled {} over a spare held", path);
   ready_.push_back(Ready{path, std::move(file), true});
-  ++recycled_;
+  ++counters_.recycled;
   wanted_.clear();  // a preparation not started yet is not needed either
   wake_.notify_all();
   return true;
@@ -122,24 +122,9 @@ bool SegmentSpare::ready() const {
   return !ready_.empty();
 }
 
-std::uint64_t SegmentSpare::taken() const {
+SegmentSpare::Counters SegmentSpare::counters() const {
   std::lock_guard lock(mutex_);
-  return taken_;
-}
-
-std::uint64_t SegmentSpare::missed() const {
-  std::lock_guard lock(mutex_);
-  return missed_;
-}
-
-std::uint64_t SegmentSpare::zeroed() const {
-  std::lock_guard lock(mutex_);
-  return zeroed_;
-}
-
-std::uint64_t SegmentSpare::recycled() const {
-  std::lock_guard lock(mutex_);
-  return recycled_;
+  return counters_;
 }
 
 void SegmentSpare::run() {
@@ -160,7 +145,7 @@ void SegmentSpare::run() {
     lock.lock();
     if (ok && !stopping_) {
       ready_.push_back(Ready{path, std::move(file), false});
-      ++zeroed_;
+      ++counters_.zeroed;
     } else if (opened) {
       // Failed (the next roll fallocates, and asks again), or stopping.
       file.reset();

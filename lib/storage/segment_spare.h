@@ -89,10 +89,10 @@ class SegmentSpare {
   // Counters (LogStats): spares taken at a roll, rolls that found none
   // ready (the roll then fallocates instead), spares zeroed, and segment
   // files recycled.
-  std::uint64_t taken() const;
-  std::uint64_t missed() const;
-  std::uint64_t zeroed() const;
-  std::uint64_t recycled() const;
+  struct Counters {
+    std::uint64_t taken = 0, missed = 0, zeroed = 0, recycled = 0;
+  };
+  Counters counters() const;
 
  private:
   struct Ready {
@@ -119,7 +119,7 @@ class SegmentSpare {
   std::deque<Ready> ready_;
   std::size_t incoming_ = 0;
   bool stopping_ = false;  // the destructor: give working_ up
-  std::uint64_t taken_ = 0, missed_ = 0, zeroed_ = 0, recycled_ = 0;
+  Counters counters_;
   std::thread thread_;  // started last
 };
 

@@ -89,7 +89,7 @@ TEST_CASE("SegmentSpare::recycle: a whole segment's file becomes a ready spare b
   CHECK(fs.calls(FsOp::sync_dir) == dir_syncs + 1);
   CHECK(fs.calls(FsOp::remove) == 0);
   CHECK(spare.ready());
-  CHECK(spare.recycled() == 1);
+  CHECK(spare.counters().recycled == 1);
   // Nothing to zero while a recycled spare is ready.
   spare.prepare("/d/" + storage::spare_file_name(9));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -100,7 +100,7 @@ TEST_CASE("SegmentSpare::recycle: a whole segment's file becomes a ready spare b
   REQUIRE(file != nullptr);
   CHECK(recycled);
   CHECK(path == "/d/" + storage::recycled_file_name(3));
-  CHECK(spare.taken() == 1);
+  CHECK(spare.counters().taken == 1);
   // Its bytes are the old segment's, untouched: no zeros were written.
   CHECK(fs.contents(path) == std::vector<std::byte>(kSegment, std::byte{0x5a}));
 }
@@ -127,7 +127,7 @@ TEST_CASE("SegmentSpare::recycle refuses a file of another size, and more than k
   put_file(fs, segment_path_in("/d", 9), kSegment);
   CHECK_FALSE(spare.recycle(segment_path_in("/d", 9), 9));
   CHECK(fs.exists(segment_path_in("/d", 9)));
-  CHECK(spare.recycled() == SegmentSpare::kReadyMax);
+  CHECK(spare.counters().recycled == SegmentSpare::kReadyMax);
   // Taken oldest first.
   std::string path;
   bool recycled = false;
@@ -136,18 +136,32 @@ TEST_CASE("SegmentSpare::recycle refuses a file of another size, and more than k
   CHECK(spare.recycle(segment_path_in("/d", 9), 9));
 }
 
-TEST_CASE("SegmentSpare::recycle beside a zeroing in progress: both serve rolls, no third") {
+namespace {
+
+// A spare being zeroed for segment 8 (paced over an hour: the first chunk
+// goes at once, the rest would wait), and segment 5's file recycled beside
+// it.
+struct ZeroingBesideRecycled {
+  static constexpr std::uint64_t kBytes = 4u << 20;
   FaultFileSystem fs;
-  bool created = false;
-  REQUIRE(fs.make_dir("/d", &created).ok());
-  constexpr std::uint64_t kBytes = 4u << 20;
-  SegmentSpare spare(fs, kBytes);
-  // Paced over an hour: the first chunk goes at once, the rest would wait.
+  SegmentSpare spare{fs, kBytes};
   const std::string zeroing = "/d/" + storage::spare_file_name(8);
-  spare.prepare(zeroing, std::chrono::hours(1));
-  REQUIRE(eventually([&] { return fs.exists(zeroing) && !fs.contents(zeroing).empty(); }));
-  put_file(fs, segment_path_in("/d", 5), kBytes);
-  REQUIRE(spare.recycle(segment_path_in("/d", 5), 5));
+
+  ZeroingBesideRecycled() {
+    bool created = false;
+    REQUIRE(fs.make_dir("/d", &created).ok());
+    spare.prepare(zeroing, std::chrono::hours(1));
+    REQUIRE(eventually([&] { return fs.exists(zeroing) && !fs.contents(zeroing).empty(); }));
+    put_file(fs, segment_path_in("/d", 5), kBytes);
+    REQUIRE(spare.recycle(segment_path_in("/d", 5), 5));
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(
+    ZeroingBesideRecycled,
+    "SegmentSpare::recycle beside a zeroing in progress: both serve rolls, no third") {
   // The zeroing counts towards kReadyMax: a second recycled file is refused.
   put_file(fs, segment_path_in("/d", 6), kBytes);
   CHECK_FALSE(spare.recycle(segment_path_in("/d", 6), 6));
@@ -167,20 +181,12 @@ TEST_CASE("SegmentSpare::recycle beside a zeroing in progress: both serve rolls,
   CHECK(fs.contents(zeroing) == std::vector<std::byte>(kBytes));
 }
 
-TEST_CASE("SegmentSpare::recycle of the segment a spare is being zeroed for keeps both files") {
+TEST_CASE_FIXTURE(
+    ZeroingBesideRecycled,
+    "SegmentSpare::recycle of the segment a spare is being zeroed for keeps both files") {
   // Segment 8 dropped (and recycled) while the spare zeroed under segment
   // 8's name waits for a roll: the names differ, so neither file replaces
   // the other, and each serves a roll with its own bytes.
-  FaultFileSystem fs;
-  bool created = false;
-  REQUIRE(fs.make_dir("/d", &created).ok());
-  constexpr std::uint64_t kBytes = 4u << 20;
-  SegmentSpare spare(fs, kBytes);
-  const std::string zeroing = "/d/" + storage::spare_file_name(8);
-  spare.prepare(zeroing, std::chrono::hours(1));
-  REQUIRE(eventually([&] { return fs.exists(zeroing) && !fs.contents(zeroing).empty(); }));
-  put_file(fs, segment_path_in("/d", 5), kBytes);
-  REQUIRE(spare.recycle(segment_path_in("/d", 5), 5));
   std::string path;
   bool recycled = false;
   REQUIRE(spare.take(&path, &recycled) != nullptr);  // the roll to 8 takes segment 5's file

@@ -127,8 +127,8 @@ TEST_CASE("a spare is zeroed to the segment size and durable before it is handed
   CHECK_FALSE(recycled);
   REQUIRE(file != nullptr);
   CHECK(taken_path == path);
-  CHECK(spare.taken() == 1);
-  CHECK(spare.missed() == 0);
+  CHECK(spare.counters().taken == 1);
+  CHECK(spare.counters().missed == 0);
   CHECK_FALSE(fs.exists("/d/" + storage::spare_file_name(3)));
   CHECK(fs.calls(FsOp::remove) == 0);
   // Once taken, the next one is prepared.
@@ -150,7 +150,7 @@ TEST_CASE("a spare not ready at a roll is kept, and taken by the next one") {
   std::string taken_path;
   bool recycled = true;
   CHECK(spare.take(&taken_path, &recycled) == nullptr);
-  CHECK(spare.missed() == 1);
+  CHECK(spare.counters().missed == 1);
   spare.prepare("/d/" + storage::spare_file_name(3));  // the roll asks for the next
   fs.release();
   REQUIRE(eventually([&] { return spare.ready(); }));
@@ -161,7 +161,7 @@ TEST_CASE("a spare not ready at a roll is kept, and taken by the next one") {
   CHECK_FALSE(recycled);
   REQUIRE(file != nullptr);
   CHECK(taken_path == path);
-  CHECK(spare.taken() == 1);
+  CHECK(spare.counters().taken == 1);
   CHECK(all_zero(faults.contents(path)));
   CHECK(faults.contents(path).size() == 4u << 20);
 }
@@ -188,7 +188,7 @@ TEST_CASE(
   std::string taken_path;
   bool recycled = true;
   CHECK(spare.take(&taken_path, &recycled) == nullptr);
-  CHECK(spare.missed() == 1);
+  CHECK(spare.counters().missed == 1);
   REQUIRE(eventually([&] { return spare.ready(); }));
   CHECK(fs.writes().size() == kChunks);
   CHECK(all_zero(faults.contents(path)));
