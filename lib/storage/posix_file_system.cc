@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -27,6 +28,7 @@ class PosixFile final : public File {
 
   IoStatus read_at(std::uint64_t offset, std::span<std::byte> out,
                    std::size_t* read_bytes) override {
+    if (IoStatus st = set_direct(false); !st.ok()) return st;
     std::size_t done = 0;
     while (done < out.size()) {
       ssize_t n =
@@ -42,6 +44,7 @@ class PosixFile final : public File {
 
   IoStatus write_at(std::uint64_t offset, std::span<const std::byte> data,
                     std::size_t* written_bytes) override {
+    if (IoStatus st = set_direct(false); !st.ok()) return st;
     ssize_t n;
     do {
       n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
@@ -100,32 +103,31 @@ class PosixFile final : public File {
     return {};
   }
 
-  // Whole aligned blocks go by O_DIRECT from a zeroed buffer, set on the
-  // descriptor for the call (F_SETFL; this File has one caller at a time)
-  // and cleared after; anything else (an unaligned end, a short write, a
-  // file system or device that refuses O_DIRECT) by write_at.
+  // Whole aligned blocks go by O_DIRECT from a zeroed buffer; anything else
+  // (an unaligned end, a short write, a file system or device that refuses
+  // O_DIRECT) by write_at.
   IoStatus write_zeros(std::uint64_t offset, std::uint64_t bytes) override {
-    constexpr std::uint64_t kAlign = 4096;
-    if (offset % kAlign == 0 && bytes >= kAlign && !direct_refused_ && direct_zeros()) {
-      int flags = ::fcntl(fd_, F_GETFL);
-      if (flags >= 0 && ::fcntl(fd_, F_SETFL, flags | O_DIRECT) == 0) {
-        IoStatus st = write_zeros_direct(offset, bytes);
-        if (::fcntl(fd_, F_SETFL, flags) < 0)
-          return IoStatus::from_errno(errno, "fcntl (clearing O_DIRECT)", path_);
-        if (!st.ok()) return st;
-      } else {
-        direct_refused_ = true;
+    if (offset % kAlign == 0 && bytes >= kAlign && direct_zeros()) {
+      while (bytes >= kAlign) {
+        std::size_t n = static_cast<std::size_t>(
+            std::min<std::uint64_t>(kDirectBufferBytes, bytes - bytes % kAlign));
+        std::size_t w = 0;
+        if (IoStatus st = pwrite_direct(direct_zeros(), n, offset, &w); !st.ok()) return st;
+        if (w == 0) break;  // refused, or nothing moved: the rest buffered
+        offset += w;
+        bytes -= w;
+        if (w % kAlign != 0) break;
       }
     }
     return File::write_zeros(offset, bytes);
   }
 
   // The partial blocks at either end through write_at; the whole blocks in
-  // between copied into an aligned buffer and written with O_DIRECT (set on
-  // the descriptor for the call, as for write_zeros); where the file
-  // system or device refuses it, those through write_at too.
+  // between with O_DIRECT, straight from data where it is aligned in memory
+  // (a log's batch, built so: SegmentLog), else copied through an aligned
+  // buffer; where the file system or device refuses O_DIRECT, through
+  // write_at too.
   IoStatus write_uncached(std::uint64_t offset, std::span<const std::byte> data) override {
-    constexpr std::uint64_t kAlign = 4096;
     const std::size_t head = static_cast<std::size_t>(
         std::min<std::uint64_t>(data.size(), (kAlign - offset % kAlign) % kAlign));
     if (IoStatus st = File::write_uncached(offset, data.first(head)); !st.ok()) return st;
@@ -134,7 +136,10 @@ class PosixFile final : public File {
     const std::size_t whole = data.size() - data.size() % kAlign;
     if (whole > 0 && !direct_refused_) {
       std::size_t done = 0;
-      if (IoStatus st = write_copied_direct(offset, data.first(whole), &done); !st.ok()) return st;
+      IoStatus st = reinterpret_cast<std::uintptr_t>(data.data()) % kAlign == 0
+                        ? write_whole_direct(offset, data.first(whole), &done)
+                        : write_copied_direct(offset, data.first(whole), &done);
+      if (!st.ok()) return st;
       offset += done;
       data = data.subspan(done);
     }
@@ -142,65 +147,81 @@ class PosixFile final : public File {
   }
 
  private:
-  // Of data (whole blocks at an aligned offset), what O_DIRECT takes, in
-  // *done; stops early, with ok, where it is refused.
+  static constexpr std::uint64_t kAlign = 4096;
+  static constexpr std::size_t kDirectBufferBytes = 1u << 20;
+
+  // O_DIRECT on or off for the calls that follow. It is left on after an
+  // uncached write (a log's appends come one after another, and each
+  // switch is a system call) and switched off before a buffered read or
+  // write, which it would make fail. A refusal (a file system without
+  // O_DIRECT) is remembered: everything then goes buffered.
+  IoStatus set_direct(bool on) {
+    if (direct_on_ == on) return {};
+    int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0) return IoStatus::from_errno(errno, "fcntl (F_GETFL)", path_);
+    int wanted = on ? flags | O_DIRECT : flags & ~O_DIRECT;
+    if (::fcntl(fd_, F_SETFL, wanted) != 0) {
+      if (!on) return IoStatus::from_errno(errno, "fcntl (clearing O_DIRECT)", path_);
+      direct_refused_ = true;
+      return {};
+    }
+    direct_on_ = on;
+    return {};
+  }
+
+  // One pwrite of n bytes (p, offset and n aligned) with O_DIRECT; *written
+  // is 0 where O_DIRECT is refused (then the caller goes buffered).
+  IoStatus pwrite_direct(const std::byte* p, std::size_t n, std::uint64_t offset,
+                         std::size_t* written) {
+    *written = 0;
+    if (direct_refused_) return {};
+    if (IoStatus st = set_direct(true); !st.ok() || !direct_on_) return st;
+    ssize_t w;
+    do {
+      w = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+    } while (w < 0 && errno == EINTR);
+    if (w < 0 && errno == EINVAL) {
+      direct_refused_ = true;  // an alignment this device does not take
+      return set_direct(false);
+    }
+    if (w < 0) return IoStatus::from_errno(errno, "pwrite (O_DIRECT)", path_);
+    *written = static_cast<std::size_t>(w);
+    return {};
+  }
+
+  // Of data (whole blocks at an aligned offset, aligned in memory), what
+  // O_DIRECT takes, in *done; stops early, with ok, where it is refused or
+  // a write came back short.
+  IoStatus write_whole_direct(std::uint64_t offset, std::span<const std::byte> data,
+                              std::size_t* done) {
+    *done = 0;
+    while (*done < data.size()) {
+      std::size_t w = 0;
+      if (IoStatus st = pwrite_direct(data.data() + *done, data.size() - *done, offset + *done, &w);
+          !st.ok())
+        return st;
+      *done += w;
+      if (w == 0 || w % kAlign != 0) break;
+    }
+    return {};
+  }
+
+  // As write_whole_direct for data not aligned in memory: through a copy.
   IoStatus write_copied_direct(std::uint64_t offset, std::span<const std::byte> data,
                                std::size_t* done) {
     *done = 0;
     std::unique_ptr<std::byte, decltype(&std::free)> buffer(
-        static_cast<std::byte*>(std::aligned_alloc(4096, kDirectZerosBytes)), &std::free);
+        static_cast<std::byte*>(std::aligned_alloc(kAlign, kDirectBufferBytes)), &std::free);
     if (!buffer) return {};  // no memory for the copy: buffered
-    int flags = ::fcntl(fd_, F_GETFL);
-    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_DIRECT) != 0) {
-      direct_refused_ = true;
-      return {};
-    }
-    IoStatus result;
     while (*done < data.size()) {
-      std::size_t n = std::min(kDirectZerosBytes, data.size() - *done);
+      std::size_t n = std::min(kDirectBufferBytes, data.size() - *done);
       std::memcpy(buffer.get(), data.data() + *done, n);
-      ssize_t w;
-      do {
-        w = ::pwrite(fd_, buffer.get(), n, static_cast<off_t>(offset + *done));
-      } while (w < 0 && errno == EINTR);
-      if (w < 0 && errno == EINVAL) {
-        direct_refused_ = true;  // an alignment this device does not take
-        break;
-      }
-      if (w < 0) {
-        result = IoStatus::from_errno(errno, "pwrite (O_DIRECT)", path_);
-        break;
-      }
-      *done += static_cast<std::size_t>(w);
+      std::size_t w = 0;
+      if (IoStatus st = pwrite_direct(buffer.get(), n, offset + *done, &w); !st.ok()) return st;
+      *done += w;
       // A short write leaves the rest unaligned, or nothing moved: the
       // caller writes the rest through write_at.
-      if (w == 0 || static_cast<std::size_t>(w) % 4096 != 0) break;
-    }
-    if (::fcntl(fd_, F_SETFL, flags) < 0 && result.ok())
-      result = IoStatus::from_errno(errno, "fcntl (clearing O_DIRECT)", path_);
-    return result;
-  }
-
-  static constexpr std::size_t kDirectZerosBytes = 1u << 20;
-
-  // The aligned part, advancing offset and bytes past what it wrote.
-  IoStatus write_zeros_direct(std::uint64_t& offset, std::uint64_t& bytes) {
-    constexpr std::uint64_t kAlign = 4096;
-    while (bytes >= kAlign && offset % kAlign == 0) {
-      std::size_t n = static_cast<std::size_t>(
-          std::min<std::uint64_t>(kDirectZerosBytes, bytes - bytes % kAlign));
-      ssize_t w;
-      do {
-        w = ::pwrite(fd_, direct_zeros(), n, static_cast<off_t>(offset));
-      } while (w < 0 && errno == EINTR);
-      if (w < 0 && errno == EINVAL) {
-        direct_refused_ = true;  // an alignment this device does not take
-        return {};
-      }
-      if (w < 0) return IoStatus::from_errno(errno, "pwrite (O_DIRECT)", path_);
-      if (w == 0) return {};
-      offset += static_cast<std::uint64_t>(w);
-      bytes -= static_cast<std::uint64_t>(w);
+      if (w == 0 || w % kAlign != 0) break;
     }
     return {};
   }
@@ -209,16 +230,17 @@ class PosixFile final : public File {
   // it could not be had (then zeros go buffered).
   static const std::byte* direct_zeros() {
     static const std::byte* zeros = [] {
-      void* p = std::aligned_alloc(4096, kDirectZerosBytes);
-      if (p) std::memset(p, 0, kDirectZerosBytes);
+      void* p = std::aligned_alloc(kAlign, kDirectBufferBytes);
+      if (p) std::memset(p, 0, kDirectBufferBytes);
       return static_cast<const std::byte*>(p);
     }();
     return zeros;
   }
 
-  int fd_;  // Invariant: open until destruction; O_DIRECT only inside write_zeros.
+  int fd_;  // Invariant: open until destruction; O_DIRECT set iff direct_on_.
   std::string path_;
-  bool direct_refused_ = false;  // O_DIRECT failed once: zeros go buffered
+  bool direct_on_ = false;
+  bool direct_refused_ = false;  // O_DIRECT failed once: everything goes buffered
 };
 
 class PosixLock final : public FileLock {

@@ -117,7 +117,20 @@ void SegmentLog::adopt(std::vector<SegmentInfo> segments, std::unique_ptr<File> 
   // is ready.
   active_prewritten_ = active_prewritten;
   active_since_ = std::chrono::steady_clock::now();
+  read_tail();
   prepare_spare();
+}
+
+void SegmentLog::read_tail() {
+  tail_known_ = false;
+  if (!active_ || !active_prewritten_) return;
+  const std::uint64_t page_start = active_end_ / kWritePadBytes * kWritePadBytes;
+  tail_.resize(static_cast<std::size_t>(active_end_ - page_start));
+  std::size_t got = 0;
+  // Recovery read these bytes just before; should the read fail now, the
+  // next batch is written as in a fallocated segment, buffered from
+  // active_end_, and the one after knows its page again.
+  tail_known_ = active_->read_at(page_start, tail_, &got).ok() && got == tail_.size();
 }
 
 IoStatus SegmentLog::start() { return roll(); }
@@ -157,7 +170,7 @@ IoStatus SegmentLog::roll() {
       buffer_, SegmentHeader{seq, options_.segment_bytes, prewritten && !recycled, recycled},
       batch);
   const std::size_t header_bytes = buffer_.size();
-  if (prewritten) pad_to_page(0);
+  if (prewritten) pad_to_page(header_bytes);
   if (IoStatus st = write_fully(*file, 0, buffer_, temp); !st.ok()) return st;
   if (IoStatus st = preallocate(*file, prealloc, temp); !st.ok()) return st;
   if (IoStatus st = file->sync_data(); !st.ok()) return st;
@@ -168,6 +181,8 @@ IoStatus SegmentLog::roll() {
   active_ = std::move(file);
   active_prewritten_ = prewritten;
   active_end_ = header_bytes;
+  tail_.assign(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(header_bytes));
+  tail_known_ = prewritten;
   last_batch_ = batch;
   active_since_ = std::chrono::steady_clock::now();
   ++stats_.segments_created;
@@ -218,8 +233,9 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
     if (IoStatus st = roll(); !st.ok()) return st;
   }
   std::uint64_t batch = last_batch_ + 1;
-  buffer_.clear();
-  buffer_.reserve(bytes + 4096);  // and pad_to_page's zeros
+  std::size_t start = 0;
+  const std::uint64_t write_at = begin_batch_buffer(bytes, &start);
+  const std::size_t batch_begin = buffer_.size();
   SegmentInfo& seg = segments_.back();
   bool wrote_hard_state = false;
   std::optional<SnapshotRecord> last_snapshot;
@@ -249,9 +265,11 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
         break;
     }
   }
-  const std::size_t batch_bytes = buffer_.size();
-  if (active_prewritten_) pad_to_page(active_end_);
-  if (IoStatus st = write_fully(*active_, active_end_, buffer_, seg.path); !st.ok()) return st;
+  const std::size_t batch_bytes = buffer_.size() - batch_begin;
+  if (active_prewritten_) pad_to_page(active_end_ + batch_bytes);
+  if (IoStatus st = write_batch_bytes(write_at, start, active_end_ + batch_bytes, seg.path);
+      !st.ok())
+    return st;
   ++stats_.syncs;
   if (IoStatus st = active_->sync_data(); !st.ok()) return st;
   // Durable: account for it.
@@ -286,16 +304,54 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   return {};
 }
 
-// In a segment zeroed ahead, a write runs on to the end of its last page
-// with the zeros already there. The spare was zeroed with O_DIRECT, so none
-// of its pages is cached: a write ending part way into one would make the
-// next write read that page from disk first (a read on the commit path);
-// ending at a page boundary, every write finds its first page cached (the
-// previous write's last) and covers the others whole. Never past the
-// segment's size.
-void SegmentLog::pad_to_page(std::uint64_t offset) {
+// In a segment zeroed ahead or recycled, a write runs on to the end of its
+// last page (with the zeros already there in a zeroed one; the recovery
+// scan relies on them in a recycled one). Such a segment's blocks are all
+// written, so rewriting them changes no metadata: the batch goes with
+// O_DIRECT from a buffer laid out on page boundaries, with the last page's
+// earlier bytes (tail_) in front, and costs neither the page cache's copy
+// nor its writeback (docs/storage.md, "Uncached appends"). The page cache
+// holds nothing worth keeping here: the log is read back only at recovery.
+std::uint64_t SegmentLog::begin_batch_buffer(std::size_t record_bytes, std::size_t* start) {
   constexpr std::uint64_t kPage = kWritePadBytes;
-  std::uint64_t end = offset + buffer_.size();
+  buffer_.clear();
+  *start = 0;
+  if (!active_prewritten_ || !tail_known_) {
+    buffer_.reserve(record_bytes + kPage);  // and pad_to_page's zeros
+    return active_end_;
+  }
+  // Room for the alignment gap, the tail and the zeros, so that no append
+  // moves the buffer once the gap is set.
+  buffer_.reserve(record_bytes + 3 * kPage);
+  const auto address = reinterpret_cast<std::uintptr_t>(buffer_.data());
+  *start = static_cast<std::size_t>((kPage - address % kPage) % kPage);
+  buffer_.resize(*start);
+  buffer_.insert(buffer_.end(), tail_.begin(), tail_.end());
+  return active_end_ - tail_.size();
+}
+
+IoStatus SegmentLog::write_batch_bytes(std::uint64_t at, std::size_t start,
+                                       std::uint64_t batch_end, const std::string& path) {
+  constexpr std::uint64_t kPage = kWritePadBytes;
+  const std::span<const std::byte> out(buffer_.data() + start, buffer_.size() - start);
+  if (IoStatus st = active_prewritten_ && tail_known_ ? active_->write_uncached(at, out)
+                                                      : write_fully(*active_, at, out, path);
+      !st.ok())
+    return st;
+  // What the next write must rewrite: the page holding the batch's end, up
+  // to that end; known if this write covered the page's start.
+  const std::uint64_t page = batch_end / kPage * kPage;
+  tail_known_ = active_prewritten_ && page >= at;
+  if (tail_known_) {
+    const auto from = static_cast<std::ptrdiff_t>(start + (page - at));
+    tail_.assign(buffer_.begin() + from,
+                 buffer_.begin() + from + static_cast<std::ptrdiff_t>(batch_end - page));
+  }
+  return {};
+}
+
+void SegmentLog::pad_to_page(std::uint64_t end) {
+  constexpr std::uint64_t kPage = kWritePadBytes;
   std::uint64_t padded =
       std::max(end, std::min((end + kPage - 1) / kPage * kPage, options_.segment_bytes));
   buffer_.resize(buffer_.size() + static_cast<std::size_t>(padded - end));  // zeros

@@ -102,8 +102,27 @@ class SegmentLog {
 
  private:
   IoStatus roll();
-  // Pads buffer_, to be written at offset, with zeros to a page boundary.
-  void pad_to_page(std::uint64_t offset);
+  // Pads buffer_, whose last byte goes just before file offset `end`, with
+  // zeros to the next page boundary (never past the segment's size).
+  void pad_to_page(std::uint64_t end);
+  // Starts buffer_ for a batch at active_end_: returns where in the file its
+  // bytes from *start on go. In a prewritten segment whose last partial page
+  // is known (tail_), that is the page's start, buffer_[*start] is aligned
+  // in memory for O_DIRECT, and tail_ follows it: the batch is then written
+  // whole pages at a time, uncached (write_batch_bytes).
+  std::uint64_t begin_batch_buffer(std::size_t record_bytes, std::size_t* start);
+  // Writes buffer_ from start to file offset `at`, uncached where
+  // begin_batch_buffer aligned it; then keeps in tail_ the bytes of the page
+  // holding batch_end (the batch's last byte's successor) before it.
+  IoStatus write_batch_bytes(std::uint64_t at, std::size_t start, std::uint64_t batch_end,
+                             const std::string& path);
+  // tail_ from the active segment's file (adopt).
+  void read_tail();
+  // The bytes of the active segment's last page before active_end_ (a write
+  // of whole pages rewrites them); read at adopt, kept by each write.
+  // Unknown (tail_known_ false) until a write covered the page's start.
+  std::vector<std::byte> tail_;
+  bool tail_known_ = false;
   std::string path_of(std::uint64_t seq) const;
   // Of the segment after the active one, its zeros spread over `spread`.
   void prepare_spare(std::chrono::nanoseconds spread = {});

@@ -456,6 +456,7 @@ TEST_CASE("write_zeros: a torn batch in a segment kept over a restart loses only
   // its bytes, tears one batch at some byte, and restarts again.
   TestLog base(64u << 10, Preallocation::write_zeros);
   std::vector<Entry> synced;
+  std::uint64_t files_end_offset = 0;
   {
     auto log = base.open_ok();
     Appender append{*log, synced};
@@ -465,6 +466,7 @@ TEST_CASE("write_zeros: a torn batch in a segment kept over a restart loses only
     }
     REQUIRE(log->end().segment_seq == 2);
     for (int i = 0; i < 5; ++i) append(100);
+    files_end_offset = log->end().offset;
   }
   const auto files = files_of(base.fs, base.dir);
   const std::uint64_t next = synced.back().slot.value + 1;
@@ -472,7 +474,10 @@ TEST_CASE("write_zeros: a torn batch in a segment kept over a restart loses only
                                  entry(next + 1, command_for(next + 1, 300))};
   const std::uint64_t batch_bytes =
       storage::entry_record_bytes(unsynced[0]) + storage::entry_record_bytes(unsynced[1]);
-  for (std::uint64_t keep = 0; keep <= batch_bytes + 1; keep += 11) {
+  // The batch is written from the start of the page it begins in, with that
+  // page's earlier (synced) bytes in front: those must survive any tear.
+  const std::uint64_t lead = files_end_offset % 4096;
+  for (std::uint64_t keep = 0; keep <= lead + batch_bytes + 1; keep += 11) {
     TestLog u(64u << 10, Preallocation::write_zeros);
     GatedFileSystem gated(u.fs);
     u.options.file_system = &gated;
@@ -494,7 +499,8 @@ TEST_CASE("write_zeros: a torn batch in a segment kept over a restart loses only
     LogStorage::OpenResult r = u.open();
     REQUIRE(r.ok());
     std::vector<Entry> expected = synced;
-    if (keep >= batch_bytes) expected.insert(expected.end(), unsynced.begin(), unsynced.end());
+    if (keep >= lead + batch_bytes)
+      expected.insert(expected.end(), unsynced.begin(), unsynced.end());
     CHECK(r.storage->entries() == expected);
     CHECK(r.storage->end().segment_seq == 2);
     Appender append{*r.storage, expected, expected.back().slot.value};
@@ -506,10 +512,10 @@ TEST_CASE("write_zeros: a torn batch in a segment kept over a restart loses only
   }
 }
 
-TEST_CASE("write_zeros: writes into a segment zeroed ahead end on a page boundary") {
-  // The spare is zeroed with O_DIRECT on the real file system, so its pages
-  // are not cached; a write ending part way into a page would make the next
-  // one read it from disk first.
+TEST_CASE("write_zeros: writes into a segment zeroed ahead are whole pages") {
+  // The real file system writes them with O_DIRECT, which takes whole
+  // blocks only: each write starts at the page the previous batch ended in
+  // (its earlier bytes rewritten as they were) and ends on a page boundary.
   TestLog t(64u << 10, Preallocation::write_zeros);
   GatedFileSystem gated(t.fs);
   t.options.file_system = &gated;
@@ -533,11 +539,11 @@ TEST_CASE("write_zeros: writes into a segment zeroed ahead end on a page boundar
     CHECK(writes.size() == 6);
     for (auto [offset, bytes] : writes) {
       INFO("write of " << bytes << " bytes at " << offset);
+      CHECK(offset % 4096 == 0);
       CHECK((offset + bytes) % 4096 == 0);
     }
-    // Each batch starts where the records before it end, inside the page
-    // the previous write padded.
-    CHECK(writes.front().first == offset_before);
+    // Each batch starts on the page where the records before it end.
+    CHECK(writes.front().first == offset_before / 4096 * 4096);
   }
   t.fs.crash();
   CHECK(t.open_ok()->entries() == all);
