@@ -10,12 +10,16 @@
 //                     preallocated with fallocate (as Preallocation::allocate)
 //   floor/zeroed      the same into a file already written with zeros
 //   log/sync-each     LogStorage::save + sync per record, one thread
+//   log/zeroed        the same with synod-kv's options: segments zeroed
+//                     ahead (write_zeros) and recycled, appended uncached
 //   log/writer W=n    LogWriter, n records in flight (closed loop); latency
 //                     is submit -> durable callback
 // Each configuration runs R times for S seconds, the runs interleaved (run 1
 // of every configuration, then run 2, ...); the table shows the median run by
-// throughput with its p50/p99 latency, and the range of throughput over runs.
+// throughput with its p50/p99 latency, the range of throughput over runs, and
+// the process's CPU time (user + system, every thread) per sync.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -53,7 +57,16 @@ struct Run {
   double ops_per_sec = 0;
   double p50_us = 0, p99_us = 0;
   double records_per_sync = 1;
+  double cpu_us_per_sync = 0;
 };
+
+// The process's CPU time so far (every thread, user and system), in us.
+double process_cpu_us() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto us = [](timeval t) { return double(t.tv_sec) * 1e6 + double(t.tv_usec); };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
 
 std::vector<std::size_t> parse_list(const char* text) {
   std::vector<std::size_t> out;
@@ -91,8 +104,9 @@ Clock::duration until(double seconds) {
 double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 Run summarise(std::vector<double>& latencies_us, std::uint64_t ops, Clock::duration elapsed,
-              std::uint64_t syncs) {
+              std::uint64_t syncs, double cpu_us) {
   Run r;
+  r.cpu_us_per_sync = syncs ? cpu_us / double(syncs) : 0;
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) {
     if (latencies_us.empty()) return 0.0;
@@ -137,6 +151,7 @@ Run raw_floor(const std::string& base, std::size_t record_bytes, double seconds,
   std::fill(buf.begin(), buf.end(), 'x');
   std::vector<double> lat;
   std::uint64_t off = 0, ops = 0;
+  const double cpu0 = process_cpu_us();
   auto start = Clock::now();
   auto stop = start + until(seconds);
   for (auto now = start; now < stop && off + record_bytes <= kSegmentBytes; ++ops) {
@@ -148,13 +163,20 @@ Run raw_floor(const std::string& base, std::size_t record_bytes, double seconds,
     now = done;
   }
   auto elapsed = Clock::now() - start;
+  const double cpu = process_cpu_us() - cpu0;
   ::close(fd);
-  return summarise(lat, ops, elapsed, ops);
+  return summarise(lat, ops, elapsed, ops, cpu);
 }
 
-std::unique_ptr<LogStorage> open_log(const std::string& dir) {
+// zeroed: synod-kv's options (--log-format 2): segments zeroed ahead on the
+// spare's thread, compacted ones recycled, batches appended uncached.
+std::unique_ptr<LogStorage> open_log(const std::string& dir, bool zeroed = false) {
   LogOptions o;
   o.segment_bytes = kSegmentBytes;
+  if (zeroed) {
+    o.preallocation = Preallocation::write_zeros;
+    o.recycle_segments = true;
+  }
   auto r = LogStorage::open(dir, o);
   if (!r.ok()) {
     std::fprintf(stderr, "open %s: %s\n", dir.c_str(), r.error.c_str());
@@ -163,16 +185,32 @@ std::unique_ptr<LogStorage> open_log(const std::string& dir) {
   return std::move(r.storage);
 }
 
-Run log_sync_each(const std::string& base, std::size_t value_bytes, double seconds) {
+Run log_sync_each(const std::string& base, std::size_t value_bytes, double seconds, bool zeroed) {
   ScratchDir d(base);
-  auto log = open_log(d.path);
+  auto log = open_log(d.path, zeroed);
+  if (zeroed) {
+    // The first segment is fallocated; the log moves to the spare once it
+    // is zeroed, which is what is measured.
+    Entry first{Slot{1}, Ballot{1, NodeId{1}}, Value::of_commands({"x"})};
+    for (auto give_up = Clock::now() + std::chrono::seconds(30);
+         log->stats().spares_taken == 0 && Clock::now() < give_up;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (log->save(nullptr, std::span(&first, 1)) != Status::ok || log->sync() != Status::ok)
+        std::exit(1);
+    }
+    if (log->stats().spares_taken == 0) {
+      std::fprintf(stderr, "log/zeroed: no spare was ready in 30 s\n");
+      std::exit(1);
+    }
+  }
   Value v = Value::of_commands({std::string(value_bytes, 'v')});
   std::vector<double> lat;
   std::uint64_t ops = 0, syncs0 = log->stats().syncs;
+  const double cpu0 = process_cpu_us();
   auto start = Clock::now();
   auto stop = start + until(seconds);
   for (auto now = start; now < stop; ++ops) {
-    Entry e{Slot{ops + 1}, Ballot{1, NodeId{1}}, v};
+    Entry e{Slot{ops + 2}, Ballot{1, NodeId{1}}, v};
     if (log->save(nullptr, std::span(&e, 1)) != Status::ok || log->sync() != Status::ok)
       std::exit(1);
     auto done = Clock::now();
@@ -180,7 +218,7 @@ Run log_sync_each(const std::string& base, std::size_t value_bytes, double secon
     now = done;
   }
   auto elapsed = Clock::now() - start;
-  return summarise(lat, ops, elapsed, log->stats().syncs - syncs0);
+  return summarise(lat, ops, elapsed, log->stats().syncs - syncs0, process_cpu_us() - cpu0);
 }
 
 Run log_writer(const std::string& base, std::size_t value_bytes, double seconds,
@@ -193,6 +231,7 @@ Run log_writer(const std::string& base, std::size_t value_bytes, double seconds,
   std::deque<std::pair<std::uint64_t, Clock::time_point>> in_flight;  // sequence, submit time
   std::vector<double> lat;
   std::uint64_t durable_ops = 0, syncs0 = log->stats().syncs;
+  const double cpu0 = process_cpu_us();
   LogWriter writer(*log, [&](std::uint64_t durable, Status st) {
     if (st != Status::ok) std::exit(1);
     auto now = Clock::now();
@@ -217,8 +256,9 @@ Run log_writer(const std::string& base, std::size_t value_bytes, double seconds,
   if (writer.flush() != Status::ok) std::exit(1);
   auto elapsed = Clock::now() - start;
   writer.stop();
+  const double cpu = process_cpu_us() - cpu0;
   std::lock_guard lock(mutex);
-  return summarise(lat, durable_ops, elapsed, log->stats().syncs - syncs0);
+  return summarise(lat, durable_ops, elapsed, log->stats().syncs - syncs0, cpu);
 }
 
 struct Config {
@@ -240,9 +280,9 @@ void print_row(const Config& c) {
   auto [lo, hi] = std::minmax_element(c.runs.begin(), c.runs.end(), [](const Run& a, const Run& b) {
     return a.ops_per_sec < b.ops_per_sec;
   });
-  std::printf("%6zu  %-18s %10.0f %9.0f..%-9.0f %9.1f %9.1f %10.2f %8.1f\n", c.bytes,
+  std::printf("%6zu  %-18s %10.0f %9.0f..%-9.0f %9.1f %9.1f %10.2f %8.1f %11.1f\n", c.bytes,
               c.name.c_str(), r.ops_per_sec, lo->ops_per_sec, hi->ops_per_sec, r.p50_us, r.p99_us,
-              r.records_per_sync, r.ops_per_sec * double(c.bytes) / 1e6);
+              r.records_per_sync, r.ops_per_sec * double(c.bytes) / 1e6, r.cpu_us_per_sync);
 }
 
 std::string fs_type(const std::string& dir) {
@@ -274,8 +314,8 @@ void print_machine(int argc, char** argv, const Args& a) {
               ::sysconf(_SC_NPROCESSORS_ONLN));
   std::printf("dir: %s (%s), %d runs of %.1f s each, median run shown\n\n", a.dir.c_str(),
               fs_type(a.dir).c_str(), a.runs, a.seconds);
-  std::printf("%6s  %-18s %10s %19s %9s %9s %10s %8s\n", "bytes", "config", "records/s",
-              "(min..max of runs)", "p50 us", "p99 us", "recs/sync", "MB/s");
+  std::printf("%6s  %-18s %10s %19s %9s %9s %10s %8s %11s\n", "bytes", "config", "records/s",
+              "(min..max of runs)", "p50 us", "p99 us", "recs/sync", "MB/s", "CPU us/sync");
 }
 
 }  // namespace
@@ -299,8 +339,12 @@ int main(int argc, char** argv) {
                        {}});
     configs.push_back(
         {bytes, "floor/zeroed", [=] { return raw_floor(a.dir, on_disk, a.seconds, true); }, {}});
+    configs.push_back({bytes,
+                       "log/sync-each",
+                       [=] { return log_sync_each(a.dir, bytes, a.seconds, false); },
+                       {}});
     configs.push_back(
-        {bytes, "log/sync-each", [=] { return log_sync_each(a.dir, bytes, a.seconds); }, {}});
+        {bytes, "log/zeroed", [=] { return log_sync_each(a.dir, bytes, a.seconds, true); }, {}});
     for (std::size_t w : a.windows)
       configs.push_back({bytes,
                          "log/writer W=" + std::to_string(w),

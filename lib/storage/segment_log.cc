@@ -330,8 +330,8 @@ std::uint64_t SegmentLog::begin_batch_buffer(std::size_t record_bytes, std::size
   return active_end_ - tail_.size();
 }
 
-IoStatus SegmentLog::write_batch_bytes(std::uint64_t at, std::size_t start,
-                                       std::uint64_t batch_end, const std::string& path) {
+IoStatus SegmentLog::write_batch_bytes(std::uint64_t at, std::size_t start, std::uint64_t batch_end,
+                                       const std::string& path) {
   constexpr std::uint64_t kPage = kWritePadBytes;
   const std::span<const std::byte> out(buffer_.data() + start, buffer_.size() - start);
   if (IoStatus st = active_prewritten_ && tail_known_ ? active_->write_uncached(at, out)

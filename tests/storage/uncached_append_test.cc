@@ -89,14 +89,14 @@ void append_batches(LogStorage& log, std::vector<Entry>& all, int batches) {
 
 // The log holds every entry of `all` from at most `below` (compaction may
 // keep more: it drops whole segments) to the last, each exactly.
-bool holds_from(const std::vector<Entry>& got, const std::vector<Entry>& all,
-                std::uint64_t below) {
+bool holds_from(const std::vector<Entry>& got, const std::vector<Entry>& all, std::uint64_t below) {
   if (got.empty()) return all.empty();
   std::uint64_t first = got.front().slot.value;
-  if (first < 1 || first > std::max<std::uint64_t>(below, 1) || first + got.size() - 1 != all.size())
+  if (first < 1 || first > std::max<std::uint64_t>(below, 1) ||
+      first + got.size() - 1 != all.size())
     return false;
-  return same_entries(got, std::vector<Entry>(all.begin() + static_cast<std::ptrdiff_t>(first - 1),
-                                              all.end()));
+  return same_entries(
+      got, std::vector<Entry>(all.begin() + static_cast<std::ptrdiff_t>(first - 1), all.end()));
 }
 
 }  // namespace
@@ -130,8 +130,9 @@ TEST_CASE("File::write_uncached from aligned memory, then buffered calls on the 
   f.reset();
 }
 
-TEST_CASE("a zeroed-ahead, recycling log on the real file system: appends uncached, exact after "
-          "restarts") {
+TEST_CASE(
+    "a zeroed-ahead, recycling log on the real file system: appends uncached, exact after "
+    "restarts") {
   TempDir dir;
   LogOptions o;
   o.segment_bytes = 256u << 10;
