@@ -86,6 +86,9 @@ class PosixFile final : public File {
   }
 
   IoStatus allocate(std::uint64_t size_bytes) override {
+    // glibc's fallback, where the file system has no fallocate, writes a
+    // byte per block: not with O_DIRECT.
+    if (IoStatus st = set_direct(false); !st.ok()) return st;
     // posix_fallocate returns the error instead of setting errno; glibc
     // emulates it by writing zeros where the file system lacks fallocate.
     int rc;

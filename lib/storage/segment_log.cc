@@ -267,11 +267,20 @@ IoStatus SegmentLog::append_batch(std::span<const StagedWrite> writes) {
   }
   const std::size_t batch_bytes = buffer_.size() - batch_begin;
   if (active_prewritten_) pad_to_page(active_end_ + batch_bytes);
-  if (IoStatus st = write_batch_bytes(write_at, start, active_end_ + batch_bytes, seg.path);
-      !st.ok())
+  // tail_ changes only once the batch is durable; should the write or sync
+  // fail, what the page before active_end_ holds is no longer known (a log
+  // is not used after either, but a retry must not rewrite that page from
+  // the bytes of a batch that did not count).
+  if (IoStatus st = write_batch_bytes(write_at, start, seg.path); !st.ok()) {
+    tail_known_ = false;
     return st;
+  }
   ++stats_.syncs;
-  if (IoStatus st = active_->sync_data(); !st.ok()) return st;
+  if (IoStatus st = active_->sync_data(); !st.ok()) {
+    tail_known_ = false;
+    return st;
+  }
+  keep_tail(write_at, start, active_end_ + batch_bytes);
   // Durable: account for it.
   // GroupLog orders a batch by group, not by sequence: take the highest.
   for (const StagedWrite& w : writes) {
@@ -330,24 +339,20 @@ std::uint64_t SegmentLog::begin_batch_buffer(std::size_t record_bytes, std::size
   return active_end_ - tail_.size();
 }
 
-IoStatus SegmentLog::write_batch_bytes(std::uint64_t at, std::size_t start, std::uint64_t batch_end,
+IoStatus SegmentLog::write_batch_bytes(std::uint64_t at, std::size_t start,
                                        const std::string& path) {
-  constexpr std::uint64_t kPage = kWritePadBytes;
   const std::span<const std::byte> out(buffer_.data() + start, buffer_.size() - start);
-  if (IoStatus st = active_prewritten_ && tail_known_ ? active_->write_uncached(at, out)
-                                                      : write_fully(*active_, at, out, path);
-      !st.ok())
-    return st;
-  // What the next write must rewrite: the page holding the batch's end, up
-  // to that end; known if this write covered the page's start.
-  const std::uint64_t page = batch_end / kPage * kPage;
+  if (active_prewritten_ && tail_known_) return active_->write_uncached(at, out);
+  return write_fully(*active_, at, out, path);
+}
+
+void SegmentLog::keep_tail(std::uint64_t at, std::size_t start, std::uint64_t batch_end) {
+  const std::uint64_t page = batch_end / kWritePadBytes * kWritePadBytes;
   tail_known_ = active_prewritten_ && page >= at;
-  if (tail_known_) {
-    const auto from = static_cast<std::ptrdiff_t>(start + (page - at));
-    tail_.assign(buffer_.begin() + from,
-                 buffer_.begin() + from + static_cast<std::ptrdiff_t>(batch_end - page));
-  }
-  return {};
+  if (!tail_known_) return;
+  const auto from = static_cast<std::ptrdiff_t>(start + (page - at));
+  tail_.assign(buffer_.begin() + from,
+               buffer_.begin() + from + static_cast<std::ptrdiff_t>(batch_end - page));
 }
 
 void SegmentLog::pad_to_page(std::uint64_t end) {

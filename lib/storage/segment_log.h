@@ -112,10 +112,12 @@ class SegmentLog {
   // whole pages at a time, uncached (write_batch_bytes).
   std::uint64_t begin_batch_buffer(std::size_t record_bytes, std::size_t* start);
   // Writes buffer_ from start to file offset `at`, uncached where
-  // begin_batch_buffer aligned it; then keeps in tail_ the bytes of the page
-  // holding batch_end (the batch's last byte's successor) before it.
-  IoStatus write_batch_bytes(std::uint64_t at, std::size_t start, std::uint64_t batch_end,
-                             const std::string& path);
+  // begin_batch_buffer aligned it.
+  IoStatus write_batch_bytes(std::uint64_t at, std::size_t start, const std::string& path);
+  // Once the batch written so is durable: keeps in tail_ the bytes of the
+  // page holding batch_end (the offset after its last record) before it,
+  // if the write covered that page's start.
+  void keep_tail(std::uint64_t at, std::size_t start, std::uint64_t batch_end);
   // tail_ from the active segment's file (adopt).
   void read_tail();
   // The bytes of the active segment's last page before active_end_ (a write

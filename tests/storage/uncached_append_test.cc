@@ -2,7 +2,9 @@
 // from a page-aligned buffer (SegmentLog, docs/storage.md "Uncached
 // appends"): the bytes must come back exactly, across rolls, recycled
 // segments and restarts (where the last partial page is read back), and the
-// descriptor must still serve buffered calls after an uncached write.
+// descriptor must still serve buffered calls after an uncached write. Each
+// such write rewrites the synced bytes of the page it starts in, which must
+// be the page's bytes whatever failed before.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "log_test_util.h"
+#include "segment_log.h"
+#include "segment_scan.h"
 #include "synod/file_system.h"
 #include "synod/log_storage.h"
 
@@ -171,4 +175,41 @@ TEST_CASE(
   LogStorage::OpenResult r = LogStorage::open(dir.path, o);
   REQUIRE(r.ok());
   CHECK(holds_from(r.storage->entries(), all, compacted_below));
+}
+
+TEST_CASE("a batch whose sync failed does not become the page the next write starts from") {
+  // Found in review: the kept page was taken from the failed batch, and the
+  // next write put it at the offset of the last durable one, over synced
+  // records. A log stops after a failed sync (LogStorage::fail); SegmentLog
+  // itself must not depend on that.
+  TestLog t(64u << 10, Preallocation::write_zeros);
+  bool created = false;
+  REQUIRE(t.fs.make_dir(t.dir, &created).ok());
+  storage::SegmentLog log(t.fs, t.dir, t.options);
+  REQUIRE(log.start().ok());
+  std::uint64_t slot = 1;
+  auto append = [&](std::size_t bytes) {
+    std::vector<storage::StagedWrite> w{
+        storage::StagedWrite::of_entry(slot, entry(slot, command_for(slot, bytes)))};
+    ++slot;
+    return log.append_batch(w);
+  };
+  REQUIRE(append(100).ok());
+  REQUIRE(eventually([&] { return log.stats().spares_zeroed > 0; }));
+  REQUIRE(append(1000).ok());  // rolls into the zeroed spare
+  REQUIRE(log.end().segment_seq == 2);
+  REQUIRE(append(1500).ok());
+  const std::uint64_t durable_end = log.end().offset;
+  t.fs.fail(FsOp::sync_data, EIO);
+  CHECK_FALSE(append(3000).ok());  // written, then its sync fails; crosses a page
+  t.fs.clear_faults();
+  CHECK(log.end().offset == durable_end);
+  REQUIRE(append(200).ok());
+  const std::vector<std::byte> bytes = t.fs.contents(log.end().segment_path);
+  const storage::SegmentScan scan = storage::scan_segment(bytes);
+  // The header, the 1000- and 1500-byte batches, and the 200-byte one (the
+  // failed batch's bytes past it are what a torn write leaves).
+  REQUIRE(scan.chain.size() == 4);
+  CHECK(scan.chain[3].offset == durable_end);
+  CHECK(scan.chain_end == log.end().offset);
 }
