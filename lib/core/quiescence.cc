@@ -15,7 +15,7 @@ using namespace detail;
 // Every member then holds the whole chosen log: none needs the leader.
 bool Replica::Core::leader_may_sleep() const {
   if (!ctx.config.quiesce || !proposer.idle_leader()) return false;
-  if (rejoin.active() || learner.busy() || !follower_reads.idle()) return false;
+  if (rejoin.in_progress() || learner.busy() || !follower_reads.idle()) return false;
   if (ctx.log.last() > ctx.log.commit()) return false;
   for (NodeId m : ctx.quorum.members()) {
     if (m == ctx.self()) continue;
@@ -80,7 +80,7 @@ void Replica::Core::maybe_sleep_deferred() {
     sleep_.forget_deferred();
     return;
   }
-  if (rejoin.active() || learner.busy() || !follower_reads.idle()) return;
+  if (rejoin.in_progress() || learner.busy() || !follower_reads.idle()) return;
   // Invariant 12: a follower sleeps only under the leader of its promise,
   // holding the chosen prefix that leader holds.
   SYNOD_ASSERT(ctx.leader.valid() && ctx.log.commit() == sleep_.commit,
@@ -133,6 +133,13 @@ Replica::Core::SleepVerdict Replica::Core::sleep_verdict(const Message& msg) con
   // a live sleeping leader was deposed (synod-sim --groups seed 116).
   if (msg.type == MessageType::probe && ctx.heard_leader_recently())
     return SleepVerdict::stays_asleep;
+  // An answer to a learner's rejoin query (a replica that restarted
+  // amnesiac as a voter and learnt it is a learner), or a late duplicate:
+  // it is noted asleep and wakes nothing, since no rejoin is in progress
+  // (Rejoiner::in_progress). Waking for it left a sleeping learner awake
+  // for good, with no quiesce heartbeat to sleep on again.
+  if (msg.type == MessageType::rejoin_reply && !rejoin.in_progress())
+    return SleepVerdict::stays_asleep;
   // A probe reply: falling asleep ended any pre-vote of its own, so this one
   // is stale and dropped, unless it reports chosen slots this replica lacks.
   if (msg.type == MessageType::probe_reply && msg.commit <= ctx.log.commit())
@@ -180,6 +187,11 @@ void Replica::Core::wake(std::uint64_t leader_silent_ticks) {
 // tick() of a sleeping replica: nothing runs, no clock moves.
 void Replica::Core::tick_asleep() {
   SYNOD_ASSERT(ctx.config.quiesce, "asleep with Config::quiesce off");
+  // A voter's rejoin never sleeps: asleep, its queries and campaign would
+  // wait for a message that may never come. Whatever makes a sleeping
+  // learner a voter (a configuration entry, a snapshot) arrives in a
+  // message that wakes it first.
+  SYNOD_ASSERT(!rejoin.in_progress(), "a voter sleeps while it rejoins");
   if (!ctx.planted(PlantedBug::quiesced_follower_campaigns) || proposer.leading()) return;
   // The planted bug (docs/testing.md): the follower's election clock runs
   // on in its sleep, and it deposes a live leader.

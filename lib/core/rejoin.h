@@ -26,6 +26,12 @@ class Rejoiner {
   Rejoiner(Context& ctx, Proposer& proposer) : ctx_(ctx), proposer_(proposer) {}
 
   bool active() const { return !ctx_.hard.voting; }
+  // A rejoin this replica works on: a voter's. A replica that restarted
+  // amnesiac as a voter and then learnt it is a learner stays amnesiac (a
+  // later promotion must rejoin first) but has no vote to restore until
+  // then (on_election_timeout does nothing for it), so nothing of it keeps
+  // its group awake (docs/protocol.md, "Quiescence").
+  bool in_progress() const { return active() && ctx_.quorum.is_voter(ctx_.self()); }
   void start();
   void on_reply(const Message& msg);
   // Another replica rejoins: tells it this replica's promise and commit

@@ -277,3 +277,54 @@ TEST_CASE("a single voter sleeps once idle and wakes on a proposal") {
   t.settle();
   CHECK(t.at(1).has_command("b"));
 }
+
+TEST_CASE("a learner that restarted amnesiac as a voter sleeps with its group") {
+  // synod-sim --quiesce seed 734137: a learner wiped and restarted with a
+  // configuration that named it a voter starts a rejoin (it may have voted
+  // as a voter once); on learning it is a learner it stays amnesiac until a
+  // promotion, but nothing of that is in progress. It kept the group from
+  // sleeping for good, and an answer to its queries woke it for good.
+  test::TestCluster t = sleeping_trio();
+  auto learner_config = [](std::vector<NodeId> voters, std::vector<NodeId> learners) {
+    Config c;
+    c.id = NodeId{4};
+    c.voters = std::move(voters);
+    c.learners = std::move(learners);
+    c.seed = 4;
+    c.quiesce = true;
+    c.election_ticks = kElection;
+    c.heartbeat_ticks = 1;
+    c.join_existing = true;
+    return c;
+  };
+  t.add(learner_config({NodeId{1}, NodeId{2}, NodeId{3}}, {NodeId{4}}));
+  t.start(4);
+  REQUIRE(t.node(1).change_membership(MembershipOp::add_learner, NodeId{4}).ok());
+  t.settle();
+  REQUIRE(t.commit_everywhere("b"));
+  // Wiped, and restarted configured as a voter.
+  t.wipe(4);
+  t.add(learner_config({NodeId{1}, NodeId{2}, NodeId{3}, NodeId{4}}, {}));
+  std::vector<Message> replies;
+  auto deliver_all = t.deliver;
+  t.deliver = [&](const Message& m) {
+    if (m.type == MessageType::rejoin_reply) replies.push_back(m);
+    return true;
+  };
+  t.start(4);
+  CHECK(t.node(4).role() == Role::rejoining);
+  REQUIRE(t.commit_everywhere("c"));
+  CHECK(t.node(4).info().membership.learners == std::vector<NodeId>{NodeId{4}});
+  CHECK(t.node(4).role() == Role::rejoining);  // amnesiac until promoted
+  for (int i = 0; i < 10 && !all_asleep(t, {1, 2, 3, 4}); ++i) t.tick_all(1);
+  CHECK(all_asleep(t, {1, 2, 3, 4}));
+  // A late duplicate answer keeps it asleep, and nothing is sent.
+  REQUIRE_FALSE(replies.empty());
+  t.deliver = deliver_all;
+  std::size_t before = total_sent(t);
+  t.inject(replies.front());
+  CHECK(t.node(4).quiesced());
+  t.tick_all(3 * kElection);
+  CHECK(all_asleep(t, {1, 2, 3, 4}));
+  CHECK(total_sent(t) == before);
+}
