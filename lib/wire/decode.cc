@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -152,6 +153,13 @@ DecodeResult to_message(const fb::Message& in, const WireLimits& limits, std::si
       return refuse(
           Status::oversized, WireError::oversized,
           fmt::format("{} group beats exceed beats_max {}", beats->size(), limits.beats_max), 0);
+    // The verifier checks a vector of structs for the alignment of its
+    // length only; an encoder aligns the elements to their own 8 bytes (the
+    // buffer is 8-aligned: decode_body), a forged frame may not, and reading
+    // them there is undefined behaviour (found by synod-decode-fuzz).
+    if (reinterpret_cast<std::uintptr_t>(beats->Data()) % alignof(fb::GroupBeat) != 0)
+      return refuse(Status::malformed, WireError::bad_buffer,
+                    "the group beats are not aligned to 8 bytes", 0);
     m.beats.reserve(beats->size());
     for (const fb::GroupBeat* g : *beats)
       m.beats.push_back(GroupBeat{static_cast<MessageType>(g->type()), GroupId{g->group()},
