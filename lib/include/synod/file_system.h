@@ -65,10 +65,11 @@ class File {
   virtual IoStatus write_zeros(std::uint64_t offset, std::uint64_t bytes);
   // Writes all of data at offset (not synced), keeping it out of the page
   // cache where it can. The default writes through write_at. The POSIX file
-  // copies the whole 4 KiB blocks through an aligned buffer and writes them
-  // with O_DIRECT where the file system takes it (the partial blocks at
-  // either end go through write_at): a large file written once and not read
-  // back soon, such as a snapshot, then costs neither the page cache's copy,
+  // writes the whole 4 KiB blocks with O_DIRECT where the file system takes
+  // it, straight from data where data is 4 KiB-aligned in memory, else
+  // through an aligned copy (the partial blocks at either end go through
+  // write_at): a file written once and not read back soon, such as a
+  // snapshot or a log segment, then costs neither the page cache's copy,
   // dirtying and writeback nor, at its unlink, the dropping of its pages.
   virtual IoStatus write_uncached(std::uint64_t offset, std::span<const std::byte> data);
   // Starts writing the range's dirty pages to the device and returns
