@@ -3,33 +3,19 @@
 // with mincore where the file system keeps a page cache apart from its
 // storage), and chunks that end part way into a block join up.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/vfs.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "real_dir.h"
 #include "synod/file_system.h"
 
 using namespace synod;
+using synod::test::RealTempDir;
+using synod::test::resident_pages;
 
 namespace {
-
-constexpr long kTmpfsMagic = 0x01021994;
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    path = std::string(tmp ? tmp : "/tmp") + "/synod-uncached-XXXXXX";
-    REQUIRE(::mkdtemp(path.data()) != nullptr);
-  }
-  ~TempDir() { (void)::rmdir(path.c_str()); }
-};
 
 std::vector<std::byte> pattern(std::size_t n) {
   std::vector<std::byte> out(n);
@@ -38,26 +24,10 @@ std::vector<std::byte> pattern(std::size_t n) {
   return out;
 }
 
-// Pages of [offset, offset + bytes) of the file at path in the page cache.
-std::size_t resident_pages(const std::string& path, std::size_t offset, std::size_t bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  REQUIRE(fd >= 0);
-  void* map = ::mmap(nullptr, offset + bytes, PROT_READ, MAP_SHARED, fd, 0);
-  REQUIRE(map != MAP_FAILED);
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> in((offset + bytes + page - 1) / page);
-  REQUIRE(::mincore(map, offset + bytes, in.data()) == 0);
-  std::size_t n = 0;
-  for (std::size_t p = offset / page; p < in.size(); ++p) n += in[p] & 1;
-  ::munmap(map, offset + bytes);
-  ::close(fd);
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("File::write_uncached on the real file system: every byte where asked, blocks uncached") {
-  TempDir dir;
+  RealTempDir dir;
   FileSystem& fs = posix_file_system();
   const std::string path = dir.path + "/f";
   constexpr std::size_t kAt = 100;  // unaligned: a partial block in front
@@ -73,9 +43,7 @@ TEST_CASE("File::write_uncached on the real file system: every byte where asked,
   std::uint64_t size = 0;
   REQUIRE(f->size(&size).ok());
   CHECK(size == kAt + data.size());
-  struct statfs st {};
-  REQUIRE(::statfs(dir.path.c_str(), &st) == 0);
-  if (static_cast<long>(st.f_type) != kTmpfsMagic) {
+  if (!dir.on_tmpfs()) {
     // Of the 769 pages, the partial ones at either end, and the one where
     // the first call ended, are the most that went through the cache.
     std::size_t cached = resident_pages(path, 0, kAt + data.size());
@@ -91,5 +59,4 @@ TEST_CASE("File::write_uncached on the real file system: every byte where asked,
   CHECK(std::vector<std::byte>(got.begin(), got.begin() + kAt) == std::vector<std::byte>(kAt));
   CHECK(std::vector<std::byte>(got.begin() + kAt, got.end()) == data);
   f.reset();
-  (void)fs.remove(path);
 }

@@ -6,18 +6,13 @@
 // such write rewrites the synced bytes of the page it starts in, which must
 // be the page's bytes whatever failed before.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "log_test_util.h"
+#include "real_dir.h"
 #include "segment_log.h"
 #include "segment_scan.h"
 #include "synod/file_system.h"
@@ -27,47 +22,6 @@ using namespace synod;
 using namespace synod::test;
 
 namespace {
-
-constexpr long kTmpfsMagic = 0x01021994;
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    path = std::string(tmp ? tmp : "/tmp") + "/synod-append-XXXXXX";
-    REQUIRE(::mkdtemp(path.data()) != nullptr);
-  }
-  ~TempDir() {
-    std::vector<std::string> names;
-    if (posix_file_system().list(path, &names).ok())
-      for (const std::string& n : names) (void)posix_file_system().remove(path + "/" + n);
-    (void)::rmdir(path.c_str());
-  }
-  bool on_tmpfs() const {
-    struct statfs st {};
-    REQUIRE(::statfs(path.c_str(), &st) == 0);
-    return static_cast<long>(st.f_type) == kTmpfsMagic;
-  }
-};
-
-// Pages of the file at path in the page cache.
-std::size_t resident_pages(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  REQUIRE(fd >= 0);
-  struct stat st {};
-  REQUIRE(::fstat(fd, &st) == 0);
-  const auto bytes = static_cast<std::size_t>(st.st_size);
-  void* map = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
-  REQUIRE(map != MAP_FAILED);
-  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> in((bytes + page - 1) / page);
-  REQUIRE(::mincore(map, bytes, in.data()) == 0);
-  std::size_t n = 0;
-  for (unsigned char c : in) n += c & 1;
-  ::munmap(map, bytes);
-  ::close(fd);
-  return n;
-}
 
 struct AlignedBytes {
   std::byte* p;
@@ -106,14 +60,14 @@ bool holds_from(const std::vector<Entry>& got, const std::vector<Entry>& all, st
 }  // namespace
 
 TEST_CASE("File::write_uncached from aligned memory, then buffered calls on the same file") {
-  TempDir dir;
+  RealTempDir dir;
   FileSystem& fs = posix_file_system();
   const std::string path = dir.path + "/f";
   std::unique_ptr<File> f;
   REQUIRE(fs.open(path, OpenMode::create_new, &f).ok());
   AlignedBytes block(64u << 10);
   REQUIRE(f->write_uncached(0, block.span()).ok());
-  if (!dir.on_tmpfs()) CHECK(resident_pages(path) == 0);
+  if (!dir.on_tmpfs()) CHECK(resident_pages(path, 0, 64u << 10) == 0);
   // A buffered write and read at unaligned offsets: the descriptor must not
   // still be in O_DIRECT mode (they would fail with EINVAL).
   const std::vector<std::byte> small(100, std::byte{0x5A});
@@ -137,7 +91,7 @@ TEST_CASE("File::write_uncached from aligned memory, then buffered calls on the 
 TEST_CASE(
     "a zeroed-ahead, recycling log on the real file system: appends uncached, exact after "
     "restarts") {
-  TempDir dir;
+  RealTempDir dir;
   LogOptions o;
   o.segment_bytes = 256u << 10;
   o.preallocation = Preallocation::write_zeros;
@@ -168,7 +122,7 @@ TEST_CASE(
       // one's 64 pages only those the header's buffered write and the
       // restart's read touched may be cached.
       std::string active = segment_path_in(dir.path, r.storage->end().segment_seq);
-      CHECK(resident_pages(active) <= 2);
+      CHECK(resident_pages(active, 0, o.segment_bytes) <= 2);
     }
   }
   CHECK(rolled >= 3);

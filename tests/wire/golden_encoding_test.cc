@@ -5,12 +5,10 @@
 // tests/fuzz/make_corpus.cc: the mode byte, then every sample's frame).
 #include <doctest/doctest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
+#include "corpus_file.h"
 #include "samples.h"
 #include "synod/wire.h"
 
@@ -18,13 +16,7 @@ using namespace synod;
 using namespace synod::wire;
 
 TEST_CASE("every sample message encodes to the frame the previous encoder wrote") {
-  const char* dir = std::getenv("SYNOD_DECODE_CORPUS");
-  REQUIRE_MESSAGE(dir != nullptr, "SYNOD_DECODE_CORPUS is not set (run through meson test)");
-  std::ifstream in(std::string(dir) + "/stream-all-chunk1", std::ios::binary);
-  REQUIRE(in.good());
-  const std::vector<std::uint8_t> seed{std::istreambuf_iterator<char>(in),
-                                       std::istreambuf_iterator<char>()};
-  REQUIRE(seed.size() > 1);
+  const std::vector<std::uint8_t> seed = test::decode_corpus_file("stream-all-chunk1");
   REQUIRE(seed[0] == 0x01);  // the stream mode, chunks of one byte
   std::vector<std::uint8_t> stream;
   for (const Message& m : test::sample_messages()) {

@@ -3,12 +3,10 @@
 // sides (encode and decode).
 #include <doctest/doctest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
+#include "corpus_file.h"
 #include "raw_frame.h"
 #include "synod/wire.h"
 
@@ -153,13 +151,8 @@ TEST_CASE("a forged node heartbeat whose group beats are misaligned is refused")
   // FlatBuffers verifier checks a vector of structs for its length's
   // alignment only, and the beats of this flatbuffer sit at 4 mod 8.
   // Reading them was undefined behaviour (UBSan: misaligned GroupBeat).
-  const char* dir = std::getenv("SYNOD_DECODE_CORPUS");
-  REQUIRE_MESSAGE(dir != nullptr, "SYNOD_DECODE_CORPUS is not set (run through meson test)");
-  std::ifstream in(std::string(dir) + "/body-node-heartbeat-misaligned-beats", std::ios::binary);
-  REQUIRE(in.good());
-  const std::vector<std::uint8_t> seed{std::istreambuf_iterator<char>(in),
-                                       std::istreambuf_iterator<char>()};
-  REQUIRE(seed.size() > 1);
+  const std::vector<std::uint8_t> seed =
+      test::decode_corpus_file("body-node-heartbeat-misaligned-beats");
   REQUIRE((seed[0] & 1) == 0);  // the fuzz target's flatbuffer mode
   const std::vector<std::uint8_t> frame =
       test::frame_of(std::span<const std::uint8_t>(seed).subspan(1));
