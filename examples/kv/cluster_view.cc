@@ -29,12 +29,36 @@ const NodeAddresses& addresses(const ClusterView& v, NodeId id) {
   return it == v.nodes.end() ? none : it->second;
 }
 
-// The shard's replicas, its leader first (Redis lists the master first).
-std::vector<NodeId> leader_first(const ShardView& s) {
-  std::vector<NodeId> out;
-  if (s.leader.valid()) out.push_back(s.leader);
-  for (NodeId m : s.members)
-    if (m != s.leader) out.push_back(m);
+// The Redis Cluster topology the views describe, one for all of them
+// (Redis has a node be a master or a replica, never both): a node leading
+// at least one shard is a master of those shards' slots, and a node leading
+// none is a replica of the first led shard's leader. A shard's other
+// replicas are not listed under it: they answer its keys with -MOVED, so a
+// client gains nothing from them, and python3-redis keeps the role a node
+// is first listed with (a leader listed as a replica of another shard is
+// then left out of get_primaries(), and DBSIZE summed over the masters
+// falls short).
+NodeId idle_nodes_master(const ClusterView& v) {
+  for (const ShardView& s : v.shards)
+    if (s.leader.valid()) return s.leader;
+  return NodeId{};
+}
+
+bool leads_a_shard(const ClusterView& v, NodeId n) {
+  return std::any_of(v.shards.begin(), v.shards.end(),
+                     [n](const ShardView& s) { return s.leader == n; });
+}
+
+// The nodes to list for a shard: its leader, then, under the shards of the
+// idle nodes' master, those nodes. A shard with no leader known lists its
+// replicas in id order, so clients still get a node to ask (it answers
+// -TRYAGAIN or -MOVED).
+std::vector<NodeId> listed_nodes(const ClusterView& v, const ShardView& s) {
+  if (!s.leader.valid()) return s.members;
+  std::vector<NodeId> out{s.leader};
+  if (s.leader != idle_nodes_master(v)) return out;
+  for (const auto& [id, a] : v.nodes)
+    if (!leads_a_shard(v, NodeId{id})) out.push_back(NodeId{id});
   return out;
 }
 
@@ -51,7 +75,7 @@ Reply cluster_slots(const ClusterView& view) {
   std::vector<Reply> out;
   for (const ShardView& s : view.shards) {
     std::vector<Reply> entry{Reply::integer(s.range.first), Reply::integer(s.range.last)};
-    for (NodeId n : leader_first(s)) {
+    for (NodeId n : listed_nodes(view, s)) {
       auto [host, port] = split(addresses(view, n).client);
       entry.push_back(Reply::array(
           {Reply::bulk(host), Reply::integer(port), Reply::bulk(cluster_node_name(n))}));
@@ -61,39 +85,55 @@ Reply cluster_slots(const ClusterView& view) {
   return Reply::array(std::move(out));
 }
 
+namespace {
+
+Reply shard_node(const ClusterView& view, NodeId n, bool master) {
+  auto [host, port] = split(addresses(view, n).client);
+  return Reply::array({
+      Reply::bulk("id"),
+      Reply::bulk(cluster_node_name(n)),
+      Reply::bulk("port"),
+      Reply::integer(port),
+      Reply::bulk("ip"),
+      Reply::bulk(host),
+      Reply::bulk("endpoint"),
+      Reply::bulk(host),
+      Reply::bulk("role"),
+      Reply::bulk(master ? "master" : "replica"),
+      Reply::bulk("replication-offset"),
+      Reply::integer(0),
+      Reply::bulk("health"),
+      Reply::bulk("online"),
+  });
+}
+
+}  // namespace
+
+// Redis 7's shape, where a shard is a master and its replicas: one entry
+// per leading node with the ranges of every shard it leads, and one per
+// shard with no leader known.
 Reply cluster_shards(const ClusterView& view) {
   std::vector<Reply> out;
+  std::vector<NodeId> listed;
   for (const ShardView& s : view.shards) {
-    std::vector<Reply> nodes;
-    for (NodeId n : leader_first(s)) {
-      auto [host, port] = split(addresses(view, n).client);
-      nodes.push_back(Reply::array({
-          Reply::bulk("id"),
-          Reply::bulk(cluster_node_name(n)),
-          Reply::bulk("port"),
-          Reply::integer(port),
-          Reply::bulk("ip"),
-          Reply::bulk(host),
-          Reply::bulk("endpoint"),
-          Reply::bulk(host),
-          Reply::bulk("role"),
-          Reply::bulk(n == s.leader ? "master" : "replica"),
-          Reply::bulk("replication-offset"),
-          Reply::integer(0),
-          Reply::bulk("health"),
-          Reply::bulk("online"),
-      }));
+    if (std::find(listed.begin(), listed.end(), s.leader) != listed.end()) continue;
+    std::vector<Reply> slots;
+    for (const ShardView& t : view.shards) {
+      if (&t != &s && (!s.leader.valid() || t.leader != s.leader)) continue;
+      slots.push_back(Reply::integer(t.range.first));
+      slots.push_back(Reply::integer(t.range.last));
     }
-    out.push_back(
-        Reply::array({Reply::bulk("slots"),
-                      Reply::array({Reply::integer(s.range.first), Reply::integer(s.range.last)}),
-                      Reply::bulk("nodes"), Reply::array(std::move(nodes))}));
+    std::vector<Reply> nodes;
+    for (NodeId n : listed_nodes(view, s)) nodes.push_back(shard_node(view, n, n == s.leader));
+    if (s.leader.valid()) listed.push_back(s.leader);
+    out.push_back(Reply::array({Reply::bulk("slots"), Reply::array(std::move(slots)),
+                                Reply::bulk("nodes"), Reply::array(std::move(nodes))}));
   }
   return Reply::array(std::move(out));
 }
 
 std::string cluster_nodes(const ClusterView& view) {
-  NodeId first_leader = view.shards.empty() ? NodeId{} : view.shards[0].leader;
+  NodeId idle_master = idle_nodes_master(view);
   std::string text;
   for (const auto& [id, a] : view.nodes) {
     NodeId n{id};
@@ -105,11 +145,11 @@ std::string cluster_nodes(const ClusterView& view) {
     }
     std::string flags = n == view.self ? "myself," : "";
     std::string master = "-";
-    if (!slots.empty() || !first_leader.valid() || first_leader == n) {
+    if (!slots.empty() || !idle_master.valid()) {
       flags += "master";
     } else {
       flags += "slave";
-      master = cluster_node_name(first_leader);
+      master = cluster_node_name(idle_master);
     }
     auto [host, port] = split(a.client);
     auto [peer_host, bus_port] = split(a.peer);

@@ -5,10 +5,11 @@
 //
 // Redis Cluster has one master per shard and nodes that are either masters
 // or replicas; in synod-kv every node is a replica of every shard and may
-// lead several. SLOTS and SHARDS list per shard the leader first (as
-// master) and the other replicas after it, which is what clients route by.
-// NODES is one line per node: "master" with the slots of the shards it
-// leads, or, leading none, "slave" of the first shard's leader.
+// lead several. All views describe one Redis topology: a node that leads
+// shards is a master of their slots, and a node that leads none is a
+// replica of the first led shard's leader. SLOTS lists per shard its range
+// and its leader (and, under that first leader's shards, the idle nodes);
+// SHARDS one entry per master with all its ranges; NODES one line per node.
 #pragma once
 
 #include <cstdint>

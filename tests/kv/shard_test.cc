@@ -91,35 +91,72 @@ TEST_CASE("node names are 40 hex characters derived from the node id") {
   CHECK(cluster_node_name(NodeId{255}) == std::string(38, '0') + "ff");
 }
 
-TEST_CASE("CLUSTER SLOTS: per shard its range, the leader, then the other replicas") {
+TEST_CASE("CLUSTER SLOTS: per shard its range and its leader, no other replica") {
   ClusterView v = three_nodes_four_shards();
   Reply slots = cluster_slots(v);
   REQUIRE(slots.elements.size() == 4);
   const Reply& second = slots.elements[1];
-  REQUIRE(second.elements.size() == 5);
+  // Node 1, 3 and 2 lead other shards: listing them as replicas here would
+  // make a client that keeps one role per node (python3-redis) take a
+  // master for a replica.
+  REQUIRE(second.elements.size() == 3);
   CHECK(second.elements[0] == Reply::integer(4096));
   CHECK(second.elements[1] == Reply::integer(8191));
   CHECK(second.elements[2] == Reply::array({Reply::bulk("127.0.0.1"), Reply::integer(7002),
                                             Reply::bulk(cluster_node_name(NodeId{2}))}));
-  CHECK(second.elements[3].elements[1] == Reply::integer(7001));
-  CHECK(second.elements[4].elements[1] == Reply::integer(7003));
   // No leader known: the replicas in id order, so clients still get a node
   // to ask (it answers -TRYAGAIN or -MOVED).
   v.shards[1].leader = NodeId{};
+  CHECK(cluster_slots(v).elements[1].elements.size() == 5);
   CHECK(cluster_slots(v).elements[1].elements[2].elements[1] == Reply::integer(7001));
 }
 
-TEST_CASE("CLUSTER SHARDS: slots and nodes with their roles") {
-  Reply shards = cluster_shards(three_nodes_four_shards());
-  REQUIRE(shards.elements.size() == 4);
-  const Reply& s = shards.elements[3];
+TEST_CASE("CLUSTER SLOTS: a node that leads nothing is a replica of the first leader's shards") {
+  ClusterView v = three_nodes_four_shards();
+  v.shards[2].leader = NodeId{1};  // node 3 leads nothing
+  Reply slots = cluster_slots(v);
+  for (std::size_t s : {0, 2, 3}) {  // node 1's shards
+    REQUIRE(slots.elements[s].elements.size() == 4);
+    CHECK(slots.elements[s].elements[2].elements[1] == Reply::integer(7001));
+    CHECK(slots.elements[s].elements[3].elements[1] == Reply::integer(7003));
+  }
+  CHECK(slots.elements[1].elements.size() == 3);  // node 2's: the leader only
+  // Every node is listed with one role only: leaders as masters, node 3 as
+  // a replica.
+  for (const Reply& entry : slots.elements)
+    for (std::size_t i = 3; i < entry.elements.size(); ++i)
+      CHECK(entry.elements[i].elements[1] == Reply::integer(7003));
+}
+
+TEST_CASE("CLUSTER SHARDS: one entry per master with all the ranges it leads") {
+  ClusterView v = three_nodes_four_shards();
+  Reply shards = cluster_shards(v);
+  REQUIRE(shards.elements.size() == 3);
+  const Reply& s = shards.elements[0];
   CHECK(s.elements[0] == Reply::bulk("slots"));
-  CHECK(s.elements[1] == Reply::array({Reply::integer(12288), Reply::integer(16383)}));
+  CHECK(s.elements[1] == Reply::array({Reply::integer(0), Reply::integer(4095),
+                                       Reply::integer(12288), Reply::integer(16383)}));
   const Reply& nodes = s.elements[3];
-  REQUIRE(nodes.elements.size() == 3);
+  REQUIRE(nodes.elements.size() == 1);
   CHECK(nodes.elements[0].elements[1] == Reply::bulk(cluster_node_name(NodeId{1})));
   CHECK(nodes.elements[0].elements[9] == Reply::bulk("master"));
-  CHECK(nodes.elements[1].elements[9] == Reply::bulk("replica"));
+  CHECK(shards.elements[1].elements[1] ==
+        Reply::array({Reply::integer(4096), Reply::integer(8191)}));
+  // Node 3 leading nothing: two masters, node 3 a replica of node 1; a
+  // shard with no leader is an entry of its own, its replicas in id order.
+  v.shards[2].leader = NodeId{1};
+  v.shards[1].leader = NodeId{};
+  shards = cluster_shards(v);
+  REQUIRE(shards.elements.size() == 2);
+  const Reply& first = shards.elements[0].elements[3];
+  REQUIRE(first.elements.size() == 3);
+  CHECK(first.elements[1].elements[1] == Reply::bulk(cluster_node_name(NodeId{2})));
+  CHECK(first.elements[1].elements[9] == Reply::bulk("replica"));
+  CHECK(first.elements[2].elements[1] == Reply::bulk(cluster_node_name(NodeId{3})));
+  CHECK(first.elements[2].elements[9] == Reply::bulk("replica"));
+  CHECK(shards.elements[1].elements[1] ==
+        Reply::array({Reply::integer(4096), Reply::integer(8191)}));
+  CHECK(shards.elements[1].elements[3].elements.size() == 3);
 }
 
 TEST_CASE("CLUSTER NODES: leaders are masters with their slots, myself flagged, bus port") {
@@ -130,11 +167,18 @@ TEST_CASE("CLUSTER NODES: leaders are masters with their slots, myself flagged, 
   CHECK(text.find(cluster_node_name(NodeId{2}) +
                   " 127.0.0.1:7002@17002 myself,master - 0 0 1 connected 4096-8191\n") !=
         std::string::npos);
-  // A node that leads nothing is a replica of the first shard's leader.
+  // A node that leads nothing is a replica of the first led shard's leader.
   ClusterView v = three_nodes_four_shards();
   v.shards[2].leader = NodeId{1};
   CHECK(cluster_nodes(v).find(cluster_node_name(NodeId{3}) + " 127.0.0.1:7003@17003 slave " + one +
                               " 0 0 1 connected\n") != std::string::npos);
+  // The first shard electing: of the next shard's leader, as SLOTS lists it.
+  v.shards[0].leader = NodeId{};
+  CHECK(cluster_nodes(v).find(cluster_node_name(NodeId{3}) + " 127.0.0.1:7003@17003 slave " +
+                              cluster_node_name(NodeId{2}) + " 0 0 1 connected\n") !=
+        std::string::npos);
+  REQUIRE(cluster_slots(v).elements[1].elements.size() == 4);
+  CHECK(cluster_slots(v).elements[1].elements[3].elements[1] == Reply::integer(7003));
 }
 
 TEST_CASE("CLUSTER INFO: ok with every shard led, fail and the unserved slots otherwise") {
