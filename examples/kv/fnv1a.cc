@@ -8,8 +8,10 @@
 // GCC 12's AVX-512 extract intrinsics start from _mm512_undefined_*, which
 // -Wuninitialized and -Wmaybe-uninitialized take for a read of an
 // uninitialised value (a false positive: the undefined lanes are never
-// read). Off for this file only.
+// read). Off for this file only (clang has no -Wmaybe-uninitialized).
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #endif

@@ -266,8 +266,10 @@ Reply answer_command(std::span<const std::string> args) {
 Reply answer_config_get(std::span<const std::string> params) {
   std::vector<Reply> items;
   for (const auto& [name, value] : kConfig) {
+    // A copy of the binding: clang before 16 refuses a lambda naming one.
+    const auto key = name;
     bool asked = std::any_of(params.begin(), params.end(),
-                             [&](const std::string& p) { return iequals(p, name); });
+                             [&](const std::string& p) { return iequals(p, key); });
     if (!asked) continue;
     items.push_back(Reply::bulk(std::string(name)));
     items.push_back(Reply::bulk(std::string(value)));
