@@ -229,6 +229,9 @@ class World {
   // After settled(): true once the group slept long enough; throws when it
   // woke with no fault or never fell asleep.
   bool quiet_enough();
+  // Whether a message made while the group was awake, still in the network
+  // or in a Ready not yet finished, would wake the member it goes to.
+  bool wake_in_flight() const;
   Node& node(NodeId id) { return nodes_[id.value - 1]; }
   template <typename... Args>
   void trace(fmt::format_string<Args...> f, Args&&... args) {

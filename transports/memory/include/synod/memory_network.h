@@ -4,9 +4,9 @@
 // well move encoded frames. Time is whatever unit the driver advances.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
-#include <queue>
 #include <set>
 #include <utility>
 #include <vector>
@@ -63,9 +63,9 @@ class MemoryNetwork {
     }
     if (chance(faults_.duplicate_rate)) {
       ++duplicated_;
-      queue_.push(Delivery{now + delay(), next_seq_++, from, to, payload});
+      push(Delivery{now + delay(), next_seq_++, from, to, payload});
     }
-    queue_.push(Delivery{now + delay(), next_seq_++, from, to, std::move(payload)});
+    push(Delivery{now + delay(), next_seq_++, from, to, std::move(payload)});
   }
 
   // Deliver every message due at or before now, in (time, send order), to
@@ -74,9 +74,10 @@ class MemoryNetwork {
   template <typename Handler>
   std::size_t deliver_due(std::uint64_t now, Handler&& handler) {
     std::size_t n = 0;
-    while (!queue_.empty() && queue_.top().at <= now) {
-      Delivery d = queue_.top();
-      queue_.pop();
+    while (!queue_.empty() && queue_.front().at <= now) {
+      std::pop_heap(queue_.begin(), queue_.end(), Later{});
+      Delivery d = std::move(queue_.back());
+      queue_.pop_back();
       if (down(d.to) || blocked(d.from, d.to)) {
         ++dropped_;
         continue;
@@ -88,6 +89,12 @@ class MemoryNetwork {
   }
 
   std::size_t in_flight() const { return queue_.size(); }
+  // Every message queued and neither delivered nor lost yet, in no
+  // particular order (the simulator asks what could still wake a sleeper).
+  template <typename Visitor>
+  void for_each_in_flight(Visitor&& visit) const {
+    for (const Delivery& d : queue_) visit(d);
+  }
   std::uint64_t sent() const { return sent_; }
   std::uint64_t dropped() const { return dropped_; }
   std::uint64_t duplicated() const { return duplicated_; }
@@ -105,6 +112,10 @@ class MemoryNetwork {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
   }
+  void push(Delivery d) {
+    queue_.push_back(std::move(d));
+    std::push_heap(queue_.begin(), queue_.end(), Later{});
+  }
   bool chance(double p) { return p > 0 && (next() >> 11) * 0x1.0p-53 < p; }
   std::uint64_t delay() {
     return faults_.delay_min + next() % (faults_.delay_max - faults_.delay_min + 1);
@@ -114,7 +125,9 @@ class MemoryNetwork {
   NetworkFaults faults_;
   std::set<std::pair<std::uint64_t, std::uint64_t>> blocked_;
   std::set<std::uint64_t> down_;
-  std::priority_queue<Delivery, std::vector<Delivery>, Later> queue_;
+  // A heap in (time, send order), as a priority_queue would keep it, but
+  // open to for_each_in_flight.
+  std::vector<Delivery> queue_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t sent_ = 0, dropped_ = 0, duplicated_ = 0;
 };
