@@ -36,8 +36,6 @@ namespace synod::bench {
 
 namespace {
 
-constexpr std::uint64_t kNsPerS = 1'000'000'000;
-
 // Runs the loop until pred() or the deadline; false on the deadline.
 // Polls every every_ms (at least 1: a libuv timer with repeat 0 fires once).
 bool run_until(uv_loop_t* loop, const std::function<bool()>& pred, double seconds,

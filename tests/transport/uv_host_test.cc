@@ -61,7 +61,11 @@ TEST_CASE("before_apply hands every replica each batch just before its commands 
                 .ok());
   }
   REQUIRE(c.run_until([&] { return done == 200 && c.all_applied(200); }));
-  for (auto& [id, m] : c.members) {
+  for (auto& member : c.members) {
+    // Not a structured binding: CAPTURE takes it in a lambda, which clang
+    // 14 refuses.
+    const auto id = member.first;
+    auto& m = member.second;
     CAPTURE(id);
     CHECK(announced[id] == m->applied);  // each command announced once, in apply order
     CHECK(batches[id] >= 1);

@@ -142,7 +142,11 @@ TEST_CASE("encode refuses a message that breaks a wire invariant and leaves the 
       {"entries out of order", bad([](Message& m) { std::swap(m.entries[0], m.entries[1]); })},
       {"heartbeat with entries", bad([](Message& m) { m.type = MessageType::heartbeat; })},
   };
-  for (const auto& [name, m] : cases) {
+  for (const auto& c : cases) {
+    // Not a structured binding: CAPTURE takes it in a lambda, which clang
+    // 14 refuses.
+    const auto& name = c.first;
+    const auto& m = c.second;
     CAPTURE(name);
     std::vector<std::uint8_t> out = {1, 2, 3};
     std::string why;
