@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace synod::kv {
 namespace {
@@ -38,27 +40,46 @@ const NodeAddresses& addresses(const ClusterView& v, NodeId id) {
 // is first listed with (a leader listed as a replica of another shard is
 // then left out of get_primaries(), and DBSIZE summed over the masters
 // falls short).
-NodeId idle_nodes_master(const ClusterView& v) {
-  for (const ShardView& s : v.shards)
-    if (s.leader.valid()) return s.leader;
-  return NodeId{};
-}
+//
+// Worked out once per view (a view may hold 1024 shards): who is shown as
+// each shard's master, and the nodes that lead none.
+struct Topology {
+  NodeId idle_master;           // the first led shard's leader; none if none is led
+  std::vector<NodeId> masters;  // per shard: its leader, or who stands in (below)
+  std::vector<NodeId> idle;     // members leading no shard, in id order
+};
 
-bool leads_a_shard(const ClusterView& v, NodeId n) {
-  return std::any_of(v.shards.begin(), v.shards.end(),
-                     [n](const ShardView& s) { return s.leader == n; });
-}
-
-// The nodes to list for a shard: its leader, then, under the shards of the
-// idle nodes' master, those nodes. A shard with no leader known lists its
-// replicas in id order, so clients still get a node to ask (it answers
-// -TRYAGAIN or -MOVED).
-std::vector<NodeId> listed_nodes(const ClusterView& v, const ShardView& s) {
-  if (!s.leader.valid()) return s.members;
-  std::vector<NodeId> out{s.leader};
-  if (s.leader != idle_nodes_master(v)) return out;
+Topology topology_of(const ClusterView& v) {
+  Topology t;
+  std::set<std::uint64_t> leaders;
+  NodeId other_leader;  // the first led shard's leader that is not this node
+  for (const ShardView& s : v.shards) {
+    if (!s.leader.valid()) continue;
+    if (!t.idle_master.valid()) t.idle_master = s.leader;
+    if (!other_leader.valid() && s.leader != v.self) other_leader = s.leader;
+    leaders.insert(s.leader.value);
+  }
+  // A shard whose leader this node does not know (it elects, or this node
+  // restarted and has not heard it yet) is shown under another node's name:
+  // this one can only answer -TRYAGAIN, while a leader of another shard is
+  // a master already (no node is listed as a master in one place and a
+  // replica in another) and answers -MOVED once it knows the shard's
+  // leader. Only while no shard has a leader is a master missing.
+  NodeId stand_in = other_leader.valid() ? other_leader : t.idle_master;
+  for (const ShardView& s : v.shards) t.masters.push_back(s.leader.valid() ? s.leader : stand_in);
   for (const auto& [id, a] : v.nodes)
-    if (!leads_a_shard(v, NodeId{id})) out.push_back(NodeId{id});
+    if (!leaders.contains(id)) t.idle.push_back(NodeId{id});
+  return t;
+}
+
+// The nodes to list for shard i: its shown master, then, under the shards
+// of the idle nodes' master, the nodes that lead none. While no shard has a
+// leader, its replicas in id order, so clients still get a node to ask.
+std::vector<NodeId> listed_nodes(const Topology& t, const ShardView& s, std::size_t i) {
+  NodeId master = t.masters[i];
+  if (!master.valid()) return s.members;
+  std::vector<NodeId> out{master};
+  if (master == t.idle_master) out.insert(out.end(), t.idle.begin(), t.idle.end());
   return out;
 }
 
@@ -72,10 +93,12 @@ bool all_led(const ClusterView& v) {
 std::string cluster_node_name(NodeId id) { return fmt::format("{:040x}", id.value); }
 
 Reply cluster_slots(const ClusterView& view) {
+  const Topology t = topology_of(view);
   std::vector<Reply> out;
-  for (const ShardView& s : view.shards) {
+  for (std::size_t i = 0; i < view.shards.size(); ++i) {
+    const ShardView& s = view.shards[i];
     std::vector<Reply> entry{Reply::integer(s.range.first), Reply::integer(s.range.last)};
-    for (NodeId n : listed_nodes(view, s)) {
+    for (NodeId n : listed_nodes(t, s, i)) {
       auto [host, port] = split(addresses(view, n).client);
       entry.push_back(Reply::array(
           {Reply::bulk(host), Reply::integer(port), Reply::bulk(cluster_node_name(n))}));
@@ -110,39 +133,50 @@ Reply shard_node(const ClusterView& view, NodeId n, bool master) {
 }  // namespace
 
 // Redis 7's shape, where a shard is a master and its replicas: one entry
-// per leading node with the ranges of every shard it leads, and one per
-// shard with no leader known.
+// per master with the ranges of every shard it is shown for, and, while no
+// shard has a leader, one per shard.
 Reply cluster_shards(const ClusterView& view) {
-  std::vector<Reply> out;
-  std::vector<NodeId> listed;
-  for (const ShardView& s : view.shards) {
-    if (std::find(listed.begin(), listed.end(), s.leader) != listed.end()) continue;
+  const Topology t = topology_of(view);
+  struct Entry {
     std::vector<Reply> slots;
-    for (const ShardView& t : view.shards) {
-      if (&t != &s && (!s.leader.valid() || t.leader != s.leader)) continue;
-      slots.push_back(Reply::integer(t.range.first));
-      slots.push_back(Reply::integer(t.range.last));
-    }
+    std::size_t first_shard = 0;
+  };
+  std::vector<Entry> entries;
+  std::map<std::uint64_t, std::size_t> entry_of;  // master -> its entry
+  for (std::size_t i = 0; i < view.shards.size(); ++i) {
+    NodeId master = t.masters[i];
+    std::size_t e = entries.size();
+    if (master.valid()) e = entry_of.try_emplace(master.value, entries.size()).first->second;
+    if (e == entries.size()) entries.push_back(Entry{{}, i});
+    entries[e].slots.push_back(Reply::integer(view.shards[i].range.first));
+    entries[e].slots.push_back(Reply::integer(view.shards[i].range.last));
+  }
+  std::vector<Reply> out;
+  for (Entry& e : entries) {
+    NodeId master = t.masters[e.first_shard];
     std::vector<Reply> nodes;
-    for (NodeId n : listed_nodes(view, s)) nodes.push_back(shard_node(view, n, n == s.leader));
-    if (s.leader.valid()) listed.push_back(s.leader);
-    out.push_back(Reply::array({Reply::bulk("slots"), Reply::array(std::move(slots)),
+    for (NodeId n : listed_nodes(t, view.shards[e.first_shard], e.first_shard))
+      nodes.push_back(shard_node(view, n, n == master));
+    out.push_back(Reply::array({Reply::bulk("slots"), Reply::array(std::move(e.slots)),
                                 Reply::bulk("nodes"), Reply::array(std::move(nodes))}));
   }
   return Reply::array(std::move(out));
 }
 
 std::string cluster_nodes(const ClusterView& view) {
-  NodeId idle_master = idle_nodes_master(view);
+  const Topology t = topology_of(view);
+  const NodeId idle_master = t.idle_master;
+  std::map<std::uint64_t, std::string> slots_of;  // master -> " a-b c-d"
+  for (std::size_t i = 0; i < view.shards.size(); ++i) {
+    if (!t.masters[i].valid()) continue;
+    const SlotRange& r = view.shards[i].range;
+    slots_of[t.masters[i].value] +=
+        r.first == r.last ? fmt::format(" {}", r.first) : fmt::format(" {}-{}", r.first, r.last);
+  }
   std::string text;
   for (const auto& [id, a] : view.nodes) {
     NodeId n{id};
-    std::string slots;
-    for (const ShardView& s : view.shards) {
-      if (s.leader != n) continue;
-      slots += s.range.first == s.range.last ? fmt::format(" {}", s.range.first)
-                                             : fmt::format(" {}-{}", s.range.first, s.range.last);
-    }
+    const std::string& slots = slots_of[id];
     std::string flags = n == view.self ? "myself," : "";
     std::string master = "-";
     if (!slots.empty() || !idle_master.valid()) {

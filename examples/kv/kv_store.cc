@@ -158,7 +158,6 @@ std::optional<std::string_view> first_argument(std::string_view in) {
 // to arrive. A few commands' apply time covers a miss to memory.
 constexpr std::size_t kSlotsAhead = 8;
 constexpr std::size_t kItemsAhead = 4;
-constexpr std::uint64_t kPrefetchAboveBytes = 8u << 20;
 
 }  // namespace
 
@@ -168,7 +167,7 @@ void KvStore::prefetch(synod::CommandsView log_commands) {
   // A key space the caches nearly hold gains nothing: there the extra parse,
   // hash and prefetches cost ~40 ns per SET (bench/kv_apply_bench.cc: no
   // gain at 20 000 keys of 256 bytes, 5 MB; 2.5x faster at 50 000, 14 MB).
-  if (data_bytes_ < kPrefetchAboveBytes) return;
+  if (data_bytes_ < prefetch_above_bytes_) return;
   for (std::string_view c : log_commands) {
     std::optional<std::string_view> key = first_argument(c);
     prefetched_.push_back(key ? KeyTable::hash_key(*key) : 0);
@@ -379,7 +378,7 @@ void KvStore::count(Item& item, std::uint64_t hash) {
   data_bytes_ += std::uint64_t{item.key_size} + item.value_size;
   // Past the caches' size, prefetch() announces batches and in-place
   // values are streamed (KeyTable::stream_values).
-  data_.stream_values(data_bytes_ >= kPrefetchAboveBytes);
+  data_.stream_values(data_bytes_ >= prefetch_above_bytes_);
 }
 
 // The pair's hash as count() kept it: an overwrite hashes the new pair only.
@@ -580,7 +579,7 @@ bool KvStore::restore(std::string_view bytes) {
   data_.replace_with(std::move(restored));
   digest_ = digest;
   data_bytes_ = data_bytes;
-  data_.stream_values(data_bytes_ >= kPrefetchAboveBytes);
+  data_.stream_values(data_bytes_ >= prefetch_above_bytes_);
   log_commands_ = log_commands;
   delete_version_ = delete_version;
   if (addresses != addresses_) {

@@ -59,6 +59,10 @@ class KvStore {
   // prefetch). A replica calls it with each committed batch before applying
   // its commands one by one (UvHostOptions::before_apply).
   void prefetch(synod::CommandsView log_commands);
+  // The key space size (bytes of keys and values, 8 MiB by default) above
+  // which prefetch() works and values overwritten in place are streamed:
+  // tests and the fuzzer lower it to run those paths on a small store.
+  void set_prefetch_above_bytes_for_test(std::uint64_t bytes) { prefetch_above_bytes_ = bytes; }
   // Applies a decoded request. Precondition: route_of(request.op) != local.
   Reply execute(Request request);
 
@@ -170,6 +174,9 @@ class KvStore {
   RequestView decoded_;               // apply()'s scratch, so decoding allocates nothing
   // prefetch()'s batch: the key hash of each command (0 when it has none),
   // and the index of the one the next apply() is taken to be.
+  // Past the caches' size (8 MiB of keys and values), prefetch() announces
+  // batches and in-place values are streamed.
+  std::uint64_t prefetch_above_bytes_ = std::uint64_t{8} << 20;
   std::vector<std::uint64_t> prefetched_;
   std::size_t next_prefetched_ = 0;
   void prefetch_ahead();

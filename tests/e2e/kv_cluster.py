@@ -45,15 +45,16 @@ from resp_client import RespClient, RespError, info  # noqa: E402
 
 
 class Cluster:
-    """Three synod-kv processes. By default all on 127.0.0.1 with distinct
+    """Three (or `nodes`) synod-kv processes. By default all on 127.0.0.1 with distinct
     ports; with hosts (one address per node) each node uses base_port + 1
     for consensus and base_port + 11 for clients on its own address, and
     wrap(i) gives the command prefix that runs node i (ip netns exec ...)."""
 
-    def __init__(self, binary, base_port, workdir, memory=False, hosts=None, wrap=None, tls_dir=None):
+    def __init__(self, binary, base_port, workdir, memory=False, hosts=None, wrap=None, tls_dir=None,
+                 nodes=3):
         self.binary, self.workdir, self.memory = binary, workdir, memory
         self.tls_dir = tls_dir  # peer mTLS with the certificates of scripts/make-certs.sh
-        self.ids = [1, 2, 3]
+        self.ids = list(range(1, nodes + 1))  # at most 9: client ports follow the peer ports
         self.host = {i: hosts[i - 1] if hosts else "127.0.0.1" for i in self.ids}
         self.peer_port = {i: base_port + (1 if hosts else i) for i in self.ids}
         self.client_port = {i: base_port + (11 if hosts else 10 + i) for i in self.ids}

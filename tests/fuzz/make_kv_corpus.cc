@@ -47,16 +47,22 @@ std::string records(const std::vector<std::string>& commands) {
 }
 
 const std::vector<Command> kWrites = {
-    {"SET", "a", "1"},         {"SET", "a", "2", "NX"},    {"SET", "b", "x", "XX"},
-    {"GETSET", "a", "3"},      {"INCR", "n"},              {"INCRBY", "n", "-7"},
-    {"DECR", "n"},             {"DECRBY", "n", "2"},       {"DEL", "a", "zz"},
-    {"MSET", "k1", "v1", "k2", "v2"}, {"MSETNX", "k3", "v3", "k1", "v9"},
+    {"SET", "a", "1"},
+    {"SET", "a", "2", "NX"},
+    {"SET", "b", "x", "XX"},
+    {"GETSET", "a", "3"},
+    {"INCR", "n"},
+    {"INCRBY", "n", "-7"},
+    {"DECR", "n"},
+    {"DECRBY", "n", "2"},
+    {"DEL", "a", "zz"},
+    {"MSET", "k1", "v1", "k2", "v2"},
+    {"MSETNX", "k3", "v3", "k1", "v9"},
 };
 
 std::string txn_command() {
   std::vector<WatchedKey> watched{{"a", 1}, {"gone", 0}};
-  std::vector<Request> queued{req({"INCRBY", "n", "5"}), req({"SET", "t", "v"}),
-                              req({"GET", "t"})};
+  std::vector<Request> queued{req({"INCRBY", "n", "5"}), req({"SET", "t", "v"}), req({"GET", "t"})};
   return encode(make_txn(watched, queued));
 }
 
@@ -116,10 +122,10 @@ void commit_protocol_seeds(const std::filesystem::path& dir) {
   const std::vector<Reply> results{Reply::ok(), Reply::integer(-4), Reply::bulk("v"),
                                    Reply::array({Reply::null(), Reply::error("ERR x")})};
   std::size_t n = 0;
-  for (const Entry& e : std::vector<Entry>{PrepareEntry{id, part, shards}, CommitEntry{id},
-                                           AbortEntry{id}, BeginEntry{plan},
-                                           DecideEntry{id, false, AbortReason::watch, shards},
-                                           ForgetEntry{{{2, 7}, {2, 9}}, 10}, FloorEntry{2, 10}})
+  for (const Entry& e :
+       std::vector<Entry>{PrepareEntry{id, part, shards}, CommitEntry{id}, AbortEntry{id},
+                          BeginEntry{plan}, DecideEntry{id, false, AbortReason::watch, shards},
+                          ForgetEntry{{{2, 7}, {2, 9}}, 10}, FloorEntry{2, 10}})
     write(dir, "txn-entry-" + std::to_string(n++), 3, encode_entry(e));
   n = 0;
   for (const Message& m : std::vector<Message>{

@@ -104,11 +104,24 @@ TEST_CASE("CLUSTER SLOTS: per shard its range and its leader, no other replica")
   CHECK(second.elements[1] == Reply::integer(8191));
   CHECK(second.elements[2] == Reply::array({Reply::bulk("127.0.0.1"), Reply::integer(7002),
                                             Reply::bulk(cluster_node_name(NodeId{2}))}));
-  // No leader known: the replicas in id order, so clients still get a node
-  // to ask (it answers -TRYAGAIN or -MOVED).
+  // Electing: shown under the first led shard's leader (node 1), whose
+  // shards now list node 2, which leads nothing, as a replica. Listing all
+  // replicas, leaders of other shards included, made python3-redis take
+  // node 2 and 3 for replicas for good.
   v.shards[1].leader = NodeId{};
-  CHECK(cluster_slots(v).elements[1].elements.size() == 5);
-  CHECK(cluster_slots(v).elements[1].elements[2].elements[1] == Reply::integer(7001));
+  slots = cluster_slots(v);
+  for (std::size_t s : {0, 1, 3}) {
+    REQUIRE(slots.elements[s].elements.size() == 4);
+    CHECK(slots.elements[s].elements[2].elements[1] == Reply::integer(7001));
+    CHECK(slots.elements[s].elements[3].elements[1] == Reply::integer(7002));
+  }
+  CHECK(slots.elements[2].elements.size() == 3);
+  // No shard led anywhere: every replica in id order, so clients still get
+  // a node to ask (it answers -TRYAGAIN).
+  for (ShardView& s : v.shards) s.leader = NodeId{};
+  slots = cluster_slots(v);
+  REQUIRE(slots.elements[1].elements.size() == 5);
+  CHECK(slots.elements[1].elements[2].elements[1] == Reply::integer(7001));
 }
 
 TEST_CASE("CLUSTER SLOTS: a node that leads nothing is a replica of the first leader's shards") {
@@ -142,20 +155,28 @@ TEST_CASE("CLUSTER SHARDS: one entry per master with all the ranges it leads") {
   CHECK(nodes.elements[0].elements[9] == Reply::bulk("master"));
   CHECK(shards.elements[1].elements[1] ==
         Reply::array({Reply::integer(4096), Reply::integer(8191)}));
-  // Node 3 leading nothing: two masters, node 3 a replica of node 1; a
-  // shard with no leader is an entry of its own, its replicas in id order.
+  // Node 1 leading shards 0, 2 and 3 and shard 1 electing: one master,
+  // shown with every range, nodes 2 and 3 its replicas; no node is a
+  // master in one entry and a replica in another.
   v.shards[2].leader = NodeId{1};
   v.shards[1].leader = NodeId{};
   shards = cluster_shards(v);
-  REQUIRE(shards.elements.size() == 2);
+  REQUIRE(shards.elements.size() == 1);
+  CHECK(shards.elements[0].elements[1] ==
+        Reply::array({Reply::integer(0), Reply::integer(4095), Reply::integer(4096),
+                      Reply::integer(8191), Reply::integer(8192), Reply::integer(12287),
+                      Reply::integer(12288), Reply::integer(16383)}));
   const Reply& first = shards.elements[0].elements[3];
   REQUIRE(first.elements.size() == 3);
+  CHECK(first.elements[0].elements[9] == Reply::bulk("master"));
   CHECK(first.elements[1].elements[1] == Reply::bulk(cluster_node_name(NodeId{2})));
   CHECK(first.elements[1].elements[9] == Reply::bulk("replica"));
   CHECK(first.elements[2].elements[1] == Reply::bulk(cluster_node_name(NodeId{3})));
   CHECK(first.elements[2].elements[9] == Reply::bulk("replica"));
-  CHECK(shards.elements[1].elements[1] ==
-        Reply::array({Reply::integer(4096), Reply::integer(8191)}));
+  // No shard led anywhere: one entry per shard, its replicas in id order.
+  for (ShardView& s : v.shards) s.leader = NodeId{};
+  shards = cluster_shards(v);
+  REQUIRE(shards.elements.size() == 4);
   CHECK(shards.elements[1].elements[3].elements.size() == 3);
 }
 
@@ -172,11 +193,17 @@ TEST_CASE("CLUSTER NODES: leaders are masters with their slots, myself flagged, 
   v.shards[2].leader = NodeId{1};
   CHECK(cluster_nodes(v).find(cluster_node_name(NodeId{3}) + " 127.0.0.1:7003@17003 slave " + one +
                               " 0 0 1 connected\n") != std::string::npos);
-  // The first shard electing: of the next shard's leader, as SLOTS lists it.
+  // The first shard electing: of the next shard's leader, as SLOTS lists
+  // it. The electing shard is shown under a leader that is not this node
+  // (node 2 could only answer -TRYAGAIN; node 1 answers -MOVED once it
+  // knows), and under node 2 when node 1 asks.
   v.shards[0].leader = NodeId{};
   CHECK(cluster_nodes(v).find(cluster_node_name(NodeId{3}) + " 127.0.0.1:7003@17003 slave " +
                               cluster_node_name(NodeId{2}) + " 0 0 1 connected\n") !=
         std::string::npos);
+  CHECK(cluster_nodes(v).find(" connected 0-4095 8192-12287 12288-16383\n") != std::string::npos);
+  v.self = NodeId{1};
+  CHECK(cluster_nodes(v).find(" connected 0-4095 4096-8191\n") != std::string::npos);
   REQUIRE(cluster_slots(v).elements[1].elements.size() == 4);
   CHECK(cluster_slots(v).elements[1].elements[3].elements[1] == Reply::integer(7003));
 }

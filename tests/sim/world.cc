@@ -160,10 +160,11 @@ void World::crash(Node& n, bool mid_ready, std::size_t keep) {
 void World::process_ready(Node& n) {
   while (n.replica && n.replica->has_ready()) {
     Ready rd = n.replica->ready();
+    bool awake = !n.replica->quiesced();
     if (rd.membership) trace("t={} membership {}: {}", now_, n.id.value, describe(*rd.membership));
     if (scenario_.early_accepts)  // in parallel with the write (ready.h)
       for (const Message& m : rd.messages)
-        if (may_send_before_persist(m)) send(n, m);
+        if (may_send_before_persist(m)) send(n, m, awake);
     // A chosen value needs no local durability to apply (docs/protocol.md,
     // "Durability"): with early_apply it applies, and its proposer hears,
     // before the save, so a crash mid-Ready loses an answered command here.
@@ -182,7 +183,7 @@ void World::process_ready(Node& n) {
       crash(n, false, n.keep_unsynced);
       return;
     }
-    n.staged.push_back({std::move(rd), applied});
+    n.staged.push_back({std::move(rd), applied, awake});
     // A pipelined host (group commit) takes more Readys before one sync
     // finishes them all, in order.
     if (!scenario_.pipelined || (rng_++ % 3) == 0) finish_staged(n);
@@ -190,21 +191,21 @@ void World::process_ready(Node& n) {
   if (n.replica) checker_.on_promise_seen(n.id, n.replica->info().promised);
 }
 
-void World::send(Node& n, const Message& m) {
+void World::send(Node& n, const Message& m, bool sender_awake) {
   checker_.on_send(n.id, m, n.storage.mirror());
   if (m.type == MessageType::accept) note_voters(m);
   trace_message("send", m);
-  net_.send(now_, n.id, m.to, m);
+  net_.send(now_, n.id, m.to, Packet{m, sender_awake});
 }
 
 void World::finish_staged(Node& n) {
   if (n.staged.empty()) return;
   n.storage.sync();
   while (n.replica && !n.staged.empty()) {
-    auto [rd, applied] = std::move(n.staged.front());
+    auto [rd, applied, awake] = std::move(n.staged.front());
     n.staged.pop_front();
     for (const Message& m : rd.messages)
-      if (!scenario_.early_accepts || !may_send_before_persist(m)) send(n, m);
+      if (!scenario_.early_accepts || !may_send_before_persist(m)) send(n, m, awake);
     if (!applied) apply(n, rd);
     for (const ProposalOutcome& o : rd.outcomes)
       if (!applied || o.outcome != Outcome::committed) handle_outcome(n, o);
@@ -391,9 +392,9 @@ Result World::run() {
         Node& n = node(d.to);
         if (!n.replica) return;
         if (opt_.quiesce) note_heard(d.to, d.from);
-        if (d.payload.type == MessageType::node_heartbeat) return;  // the host's own
-        trace_message("recv", d.payload);
-        n.replica->step(d.payload);
+        if (d.payload.msg.type == MessageType::node_heartbeat) return;  // the host's own
+        trace_message("recv", d.payload.msg);
+        n.replica->step(d.payload.msg);
         process_ready(n);
       });
       for (Node& n : nodes_) {

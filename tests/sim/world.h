@@ -131,7 +131,8 @@ class World {
     std::optional<Replica> replica;
     struct Staged {
       Ready rd;
-      bool applied = false;  // early_apply: applied and answered when staged
+      bool applied = false;     // early_apply: applied and answered when staged
+      bool taken_awake = true;  // the replica was awake when the host took rd
     };
     std::deque<Staged> staged;                   // saved, waiting for the sync that finishes them
     std::map<std::uint64_t, Pending> pending;    // ticket -> proposal
@@ -172,7 +173,8 @@ class World {
   void crash(Node& n, bool mid_ready, std::size_t keep);
   void process_ready(Node& n);
   void finish_staged(Node& n);
-  void send(Node& n, const Message& m);
+  // sender_awake: the replica was awake when the host took the Ready.
+  void send(Node& n, const Message& m, bool sender_awake);
   void apply(Node& n, const Ready& rd);
   void maybe_snapshot(Node& n);
   std::string snapshot_data(const Node& n);
@@ -229,8 +231,8 @@ class World {
   // After settled(): true once the group slept long enough; throws when it
   // woke with no fault or never fell asleep.
   bool quiet_enough();
-  // Whether a message made while the group was awake, still in the network
-  // or in a Ready not yet finished, would wake the member it goes to.
+  // Whether a message its replica sent awake, still in the network or in a
+  // Ready not yet finished, would wake the member it goes to.
   bool wake_in_flight() const;
   Node& node(NodeId id) { return nodes_[id.value - 1]; }
   template <typename... Args>
@@ -245,7 +247,13 @@ class World {
 
   Options opt_;
   Scenario scenario_;
-  MemoryNetwork<Message> net_;
+  // What the network carries: a message, and whether its replica was awake
+  // when the host took the Ready holding it (wake_in_flight).
+  struct Packet {
+    Message msg;
+    bool sent_awake = true;
+  };
+  MemoryNetwork<Packet> net_;
   Checker checker_;
   Trace trace_;
   fmt::memory_buffer line_;  // the trace line being formatted

@@ -43,7 +43,7 @@ void World::node_heartbeats() {
       m.type = MessageType::node_heartbeat;
       m.from = a.id;
       m.to = b.id;
-      net_.send(now_, a.id, b.id, std::move(m));
+      net_.send(now_, a.id, b.id, Packet{std::move(m)});
     }
   }
 }
@@ -70,11 +70,16 @@ bool World::wake_in_flight() const {
       if (n.id == to) return n.replica && latest_.is_member(n.id) && n.replica->wakes_on(m);
     return false;
   };
+  // Only what a replica sent awake: a sleeper's own message that wakes a
+  // peer is a fault of the sleep rules, whenever it lands (invariant 12).
   bool found = false;
-  net_.for_each_in_flight([&](const auto& d) { found = found || wakes(d.to, d.payload); });
+  net_.for_each_in_flight([&](const auto& d) {
+    found = found || (d.payload.sent_awake && wakes(d.to, d.payload.msg));
+  });
   for (const Node& n : nodes_)
     for (const Node::Staged& s : n.staged)
-      for (const Message& m : s.rd.messages) found = found || wakes(m.to, m);
+      if (s.taken_awake)
+        for (const Message& m : s.rd.messages) found = found || wakes(m.to, m);
   return found;
 }
 
@@ -127,14 +132,13 @@ bool World::quiet_enough() {
     }
     return true;
   }
-  // Every member sleeps, but a message made before the last fell asleep may
-  // still be on its way: a follower whose election clock ran out just before
-  // the quiesce heartbeat came has probed, and its probe wakes the sleeping
-  // leader, as it must (the leader cannot tell it from the probe of a
-  // follower that lost the quiesce heartbeat and stays awake). The group
-  // counts as asleep once nothing in flight would wake a member; from then
-  // on any wake is a failure (synod-sim --quiesce --replicas 5 seed 925407,
-  // where a follower's clock ran four times its leader's).
+  // Every member sleeps, but a message a replica sent awake may still be on
+  // its way (in the network, or in a Ready the host has not finished): a follower whose election
+  // clock ran out just before the quiesce heartbeat came has probed, and its probe wakes the
+  // sleeping leader, as it must (the leader cannot tell it from the probe of a follower that lost
+  // the quiesce heartbeat and stays awake). The group counts as asleep once nothing sent awake and
+  // still in flight would wake a member; from then on any wake is a failure (synod-sim --quiesce
+  // --replicas 5 seed 925407, where a follower's clock ran four times its leader's).
   if (asleep && wake_in_flight()) asleep = false;
   if (asleep) {
     asleep_since_ = tick;
