@@ -135,6 +135,7 @@ void fuzz_log_commands(std::string_view data) {
     check(plain.apply(c) == announced.apply(c));
   }
   check(plain.digest() == announced.digest() && plain.key_count() == announced.key_count());
+  check(announced.snapshot() == plain.snapshot());  // what the streamed stores wrote
   check(plain.digest() == plain.recompute_digest());
   check(plain.log_commands() == commands.size());
   check_snapshot_round_trip(plain);
