@@ -40,7 +40,9 @@ class Rejoiner {
   // Resends queries to voters that have not answered.
   void tick();
   // Retries the campaign, or turns voting on for a new cluster.
-  void on_election_timeout();
+  // catching_up: the learner fetches chosen slots this replica lacks
+  // (Learner::busy); no campaign starts then.
+  void on_election_timeout(bool catching_up);
   // Member bits freed for other ids: answers under them are dropped.
   void forget(VoterMask freed) {
     replied_ &= ~freed;

@@ -113,6 +113,41 @@ TEST_CASE("a replica whose storage was wiped never answers a prepare while rejoi
   CHECK(t.node(2).propose("x").status == Status::rejoining);
 }
 
+TEST_CASE("a rejoining replica does not campaign while it catches up") {
+  // Found by synod-sim --quiesce --replicas 5 seed 963856: a wiped replica
+  // campaigned while a snapshot transfer was under way. Its promisers had
+  // compacted what it lacked, so it could not take office before the
+  // transfer ended; its prepares only deposed the live leader, again at
+  // each retry, and the new leaders' slots and snapshots kept the transfer
+  // from ending.
+  auto t = test::TestCluster::alone(2, 3, [](Config& c) { c.join_existing = true; });
+  std::uint64_t nonce = 0;
+  for (const Message& m : sent_by(t, 2))
+    if (m.type == MessageType::rejoin_query) nonce = m.slot.value;
+  REQUIRE(nonce != 0);
+  for (std::uint64_t peer : {1, 3}) {  // both others answered, with state
+    Message reply = msg(MessageType::rejoin_reply, peer, 2, 1, 1);
+    reply.slot = Slot{nonce};
+    t.node(2).step(reply);
+  }
+  // The leader's heartbeat reports chosen slots this replica lacks: it
+  // catches up (nobody answers here) and must not campaign meanwhile.
+  Message hb = msg(MessageType::heartbeat, 1, 2, 1);
+  hb.commit = Slot{5};
+  t.node(2).step(hb);
+  bool campaigned = false, caught_up_asked = false;
+  for (int i = 0; i < 200; ++i) {
+    t.node(2).tick();
+    for (const Message& m : sent_by(t, 2)) {
+      campaigned |= m.type == MessageType::prepare;
+      caught_up_asked |= m.type == MessageType::catchup_request;
+    }
+  }
+  CHECK(caught_up_asked);
+  CHECK_FALSE(campaigned);
+  CHECK(t.node(2).info().role == Role::rejoining);
+}
+
 TEST_CASE("messages from strangers and for other groups are dropped") {
   MemoryStorage s;
   Replica r(config(2), s);
