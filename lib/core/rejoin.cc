@@ -72,7 +72,7 @@ void Rejoiner::tick() {
     query_missing();
 }
 
-void Rejoiner::on_election_timeout(bool catching_up) {
+void Rejoiner::on_election_timeout(bool receiving_snapshot) {
   if (!active() || proposer_.leading()) return;
   // A learner has no vote to restore until a configuration makes it a voter.
   if (!ctx_.quorum.is_voter(ctx_.self())) return;
@@ -95,13 +95,15 @@ void Rejoiner::on_election_timeout(bool catching_up) {
     return;
   }
   // Catching up the chosen prefix first keeps the promise reports short.
-  // And a campaign started while a catch-up is under way may win promises
-  // yet be unable to take office until it ends (its promisers compacted
-  // what it lacks: Proposer::promised_enough); it only deposes the live
-  // leader meanwhile. Each retry did it again, and the new leaders' slots
-  // and snapshots kept a slow snapshot transfer from ending (synod-sim
-  // --quiesce --replicas 5 seed 963856).
-  if (catching_up || ctx_.log.commit() < commit_target_) return;
+  // And a campaign started while a snapshot is being received may win
+  // promises yet be unable to take office until the transfer ends (its
+  // promisers compacted what it lacks: Proposer::promised_enough); it only
+  // deposes the live leader meanwhile. Each retry did it again, and the new
+  // leaders' slots and snapshots kept a slow transfer from ending (synod-sim
+  // --quiesce --replicas 5 seed 963856). A catch-up by entries is not
+  // waited for: under a steady load the commit reported keeps moving ahead
+  // of it, and the campaign's promises bound what remains to fetch.
+  if (receiving_snapshot || ctx_.log.commit() < commit_target_) return;
   // A majority of the others answered, and the chosen prefix they reported is
   // held: the campaign below (without this replica's own vote) decides.
   SYNOD_ASSERT(ctx_.quorum.is_voter(ctx_.self()) && ctx_.log.commit() >= commit_target_,

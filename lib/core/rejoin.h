@@ -40,9 +40,9 @@ class Rejoiner {
   // Resends queries to voters that have not answered.
   void tick();
   // Retries the campaign, or turns voting on for a new cluster.
-  // catching_up: the learner fetches chosen slots this replica lacks
-  // (Learner::busy); no campaign starts then.
-  void on_election_timeout(bool catching_up);
+  // receiving_snapshot: the learner assembles a snapshot (SnapshotReceiver);
+  // no campaign starts then.
+  void on_election_timeout(bool receiving_snapshot);
   // Member bits freed for other ids: answers under them are dropped.
   void forget(VoterMask freed) {
     replied_ &= ~freed;

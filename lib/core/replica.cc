@@ -109,7 +109,7 @@ void Replica::Core::tick() {
   // answers wake it into a campaign against a leader that sleeps.
   sleep_.forget_deferred();
   if (rejoin.active())
-    rejoin.on_election_timeout(learner.busy());
+    rejoin.on_election_timeout(learner.receiver().active());
   else if (!may_campaign())
     return;
   else if (proposer.campaigning())
