@@ -33,6 +33,10 @@ enum class PlantedBug : std::uint8_t {
   // a sleeper answers a probe asleep with that yes, which
   // Replica::Core::step's assertion on what a sleeper sends catches.
   probe_past_stickiness,
+  // A rejoining replica campaigns while it receives a snapshot: it wins
+  // promises it cannot take office with and deposes the live leader at
+  // each retry (synod-sim --quiesce --replicas 5 seed 963856: not settled).
+  rejoin_campaign_while_receiving,
 };
 
 namespace testing {

@@ -103,6 +103,7 @@ void Rejoiner::on_election_timeout(bool receiving_snapshot) {
   // --quiesce --replicas 5 seed 963856). A catch-up by entries is not
   // waited for: under a steady load the commit reported keeps moving ahead
   // of it, and the campaign's promises bound what remains to fetch.
+  if (ctx_.planted(PlantedBug::rejoin_campaign_while_receiving)) receiving_snapshot = false;
   if (receiving_snapshot || ctx_.log.commit() < commit_target_) return;
   // A majority of the others answered, and the chosen prefix they reported is
   // held: the campaign below (without this replica's own vote) decides.

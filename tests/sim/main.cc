@@ -34,6 +34,8 @@ struct Args {
              "     quiesced_follower_campaigns (caught with --quiesce)\n"
              "     probe_past_stickiness (caught with --quiesce by the assertion on what a sleeper "
              "sends)\n"
+             "     rejoin_campaign_while_receiving (caught with --quiesce --replicas 5 "
+             "--seed 963856)\n"
              "     deliver_to_wrong_group sleep_through_dead_leader (caught with --groups)\n"
              "     apply_before_decision (a participant applies at prepare; with --txn)\n"
              "     abort_tells_inquirer_only (an inquiry's abort reaches only the inquirer; "
@@ -63,6 +65,7 @@ PlantedBug parse_bug(const std::string& s) {
   if (s == "quiesced_follower_campaigns") return PlantedBug::quiesced_follower_campaigns;
   if (s == "tail_cut_past_snapshot") return PlantedBug::tail_cut_past_snapshot;
   if (s == "probe_past_stickiness") return PlantedBug::probe_past_stickiness;
+  if (s == "rejoin_campaign_while_receiving") return PlantedBug::rejoin_campaign_while_receiving;
   usage("unknown bug " + s);
 }
 
