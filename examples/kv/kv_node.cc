@@ -314,6 +314,8 @@ std::vector<InfoSection> KvNode::info() const {
                      {"peer_refused_total_cap", n(r.total_cap)},
                      {"peer_frames_oversized", n(tcp.frames_oversized)},
                      {"peer_frames_dropped", n(tcp.frames_dropped)},
+                     {"peer_knocks_sent", n(tcp.knocks_sent)},
+                     {"peer_knocks_received", n(tcp.knocks_received)},
                      {"messages_refused_malformed", n(i.refused.malformed)},
                      {"messages_refused_round", n(i.refused.round)},
                      {"messages_refused_slot", n(i.refused.slot)},

@@ -26,13 +26,18 @@ TcpTransport::Link* TcpTransport::link_of(Connection* c) {
 }
 
 // The lower id dials the higher one, so each pair shares one connection.
+// The higher id knocks: it connects and sends its hello only to ask the
+// lower one to dial now, which answers by closing the knock (on_knock).
+// Without it, a restarted node would wait for its lower-id peers' reconnect
+// backoff, up to reconnect_max_ms, cut off from them.
 void TcpTransport::dial(Link& link) {
   if (!running_ || !link.addr_ok || link.conn || link.dialing || link.timer) return;
-  if (link.peer.id < opt_.self) return;  // it dials us
   auto* c = new Connection;
   c->owner = this;
   c->peer = link.peer.id;
   c->outbound = true;
+  c->knock = link.peer.id < opt_.self;
+  if (c->knock) ++stats_.knocks_sent;
   c->remote = link.peer.address;
   c->started_ms = c->last_read_ms = uv_now(loop_);
   uv_tcp_init(loop_, &c->tcp);
@@ -67,27 +72,58 @@ void TcpTransport::on_connected(Connection* c, int status) {
                   {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, c->peer}));
 }
 
+namespace {
+// A link's reconnect timer fired: dial (or knock) again.
+void on_reconnect_timer(uv_timer_t* t) {
+  auto* timer = static_cast<TcpTransport::Link::Timer*>(t->data);
+  uv_close(reinterpret_cast<uv_handle_t*>(t),
+           [](uv_handle_t* h) { delete static_cast<TcpTransport::Link::Timer*>(h->data); });
+  timer->owner->redial(timer->peer);
+}
+}  // namespace
+
 void TcpTransport::schedule_reconnect(Link& link) {
-  if (!running_ || link.timer || link.peer.id < opt_.self) return;
+  if (!running_ || link.timer) return;
   link.timer = new Link::Timer;
   link.timer->owner = this;
   link.timer->peer = link.peer.id;
   link.timer->handle.data = link.timer;
   uv_timer_init(loop_, &link.timer->handle);
-  uv_timer_start(
-      &link.timer->handle,
-      [](uv_timer_t* t) {
-        auto* timer = static_cast<Link::Timer*>(t->data);
-        TcpTransport* self = timer->owner;
-        auto it = self->links_.find(timer->peer.value);
-        uv_close(reinterpret_cast<uv_handle_t*>(t),
-                 [](uv_handle_t* h) { delete static_cast<Link::Timer*>(h->data); });
-        if (it == self->links_.end()) return;
-        it->second->timer = nullptr;
-        self->dial(*it->second);
-      },
-      link.backoff_ms, 0);
+  uv_timer_start(&link.timer->handle, on_reconnect_timer, link.backoff_ms, 0);
   link.backoff_ms = std::min(link.backoff_ms * 2, opt_.reconnect_max_ms);
+}
+
+void TcpTransport::redial(NodeId peer) {
+  auto it = links_.find(peer.value);
+  if (it == links_.end()) return;
+  it->second->timer = nullptr;
+  dial(*it->second);
+}
+
+// A higher id knocked (its hello on a connection it dialed): it has no link
+// to us, most likely because it restarted. Close the knock and dial it now,
+// whatever our backoff; a link we still hold to it is a leftover the peer
+// has lost, dropped (and redialed) on the same terms as a replacement:
+// at once with TLS, where the knock's certificate proved the peer; without
+// TLS only after replace_quiet_ms of silence, so a stranger's knock cannot
+// break a live link. A stranger's knocks cost one dial of a configured peer
+// each, no more.
+void TcpTransport::on_knock(Link& link, Connection* c) {
+  ++stats_.knocks_received;
+  const bool proven = c->cert_id.has_value();
+  close(c);
+  if (Connection* live = link.conn) {
+    std::uint64_t quiet = uv_now(loop_) - live->last_read_ms;
+    if (!proven && quiet < opt_.replace_quiet_ms) return;
+    log(fmt::format("node {} knocked: it lost our link; dialing it again", link.peer.id.value));
+    close(live);  // on_closed redials after reconnect_min_ms
+    return;
+  }
+  link.backoff_ms = opt_.reconnect_min_ms;
+  if (link.timer)
+    uv_timer_start(&link.timer->handle, on_reconnect_timer, 0, 0);  // restarts it
+  else
+    dial(link);
 }
 
 void TcpTransport::close(Connection* c) {
@@ -108,7 +144,9 @@ void TcpTransport::on_closed(Connection* c) {
       log(fmt::format("lost connection to node {}", c->peer.value));
     }
     if (link->dialing == c) link->dialing = nullptr;
-    if (c->outbound && !link->conn && !link->dialing) schedule_reconnect(*link);
+    // Ours to redial (or knock again): our dial or knock failed, or a link
+    // closed, whoever had dialed it.
+    if ((c->outbound || c->introduced) && !link->conn && !link->dialing) schedule_reconnect(*link);
   }
   delete c;
 }

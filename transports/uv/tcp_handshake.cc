@@ -118,7 +118,8 @@ void TcpTransport::on_inbound(uv_stream_t* server) {
 }
 
 // Closes every connection still unintroduced past the handshake deadline:
-// inbound ones and our own dials (a peer that accepts and stays silent).
+// inbound ones and our own dials (a peer that accepts and stays silent),
+// refused; our knocks, which wait for the peer to close them, quietly.
 void TcpTransport::sweep() {
   std::uint64_t now = uv_now(loop_);
   auto late = [&](Connection* c) {
@@ -127,8 +128,14 @@ void TcpTransport::sweep() {
   std::vector<Connection*> expired;
   for (Connection* c : pending_)
     if (late(c)) expired.push_back(c);
-  for (auto& [id, link] : links_)
-    if (late(link->dialing)) expired.push_back(link->dialing);
+  for (auto& [id, link] : links_) {
+    Connection* d = link->dialing;
+    if (!late(d)) continue;
+    if (d->knock)
+      close(d);  // a peer that accepts and stays silent (stopped?); knocked again later
+    else
+      expired.push_back(d);
+  }
   for (Connection* c : expired)
     refuse(c, Refusal::handshake_timeout,
            fmt::format("no handshake within {} ms", opt_.handshake_timeout_ms));
@@ -182,8 +189,12 @@ bool TcpTransport::on_hello(Connection* c) {
     reason = Refusal::certificate_mismatch;
   else if (c->outbound && h.from != c->peer)
     why = fmt::format("answered as node {}", h.from.value);
-  else if (!c->outbound && h.from > opt_.self)
-    why = "wrong dial direction";
+  else if (c->knock)
+    why = "answered a knock with a hello";  // a lower id answers by closing
+  if (why.empty() && !c->outbound && h.from > opt_.self) {
+    on_knock(*it->second, c);  // a higher id asks us to dial it
+    return false;
+  }
   if (why.empty() && !c->tls) {
     // Unproven claim for a node with a live link: only a quiet link (its
     // peer likely restarted) may be replaced.

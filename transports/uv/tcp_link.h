@@ -20,6 +20,9 @@ struct TcpTransport::Connection {
   uv_write_t write_req{};
   NodeId peer{};  // known upfront when dialing, after the hello when accepting
   bool outbound = false;
+  // Outbound to a lower id: a knock. It sends the hello only to ask that
+  // peer to dial now, and is closed by it; it never carries frames.
+  bool knock = false;
   bool introduced = false;  // handshake complete: frames may flow
   bool closing = false;
   bool writing = false;  // Invariant: at most one uv_write in flight
@@ -53,8 +56,10 @@ struct TcpTransport::Link {
   Peer peer;
   sockaddr_storage addr{};
   bool addr_ok = false;
-  Connection* conn = nullptr;     // introduced, carrying frames
-  Connection* dialing = nullptr;  // outbound, before the handshake
+  Connection* conn = nullptr;  // introduced, carrying frames
+  // Outbound, before the handshake: our dial of a higher id, or our knock
+  // on a lower one (TcpTransport::dial).
+  Connection* dialing = nullptr;
   // Framed bytes not yet written. Invariant: size() <= queue_bytes_max.
   std::vector<std::uint8_t> queue;
   bool in_sent = false;  // listed in TcpTransport::sent_

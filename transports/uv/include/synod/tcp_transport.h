@@ -1,5 +1,6 @@
 // libuv TCP transport: implements synod::Transport on a uv_loop_t the host
-// owns. One connection per peer pair (the lower id dials), a handshake with
+// owns. One connection per peer pair (the lower id dials; the higher id
+// knocks, to have it dial at once after a restart), a handshake with
 // cluster id and node ids (strangers are refused, counted and logged),
 // length-prefixed frames, reconnect with exponential backoff, and a byte
 // bound on each peer's write queue (beyond it frames are dropped and counted:
@@ -48,6 +49,8 @@ struct TcpTransportOptions {
   std::vector<Peer> peers;                    // every other member; this node excluded
   std::uint32_t frame_bytes_max = 16u << 20;  // a longer frame closes the link
   std::uint64_t queue_bytes_max = 64u << 20;  // per peer, queued and unsent
+  // While a peer is unreachable, dials (and knocks) are retried after a wait
+  // that doubles from min to max.
   std::uint64_t reconnect_min_ms = 20;
   std::uint64_t reconnect_max_ms = 2000;
   // Mutual TLS 1.3 when a certificate is given; loaded at start().
@@ -71,9 +74,9 @@ struct TcpTransportOptions {
 // Connections refused before carrying frames, by reason; each is also logged
 // with the remote address.
 struct TcpRefusals {
-  std::uint64_t bad_hello = 0;   // not synod, version, cluster id, addressee, dial direction
-  std::uint64_t unknown_id = 0;  // hello from a node that is not a peer
-  std::uint64_t tls_failed = 0;  // TLS handshake failed (no or bad certificate, ...)
+  std::uint64_t bad_hello = 0;             // not synod, version, cluster id, addressee
+  std::uint64_t unknown_id = 0;            // hello from a node that is not a peer
+  std::uint64_t tls_failed = 0;            // TLS handshake failed (no or bad certificate, ...)
   std::uint64_t certificate_mismatch = 0;  // certificate names another node (or none)
   std::uint64_t replacement_refused = 0;   // claimed a node whose link is busy (no TLS)
   std::uint64_t handshake_timeout = 0;     // not introduced within handshake_timeout_ms
@@ -90,6 +93,11 @@ struct TcpTransportStats {
   TcpRefusals refused;
   std::uint64_t frames_oversized = 0;  // over frame_bytes_max: the connection closed
   std::uint64_t connects = 0;          // handshakes completed
+  // Knocks (a hello from a higher id, which asks this node to dial it now;
+  // docs/transport-tls.md, "Knocks"): those this node sent, and those it
+  // received and answered by closing the knock and dialing that peer.
+  std::uint64_t knocks_sent = 0;
+  std::uint64_t knocks_received = 0;
 };
 
 class TcpTransport final : public Transport {
@@ -100,10 +108,10 @@ class TcpTransport final : public Transport {
   TcpTransport& operator=(const TcpTransport&) = delete;
 
   void set_handler(Handler handler) override;
-  // Loads the TLS files, binds and listens, and starts dialing peers with
-  // higher ids. Returns invalid_config for a bad address or TLS material
-  // that does not load (logged with the file and OpenSSL's reason),
-  // unavailable when the bind fails.
+  // Loads the TLS files, binds and listens, starts dialing peers with
+  // higher ids and knocks on those with lower ids. Returns invalid_config for a bad address or TLS
+  // material that does not load (logged with the file and OpenSSL's reason), unavailable when the
+  // bind fails.
   Status start() override;
   void stop() override;
   // Copies the frame into the peer's queue; every peer's queue is written
@@ -124,6 +132,8 @@ class TcpTransport final : public Transport {
   // For the read callback (internal).
   void close_from_read(Connection* c);
   void read_from(Connection* c, const std::uint8_t* data, std::size_t n);
+  // For a link's reconnect timer (internal): dials or knocks on the peer.
+  void redial(NodeId peer);
 
  private:
   friend struct Connection;
@@ -139,6 +149,7 @@ class TcpTransport final : public Transport {
   Link* link_of(Connection* c);
   void dial(Link& link);
   void schedule_reconnect(Link& link);
+  void on_knock(Link& link, Connection* c);
   void on_inbound(uv_stream_t* server);
   void start_reading(Connection* c);
   bool is_peer_ip(const std::string& ip) const;
