@@ -60,12 +60,24 @@ void TcpTransport::on_connected(Connection* c, int status) {
     close(c);
     return;
   }
+  c->tcp_connected = true;
   uv_tcp_nodelay(&c->tcp, 1);
   uv_tcp_keepalive(&c->tcp, 1, 10);
   start_reading(c);
   if (tls_) {
     c->tls = std::make_unique<TlsSession>(tls_->get(), TlsSession::Role::client);
     pump(c);
+    return;
+  }
+  send_hello(c);
+}
+
+// The dialer's hello. A knock whose peer dialed us meanwhile is closed
+// without it: a hello arriving after the peer's link formed would read as
+// "it lost the link" (on_knock).
+void TcpTransport::send_hello(Connection* c) {
+  if (Link* link = link_of(c); c->knock && link && link->conn) {
+    close(c);
     return;
   }
   transmit(c, tcp_wire::encode(
@@ -102,24 +114,38 @@ void TcpTransport::redial(NodeId peer) {
 
 // A higher id knocked (its hello on a connection it dialed): it has no link
 // to us, most likely because it restarted. Close the knock and dial it now,
-// whatever our backoff; a link we still hold to it is a leftover the peer
-// has lost, dropped (and redialed) on the same terms as a replacement:
-// at once with TLS, where the knock's certificate proved the peer; without
-// TLS only after replace_quiet_ms of silence, so a stranger's knock cannot
-// break a live link. A stranger's knocks cost one dial of a configured peer
-// each, no more.
+// whatever our backoff. A stranger's knock (without TLS) costs one dial of a
+// configured peer, no more: the backoff is left as it is.
 void TcpTransport::on_knock(Link& link, Connection* c) {
   ++stats_.knocks_received;
   const bool proven = c->cert_id.has_value();
+  const std::uint64_t accepted_ms = c->started_ms;
+  const std::uint64_t now = uv_now(loop_);
   close(c);
   if (Connection* live = link.conn) {
-    std::uint64_t quiet = uv_now(loop_) - live->last_read_ms;
-    if (!proven && quiet < opt_.replace_quiet_ms) return;
+    // A leftover the peer has lost, dropped (and redialed) on the terms of a
+    // replacement: at once with TLS, where the knock's certificate proved
+    // the peer; without, only after replace_quiet_ms of silence, so a
+    // stranger cannot break a live link. A knock accepted before the link
+    // formed crossed our dial: it says nothing of this link (taking it for a
+    // loss dropped new links again and again).
+    if (accepted_ms <= live->introduced_ms) return;
+    if (!proven && now - live->last_read_ms < opt_.replace_quiet_ms) return;
     log(fmt::format("node {} knocked: it lost our link; dialing it again", link.peer.id.value));
-    close(live);  // on_closed redials after reconnect_min_ms
+    close(live);  // on_closed redials after the backoff (reconnect_min_ms)
     return;
   }
-  link.backoff_ms = opt_.reconnect_min_ms;
+  if (Connection* d = link.dialing) {
+    // Our dial is on its way, or stuck on a connect that got no answer (the
+    // peer's host rebooting): the peer is up now, so such a dial starts
+    // again, at most once per reconnect_min_ms (knocks cannot keep a dial
+    // from connecting).
+    if (d->tcp_connected || now - d->started_ms < opt_.reconnect_min_ms) return;
+    link.dialing = nullptr;
+    close(d);
+    dial(link);
+    return;
+  }
   if (link.timer)
     uv_timer_start(&link.timer->handle, on_reconnect_timer, 0, 0);  // restarts it
   else
@@ -253,8 +279,10 @@ void TcpTransport::attach(Link& link, Connection* c) {
   }
   link.conn = c;
   if (link.dialing == c) link.dialing = nullptr;
+  if (link.dialing && link.dialing->knock) close(link.dialing);  // it dialed us: moot
   link.backoff_ms = opt_.reconnect_min_ms;
   c->introduced = true;
+  c->introduced_ms = uv_now(loop_);
   ++stats_.connects;
   std::erase(pending_, c);
   flush(link);

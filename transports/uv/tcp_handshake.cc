@@ -160,10 +160,8 @@ bool TcpTransport::on_tls_established(Connection* c) {
     return false;
   }
   c->cert_id = id;
-  if (c->outbound)
-    transmit(c, tcp_wire::encode(
-                    {tcp_wire::kMagic, tcp_wire::kVersion, opt_.cluster_id, opt_.self, c->peer}));
-  return true;
+  if (c->outbound) send_hello(c);
+  return !c->closing;
 }
 
 // Checks the peer's hello; false when the connection was refused.

@@ -25,7 +25,8 @@ struct TcpTransport::Connection {
   bool knock = false;
   bool introduced = false;  // handshake complete: frames may flow
   bool closing = false;
-  bool writing = false;  // Invariant: at most one uv_write in flight
+  bool tcp_connected = false;  // outbound: the TCP connect succeeded
+  bool writing = false;        // Invariant: at most one uv_write in flight
   std::vector<std::uint8_t> rbuf;
   std::size_t rpos = 0;            // rbuf bytes already consumed
   std::vector<std::uint8_t> wbuf;  // the bytes of the write in flight
@@ -38,6 +39,7 @@ struct TcpTransport::Connection {
   std::string remote_ip;            // for the per-address cap
   std::uint64_t started_ms = 0;     // uv_now() when created: the handshake deadline
   std::uint64_t last_read_ms = 0;   // uv_now() of the last bytes received
+  std::uint64_t introduced_ms = 0;  // uv_now() when it became its peer's link
 };
 
 // Why a connection was refused: one counter of TcpRefusals each.

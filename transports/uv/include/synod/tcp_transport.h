@@ -95,7 +95,8 @@ struct TcpTransportStats {
   std::uint64_t connects = 0;          // handshakes completed
   // Knocks (a hello from a higher id, which asks this node to dial it now;
   // docs/transport-tls.md, "Knocks"): those this node sent, and those it
-  // received and answered by closing the knock and dialing that peer.
+  // received (each closed; it dials the knocker unless it holds a live link
+  // to it or a dial is on its way; strangers' knocks count too).
   std::uint64_t knocks_sent = 0;
   std::uint64_t knocks_received = 0;
 };
@@ -150,6 +151,7 @@ class TcpTransport final : public Transport {
   void dial(Link& link);
   void schedule_reconnect(Link& link);
   void on_knock(Link& link, Connection* c);
+  void send_hello(Connection* c);
   void on_inbound(uv_stream_t* server);
   void start_reading(Connection* c);
   bool is_peer_ip(const std::string& ip) const;
