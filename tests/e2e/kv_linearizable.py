@@ -29,6 +29,7 @@ import argparse
 import os
 import random
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -295,6 +296,8 @@ def main():
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--nodes", type=int, default=3, choices=range(3, 10))
     ap.add_argument("--lease-reads", action="store_true")
+    ap.add_argument("--tls", action="store_true",
+                    help="peer links over mutual TLS (certificates made by scripts/make-certs.sh)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--base-port", type=int, default=27400)
     args = ap.parse_args()
@@ -311,8 +314,16 @@ def main():
     with open(script, "w") as f:
         f.write("#!/bin/sh\nexec %s \"$@\" %s\n" % (os.path.abspath(args.bin), " ".join(extra)))
     os.chmod(script, 0o755)
-    cluster = Cluster(script, args.base_port, workdir, nodes=args.nodes)
-    print("seed %d, %s, work dir %s" % (seed, " ".join(extra), workdir))
+    tls_dir = None
+    if args.tls:
+        tls_dir = os.path.join(workdir, "pki")
+        make_certs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                                  "make-certs.sh")
+        subprocess.run(["bash", make_certs, tls_dir, "1"] + [str(i) for i in range(1, args.nodes + 1)],
+                       check=True, stdout=subprocess.DEVNULL)
+    cluster = Cluster(script, args.base_port, workdir, nodes=args.nodes, tls_dir=tls_dir)
+    print("seed %d, %s%s, work dir %s" % (seed, " ".join(extra), ", peer TLS" if args.tls else "",
+                                           workdir))
     for i in cluster.ids:
         cluster.start(i)
     try:
