@@ -110,9 +110,9 @@ class TcpTransport final : public Transport {
 
   void set_handler(Handler handler) override;
   // Loads the TLS files, binds and listens, starts dialing peers with
-  // higher ids and knocks on those with lower ids. Returns invalid_config for a bad address or TLS
-  // material that does not load (logged with the file and OpenSSL's reason), unavailable when the
-  // bind fails.
+  // higher ids and knocks on those with lower ids. Returns invalid_config
+  // for a bad address or TLS material that does not load (logged with the
+  // file and OpenSSL's reason), unavailable when the bind fails.
   Status start() override;
   void stop() override;
   // Copies the frame into the peer's queue; every peer's queue is written
