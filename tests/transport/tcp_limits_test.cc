@@ -140,3 +140,39 @@ TEST_CASE(
   ::close(newcomer);
   stop_all(&loop, {a.get(), b.get()});
 }
+
+TEST_CASE(
+    "a flood of refused connections is counted in full and logged at most 20 lines a second") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto b = make_node(&loop, node_options(2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.1:1"}}));
+  REQUIRE(b->t->start() == Status::ok);
+  int port = b->t->bound_port();
+  auto refusal_lines = [&] {
+    std::size_t n = 0;
+    for (const auto& l : b->logs) n += l.find("refused connection") != std::string::npos;
+    return n;
+  };
+  // 60 connections at once, each with a hello for another cluster: every
+  // one refused (past the fourth pending one from this address by the
+  // per-address cap, the others for their hello) and counted; 20 logged.
+  std::string h = hello(99, 1, 2);
+  std::vector<int> fds;
+  for (int i = 0; i < 60; ++i) {
+    fds.push_back(raw_connect(port));
+    REQUIRE(write(fds.back(), h.data(), h.size()) == static_cast<ssize_t>(h.size()));
+  }
+  REQUIRE(run_until(&loop, [&] { return b->t->stats().handshakes_refused == 60; }));
+  for (int fd : fds) ::close(fd);
+  CHECK(b->t->stats().handshakes_refused == 60);
+  CHECK(refusal_lines() == 20);
+  // A second later the next refusal is logged, with the count it skipped.
+  run_for(&loop, 1050);
+  int fd = raw_connect(port);
+  REQUIRE(write(fd, h.data(), h.size()) == static_cast<ssize_t>(h.size()));
+  REQUIRE(run_until(&loop, [&] { return b->t->stats().handshakes_refused == 61; }));
+  ::close(fd);
+  CHECK(refusal_lines() == 21);
+  CHECK(b->logged("wrong cluster id 99 (40 more refused connections were not logged)"));
+  stop_all(&loop, {b.get()});
+}

@@ -66,7 +66,28 @@ void TcpTransport::refuse(Connection* c, Refusal reason, std::string_view why) {
   }
   ++*counter;
   ++stats_.handshakes_refused;
-  log(fmt::format("refused connection {} {}: {}", c->outbound ? "to" : "from", c->remote, why));
+  // Counted every time, logged at most kRefusalLinesPerSecond times a second:
+  // a stranger can open connections as fast as the network allows, and each
+  // refused one would otherwise be a line. The next line logged says how
+  // many were not.
+  constexpr std::uint64_t kRefusalLinesPerSecond = 20;
+  const std::uint64_t now = uv_now(loop_);
+  if (refusal_window_ms_ == 0 || now - refusal_window_ms_ >= 1000) {
+    refusal_window_ms_ = now == 0 ? 1 : now;
+    refusal_lines_ = 0;
+  }
+  if (refusal_lines_ < kRefusalLinesPerSecond) {
+    ++refusal_lines_;
+    std::string unlogged =
+        refusals_unlogged_ == 0
+            ? std::string()
+            : fmt::format(" ({} more refused connections were not logged)", refusals_unlogged_);
+    refusals_unlogged_ = 0;
+    log(fmt::format("refused connection {} {}: {}{}", c->outbound ? "to" : "from", c->remote, why,
+                    unlogged));
+  } else {
+    ++refusals_unlogged_;
+  }
   close(c);
 }
 

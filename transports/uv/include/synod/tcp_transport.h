@@ -72,7 +72,8 @@ struct TcpTransportOptions {
 };
 
 // Connections refused before carrying frames, by reason; each is also logged
-// with the remote address.
+// with the remote address (at most 20 lines a second; the next line says how
+// many were not).
 struct TcpRefusals {
   std::uint64_t bad_hello = 0;             // not synod, version, cluster id, addressee
   std::uint64_t unknown_id = 0;            // hello from a node that is not a peer
@@ -181,6 +182,11 @@ class TcpTransport final : public Transport {
   std::vector<std::uint64_t> sent_;  // peers with frames queued since the last flush_sent()
   bool running_ = false;
   TcpTransportStats stats_;
+  // Refusal log lines in the current second, and refusals not logged since
+  // the last line (refuse(): strangers can cause them at will).
+  std::uint64_t refusal_window_ms_ = 0;
+  std::uint64_t refusal_lines_ = 0;
+  std::uint64_t refusals_unlogged_ = 0;
 };
 
 }  // namespace synod
