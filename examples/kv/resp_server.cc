@@ -192,8 +192,15 @@ void RespServer::on_sweep() {
     if (output_limit_broken(*c)) continue;
     if (c->tls && !c->tls->established() && now - c->accepted_ms >= kTlsHandshakeMs) {
       ++stats_.tls_failures;
-      fmt::print(stderr, "synod-kv: client addr={} closed: no TLS handshake within {} ms\n",
-                 c->addr, kTlsHandshakeMs);
+      // Logged at most once a second, as the other TLS failures: anyone can
+      // open connections and stay silent.
+      if (last_tls_log_ms_ == 0 || now - last_tls_log_ms_ >= 1000) {
+        last_tls_log_ms_ = now;
+        fmt::print(stderr,
+                   "synod-kv: client addr={} closed: no TLS handshake within {} ms ({} TLS "
+                   "failures so far)\n",
+                   c->addr, kTlsHandshakeMs, stats_.tls_failures);
+      }
       close(*c);
       continue;
     }
