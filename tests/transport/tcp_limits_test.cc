@@ -71,6 +71,73 @@ TEST_CASE("unintroduced connections are capped per address") {
   stop_all(&loop, {b.get()});
 }
 
+TEST_CASE(
+    "seven members on one address start at once: the per-address cap leaves room for each "
+    "configured peer there") {
+  // Every member of a cluster run on one host dials or knocks node 1 at
+  // start, six unintroduced connections from 127.0.0.1 at once against a
+  // cap of 4: the cap must not refuse the cluster's own members.
+  constexpr int kNodes = 7;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::string> addrs;
+  {  // Ephemeral ports first, so that every node knows every address.
+    std::vector<std::unique_ptr<TcpNode>> probes;
+    for (int i = 1; i <= kNodes; ++i) {
+      probes.push_back(make_node(&loop, node_options(i, "127.0.0.1:0", {})));
+      REQUIRE(probes.back()->t->start() == Status::ok);
+      addrs.push_back(address_of(*probes.back()));
+    }
+    for (auto& p : probes) p->t->stop();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  std::vector<std::unique_ptr<TcpNode>> nodes;
+  for (int i = 1; i <= kNodes; ++i) {
+    std::vector<Peer> peers;
+    for (int j = 1; j <= kNodes; ++j)
+      if (j != i) peers.push_back({NodeId{static_cast<std::uint64_t>(j)}, addrs[j - 1]});
+    TcpTransportOptions o = node_options(i, addrs[i - 1], peers);
+    o.reconnect_min_ms = o.reconnect_max_ms = 60000;  // a refused dial would not come back
+    nodes.push_back(make_node(&loop, o));
+  }
+  for (auto& n : nodes) REQUIRE(n->t->start() == Status::ok);
+  auto meshed = [&] {
+    for (int i = 0; i < kNodes; ++i)
+      for (int j = 0; j < kNodes; ++j)
+        if (i != j && !nodes[i]->t->connected(NodeId{static_cast<std::uint64_t>(j + 1)}))
+          return false;
+    return true;
+  };
+  CHECK(run_until(&loop, meshed));
+  for (auto& n : nodes) {
+    CHECK(n->t->stats().refused.per_address_cap == 0);
+    CHECK(n->t->stats().handshakes_refused == 0);
+  }
+  for (auto& n : nodes) n->t->stop();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("a stranger on a peer's address gets the cap plus one room per peer there, no more") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  // Two configured peers on 127.0.0.5: room for 2 + 2 unintroduced connections from it.
+  TcpTransportOptions o = node_options(
+      2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.5:1"}, {NodeId{3}, "127.0.0.5:2"}});
+  o.pending_per_address_max = 2;
+  auto b = make_node(&loop, o);
+  REQUIRE(b->t->start() == Status::ok);
+  int port = b->t->bound_port();
+  std::vector<int> fds;
+  for (int i = 0; i < 5; ++i) fds.push_back(raw_connect(port, "127.0.0.5"));
+  REQUIRE(run_until(&loop, [&] { return b->t->stats().refused.per_address_cap == 1; }));
+  REQUIRE(run_until(&loop, [&] { return peer_closed(fds[4]); }));
+  for (int i = 0; i < 4; ++i) CHECK(!peer_closed(fds[i]));
+  CHECK(b->logged("(limit 4: 2 and one for each of its 2 configured peers)"));
+  for (int fd : fds) ::close(fd);
+  stop_all(&loop, {b.get()});
+}
+
 TEST_CASE("strangers filling the pending table do not lock out a configured peer") {
   uv_loop_t loop;
   uv_loop_init(&loop);

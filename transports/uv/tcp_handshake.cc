@@ -91,11 +91,13 @@ void TcpTransport::refuse(Connection* c, Refusal reason, std::string_view why) {
   close(c);
 }
 
-bool TcpTransport::is_peer_ip(const std::string& ip) const {
-  for (const auto& [id, link] : links_)
-    if (link->addr_ok && ip_of(link->addr) == ip) return true;
-  return false;
+std::size_t TcpTransport::peers_at_ip(const std::string& ip) const {
+  std::size_t n = 0;
+  for (const auto& [id, link] : links_) n += link->addr_ok && ip_of(link->addr) == ip;
+  return n;
 }
+
+bool TcpTransport::is_peer_ip(const std::string& ip) const { return peers_at_ip(ip) > 0; }
 
 void TcpTransport::on_inbound(uv_stream_t* server) {
   auto* c = new Connection;
@@ -118,12 +120,21 @@ void TcpTransport::on_inbound(uv_stream_t* server) {
     c->remote = c->remote_ip = "unknown address";
   }
   // Caps: this connection is already in pending_, hence the > comparisons.
+  // An address gets one more room for each configured peer on it: the
+  // members of a cluster run on one host all dial or knock at start, and
+  // the cap is there for strangers, not for them.
   std::size_t same_ip = 0;
   for (Connection* p : pending_) same_ip += !p->outbound && p->remote_ip == c->remote_ip;
-  if (same_ip > opt_.pending_per_address_max) {
+  std::size_t peers_here = peers_at_ip(c->remote_ip);
+  std::size_t cap = opt_.pending_per_address_max + peers_here;
+  if (same_ip > cap) {
     refuse(c, Refusal::per_address_cap,
-           fmt::format("{} unintroduced connections from this address (limit {})", same_ip - 1,
-                       opt_.pending_per_address_max));
+           peers_here == 0
+               ? fmt::format("{} unintroduced connections from this address (limit {})",
+                             same_ip - 1, cap)
+               : fmt::format("{} unintroduced connections from this address (limit {}: {} and "
+                             "one for each of its {} configured peers)",
+                             same_ip - 1, cap, opt_.pending_per_address_max, peers_here));
     return;
   }
   if (pending_.size() > opt_.pending_total_max && !is_peer_ip(c->remote_ip)) {

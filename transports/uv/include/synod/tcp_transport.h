@@ -57,9 +57,11 @@ struct TcpTransportOptions {
   TlsOptions tls;
   // A connection not introduced (TLS and hello done) within this is closed.
   std::uint64_t handshake_timeout_ms = 2000;
-  // Unintroduced inbound connections: at most this many per remote IP, and
-  // this many in all (connections from a configured peer's IP do not count
-  // against the total, so strangers cannot lock a member out).
+  // Unintroduced inbound connections: at most this many per remote IP (plus
+  // one for each configured peer on that IP, so a cluster run on one host
+  // can start at once), and this many in all (connections from a configured
+  // peer's IP do not count against the total, so strangers cannot lock a
+  // member out).
   std::size_t pending_per_address_max = 4;
   std::size_t pending_total_max = 64;
   // Without TLS a new connection claiming a node id replaces that node's
@@ -155,6 +157,7 @@ class TcpTransport final : public Transport {
   void send_hello(Connection* c);
   void on_inbound(uv_stream_t* server);
   void start_reading(Connection* c);
+  std::size_t peers_at_ip(const std::string& ip) const;  // configured peers on it
   bool is_peer_ip(const std::string& ip) const;
   void refuse(Connection* c, Refusal reason, std::string_view why);
   void sweep();
