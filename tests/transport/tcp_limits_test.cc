@@ -122,8 +122,8 @@ TEST_CASE("a stranger on a peer's address gets the cap plus one room per peer th
   uv_loop_t loop;
   uv_loop_init(&loop);
   // Two configured peers on 127.0.0.5: room for 2 + 2 unintroduced connections from it.
-  TcpTransportOptions o = node_options(
-      2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.5:1"}, {NodeId{3}, "127.0.0.5:2"}});
+  TcpTransportOptions o =
+      node_options(2, "127.0.0.1:0", {{NodeId{1}, "127.0.0.5:1"}, {NodeId{3}, "127.0.0.5:2"}});
   o.pending_per_address_max = 2;
   auto b = make_node(&loop, o);
   REQUIRE(b->t->start() == Status::ok);
