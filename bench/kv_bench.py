@@ -4,7 +4,7 @@
 
   python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
                             [--server-args "--log-format 2"]
-                            [--warmup N] [--steady] [--threads] [--repeat N]
+                            [--warmup N] [--steady] [--threads] [--budget] [--repeat N]
 
 Starts three synod-kv processes (durable logs in a temp dir unless --memory),
 waits for a leader that stays leader, then runs redis-benchmark against the
@@ -26,7 +26,9 @@ command line head the output.
 --threads splits each process's CPU per command into user and system time
 by thread (the loop, the log writer "synod-log", the snapshot worker
 "kv-snapshot") from /proc/PID/task/*/stat, with the peak RSS; --syscalls
-counts system calls per command, in total and by kind (perf stat).
+counts system calls per command, in total and by kind (perf stat);
+--budget adds redis-benchmark's own CPU per command and the machine's CPU
+by kind over each run (/proc/stat), the whole two cores' budget.
 
 Where redis-server is installed the same workloads run against it too
 (no persistence, and appendfsync always) for comparison; it is not required.
@@ -38,6 +40,7 @@ then says "logs on tmpfs").
 """
 import argparse
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -226,11 +229,30 @@ class Result:
         self.rate, self.p50, self.p99, self.max_ms = rate, p50, p99, max_ms
 
 
-def run_benchmark(port, args, requests):
+def machine_ticks():
+    """The first line of /proc/stat: the whole machine's CPU time by kind
+    (user, nice, system, idle, iowait, irq, softirq, steal), in ticks."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def run_benchmark(port, args, requests, budget=False):
     """Runs redis-benchmark; returns the Result of its one test. Its --csv
-    columns: test, rps, avg, min, p50, p95, p99, max (ms)."""
+    columns: test, rps, avg, min, p50, p95, p99, max (ms). With budget, also
+    prints redis-benchmark's own CPU per command and how busy the machine
+    was: on two cores the client is a third process competing for them."""
+    ticks0, child0 = machine_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", "100000", "--csv"]
                          + args, capture_output=True, text=True, timeout=600)
+    if budget:
+        child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        d = [b - a for a, b in zip(ticks0, machine_ticks())]
+        total = max(sum(d), 1)
+        client_us = (child1.ru_utime + child1.ru_stime - child0.ru_utime - child0.ru_stime) * 1e6 / requests
+        print("  redis-benchmark's own CPU per command %.2f us; machine over the run: %s" % (
+            client_us, ", ".join("%s %.0f%%" % (k, 100.0 * v / total) for k, v in zip(
+                ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"), d) if v)),
+            flush=True)
     for line in out.stdout.splitlines():
         cells = [c.strip('"') for c in line.split(",")]
         if len(cells) >= 8 and cells[0] in ("SET", "GET"):
@@ -313,7 +335,7 @@ def measure_kv(args, workdir):
                 cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 faults0 = {i: minor_faults(pids[i]) for i in cluster.ids}
                 rss0 = {i: rss_mb(pids[i]) for i in cluster.ids}
-                result = run_benchmark(cluster.client[leader], wl, args.requests)
+                result = run_benchmark(cluster.client[leader], wl, args.requests, args.budget)
                 cpu1 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 print("  RSS during the run, MB: leader %.0f -> %.0f, followers %s" % (
                     rss0[leader], rss_mb(pids[leader]), ", ".join(
@@ -353,7 +375,7 @@ def measure_redis(args, workdir, mode):
         for label, wl in selected(args):
             for rep in range(args.repeat):
                 cpu0 = cpu_seconds(proc.pid)
-                result = run_benchmark(port, wl, args.requests)
+                result = run_benchmark(port, wl, args.requests, args.budget)
                 us = (cpu_seconds(proc.pid) - cpu0) * 1e6 / args.requests
                 rows.append(("redis " + ("fsync always" if mode == "fsync" else "no persist"), label, result, us,
                              [], 0, os.getloadavg()[0]))
@@ -438,6 +460,9 @@ def main():
     ap.add_argument("--threads", action="store_true",
                     help="also split each process's CPU per command into user and system time by thread, "
                     "with minor faults per command and peak RSS")
+    ap.add_argument("--budget", action="store_true",
+                    help="also print redis-benchmark's own CPU per command and the machine's CPU over each "
+                    "run by kind (/proc/stat): where the two cores went")
     ap.add_argument("--workload", action="append", choices=[w[0] for w in WORKLOADS],
                     help="run only this workload (repeatable; default: the first three; "
                     "'set -c1' runs only when named)")
