@@ -8,9 +8,10 @@
 // lead several. All views describe one Redis topology: a node that leads
 // shards is a master of their slots, and a node that leads none is a
 // replica of the first led shard's leader. A shard whose leader this node
-// does not know is shown under a leader of another shard, not this node. SLOTS lists per shard its
-// range and its master (and, under that first leader's shards, the idle nodes); SHARDS one entry
-// per master with all its ranges; NODES one line per node.
+// does not know is shown under a leader of another shard, not this node.
+// SLOTS lists per shard its range and its master (and, under that first
+// leader's shards, the idle nodes); SHARDS one entry per master with all
+// its ranges; NODES one line per node.
 #pragma once
 
 #include <cstdint>

@@ -30,13 +30,8 @@ TEST_CASE(
   for (bool tls : {false, true}) {
     CAPTURE(tls);
     TestPki pki("cluster CA");
+    std::string aaddr = free_addresses(1)[0];  // so both know each other's address
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    // Bound first on an ephemeral port, so both know each other's address.
-    auto probe = make_node(&loop, node_options(1, "127.0.0.1:0", {}));
-    REQUIRE(probe->t->start() == Status::ok);
-    std::string aaddr = address_of(*probe);
-    stop_all(&loop, {probe.get()});
     uv_loop_init(&loop);
 
     auto options2 = [&](std::string listen) {
@@ -132,12 +127,8 @@ TEST_CASE(
 // dropped fresh links again and again (3 to 170 times per restart).
 TEST_CASE("TLS: a knock that crossed the dial does not drop the new link") {
   TestPki pki("cluster CA");
+  std::string aaddr = free_addresses(1)[0];
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto probe = make_node(&loop, node_options(1, "127.0.0.1:0", {}));
-  REQUIRE(probe->t->start() == Status::ok);
-  std::string aaddr = address_of(*probe);
-  stop_all(&loop, {probe.get()});
   uv_loop_init(&loop);
   auto options2 = [&](std::string listen) {
     TcpTransportOptions o = node_options(2, std::move(listen), {{NodeId{1}, aaddr}});

@@ -78,19 +78,9 @@ TEST_CASE(
   // start, six unintroduced connections from 127.0.0.1 at once against a
   // cap of 4: the cap must not refuse the cluster's own members.
   constexpr int kNodes = 7;
+  std::vector<std::string> addrs = free_addresses(kNodes);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  std::vector<std::string> addrs;
-  {  // Ephemeral ports first, so that every node knows every address.
-    std::vector<std::unique_ptr<TcpNode>> probes;
-    for (int i = 1; i <= kNodes; ++i) {
-      probes.push_back(make_node(&loop, node_options(i, "127.0.0.1:0", {})));
-      REQUIRE(probes.back()->t->start() == Status::ok);
-      addrs.push_back(address_of(*probes.back()));
-    }
-    for (auto& p : probes) p->t->stop();
-    uv_run(&loop, UV_RUN_DEFAULT);
-  }
   std::vector<std::unique_ptr<TcpNode>> nodes;
   for (int i = 1; i <= kNodes; ++i) {
     std::vector<Peer> peers;
@@ -113,9 +103,9 @@ TEST_CASE(
     CHECK(n->t->stats().refused.per_address_cap == 0);
     CHECK(n->t->stats().handshakes_refused == 0);
   }
-  for (auto& n : nodes) n->t->stop();
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(&loop) == 0);
+  std::vector<TcpNode*> raw;
+  for (auto& n : nodes) raw.push_back(n.get());
+  stop_all(&loop, raw);
 }
 
 TEST_CASE("a stranger on a peer's address gets the cap plus one room per peer there, no more") {

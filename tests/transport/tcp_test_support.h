@@ -90,10 +90,29 @@ inline void run_for(uv_loop_t* loop, int ms) {
 
 // Stops the transports, runs the loop until their handles closed, and checks
 // that nothing was left open on it.
-inline void stop_all(uv_loop_t* loop, std::initializer_list<TcpNode*> nodes) {
+inline void stop_all(uv_loop_t* loop, const std::vector<TcpNode*>& nodes) {
   for (TcpNode* n : nodes) n->t->stop();
   uv_run(loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(loop) == 0);
+}
+
+// `n` loopback addresses with ports free a moment ago (bound on ephemeral
+// ports on a loop of their own, then released), for tests where every node
+// must know every other's address before any starts.
+inline std::vector<std::string> free_addresses(std::size_t n) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::unique_ptr<TcpNode>> probes;
+  std::vector<TcpNode*> raw;
+  std::vector<std::string> addrs;
+  for (std::size_t i = 1; i <= n; ++i) {
+    probes.push_back(make_node(&loop, node_options(i, "127.0.0.1:0", {})));
+    REQUIRE(probes.back()->t->start() == Status::ok);
+    addrs.push_back(address_of(*probes.back()));
+    raw.push_back(probes.back().get());
+  }
+  stop_all(&loop, raw);
+  return addrs;
 }
 
 // A blocking client socket from `from_ip` (any 127.x.y.z works on Linux
