@@ -3,10 +3,11 @@
 (issue 15, docs/benchmarks.md "synod-kv").
 
   python3 bench/kv_bench.py --bin build/examples/synod-kv [--memory] [--requests N] [--syscalls]
-                            [--server-args "--log-format 2"]
+                            [--server-args "--log-format 2"] [--nodes 1|3|5]
                             [--warmup N] [--steady] [--threads] [--budget] [--repeat N]
 
-Starts three synod-kv processes (durable logs in a temp dir unless --memory),
+Starts three synod-kv processes (--nodes: one or five; durable logs in a
+temp dir unless --memory),
 waits for a leader that stays leader, then runs redis-benchmark against the
 leader with each workload below (after --warmup unmeasured requests of it).
 With --steady it first sends SETs until the processes' resident sets stop
@@ -261,8 +262,8 @@ def run_benchmark(port, args, requests, budget=False):
 
 
 class KvCluster:
-    def __init__(self, binary, workdir, base_port, memory, extra=()):
-        self.ids = [1, 2, 3]
+    def __init__(self, binary, workdir, base_port, memory, extra=(), nodes=3):
+        self.ids = list(range(1, nodes + 1))
         self.peer = {i: base_port + i for i in self.ids}
         self.client = {i: base_port + 10 + i for i in self.ids}
         self.procs = {}
@@ -309,7 +310,7 @@ class KvCluster:
 
 def measure_kv(args, workdir):
     cluster = KvCluster(args.bin, workdir, args.base_port, args.memory,
-                        shlex.split(args.server_args))
+                        shlex.split(args.server_args), args.nodes)
     rows = []
     try:
         for port in cluster.client.values():
@@ -330,7 +331,8 @@ def measure_kv(args, workdir):
                 run_benchmark(cluster.client[leader], wl, args.warmup)
             for rep in range(args.repeat):
                 changes0 = cluster.leader_changes()
-                counter = SyscallCounter([pids[leader], pids[followers[0]]]) if args.syscalls else None
+                counter = SyscallCounter([pids[leader]] + [pids[f] for f in followers[:1]]) \
+                    if args.syscalls else None
                 threads0 = {i: thread_times(pids[i]) for i in cluster.ids} if args.threads else None
                 cpu0 = {i: cpu_seconds(pids[i]) for i in cluster.ids}
                 faults0 = {i: minor_faults(pids[i]) for i in cluster.ids}
@@ -355,7 +357,9 @@ def measure_kv(args, workdir):
                                 for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))), flush=True)
                 changes = cluster.leader_changes() - changes0
                 us = {i: (cpu1[i] - cpu0[i]) * 1e6 / args.requests for i in cluster.ids}
-                rows.append(("synod-kv" + (" memory" if args.memory else " durable"), label, result, us[leader],
+                server = "synod-kv" + (" memory" if args.memory else " durable") + \
+                    ("" if args.nodes == 3 else " x%d" % args.nodes)
+                rows.append((server, label, result, us[leader],
                              [us[f] for f in followers], changes, os.getloadavg()[0]))
                 print_row(rows[-1])
     finally:
@@ -467,6 +471,9 @@ def main():
                     help="run only this workload (repeatable; default: the first three; "
                     "'set -c1' runs only when named)")
     ap.add_argument("--no-redis", action="store_true", help="skip redis-server even if installed")
+    ap.add_argument("--nodes", type=int, default=3, choices=[1, 3, 5],
+                    help="synod-kv processes (default 3; 1: a one-node cluster, the server's own path "
+                    "without replication, to set beside redis-server)")
     ap.add_argument("--server-args", default="",
                     help="more flags for every synod-kv process, one string "
                          "(e.g. --server-args '--log-format 2')")

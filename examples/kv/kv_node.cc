@@ -90,6 +90,10 @@ UvHostOptions KvNode::host_options() {
   // A follower syncs its batches on the loop: no wake-up of the log writer
   // and back per batch (UvHostOptions::follower_syncs_on_loop).
   h.follower_syncs_on_loop = true;
+  // So does a one-node cluster's leader: its group commit then takes what
+  // arrived during the last sync, as Redis's appendfsync always does
+  // (UvHostOptions::sole_voter_syncs_on_loop).
+  h.sole_voter_syncs_on_loop = true;
   h.apply = [this](Slot, std::string_view command) {
     std::string reply = to_resp(store_.apply(command));
     addresses_maybe_changed();

@@ -19,7 +19,10 @@ ReplicaDriver::ReplicaDriver(Replica& replica, Slot applied, ReplicaHooks hooks,
       fail_(std::move(fail)),
       log_(std::move(log)),
       applied_(applied),
-      applied_at_snapshot_(replica.info().snapshot) {}
+      applied_at_snapshot_(replica.info().snapshot) {
+  const Membership m = replica.info().membership;
+  sole_voter_ = m.voters.size() == 1 && m.voters.front() == replica.info().id;
+}
 
 ProposeResult ReplicaDriver::propose(std::string_view command, Done done) {
   ProposeResult r = replica_.propose(command);
@@ -40,6 +43,7 @@ ProposeResult ReplicaDriver::change_membership(MembershipOp op, NodeId node, Don
 }
 
 void ReplicaDriver::report_membership(const Membership& m) {
+  sole_voter_ = m.voters.size() == 1 && m.voters.front() == replica_.info().id;
   if (membership_ && *membership_ == m) return;
   membership_ = m;
   if (hooks_.on_membership) hooks_.on_membership(m);
@@ -85,12 +89,15 @@ bool ReplicaDriver::persist_or_stage(Ready& rd) {
     finish(rd, false, nullptr);
     return !failed_;
   }
-  // A follower sends nothing before its write is durable, so handing the
-  // write to the writer thread buys it nothing but two thread wake-ups
-  // per batch (to the writer, and back with the sync's news): with
-  // nothing staged, it writes and syncs here and answers at once.
-  if (persistence_.sync_here && staged_.empty() && rd.must_sync && !rd.snapshot &&
-      replica_.role() == Role::follower) {
+  bool sent_early = false;
+  if (syncs_here(rd)) {
+    // A leader's accepts (to learners, if any) leave before its sync, as
+    // they would with the writer.
+    if (replica_.role() == Role::leader) {
+      for (const Message& m : rd.messages)
+        if (may_send_before_persist(m)) send_timed(m);
+      sent_early = true;
+    }
     bool synced = false;
     if (Status s = persistence_.sync_here(rd, &synced); s != Status::ok) {
       failed_ = true;
@@ -99,12 +106,13 @@ bool ReplicaDriver::persist_or_stage(Ready& rd) {
     }
     if (synced) {
       ++work_.synced_on_loop;
-      finish(rd, false, nullptr);
+      finish(rd, sent_early, nullptr);
       return !failed_;
     }
   }
-  for (const Message& m : rd.messages)
-    if (may_send_before_persist(m)) send_timed(m);
+  if (!sent_early)
+    for (const Message& m : rd.messages)
+      if (may_send_before_persist(m)) send_timed(m);
   if (rd.snapshot || rd.hard_state || !rd.entries.empty()) {
     std::uint64_t sequence = 0;
     if (Status s = persistence_.submit(rd, &sequence); s != Status::ok) {
@@ -124,6 +132,31 @@ bool ReplicaDriver::persist_or_stage(Ready& rd) {
   }
   staged_.push_back(std::move(s));
   return true;
+}
+
+// Whether this Ready is written and synced on the loop rather than by the
+// writer thread (when nothing is staged before it). A follower sends nothing
+// before its write is durable, so handing the write to the writer buys it
+// nothing but two thread wake-ups per batch (to the writer, and back with the
+// sync's news). Nor does a leader that is the only voter gain from the
+// writer: nobody else's acceptance can commit its batch, so it waits for its
+// own sync whatever it does; syncing on the loop makes its group commit
+// self-clocked, as Redis's appendfsync always is: what arrives during one
+// sync is read in one go and goes in the next, where with the writer the
+// loop fed it a sync per handful of commands, each costing as much CPU as
+// a large one (docs/benchmarks.md, "The fifteenth round"). A leader with
+// other voters keeps the writer: its own sync then overlaps the followers'
+// and its loop keeps taking their acknowledgements.
+bool ReplicaDriver::syncs_here(const Ready& rd) const {
+  if (!persistence_.sync_here || !staged_.empty() || !rd.must_sync || rd.snapshot) return false;
+  switch (replica_.role()) {
+    case Role::follower:
+      return persistence_.followers_sync_here;
+    case Role::leader:
+      return persistence_.sole_voter_syncs_here && sole_voter_;
+    default:
+      return false;
+  }
 }
 
 // Applying a chosen value needs no local durability (docs/protocol.md,

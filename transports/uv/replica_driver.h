@@ -55,7 +55,7 @@ struct IterationWork {
   std::uint64_t sent = 0, sent_bytes = 0;
   std::uint64_t apply_ns = 0, snapshot_ns = 0, send_ns = 0, step_ns = 0;
   std::uint64_t apply_deferred = 0;  // times the budget sent work to the next iteration
-  std::uint64_t synced_on_loop = 0;  // Readys a follower synced itself (sync_here)
+  std::uint64_t synced_on_loop = 0;  // Readys synced on the loop (sync_here)
   bool budget_left() const { return apply_per_iteration == 0 || applied < apply_per_iteration; }
 };
 
@@ -68,9 +68,12 @@ struct IterationWork {
 struct ReplicaPersistence {
   std::function<Status(const Ready& rd)> persist;                          // set: on the loop
   std::function<Status(const Ready& rd, std::uint64_t* sequence)> submit;  // set: staged
-  // Optional, with submit: writes and syncs a follower's Ready on the loop
-  // when the writer is idle (*synced false: it was not; submit then).
+  // Optional, with submit: writes and syncs a Ready on the loop when the
+  // writer is idle (*synced false: it was not; submit then), for the roles
+  // below (UvHostOptions::follower_syncs_on_loop, sole_voter_syncs_on_loop).
   std::function<Status(const Ready& rd, bool* synced)> sync_here;
+  bool followers_sync_here = false;
+  bool sole_voter_syncs_here = false;
 };
 
 class ReplicaDriver {
@@ -108,6 +111,7 @@ class ReplicaDriver {
 
  private:
   bool persist_or_stage(Ready& rd);
+  bool syncs_here(const Ready& rd) const;
   // staged_answered: null unless the Ready was applied when staged (its
   // committed outcomes answered, as flagged).
   void finish(const Ready& rd, bool early_sent, const std::vector<bool>* staged_answered);
@@ -142,6 +146,7 @@ class ReplicaDriver {
   Slot applied_at_snapshot_{};  // the slot of the last snapshot
   std::uint64_t bytes_since_snapshot_ = 0;
   std::optional<Membership> membership_;  // the last one reported
+  bool sole_voter_ = false;               // this replica is the only voter of the last one
   bool snapshot_pending_ = false;         // snapshot_begin called, image not yet handed over
   std::uint64_t last_sequence_ = 0;
   std::uint64_t durable_seen_ = 0;  // the highest durable sequence told

@@ -68,7 +68,9 @@ Status UvHost::start(std::string* why) {
       *sequence = sub.sequence;
       return sub.status;
     };
-    if (opt_.follower_syncs_on_loop)
+    persistence.followers_sync_here = opt_.follower_syncs_on_loop;
+    persistence.sole_voter_syncs_here = opt_.sole_voter_syncs_on_loop;
+    if (opt_.follower_syncs_on_loop || opt_.sole_voter_syncs_on_loop)
       persistence.sync_here = [this](const Ready& rd, bool* synced) {
         return writer_->sync_here(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries, synced);
       };

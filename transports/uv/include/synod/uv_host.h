@@ -96,9 +96,17 @@ struct UvHostOptions {
   // written and synced on the loop when the writer thread is idle, instead
   // of by the writer thread (a follower sends nothing before the sync, so
   // the thread buys it nothing but two wake-ups per batch). The loop then
-  // waits for the fdatasync; a leader or candidate always uses the writer.
-  // UvHostStats::synced_on_loop counts them.
+  // waits for the fdatasync; a leader or candidate uses the writer (but see
+  // sole_voter_syncs_on_loop). UvHostStats::synced_on_loop counts them.
   bool follower_syncs_on_loop = false;
+  // With HostStorage::log_writer: while this replica leads as the only
+  // voter (a one-node cluster), it too writes and syncs each Ready on the
+  // loop when the writer is idle. Nothing can commit its batch but its own
+  // sync, so the loop loses nothing by waiting for it, and the commands that
+  // arrive meanwhile go in the next sync together (one sync per loop
+  // iteration, as Redis's appendfsync always) rather than a sync for every
+  // few of them. A leader with other voters always uses the writer.
+  bool sole_voter_syncs_on_loop = false;
 };
 
 // What the host saw of its replica and its loop, for INFO and the like.
@@ -112,8 +120,8 @@ struct UvHostStats {
   // timer firings that late; the longest one seen, in milliseconds.
   std::uint64_t loop_stalls = 0;
   std::uint64_t longest_stall_ms = 0;
-  // Readys this replica synced on its loop as a follower
-  // (UvHostOptions::follower_syncs_on_loop).
+  // Readys this replica synced on its loop (UvHostOptions::
+  // follower_syncs_on_loop, sole_voter_syncs_on_loop).
   std::uint64_t synced_on_loop = 0;
   // Timer periods that passed without a tick: a late timer ticks a
   // follower once (its clock runs slow rather than time out a leader whose
