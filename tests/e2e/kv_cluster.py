@@ -18,6 +18,11 @@ The same then for the leader.
 --scenario leader: kill -9 of the leader and its restart only (what
 tests/e2e/netns_cluster.sh runs by default over emulated links).
 
+--scenario single: a one-node cluster (durable log), killed with -9 under
+load three times and restarted on its data dir. Its leader syncs each
+batch on its loop (UvHostOptions::sole_voter_syncs_on_loop): a write
+answered must be in the log it recovers.
+
 --hosts H1,H2,H3 puts node i on address Hi (same ports on every node), and
 --netns PREFIX starts node i under `ip netns exec PREFIXi`; the script itself
 must then run where those addresses are reachable (netns_cluster.sh runs it
@@ -565,6 +570,34 @@ def leader_scenario(run):
     run.check(min_new=100, new=len(work.acked))
 
 
+def single_scenario(run):
+    c, args, say = run.cluster, run.args, run.say
+    run.phase = "one node, kill -9 under load and restart, three times"
+    first = run.leader_or_die("at start-up")
+    say("1 synod-kv process up (durable log); it leads")
+    work = run.workload("s")
+    t0 = time.time()
+    for k in range(3):
+        time.sleep(args.seconds / 4)
+        say("%d writes acknowledged; kill -9 of node %d" % (work.count(), first))
+        c.kill(first)
+        time.sleep(0.2)
+        t_restart = time.time()
+        c.start(first)
+        if c.leader(10.0) is None:
+            work.finish()
+            run.absorb(work)
+            run.fail("no leader within 10 s of restart %d" % (k + 1))
+            raise PhaseAbort()
+        say("restarted; it leads again after %.2f s" % (time.time() - t_restart))
+    time.sleep(args.seconds / 4)
+    work.finish()
+    elapsed = time.time() - t0
+    run.absorb(work)
+    say("%d writes acknowledged in %.1f s, %d -UNKNOWN replies" % (len(work.acked), elapsed, work.unknown))
+    run.check(min_new=100, new=len(work.acked))
+
+
 def memory_rejoin(run, node, what):
     c, say = run.cluster, run.say
     c.kill(node)
@@ -611,7 +644,7 @@ def memory_scenario(run):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--scenario", choices=["durable", "memory", "leader"], default="durable")
+    ap.add_argument("--scenario", choices=["durable", "memory", "leader", "single"], default="durable")
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--clients", type=int, default=8, help="clients writing unique keys")
     ap.add_argument("--incr-clients", type=int, default=2, help="clients INCRementing one counter")
@@ -637,14 +670,15 @@ def main():
         subprocess.run(["bash", make_certs, tls_dir, "1", "1", "2", "3", "--"] + list(
             "IP:%s" % h for h in (hosts or [])), check=True, stdout=subprocess.DEVNULL)
     cluster = Cluster(os.path.abspath(args.bin), args.base_port, workdir, memory=memory,
-                      hosts=hosts, wrap=wrap, tls_dir=tls_dir)
+                      hosts=hosts, wrap=wrap, tls_dir=tls_dir,
+                      nodes=1 if args.scenario == "single" else 3)
     run = Run(cluster, args, say)
     t0 = time.time()
     try:
         for i in cluster.ids:
             cluster.start(i)
         {"durable": durable_scenario, "memory": memory_scenario,
-         "leader": leader_scenario}[args.scenario](run)
+         "leader": leader_scenario, "single": single_scenario}[args.scenario](run)
         if args.demo and not run.failures and not memory and shutil.which("redis-benchmark"):
             run_benchmark(cluster, say)
     except PhaseAbort:
@@ -663,7 +697,8 @@ def main():
     shutil.rmtree(workdir, ignore_errors=True)
     what = {"memory": "kill -9 of a follower and of the leader, each restarted with --memory and rejoined",
             "durable": "kill -9 of leader, of a follower, and of all three at once",
-            "leader": "kill -9 of the leader and its restart"}[args.scenario]
+            "leader": "kill -9 of the leader and its restart",
+            "single": "three kill -9 of a one-node cluster"}[args.scenario]
     print("kv cluster e2e (%s%s): ok in %.1f s (%d acknowledged writes kept across %s; %d -UNKNOWN replies)"
           % (args.scenario, ", peer TLS" if args.tls else "", took, len(run.acked), what, run.unknown))
     return 0
