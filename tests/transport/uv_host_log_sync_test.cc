@@ -1,10 +1,10 @@
 // UvHost over the LogWriter: one fdatasync per batch of commands on the
 // leader, not two; with follower_syncs_on_loop, followers sync on their
 // loop and the leader never does; with sole_voter_syncs_on_loop, a leader
-// that is the only voter does, and one with other voters still never does. The Ready that only moves the commit index (after the
-// followers' acknowledgements) needs no sync (must_sync false) and rides on
-// the next batch's; it used to cost an fdatasync of its own, in front of
-// that batch's entries (docs/benchmarks.md, "synod-kv", fifth round).
+// that is the only voter does, and one with other voters still never does. The Ready that only
+// moves the commit index (after the followers' acknowledgements) needs no sync (must_sync false)
+// and rides on the next batch's; it used to cost an fdatasync of its own, in front of that batch's
+// entries (docs/benchmarks.md, "synod-kv", fifth round).
 #include <doctest/doctest.h>
 
 #include <map>
@@ -126,9 +126,8 @@ TEST_CASE("sole_voter_syncs_on_loop: a one-voter leader syncs every batch on its
 TEST_CASE("sole_voter_syncs_on_loop: a leader with other voters keeps its writer") {
   std::map<std::uint64_t, std::uint64_t> on_loop;
   std::uint64_t leader = 0;
-  commit_one_by_one(
-      {.voters = 3, .follower_syncs_on_loop = true, .sole_voter_syncs_on_loop = true}, &on_loop,
-      &leader);
+  commit_one_by_one({.voters = 3, .follower_syncs_on_loop = true, .sole_voter_syncs_on_loop = true},
+                    &on_loop, &leader);
   CHECK(on_loop.at(leader) == 0);
   for (auto& [id, n] : on_loop)
     if (id != leader) CHECK(n >= kCommands / 2);  // the followers synced on their loops

@@ -19,9 +19,13 @@ ReplicaDriver::ReplicaDriver(Replica& replica, Slot applied, ReplicaHooks hooks,
       fail_(std::move(fail)),
       log_(std::move(log)),
       applied_(applied),
-      applied_at_snapshot_(replica.info().snapshot) {
-  const Membership m = replica.info().membership;
-  sole_voter_ = m.voters.size() == 1 && m.voters.front() == replica.info().id;
+      applied_at_snapshot_(replica.info().snapshot),
+      self_(replica.info().id) {
+  sole_voter_ = only_voter(replica.info().membership);
+}
+
+bool ReplicaDriver::only_voter(const Membership& m) const {
+  return m.voters.size() == 1 && m.voters.front() == self_;
 }
 
 ProposeResult ReplicaDriver::propose(std::string_view command, Done done) {
@@ -43,7 +47,7 @@ ProposeResult ReplicaDriver::change_membership(MembershipOp op, NodeId node, Don
 }
 
 void ReplicaDriver::report_membership(const Membership& m) {
-  sole_voter_ = m.voters.size() == 1 && m.voters.front() == replica_.info().id;
+  sole_voter_ = only_voter(m);
   if (membership_ && *membership_ == m) return;
   membership_ = m;
   if (hooks_.on_membership) hooks_.on_membership(m);

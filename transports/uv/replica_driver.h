@@ -112,6 +112,7 @@ class ReplicaDriver {
  private:
   bool persist_or_stage(Ready& rd);
   bool syncs_here(const Ready& rd) const;
+  bool only_voter(const Membership& m) const;
   // staged_answered: null unless the Ready was applied when staged (its
   // committed outcomes answered, as flagged).
   void finish(const Ready& rd, bool early_sent, const std::vector<bool>* staged_answered);
@@ -144,6 +145,7 @@ class ReplicaDriver {
   detail::AppliedQueue<ReadDone> ready_reads_;  // confirmed; by index to reach
   Slot applied_{};
   Slot applied_at_snapshot_{};  // the slot of the last snapshot
+  NodeId self_{};
   std::uint64_t bytes_since_snapshot_ = 0;
   std::optional<Membership> membership_;  // the last one reported
   bool sole_voter_ = false;               // this replica is the only voter of the last one
