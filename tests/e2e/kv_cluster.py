@@ -21,7 +21,9 @@ tests/e2e/netns_cluster.sh runs by default over emulated links).
 --scenario single: a one-node cluster (durable log), killed with -9 under
 load three times and restarted on its data dir. Its leader syncs each
 batch on its loop (UvHostOptions::sole_voter_syncs_on_loop): a write
-answered must be in the log it recovers.
+answered must be there after the restart. (kill -9 keeps the page cache, so
+this checks that answers follow the log write and that recovery finds it,
+not the fdatasync; tests/storage's fault file system covers lost syncs.)
 
 --hosts H1,H2,H3 puts node i on address Hi (same ports on every node), and
 --netns PREFIX starts node i under `ip netns exec PREFIXi`; the script itself
