@@ -20,9 +20,7 @@ ReplicaDriver::ReplicaDriver(Replica& replica, Slot applied, ReplicaHooks hooks,
       log_(std::move(log)),
       applied_(applied),
       applied_at_snapshot_(replica.info().snapshot),
-      self_(replica.info().id) {
-  sole_voter_ = only_voter(replica.info().membership);
-}
+      self_(replica.info().id) {}
 
 bool ReplicaDriver::only_voter(const Membership& m) const {
   return m.voters.size() == 1 && m.voters.front() == self_;
@@ -47,7 +45,6 @@ ProposeResult ReplicaDriver::change_membership(MembershipOp op, NodeId node, Don
 }
 
 void ReplicaDriver::report_membership(const Membership& m) {
-  sole_voter_ = only_voter(m);
   if (membership_ && *membership_ == m) return;
   membership_ = m;
   if (hooks_.on_membership) hooks_.on_membership(m);
@@ -157,7 +154,7 @@ bool ReplicaDriver::syncs_here(const Ready& rd) const {
     case Role::follower:
       return persistence_.followers_sync_here;
     case Role::leader:
-      return persistence_.sole_voter_syncs_here && sole_voter_;
+      return persistence_.sole_voter_syncs_here && membership_ && only_voter(*membership_);
     default:
       return false;
   }

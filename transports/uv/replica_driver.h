@@ -147,8 +147,7 @@ class ReplicaDriver {
   Slot applied_at_snapshot_{};  // the slot of the last snapshot
   NodeId self_{};
   std::uint64_t bytes_since_snapshot_ = 0;
-  std::optional<Membership> membership_;  // the last one reported
-  bool sole_voter_ = false;               // this replica is the only voter of the last one
+  std::optional<Membership> membership_;  // the last one reported (the hosts report at start)
   bool snapshot_pending_ = false;         // snapshot_begin called, image not yet handed over
   std::uint64_t last_sequence_ = 0;
   std::uint64_t durable_seen_ = 0;  // the highest durable sequence told

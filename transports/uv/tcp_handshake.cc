@@ -97,8 +97,6 @@ std::size_t TcpTransport::peers_at_ip(const std::string& ip) const {
   return n;
 }
 
-bool TcpTransport::is_peer_ip(const std::string& ip) const { return peers_at_ip(ip) > 0; }
-
 void TcpTransport::on_inbound(uv_stream_t* server) {
   auto* c = new Connection;
   c->owner = this;
@@ -137,7 +135,7 @@ void TcpTransport::on_inbound(uv_stream_t* server) {
                              same_ip - 1, cap, opt_.pending_per_address_max, peers_here));
     return;
   }
-  if (pending_.size() > opt_.pending_total_max && !is_peer_ip(c->remote_ip)) {
+  if (pending_.size() > opt_.pending_total_max && peers_here == 0) {
     refuse(c, Refusal::total_cap,
            fmt::format("{} unintroduced connections (limit {})", pending_.size() - 1,
                        opt_.pending_total_max));

@@ -158,7 +158,6 @@ class TcpTransport final : public Transport {
   void on_inbound(uv_stream_t* server);
   void start_reading(Connection* c);
   std::size_t peers_at_ip(const std::string& ip) const;  // configured peers on it
-  bool is_peer_ip(const std::string& ip) const;
   void refuse(Connection* c, Refusal reason, std::string_view why);
   void sweep();
   bool on_tls_established(Connection* c);
